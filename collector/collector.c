@@ -1,0 +1,250 @@
+#include "collector.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pipeline.h"
+#include "ring.h"
+#include "utf8.h"
+
+/* While blocked, staged records are retried this often. A timer rather than a cross-thread
+ * wake-up keeps workers free of any knowledge of the collector; 1 ms is far below what a
+ * sender notices, and costs nothing when not blocked. */
+#define RETRY_US 1000
+
+struct collector {
+    struct event_base *base;
+    struct pipeline *pl;
+    struct pipeline_producer prod;
+    struct input **inputs;
+    int ninputs;
+    struct recv_time now;
+    struct buf scratch;
+    struct event *retry;
+    int paused;
+    int stopped;
+    size_t max_record;
+    struct log_limit dead_log;
+};
+
+static void on_drop(void *ud, uint16_t src)
+{
+    struct collector *c = ud;
+    if (src < c->ninputs)
+        counter_add(&c->inputs[src]->stats.dropped, 1);
+}
+
+static void set_paused(struct collector *c, int paused)
+{
+    if (c->paused == paused || c->stopped)
+        return;
+    c->paused = paused;
+    for (int i = 0; i < c->ninputs; i++) {
+        struct input *in = c->inputs[i];
+        if (paused && in->ops->pause)
+            in->ops->pause(in);
+        else if (!paused && in->ops->resume)
+            in->ops->resume(in);
+    }
+    log_debug(paused ? "pipeline full: inputs paused" : "inputs resumed", NULL);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct collector *c = arg;
+    collector_commit(c);
+}
+
+void collector_commit(struct collector *c)
+{
+    size_t pending = pipeline_producer_flush(&c->prod);
+    if (pending) {
+        set_paused(c, 1);
+        struct timeval tv = {0, RETRY_US};
+        if (!c->stopped)
+            evtimer_add(c->retry, &tv);
+    } else {
+        set_paused(c, 0);
+    }
+}
+
+struct collector *collector_new(struct event_base *base, struct pipeline *pl,
+                                const struct cfg_list *inputs, const char *partition_key)
+{
+    struct collector *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->base = base;
+    c->pl = pl;
+    c->max_record = pipeline_max_event(pl);
+    if (pipeline_producer_init(&c->prod, pl, on_drop, c))
+        goto fail;
+    c->retry = evtimer_new(base, on_retry, c);
+    c->inputs = calloc((size_t)inputs->n + 1, sizeof(*c->inputs));
+    if (!c->retry || !c->inputs)
+        goto fail;
+    for (int i = 0; i < inputs->n; i++) {
+        const struct cfg_item *it = cfg_list_item(inputs, i);
+        struct input *in = calloc(1, sizeof(*in));
+        if (!in)
+            goto fail;
+        c->inputs[c->ninputs++] = in;
+        in->ops = it->variant->impl;
+        in->name = it->name;
+        in->type = it->type;
+        in->opts = it->opts;
+        in->id = (uint16_t)i;
+        in->col = c;
+        in->base = base;
+        const struct input_common *common = it->opts; /* every opts struct starts with it */
+        normalizer_init(&in->norm, in->name, input_aliases(common), partition_key);
+    }
+    recv_time_now(&c->now);
+    return c;
+fail:
+    collector_free(c);
+    return NULL;
+}
+
+void collector_free(struct collector *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->ninputs; i++) {
+        struct input *in = c->inputs[i];
+        if (in->ops->destroy)
+            in->ops->destroy(in);
+        normalizer_free(&in->norm);
+        free(in);
+    }
+    free(c->inputs);
+    if (c->retry)
+        event_free(c->retry);
+    if (c->prod.batch)
+        pipeline_producer_free(&c->prod);
+    buf_free(&c->scratch);
+    free(c);
+}
+
+int collector_start(struct collector *c, char *err, size_t errlen)
+{
+    for (int i = 0; i < c->ninputs; i++) {
+        struct input *in = c->inputs[i];
+        int rc = in->ops->start(in, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
+{
+    for (int i = 0; i < c->ninputs; i++) {
+        struct input *in = c->inputs[i];
+        if (in->ops->stop)
+            in->ops->stop(in);
+    }
+    c->stopped = 1;
+    evtimer_del(c->retry);
+    /* The loop no longer runs: wait for the workers to make room, up to the deadline. */
+    while (pipeline_producer_flush(&c->prod) && time_mono_ns() < deadline_ns) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    uint64_t lost = 0;
+    for (int p = 0; p < pipeline_partitions(c->pl); p++) {
+        struct buf *b = &c->prod.batch[p];
+        for (size_t off = 0; off < b->len;) {
+            const struct ring_rec *r = (const struct ring_rec *)(b->data + off);
+            on_drop(c, r->src);
+            lost++;
+            off += RING_REC_SIZE(r->len);
+        }
+        b->len = 0;
+    }
+    return lost;
+}
+
+int collector_input_count(const struct collector *c)
+{
+    return c->ninputs;
+}
+
+struct input *collector_input(struct collector *c, int i)
+{
+    return c->inputs[i];
+}
+
+void collector_begin(struct collector *c)
+{
+    recv_time_now(&c->now);
+}
+
+const struct recv_time *collector_now(const struct collector *c)
+{
+    return &c->now;
+}
+
+/* Stages one finished record (in scratch) into its partition's batch. */
+static void stage(struct input *in, const char *data, size_t len, uint16_t flags,
+                  const uint64_t *hash)
+{
+    struct collector *c = in->col;
+    struct buf *b = pipeline_producer_batch(&c->prod, hash);
+    if (ring_batch_add(b, data, len, flags, in->id)) {
+        counter_add(&in->stats.dropped, 1);
+        log_error("out of memory staging a record: dropped", "{s:s}", "input", in->name);
+        return;
+    }
+    counter_add(&in->stats.accepted, 1);
+}
+
+/* Builds and stages a dead letter; the caller has counted the record as received. */
+static void dead_letter(struct input *in, const char *reason, const char *raw, size_t len)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.dead_letter, 1);
+    int64_t suppressed = log_limit_take(&c->dead_log);
+    if (suppressed >= 0) {
+        size_t sample = utf8_check(raw, len > 200 ? 200 : len);
+        log_warn("record dead-lettered", "{s:s, s:s, s:s%, s:I}", "input", in->name, "error",
+                 reason, "sample", raw, sample, "suppressed", (json_int_t)suppressed);
+    }
+    buf_reset(&c->scratch);
+    if (normalize_dead_letter(&c->scratch, in->name, &c->now, reason, raw, len)) {
+        counter_add(&in->stats.dropped, 1);
+        return;
+    }
+    stage(in, c->scratch.data, c->scratch.len, RING_F_DEAD, NULL);
+}
+
+void collector_dead(struct input *in, const char *reason, const char *raw, size_t len)
+{
+    counter_add(&in->stats.received, 1);
+    dead_letter(in, reason, raw, len);
+}
+
+void collector_json(struct input *in, const char *json, size_t len)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.received, 1);
+    const char *err = NULL;
+    uint64_t hash = 0;
+    int has_hash = 0;
+    buf_reset(&c->scratch);
+    if (normalize_json(&in->norm, json, len, &c->now, &c->scratch, &hash, &has_hash, &err)) {
+        dead_letter(in, err, json, len);
+        return;
+    }
+    if (c->scratch.len > c->max_record) {
+        dead_letter(in, "too large", json, len);
+        return;
+    }
+    stage(in, c->scratch.data, c->scratch.len, 0, has_hash ? &hash : NULL);
+}

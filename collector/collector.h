@@ -1,0 +1,44 @@
+/* The collector: the event loop thread that runs every input, turns what they read into
+ * canonical records and stages them per partition, flushing once per read. When a partition
+ * is full under `block`, it pauses every input (sockets are no longer read, so the kernel
+ * pushes back on senders) and retries until the staged records fit. Owns its inputs and the
+ * producer side of the pipeline. */
+#ifndef SPILLWAY_COLLECTOR_H
+#define SPILLWAY_COLLECTOR_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+#include "input.h"
+
+struct collector;
+struct pipeline;
+struct event_base;
+
+/* inputs: the config's `inputs:` list (borrowed for the collector's life). */
+struct collector *collector_new(struct event_base *base, struct pipeline *pl,
+                                const struct cfg_list *inputs, const char *partition_key);
+void collector_free(struct collector *c);
+
+/* Starts every input. Returns 0, or a negative errno with a message in err. */
+int collector_start(struct collector *c, char *err, size_t errlen);
+/* Stops the inputs, then pushes what is staged into the rings, waiting until deadline_ns
+ * (monotonic). Returns the number of records that could not be delivered to a ring. */
+uint64_t collector_stop(struct collector *c, int64_t deadline_ns);
+
+int collector_input_count(const struct collector *c);
+struct input *collector_input(struct collector *c, int i);
+
+/* For inputs, during a read: */
+/* Marks the start of a read: takes the receive time once for all its records. */
+void collector_begin(struct collector *c);
+/* A JSON object text (NDJSON line, datagram): normalized or dead-lettered. */
+void collector_json(struct input *in, const char *json, size_t len);
+/* A record that cannot be parsed: dead-lettered with its raw text and reason. */
+void collector_dead(struct input *in, const char *reason, const char *raw, size_t len);
+/* Ends a read: moves the staged records into the rings (see above). */
+void collector_commit(struct collector *c);
+/* The receive time of the current read. */
+const struct recv_time *collector_now(const struct collector *c);
+
+#endif

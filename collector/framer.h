@@ -1,0 +1,30 @@
+/* Newline framing for stream inputs (NDJSON, syslog non-transparent framing, plain lines).
+ * Lines wholly inside a read are passed without copying; only a line split across reads is
+ * carried in the framer's own buffer. CRLF is accepted, empty lines are skipped, a line over
+ * max bytes is cut at max and reported once as truncated while the rest of it is skipped up to
+ * the next newline, so the stream resynchronizes. */
+#ifndef SPILLWAY_FRAMER_H
+#define SPILLWAY_FRAMER_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+enum { FRAME_TRUNCATED = 1 };
+
+/* line is valid only during the call. */
+typedef void (*framer_fn)(void *ud, const char *line, size_t len, int flags);
+
+struct framer {
+    struct buf partial;
+    size_t max;
+    int discarding;
+};
+
+void framer_init(struct framer *f, size_t max);
+void framer_free(struct framer *f);
+void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ud);
+/* End of stream: a last line without a newline is still a line. */
+void framer_finish(struct framer *f, framer_fn fn, void *ud);
+
+#endif

@@ -1,0 +1,23 @@
+#include "input.h"
+
+extern const struct cfg_section input_tcp_section;
+extern const struct cfg_section input_unix_section;
+
+/* The registry: adding an input type adds one line here. */
+const struct cfg_section *const input_sections[] = {
+    &input_tcp_section,
+    &input_unix_section,
+    NULL,
+};
+
+const struct cfg_section input_list_section = {
+    .name = "input", .variants = input_sections, .keys = (const struct cfg_key[]){{0}}};
+
+static char *default_alias_keys[] = {"msg", "severity", "@timestamp"};
+static char *default_alias_vals[] = {"message", "level", "timestamp"};
+static const struct cfg_strmap default_aliases = {default_alias_keys, default_alias_vals, 3};
+
+const struct cfg_strmap *input_aliases(const struct input_common *c)
+{
+    return c->aliases.n ? &c->aliases : &default_aliases;
+}

@@ -1,0 +1,73 @@
+/* The input interface: every input type is a table of functions (one file each) registered in
+ * input.c, with its config keys in a cfg_section whose impl points back at the ops. Inputs run
+ * on the collector's event loop; they frame and parse what they read and hand records to the
+ * collector (collector_json, collector_event, collector_dead). The collector owns every input;
+ * an input owns its listeners and connections. */
+#ifndef SPILLWAY_INPUT_H
+#define SPILLWAY_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "normalize.h"
+#include "stats.h"
+
+struct input;
+struct collector;
+struct event_base;
+
+struct input_ops {
+    /* Opens listeners/files. Returns 0 or a negative errno with a message in err. */
+    int (*start)(struct input *in, char *err, size_t errlen);
+    /* Backpressure: stop reading (the kernel then pushes back on senders), and resume. */
+    void (*pause)(struct input *in);
+    void (*resume)(struct input *in);
+    /* Stops accepting and reading; partial lines are flushed as records. Idempotent. */
+    void (*stop)(struct input *in);
+    /* Releases everything the input allocated (after stop). */
+    void (*destroy)(struct input *in);
+};
+
+struct input {
+    const struct input_ops *ops;
+    const char *name; /* borrowed from the config */
+    const char *type;
+    const void *opts; /* the type's config struct (borrowed) */
+    uint16_t id;      /* index in the collector, carried in ring records */
+    struct collector *col;
+    struct event_base *base;
+    struct normalizer norm;
+    struct input_stats stats;
+    void *priv; /* the type's own state */
+};
+
+/* All input config sections (NULL-terminated): the variants of `inputs:`. */
+extern const struct cfg_section *const input_sections[];
+extern const struct cfg_section input_list_section;
+
+/* Keys every input accepts about its records. */
+struct input_common {
+    int64_t max_event_size;
+    struct cfg_strmap aliases;
+};
+
+#define INPUT_COMMON_KEYS(type)                                                                    \
+    {"max_event_size",                                                                             \
+     CFG_SIZE,                                                                                     \
+     offsetof(type, common.max_event_size),                                                        \
+     "1MiB",                                                                                       \
+     "Longest record; a longer one is cut there and dead-lettered as \"too large\".",              \
+     0,                                                                                            \
+     16,                                                                                           \
+     268435456},                                                                                   \
+    {                                                                                              \
+        "aliases", CFG_STRMAP, offsetof(type, common.aliases), NULL,                               \
+            "Source field names mapped to canonical ones (default: msg: message, severity: "       \
+            "level, \"@timestamp\": timestamp)."                                                   \
+    }
+
+/* The aliases in force: the configured ones, or the defaults above. */
+const struct cfg_strmap *input_aliases(const struct input_common *c);
+
+#endif

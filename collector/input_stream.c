@@ -1,0 +1,378 @@
+/* Stream inputs: `tcp` (listen host:port) and `unix` (a stream socket at path), newline framed.
+ * One read of up to READ_CHUNK bytes per wake-up feeds the framer; the collector flushes once
+ * per read. Pausing removes the read events, so unread data stays in the kernel and TCP flow
+ * control slows the sender down. */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "framer.h"
+#include "fsutil.h"
+#include "input.h"
+#include "log.h"
+
+/* 256 KiB per read: about a thousand 250-byte events per syscall. */
+#define READ_CHUNK (256 * 1024)
+/* On stop, what the kernel still holds is read, up to this much per connection. */
+#define STOP_DRAIN_MAX (64u << 20)
+
+static const char *const stream_formats[] = {"ndjson", NULL};
+
+struct stream_opts {
+    struct input_common common; /* first: the collector reads it generically */
+    char *listen;
+    char *path;
+    char *mode;
+    int format;
+    int64_t max_connections;
+    int64_t idle_timeout;
+};
+
+struct conn {
+    struct stream *st;
+    evutil_socket_t fd;
+    struct event *ev;
+    struct framer fr;
+    struct conn *prev, *next;
+};
+
+struct stream {
+    struct input *in;
+    const struct stream_opts *o;
+    struct evconnlistener *lis;
+    struct conn *conns;
+    int64_t nconns;
+    char *rbuf;
+    int paused;
+    int stopped;
+    int is_unix;
+    struct log_limit refuse_log;
+};
+
+static void on_line(void *ud, const char *line, size_t len, int flags)
+{
+    struct conn *cn = ud;
+    if (flags & FRAME_TRUNCATED)
+        collector_dead(cn->st->in, "too large", line, len);
+    else
+        collector_json(cn->st->in, line, len);
+}
+
+static void conn_close(struct conn *cn)
+{
+    struct stream *st = cn->st;
+    if (cn->prev)
+        cn->prev->next = cn->next;
+    else
+        st->conns = cn->next;
+    if (cn->next)
+        cn->next->prev = cn->prev;
+    st->nconns--;
+    atomic_fetch_sub(&st->in->stats.connections, 1);
+    event_free(cn->ev);
+    evutil_closesocket(cn->fd);
+    framer_free(&cn->fr);
+    free(cn);
+}
+
+static void conn_arm(struct conn *cn)
+{
+    struct timeval tv;
+    int64_t t = cn->st->o->idle_timeout;
+    tv.tv_sec = (time_t)(t / 1000000000);
+    tv.tv_usec = (suseconds_t)(t % 1000000000 / 1000);
+    event_add(cn->ev, t > 0 ? &tv : NULL);
+}
+
+/* Reads once; returns bytes read, 0 at end of stream, -1 on error, -2 when nothing is there. */
+static ssize_t conn_read(struct conn *cn)
+{
+    struct stream *st = cn->st;
+    ssize_t n = read(cn->fd, st->rbuf, READ_CHUNK);
+    if (n > 0) {
+        counter_add(&st->in->stats.bytes, (uint64_t)n);
+        framer_feed(&cn->fr, st->rbuf, (size_t)n, on_line, cn);
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return -2;
+    framer_finish(&cn->fr, on_line, cn);
+    return n == 0 ? 0 : -1;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *cn = arg;
+    struct stream *st = cn->st;
+    if (what & EV_TIMEOUT) {
+        log_debug("idle connection closed", "{s:s}", "input", st->in->name);
+        conn_close(cn);
+        return;
+    }
+    collector_begin(st->in->col);
+    ssize_t n = conn_read(cn);
+    collector_commit(st->in->col);
+    if (n == 0 || n == -1)
+        conn_close(cn);
+}
+
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    struct stream *st = arg;
+    if (st->stopped || st->nconns >= st->o->max_connections) {
+        counter_add(&st->in->stats.refused, 1);
+        int64_t sup = log_limit_take(&st->refuse_log);
+        if (sup >= 0)
+            log_warn("connection refused: max_connections reached", "{s:s, s:I, s:I}", "input",
+                     st->in->name, "max_connections", (json_int_t)st->o->max_connections,
+                     "suppressed", (json_int_t)sup);
+        evutil_closesocket(fd);
+        return;
+    }
+    struct conn *cn = calloc(1, sizeof(*cn));
+    if (!cn) {
+        evutil_closesocket(fd);
+        return;
+    }
+    cn->st = st;
+    cn->fd = fd;
+    framer_init(&cn->fr, (size_t)st->o->common.max_event_size);
+    cn->ev = event_new(st->in->base, fd, EV_READ | EV_PERSIST, on_read, cn);
+    if (!cn->ev) {
+        framer_free(&cn->fr);
+        free(cn);
+        evutil_closesocket(fd);
+        return;
+    }
+    cn->next = st->conns;
+    if (st->conns)
+        st->conns->prev = cn;
+    st->conns = cn;
+    st->nconns++;
+    counter_add(&st->in->stats.connections, 1);
+    if (!st->paused)
+        conn_arm(cn);
+}
+
+static void on_listen_error(struct evconnlistener *lis, void *arg)
+{
+    struct stream *st = arg;
+    int64_t sup = log_limit_take(&st->refuse_log);
+    if (sup >= 0)
+        log_error("accept failed", "{s:s, s:s}", "input", st->in->name, "error", strerror(errno));
+}
+
+static int listen_tcp(struct stream *st, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    if (evutil_parse_sockaddr_port(st->o->listen, (struct sockaddr *)&ss, &sslen) < 0) {
+        snprintf(err, errlen, "input %s: listen \"%s\" is not host:port", st->in->name,
+                 st->o->listen);
+        return -EINVAL;
+    }
+    st->lis =
+        evconnlistener_new_bind(st->in->base, on_accept, st,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                1024, (struct sockaddr *)&ss, sslen);
+    if (!st->lis) {
+        int e = errno;
+        snprintf(err, errlen, "input %s: cannot listen on %s: %s", st->in->name, st->o->listen,
+                 strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static int listen_unix(struct stream *st, char *err, size_t errlen)
+{
+    const char *path = st->o->path;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char *end;
+    long mode = strtol(st->o->mode, &end, 8);
+    if (*end || mode < 0 || mode > 0777) {
+        snprintf(err, errlen, "input %s: mode \"%s\" is not an octal permission like 0660",
+                 st->in->name, st->o->mode);
+        return -EINVAL;
+    }
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "input %s: socket path too long: %s", st->in->name, path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sun.sun_path, path);
+    int rc = fs_mkdir_parent(path);
+    if (rc == 0)
+        rc = fs_unlink_stale_socket(path);
+    if (rc) {
+        snprintf(err, errlen, "input %s: cannot prepare %s: %s", st->in->name, path, strerror(-rc));
+        return rc;
+    }
+    st->lis = evconnlistener_new_bind(st->in->base, on_accept, st,
+                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                      (struct sockaddr *)&sun, sizeof(sun));
+    if (!st->lis) {
+        int e = errno;
+        snprintf(err, errlen, "input %s: cannot listen on %s: %s", st->in->name, path, strerror(e));
+        return -e;
+    }
+    if (chmod(path, (mode_t)mode) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "input %s: chmod %s: %s", st->in->name, path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static int stream_start(struct input *in, char *err, size_t errlen)
+{
+    struct stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    in->priv = st;
+    st->in = in;
+    st->o = in->opts;
+    st->is_unix = strcmp(in->type, "unix") == 0;
+    st->rbuf = malloc(READ_CHUNK);
+    if (!st->rbuf)
+        return -ENOMEM;
+    int rc = st->is_unix ? listen_unix(st, err, errlen) : listen_tcp(st, err, errlen);
+    if (rc == 0)
+        evconnlistener_set_error_cb(st->lis, on_listen_error);
+    if (rc == 0)
+        log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type,
+                 "address", st->is_unix ? st->o->path : st->o->listen);
+    return rc;
+}
+
+static void stream_pause(struct input *in)
+{
+    struct stream *st = in->priv;
+    if (!st || st->paused)
+        return;
+    st->paused = 1;
+    for (struct conn *cn = st->conns; cn; cn = cn->next)
+        event_del(cn->ev);
+}
+
+static void stream_resume(struct input *in)
+{
+    struct stream *st = in->priv;
+    if (!st || !st->paused || st->stopped)
+        return;
+    st->paused = 0;
+    for (struct conn *cn = st->conns; cn; cn = cn->next)
+        conn_arm(cn);
+}
+
+/* Closes the listener, then reads what each connection's sender already handed to the kernel
+ * (so a stop right after a client finished sending loses nothing), and closes it. */
+static void stream_stop(struct input *in)
+{
+    struct stream *st = in->priv;
+    if (!st || st->stopped)
+        return;
+    st->stopped = 1;
+    if (st->lis) {
+        evconnlistener_free(st->lis);
+        st->lis = NULL;
+        if (st->is_unix)
+            unlink(st->o->path);
+    }
+    collector_begin(in->col);
+    while (st->conns) {
+        struct conn *cn = st->conns;
+        size_t total = 0;
+        ssize_t n;
+        while ((n = conn_read(cn)) > 0 && total < STOP_DRAIN_MAX)
+            total += (size_t)n;
+        if (n == -2)
+            framer_finish(&cn->fr, on_line, cn);
+        conn_close(cn);
+    }
+}
+
+static void stream_destroy(struct input *in)
+{
+    struct stream *st = in->priv;
+    if (!st)
+        return;
+    stream_stop(in);
+    free(st->rbuf);
+    free(st);
+    in->priv = NULL;
+}
+
+static const struct input_ops stream_ops = {
+    .start = stream_start,
+    .pause = stream_pause,
+    .resume = stream_resume,
+    .stop = stream_stop,
+    .destroy = stream_destroy,
+};
+
+#define STREAM_KEYS_COMMON                                                                         \
+    INPUT_COMMON_KEYS(struct stream_opts),                                                         \
+        {"format",                                                                                 \
+         CFG_ENUM,                                                                                 \
+         offsetof(struct stream_opts, format),                                                     \
+         "ndjson",                                                                                 \
+         "Record format: one JSON object per line.",                                               \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         stream_formats},                                                                          \
+        {"max_connections",                                                                        \
+         CFG_INT,                                                                                  \
+         offsetof(struct stream_opts, max_connections),                                            \
+         "1024",                                                                                   \
+         "Connections held at once; more are refused and counted.",                                \
+         0,                                                                                        \
+         1,                                                                                        \
+         1000000},                                                                                 \
+    {                                                                                              \
+        "idle_timeout", CFG_DURATION, offsetof(struct stream_opts, idle_timeout), "0s",            \
+            "Close a connection idle this long; 0 keeps it open."                                  \
+    }
+
+static const struct cfg_key tcp_keys[] = {
+    {"listen", CFG_STRING, offsetof(struct stream_opts, listen), NULL,
+     "Address to listen on, host:port ([::1]:5170 for IPv6).", CFG_REQUIRED},
+    STREAM_KEYS_COMMON,
+    {0},
+};
+
+static const struct cfg_key unix_keys[] = {
+    {"path", CFG_STRING, offsetof(struct stream_opts, path), NULL,
+     "Path of the stream socket; a stale socket file there is replaced.", CFG_REQUIRED},
+    {"mode", CFG_STRING, offsetof(struct stream_opts, mode), "0660",
+     "Permissions of the socket file (octal)."},
+    STREAM_KEYS_COMMON,
+    {0},
+};
+
+const struct cfg_section input_tcp_section = {
+    .name = "tcp",
+    .desc = "NDJSON over TCP: one JSON object per line, any number of connections.",
+    .size = sizeof(struct stream_opts),
+    .keys = tcp_keys,
+    .impl = &stream_ops,
+};
+
+const struct cfg_section input_unix_section = {
+    .name = "unix",
+    .desc = "NDJSON over a Unix stream socket.",
+    .size = sizeof(struct stream_opts),
+    .keys = unix_keys,
+    .impl = &stream_ops,
+};

@@ -1,0 +1,307 @@
+#include "normalize.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "jsonw.h"
+#include "utf8.h"
+
+/* Fields the normalizer places itself; a source member with one of these names is replaced. */
+enum canon_field { F_TIMESTAMP, F_KIND, F_SOURCE, F_RECEIVED_AT, F_COUNT };
+static const char *const canon_names[F_COUNT] = {"timestamp", "kind", "source", "received_at"};
+
+#define DEAD_RAW_MAX 4096 /* bytes of a rejected record kept in the dead letter */
+
+void recv_time_now(struct recv_time *rt)
+{
+    rt->ns = time_now_ns();
+    time_format_rfc3339(rt->ns, rt->text);
+}
+
+void normalizer_init(struct normalizer *n, const char *source, const struct cfg_strmap *aliases,
+                     const char *partition_key)
+{
+    memset(n, 0, sizeof(*n));
+    n->source = source;
+    n->aliases = aliases;
+    n->key = partition_key ? partition_key : "";
+}
+
+void normalizer_free(struct normalizer *n)
+{
+    jsontok_free(&n->tok);
+    free(n->canon);
+    n->canon = NULL;
+}
+
+static int b64_append(struct buf *out, const unsigned char *s, size_t len)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (buf_reserve(out, (len + 2) / 3 * 4 + 2))
+        return -ENOMEM;
+    char *o = out->data + out->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = tbl[(v >> 6) & 63];
+        *o++ = tbl[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o++ = '"';
+    out->len = (size_t)(o - out->data);
+    return 0;
+}
+
+int normalize_dead_letter(struct buf *out, const char *source, const struct recv_time *rt,
+                          const char *error, const char *raw, size_t rawlen)
+{
+    size_t keep = rawlen > DEAD_RAW_MAX ? DEAD_RAW_MAX : rawlen;
+    int rc = buf_puts(out, "{\"timestamp\":\"");
+    rc |= buf_append(out, rt->text, TIME_RFC3339_LEN);
+    rc |= buf_puts(out, "\",\"kind\":\"event\",\"source\":");
+    rc |= jsonw_string(out, source, strlen(source));
+    rc |= buf_puts(out, ",\"error\":");
+    rc |= jsonw_string(out, error, strlen(error));
+    rc |= buf_puts(out, ",\"raw\":");
+    rc |= jsonw_string(out, raw, keep);
+    if (utf8_check(raw, keep) != keep) {
+        rc |= buf_puts(out, ",\"raw_base64\":");
+        rc |= b64_append(out, (const unsigned char *)raw, keep);
+    }
+    if (keep < rawlen)
+        rc |= buf_printf(out, ",\"raw_bytes\":%zu", rawlen);
+    rc |= buf_puts(out, ",\"received_at\":\"");
+    rc |= buf_append(out, rt->text, TIME_RFC3339_LEN);
+    rc |= buf_puts(out, "\"}");
+    return rc ? -ENOMEM : 0;
+}
+
+int normalize_timestamp(const char *val, size_t len, int is_string, struct buf *out)
+{
+    int64_t ns;
+    if (is_string) {
+        if (time_is_canonical(val, len)) {
+            buf_putc(out, '"');
+            buf_append(out, val, len);
+            return buf_putc(out, '"');
+        }
+        /* Strings holding epoch numbers are common too ("1700000000.5"). */
+        char tmp[64];
+        if (time_parse_rfc3339(val, len, &ns) != 0) {
+            if (len == 0 || len >= sizeof(tmp))
+                return -EINVAL;
+            memcpy(tmp, val, len);
+            tmp[len] = '\0';
+            char *end;
+            double v = strtod(tmp, &end);
+            if (*end || time_from_epoch(v, &ns))
+                return -EINVAL;
+        }
+    } else {
+        char tmp[64];
+        if (len >= sizeof(tmp))
+            return -EINVAL;
+        memcpy(tmp, val, len);
+        tmp[len] = '\0';
+        char *end;
+        double v = strtod(tmp, &end);
+        if (end == tmp || *end || time_from_epoch(v, &ns))
+            return -EINVAL;
+    }
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(ns, ts);
+    buf_putc(out, '"');
+    buf_append(out, ts, TIME_RFC3339_LEN);
+    return buf_putc(out, '"');
+}
+
+/* The canonical name of member key token k: its alias target, or its own text. */
+static void member_name(struct normalizer *n, int k, int alias, const char **name, size_t *len)
+{
+    if (alias >= 0) {
+        *name = n->aliases->val[alias];
+        *len = strlen(*name);
+    } else {
+        *name = n->tok.js + n->tok.tok[k].start;
+        *len = (size_t)(n->tok.tok[k].end - n->tok.tok[k].start);
+    }
+}
+
+static int find_alias(const struct normalizer *n, int k)
+{
+    for (int a = 0; n->aliases && a < n->aliases->n; a++) {
+        const char *src = n->aliases->key[a];
+        if (jsontok_str_eq(&n->tok, k, src, strlen(src)))
+            return a;
+    }
+    return -1;
+}
+
+static int canon_index(const char *name, size_t len)
+{
+    for (int f = 0; f < F_COUNT; f++) {
+        if (strlen(canon_names[f]) == len && memcmp(canon_names[f], name, len) == 0)
+            return f;
+    }
+    return -1;
+}
+
+static int is_hex_id(const char *name, size_t len)
+{
+    return (len == 8 && memcmp(name, "trace_id", 8) == 0) ||
+           (len == 7 && memcmp(name, "span_id", 7) == 0) ||
+           (len == 14 && memcmp(name, "parent_span_id", 14) == 0);
+}
+
+/* Copies a value, lowercasing hex ids so that "ABC" and "abc" are the same trace. */
+static void put_value(struct buf *out, const struct jsontok *t, int v, int lower)
+{
+    size_t s = jsontok_text_start(t, v), e = jsontok_text_end(t, v);
+    size_t at = out->len;
+    jsonw_raw_compact(out, t->js + s, e - s);
+    if (lower && t->tok[v].type == JSMN_STRING) {
+        for (size_t i = at; i < out->len; i++) {
+            char c = out->data[i];
+            if (c >= 'A' && c <= 'F')
+                out->data[i] = (char)(c + 32);
+        }
+    }
+}
+
+/* First pass: which member supplies each canonical field, and each member's alias. An alias
+ * applies only when the source does not also carry the canonical name itself. */
+static int classify(struct normalizer *n, int obj, int present[F_COUNT])
+{
+    const struct jsontok *t = &n->tok;
+    int members = t->tok[obj].size;
+    if (members > n->canon_cap) {
+        int *c = realloc(n->canon, (size_t)members * sizeof(int));
+        if (!c)
+            return -ENOMEM;
+        n->canon = c;
+        n->canon_cap = members;
+    }
+    for (int f = 0; f < F_COUNT; f++)
+        present[f] = -1;
+    int k = obj + 1;
+    for (int m = 0; m < members; m++, k = t->next[k]) {
+        n->canon[m] = n->aliases && n->aliases->n ? find_alias(n, k) : -1;
+        if (n->canon[m] >= 0) {
+            const char *target = n->aliases->val[n->canon[m]];
+            if (jsontok_find(t, obj, target, strlen(target)) >= 0)
+                n->canon[m] = -1;
+        }
+        const char *name;
+        size_t len;
+        member_name(n, k, n->canon[m], &name, &len);
+        int f = canon_index(name, len);
+        if (f >= 0 && present[f] < 0)
+            present[f] = k;
+    }
+    return 0;
+}
+
+static void put_key(struct buf *out, const char *name, size_t len)
+{
+    buf_putc(out, '"');
+    buf_append(out, name, len);
+    buf_append(out, "\":", 2);
+}
+
+int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, struct buf *out,
+                     uint64_t *hash, int *has_hash)
+{
+    const struct jsontok *t = &n->tok;
+    int present[F_COUNT];
+    size_t start = out->len;
+    *has_hash = 0;
+    if (classify(n, obj, present))
+        return -ENOMEM;
+    size_t keylen = strlen(n->key);
+
+    buf_append(out, "{\"timestamp\":", 13);
+    int ts_ok = -1;
+    if (present[F_TIMESTAMP] >= 0) {
+        int v = present[F_TIMESTAMP] + 1;
+        ts_ok =
+            normalize_timestamp(t->js + t->tok[v].start, (size_t)(t->tok[v].end - t->tok[v].start),
+                                t->tok[v].type == JSMN_STRING, out);
+    }
+    if (ts_ok != 0) {
+        buf_putc(out, '"');
+        buf_append(out, rt->text, TIME_RFC3339_LEN);
+        buf_putc(out, '"');
+    }
+    buf_append(out, ",\"kind\":", 8);
+    if (present[F_KIND] >= 0)
+        put_value(out, t, present[F_KIND] + 1, 0);
+    else
+        buf_append(out, "\"log\"", 5);
+    buf_append(out, ",\"source\":", 10);
+    jsonw_string(out, n->source, strlen(n->source));
+    if (ts_ok != 0 && present[F_TIMESTAMP] >= 0) {
+        /* Keep what the source sent when it is not a time we can read. */
+        buf_append(out, ",\"timestamp_raw\":", 17);
+        put_value(out, t, present[F_TIMESTAMP] + 1, 0);
+    }
+
+    int k = obj + 1;
+    for (int m = 0; m < t->tok[obj].size; m++, k = t->next[k]) {
+        const char *name;
+        size_t len;
+        member_name(n, k, n->canon[m], &name, &len);
+        if (canon_index(name, len) >= 0)
+            continue;
+        buf_putc(out, ',');
+        if (n->canon[m] >= 0)
+            put_key(out, name, len);
+        else
+            put_key(out, t->js + t->tok[k].start, len);
+        size_t vat = out->len;
+        put_value(out, t, k + 1, is_hex_id(name, len));
+        if (keylen && len == keylen && memcmp(name, n->key, len) == 0) {
+            *hash = hash64(out->data + vat, out->len - vat);
+            *has_hash = 1;
+        }
+    }
+    buf_append(out, ",\"received_at\":\"", 16);
+    buf_append(out, rt->text, TIME_RFC3339_LEN);
+    if (buf_append(out, "\"}", 2)) {
+        out->len = start;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int normalize_json(struct normalizer *n, const char *json, size_t len, const struct recv_time *rt,
+                   struct buf *out, uint64_t *hash, int *has_hash, const char **err)
+{
+    int rc = jsontok_parse(&n->tok, json, len);
+    if (rc == -ENOMEM) {
+        *err = "out of memory";
+        return -EINVAL;
+    }
+    if (rc) {
+        *err = n->tok.err;
+        return -EINVAL;
+    }
+    if (n->tok.tok[0].type != JSMN_OBJECT) {
+        *err = "not a JSON object";
+        return -EINVAL;
+    }
+    rc = normalize_tokens(n, 0, rt, out, hash, has_hash);
+    if (rc)
+        *err = "out of memory";
+    return rc ? -EINVAL : 0;
+}

@@ -1,0 +1,57 @@
+/* Normalization of a JSON object into the canonical event, by splicing rather than building a
+ * tree: the members are copied as they are, with canonical fields first (timestamp, kind,
+ * source), aliases renamed, trace ids lowercased, received_at last. Also builds dead-letter
+ * records. Each input owns one struct normalizer (it holds reusable token space). */
+#ifndef SPILLWAY_NORMALIZE_H
+#define SPILLWAY_NORMALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "jsontok.h"
+#include "timeutil.h"
+
+struct normalizer {
+    const char *source;               /* the input's name (borrowed) */
+    const struct cfg_strmap *aliases; /* source key -> canonical key (borrowed) */
+    const char *key;                  /* partition key field name (borrowed; "" = none) */
+    struct jsontok tok;
+    int *canon; /* per member: index into the alias table, or -1 */
+    int canon_cap;
+};
+
+/* Receive time of the current read, formatted once per read rather than per event. */
+struct recv_time {
+    int64_t ns;
+    char text[TIME_RFC3339_LEN + 1];
+};
+
+void recv_time_now(struct recv_time *rt);
+
+void normalizer_init(struct normalizer *n, const char *source, const struct cfg_strmap *aliases,
+                     const char *partition_key);
+void normalizer_free(struct normalizer *n);
+
+/* Appends the canonical form of the JSON object json[0..len) to out. On success returns 0 and
+ * sets *has_hash / *hash from the partition key's value. On bad input returns -EINVAL with
+ * *err set to a static reason, leaving out unchanged. */
+int normalize_json(struct normalizer *n, const char *json, size_t len, const struct recv_time *rt,
+                   struct buf *out, uint64_t *hash, int *has_hash, const char **err);
+
+/* As normalize_json for an object already tokenized in n->tok at token obj (used by parsers
+ * that take several events out of one document). */
+int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, struct buf *out,
+                     uint64_t *hash, int *has_hash);
+
+/* Appends a dead-letter record: {"timestamp","source","received_at","error","raw"} (plus
+ * "raw_base64" when raw is not valid UTF-8, so no byte is lost). */
+int normalize_dead_letter(struct buf *out, const char *source, const struct recv_time *rt,
+                          const char *error, const char *raw, size_t rawlen);
+
+/* Appends a canonical timestamp for a JSON value text (string or number); returns -EINVAL when
+ * it cannot be read as a time. */
+int normalize_timestamp(const char *val, size_t len, int is_string, struct buf *out);
+
+#endif

@@ -1,0 +1,200 @@
+#include "app.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "config.h"
+#include "fsutil.h"
+#include "log.h"
+#include "pipeline.h"
+#include "ring.h"
+#include "router.h"
+#include "sink.h"
+#include "timeutil.h"
+
+struct app {
+    struct config *cfg;
+    struct event_base *base;
+    struct sinks *sinks;
+    struct pipeline *pl;
+    struct router *router;
+    struct collector *col;
+    struct event *sig[3];
+    int partitions;
+};
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *a = arg;
+    if (sig == SIGHUP) {
+        log_info("SIGHUP: reopening file sinks", NULL);
+        sinks_reopen(a->sinks);
+        return;
+    }
+    log_info("stopping: draining in-flight events", "{s:s}", "signal",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    event_base_loopbreak(a->base);
+}
+
+static int cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* With the embedded default, a fresh directory gets the default script to edit. */
+static int ensure_default_script(const struct config *cfg)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/default.lua", cfg->router.scripts);
+    if (access(path, F_OK) == 0)
+        return 0;
+    int rc = fs_mkdir_p(cfg->router.scripts);
+    if (rc == 0)
+        rc = fs_write_file(path, embedded_default_script, embedded_default_script_len);
+    if (rc == 0)
+        log_info("wrote the default route script", "{s:s}", "path", path);
+    return rc;
+}
+
+static int build(struct app *a, char *err, size_t errlen)
+{
+    struct config *cfg = a->cfg;
+    a->partitions = cfg->pipeline.partitions ? (int)cfg->pipeline.partitions : cpu_count();
+    /* Half the memory limit for the partition rings, half for the sink queues. */
+    size_t half = (size_t)cfg->pipeline.memory_limit / 2;
+    size_t ring_bytes = half / (size_t)a->partitions;
+    size_t queue_bytes = half / (size_t)(cfg->sinks.n ? cfg->sinks.n : 1);
+    int rc = fs_mkdir_p(cfg->data_dir);
+    if (rc) {
+        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(-rc));
+        return rc;
+    }
+    a->sinks = sinks_new(&cfg->sinks, queue_bytes, err, errlen);
+    if (!a->sinks)
+        return -ENOMEM;
+    a->pl = pipeline_new(&cfg->pipeline, a->partitions, ring_bytes);
+    if (!a->pl) {
+        snprintf(err, errlen, "cannot allocate %d partitions of %zu bytes", a->partitions,
+                 ring_bytes);
+        return -ENOMEM;
+    }
+    a->router = router_new(cfg, a->pl, a->sinks, err, errlen);
+    if (!a->router)
+        return -EINVAL;
+    a->col = collector_new(a->base, a->pl, &cfg->inputs, cfg->pipeline.partition_key);
+    if (!a->col) {
+        snprintf(err, errlen, "out of memory creating the collector");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int start(struct app *a, char *err, size_t errlen)
+{
+    int rc = sinks_start(a->sinks, err, errlen);
+    if (!rc)
+        rc = router_start(a->router, err, errlen);
+    if (!rc)
+        rc = collector_start(a->col, err, errlen);
+    if (rc)
+        return rc;
+    const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        a->sig[i] = evsignal_new(a->base, sigs[i], on_signal, a);
+        if (!a->sig[i] || evsignal_add(a->sig[i], NULL) < 0) {
+            snprintf(err, errlen, "cannot install signal handlers");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Drains in order within shutdown_timeout and returns what could not be delivered. */
+static uint64_t drain(struct app *a)
+{
+    int64_t deadline = time_mono_ns() + a->cfg->shutdown_timeout;
+    sinks_set_deadline(a->sinks, deadline);
+    uint64_t lost = collector_stop(a->col, deadline);
+    pipeline_close(a->pl);
+    router_join(a->router);
+    lost += sinks_stop(a->sinks, deadline);
+    return lost;
+}
+
+static void teardown(struct app *a)
+{
+    for (int i = 0; i < 3; i++) {
+        if (a->sig[i])
+            event_free(a->sig[i]);
+    }
+    collector_free(a->col);
+    if (a->pl)
+        pipeline_close(a->pl);
+    if (a->router)
+        router_join(a->router);
+    if (a->sinks)
+        sinks_stop(a->sinks, time_mono_ns());
+    router_free(a->router);
+    pipeline_free(a->pl);
+    sinks_free(a->sinks);
+    if (a->base)
+        event_base_free(a->base);
+}
+
+static void log_totals(struct app *a, uint64_t lost)
+{
+    uint64_t delivered = 0, in = 0;
+    for (int i = 0; i < sinks_count(a->sinks); i++) {
+        delivered += counter_get(&sinks_get(a->sinks, i)->stats.delivered);
+        in += counter_get(&sinks_get(a->sinks, i)->stats.in);
+    }
+    uint64_t received = 0;
+    for (int i = 0; i < collector_input_count(a->col); i++)
+        received += counter_get(&collector_input(a->col, i)->stats.received);
+    if (lost)
+        log_error("stopped: some events could not be delivered", "{s:I, s:I, s:I}", "received",
+                  (json_int_t)received, "delivered", (json_int_t)delivered, "undelivered",
+                  (json_int_t)lost);
+    else
+        log_info("stopped: everything in flight was delivered", "{s:I, s:I}", "received",
+                 (json_int_t)received, "delivered", (json_int_t)delivered);
+}
+
+int app_run(struct config *cfg, int embedded)
+{
+    struct app a = {.cfg = cfg};
+    char err[1024] = "";
+    log_set_level((enum log_level)cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    a.base = event_base_new();
+    int rc = a.base ? 0 : -ENOMEM;
+    if (!rc && embedded)
+        rc = ensure_default_script(cfg);
+    if (!rc)
+        rc = build(&a, err, sizeof(err));
+    if (!rc)
+        rc = start(&a, err, sizeof(err));
+    if (rc) {
+        log_error("cannot start", "{s:s}", "error", err[0] ? err : strerror(-rc));
+        teardown(&a);
+        return 2;
+    }
+    log_info("ready", "{s:s, s:i, s:i, s:i}", "config", cfg->file, "partitions", a.partitions,
+             "inputs", cfg->inputs.n, "sinks", cfg->sinks.n);
+    event_base_dispatch(a.base);
+    uint64_t lost = drain(&a);
+    log_totals(&a, lost);
+    teardown(&a);
+    return lost ? 1 : 0;
+}

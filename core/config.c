@@ -1,0 +1,178 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "input.h"
+#include "sink.h"
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+static const struct cfg_key admin_keys[] = {
+    {"socket", CFG_STRING, offsetof(struct admin_config, socket), "./run/admin.sock",
+     "Unix socket of the admin protocol (spillway ctl)."},
+    {"http", CFG_STRING, offsetof(struct admin_config, http), "127.0.0.1:8686",
+     "host:port serving /metrics, /health and /ready; empty turns it off."},
+    {"http_token", CFG_STRING, offsetof(struct admin_config, http_token), "",
+     "Bearer token the HTTP admin requires when set (use ${ENV}).", CFG_SECRET},
+    {0},
+};
+
+static const struct cfg_section admin_section = {
+    .name = "admin", .size = sizeof(struct admin_config), .keys = admin_keys};
+
+static const struct cfg_key config_keys[] = {
+    {"data_dir", CFG_STRING, offsetof(struct config, data_dir), "./data",
+     "State (spillway.db) and default file sinks."},
+    {"log_level", CFG_ENUM, offsetof(struct config, log_level), "info",
+     "spillway's own log (JSON lines on stderr).", 0, 0, 0, log_levels},
+    {"shutdown_timeout", CFG_DURATION, offsetof(struct config, shutdown_timeout), "10s",
+     "On SIGTERM/SIGINT, how long to drain in-flight events before giving up.", 0, 0, 3600},
+    {"admin", CFG_SECTION, offsetof(struct config, admin), NULL, "The operator's interfaces.", 0, 0,
+     0, NULL, &admin_section},
+    {"inputs", CFG_LIST, offsetof(struct config, inputs), NULL,
+     "Where events come from; every item has a name (its events' `source`) and a type.", 0, 0, 0,
+     NULL, &input_list_section},
+    {"pipeline", CFG_SECTION, offsetof(struct config, pipeline), NULL,
+     "Partitions, memory ceiling and what happens when full.", 0, 0, 0, NULL,
+     &pipeline_config_section},
+    {"router", CFG_SECTION, offsetof(struct config, router), NULL, "The Lua route scripts.", 0, 0,
+     0, NULL, &router_config_section},
+    {"routes", CFG_LIST, offsetof(struct config, routes), NULL,
+     "Each event is offered to every enabled route in order.", 0, 0, 0, NULL,
+     &route_config_section},
+    {"sinks", CFG_LIST, offsetof(struct config, sinks), NULL,
+     "Destinations, each behind its own bounded queue.", 0, 0, 0, NULL, &sink_list_section},
+    {"dead_letter", CFG_STRING, offsetof(struct config, dead_letter), "",
+     "Sink that receives what could not be parsed or processed (with error and raw text); "
+     "empty: counted and logged."},
+    {"fallback", CFG_STRING, offsetof(struct config, fallback), "",
+     "Sink that receives events no route kept; empty: they are counted as unrouted."},
+    {0},
+};
+
+const struct cfg_section config_section = {
+    .name = "config", .size = sizeof(struct config), .keys = config_keys};
+
+static int item_line(const struct cfg_list *l, int i)
+{
+    return l->lines ? l->lines[i] : 0;
+}
+
+static void check_unique(const struct config *c, const struct cfg_list *l, const char *what,
+                         struct cfg_errors *errs)
+{
+    for (int i = 0; i < l->n; i++) {
+        const char *a = cfg_list_item(l, i)->name;
+        for (int j = 0; a && j < i; j++) {
+            const char *b = cfg_list_item(l, j)->name;
+            if (b && strcmp(a, b) == 0)
+                cfg_error(errs, c->file, item_line(l, i), what,
+                          "name \"%s\" is duplicate (also on line %d)", a, item_line(l, j));
+        }
+    }
+}
+
+static int sink_exists(const struct config *c, const char *name)
+{
+    for (int i = 0; i < c->sinks.n; i++) {
+        const char *n = cfg_list_item(&c->sinks, i)->name;
+        if (n && strcmp(n, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void sink_names(const struct config *c, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < c->sinks.n && o < len; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "",
+                              cfg_list_item(&c->sinks, i)->name);
+}
+
+static void check_sink_refs(const struct config *c, const struct cfg_strlist *l, int line,
+                            const char *key, struct cfg_errors *errs)
+{
+    char names[1024];
+    for (int i = 0; i < l->n; i++) {
+        if (!sink_exists(c, l->v[i])) {
+            sink_names(c, names, sizeof(names));
+            cfg_error(errs, c->file, line, key, "no sink named \"%s\"; sinks: %s", l->v[i],
+                      names[0] ? names : "(none)");
+        }
+    }
+}
+
+/* Checks that span sections, after every section loaded on its own. */
+static void validate(struct config *c, struct cfg_errors *errs)
+{
+    check_unique(c, &c->inputs, "inputs", errs);
+    check_unique(c, &c->sinks, "sinks", errs);
+    const struct route_config *routes = c->routes.v;
+    for (int i = 0; i < c->routes.n; i++) {
+        char key[64];
+        for (int j = 0; j < i; j++) {
+            if (routes[i].name && routes[j].name && !strcmp(routes[i].name, routes[j].name)) {
+                snprintf(key, sizeof(key), "routes[%d].name", i);
+                cfg_error(errs, c->file, item_line(&c->routes, i), key,
+                          "\"%s\" is duplicate (also on line %d)", routes[i].name,
+                          item_line(&c->routes, j));
+            }
+        }
+        snprintf(key, sizeof(key), "routes[%d].sinks", i);
+        check_sink_refs(c, &routes[i].sinks, item_line(&c->routes, i), key, errs);
+        snprintf(key, sizeof(key), "routes[%d].shadow", i);
+        check_sink_refs(c, &routes[i].shadow, item_line(&c->routes, i), key, errs);
+    }
+    char names[1024];
+    const char *single[2] = {c->dead_letter, c->fallback};
+    const char *keys[2] = {"dead_letter", "fallback"};
+    for (int k = 0; k < 2; k++) {
+        if (single[k] && *single[k] && !sink_exists(c, single[k])) {
+            sink_names(c, names, sizeof(names));
+            cfg_error(errs, c->file, 0, keys[k], "no sink named \"%s\"; sinks: %s", single[k],
+                      names[0] ? names : "(none)");
+        }
+    }
+    if (c->pipeline.when_full == WHEN_FULL_SPILL && !*c->pipeline.kafka.brokers)
+        cfg_error(errs, c->file, 0, "pipeline.when_full", "spill needs pipeline.kafka.brokers");
+}
+
+int config_load(const char *path, struct config *cfg, struct cfg_errors *errs)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (path) {
+        int rc = fs_read_file(path, &text, &len);
+        if (rc) {
+            cfg_error(errs, path, 0, "config", "cannot read: %s", strerror(-rc));
+            return -EINVAL;
+        }
+    }
+    cfg->file = strdup(path ? path : CONFIG_EMBEDDED_NAME);
+    int before = errs->count;
+    cfg_load(&config_section, cfg, path ? text : embedded_config, path ? len : embedded_config_len,
+             cfg->file, errs);
+    free(text);
+    validate(cfg, errs);
+    return errs->count > before ? -EINVAL : 0;
+}
+
+void config_free(struct config *cfg)
+{
+    cfg_free(&config_section, cfg);
+    free(cfg->file);
+    cfg->file = NULL;
+}
+
+void config_summary(const struct config *cfg, char *out, size_t len)
+{
+    snprintf(out, len, "%d inputs, %d routes, %d sinks, %s partitions, memory_limit %lld bytes",
+             cfg->inputs.n, cfg->routes.n, cfg->sinks.n,
+             cfg->pipeline.partitions ? "fixed" : "auto", (long long)cfg->pipeline.memory_limit);
+}

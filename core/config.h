@@ -1,0 +1,48 @@
+/* The whole configuration: the top-level keys, the sections each module declares (pipeline,
+ * inputs, router, routes, sinks) and the checks that span sections (names unique, every sink
+ * a route names exists). Loading fills a struct config the caller owns and frees. */
+#ifndef SPILLWAY_CONFIG_H
+#define SPILLWAY_CONFIG_H
+
+#include "cfg.h"
+#include "pipeline.h"
+#include "route.h"
+
+struct admin_config {
+    char *socket;
+    char *http;
+    char *http_token;
+};
+
+struct config {
+    char *data_dir;
+    int log_level;
+    int64_t shutdown_timeout;
+    struct admin_config admin;
+    struct cfg_list inputs; /* struct cfg_item, opts by input type */
+    struct pipeline_config pipeline;
+    struct router_config router;
+    struct cfg_list routes; /* struct route_config */
+    struct cfg_list sinks;  /* struct cfg_item, opts by sink type */
+    char *dead_letter;
+    char *fallback;
+    char *file; /* where it was loaded from, for messages */
+};
+
+extern const struct cfg_section config_section;
+extern const char embedded_config[];
+extern const size_t embedded_config_len;
+extern const char embedded_default_script[];
+extern const size_t embedded_default_script_len;
+
+#define CONFIG_EMBEDDED_NAME "<embedded conf/spillway.yaml>"
+
+/* Loads and checks a file (path) or, with path NULL, the embedded default. Returns 0 or
+ * -EINVAL with every problem in errs (FILE:LINE: key: message). cfg must be zeroed. */
+int config_load(const char *path, struct config *cfg, struct cfg_errors *errs);
+void config_free(struct config *cfg);
+
+/* One line: "N inputs, N routes, N sinks, N partitions". */
+void config_summary(const struct config *cfg, char *out, size_t len);
+
+#endif

@@ -1,0 +1,54 @@
+/* Strict, allocation-free (in steady state) JSON tokenizing: jsmn finds the tokens, then one
+ * linear pass enforces RFC 8259 where jsmn is lenient (separators, literals, numbers, control
+ * characters, UTF-8). The caller owns a struct jsontok and reuses it across documents; tokens
+ * point into the caller's text, which must outlive their use. */
+#ifndef SPILLWAY_JSONTOK_H
+#define SPILLWAY_JSONTOK_H
+
+#include <stddef.h>
+
+#ifndef JSMN_H
+#define JSMN_HEADER
+#include <jsmn.h>
+#endif
+
+#include "buf.h"
+
+struct jsontok {
+    jsmntok_t *tok;
+    int *next; /* next[i]: index of the first token after i's subtree */
+    int *aux;  /* validation scratch */
+    int ntok;
+    int cap;
+    const char *js;
+    size_t len;
+    const char *err; /* static message when parse fails */
+    size_t err_off;
+};
+
+/* Tokenizes and validates js[0..len). Returns 0, -EINVAL (t->err, t->err_off say why and where)
+ * or -ENOMEM. Token 0 is the root value. */
+int jsontok_parse(struct jsontok *t, const char *js, size_t len);
+void jsontok_free(struct jsontok *t);
+
+/* Text span of token i including quotes for strings. */
+static inline size_t jsontok_text_start(const struct jsontok *t, int i)
+{
+    return (size_t)t->tok[i].start - (t->tok[i].type == JSMN_STRING);
+}
+static inline size_t jsontok_text_end(const struct jsontok *t, int i)
+{
+    return (size_t)t->tok[i].end + (t->tok[i].type == JSMN_STRING);
+}
+
+/* True when string token i (a key, say) equals key[0..klen) after unescaping. */
+int jsontok_str_eq(const struct jsontok *t, int i, const char *key, size_t klen);
+
+/* In object token obj, the value token of member `key`, or -1. */
+int jsontok_find(const struct jsontok *t, int obj, const char *key, size_t klen);
+
+/* Appends the unescaped UTF-8 of a JSON string body s[0..len) to out. Returns 0 or -ENOMEM.
+ * The body must have passed jsontok_parse (escapes are well formed). */
+int jsontok_unescape(const char *s, size_t len, struct buf *out);
+
+#endif

@@ -1,0 +1,220 @@
+#include "timeutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t time_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t time_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil), so no timegm()/TZ dependence and no locking. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+static void put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+void time_format_rfc3339(int64_t unix_ns, char *out)
+{
+    int64_t secs = unix_ns / 1000000000;
+    int64_t frac = unix_ns % 1000000000;
+    if (frac < 0) {
+        frac += 1000000000;
+        secs--;
+    }
+    int64_t days = secs / 86400;
+    int64_t rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        y = y < 0 ? 0 : 9999;
+    unsigned us = (unsigned)(frac / 1000);
+    put2(out, (unsigned)y / 100);
+    put2(out + 2, (unsigned)y % 100);
+    out[4] = '-';
+    put2(out + 5, m);
+    out[7] = '-';
+    put2(out + 8, d);
+    out[10] = 'T';
+    put2(out + 11, (unsigned)(rem / 3600));
+    out[13] = ':';
+    put2(out + 14, (unsigned)(rem / 60 % 60));
+    out[16] = ':';
+    put2(out + 17, (unsigned)(rem % 60));
+    out[19] = '.';
+    put2(out + 20, us / 10000);
+    put2(out + 22, us / 100 % 100);
+    put2(out + 24, us % 100);
+    out[26] = 'Z';
+    out[27] = '\0';
+}
+
+static int digits(const char *s, size_t len, size_t at, int n, unsigned *out)
+{
+    unsigned v = 0;
+    if (at + (size_t)n > len)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char c = s[at + (size_t)i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (unsigned)(c - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int time_parse_rfc3339(const char *s, size_t len, int64_t *unix_ns)
+{
+    unsigned y, mo, d, h, mi, se;
+    if (digits(s, len, 0, 4, &y) || len < 19 || s[4] != '-' || digits(s, len, 5, 2, &mo) ||
+        s[7] != '-' || digits(s, len, 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s, len, 11, 2, &h) || s[13] != ':' || digits(s, len, 14, 2, &mi) || s[16] != ':' ||
+        digits(s, len, 17, 2, &se))
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return -EINVAL;
+    size_t i = 19;
+    int64_t frac_ns = 0;
+    if (i < len && (s[i] == '.' || s[i] == ',')) {
+        i++;
+        int64_t scale = 100000000;
+        size_t start = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            frac_ns += (s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == start)
+            return -EINVAL;
+    }
+    int64_t offset = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int sign = s[i] == '-' ? -1 : 1;
+        unsigned oh, om;
+        i++;
+        if (digits(s, len, i, 2, &oh))
+            return -EINVAL;
+        i += 2;
+        if (i < len && s[i] == ':')
+            i++;
+        if (digits(s, len, i, 2, &om))
+            return -EINVAL;
+        i += 2;
+        if (oh > 23 || om > 59)
+            return -EINVAL;
+        offset = sign * (int64_t)(oh * 3600 + om * 60);
+    } else {
+        return -EINVAL; /* a time without a zone is ambiguous: the caller falls back */
+    }
+    if (i != len)
+        return -EINVAL;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset;
+    *unix_ns = secs * 1000000000 + frac_ns;
+    return 0;
+}
+
+int time_from_epoch(double v, int64_t *unix_ns)
+{
+    if (!isfinite(v) || v < 0)
+        return -EINVAL;
+    double ns;
+    if (v < 1e11)
+        ns = v * 1e9; /* seconds until year 5138 */
+    else if (v < 1e14)
+        ns = v * 1e6; /* milliseconds */
+    else if (v < 1e17)
+        ns = v * 1e3; /* microseconds */
+    else
+        ns = v;
+    if (ns > 9.2e18)
+        return -EINVAL;
+    *unix_ns = (int64_t)ns;
+    return 0;
+}
+
+int time_is_canonical(const char *s, size_t len)
+{
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    if (len != TIME_RFC3339_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
+            return 0;
+    }
+    return 1;
+}
+
+int time_parse_duration(const char *s, int64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0 || !isfinite(v))
+        return -EINVAL;
+    double mult;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1e9;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1e6;
+    else if (strcmp(end, "us") == 0)
+        mult = 1e3;
+    else if (strcmp(end, "m") == 0)
+        mult = 60e9;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600e9;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400e9;
+    else
+        return -EINVAL;
+    if (v * mult > 9.2e18)
+        return -EINVAL;
+    *ns = (int64_t)(v * mult);
+    return 0;
+}

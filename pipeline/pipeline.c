@@ -1,0 +1,178 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring.h"
+
+static const char *const when_full_names[] = {"block", "drop_newest", "spill", NULL};
+static const char *const mode_names[] = {"memory", "kafka", NULL};
+static const char *const role_names[] = {"all", "collector", "router", NULL};
+
+static const struct cfg_key kafka_keys[] = {
+    {"brokers", CFG_STRING, offsetof(struct kafka_config, brokers), "",
+     "Bootstrap brokers, host:port[,host:port]."},
+    {"topic", CFG_STRING, offsetof(struct kafka_config, topic), "spillway-spill",
+     "Topic for spilled events (or, in kafka mode, for every event)."},
+    {"group", CFG_STRING, offsetof(struct kafka_config, group), "spillway",
+     "Consumer group of the router role."},
+    {"properties", CFG_STRMAP, offsetof(struct kafka_config, properties), NULL,
+     "librdkafka properties passed through as is (e.g. security.protocol)."},
+    {0},
+};
+
+static const struct cfg_section kafka_section = {
+    .name = "kafka", .size = sizeof(struct kafka_config), .keys = kafka_keys};
+
+static const struct cfg_key pipeline_keys[] = {
+    {"partitions", CFG_INT, offsetof(struct pipeline_config, partitions), "0",
+     "Number of partitions, each a ring drained by its own router worker; 0 means the number "
+     "of CPUs.",
+     0, 0, 256},
+    {"partition_key", CFG_STRING, offsetof(struct pipeline_config, partition_key), "trace_id",
+     "Field whose value picks the partition: events with the same value keep their order. "
+     "Empty (or an event without the field): round robin."},
+    {"memory_limit", CFG_SIZE, offsetof(struct pipeline_config, memory_limit), "64MiB",
+     "Bytes held by in-flight events: half for the partition rings, half for the sink queues.", 0,
+     1048576, 1099511627776.0},
+    {"when_full", CFG_ENUM, offsetof(struct pipeline_config, when_full), "block",
+     "What a full partition does: block the inputs, drop the newest event (counted), or spill "
+     "to Kafka.",
+     0, 0, 0, when_full_names},
+    {"mode", CFG_ENUM, offsetof(struct pipeline_config, mode), "memory",
+     "memory: rings in this process; kafka: Kafka is the pipeline (collector -> topic -> "
+     "router consumer group).",
+     0, 0, 0, mode_names},
+    {"role", CFG_ENUM, offsetof(struct pipeline_config, role), "all",
+     "With mode kafka: run the collector, the router, or both.", 0, 0, 0, role_names},
+    {"kafka", CFG_SECTION, offsetof(struct pipeline_config, kafka), NULL,
+     "Kafka connection for spill and kafka mode.", 0, 0, 0, NULL, &kafka_section},
+    {0},
+};
+
+const struct cfg_section pipeline_config_section = {
+    .name = "pipeline", .size = sizeof(struct pipeline_config), .keys = pipeline_keys};
+
+struct pipeline {
+    int n;
+    int when_full;
+    struct ring **rings;
+    struct partition_stats *stats;
+};
+
+struct pipeline *pipeline_new(const struct pipeline_config *cfg, int partitions, size_t ring_bytes)
+{
+    struct pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->n = partitions;
+    p->when_full = cfg->when_full;
+    p->rings = calloc((size_t)partitions, sizeof(*p->rings));
+    p->stats = calloc((size_t)partitions, sizeof(*p->stats));
+    if (!p->rings || !p->stats)
+        goto fail;
+    for (int i = 0; i < partitions; i++) {
+        p->rings[i] = ring_new(ring_bytes);
+        if (!p->rings[i])
+            goto fail;
+    }
+    return p;
+fail:
+    pipeline_free(p);
+    return NULL;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; p->rings && i < p->n; i++)
+        ring_free(p->rings[i]);
+    free(p->rings);
+    free(p->stats);
+    free(p);
+}
+
+int pipeline_partitions(const struct pipeline *p)
+{
+    return p->n;
+}
+
+struct ring *pipeline_ring(struct pipeline *p, int partition)
+{
+    return p->rings[partition];
+}
+
+struct partition_stats *pipeline_stats(struct pipeline *p, int partition)
+{
+    return &p->stats[partition];
+}
+
+size_t pipeline_max_event(const struct pipeline *p)
+{
+    return ring_max_payload(p->rings[0]);
+}
+
+void pipeline_close(struct pipeline *p)
+{
+    for (int i = 0; i < p->n; i++)
+        ring_close(p->rings[i]);
+}
+
+int pipeline_producer_init(struct pipeline_producer *pr, struct pipeline *p,
+                           pipeline_drop_fn on_drop, void *ud)
+{
+    memset(pr, 0, sizeof(*pr));
+    pr->p = p;
+    pr->on_drop = on_drop;
+    pr->ud = ud;
+    pr->batch = calloc((size_t)p->n, sizeof(struct buf));
+    return pr->batch ? 0 : -ENOMEM;
+}
+
+void pipeline_producer_free(struct pipeline_producer *pr)
+{
+    for (int i = 0; pr->batch && i < pr->p->n; i++)
+        buf_free(&pr->batch[i]);
+    free(pr->batch);
+    pr->batch = NULL;
+}
+
+struct buf *pipeline_producer_batch(struct pipeline_producer *pr, const uint64_t *hash)
+{
+    unsigned n = (unsigned)pr->p->n;
+    unsigned i = hash ? (unsigned)(*hash % n) : pr->rr++ % n;
+    return &pr->batch[i];
+}
+
+size_t pipeline_producer_flush(struct pipeline_producer *pr)
+{
+    size_t pending = 0;
+    for (int i = 0; i < pr->p->n; i++) {
+        struct buf *b = &pr->batch[i];
+        if (!b->len)
+            continue;
+        size_t took = ring_push(pr->p->rings[i], b->data, b->len);
+        counter_add(&pr->p->stats[i].in, ring_count(b->data, took));
+        if (took < b->len && pr->p->when_full == WHEN_FULL_DROP_NEWEST) {
+            for (size_t off = took; off < b->len;) {
+                const struct ring_rec *r = (const struct ring_rec *)(b->data + off);
+                if (pr->on_drop)
+                    pr->on_drop(pr->ud, r->src);
+                counter_add(&pr->p->stats[i].dropped, 1);
+                off += RING_REC_SIZE(r->len);
+            }
+            took = b->len;
+        }
+        if (took) {
+            memmove(b->data, b->data + took, b->len - took);
+            b->len -= took;
+        }
+        pending += b->len;
+        if (!b->len)
+            buf_trim(b, 1 << 20); /* give back what a rare burst of huge events took */
+    }
+    pr->pending = pending;
+    return pending;
+}

@@ -1,0 +1,63 @@
+/* Routes: a script (filter + transform), a sampling rate, primary sinks and shadow sinks. This
+ * module declares the `routes:` and `router:` config keys and the runtime route table the
+ * workers read. The router owns the table; workers read the atomics without locks. */
+#ifndef SPILLWAY_ROUTE_H
+#define SPILLWAY_ROUTE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "stats.h"
+
+struct route_config {
+    char *name;
+    char *script;
+    double sample_rate;
+    char *sample_key;
+    struct cfg_strlist sinks;
+    struct cfg_strlist shadow;
+    int enabled;
+    int stop;
+};
+
+struct router_config {
+    char *scripts;
+    int64_t max_instructions;
+    int64_t lua_memory;
+};
+
+extern const struct cfg_section route_config_section;
+extern const struct cfg_section router_config_section;
+
+struct route {
+    const char *name;  /* borrowed from the config */
+    char *script_path; /* resolved against router.scripts; NULL without a script */
+    char *source;      /* the script's text as last loaded */
+    size_t source_len;
+    char *sample_key; /* as a path (NUL-separated segments) */
+    size_t sample_key_len;
+    int *sinks, nsinks;
+    int *shadow, nshadow;
+    int stop;
+    _Atomic uint64_t rate_bits; /* the effective rate, a double's bits */
+    _Atomic int enabled;
+    struct route_stats stats;
+};
+
+static inline double route_rate(const struct route *r)
+{
+    uint64_t b = atomic_load_explicit((_Atomic uint64_t *)&r->rate_bits, memory_order_relaxed);
+    double d;
+    __builtin_memcpy(&d, &b, sizeof(d));
+    return d;
+}
+
+static inline void route_set_rate(struct route *r, double rate)
+{
+    uint64_t b;
+    __builtin_memcpy(&b, &rate, sizeof(b));
+    atomic_store_explicit(&r->rate_bits, b, memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,47 @@
+/* The sampling decision shared by spillway.sample() and routes without a script: a key is kept
+ * when its hash falls below rate * 2^64, so the same key (a trace id) always gets the same
+ * answer at a given rate and a whole trace is kept or dropped together; raising the rate only
+ * adds keys, never removes one. Events without a key get a random decision at the rate. */
+#ifndef SPILLWAY_SAMPLE_H
+#define SPILLWAY_SAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+
+static inline uint64_t sample_threshold(double rate)
+{
+    if (rate >= 1.0)
+        return UINT64_MAX;
+    if (rate <= 0.0)
+        return 0;
+    return (uint64_t)(rate * 18446744073709551616.0);
+}
+
+static inline int sample_keep(double rate, const void *key, size_t len)
+{
+    if (rate >= 1.0)
+        return 1;
+    return hash64(key, len) < sample_threshold(rate);
+}
+
+/* xorshift64*: per-worker state, never shared between threads. */
+static inline uint64_t sample_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline int sample_random(double rate, uint64_t *state)
+{
+    if (rate >= 1.0)
+        return 1;
+    return sample_rand(state) < sample_threshold(rate);
+}
+
+#endif

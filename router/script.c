@@ -1,0 +1,311 @@
+/* The Lua state: allocation limit, sandbox, script loading and the per-event call. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "script_int.h"
+
+/* Every allocation goes through here so a script cannot take more than mem_limit. When ptr is
+ * NULL, osize is a type tag rather than a size. */
+static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct script_host *h = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        h->mem_used -= old;
+        free(ptr);
+        return NULL;
+    }
+    if (nsize > old && h->mem_used - old + nsize > h->mem_limit)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p)
+        h->mem_used = h->mem_used - old + nsize;
+    return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    struct script_host *h = script__host(L);
+    h->instr += SCRIPT_HOOK_STEP;
+    if (h->instr > h->instr_limit)
+        luaL_error(L, "instruction limit exceeded (%d)", (int)h->instr_limit);
+}
+
+/* load() for text chunks only: binary chunks can break the VM's invariants. */
+static int safe_load(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    const char *name = luaL_optstring(L, 2, "=(load)");
+    int rc = luaL_loadbufferx(L, s, n, name, "t");
+    if (rc != LUA_OK) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (!lua_isnoneornil(L, 4)) { /* env */
+        lua_pushvalue(L, 4);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int lua_print_to_log(lua_State *L)
+{
+    struct script_host *h = script__host(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+        if (i < n)
+            luaL_addchar(&b, '\t');
+    }
+    luaL_pushresult(&b);
+    if (log_limit_take(&h->log_lim) >= 0)
+        log_info("script print", "{s:s, s:s}", "route", h->route ? h->route->name : "", "message",
+                 lua_tostring(L, -1));
+    return 0;
+}
+
+/* Removes t[name] for each name from the table at the top of the stack. */
+static void strip(lua_State *L, const char *const *names)
+{
+    for (; *names; names++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *names);
+    }
+}
+
+/* Keeps only the listed fields of the table at the top of the stack. */
+static void keep_only(lua_State *L, const char *const *names)
+{
+    lua_newtable(L);
+    for (; *names; names++) {
+        lua_getfield(L, -2, *names);
+        lua_setfield(L, -2, *names);
+    }
+    lua_remove(L, -2);
+}
+
+/* The sandbox: an allow-list of libraries. Each script later gets its own copies of these
+ * tables (see new_env), so one script cannot change what another sees. */
+static void open_sandbox(lua_State *L)
+{
+    static const char *const base_banned[] = {"dofile",   "loadfile", "load",   "collectgarbage",
+                                              "require",  "module",   "rawset", "rawget",
+                                              "rawequal", "rawlen",   NULL};
+    static const char *const os_kept[] = {"time", "clock", "date", "difftime", NULL};
+    luaL_requiref(L, "_G", luaopen_base, 1);
+    strip(L, base_banned);
+    lua_pushcfunction(L, safe_load);
+    lua_setfield(L, -2, "load");
+    lua_pushcfunction(L, lua_print_to_log);
+    lua_setfield(L, -2, "print");
+    lua_pop(L, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    lua_pop(L, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    lua_pop(L, 1);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    lua_pop(L, 1);
+    luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
+    lua_pop(L, 1);
+    luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
+    keep_only(L, os_kept);
+    lua_setglobal(L, "os");
+    /* Lock the string metatable: getmetatable("") no longer hands out the shared string
+     * library for a script to change under every other script. */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+}
+
+struct script_host *script_host_new(const struct script_limits *lim, const struct script_env *env,
+                                    uint64_t seed)
+{
+    struct script_host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->mem_limit = (size_t)lim->memory;
+    h->instr_limit = lim->max_instructions;
+    h->rng = seed | 1;
+    if (env)
+        h->env = *env;
+    h->L = lua_newstate(host_alloc, h);
+    if (!h->L) {
+        free(h);
+        return NULL;
+    }
+    *(struct script_host **)lua_getextraspace(h->L) = h;
+    open_sandbox(h->L);
+    script__event_register(h->L);
+    script__api_register(h->L);
+    lua_sethook(h->L, count_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEP);
+    h->root_ref = LUA_NOREF;
+    return h;
+}
+
+void script_host_free(struct script_host *h)
+{
+    if (!h)
+        return;
+    lua_close(h->L);
+    script__api_free(h);
+    buf_free(&h->path);
+    buf_free(&h->tmp);
+    free(h->fn_refs);
+    free(h);
+}
+
+size_t script_memory(const struct script_host *h)
+{
+    return h->mem_used;
+}
+
+/* Pushes a shallow copy of the table at idx. */
+static void copy_table(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, -4);
+    }
+}
+
+/* A fresh _ENV for one script: copies of the allowed libraries and of spillway (and
+ * spillway.state), so changes a script makes to them stay its own; other globals resolve to
+ * the shared base functions. */
+static void new_env(lua_State *L)
+{
+    static const char *const libs[] = {"string",    "table", "math",     "utf8",
+                                       "coroutine", "os",    "spillway", NULL};
+    lua_newtable(L);
+    for (int i = 0; libs[i]; i++) {
+        lua_getglobal(L, libs[i]);
+        copy_table(L, -1);
+        lua_remove(L, -2);
+        lua_setfield(L, -2, libs[i]);
+    }
+    lua_getfield(L, -1, "spillway");
+    lua_getfield(L, -1, "state");
+    copy_table(L, -1);
+    lua_setfield(L, -3, "state");
+    lua_pop(L, 2);
+    lua_newtable(L); /* metatable: read-through to the shared base library */
+    lua_pushglobaltable(L);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "locked"); /* getmetatable(_ENV) must not reach the shared globals */
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+}
+
+static int new_handle(struct script_host *h)
+{
+    for (int i = 0; i < h->nfn; i++) {
+        if (h->fn_refs[i] == LUA_NOREF)
+            return i;
+    }
+    int *r = realloc(h->fn_refs, (size_t)(h->nfn + 1) * sizeof(int));
+    if (!r)
+        return -ENOMEM;
+    h->fn_refs = r;
+    h->fn_refs[h->nfn] = LUA_NOREF;
+    return h->nfn++;
+}
+
+int script_load(struct script_host *h, const char *name, const char *src, size_t len, char *err,
+                size_t errlen)
+{
+    lua_State *L = h->L;
+    char chunk[512];
+    snprintf(chunk, sizeof(chunk), "@%s", name);
+    h->instr = 0;
+    int rc = luaL_loadbufferx(L, src, len, chunk, "t");
+    if (rc == LUA_OK) {
+        new_env(L);
+        lua_pushvalue(L, -1);
+        lua_insert(L, -3); /* env, chunk, env */
+        lua_setupvalue(L, -2, 1);
+        rc = lua_pcall(L, 0, 0, 0);
+    }
+    if (rc != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
+        lua_settop(L, 0);
+        return -EINVAL;
+    }
+    lua_getfield(L, -1, "process");
+    if (!lua_isfunction(L, -1)) {
+        snprintf(err, errlen, "%s:1: the script does not define function process(ev)", name);
+        lua_settop(L, 0);
+        return -EINVAL;
+    }
+    int hd = new_handle(h);
+    if (hd < 0) {
+        snprintf(err, errlen, "out of memory");
+        lua_settop(L, 0);
+        return hd;
+    }
+    h->fn_refs[hd] = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, 0);
+    return hd;
+}
+
+void script_unload(struct script_host *h, int handle)
+{
+    if (handle < 0 || handle >= h->nfn || h->fn_refs[handle] == LUA_NOREF)
+        return;
+    luaL_unref(h->L, LUA_REGISTRYINDEX, h->fn_refs[handle]);
+    h->fn_refs[handle] = LUA_NOREF;
+}
+
+void script_replace(struct script_host *h, int handle, int with)
+{
+    if (handle == with || with < 0 || with >= h->nfn)
+        return;
+    script_unload(h, handle);
+    h->fn_refs[handle] = h->fn_refs[with];
+    h->fn_refs[with] = LUA_NOREF;
+}
+
+int script_run(struct script_host *h, int handle, struct eview *ev, const struct script_route *rt,
+               const char **err)
+{
+    lua_State *L = h->L;
+    h->ev = ev;
+    h->route = rt;
+    h->gen++;
+    h->instr = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->fn_refs[handle]);
+    script__push_root(L, h);
+    int rc = lua_pcall(L, 1, 1, 0);
+    if (rc != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        snprintf(h->err, sizeof(h->err), "%s", msg ? msg : "error object is not a string");
+        lua_settop(L, 0);
+        if (rc == LUA_ERRMEM)
+            lua_gc(L, LUA_GCCOLLECT);
+        *err = h->err;
+        h->ev = NULL;
+        return -1;
+    }
+    int keep = lua_toboolean(L, -1);
+    lua_settop(L, 0);
+    h->ev = NULL;
+    return keep;
+}

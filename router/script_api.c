@@ -1,0 +1,339 @@
+/* The spillway.* helpers scripts call. State they keep (dedup and dynsample windows) is per
+ * worker, bounded, and allocated once. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "jsonw.h"
+#include "sample.h"
+#include "script_int.h"
+#include "timeutil.h"
+
+#define DEDUP_SLOTS 65536 /* direct-mapped: a collision forgets a key, never drops wrongly */
+#define DYN_SLOTS   8192
+
+static void set_sample_rate(lua_State *L, struct script_host *h, double rate)
+{
+    struct buf *t = &h->tmp;
+    buf_reset(t);
+    jsonw_double(t, rate);
+    if (eview_set(h->ev, "sample_rate", 11, t->data, t->len))
+        luaL_error(L, "out of memory editing the event");
+}
+
+static struct script_host *call_host(lua_State *L)
+{
+    struct script_host *h = script__host(L);
+    if (!h->ev || !h->route)
+        luaL_error(L, "this helper works only inside process()");
+    return h;
+}
+
+/* The key argument as bytes: strings as they are, numbers as their text. */
+static const char *key_arg(lua_State *L, int idx, size_t *len)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER)
+        return lua_tolstring(L, idx, len);
+    if (t == LUA_TNONE || t == LUA_TNIL)
+        return NULL;
+    if (t == LUA_TBOOLEAN) {
+        *len = lua_toboolean(L, idx) ? 4 : 5;
+        return lua_toboolean(L, idx) ? "true" : "false";
+    }
+    luaL_argerror(L, idx, "a sampling key must be a string or a number");
+    return NULL;
+}
+
+/* spillway.sample(key): keep at the route's rate, the same answer for the same key. */
+static int l_sample(lua_State *L)
+{
+    struct script_host *h = call_host(L);
+    double rate = h->route->rate;
+    size_t n = 0;
+    const char *key = key_arg(L, 1, &n);
+    int keep = key ? sample_keep(rate, key, n) : sample_random(rate, &h->rng);
+    if (keep && rate < 1.0)
+        set_sample_rate(L, h, rate);
+    lua_pushboolean(L, keep);
+    return 1;
+}
+
+static void dyn_roll(struct script_host *h, int64_t now)
+{
+    int64_t sec = now / 1000000000;
+    if (sec == h->dyn_window)
+        return;
+    struct dyn_slot *t = h->dyn_prev;
+    h->dyn_prev = h->dyn_cur;
+    h->dyn_cur = t;
+    if (sec != h->dyn_window + 1) /* more than a second idle: the old counts mean nothing */
+        memset(h->dyn_prev, 0, DYN_SLOTS * sizeof(*h->dyn_prev));
+    memset(h->dyn_cur, 0, DYN_SLOTS * sizeof(*h->dyn_cur));
+    h->dyn_window = sec;
+}
+
+static struct dyn_slot *dyn_find(struct dyn_slot *t, uint64_t hash, int create)
+{
+    for (unsigned i = 0; i < 16; i++) {
+        struct dyn_slot *s = &t[(hash + i) & (DYN_SLOTS - 1)];
+        if (s->hash == hash)
+            return s;
+        if (s->hash == 0) {
+            if (!create)
+                return NULL;
+            s->hash = hash;
+            return s;
+        }
+    }
+    return NULL; /* table crowded this second: treated as a rare key */
+}
+
+/* spillway.dynsample(key, target_per_s): keys seen at most target times in the last second
+ * are all kept; a key seen more often is kept with probability target/seen, times the route's
+ * rate, so a dial still scales everything. */
+static int l_dynsample(lua_State *L)
+{
+    struct script_host *h = call_host(L);
+    size_t n = 0;
+    const char *key = key_arg(L, 1, &n);
+    double target = luaL_checknumber(L, 2);
+    if (!h->dyn_cur) {
+        h->dyn_cur = calloc(DYN_SLOTS, sizeof(struct dyn_slot));
+        h->dyn_prev = calloc(DYN_SLOTS, sizeof(struct dyn_slot));
+        if (!h->dyn_cur || !h->dyn_prev)
+            return luaL_error(L, "out of memory");
+    }
+    dyn_roll(h, time_mono_ns());
+    uint64_t hk = (key ? hash64(key, n) : 0) | 1;
+    struct dyn_slot *cur = dyn_find(h->dyn_cur, hk, 1);
+    if (cur)
+        cur->count++;
+    struct dyn_slot *prev = dyn_find(h->dyn_prev, hk, 0);
+    double seen = prev ? prev->count : 0;
+    if (cur && cur->count > seen)
+        seen = cur->count;
+    double rate = h->route->rate;
+    if (seen > target && target > 0)
+        rate *= target / seen;
+    else if (target <= 0)
+        rate = 0;
+    int keep = sample_random(rate, &h->rng);
+    if (keep && rate < 1.0)
+        set_sample_rate(L, h, rate);
+    lua_pushboolean(L, keep);
+    return 1;
+}
+
+/* spillway.dedup(key, window_s): true the first time key is seen within the window. */
+static int l_dedup(lua_State *L)
+{
+    struct script_host *h = call_host(L);
+    size_t n = 0;
+    const char *key = key_arg(L, 1, &n);
+    double window = luaL_optnumber(L, 2, 60);
+    if (!key) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (!h->dedup) {
+        h->dedup = calloc(DEDUP_SLOTS, sizeof(struct dedup_slot));
+        if (!h->dedup)
+            return luaL_error(L, "out of memory");
+    }
+    uint64_t hk = hash64(key, n) | 1;
+    struct dedup_slot *s = &h->dedup[hk & (DEDUP_SLOTS - 1)];
+    int64_t now = time_mono_ns();
+    int fresh = !(s->hash == hk && now - s->seen_ns < (int64_t)(window * 1e9));
+    if (fresh) {
+        s->hash = hk;
+        s->seen_ns = now;
+    }
+    lua_pushboolean(L, fresh);
+    return 1;
+}
+
+/* Masks an e-mail address as "j***@example.com" and anything else as stars except its last
+ * four characters, keeping the length. */
+static void mask_whole(luaL_Buffer *b, const char *s, size_t n)
+{
+    const char *at = memchr(s, '@', n);
+    if (at && at > s && memchr(at, '.', n - (size_t)(at - s))) {
+        luaL_addchar(b, s[0]);
+        luaL_addstring(b, "***");
+        luaL_addlstring(b, at, n - (size_t)(at - s));
+        return;
+    }
+    size_t keep = n > 8 ? 4 : 0;
+    for (size_t i = 0; i < n - keep; i++)
+        luaL_addchar(b, '*');
+    luaL_addlstring(b, s + n - keep, keep);
+}
+
+/* spillway.mask(s [, pattern]): with a Lua pattern, every match becomes stars of its length. */
+static int l_mask(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    if (lua_isnoneornil(L, 2)) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        mask_whole(&b, s, n);
+        luaL_pushresult(&b);
+        return 1;
+    }
+    luaL_checkstring(L, 2);
+    /* string.gsub(s, pattern, function(m) return ("*"):rep(#m) end) */
+    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.gsub");
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.stars");
+    lua_call(L, 3, 1);
+    return 1;
+}
+
+static int l_stars(lua_State *L)
+{
+    size_t n;
+    luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    memset(p, '*', n);
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+/* spillway.hash(s): a stable 16-hex-digit hash (pseudonymize ids). */
+static int l_hash(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_tolstring(L, 1, &n);
+    char out[17];
+    snprintf(out, sizeof(out), "%016llx", (unsigned long long)hash64(s, n));
+    lua_pushlstring(L, out, 16);
+    return 1;
+}
+
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)time_now_ns() / 1e9);
+    return 1;
+}
+
+/* spillway.log(level, msg): into spillway's own log, at most once a second per worker. */
+static int l_log(lua_State *L)
+{
+    struct script_host *h = script__host(L);
+    const char *lvl = luaL_checkstring(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    enum log_level level;
+    if (log_level_parse(lvl, &level) || level == LOG_OFF)
+        return luaL_argerror(L, 1, "level must be debug, info, warn or error");
+    if (level < log_threshold)
+        return 0;
+    int64_t sup = log_limit_take(&h->log_lim);
+    if (sup >= 0)
+        log_write(level, msg, "{s:s, s:I}", "route", h->route ? h->route->name : "", "suppressed",
+                  (json_int_t)sup);
+    return 0;
+}
+
+static int l_state_get(lua_State *L)
+{
+    struct script_host *h = script__host(L);
+    size_t n;
+    const char *k = luaL_checklstring(L, 1, &n);
+    if (!h->env.state_get)
+        return luaL_error(L, "spillway.state is not available");
+    buf_reset(&h->tmp);
+    int rc = h->env.state_get(h->env.ud, k, n, &h->tmp);
+    if (rc < 0)
+        return luaL_error(L, "spillway.state.get failed");
+    if (rc == 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, h->tmp.data, h->tmp.len);
+    return 1;
+}
+
+static int l_state_set(lua_State *L)
+{
+    struct script_host *h = script__host(L);
+    size_t n, vn = 0;
+    const char *k = luaL_checklstring(L, 1, &n);
+    const char *v = lua_isnil(L, 2) ? NULL : luaL_checklstring(L, 2, &vn);
+    if (!h->env.state_set)
+        return luaL_error(L, "spillway.state is not available");
+    if (h->env.state_set(h->env.ud, k, n, v, vn) < 0)
+        return luaL_error(L, "spillway.state.set failed");
+    return 0;
+}
+
+/* spillway.emit(sink, ev): sends a copy of ev (an event or a table) to a sink by name. */
+static int l_emit(lua_State *L)
+{
+    struct script_host *h = call_host(L);
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checkany(L, 2);
+    if (!h->env.sink_find || !h->env.emit)
+        return luaL_error(L, "spillway.emit is not available");
+    int sink = h->env.sink_find(h->env.ud, name);
+    if (sink < 0)
+        return luaL_error(L, "spillway.emit: no sink named %s", name);
+    struct buf out = {0};
+    if (luaL_testudata(L, 2, "spillway.event")) {
+        lua_getglobal(L, "tostring");
+        lua_pushvalue(L, 2);
+        lua_call(L, 1, 1);
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+        buf_append(&out, s, n);
+        lua_pop(L, 1);
+    } else if (lua_type(L, 2) == LUA_TTABLE) {
+        script__encode(L, 2, &out, 0);
+    } else {
+        return luaL_argerror(L, 2, "an event or a table");
+    }
+    int rc = h->env.emit(h->env.ud, sink, out.data, out.len);
+    buf_free(&out);
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
+void script__api_register(lua_State *L)
+{
+    static const luaL_Reg api[] = {
+        {"sample", l_sample}, {"dynsample", l_dynsample}, {"dedup", l_dedup},
+        {"mask", l_mask},     {"hash", l_hash},           {"now", l_now},
+        {"log", l_log},       {"emit", l_emit},           {NULL, NULL},
+    };
+    static const luaL_Reg state[] = {
+        {"get", l_state_get},
+        {"set", l_state_set},
+        {NULL, NULL},
+    };
+    luaL_newlib(L, api);
+    luaL_newlib(L, state);
+    lua_setfield(L, -2, "state");
+    lua_setglobal(L, "spillway");
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "gsub");
+    lua_setfield(L, LUA_REGISTRYINDEX, "spillway.gsub");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_stars);
+    lua_setfield(L, LUA_REGISTRYINDEX, "spillway.stars");
+}
+
+void script__api_free(struct script_host *h)
+{
+    free(h->dedup);
+    free(h->dyn_cur);
+    free(h->dyn_prev);
+}

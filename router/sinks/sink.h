@@ -1,0 +1,93 @@
+/* Sinks: destinations behind their own bounded queue and their own thread, so a slow or dead
+ * sink never stalls another. Every sink type is a table of functions (one file each, registered
+ * in sink.c) with its config keys in a cfg_section whose impl points at the ops. Router workers
+ * append serialized events (one JSON object per record, no newline) to the sink's queue; the
+ * sink thread hands whole spans of records to ops->write, which returns OK, RETRY (nothing was
+ * delivered: the same span comes back after a backoff) or FAIL (dropped for good, counted).
+ * The sink set (struct sinks) owns every sink, its queue and its thread. */
+#ifndef SPILLWAY_SINK_H
+#define SPILLWAY_SINK_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "stats.h"
+
+enum sink_result { SINK_OK = 0, SINK_RETRY = 1, SINK_FAIL = 2 };
+enum sink_when_full { SINK_BLOCK, SINK_DROP_NEWEST };
+
+struct sink;
+struct ring;
+
+struct sink_ops {
+    /* Called once before the thread starts (on the main thread): open files, check addresses.
+     * Returns 0 or a negative errno with a message in err. */
+    int (*open)(struct sink *s, char *err, size_t errlen);
+    /* Delivers nrec records laid out as ring records in span[0..len). */
+    enum sink_result (*write)(struct sink *s, const char *span, size_t len, uint64_t nrec);
+    /* Called when the queue is idle (time-based batching, fsync). May be NULL. */
+    enum sink_result (*flush)(struct sink *s);
+    /* SIGHUP: reopen files (logrotate). Runs on the sink thread. May be NULL. */
+    void (*reopen)(struct sink *s);
+    void (*close)(struct sink *s);
+};
+
+/* Keys every sink accepts. Every sink's opts struct starts with this. */
+struct sink_common {
+    int when_full;
+};
+
+#define SINK_COMMON_KEYS(type)                                                                     \
+    {                                                                                              \
+        "when_full", CFG_ENUM, offsetof(type, common.when_full), "block",                          \
+            "When this sink's queue is full: block the routes that feed it, or drop the newest "   \
+            "event (counted). A shadow copy is always dropped, never blocks.",                     \
+            0, 0, 0, sink_when_full_names                                                          \
+    }
+
+extern const char *const sink_when_full_names[];
+extern const struct cfg_section *const sink_sections[];
+extern const struct cfg_section sink_list_section;
+
+struct sink {
+    const struct sink_ops *ops;
+    const char *name; /* borrowed from the config */
+    const char *type;
+    const void *opts;
+    int id;
+    int when_full;
+    struct ring *q;
+    struct sink_stats stats;
+    pthread_t thread;
+    int started;
+    _Atomic int reopen; /* set by SIGHUP, acted on by the sink thread */
+    void *priv;         /* the type's own state */
+};
+
+struct sinks;
+
+/* Creates one sink per config item, each with a queue of queue_bytes. NULL on failure. */
+struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, char *err, size_t errlen);
+void sinks_free(struct sinks *ss);
+int sinks_count(const struct sinks *ss);
+struct sink *sinks_get(struct sinks *ss, int i);
+/* Index of the sink named name, or -1. */
+int sinks_find(const struct sinks *ss, const char *name);
+
+/* Opens every sink and starts its thread. Returns 0 or a negative errno (message in err). */
+int sinks_start(struct sinks *ss, char *err, size_t errlen);
+/* After the last producer is gone: each sink delivers what is queued, giving up at deadline_ns
+ * (monotonic); then its thread ends. Returns the number of records left undelivered. */
+uint64_t sinks_stop(struct sinks *ss, int64_t deadline_ns);
+/* Asks every sink to reopen its files (SIGHUP). */
+void sinks_reopen(struct sinks *ss);
+
+/* The shutdown deadline (monotonic ns; 0 while running), set when shutdown begins so that
+ * workers blocked on a full queue and sinks stuck retrying give up in time. */
+void sinks_set_deadline(struct sinks *ss, int64_t deadline_ns);
+int64_t sinks_deadline(const struct sinks *ss);
+int sinks_past_deadline(const struct sinks *ss);
+
+#endif

@@ -1,0 +1,382 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "eview.h"
+#include "jsonw.h"
+#include "log.h"
+#include "pipeline.h"
+#include "ring.h"
+#include "route.h"
+#include "router.h"
+#include "sample.h"
+#include "script.h"
+#include "sink.h"
+#include "timeutil.h"
+
+/* Records are processed in chunks of about this many bytes: each chunk is staged, pushed to
+ * the sinks and released from the ring before the next, so the ring frees up steadily and a
+ * worker never stages more than this (times the fan-out) at once. */
+#define CHUNK_BYTES  (256 * 1024)
+#define PEEK_WAIT_NS (100 * 1000000LL)
+#define PUSH_WAIT_NS (100 * 1000000LL)
+
+/* Counters a worker accumulates without atomics and publishes once per chunk. */
+struct route_local {
+    uint64_t in, kept, filtered, sampled_out, errors;
+};
+
+struct stage {
+    struct buf batch; /* records for one sink */
+};
+
+struct worker {
+    struct router *r;
+    int partition;
+    struct ring *in;
+    struct sinks *sinks;
+    int nsinks;
+    int nroutes;
+    int dead_sink;
+    int fallback_sink;
+    pthread_t thread;
+    int started;
+    struct eview ev;
+    struct script_host *host;
+    int *handles;                /* per route: script handle or -1 */
+    struct script_route *sroute; /* per route: what helpers see */
+    struct stage *stage;         /* [sink * 2 + (shadow ? 1 : 0)] */
+    struct route_local *local;
+    struct buf dead;
+    uint64_t rng;
+    uint64_t unrouted, dead_unsunk, dead_sent;
+    struct log_limit err_log;
+};
+
+static int host_sink_find(void *ud, const char *name)
+{
+    struct worker *w = ud;
+    return sinks_find(w->sinks, name);
+}
+
+static int host_emit(void *ud, int sink, const char *json, size_t len)
+{
+    struct worker *w = ud;
+    return ring_batch_add(&w->stage[sink * 2].batch, json, len, 0, 0);
+}
+
+static int load_scripts(struct worker *w, char *err, size_t errlen)
+{
+    const struct config *cfg = router__config(w->r);
+    struct script_limits lim = {cfg->router.max_instructions, cfg->router.lua_memory};
+    struct script_env env = {.sink_find = host_sink_find, .emit = host_emit, .ud = w};
+    w->host = script_host_new(&lim, &env, 0x9E3779B97F4A7C15ULL * (uint64_t)(w->partition + 1));
+    if (!w->host)
+        return -ENOMEM;
+    for (int i = 0; i < w->nroutes; i++) {
+        struct route *rt = router_route(w->r, i);
+        w->sroute[i].name = rt->name;
+        w->handles[i] = -1;
+        if (!rt->source)
+            continue;
+        w->handles[i] =
+            script_load(w->host, rt->script_path, rt->source, rt->source_len, err, errlen);
+        if (w->handles[i] < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+struct worker *worker_new(struct router *r, int partition, char *err, size_t errlen)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->r = r;
+    w->partition = partition;
+    w->in = pipeline_ring(router__pipeline(r), partition);
+    w->sinks = router__sinks(r);
+    w->nsinks = sinks_count(w->sinks);
+    w->nroutes = router_route_count(r);
+    w->dead_sink = router__dead_sink(r);
+    w->fallback_sink = router__fallback_sink(r);
+    w->rng = 0x2545F4914F6CDD1DULL ^ (uint64_t)(partition + 1) * 0x9E3779B97F4A7C15ULL;
+    eview_init(&w->ev);
+    w->handles = calloc((size_t)w->nroutes + 1, sizeof(int));
+    w->sroute = calloc((size_t)w->nroutes + 1, sizeof(*w->sroute));
+    w->local = calloc((size_t)w->nroutes + 1, sizeof(*w->local));
+    w->stage = calloc((size_t)w->nsinks * 2 + 1, sizeof(*w->stage));
+    if (!w->handles || !w->sroute || !w->local || !w->stage || load_scripts(w, err, errlen)) {
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    worker_join(w);
+    script_host_free(w->host);
+    eview_free(&w->ev);
+    for (int i = 0; w->stage && i < w->nsinks * 2; i++)
+        buf_free(&w->stage[i].batch);
+    free(w->stage);
+    free(w->handles);
+    free(w->sroute);
+    free(w->local);
+    buf_free(&w->dead);
+    free(w);
+}
+
+/* Pushes one staging batch to its sink's queue. A `block` batch waits for room (until the
+ * shutdown deadline); a drop_newest or shadow batch takes what fits and counts the rest. */
+static void push_stage(struct worker *w, int idx)
+{
+    struct buf *b = &w->stage[idx].batch;
+    if (!b->len)
+        return;
+    struct sink *s = sinks_get(w->sinks, idx / 2);
+    int block = (idx % 2) == 0 && s->when_full == SINK_BLOCK;
+    size_t off = ring_push(s->q, b->data, b->len);
+    while (block && off < b->len && !sinks_past_deadline(w->sinks)) {
+        size_t n = ring_push_wait(s->q, b->data + off, b->len - off, PUSH_WAIT_NS);
+        off += n;
+    }
+    counter_add(&s->stats.in, ring_count(b->data, off));
+    if (off < b->len)
+        counter_add(&s->stats.dropped, ring_count(b->data + off, b->len - off));
+    buf_reset(b);
+    buf_trim(b, 4 << 20);
+}
+
+static void publish(struct worker *w, uint64_t records)
+{
+    for (int i = 0; i < w->nsinks * 2; i++)
+        push_stage(w, i);
+    for (int i = 0; i < w->nroutes; i++) {
+        struct route_local *l = &w->local[i];
+        if (!l->in)
+            continue;
+        struct route_stats *st = &router_route(w->r, i)->stats;
+        counter_add(&st->in, l->in);
+        counter_add(&st->kept, l->kept);
+        counter_add(&st->filtered, l->filtered);
+        counter_add(&st->sampled_out, l->sampled_out);
+        counter_add(&st->errors, l->errors);
+        memset(l, 0, sizeof(*l));
+    }
+    struct router_stats *rs = router_stats(w->r);
+    counter_add(&rs->unrouted, w->unrouted);
+    counter_add(&rs->dead_unsunk, w->dead_unsunk);
+    counter_add(&rs->dead_letter, w->dead_sent);
+    w->unrouted = w->dead_unsunk = w->dead_sent = 0;
+    counter_add(&pipeline_stats(router__pipeline(w->r), w->partition)->out, records);
+}
+
+static void stage_dead(struct worker *w, const char *data, size_t len)
+{
+    if (w->dead_sink < 0) {
+        w->dead_unsunk++;
+        return;
+    }
+    if (ring_batch_add(&w->stage[w->dead_sink * 2].batch, data, len, 0, 0) == 0)
+        w->dead_sent++;
+    else
+        w->dead_unsunk++;
+}
+
+/* A record a route could not process: {"timestamp","kind","source","error","event"}. */
+static void route_failed(struct worker *w, const struct route *rt, const char *error)
+{
+    if (log_limit_take(&w->err_log) >= 0)
+        log_warn("route failed on an event", "{s:s, s:s}", "route", rt->name, "error", error);
+    struct buf *d = &w->dead;
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(time_now_ns(), ts);
+    buf_reset(d);
+    buf_printf(d, "{\"timestamp\":\"%s\",\"kind\":\"event\",\"source\":", ts);
+    char src[256];
+    snprintf(src, sizeof(src), "route:%s", rt->name);
+    jsonw_string(d, src, strlen(src));
+    buf_puts(d, ",\"error\":");
+    jsonw_string(d, error, strlen(error));
+    buf_puts(d, ",\"event\":");
+    buf_append(d, w->ev.js, w->ev.len);
+    buf_putc(d, '}');
+    stage_dead(w, d->data, d->len);
+}
+
+/* The decision of a route without a script: spillway.sample(ev[sample_key]). */
+static int default_sample(struct worker *w, const struct route *rt, double rate)
+{
+    if (rate >= 1.0)
+        return 1;
+    struct ev_val v;
+    int keep;
+    if (eview_get(&w->ev, rt->sample_key, rt->sample_key_len, &v) || v.kind == EVK_MISSING ||
+        v.kind == EVK_NULL) {
+        keep = sample_random(rate, &w->rng);
+    } else if (v.kind == EVK_STRING && v.escaped) {
+        buf_reset(&w->dead);
+        jsontok_unescape(v.text, v.len, &w->dead);
+        keep = sample_keep(rate, w->dead.data, w->dead.len);
+    } else {
+        keep = sample_keep(rate, v.text, v.len);
+    }
+    if (keep) {
+        struct buf num = {0};
+        jsonw_double(&num, rate);
+        eview_set(&w->ev, "sample_rate", 11, num.data, num.len);
+        buf_free(&num);
+    }
+    return keep;
+}
+
+/* Serializes the event once into the first sink's batch and copies it to the others. */
+static int deliver(struct worker *w, const struct route *rt)
+{
+    struct buf *first = NULL;
+    size_t at = 0, len = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const int *list = pass ? rt->shadow : rt->sinks;
+        int n = pass ? rt->nshadow : rt->nsinks;
+        for (int i = 0; i < n; i++) {
+            struct buf *b = &w->stage[list[i] * 2 + pass].batch;
+            if (!first) {
+                size_t off;
+                if (ring_batch_begin(b, 0, 0, &off))
+                    return -ENOMEM;
+                if (eview_serialize(&w->ev, b)) {
+                    ring_batch_cancel(b, off);
+                    return -ENOMEM;
+                }
+                if (ring_batch_end(b, off))
+                    return -ENOMEM;
+                first = b;
+                at = off + RING_HDR;
+                len = ((struct ring_rec *)(b->data + off))->len;
+            } else if (ring_batch_add(b, first->data + at, len, 0, 0)) {
+                return -ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+static void process_event(struct worker *w, const char *data, size_t len)
+{
+    eview_reset(&w->ev, data, len);
+    int kept = 0;
+    for (int i = 0; i < w->nroutes; i++) {
+        struct route *rt = router_route(w->r, i);
+        if (!atomic_load_explicit(&rt->enabled, memory_order_relaxed))
+            continue;
+        struct route_local *l = &w->local[i];
+        l->in++;
+        if (w->ev.nedits)
+            eview_clear_edits(&w->ev);
+        double rate = route_rate(rt);
+        int keep;
+        if (w->handles[i] >= 0) {
+            const char *err = NULL;
+            w->sroute[i].rate = rate;
+            keep = script_run(w->host, w->handles[i], &w->ev, &w->sroute[i], &err);
+            if (keep < 0) {
+                l->errors++;
+                route_failed(w, rt, err);
+                continue;
+            }
+        } else {
+            keep = default_sample(w, rt, rate);
+            if (!keep)
+                l->sampled_out++;
+        }
+        if (!keep) {
+            l->filtered++;
+            continue;
+        }
+        if (deliver(w, rt)) {
+            l->errors++;
+            route_failed(w, rt, "out of memory serializing the event");
+            continue;
+        }
+        l->kept++;
+        kept = 1;
+        if (rt->stop)
+            break;
+    }
+    if (!kept) {
+        w->unrouted++;
+        if (w->fallback_sink >= 0)
+            ring_batch_add(&w->stage[w->fallback_sink * 2].batch, data, len, 0, 0);
+    }
+}
+
+/* Processes records from span[0..len) up to about CHUNK_BYTES; returns the bytes consumed. */
+static size_t process_chunk(struct worker *w, const char *span, size_t len, uint64_t *records)
+{
+    size_t off = 0;
+    uint64_t n = 0;
+    while (off < len && off < CHUNK_BYTES) {
+        const struct ring_rec *rec = (const struct ring_rec *)(span + off);
+        if (rec->flags & RING_F_DEAD)
+            stage_dead(w, RING_REC_DATA(rec), rec->len);
+        else
+            process_event(w, RING_REC_DATA(rec), rec->len);
+        off += RING_REC_SIZE(rec->len);
+        n++;
+    }
+    *records = n;
+    return off;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        const char *span;
+        size_t n = ring_peek(w->in, &span, PEEK_WAIT_NS);
+        if (n == 0) {
+            if (ring_closed_empty(w->in))
+                break;
+            continue;
+        }
+        size_t done = 0;
+        while (done < n) {
+            uint64_t records;
+            size_t used = process_chunk(w, span + done, n - done, &records);
+            publish(w, records);
+            ring_release(w->in, used);
+            done += used;
+        }
+    }
+    publish(w, 0);
+    return NULL;
+}
+
+int worker_start(struct worker *w, char *err, size_t errlen)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc) {
+        snprintf(err, errlen, "cannot start worker %d: %s", w->partition, strerror(rc));
+        return -rc;
+    }
+    w->started = 1;
+    return 0;
+}
+
+void worker_join(struct worker *w)
+{
+    if (w->started) {
+        pthread_join(w->thread, NULL);
+        w->started = 0;
+    }
+}

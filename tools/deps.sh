@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages spillway needs to build and test, when they are missing.
+# As root it runs apt-get; otherwise it prints the exact command to run.
+set -eu
+PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev
+libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev
+python3 curl socat netcat-openbsd bsdutils kcat"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "spillway needs these Debian packages; run:" >&2
+    echo "  sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q $missing >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null; }
