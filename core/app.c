@@ -13,12 +13,15 @@
 
 #include "collector.h"
 #include "config.h"
+#include "control.h"
 #include "fsutil.h"
+#include "kv.h"
 #include "log.h"
 #include "pipeline.h"
 #include "ring.h"
 #include "router.h"
 #include "sink.h"
+#include "state.h"
 #include "timeutil.h"
 
 struct app {
@@ -28,6 +31,9 @@ struct app {
     struct pipeline *pl;
     struct router *router;
     struct collector *col;
+    struct state *st;
+    struct kv *kv;
+    struct control *ctl;
     struct event *sig[3];
     int partitions;
 };
@@ -36,8 +42,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct app *a = arg;
     if (sig == SIGHUP) {
-        log_info("SIGHUP: reopening file sinks", NULL);
+        log_info("SIGHUP: reopening file sinks and reloading scripts", NULL);
         sinks_reopen(a->sinks);
+        control_request_reload(a->ctl);
         return;
     }
     log_info("stopping: draining in-flight events", "{s:s}", "signal",
@@ -79,6 +86,14 @@ static int build(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(-rc));
         return rc;
     }
+    char dbpath[4096];
+    snprintf(dbpath, sizeof(dbpath), "%s/spillway.db", cfg->data_dir);
+    a->st = state_open(dbpath, err, errlen);
+    if (!a->st)
+        return -EIO;
+    a->kv = kv_new(a->st);
+    if (!a->kv)
+        return -ENOMEM;
     a->sinks = sinks_new(&cfg->sinks, queue_bytes, err, errlen);
     if (!a->sinks)
         return -ENOMEM;
@@ -88,12 +103,18 @@ static int build(struct app *a, char *err, size_t errlen)
                  ring_bytes);
         return -ENOMEM;
     }
-    a->router = router_new(cfg, a->pl, a->sinks, err, errlen);
+    a->router = router_new(cfg, a->pl, a->sinks, a->st, a->kv, err, errlen);
     if (!a->router)
         return -EINVAL;
     a->col = collector_new(a->base, a->pl, &cfg->inputs, cfg->pipeline.partition_key);
     if (!a->col) {
         snprintf(err, errlen, "out of memory creating the collector");
+        return -ENOMEM;
+    }
+    struct control_deps deps = {cfg, a->router, a->kv, a->st, a->col, a->pl, a->sinks};
+    a->ctl = control_new(&deps);
+    if (!a->ctl) {
+        snprintf(err, errlen, "out of memory creating the control thread");
         return -ENOMEM;
     }
     return 0;
@@ -104,6 +125,8 @@ static int start(struct app *a, char *err, size_t errlen)
     int rc = sinks_start(a->sinks, err, errlen);
     if (!rc)
         rc = router_start(a->router, err, errlen);
+    if (!rc)
+        rc = control_start(a->ctl, err, errlen);
     if (!rc)
         rc = collector_start(a->col, err, errlen);
     if (rc)
@@ -137,6 +160,7 @@ static void teardown(struct app *a)
         if (a->sig[i])
             event_free(a->sig[i]);
     }
+    control_free(a->ctl); /* stops the control plane first: it reads everything below */
     collector_free(a->col);
     if (a->pl)
         pipeline_close(a->pl);
@@ -147,6 +171,8 @@ static void teardown(struct app *a)
     router_free(a->router);
     pipeline_free(a->pl);
     sinks_free(a->sinks);
+    kv_free(a->kv);
+    state_close(a->st);
     if (a->base)
         event_base_free(a->base);
 }

@@ -153,10 +153,31 @@ static void choices_text(const char *const *choices, char *out, size_t len)
         o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", choices[i]);
 }
 
+/* A bound as a user writes it: sizes with units, durations in seconds. */
+static void bound_text(const struct cfg_key *k, double v, char *out, size_t len)
+{
+    static const char *const units[] = {"", "KiB", "MiB", "GiB", "TiB"};
+    if (k->type == CFG_SIZE) {
+        int u = 0;
+        while (u < 4 && v >= 1024 && (int64_t)v % 1024 == 0) {
+            v /= 1024;
+            u++;
+        }
+        snprintf(out, len, "%.0f%s", v, units[u]);
+    } else if (k->type == CFG_DURATION) {
+        snprintf(out, len, "%.15gs", v);
+    } else {
+        snprintf(out, len, "%.15g", v);
+    }
+}
+
 static int check_bounds(const struct cfg_key *k, double v, char *err, size_t errlen)
 {
     if (k->min < k->max && (v < k->min || v > k->max)) {
-        snprintf(err, errlen, "must be between %g and %g", k->min, k->max);
+        char lo[32], hi[32];
+        bound_text(k, k->min, lo, sizeof(lo));
+        bound_text(k, k->max, hi, sizeof(hi));
+        snprintf(err, errlen, "must be between %s and %s", lo, hi);
         return -EINVAL;
     }
     return 0;
@@ -750,8 +771,12 @@ static void reference_key(const struct cfg_key *k, const char *path, struct buf 
             buf_printf(out, "%s `%s`", i ? "," : "", k->choices[i]);
         buf_putc(out, '.');
     }
-    if (k->min < k->max)
-        buf_printf(out, " Range %g to %g.", k->min, k->max);
+    if (k->min < k->max) {
+        char lo[32], hi[32];
+        bound_text(k, k->min, lo, sizeof(lo));
+        bound_text(k, k->max, hi, sizeof(hi));
+        buf_printf(out, " Range %s to %s.", lo, hi);
+    }
     if (k->flags & CFG_SECRET)
         buf_puts(out, " Secret: redacted in dumps.");
     buf_puts(out, " |\n");

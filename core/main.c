@@ -7,6 +7,7 @@
 #include "app.h"
 #include "cfg.h"
 #include "config.h"
+#include "ctl.h"
 #include "router.h"
 
 static const char usage_main[] =
@@ -15,6 +16,7 @@ static const char usage_main[] =
     "commands:\n"
     "  run [-c FILE]     run the pipeline (without -c: the embedded default config)\n"
     "  check -c FILE     validate a config and its scripts; exit 1 with FILE:LINE on error\n"
+    "  ctl COMMAND       talk to a running spillway (stats, routes, sample, reload, ...)\n"
     "  version           print the version\n"
     "\n"
     "`spillway <command> --help` describes a command.\n";
@@ -165,6 +167,7 @@ int main(int argc, char **argv)
         {"run", cmd_run},
         {"check", cmd_check},
         {"version", cmd_version},
+        {"ctl", ctl_main},
         {"config-reference", cmd_config_reference},
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||

@@ -30,16 +30,34 @@ struct router_config {
 extern const struct cfg_section route_config_section;
 extern const struct cfg_section router_config_section;
 
+/* Where a route's effective value comes from (shown by `spillway ctl routes`). */
+struct route_origin {
+    int overridden;     /* 0: the config's value */
+    int64_t set_ns;     /* when the override was set (unix ns) */
+    int64_t expires_ns; /* when it reverts (unix ns), 0: never */
+    int64_t uid;        /* who set it */
+};
+
+/* Workers read only the atomics and, when script_gen moves, the source under the router's
+ * lock; everything else is written by the control thread under that lock. */
 struct route {
     const char *name;  /* borrowed from the config */
     char *script_path; /* resolved against router.scripts; NULL without a script */
-    char *source;      /* the script's text as last loaded */
+    char *source;      /* the script's text as last published (under the lock) */
     size_t source_len;
     char *sample_key; /* as a path (NUL-separated segments) */
     size_t sample_key_len;
     int *sinks, nsinks;
     int *shadow, nshadow;
     int stop;
+    double cfg_rate; /* as configured */
+    int cfg_enabled;
+    struct route_origin rate_origin;
+    struct route_origin enabled_origin;
+    char script_error[512]; /* last failed reload (file:line: message), "" when fine */
+    int64_t script_loaded_ns;
+    uint64_t reloads;
+    _Atomic unsigned script_gen;
     _Atomic uint64_t rate_bits; /* the effective rate, a double's bits */
     _Atomic int enabled;
     struct route_stats stats;

@@ -15,11 +15,15 @@ struct pipeline;
 struct sinks;
 struct router;
 struct route;
+struct state;
+struct kv;
+struct json_t;
 
-/* Resolves routes against the sinks and loads every script. NULL with a message in err
- * ("path:line: message" for a script error). */
+/* Resolves routes against the sinks and loads every script; with a state store, reconciles
+ * the routes into it and puts the stored runtime overrides back in force. st and kv may be
+ * NULL. NULL with a message in err ("path:line: message" for a script error). */
 struct router *router_new(const struct config *cfg, struct pipeline *pl, struct sinks *sinks,
-                          char *err, size_t errlen);
+                          struct state *st, struct kv *kv, char *err, size_t errlen);
 void router_free(struct router *r);
 
 /* Checks the routes' scripts without running anything (spillway check). Returns 0 or -EINVAL
@@ -33,7 +37,32 @@ void router_join(struct router *r);
 int router_route_count(const struct router *r);
 struct route *router_route(struct router *r, int i);
 
+/* Who asks for a change (from the admin socket's peer credentials), for the audit log. */
+struct router_actor {
+    int64_t uid;
+    int64_t pid;
+};
+
+/* The dial: sets a route's sampling rate now (workers see it on their next event), persists
+ * it, audits it; for_ns > 0 reverts it to the configured rate after that long (also across a
+ * restart). Returns 0, -ENOENT (no such route), -EINVAL (bad rate) or -EIO (applied but not
+ * persisted); err says which. */
+int router_dial(struct router *r, const char *route, double rate, int64_t for_ns,
+                const struct router_actor *who, char *err, size_t errlen);
+int router_set_enabled(struct router *r, const char *route, int enabled,
+                       const struct router_actor *who, char *err, size_t errlen);
+/* Reverts overrides whose time is up; returns how many. */
+int router_expire(struct router *r, int64_t now_ns);
+/* Re-reads every route script; changed ones are compiled and checked, then published to the
+ * workers, which swap them in between two events. A script that fails keeps its running
+ * version; the first error is in err. Returns 0 or -EINVAL. */
+int router_reload(struct router *r, int *nchanged, char *err, size_t errlen);
+/* The route table with effective values and their origin (a new JSON array). */
+struct json_t *router_routes_json(struct router *r);
+
 struct router_stats {
+    counter_t reloads;
+    counter_t reload_errors;
     counter_t unrouted;         /* events no route kept */
     counter_t dead_letter;      /* records sent to the dead-letter sink */
     counter_t dead_unsunk;      /* dead letters with no dead_letter sink (counted, logged) */

@@ -28,8 +28,7 @@ struct script_route {
 
 /* Hooks the host calls out through (state and emit live outside the Lua host). May be NULL. */
 struct script_env {
-    /* spillway.state.get: appends the value to out; returns 1 found, 0 not, <0 error. */
-    int (*state_get)(void *ud, const char *key, size_t klen, struct buf *out);
+    /* spillway.state.set: the shared store (the local copy is updated by the host). */
     int (*state_set)(void *ud, const char *key, size_t klen, const char *val, size_t vlen);
     /* spillway.emit: sink index by name (or -1) and delivery of a JSON text. */
     int (*sink_find)(void *ud, const char *name);
@@ -54,6 +53,11 @@ void script_unload(struct script_host *h, int handle);
  * next call) describing the failure. */
 int script_run(struct script_host *h, int handle, struct eview *ev, const struct script_route *rt,
                const char **err);
+
+/* spillway.state.get reads a copy local to this host (no lock per read): kv_begin empties it,
+ * kv_put fills it from the shared store. */
+void script_kv_begin(struct script_host *h);
+void script_kv_put(struct script_host *h, const char *k, size_t kl, const char *v, size_t vl);
 
 /* Lua memory in use by the state (bytes). */
 size_t script_memory(const struct script_host *h);

@@ -245,34 +245,54 @@ static int l_log(lua_State *L)
     return 0;
 }
 
+#define KV_REG "spillway.kv"
+
+void script_kv_begin(struct script_host *h)
+{
+    lua_newtable(h->L);
+    lua_setfield(h->L, LUA_REGISTRYINDEX, KV_REG);
+}
+
+void script_kv_put(struct script_host *h, const char *k, size_t kl, const char *v, size_t vl)
+{
+    lua_State *L = h->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, KV_REG);
+    lua_pushlstring(L, k, kl);
+    lua_pushlstring(L, v, vl);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* spillway.state.get(key): from this worker's copy, no lock, no disk. */
 static int l_state_get(lua_State *L)
 {
-    struct script_host *h = script__host(L);
-    size_t n;
-    const char *k = luaL_checklstring(L, 1, &n);
-    if (!h->env.state_get)
-        return luaL_error(L, "spillway.state is not available");
-    buf_reset(&h->tmp);
-    int rc = h->env.state_get(h->env.ud, k, n, &h->tmp);
-    if (rc < 0)
-        return luaL_error(L, "spillway.state.get failed");
-    if (rc == 0)
-        lua_pushnil(L);
-    else
-        lua_pushlstring(L, h->tmp.data, h->tmp.len);
+    luaL_checkstring(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, KV_REG);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
     return 1;
 }
 
+/* spillway.state.set(key, value): visible at once to this worker, to the others within a
+ * chunk, persisted by the control thread. value nil deletes; values are strings. */
 static int l_state_set(lua_State *L)
 {
     struct script_host *h = script__host(L);
     size_t n, vn = 0;
     const char *k = luaL_checklstring(L, 1, &n);
     const char *v = lua_isnil(L, 2) ? NULL : luaL_checklstring(L, 2, &vn);
-    if (!h->env.state_set)
-        return luaL_error(L, "spillway.state is not available");
-    if (h->env.state_set(h->env.ud, k, n, v, vn) < 0)
-        return luaL_error(L, "spillway.state.set failed");
+    if (n > 1024 || vn > 65536)
+        return luaL_error(L, "spillway.state keys are at most 1 KiB and values 64 KiB");
+    lua_getfield(L, LUA_REGISTRYINDEX, KV_REG);
+    lua_pushvalue(L, 1);
+    if (v)
+        lua_pushvalue(L, 2);
+    else
+        lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (h->env.state_set && h->env.state_set(h->env.ud, k, n, v, vn) < 0)
+        return luaL_error(L, "spillway.state.set failed (out of memory)");
     return 0;
 }
 
@@ -329,6 +349,8 @@ void script__api_register(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, l_stars);
     lua_setfield(L, LUA_REGISTRYINDEX, "spillway.stars");
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, KV_REG);
 }
 
 void script__api_free(struct script_host *h)

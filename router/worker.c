@@ -10,6 +10,7 @@
 #include "config.h"
 #include "eview.h"
 #include "jsonw.h"
+#include "kv.h"
 #include "log.h"
 #include "pipeline.h"
 #include "ring.h"
@@ -50,6 +51,8 @@ struct worker {
     struct eview ev;
     struct script_host *host;
     int *handles;                /* per route: script handle or -1 */
+    unsigned *gens;              /* per route: the script generation loaded */
+    uint64_t kv_version;         /* of the spillway.state copy in the Lua host */
     struct script_route *sroute; /* per route: what helpers see */
     struct stage *stage;         /* [sink * 2 + (shadow ? 1 : 0)] */
     struct route_local *local;
@@ -71,11 +74,55 @@ static int host_emit(void *ud, int sink, const char *json, size_t len)
     return ring_batch_add(&w->stage[sink * 2].batch, json, len, 0, 0);
 }
 
+static int host_state_set(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    struct worker *w = ud;
+    struct kv *kv = router__kv(w->r);
+    return kv ? kv_set(kv, k, kl, v, vl) : 0;
+}
+
+static void kv_copy(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    script_kv_put(ud, k, kl, v, vl);
+}
+
+/* Between two chunks: swap in scripts published by a reload, and refresh the local copy of
+ * spillway.state when another worker (or this one) changed the shared store. */
+static void sync_with_router(struct worker *w)
+{
+    for (int i = 0; i < w->nroutes; i++) {
+        struct route *rt = router_route(w->r, i);
+        if (w->handles[i] < 0 || atomic_load(&rt->script_gen) == w->gens[i])
+            continue;
+        char *src;
+        size_t len;
+        unsigned gen;
+        if (router__script_source(w->r, i, &src, &len, &gen))
+            continue;
+        char err[512];
+        int hd = script_load(w->host, rt->script_path, src, len, err, sizeof(err));
+        free(src);
+        if (hd < 0) {
+            log_error("worker could not load a reloaded script: the running version stays",
+                      "{s:s, s:i, s:s}", "route", rt->name, "worker", w->partition, "error", err);
+        } else {
+            script_replace(w->host, w->handles[i], hd);
+        }
+        w->gens[i] = gen;
+    }
+    struct kv *kv = router__kv(w->r);
+    if (kv && kv_version(kv) != w->kv_version) {
+        script_kv_begin(w->host);
+        w->kv_version = kv_each(kv, kv_copy, w->host);
+    }
+}
+
 static int load_scripts(struct worker *w, char *err, size_t errlen)
 {
     const struct config *cfg = router__config(w->r);
     struct script_limits lim = {cfg->router.max_instructions, cfg->router.lua_memory};
-    struct script_env env = {.sink_find = host_sink_find, .emit = host_emit, .ud = w};
+    struct script_env env = {
+        .state_set = host_state_set, .sink_find = host_sink_find, .emit = host_emit, .ud = w};
     w->host = script_host_new(&lim, &env, 0x9E3779B97F4A7C15ULL * (uint64_t)(w->partition + 1));
     if (!w->host)
         return -ENOMEM;
@@ -83,6 +130,7 @@ static int load_scripts(struct worker *w, char *err, size_t errlen)
         struct route *rt = router_route(w->r, i);
         w->sroute[i].name = rt->name;
         w->handles[i] = -1;
+        w->gens[i] = atomic_load(&rt->script_gen);
         if (!rt->source)
             continue;
         w->handles[i] =
@@ -109,10 +157,12 @@ struct worker *worker_new(struct router *r, int partition, char *err, size_t err
     w->rng = 0x2545F4914F6CDD1DULL ^ (uint64_t)(partition + 1) * 0x9E3779B97F4A7C15ULL;
     eview_init(&w->ev);
     w->handles = calloc((size_t)w->nroutes + 1, sizeof(int));
+    w->gens = calloc((size_t)w->nroutes + 1, sizeof(unsigned));
     w->sroute = calloc((size_t)w->nroutes + 1, sizeof(*w->sroute));
     w->local = calloc((size_t)w->nroutes + 1, sizeof(*w->local));
     w->stage = calloc((size_t)w->nsinks * 2 + 1, sizeof(*w->stage));
-    if (!w->handles || !w->sroute || !w->local || !w->stage || load_scripts(w, err, errlen)) {
+    if (!w->handles || !w->gens || !w->sroute || !w->local || !w->stage ||
+        load_scripts(w, err, errlen)) {
         worker_free(w);
         return NULL;
     }
@@ -130,6 +180,7 @@ void worker_free(struct worker *w)
         buf_free(&w->stage[i].batch);
     free(w->stage);
     free(w->handles);
+    free(w->gens);
     free(w->sroute);
     free(w->local);
     buf_free(&w->dead);
@@ -343,6 +394,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     for (;;) {
         const char *span;
+        sync_with_router(w);
         size_t n = ring_peek(w->in, &span, PEEK_WAIT_NS);
         if (n == 0) {
             if (ring_closed_empty(w->in))
@@ -352,6 +404,8 @@ static void *worker_main(void *arg)
         size_t done = 0;
         while (done < n) {
             uint64_t records;
+            if (done)
+                sync_with_router(w);
             size_t used = process_chunk(w, span + done, n - done, &records);
             publish(w, records);
             ring_release(w->in, used);

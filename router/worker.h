@@ -25,5 +25,7 @@ struct pipeline *router__pipeline(struct router *r);
 struct sinks *router__sinks(struct router *r);
 int router__dead_sink(struct router *r);
 int router__fallback_sink(struct router *r);
+int router__script_source(struct router *r, int i, char **src, size_t *len, unsigned *gen);
+struct kv *router__kv(struct router *r);
 
 #endif

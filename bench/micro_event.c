@@ -1,0 +1,215 @@
+/* Micro-benchmark of the event representation on realistic ~230-byte events: what one event
+ * costs to parse, have a Lua route read two fields and write one, and serialize, for
+ *   A. a jansson tree (json_loadb + json_object_get/set + json_dumpb),
+ *   B. our path: jsontok (jsmn + strict checks) and normalization by splicing (collector),
+ *   C. the worker: event view + Lua process() through the proxy + splice serialization,
+ *   D. the pieces of C on their own (tokenize, Lua call, serialize).
+ * Prints ns/event and events/s per core. Usage: micro_event [iterations] */
+#define JSMN_STATIC
+#include <jsmn.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "eview.h"
+#include "jsontok.h"
+#include "normalize.h"
+#include "script.h"
+
+#define NEV 1024
+
+static char *events[NEV];
+static size_t lens[NEV];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void make_events(void)
+{
+    static const char *levels[] = {"DEBUG", "INFO", "INFO", "INFO", "WARN", "ERROR"};
+    static const char *services[] = {"checkout", "cart", "search", "auth"};
+    unsigned x = 12345;
+    for (int i = 0; i < NEV; i++) {
+        char buf[512];
+        x = x * 1103515245 + 12345;
+        int n = snprintf(
+            buf, sizeof(buf),
+            "{\"timestamp\":\"2026-11-27T10:00:%02d.%06dZ\",\"level\":\"%s\","
+            "\"service\":\"%s\",\"host\":\"web-%02u\",\"trace_id\":\"%08x%08x%08x%08x\","
+            "\"user\":\"u%05u\",\"email\":\"user%u@example.com\",\"latency_ms\":%u.%u,"
+            "\"message\":\"GET /api/items/%u returned 200\",\"seq\":%d}",
+            i % 60, (int)(x % 1000000), levels[x % 6], services[(x >> 8) % 4], (x >> 4) % 32, x,
+            x * 7, x * 13, x * 31, x % 99991, x % 9973, x % 900, x % 10, x % 100000, i);
+        events[i] = strdup(buf);
+        lens[i] = (size_t)n;
+    }
+}
+
+static void report(const char *name, double secs, long iters)
+{
+    double ns = secs * 1e9 / (double)iters;
+    printf("%-52s %8.0f ns/event %10.0f events/s\n", name, ns, 1e9 / ns);
+}
+
+static void bench_jansson(long iters)
+{
+    double t0 = now_s();
+    size_t sink = 0;
+    char out[1024];
+    for (long i = 0; i < iters; i++) {
+        json_t *o = json_loadb(events[i % NEV], lens[i % NEV], 0, NULL);
+        const char *lvl = json_string_value(json_object_get(o, "level"));
+        const char *svc = json_string_value(json_object_get(o, "service"));
+        sink += (lvl && lvl[0] == 'E') + (svc && svc[0] == 'c');
+        json_object_set_new(o, "env", json_string("prod"));
+        sink += json_dumpb(o, out, sizeof(out), JSON_COMPACT);
+        json_decref(o);
+    }
+    report("A. jansson parse + 2 reads + 1 write + dump", now_s() - t0, iters);
+    if (sink == 1)
+        puts("");
+}
+
+static void bench_tokenize(long iters)
+{
+    struct jsontok t = {0};
+    double t0 = now_s();
+    long sink = 0;
+    for (long i = 0; i < iters; i++) {
+        jsontok_parse(&t, events[i % NEV], lens[i % NEV]);
+        sink += t.ntok;
+    }
+    report("D1. jsontok_parse (jsmn + strict validation)", now_s() - t0, iters);
+    jsontok_free(&t);
+    if (sink == 1)
+        puts("");
+}
+
+static void bench_jsmn(long iters)
+{
+    jsmntok_t tok[256];
+    double t0 = now_s();
+    long sink = 0;
+    for (long i = 0; i < iters; i++) {
+        jsmn_parser p;
+        jsmn_init(&p);
+        sink += jsmn_parse(&p, events[i % NEV], lens[i % NEV], tok, 256);
+    }
+    report("D0. jsmn_parse alone (strict, parent links)", now_s() - t0, iters);
+    if (sink == 1)
+        puts("");
+}
+
+static void bench_normalize(long iters)
+{
+    struct normalizer n;
+    normalizer_init(&n, "app", NULL, "trace_id");
+    struct recv_time rt;
+    recv_time_now(&rt);
+    struct buf out = {0};
+    double t0 = now_s();
+    for (long i = 0; i < iters; i++) {
+        uint64_t h;
+        int has;
+        const char *err;
+        buf_reset(&out);
+        normalize_json(&n, events[i % NEV], lens[i % NEV], &rt, &out, &h, &has, &err);
+    }
+    report("B. collector: tokenize + normalize by splicing", now_s() - t0, iters);
+    normalizer_free(&n);
+    buf_free(&out);
+}
+
+static void bench_worker(long iters, const char *script, const char *label)
+{
+    struct script_limits lim = {1000000, 64 << 20};
+    struct script_host *h = script_host_new(&lim, NULL, 1);
+    char err[512];
+    int hd = script_load(h, "bench.lua", script, strlen(script), err, sizeof(err));
+    if (hd < 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    struct script_route rt = {"bench", 1.0};
+    struct eview ev;
+    eview_init(&ev);
+    struct buf out = {0};
+    double t0 = now_s();
+    long kept = 0;
+    for (long i = 0; i < iters; i++) {
+        const char *e;
+        eview_reset(&ev, events[i % NEV], lens[i % NEV]);
+        int k = script_run(h, hd, &ev, &rt, &e);
+        if (k > 0) {
+            buf_reset(&out);
+            eview_serialize(&ev, &out);
+            kept++;
+        }
+    }
+    report(label, now_s() - t0, iters);
+    eview_free(&ev);
+    buf_free(&out);
+    script_host_free(h);
+    if (kept == -1)
+        puts("");
+}
+
+static void bench_serialize_edit(long iters)
+{
+    struct eview ev;
+    eview_init(&ev);
+    struct buf out = {0};
+    double t0 = now_s();
+    for (long i = 0; i < iters; i++) {
+        eview_reset(&ev, events[i % NEV], lens[i % NEV]);
+        eview_parse(&ev);
+        eview_set(&ev, "env", 3, "\"prod\"", 6);
+        buf_reset(&out);
+        eview_serialize(&ev, &out);
+    }
+    report("D3. tokenize + 1 edit + splice serialize", now_s() - t0, iters);
+    eview_free(&ev);
+    buf_free(&out);
+}
+
+int main(int argc, char **argv)
+{
+    long iters = argc > 1 ? atol(argv[1]) : 1000000;
+    make_events();
+    size_t total = 0;
+    for (int i = 0; i < NEV; i++)
+        total += lens[i];
+    printf("events: %d distinct, %zu bytes on average; %ld iterations each\n", NEV, total / NEV,
+           iters);
+    bench_jansson(iters);
+    bench_normalize(iters);
+    bench_jsmn(iters);
+    bench_tokenize(iters);
+    bench_serialize_edit(iters);
+    bench_worker(iters, "function process(ev) return true end",
+                 "D2. Lua call, no field access (proxy, pcall)");
+    bench_worker(iters,
+                 "function process(ev)\n"
+                 "  if ev.level == 'DEBUG' and ev.service == 'x' then return false end\n"
+                 "  ev.env = 'prod'\n"
+                 "  return true\nend\n",
+                 "C. worker: 2 Lua reads + 1 write + serialize");
+    bench_worker(iters,
+                 "function process(ev)\n"
+                 "  local l = ev.level\n"
+                 "  if l == 'DEBUG' then return false end\n"
+                 "  if l ~= 'WARN' and l ~= 'ERROR' and not spillway.sample(ev.trace_id) then\n"
+                 "    return false end\n"
+                 "  ev.env = 'prod'\n"
+                 "  ev.email = spillway.mask(ev.email)\n"
+                 "  return true\nend\n",
+                 "C2. worker: the S2 route script (sample, mask)");
+    return 0;
+}

@@ -1,0 +1,195 @@
+#include "control.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "kv.h"
+#include "log.h"
+#include "router.h"
+#include "timeutil.h"
+
+/* Editors save in bursts (write, rename, chmod): reload once the burst is over. */
+#define RELOAD_DEBOUNCE_US 100000
+#define EXPIRE_EVERY_US    200000
+#define KV_FLUSH_EVERY_US  200000
+
+struct control {
+    struct control_deps d;
+    struct event_base *base;
+    struct event *reload_ev;   /* activated from other threads */
+    struct event *debounce_ev; /* inotify burst -> one reload */
+    struct event *tick_ev;     /* expiry and kv flush */
+    struct event *inotify_ev;
+    int inotify_fd;
+    struct admin *admin;
+    pthread_t thread;
+    int started;
+};
+
+static void do_reload(struct control *c, const char *why)
+{
+    int changed = 0;
+    char err[512];
+    int rc = router_reload(c->d.router, &changed, err, sizeof(err));
+    log_info("scripts checked", "{s:s, s:i, s:b}", "trigger", why, "reloaded", changed, "ok",
+             rc == 0);
+}
+
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+    do_reload(arg, "signal");
+}
+
+static void on_debounce(evutil_socket_t fd, short what, void *arg)
+{
+    do_reload(arg, "file change");
+}
+
+static void on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    int relevant = 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->len && strstr(ev->name, ".lua"))
+                relevant = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    if (relevant) {
+        struct timeval tv = {0, RELOAD_DEBOUNCE_US};
+        evtimer_add(c->debounce_ev, &tv);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    router_expire(c->d.router, time_now_ns());
+    if (c->d.kv)
+        kv_flush(c->d.kv);
+}
+
+struct control *control_new(const struct control_deps *deps)
+{
+    struct control *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->d = *deps;
+    c->inotify_fd = -1;
+    c->base = event_base_new();
+    if (!c->base)
+        goto fail;
+    c->reload_ev = event_new(c->base, -1, 0, on_reload, c);
+    c->debounce_ev = evtimer_new(c->base, on_debounce, c);
+    c->tick_ev = event_new(c->base, -1, EV_PERSIST, on_tick, c);
+    if (!c->reload_ev || !c->debounce_ev || !c->tick_ev)
+        goto fail;
+    return c;
+fail:
+    control_free(c);
+    return NULL;
+}
+
+void control_free(struct control *c)
+{
+    if (!c)
+        return;
+    control_stop(c);
+    admin_free(c->admin);
+    struct event *evs[] = {c->reload_ev, c->debounce_ev, c->tick_ev, c->inotify_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (evs[i])
+            event_free(evs[i]);
+    }
+    if (c->inotify_fd >= 0)
+        close(c->inotify_fd);
+    if (c->base)
+        event_base_free(c->base);
+    free(c);
+}
+
+static int watch_scripts(struct control *c)
+{
+    c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (c->inotify_fd < 0)
+        return -errno;
+    const char *dir = c->d.cfg->router.scripts;
+    if (inotify_add_watch(c->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+        log_warn("cannot watch the scripts directory: reload with SIGHUP or spillway ctl reload",
+                 "{s:s, s:s}", "dir", dir, "error", strerror(errno));
+        return 0;
+    }
+    c->inotify_ev = event_new(c->base, c->inotify_fd, EV_READ | EV_PERSIST, on_inotify, c);
+    if (!c->inotify_ev || event_add(c->inotify_ev, NULL) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static void *control_main(void *arg)
+{
+    struct control *c = arg;
+    event_base_dispatch(c->base);
+    return NULL;
+}
+
+int control_start(struct control *c, char *err, size_t errlen)
+{
+    int rc = watch_scripts(c);
+    if (rc) {
+        snprintf(err, errlen, "inotify: %s", strerror(-rc));
+        return rc;
+    }
+    struct timeval tv = {0,
+                         EXPIRE_EVERY_US < KV_FLUSH_EVERY_US ? EXPIRE_EVERY_US : KV_FLUSH_EVERY_US};
+    event_add(c->tick_ev, &tv);
+    if (*c->d.cfg->admin.socket) {
+        c->admin = admin_new(c, err, errlen);
+        if (!c->admin)
+            return -EINVAL;
+    }
+    rc = pthread_create(&c->thread, NULL, control_main, c);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the control thread: %s", strerror(rc));
+        return -rc;
+    }
+    c->started = 1;
+    return 0;
+}
+
+void control_request_reload(struct control *c)
+{
+    event_active(c->reload_ev, EV_TIMEOUT, 0);
+}
+
+void control_stop(struct control *c)
+{
+    if (!c->started)
+        return;
+    event_base_loopbreak(c->base);
+    pthread_join(c->thread, NULL);
+    c->started = 0;
+    if (c->d.kv)
+        kv_flush(c->d.kv);
+}
+
+const struct control_deps *control_deps(struct control *c)
+{
+    return &c->d;
+}
+
+struct event_base *control_base(struct control *c)
+{
+    return c->base;
+}

@@ -1,0 +1,43 @@
+/* The control thread: the process's control plane, on its own libevent loop so that nothing
+ * slow (SQLite writes, script compilation, admin clients) ever runs on the collector loop or a
+ * router worker. It serves the admin socket, watches router.scripts with inotify (a save
+ * hot-reloads), reverts expired runtime overrides, and flushes spillway.state to SQLite.
+ * It borrows everything in struct control_deps, which must outlive it. */
+#ifndef SPILLWAY_CONTROL_H
+#define SPILLWAY_CONTROL_H
+
+#include <stddef.h>
+
+struct config;
+struct router;
+struct kv;
+struct state;
+struct collector;
+struct pipeline;
+struct sinks;
+struct control;
+
+struct control_deps {
+    const struct config *cfg;
+    struct router *router;
+    struct kv *kv;
+    struct state *state;
+    struct collector *collector;
+    struct pipeline *pipeline;
+    struct sinks *sinks;
+};
+
+struct control *control_new(const struct control_deps *deps);
+void control_free(struct control *c);
+/* Opens the admin socket and the inotify watch, starts the thread. 0 or a negative errno. */
+int control_start(struct control *c, char *err, size_t errlen);
+/* Thread-safe: asks the control thread to reload the scripts (SIGHUP). */
+void control_request_reload(struct control *c);
+/* Stops the thread after a last flush of spillway.state. */
+void control_stop(struct control *c);
+
+/* For the admin module, on the control thread. */
+const struct control_deps *control_deps(struct control *c);
+struct event_base *control_base(struct control *c);
+
+#endif

@@ -1,0 +1,325 @@
+/* `spillway ctl`: the admin socket's command-line client. It turns arguments into one JSON
+ * request, prints the response for people (or as is with --json), and exits 0 when the
+ * response says ok, 1 when it carries an error, 2 on usage or connection problems. */
+#include "ctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "timeutil.h"
+
+#define DEFAULT_SOCKET "run/admin.sock"
+
+static const char usage[] =
+    "usage: spillway ctl [-s SOCKET] [--json] <command> [args]\n"
+    "\n"
+    "commands:\n"
+    "  stats                         counters per input, partition, route and sink\n"
+    "  routes                        the route table with effective values and their origin\n"
+    "  sample ROUTE RATE [--for D]   dial a route's sampling rate (0..1), reverting after D\n"
+    "  route enable|disable ROUTE    turn a route on or off\n"
+    "  reload                        re-read the route scripts\n"
+    "  audit [-n N]                  the last N changes: who, when, what, from what\n"
+    "  config                        the effective config, secrets redacted\n"
+    "  version                       the running spillway's version\n"
+    "\n"
+    "The socket is run/admin.sock unless -s or SPILLWAY_ADMIN_SOCKET names another.\n";
+
+static int connect_socket(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        fprintf(stderr, "spillway ctl: socket path too long: %s\n", path);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        fprintf(stderr,
+                "spillway ctl: cannot connect to %s: %s (is spillway running? -s names "
+                "another socket)\n",
+                path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one request line and reads one response line. */
+static json_t *roundtrip(const char *path, json_t *req)
+{
+    int fd = connect_socket(path);
+    if (fd < 0)
+        return NULL;
+    char *text = json_dumps(req, JSON_COMPACT);
+    size_t n = strlen(text);
+    text[n] = '\n';
+    ssize_t w = write(fd, text, n + 1);
+    free(text);
+    if (w != (ssize_t)n + 1) {
+        fprintf(stderr, "spillway ctl: write failed: %s\n", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    struct buf in = {0};
+    char chunk[65536];
+    ssize_t r;
+    while ((r = read(fd, chunk, sizeof(chunk))) > 0) {
+        buf_append(&in, chunk, (size_t)r);
+        if (memchr(chunk, '\n', (size_t)r))
+            break;
+    }
+    close(fd);
+    json_error_t err;
+    json_t *resp = in.len ? json_loadb(in.data, in.len, JSON_DISABLE_EOF_CHECK, &err) : NULL;
+    if (!resp)
+        fprintf(stderr, "spillway ctl: no valid response from %s\n", path);
+    buf_free(&in);
+    return resp;
+}
+
+static const char *origin_text(json_t *o, char *buf, size_t len)
+{
+    if (json_is_string(o))
+        return json_string_value(o);
+    const char *exp = json_string_value(json_object_get(o, "expires_at"));
+    snprintf(buf, len, "runtime (uid %lld at %s%s%s)",
+             (long long)json_integer_value(json_object_get(o, "uid")),
+             json_string_value(json_object_get(o, "set_at")), exp ? ", reverts at " : "",
+             exp ? exp : "");
+    return buf;
+}
+
+static void print_routes(json_t *routes)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(routes, i, r)
+    {
+        char o1[160], o2[160];
+        printf("%-16s %-8s rate %-8g [%s]  enabled: %s\n",
+               json_string_value(json_object_get(r, "name")),
+               json_is_true(json_object_get(r, "enabled")) ? "on" : "off",
+               json_real_value(json_object_get(r, "sample_rate")),
+               origin_text(json_object_get(r, "sample_rate_origin"), o1, sizeof(o1)),
+               origin_text(json_object_get(r, "enabled_origin"), o2, sizeof(o2)));
+        const char *script = json_string_value(json_object_get(r, "script"));
+        const char *serr = json_string_value(json_object_get(r, "script_error"));
+        char *sinks = json_dumps(json_object_get(r, "sinks"), JSON_COMPACT);
+        char *shadow = json_dumps(json_object_get(r, "shadow"), JSON_COMPACT);
+        printf("  script %s  sinks %s  shadow %s\n", script && *script ? script : "(none)", sinks,
+               shadow);
+        free(sinks);
+        free(shadow);
+        if (serr && *serr)
+            printf("  last reload failed: %s\n", serr);
+        json_t *c = json_object_get(r, "counters");
+        printf("  in %lld  kept %lld  filtered %lld  errors %lld\n",
+               (long long)json_integer_value(json_object_get(c, "in")),
+               (long long)json_integer_value(json_object_get(c, "kept")),
+               (long long)json_integer_value(json_object_get(c, "filtered")),
+               (long long)json_integer_value(json_object_get(c, "errors")));
+    }
+}
+
+static long long ival(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static void print_stats(json_t *resp)
+{
+    size_t i;
+    json_t *v;
+    printf("inputs\n");
+    json_array_foreach(json_object_get(resp, "inputs"), i, v)
+        printf("  %-14s received %-10lld accepted %-10lld dead_letter %-8lld dropped %lld\n",
+               json_string_value(json_object_get(v, "name")), ival(v, "received"),
+               ival(v, "accepted"), ival(v, "dead_letter"), ival(v, "dropped"));
+    printf("partitions\n");
+    json_array_foreach(json_object_get(resp, "partitions"), i, v)
+        printf("  %-14lld in %-10lld out %-10lld held %-8lld dropped %lld\n", ival(v, "partition"),
+               ival(v, "in"), ival(v, "out"), ival(v, "held"), ival(v, "dropped"));
+    printf("routes\n");
+    json_array_foreach(json_object_get(resp, "routes"), i, v)
+    {
+        json_t *c = json_object_get(v, "counters");
+        printf("  %-14s in %-10lld kept %-10lld filtered %-8lld errors %lld\n",
+               json_string_value(json_object_get(v, "name")), ival(c, "in"), ival(c, "kept"),
+               ival(c, "filtered"), ival(c, "errors"));
+    }
+    printf("sinks\n");
+    json_array_foreach(json_object_get(resp, "sinks"), i, v)
+        printf("  %-14s in %-10lld delivered %-10lld failed %-6lld dropped %-6lld queued %lld\n",
+               json_string_value(json_object_get(v, "name")), ival(v, "in"), ival(v, "delivered"),
+               ival(v, "failed"), ival(v, "dropped"), ival(v, "queued"));
+    json_t *r = json_object_get(resp, "router");
+    printf("router: unrouted %lld  dead_letter %lld  reloads %lld  reload_errors %lld\n",
+           ival(r, "unrouted"), ival(r, "dead_letter"), ival(r, "reloads"),
+           ival(r, "reload_errors"));
+}
+
+static void print_audit(json_t *rows)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(rows, i, a)
+    {
+        const char *oldv = json_string_value(json_object_get(a, "old_value"));
+        const char *newv = json_string_value(json_object_get(a, "new_value"));
+        printf("%s  uid %-6lld pid %-7lld %-15s %-16s %s -> %s\n",
+               json_string_value(json_object_get(a, "at")), ival(a, "uid"), ival(a, "pid"),
+               json_string_value(json_object_get(a, "command")),
+               json_string_value(json_object_get(a, "target")) ?: "", oldv ? oldv : "-",
+               newv ? newv : "-");
+    }
+}
+
+static void print_human(const char *cmd, json_t *resp)
+{
+    if (!strcmp(cmd, "routes")) {
+        print_routes(json_object_get(resp, "routes"));
+    } else if (!strcmp(cmd, "stats")) {
+        print_stats(resp);
+    } else if (!strcmp(cmd, "audit")) {
+        print_audit(json_object_get(resp, "audit"));
+    } else if (!strcmp(cmd, "version")) {
+        printf("spillway %s\n", json_string_value(json_object_get(resp, "version")));
+    } else if (!strcmp(cmd, "config")) {
+        char *t = json_dumps(json_object_get(resp, "config"), JSON_INDENT(2));
+        puts(t);
+        free(t);
+    } else if (!strcmp(cmd, "sample")) {
+        json_t *rev = json_object_get(resp, "reverts_in_s");
+        printf("route %s: sampling rate %g%s", json_string_value(json_object_get(resp, "route")),
+               json_real_value(json_object_get(resp, "rate")), rev ? "" : "\n");
+        if (rev)
+            printf(" for %gs, then back to the configured rate\n", json_real_value(rev));
+    } else if (!strcmp(cmd, "reload")) {
+        printf("reloaded %lld script(s)\n", ival(resp, "reloaded"));
+    } else if (!strcmp(cmd, "route")) {
+        printf("route %s %s\n", json_string_value(json_object_get(resp, "route")),
+               json_is_true(json_object_get(resp, "enabled")) ? "enabled" : "disabled");
+    }
+    const char *warn = json_string_value(json_object_get(resp, "warning"));
+    if (warn)
+        fprintf(stderr, "warning: %s\n", warn);
+}
+
+/* Builds the request from the command's arguments; NULL (after a message) on bad usage. */
+static json_t *build_request(int argc, char **argv)
+{
+    const char *cmd = argv[0];
+    if (!strcmp(cmd, "sample")) {
+        if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--for"))) {
+            fprintf(stderr, "usage: spillway ctl sample ROUTE RATE [--for DURATION]\n");
+            return NULL;
+        }
+        char *end;
+        double rate = strtod(argv[2], &end);
+        int64_t ns;
+        int bad = end == argv[2] || *end != '\0';
+        if (argc == 5 && time_parse_duration(argv[4], &ns))
+            bad = 1;
+        if (bad) {
+            fprintf(stderr, "spillway ctl sample: RATE is a number in 0..1 and DURATION "
+                            "something like 90s, 15m, 2h\n");
+            return NULL;
+        }
+        json_t *r = json_pack("{s:s, s:s, s:f}", "cmd", "sample", "route", argv[1], "rate", rate);
+        if (argc == 5)
+            json_object_set_new(r, "for", json_string(argv[4]));
+        return r;
+    }
+    if (!strcmp(cmd, "route")) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: spillway ctl route enable|disable ROUTE\n");
+            return NULL;
+        }
+        return json_pack("{s:s, s:s, s:s}", "cmd", "route", "action", argv[1], "route", argv[2]);
+    }
+    if (!strcmp(cmd, "audit")) {
+        int n = 20;
+        if (argc == 3 && !strcmp(argv[1], "-n"))
+            n = atoi(argv[2]);
+        else if (argc != 1) {
+            fprintf(stderr, "usage: spillway ctl audit [-n N]\n");
+            return NULL;
+        }
+        return json_pack("{s:s, s:i}", "cmd", "audit", "n", n);
+    }
+    static const char *const simple[] = {"stats", "routes", "reload", "config", "version", NULL};
+    for (int i = 0; simple[i]; i++) {
+        if (!strcmp(cmd, simple[i])) {
+            if (argc != 1) {
+                fprintf(stderr, "spillway ctl %s takes no arguments\n", cmd);
+                return NULL;
+            }
+            return json_pack("{s:s}", "cmd", cmd);
+        }
+    }
+    fprintf(stderr, "spillway ctl: unknown command: %s\n\n%s", cmd, usage);
+    return NULL;
+}
+
+int ctl_main(int argc, char **argv)
+{
+    const char *path = getenv("SPILLWAY_ADMIN_SOCKET");
+    int as_json = 0;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
+            path = argv[++i];
+        } else if (!strcmp(argv[i], "--json")) {
+            as_json = 1;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    /* --json may also follow the command. */
+    for (int j = i; j < argc; j++) {
+        if (!strcmp(argv[j], "--json")) {
+            as_json = 1;
+            memmove(&argv[j], &argv[j + 1], (size_t)(argc - j - 1) * sizeof(char *));
+            argc--;
+            j--;
+        }
+    }
+    json_t *req = build_request(argc - i, argv + i);
+    if (!req)
+        return 2;
+    json_t *resp = roundtrip(path && *path ? path : DEFAULT_SOCKET, req);
+    json_decref(req);
+    if (!resp)
+        return 2;
+    int okv = json_is_true(json_object_get(resp, "ok"));
+    if (as_json) {
+        char *t = json_dumps(resp, JSON_COMPACT);
+        puts(t);
+        free(t);
+    } else if (okv) {
+        print_human(argv[i], resp);
+    } else {
+        fprintf(stderr, "spillway ctl %s: %s\n", argv[i],
+                json_string_value(json_object_get(resp, "error")));
+    }
+    json_decref(resp);
+    return okv ? 0 : 1;
+}

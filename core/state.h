@@ -1,0 +1,89 @@
+/* The state store: <data_dir>/spillway.db (SQLite, WAL, schema versioned with migrations).
+ * It holds the route table reconciled from the config, runtime overrides (sampling dial,
+ * enable/disable) with optional expiry, the spillway.state key-values, file-tail positions,
+ * spill offsets and the admin audit log. Only this module includes sqlite3.h. Calls are
+ * thread-safe (one serialized connection) but they do disk I/O: never call them from a router
+ * worker's hot path; the control thread does the writes. The caller owns the struct state. */
+#ifndef SPILLWAY_STATE_H
+#define SPILLWAY_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct state;
+
+/* Opens (creating) the database, migrates the schema and checks that it is readable and
+ * writable. NULL with a clear message in err for a corrupt, locked or read-only database. */
+struct state *state_open(const char *path, char *err, size_t errlen);
+void state_close(struct state *s);
+const char *state_path(const struct state *s);
+
+/* One configured route, as reconciled into the routes table. */
+struct state_route {
+    const char *name;
+    const char *script;
+    double sample_rate;
+    const char *sample_key;
+    const char *sinks;  /* JSON array text */
+    const char *shadow; /* JSON array text */
+    int enabled;
+    int stop;
+};
+
+/* Makes the routes table equal to the config's routes (in order); overrides of routes that no
+ * longer exist are removed. Returns 0 or a negative errno. */
+int state_routes_reconcile(struct state *s, const struct state_route *routes, int n);
+
+/* A runtime override of a route value ("sample_rate" or "enabled"). */
+struct state_override {
+    char route[256];
+    char key[32];
+    char value[64];
+    int64_t expires_ns; /* unix ns; 0: never */
+    int64_t set_ns;
+    int64_t uid;
+};
+
+int state_override_set(struct state *s, const struct state_override *o);
+int state_override_clear(struct state *s, const char *route, const char *key);
+/* Calls fn for every override, expired or not. */
+int state_overrides_each(struct state *s, void (*fn)(void *ud, const struct state_override *o),
+                         void *ud);
+
+/* spillway.state key-values. get returns 1 (found, value appended to out), 0, or <0. */
+int state_kv_get(struct state *s, const char *key, size_t klen, struct buf *out);
+/* val NULL deletes. */
+int state_kv_set(struct state *s, const char *key, size_t klen, const char *val, size_t vlen);
+int state_kv_each(struct state *s,
+                  void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
+                  void *ud);
+
+/* File-tail positions. get returns 1 found, 0 not, <0 error. */
+int state_position_get(struct state *s, const char *input, const char *path, uint64_t *inode,
+                       uint64_t *offset);
+int state_position_set(struct state *s, const char *input, const char *path, uint64_t inode,
+                       uint64_t offset);
+
+/* Spill / kafka-mode offsets. */
+int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset);
+int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset);
+
+/* Appends one audit entry. */
+struct state_audit {
+    int64_t id;
+    int64_t at_ns;
+    int64_t uid;
+    int64_t pid;
+    const char *command;
+    const char *target;
+    const char *old_value;
+    const char *new_value;
+};
+int state_audit_add(struct state *s, const struct state_audit *a);
+/* The last n entries, oldest first. */
+int state_audit_each(struct state *s, int n, void (*fn)(void *ud, const struct state_audit *a),
+                     void *ud);
+
+#endif

@@ -1,0 +1,219 @@
+#include "kv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "state.h"
+
+/* Open addressing with tombstones left as "deleted, dirty" entries until flushed. The store is
+ * meant to be small (routing state, not data); it grows by doubling. */
+struct kv_entry {
+    char *key;
+    size_t klen;
+    char *val; /* NULL: deleted */
+    size_t vlen;
+    uint64_t hash;
+    uint64_t seq; /* bumped by every put: a flush clears dirty only if nothing changed since */
+    int dirty;
+};
+
+struct kv {
+    pthread_mutex_t mu;
+    struct kv_entry *v;
+    size_t cap, n;
+    _Atomic uint64_t version;
+    struct state *st;
+};
+
+static struct kv_entry *find(struct kv *kv, const char *key, size_t klen, uint64_t h)
+{
+    for (size_t i = h & (kv->cap - 1);; i = (i + 1) & (kv->cap - 1)) {
+        struct kv_entry *e = &kv->v[i];
+        if (!e->key || (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen)))
+            return e;
+    }
+}
+
+static int grow(struct kv *kv)
+{
+    size_t cap = kv->cap ? kv->cap * 2 : 64;
+    struct kv_entry *v = calloc(cap, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    struct kv_entry *old = kv->v;
+    size_t oldcap = kv->cap;
+    kv->v = v;
+    kv->cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (old[i].key)
+            *find(kv, old[i].key, old[i].klen, old[i].hash) = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+static int put(struct kv *kv, const char *key, size_t klen, const char *val, size_t vlen, int dirty)
+{
+    if ((kv->n + 1) * 2 > kv->cap && grow(kv))
+        return -ENOMEM;
+    uint64_t h = hash64(key, klen);
+    struct kv_entry *e = find(kv, key, klen, h);
+    char *nv = NULL;
+    if (val) {
+        nv = malloc(vlen + 1);
+        if (!nv)
+            return -ENOMEM;
+        memcpy(nv, val, vlen);
+        nv[vlen] = '\0';
+    }
+    if (!e->key) {
+        e->key = malloc(klen + 1);
+        if (!e->key) {
+            free(nv);
+            return -ENOMEM;
+        }
+        memcpy(e->key, key, klen);
+        e->key[klen] = '\0';
+        e->klen = klen;
+        e->hash = h;
+        kv->n++;
+    }
+    free(e->val);
+    e->val = nv;
+    e->vlen = vlen;
+    e->dirty = dirty;
+    e->seq++;
+    return 0;
+}
+
+static void load_one(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    put(ud, k, kl, v, vl, 0);
+}
+
+struct kv *kv_new(struct state *st)
+{
+    struct kv *kv = calloc(1, sizeof(*kv));
+    if (!kv)
+        return NULL;
+    pthread_mutex_init(&kv->mu, NULL);
+    kv->st = st;
+    if (grow(kv)) {
+        kv_free(kv);
+        return NULL;
+    }
+    if (st)
+        state_kv_each(st, load_one, kv);
+    atomic_store(&kv->version, 1); /* workers start at 0: their first sync copies the store */
+    return kv;
+}
+
+void kv_free(struct kv *kv)
+{
+    if (!kv)
+        return;
+    for (size_t i = 0; i < kv->cap; i++) {
+        free(kv->v[i].key);
+        free(kv->v[i].val);
+    }
+    free(kv->v);
+    pthread_mutex_destroy(&kv->mu);
+    free(kv);
+}
+
+int kv_set(struct kv *kv, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    pthread_mutex_lock(&kv->mu);
+    int rc = put(kv, key, klen, val, vlen, 1);
+    if (rc == 0)
+        atomic_fetch_add(&kv->version, 1);
+    pthread_mutex_unlock(&kv->mu);
+    return rc;
+}
+
+uint64_t kv_version(const struct kv *kv)
+{
+    return atomic_load_explicit(&((struct kv *)kv)->version, memory_order_acquire);
+}
+
+uint64_t kv_each(struct kv *kv,
+                 void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl), void *ud)
+{
+    pthread_mutex_lock(&kv->mu);
+    uint64_t v = atomic_load(&kv->version);
+    for (size_t i = 0; i < kv->cap; i++) {
+        const struct kv_entry *e = &kv->v[i];
+        if (e->key && e->val)
+            fn(ud, e->key, e->klen, e->val, e->vlen);
+    }
+    pthread_mutex_unlock(&kv->mu);
+    return v;
+}
+
+struct pending {
+    char *key, *val;
+    size_t klen, vlen;
+    uint64_t seq;
+    int deleted;
+};
+
+/* Copies the dirty entries under the lock, writes them without it (state.set never waits for
+ * the disk), then clears the flags of the entries that did not change meanwhile. */
+int kv_flush(struct kv *kv)
+{
+    if (!kv->st)
+        return 0;
+    struct pending *p = NULL;
+    size_t np = 0, cap = 0;
+    pthread_mutex_lock(&kv->mu);
+    for (size_t i = 0; i < kv->cap; i++) {
+        struct kv_entry *e = &kv->v[i];
+        if (!e->key || !e->dirty)
+            continue;
+        if (np == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct pending *q = realloc(p, cap * sizeof(*p));
+            if (!q)
+                break;
+            p = q;
+        }
+        p[np].key = malloc(e->klen + 1);
+        p[np].val = e->val ? malloc(e->vlen + 1) : NULL;
+        if (!p[np].key || (e->val && !p[np].val)) {
+            free(p[np].key);
+            free(p[np].val);
+            break;
+        }
+        memcpy(p[np].key, e->key, e->klen);
+        if (e->val)
+            memcpy(p[np].val, e->val, e->vlen);
+        p[np].klen = e->klen;
+        p[np].vlen = e->vlen;
+        p[np].seq = e->seq;
+        p[np].deleted = !e->val;
+        np++;
+    }
+    pthread_mutex_unlock(&kv->mu);
+    int rc = 0, written = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (rc == 0)
+            rc = state_kv_set(kv->st, p[i].key, p[i].klen, p[i].deleted ? NULL : p[i].val,
+                              p[i].vlen);
+        if (rc == 0) {
+            pthread_mutex_lock(&kv->mu);
+            struct kv_entry *e = find(kv, p[i].key, p[i].klen, hash64(p[i].key, p[i].klen));
+            if (e->key && e->seq == p[i].seq)
+                e->dirty = 0;
+            pthread_mutex_unlock(&kv->mu);
+            written++;
+        }
+        free(p[i].key);
+        free(p[i].val);
+    }
+    free(p);
+    return rc ? rc : written;
+}

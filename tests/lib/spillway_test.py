@@ -1,0 +1,188 @@
+"""Integration-test helpers: run the real spillway binary in a temporary directory on free
+ports, feed it with the clients a user has (socat, curl, logger), and wait on conditions with
+generous bounds (never fixed sleeps for correctness)."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("SPILLWAY_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "spillway")
+SRC = os.environ.get("SPILLWAY_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=30.0, what="condition", interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def read_ndjson(path):
+    """Every line of an NDJSON file as parsed JSON; a line that does not parse fails."""
+    out = []
+    if not os.path.exists(path):
+        return out
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            check(line.endswith(b"\n"), f"{path}:{n}: line not terminated")
+            try:
+                out.append(json.loads(line))
+            except ValueError as e:
+                raise AssertionError(f"{path}:{n}: not JSON ({e}): {line[:200]!r}")
+    return out
+
+
+def count_lines(path):
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def check_canonical(ev, source=None):
+    """A canonical event: timestamp, kind, source, received_at (ARCHITECTURE.md)."""
+    check(isinstance(ev, dict), f"not an object: {ev!r}")
+    check(TS_RE.match(ev.get("timestamp", "")), f"bad timestamp: {ev!r}")
+    check(TS_RE.match(ev.get("received_at", "")), f"bad received_at: {ev!r}")
+    check(ev.get("kind") in ("log", "metric", "trace", "event"), f"bad kind: {ev!r}")
+    if source is not None:
+        check(ev.get("source") == source, f"source {ev.get('source')!r} != {source!r}")
+
+
+class Spillway:
+    """One spillway process in its own temporary directory.
+
+    config: YAML text; {tcp}, {udp}, {http}, {admin_http}, {dir} are replaced by free ports
+    and the directory. Use as a context manager; the directory is removed unless the test
+    failed (then its path is printed for inspection)."""
+
+    def __init__(self, config=None, extra_files=None, env=None, args=None):
+        self.dir = tempfile.mkdtemp(prefix="spillway-test-")
+        self.ports = {"tcp": free_port(), "udp": free_port(socket.SOCK_DGRAM),
+                      "http": free_port(), "admin_http": free_port()}
+        self.config_path = None
+        if config is not None:
+            text = config
+            for k, v in self.ports.items():
+                text = text.replace("{" + k + "}", str(v))
+            text = text.replace("{dir}", self.dir)
+            self.config_path = os.path.join(self.dir, "spillway.yaml")
+            with open(self.config_path, "w") as f:
+                f.write(text)
+        for name, content in (extra_files or {}).items():
+            p = os.path.join(self.dir, name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(content)
+        self.env = dict(os.environ, **(env or {}))
+        self.args = args
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "spillway.log")
+        self.failed = False
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def start(self, wait_ready=True):
+        cmd = [BIN, "run"]
+        if self.config_path:
+            cmd += ["-c", self.config_path]
+        cmd += self.args or []
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=subprocess.DEVNULL,
+                                     stderr=self.logf, env=self.env)
+        if wait_ready:
+            wait_for(lambda: self.proc.poll() is not None or '"msg":"ready"' in self.log(),
+                     20, "spillway to be ready")
+            check(self.proc.poll() is None, f"spillway exited at start:\n{self.log()}")
+        return self
+
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def log_records(self):
+        out = []
+        for line in self.log().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"spillway did not stop within {timeout}s:\n{self.log()[-4000:]}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if getattr(self, "logf", None):
+            self.logf.close()
+        if et is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print(f"test failed; spillway dir kept: {self.dir}", file=sys.stderr)
+            try:
+                print(self.log()[-6000:], file=sys.stderr)
+            except OSError:
+                pass
+        return False
+
+
+def socat_send(data, address, timeout=120):
+    """Sends bytes with socat (-u: one way) and waits for it to finish."""
+    r = subprocess.run(["socat", "-u", "-", address], input=data, timeout=timeout,
+                       capture_output=True)
+    check(r.returncode == 0, f"socat {address} failed: {r.stderr.decode(errors='replace')}")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 60), **kw)
+
+
+def main(tests):
+    """Runs test functions in order, stopping at the first failure (exit 1)."""
+    for t in tests:
+        t0 = time.monotonic()
+        try:
+            t()
+        except Exception:
+            print(f"FAIL {t.__name__}", file=sys.stderr)
+            raise
+        print(f"ok   {t.__name__} ({time.monotonic() - t0:.1f}s)")
