@@ -13,29 +13,33 @@ void framer_free(struct framer *f)
     buf_free(&f->partial);
 }
 
-static void emit(const char *line, size_t len, int flags, framer_fn fn, void *ud)
-{
-    if (len && line[len - 1] == '\r')
-        len--;
-    if (len == 0 && !(flags & FRAME_TRUNCATED))
-        return;
-    fn(ud, line, len, flags);
-}
-
-/* Appends to the carried partial line, cutting it at max. */
+/* Appends to the carried partial line. It may hold max + 1 bytes so that a line of max bytes
+ * followed by the '\r' of a CRLF still fits; anything longer is cut at max, reported once as
+ * truncated, and the rest of the line is skipped. */
 static void carry(struct framer *f, const char *data, size_t len, framer_fn fn, void *ud)
 {
     if (f->discarding)
         return;
-    size_t room = f->max - f->partial.len;
+    size_t room = f->max + 1 - f->partial.len;
     if (len <= room) {
         buf_append(&f->partial, data, len);
         return;
     }
     buf_append(&f->partial, data, room);
-    emit(f->partial.data, f->partial.len, FRAME_TRUNCATED, fn, ud);
+    fn(ud, f->partial.data, f->max, FRAME_TRUNCATED);
     buf_reset(&f->partial);
     f->discarding = 1;
+}
+
+/* A whole line (without its '\n'): delivered, or cut at max and flagged. */
+static void line(struct framer *f, const char *p, size_t n, framer_fn fn, void *ud)
+{
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (n > f->max)
+        fn(ud, p, f->max, FRAME_TRUNCATED);
+    else if (n)
+        fn(ud, p, n, 0);
 }
 
 void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ud)
@@ -50,16 +54,15 @@ void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, v
         size_t n = (size_t)(nl - p);
         if (f->discarding) {
             f->discarding = 0; /* the oversized line ends here */
+            buf_reset(&f->partial);
         } else if (f->partial.len) {
             carry(f, p, n, fn, ud);
             if (!f->discarding)
-                emit(f->partial.data, f->partial.len, 0, fn, ud);
+                line(f, f->partial.data, f->partial.len, fn, ud);
             f->discarding = 0;
             buf_reset(&f->partial);
-        } else if (n > f->max) {
-            emit(p, f->max, FRAME_TRUNCATED, fn, ud);
         } else {
-            emit(p, n, 0, fn, ud);
+            line(f, p, n, fn, ud);
         }
         p = nl + 1;
     }
@@ -70,7 +73,7 @@ void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, v
 void framer_finish(struct framer *f, framer_fn fn, void *ud)
 {
     if (f->partial.len && !f->discarding)
-        emit(f->partial.data, f->partial.len, 0, fn, ud);
+        line(f, f->partial.data, f->partial.len, fn, ud);
     buf_reset(&f->partial);
     f->discarding = 0;
 }

@@ -32,6 +32,7 @@ void normalizer_init(struct normalizer *n, const char *source, const struct cfg_
 void normalizer_free(struct normalizer *n)
 {
     jsontok_free(&n->tok);
+    buf_free(&n->scratch);
     free(n->canon);
     n->canon = NULL;
 }
@@ -90,35 +91,15 @@ int normalize_dead_letter(struct buf *out, const char *source, const struct recv
 int normalize_timestamp(const char *val, size_t len, int is_string, struct buf *out)
 {
     int64_t ns;
-    if (is_string) {
-        if (time_is_canonical(val, len)) {
-            buf_putc(out, '"');
-            buf_append(out, val, len);
-            return buf_putc(out, '"');
-        }
-        /* Strings holding epoch numbers are common too ("1700000000.5"). */
-        char tmp[64];
-        if (time_parse_rfc3339(val, len, &ns) != 0) {
-            if (len == 0 || len >= sizeof(tmp))
-                return -EINVAL;
-            memcpy(tmp, val, len);
-            tmp[len] = '\0';
-            char *end;
-            double v = strtod(tmp, &end);
-            if (*end || time_from_epoch(v, &ns))
-                return -EINVAL;
-        }
-    } else {
-        char tmp[64];
-        if (len >= sizeof(tmp))
-            return -EINVAL;
-        memcpy(tmp, val, len);
-        tmp[len] = '\0';
-        char *end;
-        double v = strtod(tmp, &end);
-        if (end == tmp || *end || time_from_epoch(v, &ns))
-            return -EINVAL;
+    if (is_string && time_is_canonical(val, len)) {
+        buf_putc(out, '"');
+        buf_append(out, val, len);
+        return buf_putc(out, '"');
     }
+    /* A string may hold a date or an epoch number ("1700000000.5"); a number is an epoch. */
+    if ((!is_string || time_parse_rfc3339(val, len, &ns) != 0) &&
+        time_from_epoch_text(val, len, &ns) != 0)
+        return -EINVAL;
     char ts[TIME_RFC3339_LEN + 1];
     time_format_rfc3339(ns, ts);
     buf_putc(out, '"');
@@ -126,16 +107,41 @@ int normalize_timestamp(const char *val, size_t len, int is_string, struct buf *
     return buf_putc(out, '"');
 }
 
-/* The canonical name of member key token k: its alias target, or its own text. */
+/* The canonical name of member key token k: its alias target, or its own text unescaped
+ * (so "sour\u0063e" is recognized as source). Valid until the next call. */
 static void member_name(struct normalizer *n, int k, int alias, const char **name, size_t *len)
 {
     if (alias >= 0) {
         *name = n->aliases->val[alias];
         *len = strlen(*name);
-    } else {
-        *name = n->tok.js + n->tok.tok[k].start;
-        *len = (size_t)(n->tok.tok[k].end - n->tok.tok[k].start);
+        return;
     }
+    const char *raw = n->tok.js + n->tok.tok[k].start;
+    size_t rlen = (size_t)(n->tok.tok[k].end - n->tok.tok[k].start);
+    if (!memchr(raw, '\\', rlen)) {
+        *name = raw;
+        *len = rlen;
+        return;
+    }
+    buf_reset(&n->scratch);
+    jsontok_unescape(raw, rlen, &n->scratch);
+    *name = n->scratch.data ? n->scratch.data : "";
+    *len = n->scratch.len;
+}
+
+/* The partition hash of a value as written: a string by its unescaped content. */
+static uint64_t key_hash(struct normalizer *n, const char *text, size_t len)
+{
+    if (len >= 2 && text[0] == '"') {
+        text++;
+        len -= 2;
+        if (memchr(text, '\\', len)) {
+            buf_reset(&n->scratch);
+            jsontok_unescape(text, len, &n->scratch);
+            return hash64(n->scratch.data, n->scratch.len);
+        }
+    }
+    return hash64(text, len);
 }
 
 static int find_alias(const struct normalizer *n, int k)
@@ -198,8 +204,12 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
     for (int m = 0; m < members; m++, k = t->next[k]) {
         n->canon[m] = n->aliases && n->aliases->n ? find_alias(n, k) : -1;
         if (n->canon[m] >= 0) {
+            /* Not when the target is there already, natively or through an earlier alias. */
             const char *target = n->aliases->val[n->canon[m]];
-            if (jsontok_find(t, obj, target, strlen(target)) >= 0)
+            int taken = jsontok_find(t, obj, target, strlen(target)) >= 0;
+            for (int e = 0; e < m && !taken; e++)
+                taken = n->canon[e] >= 0 && !strcmp(n->aliases->val[n->canon[e]], target);
+            if (taken)
                 n->canon[m] = -1;
         }
         const char *name;
@@ -210,13 +220,6 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
             present[f] = k;
     }
     return 0;
-}
-
-static void put_key(struct buf *out, const char *name, size_t len)
-{
-    buf_putc(out, '"');
-    buf_append(out, name, len);
-    buf_append(out, "\":", 2);
 }
 
 int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, struct buf *out,
@@ -264,14 +267,17 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
         if (canon_index(name, len) >= 0)
             continue;
         buf_putc(out, ',');
+        int is_key = keylen && len == keylen && memcmp(name, n->key, len) == 0;
         if (n->canon[m] >= 0)
-            put_key(out, name, len);
+            jsonw_string(out, name, len);
         else
-            put_key(out, t->js + t->tok[k].start, len);
+            jsonw_raw_compact(out, t->js + t->tok[k].start - 1,
+                              (size_t)(t->tok[k].end - t->tok[k].start) + 2);
+        buf_putc(out, ':');
         size_t vat = out->len;
         put_value(out, t, k + 1, is_hex_id(name, len));
-        if (keylen && len == keylen && memcmp(name, n->key, len) == 0) {
-            *hash = hash64(out->data + vat, out->len - vat);
+        if (is_key) {
+            *hash = key_hash(n, out->data + vat, out->len - vat);
             *has_hash = 1;
         }
     }

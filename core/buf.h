@@ -22,6 +22,8 @@ static inline int buf_reserve(struct buf *b, size_t extra)
 
 static inline int buf_append(struct buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return 0; /* memcpy with a NULL pointer is undefined even for 0 bytes */
     if (buf_reserve(b, n))
         return -12; /* -ENOMEM without pulling errno.h into every user */
     memcpy(b->data + b->len, p, n);

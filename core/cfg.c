@@ -19,7 +19,47 @@ struct loader {
     yaml_document_t *doc;
     const char *file;
     struct cfg_errors *errs;
+    struct cfg_linemap *lines;
 };
+
+static void record_line(struct loader *L, const char *path, int line)
+{
+    struct cfg_linemap *m = L->lines;
+    if (!m)
+        return;
+    if (m->n == m->cap) {
+        int cap = m->cap ? m->cap * 2 : 32;
+        char **p = realloc(m->paths, (size_t)cap * sizeof(char *));
+        if (!p)
+            return;
+        m->paths = p;
+        int *l = realloc(m->lines, (size_t)cap * sizeof(int));
+        if (!l)
+            return;
+        m->lines = l;
+        m->cap = cap;
+    }
+    m->paths[m->n] = strdup(path);
+    m->lines[m->n++] = line;
+}
+
+int cfg_line(const struct cfg_linemap *m, const char *path)
+{
+    for (int i = 0; m && i < m->n; i++) {
+        if (m->paths[i] && strcmp(m->paths[i], path) == 0)
+            return m->lines[i];
+    }
+    return 0;
+}
+
+void cfg_linemap_free(struct cfg_linemap *m)
+{
+    for (int i = 0; i < m->n; i++)
+        free(m->paths[i]);
+    free(m->paths);
+    free(m->lines);
+    memset(m, 0, sizeof(*m));
+}
 
 void cfg_error(struct cfg_errors *errs, const char *file, int line, const char *key,
                const char *fmt, ...)
@@ -365,6 +405,11 @@ static void load_variant_item(struct loader *L, const struct cfg_section *sec,
             continue;
         char kp[256];
         join_path(kp, sizeof(kp), path, key);
+        record_line(L, kp, node_line(kn));
+        if (*dst) {
+            cfg_error(L->errs, L->file, node_line(kn), kp, "is duplicate");
+            continue;
+        }
         if (vn->type != YAML_SCALAR_NODE) {
             cfg_error(L->errs, L->file, node_line(vn), kp, "expected a value, got a %s",
                       node_kind(vn));
@@ -459,6 +504,12 @@ static void load_value(struct loader *L, const struct cfg_key *k, void *p, yaml_
 {
     char err[512];
     struct buf tmp = {0};
+    /* "pipeline:" with nothing under it (everything commented out): the defaults. */
+    if (vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0 &&
+        vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && k->type >= CFG_STRLIST) {
+        apply_default(L, k, p, kp, node_line(vn));
+        return;
+    }
     switch (k->type) {
     case CFG_SECTION:
         if (vn->type != YAML_MAPPING_NODE)
@@ -545,6 +596,7 @@ static void load_section(struct loader *L, const struct cfg_section *sec, void *
                 continue;
             }
             seen[idx] = 1;
+            record_line(L, kp, node_line(kn));
             load_value(L, &sec->keys[idx], (char *)base + sec->keys[idx].offset, vn, kp);
         }
     }
@@ -561,7 +613,7 @@ static void load_section(struct loader *L, const struct cfg_section *sec, void *
 }
 
 int cfg_load(const struct cfg_section *root, void *out, const char *text, size_t len,
-             const char *filename, struct cfg_errors *errs)
+             const char *filename, struct cfg_errors *errs, struct cfg_linemap *lines)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -574,11 +626,11 @@ int cfg_load(const struct cfg_section *root, void *out, const char *text, size_t
                   parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
                   parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
-        struct loader L0 = {.doc = NULL, .file = filename, .errs = errs};
+        struct loader L0 = {.doc = NULL, .file = filename, .errs = errs, .lines = lines};
         load_section(&L0, root, out, NULL, "");
         return -EINVAL;
     }
-    struct loader L = {.doc = &doc, .file = filename, .errs = errs};
+    struct loader L = {.doc = &doc, .file = filename, .errs = errs, .lines = lines};
     yaml_node_t *top = yaml_document_get_root_node(&doc);
     if (top && top->type == YAML_SCALAR_NODE && top->data.scalar.length == 0)
         top = NULL; /* an empty file: every default */

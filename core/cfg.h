@@ -80,15 +80,27 @@ struct cfg_section {
     const void *impl; /* variant sections: the implementation (an input or sink vtable) */
 };
 
+/* Where each key was written: "pipeline.when_full" -> line. Filled by cfg_load so checks made
+ * after loading (references between sections) can point at the right line too. */
+struct cfg_linemap {
+    char **paths;
+    int *lines;
+    int n, cap;
+};
+
+int cfg_line(const struct cfg_linemap *m, const char *path);
+void cfg_linemap_free(struct cfg_linemap *m);
+
 struct cfg_errors {
     struct buf text; /* one "FILE:LINE: key: message\n" per problem */
     int count;
 };
 
 /* Parses YAML text against root into out (root->size bytes, zeroed by the caller). Returns 0,
- * or -EINVAL with the problems in errs. out is always left safe to cfg_free(). */
+ * or -EINVAL with the problems in errs. out is always left safe to cfg_free(). lines (may be
+ * NULL) receives the line of every key; the caller frees it with cfg_linemap_free(). */
 int cfg_load(const struct cfg_section *root, void *out, const char *text, size_t len,
-             const char *filename, struct cfg_errors *errs);
+             const char *filename, struct cfg_errors *errs, struct cfg_linemap *lines);
 void cfg_free(const struct cfg_section *root, void *out);
 
 /* Appends one error (used for cross-section checks after cfg_load). */

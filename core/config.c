@@ -57,6 +57,13 @@ static const struct cfg_key config_keys[] = {
 const struct cfg_section config_section = {
     .name = "config", .size = sizeof(struct config), .keys = config_keys};
 
+/* The line a key was written on (fallback when it was not written). */
+static int key_line(const struct config *c, const char *path, int fallback)
+{
+    int l = cfg_line(&c->lines, path);
+    return l ? l : fallback;
+}
+
 static int item_line(const struct cfg_list *l, int i)
 {
     return l->lines ? l->lines[i] : 0;
@@ -125,9 +132,10 @@ static void validate(struct config *c, struct cfg_errors *errs)
             }
         }
         snprintf(key, sizeof(key), "routes[%d].sinks", i);
-        check_sink_refs(c, &routes[i].sinks, item_line(&c->routes, i), key, errs);
+        check_sink_refs(c, &routes[i].sinks, key_line(c, key, item_line(&c->routes, i)), key, errs);
         snprintf(key, sizeof(key), "routes[%d].shadow", i);
-        check_sink_refs(c, &routes[i].shadow, item_line(&c->routes, i), key, errs);
+        check_sink_refs(c, &routes[i].shadow, key_line(c, key, item_line(&c->routes, i)), key,
+                        errs);
     }
     char names[1024];
     const char *single[2] = {c->dead_letter, c->fallback};
@@ -135,12 +143,13 @@ static void validate(struct config *c, struct cfg_errors *errs)
     for (int k = 0; k < 2; k++) {
         if (single[k] && *single[k] && !sink_exists(c, single[k])) {
             sink_names(c, names, sizeof(names));
-            cfg_error(errs, c->file, 0, keys[k], "no sink named \"%s\"; sinks: %s", single[k],
-                      names[0] ? names : "(none)");
+            cfg_error(errs, c->file, key_line(c, keys[k], 0), keys[k],
+                      "no sink named \"%s\"; sinks: %s", single[k], names[0] ? names : "(none)");
         }
     }
     if (c->pipeline.when_full == WHEN_FULL_SPILL && !*c->pipeline.kafka.brokers)
-        cfg_error(errs, c->file, 0, "pipeline.when_full", "spill needs pipeline.kafka.brokers");
+        cfg_error(errs, c->file, key_line(c, "pipeline.when_full", 0), "pipeline.when_full",
+                  "spill needs pipeline.kafka.brokers");
 }
 
 int config_load(const char *path, struct config *cfg, struct cfg_errors *errs)
@@ -157,7 +166,7 @@ int config_load(const char *path, struct config *cfg, struct cfg_errors *errs)
     cfg->file = strdup(path ? path : CONFIG_EMBEDDED_NAME);
     int before = errs->count;
     cfg_load(&config_section, cfg, path ? text : embedded_config, path ? len : embedded_config_len,
-             cfg->file, errs);
+             cfg->file, errs, &cfg->lines);
     free(text);
     validate(cfg, errs);
     return errs->count > before ? -EINVAL : 0;
@@ -166,6 +175,7 @@ int config_load(const char *path, struct config *cfg, struct cfg_errors *errs)
 void config_free(struct config *cfg)
 {
     cfg_free(&config_section, cfg);
+    cfg_linemap_free(&cfg->lines);
     free(cfg->file);
     cfg->file = NULL;
 }

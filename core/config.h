@@ -27,6 +27,7 @@ struct config {
     char *dead_letter;
     char *fallback;
     char *file; /* where it was loaded from, for messages */
+    struct cfg_linemap lines;
 };
 
 extern const struct cfg_section config_section;

@@ -1,7 +1,7 @@
 #include "eview.h"
 
 #include <errno.h>
-#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,8 +165,12 @@ int eview_get(struct eview *v, const char *path, size_t plen, struct ev_val *out
         }
         if (plen == 0 || path_under(path, plen, ep, e->path_len)) {
             /* Something below was edited: the value is a container whose size we no longer
-             * know without rebuilding it. */
+             * know without rebuilding it; a delete below a scalar changes nothing. */
             int at = walk(&v->tok, 0, path, plen);
+            int container = at >= 0 && (v->tok.tok[at].type == JSMN_OBJECT ||
+                                        v->tok.tok[at].type == JSMN_ARRAY);
+            if (e->del && !container)
+                continue;
             out->kind = at >= 0 && v->tok.tok[at].type == JSMN_ARRAY ? EVK_ARRAY : EVK_OBJECT;
             out->text = NULL;
             out->len = 0;
@@ -322,149 +326,214 @@ int eview_keys(struct eview *v, const char *path, size_t plen,
 
 /* ---- serialization ---- */
 
-/* Applies one edit to a jansson value (rest: the path below the top-level member). Returns the
- * new value (the reference passes to the caller), NULL for "absent". */
-static json_t *apply_edit(json_t *root, const char *rest, size_t rlen, const char *val, size_t vlen,
-                          int del)
+/* 1 when edit path e lies strictly below path p (every edit lies below the root, plen 0). */
+static int below(const char *p, size_t plen, const char *e, size_t elen)
 {
-    if (rlen == 0) {
-        json_decref(root);
-        return del ? NULL : json_loadb(val, vlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    }
-    if (!json_is_object(root) && !json_is_array(root)) {
-        json_decref(root);
-        root = json_object();
-    }
-    json_t *cur = root;
-    size_t off = 0;
-    for (;;) {
-        size_t n = seg_len(rest + off, rlen - off);
-        char *seg = strndup(rest + off, n);
-        int last = off + n >= rlen;
-        if (json_is_array(cur)) {
-            char *end;
-            long idx = strtol(seg, &end, 10) - 1;
-            if (*end || idx < 0 || (size_t)idx > json_array_size(cur)) {
-                free(seg);
-                break;
-            }
-            if (last) {
-                json_t *nv = del ? NULL : json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
-                if (del)
-                    json_array_remove(cur, (size_t)idx);
-                else if ((size_t)idx == json_array_size(cur))
-                    json_array_append_new(cur, nv);
-                else
-                    json_array_set_new(cur, (size_t)idx, nv);
-                free(seg);
-                break;
-            }
-            json_t *child = json_array_get(cur, (size_t)idx);
-            if (!json_is_object(child) && !json_is_array(child)) {
-                child = json_object();
-                if ((size_t)idx == json_array_size(cur))
-                    json_array_append_new(cur, child);
-                else
-                    json_array_set_new(cur, (size_t)idx, child);
-            }
-            cur = child;
-        } else {
-            if (last) {
-                if (del)
-                    json_object_del(cur, seg);
-                else
-                    json_object_set_new(cur, seg, json_loadb(val, vlen, JSON_DECODE_ANY, NULL));
-                free(seg);
-                break;
-            }
-            json_t *child = json_object_get(cur, seg);
-            if (!json_is_object(child) && !json_is_array(child)) {
-                child = json_object();
-                json_object_set_new(cur, seg, child);
-            }
-            cur = child;
-        }
-        free(seg);
-        off += n + 1;
-    }
-    return root;
+    return plen == 0 ? elen > 0 : path_under(p, plen, e, elen);
 }
 
-/* Writes `"key":value` for top-level member `name` with every edit under it applied in order.
- * orig: the original value's token, or -1 when the member is new. */
-static int emit_member(struct eview *v, const char *name, size_t nlen, int orig, struct buf *out,
-                       int *first)
+static int touches(const struct eview *v, int from, const char *p, size_t plen)
 {
-    int exact_last = -1, deeper = 0;
-    for (int i = 0; i < v->nedits; i++) {
-        const struct eview_edit *e = &v->edits[i];
-        const char *ep = v->arena.data + e->path_off;
-        if (path_eq(ep, e->path_len, name, nlen))
-            exact_last = i, deeper = 0;
-        else if (path_under(name, nlen, ep, e->path_len))
-            deeper = 1;
-    }
-    const char *vt = NULL;
-    size_t vl = 0;
-    json_t *built = NULL;
-    if (!deeper) {
-        if (exact_last >= 0) {
-            if (v->edits[exact_last].del)
-                return 0;
-            vt = v->arena.data + v->edits[exact_last].val_off;
-            vl = v->edits[exact_last].val_len;
-        } else if (orig >= 0) {
-            vt = v->js + jsontok_text_start(&v->tok, orig);
-            vl = jsontok_text_end(&v->tok, orig) - jsontok_text_start(&v->tok, orig);
-        } else {
-            return 0;
-        }
-    } else {
-        /* Rare: rebuild this one member from its original value and the edits under it. */
-        if (orig >= 0) {
-            size_t s = jsontok_text_start(&v->tok, orig);
-            built =
-                json_loadb(v->js + s, jsontok_text_end(&v->tok, orig) - s, JSON_DECODE_ANY, NULL);
-        }
-        for (int i = 0; i < v->nedits; i++) {
-            const struct eview_edit *e = &v->edits[i];
-            const char *ep = v->arena.data + e->path_off;
-            if (path_eq(ep, e->path_len, name, nlen))
-                built = apply_edit(built, "", 0, v->arena.data + e->val_off, e->val_len, e->del);
-            else if (path_under(name, nlen, ep, e->path_len))
-                built = apply_edit(built, ep + nlen + 1, e->path_len - nlen - 1,
-                                   v->arena.data + e->val_off, e->val_len, e->del);
-        }
-        if (!built)
-            return 0;
-    }
-    if (!*first)
-        buf_putc(out, ',');
-    *first = 0;
-    jsonw_string(out, name, nlen);
-    buf_putc(out, ':');
-    if (built) {
-        char *s = json_dumps(built, JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(built);
-        if (!s)
-            return -ENOMEM;
-        int rc = buf_puts(out, s);
-        free(s);
-        return rc;
-    }
-    return jsonw_raw_compact(out, vt, vl);
-}
-
-/* True when an edit's path starts with the segment name[0..n). */
-static int touched(const struct eview *v, const char *name, size_t n)
-{
-    for (int i = 0; i < v->nedits; i++) {
+    for (int i = from; i < v->nedits; i++) {
         const char *ep = v->arena.data + v->edits[i].path_off;
         size_t el = v->edits[i].path_len;
-        if (el >= n && memcmp(ep, name, n) == 0 && (el == n || ep[n] == '\0'))
+        if (path_eq(ep, el, p, plen) || below(p, plen, ep, el))
             return 1;
     }
     return 0;
+}
+
+/* touches() for the child p + seg, without building its path (the per-member test). */
+static int touches_child(const struct eview *v, int from, const char *p, size_t plen,
+                         const char *seg, size_t n)
+{
+    size_t pre = plen ? plen + 1 : 0;
+    for (int i = from; i < v->nedits; i++) {
+        const char *ep = v->arena.data + v->edits[i].path_off;
+        size_t el = v->edits[i].path_len;
+        if (el < pre + n || memcmp(ep + pre, seg, n) != 0 || (el > pre + n && ep[pre + n]))
+            continue;
+        if (plen && (memcmp(ep, p, plen) != 0 || ep[plen] != '\0'))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+/* child = p + one more segment. */
+static void child_path(struct buf *child, const char *p, size_t plen, const char *seg, size_t n)
+{
+    buf_reset(child);
+    buf_append(child, p, plen);
+    if (plen)
+        buf_putc(child, '\0');
+    buf_append(child, seg, n);
+}
+
+static int emit_value(struct eview *v, const struct jsontok *t, int tok, const char *p, size_t plen,
+                      int from, struct buf *out);
+
+/* Emits `"key":value` for one member unless the value turns out absent. */
+static int emit_member(struct eview *v, const struct jsontok *t, int tok, const char *p,
+                       size_t plen, const char *key, size_t klen, const char *rawkey, size_t rawlen,
+                       int from, int *first, struct buf *out)
+{
+    size_t mark = out->len;
+    if (!*first)
+        buf_putc(out, ',');
+    if (rawkey)
+        jsonw_raw_compact(out, rawkey - 1, rawlen + 2); /* the key as it was written */
+    else
+        jsonw_string(out, key, klen);
+    buf_putc(out, ':');
+    struct buf child = {0};
+    child_path(&child, p, plen, key, klen);
+    int rc = emit_value(v, t, tok, child.data, child.len, from, out);
+    buf_free(&child);
+    if (rc <= 0)
+        out->len = mark;
+    else
+        *first = 0;
+    return rc < 0 ? rc : 0;
+}
+
+/* The members of object token obj, then those that edits add, in the order of their first
+ * edit. An untouched member is copied as one span, key and value together. */
+static int emit_object(struct eview *v, const struct jsontok *t, int obj, const char *p,
+                       size_t plen, int from, struct buf *out)
+{
+    int first = 1, rc = 0;
+    struct buf name = {0};
+    buf_putc(out, '{');
+    int k = obj >= 0 ? obj + 1 : -1;
+    for (int m = 0; obj >= 0 && m < t->tok[obj].size && !rc; m++, k = t->next[k]) {
+        const jsmntok_t *kt = &t->tok[k];
+        const char *raw = t->js + kt->start;
+        size_t rlen = (size_t)(kt->end - kt->start);
+        buf_reset(&name);
+        if (memchr(raw, '\\', rlen))
+            jsontok_unescape(raw, rlen, &name);
+        else
+            buf_append(&name, raw, rlen);
+        if (!touches_child(v, from, p, plen, name.data ? name.data : "", name.len)) {
+            size_t s = jsontok_text_start(t, k), e = jsontok_text_end(t, k + 1);
+            if (!first)
+                buf_putc(out, ',');
+            first = 0;
+            rc = jsonw_raw_compact(out, t->js + s, e - s);
+            continue;
+        }
+        rc = emit_member(v, t, k + 1, p, plen, name.data ? name.data : "", name.len, raw, rlen,
+                         from, &first, out);
+    }
+    for (int i = from; i < v->nedits && !rc; i++) {
+        const char *ep = v->arena.data + v->edits[i].path_off;
+        size_t el = v->edits[i].path_len;
+        if (!below(p, plen, ep, el))
+            continue;
+        const char *seg = plen ? ep + plen + 1 : ep;
+        size_t n = seg_len(seg, el - (size_t)(seg - ep));
+        if (obj >= 0 && jsontok_find(t, obj, seg, n) >= 0)
+            continue;
+        int dup = 0;
+        for (int j = from; j < i && !dup; j++) {
+            const char *pp = v->arena.data + v->edits[j].path_off;
+            size_t pl = v->edits[j].path_len;
+            const char *ps = plen ? pp + plen + 1 : pp;
+            dup = below(p, plen, pp, pl) && seg_len(ps, pl - (size_t)(ps - pp)) == n &&
+                  memcmp(ps, seg, n) == 0;
+        }
+        if (!dup)
+            rc = emit_member(v, NULL, -1, p, plen, seg, n, NULL, 0, from, &first, out);
+    }
+    buf_free(&name);
+    return rc ? rc : buf_putc(out, '}');
+}
+
+/* The elements of array token arr (1-based segments), then elements appended by edits. */
+static int emit_array(struct eview *v, const struct jsontok *t, int arr, const char *p, size_t plen,
+                      int from, struct buf *out)
+{
+    int first = 1, rc = 0, size = t->tok[arr].size;
+    struct buf child = {0};
+    buf_putc(out, '[');
+    int e = arr + 1;
+    for (int idx = 1; !rc; idx++) {
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%d", idx);
+        child_path(&child, p, plen, num, (size_t)n);
+        int tok = idx <= size ? e : -1;
+        if (idx <= size)
+            e = t->next[e];
+        else if (!touches(v, from, child.data, child.len))
+            break;
+        size_t mark = out->len;
+        if (!first)
+            buf_putc(out, ',');
+        int got = emit_value(v, t, tok, child.data, child.len, from, out);
+        if (got < 0)
+            rc = got;
+        else if (got == 0)
+            out->len = mark; /* deleted element */
+        else
+            first = 0;
+    }
+    buf_free(&child);
+    return rc ? rc : buf_putc(out, ']');
+}
+
+/* Emits the value at path p: token tok of t (-1: absent) with the edits from index `from` on
+ * applied in order. Returns 1 when something was emitted, 0 when the value is absent (deleted
+ * or never there), or a negative errno. Only members that edits touch are rebuilt; everything
+ * else is copied as it was, so numbers and strings keep their exact text. */
+static int emit_value(struct eview *v, const struct jsontok *t, int tok, const char *p, size_t plen,
+                      int from, struct buf *out)
+{
+    int exact = -1;
+    for (int i = from; i < v->nedits; i++) {
+        const char *ep = v->arena.data + v->edits[i].path_off;
+        if (path_eq(ep, v->edits[i].path_len, p, plen))
+            exact = i;
+    }
+    struct jsontok et = {0}; /* the value of the last exact edit, when edits below follow it */
+    if (exact >= 0) {
+        const struct eview_edit *e = &v->edits[exact];
+        from = exact + 1;
+        t = NULL;
+        tok = -1;
+        if (!e->del) {
+            if (!touches(v, from, p, plen) || plen == 0)
+                return buf_append(out, v->arena.data + e->val_off, e->val_len) ? -ENOMEM : 1;
+            if (jsontok_parse_trusted(&et, v->arena.data + e->val_off, e->val_len))
+                return -EINVAL;
+            t = &et;
+            tok = 0;
+        }
+    }
+    int rc;
+    int type = tok >= 0 ? (int)t->tok[tok].type : -1;
+    int sets_below = 0;
+    for (int i = from; i < v->nedits && !sets_below; i++)
+        sets_below = !v->edits[i].del &&
+                     below(p, plen, v->arena.data + v->edits[i].path_off, v->edits[i].path_len);
+    if (!touches(v, from, p, plen) || (type != JSMN_OBJECT && type != JSMN_ARRAY && !sets_below)) {
+        /* Nothing to apply (a delete below a scalar changes nothing). */
+        if (tok < 0)
+            rc = 0;
+        else {
+            size_t s = jsontok_text_start(t, tok);
+            rc = jsonw_raw_compact(out, t->js + s, jsontok_text_end(t, tok) - s) ? -ENOMEM : 1;
+        }
+    } else if (type == JSMN_ARRAY) {
+        rc = emit_array(v, t, tok, p, plen, from, out);
+        rc = rc ? rc : 1;
+    } else {
+        /* An object, or a scalar/absent value that a write below turns into one. */
+        rc = emit_object(v, t, type == JSMN_OBJECT ? tok : -1, p, plen, from, out);
+        rc = rc ? rc : 1;
+    }
+    jsontok_free(&et);
+    return rc;
 }
 
 int eview_serialize(struct eview *v, struct buf *out)
@@ -473,47 +542,11 @@ int eview_serialize(struct eview *v, struct buf *out)
         return buf_append(out, v->js, v->len);
     if (eview_parse(v))
         return -EINVAL;
-    const struct jsontok *t = &v->tok;
     size_t start = out->len;
-    int first = 1, rc = 0;
-    struct buf name = {0};
-    buf_putc(out, '{');
-    int k = 1;
-    for (int m = 0; m < t->tok[0].size && !rc; m++, k = t->next[k]) {
-        const jsmntok_t *kt = &t->tok[k];
-        const char *raw = v->js + kt->start;
-        size_t rlen = (size_t)(kt->end - kt->start);
-        if (!memchr(raw, '\\', rlen) && !touched(v, raw, rlen)) {
-            /* Untouched member: one copy of its text, key and value together. */
-            size_t s = jsontok_text_start(t, k), e = jsontok_text_end(t, k + 1);
-            if (!first)
-                buf_putc(out, ',');
-            first = 0;
-            rc = jsonw_raw_compact(out, v->js + s, e - s);
-            continue;
-        }
-        buf_reset(&name);
-        jsontok_unescape(raw, rlen, &name);
-        rc = emit_member(v, name.data ? name.data : "", name.len, k + 1, out, &first);
-    }
-    /* New top-level members, in the order of their first edit. */
-    for (int i = 0; i < v->nedits && !rc; i++) {
-        const char *ep = v->arena.data + v->edits[i].path_off;
-        size_t n = seg_len(ep, v->edits[i].path_len);
-        if (jsontok_find(t, 0, ep, n) >= 0)
-            continue;
-        int dup = 0;
-        for (int j = 0; j < i && !dup; j++) {
-            const char *pp = v->arena.data + v->edits[j].path_off;
-            dup = seg_len(pp, v->edits[j].path_len) == n && memcmp(pp, ep, n) == 0;
-        }
-        if (!dup)
-            rc = emit_member(v, ep, n, -1, out, &first);
-    }
-    buf_free(&name);
-    if (!rc)
-        rc = buf_putc(out, '}');
-    if (rc)
+    int rc = emit_value(v, &v->tok, 0, "", 0, 0, out);
+    if (rc < 0) {
         out->len = start;
-    return rc;
+        return rc;
+    }
+    return 0;
 }

@@ -165,6 +165,8 @@ static int check_token(struct jsontok *t, int i)
                       : fail(t, "trailing data after the value", start);
     const jsmntok_t *pk = &t->tok[p];
     if (pk->type == JSMN_STRING) { /* i is the value of key p */
+        if (pk->parent < 0 || t->tok[pk->parent].type != JSMN_OBJECT)
+            return fail(t, "key-value pair outside an object", jsontok_text_end(t, p));
         if (pk->size != 1)
             return fail(t, "expected ',' between members", start);
         if (!gap_ok(t->js, jsontok_text_end(t, p), start, ':'))
@@ -221,6 +223,26 @@ static int validate(struct jsontok *t)
     return 0;
 }
 
+/* A document that is a single number or literal: jsmn's strict mode wants a delimiter after a
+ * primitive, which the end of the text is not, so it is handled here. */
+static int lone_primitive(struct jsontok *t)
+{
+    size_t a = 0, b = t->len;
+    while (a < b && is_ws(t->js[a]))
+        a++;
+    while (b > a && is_ws(t->js[b - 1]))
+        b--;
+    if (a == b)
+        return fail(t, "empty document", 0);
+    if (!primitive_ok(t->js + a, b - a))
+        return fail(t, "invalid JSON", a);
+    t->tok[0] = (jsmntok_t){
+        .type = JSMN_PRIMITIVE, .start = (int)a, .end = (int)b, .size = 0, .parent = -1};
+    t->next[0] = 1;
+    t->ntok = 1;
+    return 0;
+}
+
 static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
 {
     t->js = js;
@@ -231,6 +253,12 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
         return fail(t, "document too large", 0);
     if (t->cap < JSONTOK_MIN_CAP && grow(t, JSONTOK_MIN_CAP))
         return -ENOMEM;
+    size_t first = 0;
+    while (first < len && is_ws(js[first]))
+        first++;
+    if (first < len && js[first] != '{' && js[first] != '[' && js[first] != '"' &&
+        !memchr(js, '\0', len))
+        return lone_primitive(t);
     for (;;) {
         jsmn_parser p;
         jsmn_init(&p);

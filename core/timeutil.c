@@ -116,7 +116,10 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *unix_ns)
         digits(s, len, 11, 2, &h) || s[13] != ':' || digits(s, len, 14, 2, &mi) || s[16] != ':' ||
         digits(s, len, 17, 2, &se))
         return -EINVAL;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+    static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || se > 60)
         return -EINVAL;
     size_t i = 19;
     int64_t frac_ns = 0;
@@ -156,6 +159,11 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *unix_ns)
     if (i != len)
         return -EINVAL;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset;
+    /* Nanoseconds in 64 bits reach from 1677-09-21T00:12:43.145224192Z to
+     * 2262-04-11T23:47:16.854775807Z. */
+    if (secs < -9223372036LL || secs > 9223372036LL ||
+        (secs == 9223372036LL && frac_ns > 854775807))
+        return -EINVAL;
     *unix_ns = secs * 1000000000 + frac_ns;
     return 0;
 }
@@ -188,7 +196,65 @@ int time_is_canonical(const char *s, size_t len)
         if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
             return 0;
     }
-    return 1;
+    int64_t ns;
+    return time_parse_rfc3339(s, len, &ns) == 0; /* shaped right is not enough: 2024-13-45 */
+}
+
+int time_from_epoch_text(const char *s, size_t len, int64_t *unix_ns)
+{
+    size_t i = 0;
+    uint64_t ip = 0;
+    int idigits = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (++idigits > 19)
+            return -EINVAL;
+        ip = ip * 10 + (uint64_t)(s[i++] - '0');
+    }
+    if (idigits == 0)
+        return -EINVAL;
+    /* Up to nine fraction digits, kept as an exact integer of nanounits. */
+    uint64_t frac = 0;
+    int fdigits = 0;
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (fdigits < 9) {
+                frac = frac * 10 + (uint64_t)(s[i] - '0');
+                fdigits++;
+            }
+            i++;
+        }
+    }
+    if (i != len) { /* an exponent or anything else: the approximate path */
+        char tmp[64];
+        if (len >= sizeof(tmp))
+            return -EINVAL;
+        memcpy(tmp, s, len);
+        tmp[len] = '\0';
+        char *end;
+        double v = strtod(tmp, &end);
+        if (*end)
+            return -EINVAL;
+        return time_from_epoch(v, unix_ns);
+    }
+    for (; fdigits < 9; fdigits++)
+        frac *= 10; /* now in 1e-9 units of the integer part */
+    uint64_t ns;
+    if (ip < 100000000000ULL) { /* seconds */
+        if (ip > 9223372035ULL)
+            return -EINVAL;
+        ns = ip * 1000000000ULL + frac;
+    } else if (ip < 100000000000000ULL) { /* milliseconds */
+        ns = ip * 1000000ULL + frac / 1000;
+    } else if (ip < 100000000000000000ULL) { /* microseconds */
+        ns = ip * 1000ULL + frac / 1000000;
+    } else {
+        if (ip > 9223372036854775807ULL)
+            return -EINVAL;
+        ns = ip;
+    }
+    *unix_ns = (int64_t)ns;
+    return 0;
 }
 
 int time_parse_duration(const char *s, int64_t *ns)

@@ -21,7 +21,11 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *unix_ns);
 /* Interprets an epoch number by magnitude: seconds (fraction allowed), ms, us or ns. */
 int time_from_epoch(double v, int64_t *unix_ns);
 
-/* True when s is already in the canonical form. */
+/* As time_from_epoch for a JSON number's text, exactly (no binary rounding of the fraction):
+ * "1712345678.901" and 1712345678901 (ms) are the same instant to the nanosecond. */
+int time_from_epoch_text(const char *s, size_t len, int64_t *unix_ns);
+
+/* True when s is already in the canonical form (and a real date and time). */
 int time_is_canonical(const char *s, size_t len);
 
 /* Parses "500ms", "10s", "15m", "1h", "2d" or a bare number of seconds. Returns 0 or -EINVAL. */

@@ -122,10 +122,10 @@ static long place(struct ring *r, size_t s)
 static size_t push_locked(struct ring *r, const char *batch, size_t len)
 {
     size_t off = 0;
-    while (off < len) {
+    while (off + RING_HDR <= len) {
         const struct ring_rec *rec = (const struct ring_rec *)(batch + off);
         size_t s = RING_REC_SIZE(rec->len);
-        if (off + s > len)
+        if (s > len - off)
             break; /* malformed tail: never copy a partial record */
         long at = place(r, s);
         if (at < 0)

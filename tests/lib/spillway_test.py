@@ -113,11 +113,12 @@ class Spillway:
             cmd += ["-c", self.config_path]
         cmd += self.args or []
         self.logf = open(self.log_path, "ab")
+        since = os.path.getsize(self.log_path)  # a restart appends: look at the new part
         self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=subprocess.DEVNULL,
                                      stderr=self.logf, env=self.env)
         if wait_ready:
-            wait_for(lambda: self.proc.poll() is not None or '"msg":"ready"' in self.log(),
-                     20, "spillway to be ready")
+            wait_for(lambda: self.proc.poll() is not None
+                     or '"msg":"ready"' in self.log()[since:], 20, "spillway to be ready")
             check(self.proc.poll() is None, f"spillway exited at start:\n{self.log()}")
         return self
 
