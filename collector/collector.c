@@ -12,6 +12,9 @@
 #include "pipeline.h"
 #include "ring.h"
 #include "utf8.h"
+#include "hash.h"
+#include "jsontok.h"
+#include "syslog.h"
 
 /* While blocked, staged records are retried this often. A timer rather than a cross-thread
  * wake-up keeps workers free of any knowledge of the collector; 1 ms is far below what a
@@ -30,6 +33,11 @@ struct collector {
     int paused;
     int stopped;
     size_t max_record;
+    const char *partition_key;
+    char key_probe[256]; /* "\"<partition_key>\":" */
+    struct jsontok keytok;
+    struct buf keyval;
+    struct buf built;
     struct log_limit dead_log;
 };
 
@@ -83,6 +91,8 @@ struct collector *collector_new(struct event_base *base, struct pipeline *pl,
     c->base = base;
     c->pl = pl;
     c->max_record = pipeline_max_event(pl);
+    c->partition_key = partition_key ? partition_key : "";
+    snprintf(c->key_probe, sizeof(c->key_probe), "\"%s\":", c->partition_key);
     if (pipeline_producer_init(&c->prod, pl, on_drop, c))
         goto fail;
     c->retry = evtimer_new(base, on_retry, c);
@@ -129,6 +139,9 @@ void collector_free(struct collector *c)
     if (c->prod.batch)
         pipeline_producer_free(&c->prod);
     buf_free(&c->scratch);
+    buf_free(&c->keyval);
+    buf_free(&c->built);
+    jsontok_free(&c->keytok);
     free(c);
 }
 
@@ -247,4 +260,58 @@ void collector_json(struct input *in, const char *json, size_t len)
         return;
     }
     stage(in, c->scratch.data, c->scratch.len, 0, has_hash ? &hash : NULL);
+}
+
+/* The partition hash of an event built by a parser (syslog, OTLP, statsd): the partition key's
+ * value is looked up only when its name appears in the text at all. */
+static int built_key_hash(struct collector *c, const char *json, size_t len, uint64_t *hash)
+{
+    if (!*c->partition_key || !memmem(json, len, c->key_probe, strlen(c->key_probe)))
+        return 0;
+    if (jsontok_parse_trusted(&c->keytok, json, len))
+        return 0;
+    int v = jsontok_find(&c->keytok, 0, c->partition_key, strlen(c->partition_key));
+    if (v < 0)
+        return 0;
+    const jsmntok_t *t = &c->keytok.tok[v];
+    const char *text = json + t->start;
+    size_t n = (size_t)(t->end - t->start);
+    if (t->type == JSMN_STRING && memchr(text, '\\', n)) {
+        buf_reset(&c->keyval);
+        jsontok_unescape(text, n, &c->keyval);
+        text = c->keyval.data;
+        n = c->keyval.len;
+    }
+    *hash = hash64(text, n);
+    return 1;
+}
+
+void collector_event(struct input *in, const char *json, size_t len)
+{
+    struct collector *c = in->col;
+    uint64_t hash;
+    if (len > c->max_record) {
+        dead_letter(in, "too large", json, len);
+        return;
+    }
+    int has = built_key_hash(c, json, len, &hash);
+    stage(in, json, len, 0, has ? &hash : NULL);
+}
+
+void collector_syslog(struct input *in, const char *msg, size_t len)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.received, 1);
+    const char *err = NULL;
+    buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
+    if (syslog_to_event(msg, len, in->name, &c->now, &c->built, &err) == SYSLOG_REJECT) {
+        dead_letter(in, err, msg, len);
+        return;
+    }
+    collector_event(in, c->built.data, c->built.len);
+}
+
+int collector_paused(const struct collector *c)
+{
+    return c->paused;
 }

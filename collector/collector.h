@@ -36,6 +36,13 @@ void collector_begin(struct collector *c);
 void collector_json(struct input *in, const char *json, size_t len);
 /* A record that cannot be parsed: dead-lettered with its raw text and reason. */
 void collector_dead(struct input *in, const char *reason, const char *raw, size_t len);
+/* A syslog message (framing removed): parsed, or kept loosely, or dead-lettered. */
+void collector_syslog(struct input *in, const char *msg, size_t len);
+/* A canonical event a parser built (valid JSON by construction): staged as it is. The caller
+ * counts it as received. */
+void collector_event(struct input *in, const char *json, size_t len);
+/* True while the pipeline is full under `block` (HTTP answers 503, UDP counts drops). */
+int collector_paused(const struct collector *c);
 /* Ends a read: moves the staged records into the rings (see above). */
 void collector_commit(struct collector *c);
 /* The receive time of the current read. */

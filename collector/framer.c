@@ -1,11 +1,18 @@
 #include "framer.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void framer_init(struct framer *f, size_t max)
 {
     memset(f, 0, sizeof(*f));
     f->max = max;
+}
+
+void framer_init_syslog(struct framer *f, size_t max)
+{
+    framer_init(f, max);
+    f->octets = 1;
 }
 
 void framer_free(struct framer *f)
@@ -42,10 +49,78 @@ static void line(struct framer *f, const char *p, size_t n, framer_fn fn, void *
         fn(ud, p, n, 0);
 }
 
+/* Octet counting: consumes from p, returns the new position. A frame longer than max is cut
+ * at max and reported once as truncated; its remaining bytes are skipped by count. */
+static const char *octet_frame(struct framer *f, const char *p, const char *end, framer_fn fn,
+                               void *ud)
+{
+    while (p < end && f->in_len) {
+        if (*p >= '0' && *p <= '9') {
+            f->len_acc = f->len_acc * 10 + (uint64_t)(*p - '0');
+            if (f->len_acc > (1ULL << 40))
+                f->len_acc = 1ULL << 40; /* nonsense lengths are still skipped by count */
+            p++;
+        } else if (*p == ' ') {
+            f->in_len = 0;
+            f->left = f->len_acc;
+            p++;
+            if (f->left == 0)
+                return p;
+        } else {
+            /* Digits not followed by a space: not octet counting after all, a plain line. */
+            f->in_len = 0;
+            char digits[24];
+            int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)f->len_acc);
+            carry(f, digits, (size_t)n, fn, ud);
+            f->left = 0;
+            return p;
+        }
+    }
+    if (f->in_len || p >= end)
+        return p;
+    size_t take = (size_t)(end - p) < f->left ? (size_t)(end - p) : (size_t)f->left;
+    size_t room = f->max - (f->partial.len < f->max ? f->partial.len : f->max);
+    if (!f->discarding) {
+        size_t keep = take < room ? take : room;
+        buf_append(&f->partial, p, keep);
+        if (keep < take) {
+            fn(ud, f->partial.data, f->partial.len, FRAME_TRUNCATED);
+            buf_reset(&f->partial);
+            f->discarding = 1;
+        }
+    }
+    f->left -= take;
+    p += take;
+    if (f->left == 0) {
+        if (!f->discarding && f->partial.len)
+            fn(ud, f->partial.data, f->partial.len, 0);
+        buf_reset(&f->partial);
+        f->discarding = 0;
+        f->len_acc = 0;
+    }
+    return p;
+}
+
 void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ud)
 {
     const char *p = data, *end = data + len;
     while (p < end) {
+        if (f->octets) {
+            if (f->in_len || f->left) {
+                p = octet_frame(f, p, end, fn, ud);
+                continue;
+            }
+            /* A frame starts here: skip the newline a sender may put between frames. */
+            if (f->partial.len == 0 && !f->discarding && (*p == '\n' || *p == '\r')) {
+                p++;
+                continue;
+            }
+            if (f->partial.len == 0 && !f->discarding && *p >= '1' && *p <= '9') {
+                f->in_len = 1;
+                f->len_acc = 0;
+                continue;
+            }
+        }
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) {
             carry(f, p, (size_t)(end - p), fn, ud);
@@ -72,6 +147,10 @@ void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, v
 
 void framer_finish(struct framer *f, framer_fn fn, void *ud)
 {
+    /* An octet-counted frame cut short by the end of the stream is delivered as it is. */
+    f->in_len = 0;
+    f->left = 0;
+    f->len_acc = 0;
     if (f->partial.len && !f->discarding)
         line(f, f->partial.data, f->partial.len, fn, ud);
     buf_reset(&f->partial);

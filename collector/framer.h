@@ -7,6 +7,7 @@
 #define SPILLWAY_FRAMER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -19,9 +20,16 @@ struct framer {
     struct buf partial;
     size_t max;
     int discarding;
+    int octets;       /* accept RFC 6587 octet counting ("LEN SP MSG") per frame */
+    int in_len;       /* reading the length digits of an octet-counted frame */
+    uint64_t len_acc; /* the length so far */
+    uint64_t left;    /* bytes of the current octet-counted frame still to come */
 };
 
 void framer_init(struct framer *f, size_t max);
+/* Syslog over a stream (RFC 6587): a frame starting with a digit is octet-counted ("LEN SP
+ * MSG", MSG may hold newlines); any other frame ends at a newline. */
+void framer_init_syslog(struct framer *f, size_t max);
 void framer_free(struct framer *f);
 void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ud);
 /* End of stream: a last line without a newline is still a line. */

@@ -2,12 +2,12 @@
 
 extern const struct cfg_section input_tcp_section;
 extern const struct cfg_section input_unix_section;
+extern const struct cfg_section input_udp_section;
+extern const struct cfg_section input_unix_dgram_section;
 
 /* The registry: adding an input type adds one line here. */
 const struct cfg_section *const input_sections[] = {
-    &input_tcp_section,
-    &input_unix_section,
-    NULL,
+    &input_tcp_section, &input_unix_section, &input_udp_section, &input_unix_dgram_section, NULL,
 };
 
 const struct cfg_section input_list_section = {

@@ -52,20 +52,15 @@ struct input_common {
     struct cfg_strmap aliases;
 };
 
+/* clang-format off */
 #define INPUT_COMMON_KEYS(type)                                                                    \
-    {"max_event_size",                                                                             \
-     CFG_SIZE,                                                                                     \
-     offsetof(type, common.max_event_size),                                                        \
-     "1MiB",                                                                                       \
-     "Longest record; a longer one is cut there and dead-lettered as \"too large\".",              \
-     0,                                                                                            \
-     16,                                                                                           \
+    {"max_event_size", CFG_SIZE, offsetof(type, common.max_event_size), "1MiB",                    \
+     "Longest record; a longer one is cut there and dead-lettered as \"too large\".", 0, 16,       \
      268435456},                                                                                   \
-    {                                                                                              \
-        "aliases", CFG_STRMAP, offsetof(type, common.aliases), NULL,                               \
-            "Source field names mapped to canonical ones (default: msg: message, severity: "       \
-            "level, \"@timestamp\": timestamp)."                                                   \
-    }
+    {"aliases", CFG_STRMAP, offsetof(type, common.aliases), NULL,                                  \
+     "Source field names mapped to canonical ones (default: msg: message, severity: level, "      \
+     "\"@timestamp\": timestamp)."}
+/* clang-format on */
 
 /* The aliases in force: the configured ones, or the defaults above. */
 const struct cfg_strmap *input_aliases(const struct input_common *c);

@@ -26,7 +26,8 @@
 /* On stop, what the kernel still holds is read, up to this much per connection. */
 #define STOP_DRAIN_MAX (64u << 20)
 
-static const char *const stream_formats[] = {"ndjson", NULL};
+enum { FMT_NDJSON, FMT_SYSLOG, FMT_AUTO };
+static const char *const stream_formats[] = {"ndjson", "syslog", "auto", NULL};
 
 struct stream_opts {
     struct input_common common; /* first: the collector reads it generically */
@@ -40,6 +41,7 @@ struct stream_opts {
 
 struct conn {
     struct stream *st;
+    int format; /* FMT_NDJSON or FMT_SYSLOG; FMT_AUTO until the first byte arrives */
     evutil_socket_t fd;
     struct event *ev;
     struct framer fr;
@@ -64,8 +66,20 @@ static void on_line(void *ud, const char *line, size_t len, int flags)
     struct conn *cn = ud;
     if (flags & FRAME_TRUNCATED)
         collector_dead(cn->st->in, "too large", line, len);
+    else if (cn->format == FMT_SYSLOG)
+        collector_syslog(cn->st->in, line, len);
     else
         collector_json(cn->st->in, line, len);
+}
+
+/* format: auto decides per connection from its first byte: '<' or a digit (RFC 6587 octet
+ * counting) is syslog, anything else NDJSON. */
+static void pick_format(struct conn *cn, char first)
+{
+    size_t max = (size_t)cn->st->o->common.max_event_size;
+    cn->format = (first == '<' || (first >= '1' && first <= '9')) ? FMT_SYSLOG : FMT_NDJSON;
+    if (cn->format == FMT_SYSLOG)
+        framer_init_syslog(&cn->fr, max);
 }
 
 static void conn_close(struct conn *cn)
@@ -101,6 +115,8 @@ static ssize_t conn_read(struct conn *cn)
     ssize_t n = read(cn->fd, st->rbuf, READ_CHUNK);
     if (n > 0) {
         counter_add(&st->in->stats.bytes, (uint64_t)n);
+        if (cn->format == FMT_AUTO)
+            pick_format(cn, st->rbuf[0]);
         framer_feed(&cn->fr, st->rbuf, (size_t)n, on_line, cn);
         return n;
     }
@@ -147,7 +163,11 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     }
     cn->st = st;
     cn->fd = fd;
-    framer_init(&cn->fr, (size_t)st->o->common.max_event_size);
+    cn->format = st->o->format;
+    if (cn->format == FMT_SYSLOG)
+        framer_init_syslog(&cn->fr, (size_t)st->o->common.max_event_size);
+    else
+        framer_init(&cn->fr, (size_t)st->o->common.max_event_size);
     cn->ev = event_new(st->in->base, fd, EV_READ | EV_PERSIST, on_read, cn);
     if (!cn->ev) {
         framer_free(&cn->fr);
@@ -321,29 +341,18 @@ static const struct input_ops stream_ops = {
     .destroy = stream_destroy,
 };
 
+/* clang-format off */
 #define STREAM_KEYS_COMMON                                                                         \
     INPUT_COMMON_KEYS(struct stream_opts),                                                         \
-        {"format",                                                                                 \
-         CFG_ENUM,                                                                                 \
-         offsetof(struct stream_opts, format),                                                     \
-         "ndjson",                                                                                 \
-         "Record format: one JSON object per line.",                                               \
-         0,                                                                                        \
-         0,                                                                                        \
-         0,                                                                                        \
-         stream_formats},                                                                          \
-        {"max_connections",                                                                        \
-         CFG_INT,                                                                                  \
-         offsetof(struct stream_opts, max_connections),                                            \
-         "1024",                                                                                   \
-         "Connections held at once; more are refused and counted.",                                \
-         0,                                                                                        \
-         1,                                                                                        \
-         1000000},                                                                                 \
-    {                                                                                              \
-        "idle_timeout", CFG_DURATION, offsetof(struct stream_opts, idle_timeout), "0s",            \
-            "Close a connection idle this long; 0 keeps it open."                                  \
-    }
+    {"format", CFG_ENUM, offsetof(struct stream_opts, format), "ndjson",                           \
+     "ndjson: one JSON object per line; syslog: RFC 5424 or RFC 3164 messages, newline framed "    \
+     "or octet-counted (RFC 6587); auto: decided per connection by its first byte.",               \
+     0, 0, 0, stream_formats},                                                                     \
+    {"max_connections", CFG_INT, offsetof(struct stream_opts, max_connections), "1024",            \
+     "Connections held at once; more are refused and counted.", 0, 1, 1000000},                   \
+    {"idle_timeout", CFG_DURATION, offsetof(struct stream_opts, idle_timeout), "0s",               \
+     "Close a connection idle this long; 0 keeps it open."}
+/* clang-format on */
 
 static const struct cfg_key tcp_keys[] = {
     {"listen", CFG_STRING, offsetof(struct stream_opts, listen), NULL,
@@ -363,7 +372,7 @@ static const struct cfg_key unix_keys[] = {
 
 const struct cfg_section input_tcp_section = {
     .name = "tcp",
-    .desc = "NDJSON over TCP: one JSON object per line, any number of connections.",
+    .desc = "A TCP listener for NDJSON or syslog, any number of connections.",
     .size = sizeof(struct stream_opts),
     .keys = tcp_keys,
     .impl = &stream_ops,
@@ -371,7 +380,7 @@ const struct cfg_section input_tcp_section = {
 
 const struct cfg_section input_unix_section = {
     .name = "unix",
-    .desc = "NDJSON over a Unix stream socket.",
+    .desc = "A Unix stream socket for NDJSON or syslog.",
     .size = sizeof(struct stream_opts),
     .keys = unix_keys,
     .impl = &stream_ops,

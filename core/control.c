@@ -127,7 +127,7 @@ static int watch_scripts(struct control *c)
         return -errno;
     const char *dir = c->d.cfg->router.scripts;
     if (inotify_add_watch(c->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
-        log_warn("cannot watch the scripts directory: reload with SIGHUP or spillway ctl reload",
+        log_info("not watching the scripts directory: reload with SIGHUP or spillway ctl reload",
                  "{s:s, s:s}", "dir", dir, "error", strerror(errno));
         return 0;
     }

@@ -1,0 +1,282 @@
+/* Datagram inputs: `udp` (listen host:port) and `unix_dgram` (a datagram socket at path, as
+ * /dev/log is), one syslog message or one JSON object per datagram. Datagrams are read in
+ * batches with recvmmsg (one syscall for up to BATCH datagrams). UDP has no flow control: when
+ * the pipeline is full the socket is still drained and what is read is counted as dropped, so
+ * nothing is lost silently in the kernel either. */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "fsutil.h"
+#include "input.h"
+#include "log.h"
+
+#define BATCH        32
+#define MAX_DGRAM    65535
+#define READS_PER_CB 16 /* batches per wake-up, so one flood cannot starve the loop */
+
+enum { DFMT_SYSLOG, DFMT_JSON };
+static const char *const dgram_formats[] = {"syslog", "json", NULL};
+
+struct dgram_opts {
+    struct input_common common;
+    char *listen;
+    char *path;
+    char *mode;
+    int format;
+    int64_t receive_buffer;
+};
+
+struct dgram {
+    struct input *in;
+    const struct dgram_opts *o;
+    evutil_socket_t fd;
+    struct event *ev;
+    char *bufs;
+    size_t slot;
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    int paused;
+    int is_unix;
+    struct log_limit drop_log;
+};
+
+static void handle(struct dgram *d, const char *data, size_t len, int truncated)
+{
+    struct input *in = d->in;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\0'))
+        len--; /* senders often end a datagram with a newline or a NUL */
+    if (len == 0)
+        return;
+    if (truncated)
+        collector_dead(in, "too large", data, len);
+    else if (d->o->format == DFMT_SYSLOG)
+        collector_syslog(in, data, len);
+    else
+        collector_json(in, data, len);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct dgram *d = arg;
+    collector_begin(d->in->col);
+    for (int round = 0; round < READS_PER_CB; round++) {
+        for (int i = 0; i < BATCH; i++) {
+            d->iov[i].iov_base = d->bufs + (size_t)i * d->slot;
+            d->iov[i].iov_len = d->slot;
+            memset(&d->msgs[i].msg_hdr, 0, sizeof(d->msgs[i].msg_hdr));
+            d->msgs[i].msg_hdr.msg_iov = &d->iov[i];
+            d->msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(fd, d->msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            break;
+        uint64_t bytes = 0;
+        for (int i = 0; i < n; i++)
+            bytes += d->msgs[i].msg_len;
+        counter_add(&d->in->stats.bytes, bytes);
+        if (d->paused || collector_paused(d->in->col)) {
+            counter_add(&d->in->stats.received, (uint64_t)n);
+            counter_add(&d->in->stats.dropped, (uint64_t)n);
+            int64_t sup = log_limit_take(&d->drop_log);
+            if (sup >= 0)
+                log_warn("pipeline full: datagrams dropped (UDP cannot push back)", "{s:s, s:I}",
+                         "input", d->in->name, "suppressed", (json_int_t)sup);
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            handle(d, d->iov[i].iov_base, d->msgs[i].msg_len,
+                   (d->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+        if (n < BATCH)
+            break;
+    }
+    collector_commit(d->in->col);
+}
+
+static int bind_udp(struct dgram *d, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    if (evutil_parse_sockaddr_port(d->o->listen, (struct sockaddr *)&ss, &sslen) < 0) {
+        snprintf(err, errlen, "input %s: listen \"%s\" is not host:port", d->in->name,
+                 d->o->listen);
+        return -EINVAL;
+    }
+    d->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->fd < 0 || bind(d->fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "input %s: cannot listen on udp %s: %s", d->in->name, d->o->listen,
+                 strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static int bind_unix(struct dgram *d, char *err, size_t errlen)
+{
+    const char *path = d->o->path;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char *end;
+    long mode = strtol(d->o->mode, &end, 8);
+    if (*end || mode < 0 || mode > 0777) {
+        snprintf(err, errlen, "input %s: mode \"%s\" is not an octal permission like 0666",
+                 d->in->name, d->o->mode);
+        return -EINVAL;
+    }
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "input %s: socket path too long: %s", d->in->name, path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sun.sun_path, path);
+    int rc = fs_mkdir_parent(path);
+    if (rc == 0) {
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path); /* a datagram socket cannot be probed for a live owner */
+    }
+    d->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (rc || d->fd < 0 || bind(d->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        chmod(path, (mode_t)mode) < 0) {
+        int e = rc ? -rc : errno;
+        snprintf(err, errlen, "input %s: cannot bind %s: %s", d->in->name, path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static int dgram_start(struct input *in, char *err, size_t errlen)
+{
+    struct dgram *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    in->priv = d;
+    d->in = in;
+    d->o = in->opts;
+    d->fd = -1;
+    d->is_unix = strcmp(in->type, "unix_dgram") == 0;
+    /* One byte more than the limit, so a longer datagram shows as MSG_TRUNC. */
+    d->slot = (size_t)d->o->common.max_event_size + 1;
+    if (d->slot > MAX_DGRAM + 1)
+        d->slot = MAX_DGRAM + 1;
+    d->bufs = malloc(d->slot * BATCH);
+    if (!d->bufs)
+        return -ENOMEM;
+    int rc = d->is_unix ? bind_unix(d, err, errlen) : bind_udp(d, err, errlen);
+    if (rc)
+        return rc;
+    int rcvbuf = (int)d->o->receive_buffer;
+    if (rcvbuf > 0)
+        setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    d->ev = event_new(in->base, d->fd, EV_READ | EV_PERSIST, on_read, d);
+    if (!d->ev || event_add(d->ev, NULL) < 0)
+        return -ENOMEM;
+    log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type, "address",
+             d->is_unix ? d->o->path : d->o->listen);
+    return 0;
+}
+
+/* Paused datagram inputs keep reading: see the comment at the top. */
+static void dgram_pause(struct input *in)
+{
+    struct dgram *d = in->priv;
+    if (d)
+        d->paused = 1;
+}
+
+static void dgram_resume(struct input *in)
+{
+    struct dgram *d = in->priv;
+    if (d)
+        d->paused = 0;
+}
+
+static void dgram_stop(struct input *in)
+{
+    struct dgram *d = in->priv;
+    if (!d || d->fd < 0)
+        return;
+    if (d->ev) {
+        /* What the kernel already holds is read once more before closing. */
+        on_read(d->fd, EV_READ, d);
+        event_free(d->ev);
+        d->ev = NULL;
+    }
+    close(d->fd);
+    d->fd = -1;
+    if (d->is_unix)
+        unlink(d->o->path);
+}
+
+static void dgram_destroy(struct input *in)
+{
+    struct dgram *d = in->priv;
+    if (!d)
+        return;
+    dgram_stop(in);
+    free(d->bufs);
+    free(d);
+    in->priv = NULL;
+}
+
+static const struct input_ops dgram_ops = {
+    .start = dgram_start,
+    .pause = dgram_pause,
+    .resume = dgram_resume,
+    .stop = dgram_stop,
+    .destroy = dgram_destroy,
+};
+
+/* clang-format off */
+#define DGRAM_KEYS_COMMON                                                                          \
+    {"max_event_size", CFG_SIZE, offsetof(struct dgram_opts, common.max_event_size), "64KiB",      \
+     "Longest datagram; a longer one is dead-lettered as \"too large\".", 0, 16, 65536},          \
+    {"aliases", CFG_STRMAP, offsetof(struct dgram_opts, common.aliases), NULL,                     \
+     "For format json: source field names mapped to canonical ones."},                             \
+    {"format", CFG_ENUM, offsetof(struct dgram_opts, format), "syslog",                            \
+     "syslog: one RFC 5424 or RFC 3164 message per datagram; json: one JSON object.",             \
+     0, 0, 0, dgram_formats},                                                                      \
+    {"receive_buffer", CFG_SIZE, offsetof(struct dgram_opts, receive_buffer), "4MiB",              \
+     "Kernel receive buffer (SO_RCVBUF) to absorb bursts; 0 keeps the system default.",            \
+     0, 0, 268435456}
+/* clang-format on */
+
+static const struct cfg_key udp_keys[] = {
+    {"listen", CFG_STRING, offsetof(struct dgram_opts, listen), NULL,
+     "Address to listen on, host:port.", CFG_REQUIRED},
+    DGRAM_KEYS_COMMON,
+    {0},
+};
+
+static const struct cfg_key unix_dgram_keys[] = {
+    {"path", CFG_STRING, offsetof(struct dgram_opts, path), NULL,
+     "Path of the datagram socket (as /dev/log).", CFG_REQUIRED},
+    {"mode", CFG_STRING, offsetof(struct dgram_opts, mode), "0666",
+     "Permissions of the socket file (octal)."},
+    DGRAM_KEYS_COMMON,
+    {0},
+};
+
+const struct cfg_section input_udp_section = {
+    .name = "udp",
+    .desc = "UDP datagrams: syslog (RFC 5424 / RFC 3164) or one JSON object each.",
+    .size = sizeof(struct dgram_opts),
+    .keys = udp_keys,
+    .impl = &dgram_ops,
+};
+
+const struct cfg_section input_unix_dgram_section = {
+    .name = "unix_dgram",
+    .desc = "A Unix datagram socket, as /dev/log: syslog or JSON per datagram.",
+    .size = sizeof(struct dgram_opts),
+    .keys = unix_dgram_keys,
+    .impl = &dgram_ops,
+};

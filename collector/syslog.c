@@ -1,0 +1,416 @@
+#include "syslog.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonw.h"
+#include "timeutil.h"
+#include "utf8.h"
+
+const char *const syslog_levels[8] = {"EMERGENCY", "ALERT",  "CRITICAL", "ERROR",
+                                      "WARN",      "NOTICE", "INFO",     "DEBUG"};
+
+static const char *const facilities[24] = {
+    "kern",   "user",   "mail",     "daemon", "auth",   "syslog", "lpr",    "news",
+    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "audit",  "alert",  "clock",
+    "local0", "local1", "local2",   "local3", "local4", "local5", "local6", "local7"};
+
+static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* A cursor over the message. */
+struct cur {
+    const char *s;
+    size_t len, i;
+};
+
+static int at_end(const struct cur *c)
+{
+    return c->i >= c->len;
+}
+
+static int peek(const struct cur *c)
+{
+    return c->i < c->len ? (unsigned char)c->s[c->i] : -1;
+}
+
+static int digit(int ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* The event under construction: fields are added as they are parsed. */
+struct ev {
+    struct buf *out;
+    size_t start;
+};
+
+static void field_str(struct ev *e, const char *key, const char *v, size_t n)
+{
+    buf_putc(e->out, ',');
+    jsonw_string(e->out, key, strlen(key));
+    buf_putc(e->out, ':');
+    jsonw_string(e->out, v, n);
+}
+
+/* "<PRI>": 1-3 digits, 0..191. Returns the value or -1. */
+static int parse_pri(struct cur *c)
+{
+    if (peek(c) != '<')
+        return -1;
+    size_t i = c->i + 1;
+    int v = 0, n = 0;
+    while (i < c->len && digit(c->s[i]) && n < 3) {
+        v = v * 10 + (c->s[i++] - '0');
+        n++;
+    }
+    if (n == 0 || i >= c->len || c->s[i] != '>' || v > 191 || (n > 1 && c->s[c->i + 1] == '0'))
+        return -1;
+    c->i = i + 1;
+    return v;
+}
+
+/* A space-delimited token of printable ASCII; "-" is NILVALUE (*n = 0). */
+static int token(struct cur *c, const char **t, size_t *n, size_t max)
+{
+    size_t st = c->i;
+    while (c->i < c->len && c->s[c->i] > 32 && c->s[c->i] < 127)
+        c->i++;
+    size_t len = c->i - st;
+    if (len == 0 || len > max)
+        return -1;
+    *t = c->s + st;
+    *n = (len == 1 && c->s[st] == '-') ? 0 : len;
+    return 0;
+}
+
+static int space(struct cur *c)
+{
+    if (peek(c) != ' ')
+        return -1;
+    c->i++;
+    return 0;
+}
+
+/* SD-ELEMENTs as {"SD-ID": {"PARAM": "value", ...}, ...}. */
+static int parse_sd(struct cur *c, struct ev *e)
+{
+    if (peek(c) == '-') {
+        c->i++;
+        return 0;
+    }
+    if (peek(c) != '[')
+        return -1;
+    struct buf *o = e->out;
+    buf_puts(o, ",\"structured_data\":{");
+    int first_el = 1;
+    struct buf val = {0};
+    int rc = 0;
+    while (peek(c) == '[' && rc == 0) {
+        c->i++;
+        const char *id;
+        size_t idn;
+        size_t st = c->i;
+        while (c->i < c->len && c->s[c->i] > 32 && c->s[c->i] < 127 && c->s[c->i] != '=' &&
+               c->s[c->i] != ']' && c->s[c->i] != '"')
+            c->i++;
+        id = c->s + st;
+        idn = c->i - st;
+        if (idn == 0 || idn > 32) {
+            rc = -1;
+            break;
+        }
+        buf_puts(o, first_el ? "" : ",");
+        first_el = 0;
+        jsonw_string(o, id, idn);
+        buf_puts(o, ":{");
+        int first_p = 1;
+        while (peek(c) == ' ') {
+            c->i++;
+            st = c->i;
+            while (c->i < c->len && c->s[c->i] > 32 && c->s[c->i] < 127 && c->s[c->i] != '=' &&
+                   c->s[c->i] != ']' && c->s[c->i] != '"')
+                c->i++;
+            size_t pn = c->i - st;
+            if (pn == 0 || pn > 32 || peek(c) != '=') {
+                rc = -1;
+                break;
+            }
+            c->i++;
+            if (peek(c) != '"') {
+                rc = -1;
+                break;
+            }
+            c->i++;
+            buf_reset(&val);
+            while (!at_end(c) && peek(c) != '"') {
+                char ch = c->s[c->i++];
+                if (ch == '\\' && !at_end(c) &&
+                    (peek(c) == '"' || peek(c) == '\\' || peek(c) == ']'))
+                    ch = c->s[c->i++];
+                buf_putc(&val, ch);
+            }
+            if (peek(c) != '"') {
+                rc = -1;
+                break;
+            }
+            c->i++;
+            buf_puts(o, first_p ? "" : ",");
+            first_p = 0;
+            jsonw_string(o, c->s + st, pn);
+            buf_putc(o, ':');
+            jsonw_string(o, val.data ? val.data : "", val.len);
+        }
+        if (rc || peek(c) != ']') {
+            rc = -1;
+            break;
+        }
+        c->i++;
+        buf_putc(o, '}');
+    }
+    buf_free(&val);
+    if (rc)
+        return -1;
+    buf_putc(o, '}');
+    return 0;
+}
+
+/* The message part: a UTF-8 BOM is dropped; trailing newlines too. */
+static void message(struct cur *c, struct ev *e)
+{
+    const char *m = c->s + c->i;
+    size_t n = c->len - c->i;
+    if (n >= 3 && (unsigned char)m[0] == 0xEF && (unsigned char)m[1] == 0xBB &&
+        (unsigned char)m[2] == 0xBF) {
+        m += 3;
+        n -= 3;
+    }
+    while (n && (m[n - 1] == '\n' || m[n - 1] == '\r'))
+        n--;
+    field_str(e, "message", m, n);
+}
+
+static void severity_fields(struct ev *e, int pri)
+{
+    int fac = pri >> 3, sev = pri & 7;
+    field_str(e, "level", syslog_levels[sev], strlen(syslog_levels[sev]));
+    field_str(e, "facility", facilities[fac], strlen(facilities[fac]));
+    buf_printf(e->out, ",\"severity\":%d", sev);
+}
+
+/* The part every event starts with; the timestamp is filled in by the caller. */
+static void begin(struct ev *e, const char *ts, const char *source)
+{
+    buf_puts(e->out, "{\"timestamp\":\"");
+    buf_append(e->out, ts, TIME_RFC3339_LEN);
+    buf_puts(e->out, "\",\"kind\":\"log\",\"source\":");
+    jsonw_string(e->out, source, strlen(source));
+}
+
+static void end(struct ev *e, const struct recv_time *rt)
+{
+    buf_puts(e->out, ",\"received_at\":\"");
+    buf_append(e->out, rt->text, TIME_RFC3339_LEN);
+    buf_puts(e->out, "\"}");
+}
+
+/* RFC 5424: <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG] */
+static int parse_5424(struct cur *c, int pri, const char *source, const struct recv_time *rt,
+                      struct ev *e)
+{
+    if (!digit(peek(c)) || peek(c) == '0')
+        return -1;
+    while (digit(peek(c)))
+        c->i++;
+    const char *f[5];
+    size_t fn[5];
+    static const size_t max[5] = {64, 255, 48, 128, 32};
+    if (space(c))
+        return -1;
+    for (int k = 0; k < 5; k++) {
+        if ((k && space(c)) || token(c, &f[k], &fn[k], max[k]))
+            return -1;
+    }
+    char ts[TIME_RFC3339_LEN + 1];
+    int64_t ns = rt->ns;
+    if (fn[0] && time_parse_rfc3339(f[0], fn[0], &ns))
+        return -1;
+    time_format_rfc3339(ns, ts);
+    if (space(c))
+        return -1;
+    begin(e, ts, source);
+    if (fn[1])
+        field_str(e, "host", f[1], fn[1]);
+    if (fn[2])
+        field_str(e, "service", f[2], fn[2]);
+    severity_fields(e, pri);
+    if (fn[3])
+        field_str(e, "procid", f[3], fn[3]);
+    if (fn[4])
+        field_str(e, "msgid", f[4], fn[4]);
+    if (parse_sd(c, e))
+        return -1;
+    if (peek(c) == ' ')
+        c->i++;
+    else if (!at_end(c))
+        return -1;
+    if (!at_end(c))
+        message(c, e);
+    end(e, rt);
+    return 0;
+}
+
+/* "Mmm dd hh:mm:ss" (day space-padded); the year is the current one, unless that puts the
+ * time more than a day in the future (a December message read in January). Local time. */
+static int parse_3164_time(struct cur *c, const struct recv_time *rt, int64_t *ns)
+{
+    const char *s = c->s + c->i;
+    size_t n = c->len - c->i;
+    if (n < 15 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':')
+        return -1;
+    int mon = -1;
+    for (int m = 0; m < 12; m++) {
+        if (!memcmp(s, months[m], 3))
+            mon = m;
+    }
+    int day = (s[4] == ' ' ? 0 : s[4] - '0') * 10 + (s[5] - '0');
+    if (mon < 0 || (s[4] != ' ' && !digit(s[4])) || !digit(s[5]) || day < 1 || day > 31)
+        return -1;
+    for (int k = 7; k < 15; k++) {
+        if (k != 9 && k != 12 && !digit(s[k]))
+            return -1;
+    }
+    time_t now = (time_t)(rt->ns / 1000000000);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    int year = tm.tm_year;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct tm t = {.tm_year = year,
+                       .tm_mon = mon,
+                       .tm_mday = day,
+                       .tm_hour = (s[7] - '0') * 10 + (s[8] - '0'),
+                       .tm_min = (s[10] - '0') * 10 + (s[11] - '0'),
+                       .tm_sec = (s[13] - '0') * 10 + (s[14] - '0'),
+                       .tm_isdst = -1};
+        time_t when = mktime(&t);
+        if (when == (time_t)-1)
+            return -1;
+        if (when > now + 86400 && attempt == 0) {
+            year--;
+            continue;
+        }
+        *ns = (int64_t)when * 1000000000;
+        break;
+    }
+    c->i += 15;
+    return 0;
+}
+
+/* TAG: "app[pid]:" or "app:"; returns 1 when found at the cursor. */
+static int parse_tag(struct cur *c, struct ev *e)
+{
+    size_t st = c->i, i = c->i;
+    while (i < c->len && i - st < 48 && c->s[i] != '[' && c->s[i] != ':' && c->s[i] != ' ' &&
+           (unsigned char)c->s[i] > 32)
+        i++;
+    if (i == st || i >= c->len)
+        return 0;
+    size_t tn = i - st;
+    const char *pid = NULL;
+    size_t pn = 0;
+    if (c->s[i] == '[') {
+        size_t ps = ++i;
+        while (i < c->len && c->s[i] != ']' && i - ps < 128)
+            i++;
+        if (i >= c->len || c->s[i] != ']')
+            return 0;
+        pid = c->s + ps;
+        pn = i - ps;
+        i++;
+    }
+    if (i >= c->len || c->s[i] != ':')
+        return 0;
+    i++;
+    field_str(e, "service", c->s + st, tn);
+    if (pid && pn)
+        field_str(e, "procid", pid, pn);
+    if (i < c->len && c->s[i] == ' ')
+        i++;
+    c->i = i;
+    return 1;
+}
+
+/* RFC 3164: <PRI>TIMESTAMP SP HOSTNAME SP TAG: MSG, where senders often leave out HOSTNAME. */
+static int parse_3164(struct cur *c, int pri, const char *source, const struct recv_time *rt,
+                      struct ev *e)
+{
+    int64_t ns;
+    if (parse_3164_time(c, rt, &ns))
+        return -1;
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(ns, ts);
+    begin(e, ts, source);
+    severity_fields(e, pri);
+    if (space(c) == 0) {
+        /* A hostname is a token not ending in ':' and not holding '[' (that would be a tag). */
+        if (!parse_tag(c, e)) {
+            const char *h;
+            size_t hn;
+            size_t save = c->i;
+            if (token(c, &h, &hn, 255) == 0 && peek(c) == ' ') {
+                field_str(e, "host", h, hn);
+                c->i++;
+                parse_tag(c, e);
+            } else {
+                c->i = save;
+            }
+        }
+    }
+    message(c, e);
+    end(e, rt);
+    return 0;
+}
+
+enum syslog_result syslog_to_event(const char *msg, size_t len, const char *source,
+                                   const struct recv_time *rt, struct buf *out, const char **err)
+{
+    if (memchr(msg, '\0', len)) {
+        *err = "NUL byte in syslog message";
+        return SYSLOG_REJECT;
+    }
+    size_t bad = utf8_check(msg, len);
+    if (bad != len) {
+        /* Old senders write Latin-1 after the header; refuse rather than guess an encoding. */
+        *err = "invalid UTF-8 in syslog message";
+        return SYSLOG_REJECT;
+    }
+    struct ev e = {out, out->len};
+    struct cur c = {msg, len, 0};
+    int pri = parse_pri(&c);
+    if (pri >= 0) {
+        size_t after_pri = c.i;
+        if (parse_5424(&c, pri, source, rt, &e) == 0)
+            return SYSLOG_OK;
+        out->len = e.start;
+        c.i = after_pri;
+        if (parse_3164(&c, pri, source, rt, &e) == 0)
+            return SYSLOG_OK;
+        out->len = e.start;
+    }
+    /* Not strict syslog: keep the text as the message of a user.notice log. */
+    begin(&e, rt->text, source);
+    severity_fields(&e, pri >= 0 ? pri : 13);
+    struct cur all = {msg, len, pri >= 0 ? c.i : 0};
+    if (pri >= 0) {
+        all.i = 0;
+        while (all.i < len && msg[all.i] != '>')
+            all.i++;
+        all.i++;
+    }
+    message(&all, &e);
+    const char *why = pri < 0 ? "no <PRI> header" : "header is neither RFC 5424 nor RFC 3164";
+    field_str(&e, "syslog_error", why, strlen(why));
+    end(&e, rt);
+    return SYSLOG_LOOSE;
+}
