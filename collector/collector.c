@@ -13,7 +13,9 @@
 #include "ring.h"
 #include "utf8.h"
 #include "hash.h"
+#include "jsonw.h"
 #include "jsontok.h"
+#include "statsd.h"
 #include "syslog.h"
 
 /* While blocked, staged records are retried this often. A timer rather than a cross-thread
@@ -34,6 +36,7 @@ struct collector {
     int stopped;
     size_t max_record;
     const char *partition_key;
+    uint64_t stream;     /* the stream the current read comes from (see collector_begin) */
     char key_probe[256]; /* "\"<partition_key>\":" */
     struct jsontok keytok;
     struct buf keyval;
@@ -82,7 +85,7 @@ void collector_commit(struct collector *c)
     }
 }
 
-struct collector *collector_new(struct event_base *base, struct pipeline *pl,
+struct collector *collector_new(struct event_base *base, struct pipeline *pl, struct state *st,
                                 const struct cfg_list *inputs, const char *partition_key)
 {
     struct collector *c = calloc(1, sizeof(*c));
@@ -112,6 +115,7 @@ struct collector *collector_new(struct event_base *base, struct pipeline *pl,
         in->id = (uint16_t)i;
         in->col = c;
         in->base = base;
+        in->state = st;
         const struct input_common *common = it->opts; /* every opts struct starts with it */
         normalizer_init(&in->norm, in->name, input_aliases(common), partition_key);
     }
@@ -197,6 +201,13 @@ struct input *collector_input(struct collector *c, int i)
 void collector_begin(struct collector *c)
 {
     recv_time_now(&c->now);
+    c->stream = 0;
+}
+
+void collector_begin_stream(struct collector *c, uint64_t stream)
+{
+    recv_time_now(&c->now);
+    c->stream = stream;
 }
 
 const struct recv_time *collector_now(const struct collector *c)
@@ -209,6 +220,13 @@ static void stage(struct input *in, const char *data, size_t len, uint16_t flags
                   const uint64_t *hash)
 {
     struct collector *c = in->col;
+    /* Without a partition key an event follows its stream (connection, file, input), so one
+     * sender's events stay in order; only an empty partition_key means round robin. */
+    uint64_t sticky;
+    if (!hash && *c->partition_key) {
+        sticky = hash64(&c->stream, sizeof(c->stream)) ^ in->id;
+        hash = &sticky;
+    }
     struct buf *b = pipeline_producer_batch(&c->prod, hash);
     if (ring_batch_add(b, data, len, flags, in->id)) {
         counter_add(&in->stats.dropped, 1);
@@ -314,4 +332,63 @@ void collector_syslog(struct input *in, const char *msg, size_t len)
 int collector_paused(const struct collector *c)
 {
     return c->paused;
+}
+
+void collector_json_token(struct input *in, int tok)
+{
+    struct collector *c = in->col;
+    const struct jsontok *t = &in->norm.tok;
+    counter_add(&in->stats.received, 1);
+    size_t s = jsontok_text_start(t, tok), e = jsontok_text_end(t, tok);
+    if (t->tok[tok].type != JSMN_OBJECT) {
+        dead_letter(in, "not a JSON object", t->js + s, e - s);
+        return;
+    }
+    uint64_t hash = 0;
+    int has_hash = 0;
+    buf_reset(&c->scratch);
+    if (normalize_tokens(&in->norm, tok, &c->now, &c->scratch, &hash, &has_hash)) {
+        dead_letter(in, "out of memory", t->js + s, e - s);
+        return;
+    }
+    if (c->scratch.len > c->max_record) {
+        dead_letter(in, "too large", t->js + s, e - s);
+        return;
+    }
+    stage(in, c->scratch.data, c->scratch.len, 0, has_hash ? &hash : NULL);
+}
+
+void collector_statsd(struct input *in, const char *line, size_t len)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.received, 1);
+    const char *err = NULL;
+    buf_reset(&c->built);
+    if (statsd_to_event(line, len, in->name, &c->now, &c->built, &err)) {
+        dead_letter(in, err, line, len);
+        return;
+    }
+    collector_event(in, c->built.data, c->built.len);
+}
+
+void collector_line(struct input *in, const char *line, size_t len)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.received, 1);
+    if (utf8_check(line, len) != len || memchr(line, '\0', len)) {
+        dead_letter(in, "invalid UTF-8 or NUL in line", line, len);
+        return;
+    }
+    struct buf *o = &c->built;
+    buf_reset(o);
+    buf_puts(o, "{\"timestamp\":\"");
+    buf_append(o, c->now.text, TIME_RFC3339_LEN);
+    buf_puts(o, "\",\"kind\":\"log\",\"source\":");
+    jsonw_string(o, in->name, strlen(in->name));
+    buf_puts(o, ",\"message\":");
+    jsonw_string(o, line, len);
+    buf_puts(o, ",\"received_at\":\"");
+    buf_append(o, c->now.text, TIME_RFC3339_LEN);
+    buf_puts(o, "\"}");
+    collector_event(in, o->data, o->len);
 }

@@ -16,7 +16,10 @@ struct pipeline;
 struct event_base;
 
 /* inputs: the config's `inputs:` list (borrowed for the collector's life). */
-struct collector *collector_new(struct event_base *base, struct pipeline *pl,
+struct state;
+
+/* st (may be NULL) keeps file-tail positions. */
+struct collector *collector_new(struct event_base *base, struct pipeline *pl, struct state *st,
                                 const struct cfg_list *inputs, const char *partition_key);
 void collector_free(struct collector *c);
 
@@ -32,12 +35,21 @@ struct input *collector_input(struct collector *c, int i);
 /* For inputs, during a read: */
 /* Marks the start of a read: takes the receive time once for all its records. */
 void collector_begin(struct collector *c);
+/* The same for a read from one stream (a connection, a file): its events without a partition
+ * key go to one partition, so they keep their order. */
+void collector_begin_stream(struct collector *c, uint64_t stream);
 /* A JSON object text (NDJSON line, datagram): normalized or dead-lettered. */
 void collector_json(struct input *in, const char *json, size_t len);
 /* A record that cannot be parsed: dead-lettered with its raw text and reason. */
 void collector_dead(struct input *in, const char *reason, const char *raw, size_t len);
+/* Element tok of in->norm.tok (already parsed by the input, e.g. a JSON array's item). */
+void collector_json_token(struct input *in, int tok);
 /* A syslog message (framing removed): parsed, or kept loosely, or dead-lettered. */
 void collector_syslog(struct input *in, const char *msg, size_t len);
+/* A statsd line: a metric event or a dead letter. */
+void collector_statsd(struct input *in, const char *line, size_t len);
+/* A plain text line: {"message": line} (format lines). */
+void collector_line(struct input *in, const char *line, size_t len);
 /* A canonical event a parser built (valid JSON by construction): staged as it is. The caller
  * counts it as received. */
 void collector_event(struct input *in, const char *json, size_t len);

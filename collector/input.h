@@ -16,6 +16,7 @@
 struct input;
 struct collector;
 struct event_base;
+struct state;
 
 struct input_ops {
     /* Opens listeners/files. Returns 0 or a negative errno with a message in err. */
@@ -37,6 +38,7 @@ struct input {
     uint16_t id;      /* index in the collector, carried in ring records */
     struct collector *col;
     struct event_base *base;
+    struct state *state; /* positions for file tails (may be NULL) */
     struct normalizer norm;
     struct input_stats stats;
     void *priv; /* the type's own state */

@@ -24,7 +24,7 @@
 #define MAX_DGRAM    65535
 #define READS_PER_CB 16 /* batches per wake-up, so one flood cannot starve the loop */
 
-enum { DFMT_SYSLOG, DFMT_JSON };
+enum { DFMT_SYSLOG, DFMT_JSON, DFMT_STATSD };
 static const char *const dgram_formats[] = {"syslog", "json", NULL};
 
 struct dgram_opts {
@@ -47,8 +47,21 @@ struct dgram {
     struct iovec iov[BATCH];
     int paused;
     int is_unix;
+    int format;
     struct log_limit drop_log;
 };
+
+/* A statsd datagram holds one or more lines. */
+static void statsd_lines(struct input *in, const char *data, size_t len)
+{
+    for (size_t p = 0; p < len;) {
+        const char *nl = memchr(data + p, '\n', len - p);
+        size_t e = nl ? (size_t)(nl - data) : len;
+        if (e > p)
+            collector_statsd(in, data + p, e - p);
+        p = e + 1;
+    }
+}
 
 static void handle(struct dgram *d, const char *data, size_t len, int truncated)
 {
@@ -59,7 +72,9 @@ static void handle(struct dgram *d, const char *data, size_t len, int truncated)
         return;
     if (truncated)
         collector_dead(in, "too large", data, len);
-    else if (d->o->format == DFMT_SYSLOG)
+    else if (d->format == DFMT_STATSD)
+        statsd_lines(in, data, len);
+    else if (d->format == DFMT_SYSLOG)
         collector_syslog(in, data, len);
     else
         collector_json(in, data, len);
@@ -163,6 +178,7 @@ static int dgram_start(struct input *in, char *err, size_t errlen)
     d->o = in->opts;
     d->fd = -1;
     d->is_unix = strcmp(in->type, "unix_dgram") == 0;
+    d->format = strcmp(in->type, "statsd") == 0 ? DFMT_STATSD : d->o->format;
     /* One byte more than the limit, so a longer datagram shows as MSG_TRUNC. */
     d->slot = (size_t)d->o->common.max_event_size + 1;
     if (d->slot > MAX_DGRAM + 1)
@@ -270,6 +286,26 @@ const struct cfg_section input_udp_section = {
     .desc = "UDP datagrams: syslog (RFC 5424 / RFC 3164) or one JSON object each.",
     .size = sizeof(struct dgram_opts),
     .keys = udp_keys,
+    .impl = &dgram_ops,
+};
+
+static const struct cfg_key statsd_keys[] = {
+    {"listen", CFG_STRING, offsetof(struct dgram_opts, listen), NULL,
+     "Address to listen on, host:port (statsd's usual port is 8125).", CFG_REQUIRED},
+    {"max_event_size", CFG_SIZE, offsetof(struct dgram_opts, common.max_event_size), "64KiB",
+     "Longest datagram; a longer one is dead-lettered as \"too large\".", 0, 16, 65536},
+    {"receive_buffer", CFG_SIZE, offsetof(struct dgram_opts, receive_buffer), "4MiB",
+     "Kernel receive buffer (SO_RCVBUF) to absorb bursts; 0 keeps the system default.", 0, 0,
+     268435456},
+    {0},
+};
+
+const struct cfg_section input_statsd_section = {
+    .name = "statsd",
+    .desc = "StatsD over UDP (counters, gauges, timers, histograms, sets, distributions, sample "
+            "rates, DogStatsD tags) as kind: metric events.",
+    .size = sizeof(struct dgram_opts),
+    .keys = statsd_keys,
     .impl = &dgram_ops,
 };
 

@@ -135,7 +135,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         conn_close(cn);
         return;
     }
-    collector_begin(st->in->col);
+    collector_begin_stream(st->in->col, (uint64_t)(uintptr_t)cn);
     ssize_t n = conn_read(cn);
     collector_commit(st->in->col);
     if (n == 0 || n == -1)

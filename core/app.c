@@ -106,7 +106,7 @@ static int build(struct app *a, char *err, size_t errlen)
     a->router = router_new(cfg, a->pl, a->sinks, a->st, a->kv, err, errlen);
     if (!a->router)
         return -EINVAL;
-    a->col = collector_new(a->base, a->pl, &cfg->inputs, cfg->pipeline.partition_key);
+    a->col = collector_new(a->base, a->pl, a->st, &cfg->inputs, cfg->pipeline.partition_key);
     if (!a->col) {
         snprintf(err, errlen, "out of memory creating the collector");
         return -ENOMEM;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "utf8.h"
@@ -71,7 +72,15 @@ int jsonw_double(struct buf *b, double v)
         return buf_append(b, "null", 4);
     if (v == (double)(int64_t)v && fabs(v) < 1e15)
         return buf_printf(b, "%lld", (long long)v);
-    return buf_printf(b, "%.17g", v);
+    /* The shortest text that reads back as the same double: 0.1 stays "0.1", not
+     * "0.10000000000000001". */
+    char tmp[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    return buf_puts(b, tmp);
 }
 
 int jsonw_raw_compact(struct buf *b, const char *s, size_t len)

@@ -25,7 +25,8 @@ struct input_stats {
     counter_t dead_letter; /* records that failed to parse (part of accepted) */
     counter_t dropped;     /* refused by a full pipeline (drop_newest) */
     counter_t connections; /* currently open */
-    counter_t refused;     /* connections refused over max_connections */
+    counter_t refused;     /* connections or requests refused (limits, pipeline full) */
+    counter_t rejected;    /* requests answered with a 4xx (bad body, too large) */
 };
 
 struct partition_stats {

@@ -17,12 +17,14 @@ extern const struct cfg_section sink_stdout_section;
 extern const struct cfg_section sink_null_section;
 
 /* The registry: adding a sink type adds one line here. */
+/* clang-format off */
 const struct cfg_section *const sink_sections[] = {
     &sink_file_section,
     &sink_stdout_section,
     &sink_null_section,
     NULL,
 };
+/* clang-format on */
 
 const struct cfg_section sink_list_section = {
     .name = "sink", .variants = sink_sections, .keys = (const struct cfg_key[]){{0}}};

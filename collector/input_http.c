@@ -1,0 +1,409 @@
+/* `http` input (libevent's evhttp): POST /v1/events (NDJSON, one JSON object, or a JSON
+ * array) and OTLP/HTTP JSON at /v1/logs, /v1/traces, /v1/metrics. Bodies may be gzip or
+ * deflate encoded. Answers 200 with what was accepted, 400 with a JSON error for a body it
+ * cannot read, 413 over max_body, 415 for an unsupported encoding or OTLP protobuf, and 503
+ * with Retry-After while the pipeline is full (so a sender retries rather than loses). */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "collector.h"
+#include "hash.h"
+#include "input.h"
+#include "log.h"
+#include "otlp.h"
+
+struct http_opts {
+    struct input_common common;
+    char *listen;
+    int64_t max_body;
+    int64_t max_connections;
+    int64_t request_timeout;
+};
+
+/* Connections seen, so max_connections can be enforced and counted (evhttp has no limit). */
+struct conn_set {
+    struct evhttp_connection **v;
+    size_t cap, n;
+};
+
+struct httpin {
+    struct input *in;
+    const struct http_opts *o;
+    struct evhttp *http;
+    struct buf body; /* decoded body */
+    struct conn_set conns;
+    struct log_limit lim;
+};
+
+struct otlp_sink {
+    struct input *in;
+};
+
+static size_t slot(const struct conn_set *s, const void *p)
+{
+    return (size_t)hash64(&p, sizeof(p)) & (s->cap - 1);
+}
+
+static int conn_find(const struct conn_set *s, struct evhttp_connection *c)
+{
+    for (size_t i = slot(s, c), k = 0; k < s->cap; i = (i + 1) & (s->cap - 1), k++) {
+        if (s->v[i] == c)
+            return (int)i;
+        if (!s->v[i])
+            return -1;
+    }
+    return -1;
+}
+
+static void conn_insert(struct conn_set *s, struct evhttp_connection *c)
+{
+    size_t i = slot(s, c);
+    while (s->v[i])
+        i = (i + 1) & (s->cap - 1);
+    s->v[i] = c;
+    s->n++;
+}
+
+/* Removal with backward-shift, so lookups never stop at a hole. */
+static void conn_remove(struct conn_set *s, struct evhttp_connection *c)
+{
+    int at = conn_find(s, c);
+    if (at < 0)
+        return;
+    size_t i = (size_t)at;
+    s->v[i] = NULL;
+    s->n--;
+    for (size_t j = (i + 1) & (s->cap - 1); s->v[j]; j = (j + 1) & (s->cap - 1)) {
+        struct evhttp_connection *m = s->v[j];
+        s->v[j] = NULL;
+        s->n--;
+        conn_insert(s, m);
+    }
+}
+
+static void on_conn_close(struct evhttp_connection *c, void *arg)
+{
+    struct httpin *h = arg;
+    conn_remove(&h->conns, c);
+    atomic_fetch_sub(&h->in->stats.connections, 1);
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason, json_t *body)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text) {
+        evbuffer_add(b, text, strlen(text));
+        evbuffer_add(b, "\n", 1);
+        free(text);
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+static void reply_error(struct httpin *h, struct evhttp_request *req, int code, const char *reason,
+                        const char *msg)
+{
+    counter_add(&h->in->stats.rejected, 1);
+    reply(req, code, reason, json_pack("{s:s}", "error", msg));
+}
+
+/* Inflates gzip or zlib data into out, refusing to grow past max. 0, -EINVAL or -E2BIG. */
+static int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t max)
+{
+    z_stream zs = {0};
+    if (inflateInit2(&zs, 15 + 32) != Z_OK) /* +32: gzip or zlib header, detected */
+        return -EINVAL;
+    zs.next_in = (unsigned char *)in;
+    zs.avail_in = (uInt)len;
+    int rc;
+    do {
+        if (buf_reserve(out, 65536)) {
+            inflateEnd(&zs);
+            return -ENOMEM;
+        }
+        zs.next_out = (unsigned char *)out->data + out->len;
+        zs.avail_out = 65536;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out->len = (size_t)((char *)zs.next_out - out->data);
+        if (out->len > max) {
+            inflateEnd(&zs);
+            return -E2BIG;
+        }
+    } while (rc == Z_OK);
+    inflateEnd(&zs);
+    return rc == Z_STREAM_END ? 0 : -EINVAL;
+}
+
+/* POST /v1/events: a JSON array of objects, or NDJSON (one object per line; a single object,
+ * even spread over lines, when the whole body is one). Bad items are dead-lettered. */
+static int events_body(struct httpin *h, const char *b, size_t n, int *accepted, int *dead,
+                       const char **err)
+{
+    struct input *in = h->in;
+    size_t i = 0;
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
+    uint64_t dead0 = counter_get(&in->stats.dead_letter);
+    uint64_t recv0 = counter_get(&in->stats.received);
+    if (i < n && (b[i] == '[' || b[i] == '{')) {
+        int rc = jsontok_parse(&in->norm.tok, b, n);
+        if (rc == 0 && in->norm.tok.tok[0].type == JSMN_ARRAY) {
+            const struct jsontok *t = &in->norm.tok;
+            for (int k = 1, m = 0; m < t->tok[0].size; m++, k = t->next[k])
+                collector_json_token(in, k);
+            goto done;
+        }
+        if (rc == 0 && in->norm.tok.tok[0].type == JSMN_OBJECT) {
+            collector_json_token(in, 0);
+            goto done;
+        }
+        if (b[i] == '[') {
+            *err = rc ? in->norm.tok.err : "not a JSON array of objects";
+            return -EINVAL;
+        }
+    }
+    for (size_t p = i; p < n;) { /* NDJSON */
+        const char *nl = memchr(b + p, '\n', n - p);
+        size_t e = nl ? (size_t)(nl - b) : n;
+        size_t l = e - p;
+        if (l && b[p + l - 1] == '\r')
+            l--;
+        if (l) {
+            if (l > (size_t)h->o->common.max_event_size)
+                collector_dead(in, "too large", b + p, (size_t)h->o->common.max_event_size);
+            else
+                collector_json(in, b + p, l);
+        }
+        p = e + 1;
+    }
+done:
+    *dead = (int)(counter_get(&in->stats.dead_letter) - dead0);
+    *accepted = (int)(counter_get(&in->stats.received) - recv0) - *dead;
+    return 0;
+}
+
+static void otlp_event(void *ud, const char *json, size_t len)
+{
+    struct otlp_sink *s = ud;
+    counter_add(&s->in->stats.received, 1);
+    collector_event(s->in, json, len);
+}
+
+static const char *header(struct evhttp_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+/* Tracks the request's connection; refuses a new one over max_connections. */
+static int admit(struct httpin *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    if (!c || conn_find(&h->conns, c) >= 0)
+        return 0;
+    if ((int64_t)h->conns.n >= h->o->max_connections) {
+        counter_add(&h->in->stats.refused, 1);
+        if (log_limit_take(&h->lim) >= 0)
+            log_warn("http connection refused: max_connections reached", "{s:s}", "input",
+                     h->in->name);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        reply(req, 503, "Service Unavailable", json_pack("{s:s}", "error", "too many connections"));
+        return -1;
+    }
+    conn_insert(&h->conns, c);
+    atomic_fetch_add(&h->in->stats.connections, 1);
+    evhttp_connection_set_closecb(c, on_conn_close, h);
+    return 0;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct httpin *h = arg;
+    struct input *in = h->in;
+    if (admit(h, req))
+        return;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    int sig = !path                          ? -2
+              : !strcmp(path, "/v1/events")  ? -1
+              : !strcmp(path, "/v1/logs")    ? OTLP_LOGS
+              : !strcmp(path, "/v1/traces")  ? OTLP_TRACES
+              : !strcmp(path, "/v1/metrics") ? OTLP_METRICS
+                                             : -2;
+    if (sig == -2) {
+        reply_error(h, req, 404, "Not Found",
+                    "unknown path; POST to /v1/events, /v1/logs, /v1/traces or /v1/metrics");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        reply_error(h, req, 405, "Method Not Allowed", "use POST");
+        return;
+    }
+    if (collector_paused(in->col)) {
+        counter_add(&in->stats.refused, 1);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        reply(req, 503, "Service Unavailable",
+              json_pack("{s:s}", "error", "pipeline full, retry later"));
+        return;
+    }
+    const char *ctype = header(req, "Content-Type");
+    if (sig >= 0 && ctype && strstr(ctype, "protobuf")) {
+        reply_error(h, req, 415, "Unsupported Media Type",
+                    "only OTLP/HTTP JSON is supported (set the exporter protocol to http/json)");
+        return;
+    }
+    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(ib);
+    counter_add(&in->stats.bytes, n);
+    const char *body = (const char *)evbuffer_pullup(ib, -1);
+    const char *enc = header(req, "Content-Encoding");
+    if (enc && strcmp(enc, "identity") != 0) {
+        if (strcmp(enc, "gzip") && strcmp(enc, "deflate") && strcmp(enc, "x-gzip")) {
+            reply_error(h, req, 415, "Unsupported Media Type",
+                        "Content-Encoding must be gzip, deflate or identity");
+            return;
+        }
+        buf_reset(&h->body);
+        int rc = inflate_body((const unsigned char *)body, n, &h->body, (size_t)h->o->max_body);
+        if (rc == -E2BIG) {
+            reply_error(h, req, 413, "Payload Too Large", "decompressed body over max_body");
+            return;
+        }
+        if (rc) {
+            reply_error(h, req, 400, "Bad Request", "body is not valid gzip/deflate data");
+            return;
+        }
+        body = h->body.data ? h->body.data : "";
+        n = h->body.len;
+    }
+    collector_begin(in->col);
+    const char *err = NULL;
+    json_t *resp;
+    if (sig == -1) {
+        int accepted = 0, dead = 0;
+        if (events_body(h, body, n, &accepted, &dead, &err)) {
+            collector_commit(in->col);
+            reply_error(h, req, 400, "Bad Request", err);
+            return;
+        }
+        resp = json_pack("{s:i, s:i}", "accepted", accepted, "dead_letter", dead);
+    } else {
+        struct otlp_sink s = {in};
+        int count =
+            otlp_parse(sig, body, n, in->name, collector_now(in->col), otlp_event, &s, &err);
+        if (count < 0) {
+            collector_commit(in->col);
+            reply_error(h, req, 400, "Bad Request", err);
+            return;
+        }
+        resp = json_object(); /* an empty Export*ServiceResponse: full success */
+    }
+    collector_commit(in->col);
+    buf_trim(&h->body, 1 << 20);
+    reply(req, 200, "OK", resp);
+}
+
+static int http_start(struct input *in, char *err, size_t errlen)
+{
+    struct httpin *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    in->priv = h;
+    h->in = in;
+    h->o = in->opts;
+    h->conns.cap = 1;
+    while (h->conns.cap < (size_t)h->o->max_connections * 2)
+        h->conns.cap <<= 1;
+    h->conns.v = calloc(h->conns.cap, sizeof(*h->conns.v));
+    h->http = evhttp_new(in->base);
+    if (!h->conns.v || !h->http)
+        return -ENOMEM;
+    evhttp_set_max_body_size(h->http, h->o->max_body);
+    evhttp_set_max_headers_size(h->http, 65536);
+    struct timeval tv = {(time_t)(h->o->request_timeout / 1000000000),
+                         (suseconds_t)(h->o->request_timeout % 1000000000 / 1000)};
+    evhttp_set_timeout_tv(h->http, &tv);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_PUT);
+    evhttp_set_gencb(h->http, on_request, h);
+    char host[256];
+    const char *colon = strrchr(h->o->listen, ':');
+    if (!colon || colon == h->o->listen || (size_t)(colon - h->o->listen) >= sizeof(host)) {
+        snprintf(err, errlen, "input %s: listen \"%s\" is not host:port", in->name, h->o->listen);
+        return -EINVAL;
+    }
+    memcpy(host, h->o->listen, (size_t)(colon - h->o->listen));
+    host[colon - h->o->listen] = '\0';
+    char *h0 = host;
+    if (h0[0] == '[') { /* [::1]:4318 */
+        h0++;
+        h0[strlen(h0) - 1] = '\0';
+    }
+    int port = atoi(colon + 1);
+    if (port <= 0 || port > 65535 || !evhttp_bind_socket_with_handle(h->http, h0, (uint16_t)port)) {
+        snprintf(err, errlen, "input %s: cannot listen on %s: %s", in->name, h->o->listen,
+                 strerror(errno));
+        return -EADDRINUSE;
+    }
+    log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type, "address",
+             h->o->listen);
+    return 0;
+}
+
+static void http_stop(struct input *in)
+{
+    struct httpin *h = in->priv;
+    if (!h || !h->http)
+        return;
+    evhttp_free(h->http); /* closes the listener and every connection */
+    h->http = NULL;
+}
+
+static void http_destroy(struct input *in)
+{
+    struct httpin *h = in->priv;
+    if (!h)
+        return;
+    http_stop(in);
+    buf_free(&h->body);
+    free(h->conns.v);
+    free(h);
+    in->priv = NULL;
+}
+
+/* Pausing is answered per request (503), not by closing sockets. */
+static const struct input_ops http_ops = {
+    .start = http_start,
+    .stop = http_stop,
+    .destroy = http_destroy,
+};
+
+static const struct cfg_key http_keys[] = {
+    {"listen", CFG_STRING, offsetof(struct http_opts, listen), NULL,
+     "Address to listen on, host:port.", CFG_REQUIRED},
+    INPUT_COMMON_KEYS(struct http_opts),
+    {"max_body", CFG_SIZE, offsetof(struct http_opts, max_body), "8MiB",
+     "Largest request body (after decompression); larger gets 413.", 0, 1024, 1073741824},
+    {"max_connections", CFG_INT, offsetof(struct http_opts, max_connections), "1024",
+     "Connections served at once; more get 503 and are closed.", 0, 1, 100000},
+    {"request_timeout", CFG_DURATION, offsetof(struct http_opts, request_timeout), "30s",
+     "A connection idle (or trickling a request) this long is closed (slowloris).", 0, 1, 3600},
+    {0},
+};
+
+const struct cfg_section input_http_section = {
+    .name = "http",
+    .desc = "HTTP: POST /v1/events (NDJSON or a JSON array) and OTLP/HTTP JSON at /v1/logs, "
+            "/v1/traces, /v1/metrics; gzip accepted.",
+    .size = sizeof(struct http_opts),
+    .keys = http_keys,
+    .impl = &http_ops,
+};

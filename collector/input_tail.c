@@ -1,0 +1,360 @@
+/* `tail` input: follows the files a glob matches, like `tail -F`. Every poll_interval each open
+ * file is read from its position up to what was appended; the glob is re-evaluated to find new
+ * files. Rotation by rename is followed (the old file is read to its end, then the new one from
+ * its start); copytruncate is detected by the file shrinking. Positions (inode + offset of the
+ * last complete line handed on) are saved in the state store, so a restart neither re-reads
+ * nor skips a line. Polling rather than inotify: simple, and it behaves the same on every
+ * filesystem (NFS, overlay). */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "framer.h"
+#include "input.h"
+#include "log.h"
+#include "state.h"
+#include "timeutil.h"
+
+#define READ_PER_POLL (4u << 20) /* per file per poll: one busy file cannot starve the others */
+#define CHUNK         (256 * 1024)
+
+enum { TFMT_NDJSON, TFMT_LINES, TFMT_SYSLOG };
+static const char *const tail_formats[] = {"ndjson", "lines", "syslog", NULL};
+enum { FROM_BEGINNING, FROM_END };
+static const char *const read_froms[] = {"beginning", "end", NULL};
+
+struct tail_opts {
+    struct input_common common;
+    char *path;
+    int format;
+    int read_from;
+    int64_t poll_interval;
+    int64_t glob_interval;
+};
+
+struct tfile {
+    char *path;
+    int fd;
+    ino_t ino;
+    uint64_t offset; /* bytes read from the file into the framer */
+    uint64_t saved;  /* the position last written to the state store */
+    int rotated;     /* the path now names another file: read this one to its end */
+    int seen;        /* matched by the last glob */
+    struct framer fr;
+    struct tail *t;
+    struct tfile *next;
+};
+
+struct tail {
+    struct input *in;
+    const struct tail_opts *o;
+    struct event *timer;
+    struct tfile *files;
+    char *buf;
+    int64_t next_glob;
+    int64_t next_save;
+    int paused;
+    int stopped;
+    struct log_limit lim;
+};
+
+static void on_line(void *ud, const char *line, size_t len, int flags)
+{
+    struct tfile *f = ud;
+    struct input *in = f->t->in;
+    if (flags & FRAME_TRUNCATED)
+        collector_dead(in, "too large", line, len);
+    else if (f->t->o->format == TFMT_SYSLOG)
+        collector_syslog(in, line, len);
+    else if (f->t->o->format == TFMT_LINES)
+        collector_line(in, line, len);
+    else
+        collector_json(in, line, len);
+}
+
+/* The position of the last complete line: what a restart resumes from. */
+static uint64_t committed(const struct tfile *f)
+{
+    return f->offset - (f->fr.partial.len < f->offset ? f->fr.partial.len : f->offset);
+}
+
+static void save(struct tail *t, struct tfile *f)
+{
+    uint64_t pos = committed(f);
+    /* A rotated file's path belongs to its successor now: never overwrite that position. */
+    if (!t->in->state || pos == f->saved || f->rotated)
+        return;
+    if (state_position_set(t->in->state, t->in->name, f->path, (uint64_t)f->ino, pos) == 0)
+        f->saved = pos;
+}
+
+static void tfile_close(struct tail *t, struct tfile *f)
+{
+    save(t, f);
+    if (f->fd >= 0)
+        close(f->fd);
+    framer_free(&f->fr);
+    free(f->path);
+    free(f);
+}
+
+static void init_framer(struct tail *t, struct tfile *f)
+{
+    size_t max = (size_t)t->o->common.max_event_size;
+    if (t->o->format == TFMT_SYSLOG)
+        framer_init_syslog(&f->fr, max);
+    else
+        framer_init(&f->fr, max);
+}
+
+/* Opens path and decides where to start: the saved position when it is the same file and not
+ * shorter than it, else the beginning (a new file) or the end (read_from: end, first sight). */
+static struct tfile *tfile_open(struct tail *t, const char *path, int first_scan)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    struct tfile *f = calloc(1, sizeof(*f));
+    if (!f) {
+        close(fd);
+        return NULL;
+    }
+    f->path = strdup(path);
+    f->fd = fd;
+    f->ino = st.st_ino;
+    f->t = t;
+    init_framer(t, f);
+    uint64_t ino = 0, off = 0;
+    int known =
+        t->in->state && state_position_get(t->in->state, t->in->name, path, &ino, &off) == 1;
+    if (known && ino == (uint64_t)st.st_ino && off <= (uint64_t)st.st_size)
+        f->offset = off;
+    else if (!known && first_scan && t->o->read_from == FROM_END)
+        f->offset = (uint64_t)st.st_size;
+    else
+        f->offset = 0;
+    f->saved = known && ino == (uint64_t)st.st_ino ? off : (uint64_t)-1;
+    lseek(fd, (off_t)f->offset, SEEK_SET);
+    log_info("tailing file", "{s:s, s:s, s:I}", "input", t->in->name, "path", path, "offset",
+             (json_int_t)f->offset);
+    return f;
+}
+
+static struct tfile *find(struct tail *t, const char *path, int current_only)
+{
+    for (struct tfile *f = t->files; f; f = f->next) {
+        if (!strcmp(f->path, path) && !(current_only && f->rotated))
+            return f;
+    }
+    return NULL;
+}
+
+static void scan(struct tail *t, int first)
+{
+    glob_t g;
+    for (struct tfile *f = t->files; f; f = f->next)
+        f->seen = 0;
+    int rc = glob(t->o->path, GLOB_NOSORT, NULL, &g);
+    for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
+        const char *p = g.gl_pathv[i];
+        struct tfile *f = find(t, p, 1);
+        if (f) {
+            f->seen = 1;
+            struct stat st;
+            /* Renamed away and replaced: keep the old one to its end, open the new one. */
+            if (stat(p, &st) == 0 && st.st_ino != f->ino) {
+                f->rotated = 1;
+                f = NULL;
+            }
+        }
+        if (!f) {
+            struct tfile *nf = tfile_open(t, p, first);
+            if (nf) {
+                nf->seen = 1;
+                nf->next = t->files;
+                t->files = nf;
+            }
+        }
+    }
+    if (rc == 0)
+        globfree(&g);
+}
+
+/* Reads what was appended; returns 1 when the file is finished (rotated or gone, at EOF). */
+static int pump(struct tail *t, struct tfile *f)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) == 0 && (uint64_t)st.st_size < f->offset) {
+        log_warn("file truncated: reading it again from the start", "{s:s, s:s}", "input",
+                 t->in->name, "path", f->path);
+        f->offset = 0;
+        lseek(f->fd, 0, SEEK_SET);
+        framer_free(&f->fr);
+        init_framer(t, f);
+    }
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(f->fd, t->buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        counter_add(&t->in->stats.bytes, (uint64_t)n);
+        f->offset += (uint64_t)n;
+        framer_feed(&f->fr, t->buf, (size_t)n, on_line, f);
+        total += (size_t)n;
+        if (total >= READ_PER_POLL)
+            return 0;
+    }
+    if (f->rotated || !f->seen) {
+        framer_finish(&f->fr, on_line, f); /* nothing more will be appended to it */
+        return 1;
+    }
+    return 0;
+}
+
+static void poll_files(struct tail *t)
+{
+    int64_t now = time_mono_ns();
+    if (now >= t->next_glob) {
+        scan(t, 0);
+        t->next_glob = now + t->o->glob_interval;
+    }
+    for (struct tfile **pp = &t->files; *pp;) {
+        struct tfile *f = *pp;
+        collector_begin_stream(t->in->col, (uint64_t)f->ino);
+        if (!t->paused && pump(t, f)) {
+            *pp = f->next;
+            tfile_close(t, f);
+            continue;
+        }
+        pp = &f->next;
+    }
+    collector_commit(t->in->col);
+    if (now >= t->next_save) {
+        for (struct tfile *f = t->files; f; f = f->next)
+            save(t, f);
+        t->next_save = now + 1000000000;
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    poll_files(arg);
+}
+
+static int tail_start(struct input *in, char *err, size_t errlen)
+{
+    struct tail *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    in->priv = t;
+    t->in = in;
+    t->o = in->opts;
+    t->buf = malloc(CHUNK);
+    struct timeval tv = {(time_t)(t->o->poll_interval / 1000000000),
+                         (suseconds_t)(t->o->poll_interval % 1000000000 / 1000)};
+    t->timer = event_new(in->base, -1, EV_PERSIST, on_timer, t);
+    if (!t->buf || !t->timer || event_add(t->timer, &tv) < 0)
+        return -ENOMEM;
+    scan(t, 1);
+    t->next_glob = time_mono_ns() + t->o->glob_interval;
+    log_info("input watching files", "{s:s, s:s}", "input", in->name, "path", t->o->path);
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static void tail_pause(struct input *in)
+{
+    struct tail *t = in->priv;
+    if (t)
+        t->paused = 1;
+}
+
+static void tail_resume(struct input *in)
+{
+    struct tail *t = in->priv;
+    if (t)
+        t->paused = 0;
+}
+
+/* Saves every position. What was already read is in the pipeline and will be drained; a
+ * partial last line stays in the file, to be read whole after a restart. */
+static void tail_stop(struct input *in)
+{
+    struct tail *t = in->priv;
+    if (!t || t->stopped)
+        return;
+    t->stopped = 1;
+    if (t->timer)
+        event_del(t->timer);
+    for (struct tfile *f = t->files; f; f = f->next)
+        save(t, f);
+}
+
+static void tail_destroy(struct input *in)
+{
+    struct tail *t = in->priv;
+    if (!t)
+        return;
+    tail_stop(in);
+    while (t->files) {
+        struct tfile *f = t->files;
+        t->files = f->next;
+        tfile_close(t, f);
+    }
+    if (t->timer)
+        event_free(t->timer);
+    free(t->buf);
+    free(t);
+    in->priv = NULL;
+}
+
+static const struct input_ops tail_ops = {
+    .start = tail_start,
+    .pause = tail_pause,
+    .resume = tail_resume,
+    .stop = tail_stop,
+    .destroy = tail_destroy,
+};
+
+static const struct cfg_key tail_keys[] = {
+    {"path", CFG_STRING, offsetof(struct tail_opts, path), NULL,
+     "Files to follow: a glob such as /var/log/app/*.log.", CFG_REQUIRED},
+    INPUT_COMMON_KEYS(struct tail_opts),
+    {"format", CFG_ENUM, offsetof(struct tail_opts, format), "lines",
+     "lines: each line is a message; ndjson: a JSON object per line; syslog: syslog lines.", 0, 0,
+     0, tail_formats},
+    {"read_from", CFG_ENUM, offsetof(struct tail_opts, read_from), "beginning",
+     "Where to start in a file seen for the first time at start-up (files that appear later "
+     "are always read from the beginning; known files resume from their saved position).",
+     0, 0, 0, read_froms},
+    {"poll_interval", CFG_DURATION, offsetof(struct tail_opts, poll_interval), "250ms",
+     "How often files are checked for new data.", 0, 0.001, 60},
+    {"glob_interval", CFG_DURATION, offsetof(struct tail_opts, glob_interval), "1s",
+     "How often the glob is evaluated again for new or rotated files.", 0, 0.01, 3600},
+    {0},
+};
+
+const struct cfg_section input_tail_section = {
+    .name = "tail",
+    .desc = "Follows files matched by a glob, across rotation and restarts (positions in "
+            "SQLite).",
+    .size = sizeof(struct tail_opts),
+    .keys = tail_keys,
+    .impl = &tail_ops,
+};

@@ -1,0 +1,17 @@
+/* StatsD lines (Etsy statsd and DogStatsD extensions) into canonical `kind: metric` events:
+ * counters, gauges (absolute or +/- relative), timers, histograms, distributions, sets, sample
+ * rates (@0.1), tags (#k:v,flag) and DogStatsD timestamps (|T1700000000). Pure function:
+ * unit-tested and fuzzed on its own. */
+#ifndef SPILLWAY_STATSD_H
+#define SPILLWAY_STATSD_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "normalize.h"
+
+/* Appends the event for one line (no newline). Returns 0, or -EINVAL with *err set. */
+int statsd_to_event(const char *line, size_t len, const char *source, const struct recv_time *rt,
+                    struct buf *out, const char **err);
+
+#endif
