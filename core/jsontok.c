@@ -253,11 +253,14 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
         return fail(t, "document too large", 0);
     if (t->cap < JSONTOK_MIN_CAP && grow(t, JSONTOK_MIN_CAP))
         return -ENOMEM;
+    /* jsmn stops silently at a NUL byte; say what it is. */
+    const char *nul = memchr(js, '\0', len);
+    if (nul)
+        return fail(t, "NUL byte in JSON text", (size_t)(nul - js));
     size_t first = 0;
     while (first < len && is_ws(js[first]))
         first++;
-    if (first < len && js[first] != '{' && js[first] != '[' && js[first] != '"' &&
-        !memchr(js, '\0', len))
+    if (first < len && js[first] != '{' && js[first] != '[' && js[first] != '"')
         return lone_primitive(t);
     for (;;) {
         jsmn_parser p;
@@ -274,9 +277,6 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             return fail(t, "truncated JSON", p.pos);
         if (n == 0)
             return fail(t, "empty document", 0);
-        /* jsmn stops silently at a NUL byte. */
-        if (p.pos < len)
-            return fail(t, "NUL byte in JSON text", p.pos);
         t->ntok = n;
         if (!trusted)
             return validate(t);

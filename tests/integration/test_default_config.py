@@ -3,7 +3,8 @@
 run/spillway.sock to data/out/events.ndjson."""
 import os
 
-from spillway_test import Spillway, check, check_canonical, main, read_ndjson, socat_send
+from spillway_test import (Spillway, check, check_canonical, count_lines, main, read_ndjson,
+                           run, socat_send, wait_for)
 
 
 def test_embedded_default():
@@ -12,11 +13,18 @@ def test_embedded_default():
         check(os.path.exists(sw.path("scripts/default.lua")), "default script written")
         socat_send(b'{"msg":"tcp","trace_id":"AA"}\n', "TCP:127.0.0.1:5170")
         socat_send(b'{"msg":"unix"}\n', f"UNIX-CONNECT:{sw.path('run/spillway.sock')}")
+        run(["logger", "-n", "127.0.0.1", "-P", "5514", "-d", "-t", "t", "syslog"])
+        r = run(["curl", "-s", "-X", "POST", "http://127.0.0.1:4318/v1/events", "-d",
+                 '{"msg":"http"}'])
+        check('"accepted":1' in r.stdout, f"http: {r.stdout} {r.stderr}")
+        wait_for(lambda: count_lines(sw.path("data/out/events.ndjson")) == 4, 30, "4 events")
         check(sw.stop() == 0, "clean stop")
         events = read_ndjson(sw.path("data/out/events.ndjson"))
-        check(sorted(e["message"] for e in events) == ["tcp", "unix"], f"events: {events}")
+        check(sorted(e["message"] for e in events) == ["http", "syslog", "tcp", "unix"],
+              f"events: {events}")
+        sources = {"tcp": "app", "unix": "local", "syslog": "syslog", "http": "otlp"}
         for e in events:
-            check_canonical(e, "app" if e["message"] == "tcp" else "local")
+            check_canonical(e, sources[e["message"]])
 
 
 if __name__ == "__main__":
