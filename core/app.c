@@ -94,7 +94,7 @@ static int build(struct app *a, char *err, size_t errlen)
     a->kv = kv_new(a->st);
     if (!a->kv)
         return -ENOMEM;
-    a->sinks = sinks_new(&cfg->sinks, queue_bytes, err, errlen);
+    a->sinks = sinks_new(&cfg->sinks, queue_bytes, cfg->dead_letter, err, errlen);
     if (!a->sinks)
         return -ENOMEM;
     a->pl = pipeline_new(&cfg->pipeline, a->partitions, ring_bytes);

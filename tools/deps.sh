@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -eu
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev
-libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev
+libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
+libxxhash-dev
 python3 curl socat netcat-openbsd bsdutils kcat"
 missing=""
 for p in $PKGS; do

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "ring.h"
 #include "timeutil.h"
@@ -15,6 +17,10 @@
 extern const struct cfg_section sink_file_section;
 extern const struct cfg_section sink_stdout_section;
 extern const struct cfg_section sink_null_section;
+extern const struct cfg_section sink_http_section;
+extern const struct cfg_section sink_tcp_section;
+extern const struct cfg_section sink_unix_section;
+extern const struct cfg_section sink_kafka_section;
 
 /* The registry: adding a sink type adds one line here. */
 /* clang-format off */
@@ -22,6 +28,10 @@ const struct cfg_section *const sink_sections[] = {
     &sink_file_section,
     &sink_stdout_section,
     &sink_null_section,
+    &sink_http_section,
+    &sink_tcp_section,
+    &sink_unix_section,
+    &sink_kafka_section,
     NULL,
 };
 /* clang-format on */
@@ -38,6 +48,8 @@ const char *const sink_when_full_names[] = {"block", "drop_newest", NULL};
 struct sinks {
     struct sink *v;
     int n;
+    int dead; /* index of the dead_letter sink, or -1 */
+    counter_t dead_unsunk;
     _Atomic int64_t deadline; /* 0 while running */
 };
 
@@ -73,24 +85,77 @@ static void backoff_sleep(struct sinks *ss, int64_t ns)
     }
 }
 
+void sink_set_error(struct sink *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&s->stat.mu);
+    vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
+    pthread_mutex_unlock(&s->stat.mu);
+    va_end(ap);
+}
+
+void sink_dead_letter(struct sink *s, const char *rec, size_t len, const char *error)
+{
+    struct sinks *ss = s->set;
+    if (ss->dead < 0 || &ss->v[ss->dead] == s) {
+        counter_add(&ss->dead_unsunk, 1);
+        return;
+    }
+    struct buf d = {0};
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(time_now_ns(), ts);
+    buf_printf(&d, "{\"timestamp\":\"%s\",\"kind\":\"event\",\"source\":", ts);
+    char src[300];
+    snprintf(src, sizeof(src), "sink:%s", s->name);
+    jsonw_string(&d, src, strlen(src));
+    buf_puts(&d, ",\"error\":");
+    jsonw_string(&d, error, strlen(error));
+    buf_puts(&d, ",\"event\":");
+    buf_append(&d, rec, len);
+    buf_putc(&d, '}');
+    struct buf batch = {0};
+    struct sink *dl = &ss->v[ss->dead];
+    if (ring_batch_add(&batch, d.data, d.len, 0, 0) == 0 &&
+        ring_push(dl->q, batch.data, batch.len) == batch.len)
+        counter_add(&dl->stats.in, 1);
+    else
+        counter_add(&dl->stats.dropped, 1);
+    buf_free(&batch);
+    buf_free(&d);
+}
+
+static void observe(struct sink *s, const char *span, size_t len)
+{
+    int64_t now = time_now_ns();
+    SINK_FOREACH(r, span, len)
+    sinkstat_record(&s->stat, RING_REC_DATA(r), r->len, now);
+}
+
 static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t len)
 {
     uint64_t nrec = ring_count(span, len);
     int64_t backoff = BACKOFF_MIN_NS;
     struct log_limit lim = {0};
+    uint64_t failed = 0;
     for (;;) {
+        s->write_failed = 0;
         enum sink_result rc = s->ops->write(s, span, len, nrec);
+        failed += s->write_failed; /* counted by the type as it dead-lettered them */
         if (rc == SINK_OK) {
-            counter_add(&s->stats.delivered, nrec);
+            counter_add(&s->stats.delivered, nrec - failed);
+            atomic_store(&s->health, SINK_UP);
+            observe(s, span, len);
             return;
         }
         if (rc == SINK_FAIL) {
-            counter_add(&s->stats.failed, nrec);
+            counter_add(&s->stats.failed, nrec - failed);
             return;
         }
         counter_add(&s->stats.retries, 1);
+        atomic_store(&s->health, SINK_RETRYING);
         if (past_deadline(ss)) {
-            counter_add(&s->stats.dropped, nrec);
+            counter_add(&s->stats.dropped, nrec - failed);
             return;
         }
         if (log_limit_take(&lim) >= 0)
@@ -98,6 +163,26 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         backoff_sleep(ss, backoff + (int64_t)(rand() % (int)(backoff / 4 + 1)));
         backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;
     }
+}
+
+/* Batching: while less than batch_bytes is queued, wait (up to batch_timeout from the first
+ * record) for more, so destinations that prefer large requests get them. */
+static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t n)
+{
+    const struct sink_common *c = s->opts;
+    if (c->batch_bytes <= 0 || (int64_t)n >= c->batch_bytes)
+        return n;
+    int64_t until = time_mono_ns() + c->batch_timeout;
+    while ((int64_t)n < c->batch_bytes && time_mono_ns() < until && !past_deadline(ss) &&
+           !ring_closed_empty(s->q)) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        size_t m = ring_peek(s->q, span, 0);
+        if (m == n && ring_used(s->q) > n)
+            break; /* the rest is past the ring's wrap: deliver this part now */
+        n = m;
+    }
+    return n;
 }
 
 static void *sink_main(void *arg)
@@ -120,6 +205,7 @@ static void *sink_main(void *arg)
                 s->ops->flush(s);
             continue;
         }
+        n = gather(ss, s, &span, n);
         deliver(ss, s, span, n);
         ring_release(s->q, n);
     }
@@ -128,17 +214,21 @@ static void *sink_main(void *arg)
     return NULL;
 }
 
-struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, char *err, size_t errlen)
+struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, const char *dead_letter,
+                        char *err, size_t errlen)
 {
     struct sinks *ss = calloc(1, sizeof(*ss));
     if (!ss)
         return NULL;
+    ss->dead = -1;
     ss->v = calloc((size_t)list->n + 1, sizeof(*ss->v));
     if (!ss->v)
         goto fail;
     for (int i = 0; i < list->n; i++) {
         const struct cfg_item *it = cfg_list_item(list, i);
         struct sink *s = &ss->v[ss->n++];
+        s->set = ss;
+        sinkstat_init(&s->stat);
         s->ops = it->variant->impl;
         s->name = it->name;
         s->type = it->type;
@@ -152,6 +242,8 @@ struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, char *e
             goto fail;
         }
     }
+    if (dead_letter && *dead_letter)
+        ss->dead = sinks_find(ss, dead_letter);
     return ss;
 fail:
     sinks_free(ss);
@@ -169,6 +261,7 @@ void sinks_free(struct sinks *ss)
         if (s->ops->close)
             s->ops->close(s);
         ring_free(s->q);
+        sinkstat_free(&s->stat);
     }
     free(ss->v);
     free(ss);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "sinkstat.h"
 #include "stats.h"
 
 enum sink_result { SINK_OK = 0, SINK_RETRY = 1, SINK_FAIL = 2 };
@@ -37,7 +38,24 @@ struct sink_ops {
 /* Keys every sink accepts. Every sink's opts struct starts with this. */
 struct sink_common {
     int when_full;
+    int64_t batch_bytes;   /* wait for this much queued before delivering (0: do not wait) */
+    int64_t batch_timeout; /* ... but no longer than this */
 };
+
+/* Batching keys, for sinks whose destination prefers fewer, larger requests. */
+#define SINK_BATCH_KEYS(type, bytes, timeout)                                                      \
+    {"batch_max_bytes",                                                                            \
+     CFG_SIZE,                                                                                     \
+     offsetof(type, common.batch_bytes),                                                           \
+     bytes,                                                                                        \
+     "Deliver once this much is queued...",                                                        \
+     0,                                                                                            \
+     0,                                                                                            \
+     268435456},                                                                                   \
+    {                                                                                              \
+        "batch_timeout", CFG_DURATION, offsetof(type, common.batch_timeout), timeout,              \
+            "...or once the oldest queued event has waited this long.", 0, 0, 3600                 \
+    }
 
 #define SINK_COMMON_KEYS(type)                                                                     \
     {                                                                                              \
@@ -51,7 +69,12 @@ extern const char *const sink_when_full_names[];
 extern const struct cfg_section *const sink_sections[];
 extern const struct cfg_section sink_list_section;
 
+enum sink_health { SINK_UP, SINK_RETRYING };
+
+struct sinks;
+
 struct sink {
+    struct sinks *set;
     const struct sink_ops *ops;
     const char *name; /* borrowed from the config */
     const char *type;
@@ -62,14 +85,31 @@ struct sink {
     struct sink_stats stats;
     pthread_t thread;
     int started;
-    _Atomic int reopen; /* set by SIGHUP, acted on by the sink thread */
-    void *priv;         /* the type's own state */
+    _Atomic int reopen;    /* set by SIGHUP, acted on by the sink thread */
+    _Atomic int health;    /* enum sink_health */
+    uint64_t write_failed; /* records the current write() dead-lettered (set by the type) */
+    char last_error[256];  /* under stat.mu */
+    struct sinkstat stat;
+    void *priv; /* the type's own state */
 };
+
+/* For implementations: what went wrong (shown by `spillway ctl sinks`); printf-style. */
+void sink_set_error(struct sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sends one record this sink's destination refused for good to the dead_letter sink, as
+ * {"timestamp","kind","source":"sink:NAME","error","event"}; counted when there is none. */
+void sink_dead_letter(struct sink *s, const char *rec, size_t len, const char *error);
+
+/* Iterates the records of a span. */
+#define SINK_FOREACH(rec, span, len)                                                               \
+    for (const struct ring_rec *rec = (const struct ring_rec *)(span);                             \
+         (const char *)rec < (span) + (len); rec = RING_REC_NEXT(rec))
 
 struct sinks;
 
-/* Creates one sink per config item, each with a queue of queue_bytes. NULL on failure. */
-struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, char *err, size_t errlen);
+/* Creates one sink per config item, each with a queue of queue_bytes; dead_letter names the
+ * sink that receives records a destination refuses ("" for none). NULL on failure. */
+struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, const char *dead_letter,
+                        char *err, size_t errlen);
 void sinks_free(struct sinks *ss);
 int sinks_count(const struct sinks *ss);
 struct sink *sinks_get(struct sinks *ss, int i);

@@ -1,34 +1,51 @@
 /* `file` and `stdout` sinks: NDJSON, one event per line, written in batches (one write(2) per
  * span of records, not per event). A failed write keeps its place in the batch, so a retry
- * continues where the failure was and never writes a line twice or splits one. */
+ * continues where the failure was and never writes a line twice or splits one. Files rotate
+ * by size and/or age between batches (never inside a line): path -> path.1 -> ... -> path.N.
+ * stdout can also print a short human form. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "fsutil.h"
+#include "jsontok.h"
 #include "log.h"
 #include "ring.h"
 #include "sink.h"
+#include "timeutil.h"
+
+static const char *const fsync_modes[] = {"none", "batch", NULL};
+static const char *const stdout_formats[] = {"json", "text", NULL};
 
 struct file_opts {
     struct sink_common common;
     char *path;
+    int64_t max_size;
+    int64_t max_age;
+    int64_t keep;
+    int fsync;
+    int format; /* stdout: json or text */
 };
 
 struct file_sink {
     int fd;
     int owns_fd;
+    uint64_t size;     /* bytes in the current file */
+    int64_t opened_ns; /* when the current file was started */
     struct buf wbuf;
     size_t woff; /* bytes of wbuf already written */
+    struct jsontok tok;
+    struct buf field;
     struct log_limit lim;
 };
 
-static int file_open_fd(struct sink *s, char *err, size_t errlen)
+static int open_current(struct sink *s, char *err, size_t errlen)
 {
     const struct file_opts *o = s->opts;
     struct file_sink *f = s->priv;
@@ -44,8 +61,11 @@ static int file_open_fd(struct sink *s, char *err, size_t errlen)
         snprintf(err, errlen, "sink %s: cannot open %s: %s", s->name, o->path, strerror(e));
         return -e;
     }
+    struct stat st;
+    f->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
     f->fd = fd;
     f->owns_fd = 1;
+    f->opened_ns = time_mono_ns();
     return 0;
 }
 
@@ -60,44 +80,131 @@ static int file_open(struct sink *s, char *err, size_t errlen)
         f->fd = 1;
         return 0;
     }
-    return file_open_fd(s, err, errlen);
+    return open_current(s, err, errlen);
+}
+
+/* path -> path.1 -> path.2 ... keeping `keep` old files, then a fresh path. */
+static void rotate(struct sink *s)
+{
+    const struct file_opts *o = s->opts;
+    struct file_sink *f = s->priv;
+    char from[4096], to[4096];
+    for (int64_t i = o->keep; i >= 1; i--) {
+        snprintf(from, sizeof(from), i == 1 ? "%s" : "%s.%lld", o->path, (long long)(i - 1));
+        snprintf(to, sizeof(to), "%s.%lld", o->path, (long long)i);
+        if (i == o->keep)
+            unlink(to);
+        rename(from, to);
+    }
+    if (o->keep == 0)
+        unlink(o->path);
+    char err[256];
+    int old = f->fd;
+    if (open_current(s, err, sizeof(err)) == 0) {
+        close(old);
+        log_info("file sink rotated", "{s:s, s:s}", "sink", s->name, "path", o->path);
+    } else {
+        f->fd = old;
+        log_error("file sink rotation failed: still writing the old file", "{s:s, s:s}", "sink",
+                  s->name, "error", err);
+    }
+}
+
+static int due(const struct sink *s, size_t incoming)
+{
+    const struct file_opts *o = s->opts;
+    const struct file_sink *f = s->priv;
+    if (!f->owns_fd || f->size == 0)
+        return 0;
+    if (o->max_size > 0 && f->size + incoming > (uint64_t)o->max_size)
+        return 1;
+    return o->max_age > 0 && time_mono_ns() - f->opened_ns >= o->max_age;
+}
+
+/* "2026-11-27T10:00:00.123456Z ERROR checkout: message" for people watching a terminal. */
+static void text_line(struct file_sink *f, const char *json, size_t len)
+{
+    static const char *const fields[] = {"timestamp", "level", "service", "message"};
+    if (jsontok_parse_trusted(&f->tok, json, len) || f->tok.tok[0].type != JSMN_OBJECT) {
+        buf_append(&f->wbuf, json, len);
+        return;
+    }
+    for (int i = 0; i < 4; i++) {
+        int v = jsontok_find(&f->tok, 0, fields[i], strlen(fields[i]));
+        if (v < 0 && i == 2)
+            v = jsontok_find(&f->tok, 0, "source", 6);
+        if (v < 0)
+            continue;
+        const jsmntok_t *t = &f->tok.tok[v];
+        buf_reset(&f->field);
+        if (t->type == JSMN_STRING)
+            jsontok_unescape(json + t->start, (size_t)(t->end - t->start), &f->field);
+        else
+            buf_append(&f->field, json + t->start, (size_t)(t->end - t->start));
+        buf_append(&f->wbuf, f->field.data, f->field.len);
+        buf_puts(&f->wbuf, i == 2 ? ": " : " ");
+    }
 }
 
 /* Lays the records out as lines in wbuf. */
-static void format_lines(struct file_sink *f, const char *span, size_t len)
+static void format_lines(struct sink *s, const char *span, size_t len)
 {
+    const struct file_opts *o = s->opts;
+    struct file_sink *f = s->priv;
     buf_reset(&f->wbuf);
     f->woff = 0;
     buf_reserve(&f->wbuf, len);
-    for (size_t off = 0; off < len;) {
-        const struct ring_rec *r = (const struct ring_rec *)(span + off);
-        buf_append(&f->wbuf, RING_REC_DATA(r), r->len);
+    SINK_FOREACH(r, span, len)
+    {
+        if (o->format == 1)
+            text_line(f, RING_REC_DATA(r), r->len);
+        else
+            buf_append(&f->wbuf, RING_REC_DATA(r), r->len);
         buf_putc(&f->wbuf, '\n');
-        off += RING_REC_SIZE(r->len);
     }
 }
 
 static enum sink_result file_write(struct sink *s, const char *span, size_t len, uint64_t nrec)
 {
+    const struct file_opts *o = s->opts;
     struct file_sink *f = s->priv;
-    if (f->woff == 0 && f->wbuf.len == 0)
-        format_lines(f, span, len);
+    if (f->woff == 0 && f->wbuf.len == 0) {
+        format_lines(s, span, len);
+        if (due(s, f->wbuf.len))
+            rotate(s); /* between batches: a line is never split across files */
+    }
     while (f->woff < f->wbuf.len) {
         ssize_t w = write(f->fd, f->wbuf.data + f->woff, f->wbuf.len - f->woff);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
+            sink_set_error(s, "write %s: %s", f->owns_fd ? o->path : "stdout", strerror(errno));
             if (log_limit_take(&f->lim) >= 0)
                 log_error("sink write failed", "{s:s, s:s}", "sink", s->name, "error",
                           strerror(errno));
             return SINK_RETRY;
         }
         f->woff += (size_t)w;
+        f->size += (uint64_t)w;
+    }
+    if (o->fsync == 1 && f->owns_fd && fsync(f->fd) < 0) {
+        sink_set_error(s, "fsync %s: %s", o->path, strerror(errno));
+        return SINK_RETRY; /* written but not durable: the retry writes nothing, syncs again */
     }
     counter_add(&s->stats.bytes, f->wbuf.len);
     buf_reset(&f->wbuf);
     f->woff = 0;
     buf_trim(&f->wbuf, 4 << 20);
+    return SINK_OK;
+}
+
+/* Idle: rotation by age happens even when nothing is written. */
+static enum sink_result file_flush(struct sink *s)
+{
+    const struct file_opts *o = s->opts;
+    struct file_sink *f = s->priv;
+    if (f->owns_fd && o->max_age > 0 && f->wbuf.len == 0 && due(s, 0))
+        rotate(s);
     return SINK_OK;
 }
 
@@ -108,7 +215,7 @@ static void file_reopen(struct sink *s)
         return;
     char err[256];
     int old = f->fd;
-    if (file_open_fd(s, err, sizeof(err)) == 0) {
+    if (open_current(s, err, sizeof(err)) == 0) {
         close(old);
         log_info("sink reopened", "{s:s}", "sink", s->name);
     } else {
@@ -125,6 +232,8 @@ static void file_close(struct sink *s)
     if (f->owns_fd && f->fd >= 0)
         close(f->fd);
     buf_free(&f->wbuf);
+    buf_free(&f->field);
+    jsontok_free(&f->tok);
     free(f);
     s->priv = NULL;
 }
@@ -132,6 +241,7 @@ static void file_close(struct sink *s)
 static const struct sink_ops file_ops = {
     .open = file_open,
     .write = file_write,
+    .flush = file_flush,
     .reopen = file_reopen,
     .close = file_close,
 };
@@ -140,17 +250,30 @@ static const struct cfg_key file_keys[] = {
     {"path", CFG_STRING, offsetof(struct file_opts, path), NULL,
      "File to append NDJSON to; its directory is created.", CFG_REQUIRED},
     SINK_COMMON_KEYS(struct file_opts),
+    {"max_size", CFG_SIZE, offsetof(struct file_opts, max_size), "0",
+     "Rotate before the file would pass this size (0: no size rotation)."},
+    {"max_age", CFG_DURATION, offsetof(struct file_opts, max_age), "0s",
+     "Rotate a file this old (0: no time rotation)."},
+    {"keep", CFG_INT, offsetof(struct file_opts, keep), "5",
+     "Rotated files kept: path.1 (newest) to path.N.", 0, 0, 10000},
+    {"fsync", CFG_ENUM, offsetof(struct file_opts, fsync), "none",
+     "batch: fsync after every batch, so what is acknowledged survives a power loss.", 0, 0, 0,
+     fsync_modes},
     {0},
 };
 
 static const struct cfg_key stdout_keys[] = {
     SINK_COMMON_KEYS(struct file_opts),
+    {"format", CFG_ENUM, offsetof(struct file_opts, format), "json",
+     "json: NDJSON; text: \"TIMESTAMP LEVEL SERVICE: MESSAGE\" for people.", 0, 0, 0,
+     stdout_formats},
     {0},
 };
 
 const struct cfg_section sink_file_section = {
     .name = "file",
-    .desc = "Appends NDJSON (one event per line) to a file. SIGHUP reopens it (logrotate).",
+    .desc = "Appends NDJSON (one event per line) to a file, rotating by size or age. SIGHUP "
+            "reopens it (logrotate).",
     .size = sizeof(struct file_opts),
     .keys = file_keys,
     .impl = &file_ops,
@@ -158,7 +281,7 @@ const struct cfg_section sink_file_section = {
 
 const struct cfg_section sink_stdout_section = {
     .name = "stdout",
-    .desc = "Writes NDJSON to standard output.",
+    .desc = "Writes NDJSON, or a short human form, to standard output.",
     .size = sizeof(struct file_opts),
     .keys = stdout_keys,
     .impl = &file_ops,

@@ -1,0 +1,333 @@
+/* `http` sink: POSTs batches to a URL with libcurl (keep-alive, TLS, timeouts), encoded as
+ * NDJSON, a JSON array, an Elasticsearch _bulk body, a Loki push or Splunk HEC envelopes,
+ * optionally gzip-compressed. 2xx is delivered; 408, 429, 5xx and network errors are retried
+ * (the generic sink loop backs off exponentially with jitter); any other 4xx is final and the
+ * batch's events go to the dead_letter sink with the response. A retry resumes at the request
+ * that failed, so earlier requests of the same span are never sent twice. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "encode.h"
+#include "log.h"
+#include "ring.h"
+#include "sink.h"
+
+static const char *const compressions[] = {"none", "gzip", NULL};
+
+struct http_sink_opts {
+    struct sink_common common;
+    char *url;
+    int encoding;
+    int compression;
+    int64_t batch_max_events;
+    int64_t request_timeout;
+    int64_t connect_timeout;
+    struct cfg_strmap headers;
+    char *index;
+    struct cfg_strlist labels;
+    struct cfg_strmap static_labels;
+    char *sourcetype;
+    char *hec_index;
+    char *tls_ca_file;
+    char *tls_cert_file;
+    char *tls_key_file;
+    int tls_verify;
+};
+
+struct http_sink {
+    CURL *curl;
+    struct curl_slist *hdrs[2]; /* per compression: without, with Content-Encoding */
+    struct encode_opts enc;
+    struct buf body, zbody, resp;
+    struct encode_item *items;
+    size_t items_cap;
+    size_t progress; /* bytes of the current span delivered or dead-lettered */
+    struct log_limit lim;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    if (b->len < 65536) /* only the start of a response is ever shown */
+        buf_append(b, p, sz * n);
+    return sz * n;
+}
+
+static int gzip_body(const struct buf *in, struct buf *out)
+{
+    z_stream zs = {0};
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY))
+        return -ENOMEM;
+    buf_reset(out);
+    if (buf_reserve(out, deflateBound(&zs, in->len))) {
+        deflateEnd(&zs);
+        return -ENOMEM;
+    }
+    zs.next_in = (unsigned char *)in->data;
+    zs.avail_in = (uInt)in->len;
+    zs.next_out = (unsigned char *)out->data;
+    zs.avail_out = (uInt)out->cap;
+    int rc = deflate(&zs, Z_FINISH);
+    out->len = zs.total_out;
+    deflateEnd(&zs);
+    return rc == Z_STREAM_END ? 0 : -EIO;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int http_open(struct sink *s, char *err, size_t errlen)
+{
+    /* Sinks are opened on the main thread before any sink thread runs libcurl. */
+    pthread_once(&curl_once, curl_init_once);
+    const struct http_sink_opts *o = s->opts;
+    struct http_sink *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    s->priv = h;
+    h->curl = curl_easy_init();
+    if (!h->curl) {
+        snprintf(err, errlen, "sink %s: cannot initialize libcurl", s->name);
+        return -ENOMEM;
+    }
+    h->enc = (struct encode_opts){o->encoding,       o->index,      &o->labels,
+                                  &o->static_labels, o->sourcetype, o->hec_index};
+    if (o->encoding == ENC_ELASTICSEARCH && !*o->index) {
+        snprintf(err, errlen, "sink %s: encoding elasticsearch needs index", s->name);
+        return -EINVAL;
+    }
+    for (int z = 0; z < 2; z++) {
+        for (int i = 0; i < o->headers.n; i++) {
+            char line[4096];
+            snprintf(line, sizeof(line), "%s: %s", o->headers.key[i], o->headers.val[i]);
+            h->hdrs[z] = curl_slist_append(h->hdrs[z], line);
+        }
+        h->hdrs[z] = curl_slist_append(h->hdrs[z], "Expect:"); /* no 100-continue round trip */
+        if (z)
+            h->hdrs[z] = curl_slist_append(h->hdrs[z], "Content-Encoding: gzip");
+    }
+    CURL *c = h->curl;
+    curl_easy_setopt(c, CURLOPT_URL, o->url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->request_timeout / 1000000));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout / 1000000));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->resp);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
+    if (*o->tls_ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->tls_ca_file);
+    if (*o->tls_cert_file)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, o->tls_cert_file);
+    if (*o->tls_key_file)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, o->tls_key_file);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "spillway/" SPILLWAY_VERSION);
+    return 0;
+}
+
+/* One POST. Returns the HTTP status, or -1 on a network error (message set). */
+static long post(struct sink *s, struct http_sink *h, const char *ctype)
+{
+    const struct http_sink_opts *o = s->opts;
+    const struct buf *send = &h->body;
+    int z = o->compression == 1;
+    if (z) {
+        if (gzip_body(&h->body, &h->zbody))
+            return -1;
+        send = &h->zbody;
+    }
+    char ct[96];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+    struct curl_slist *hdrs = curl_slist_append(NULL, ct);
+    for (struct curl_slist *l = h->hdrs[z]; l; l = l->next)
+        hdrs = curl_slist_append(hdrs, l->data);
+    buf_reset(&h->resp);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, send->data ? send->data : "");
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)send->len);
+    CURLcode rc = curl_easy_perform(h->curl);
+    curl_slist_free_all(hdrs);
+    if (rc != CURLE_OK) {
+        sink_set_error(s, "%s", curl_easy_strerror(rc));
+        return -1;
+    }
+    long code = 0;
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
+    counter_add(&s->stats.bytes, send->len);
+    return code;
+}
+
+/* Elasticsearch answers 200 even when items failed: those with a final status are
+ * dead-lettered; returns 1 when some failed in a way worth retrying. */
+static int es_items(struct sink *s, struct http_sink *h, size_t n)
+{
+    json_t *r = json_loadb(h->resp.data ? h->resp.data : "", h->resp.len, 0, NULL);
+    int retry = 0;
+    if (r && json_is_true(json_object_get(r, "errors"))) {
+        json_t *items = json_object_get(r, "items"), *it;
+        size_t i;
+        json_array_foreach(items, i, it)
+        {
+            if (i >= n)
+                break;
+            json_t *op = json_object_get(it, "create");
+            if (!op)
+                op = json_object_get(it, "index");
+            json_int_t st = json_integer_value(json_object_get(op, "status"));
+            if (st < 300)
+                continue;
+            if (st == 429 || st >= 500) {
+                retry = 1;
+                continue;
+            }
+            char *why = json_dumps(json_object_get(op, "error"), JSON_COMPACT);
+            char msg[512];
+            snprintf(msg, sizeof(msg), "elasticsearch refused the event (%lld): %s", (long long)st,
+                     why ? why : "");
+            free(why);
+            sink_dead_letter(s, h->items[i].json, h->items[i].len, msg);
+            counter_add(&s->stats.failed, 1);
+            s->write_failed++;
+        }
+    }
+    json_decref(r);
+    return retry;
+}
+
+static enum sink_result http_write(struct sink *s, const char *span, size_t len, uint64_t nrec)
+{
+    const struct http_sink_opts *o = s->opts;
+    struct http_sink *h = s->priv;
+    size_t max_bytes = o->common.batch_bytes > 0 ? (size_t)o->common.batch_bytes : 1 << 20;
+    while (h->progress < len) {
+        /* The next request: records from progress, up to the size and count limits. */
+        size_t n = 0, bytes = 0, off = h->progress;
+        while (off < len && n < (size_t)o->batch_max_events && (n == 0 || bytes < max_bytes)) {
+            const struct ring_rec *r = (const struct ring_rec *)(span + off);
+            if (n == h->items_cap) {
+                size_t cap = h->items_cap ? h->items_cap * 2 : 256;
+                struct encode_item *ni = realloc(h->items, cap * sizeof(*ni));
+                if (!ni)
+                    return SINK_RETRY;
+                h->items = ni;
+                h->items_cap = cap;
+            }
+            h->items[n++] = (struct encode_item){RING_REC_DATA(r), r->len};
+            bytes += r->len;
+            off += RING_REC_SIZE(r->len);
+        }
+        buf_reset(&h->body);
+        const char *ctype = encode_batch(&h->enc, h->items, n, &h->body);
+        long code = post(s, h, ctype);
+        if (code < 0 || code == 408 || code == 429 || code >= 500) {
+            if (code >= 0)
+                sink_set_error(s, "HTTP %ld: %.200s", code, h->resp.data ? h->resp.data : "");
+            if (log_limit_take(&h->lim) >= 0)
+                log_warn("http sink: will retry", "{s:s, s:i}", "sink", s->name, "status",
+                         (int)code);
+            return SINK_RETRY;
+        }
+        if (code >= 300) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "HTTP %ld: %.400s", code, h->resp.data ? h->resp.data : "");
+            sink_set_error(s, "%s", msg);
+            for (size_t i = 0; i < n; i++)
+                sink_dead_letter(s, h->items[i].json, h->items[i].len, msg);
+            counter_add(&s->stats.failed, n);
+            s->write_failed += n;
+        } else if (o->encoding == ENC_ELASTICSEARCH && es_items(s, h, n)) {
+            /* Retry the whole request: items already accepted are duplicates by design
+             * (at-least-once); "create" with generated ids keeps them distinct documents. */
+            return SINK_RETRY;
+        }
+        h->progress = off;
+    }
+    h->progress = 0;
+    buf_trim(&h->body, 8 << 20);
+    buf_trim(&h->zbody, 8 << 20);
+    return SINK_OK;
+}
+
+static void http_close(struct sink *s)
+{
+    struct http_sink *h = s->priv;
+    if (!h)
+        return;
+    if (h->curl)
+        curl_easy_cleanup(h->curl);
+    curl_slist_free_all(h->hdrs[0]);
+    curl_slist_free_all(h->hdrs[1]);
+    buf_free(&h->body);
+    buf_free(&h->zbody);
+    buf_free(&h->resp);
+    free(h->items);
+    free(h);
+    s->priv = NULL;
+}
+
+static const struct sink_ops http_ops = {
+    .open = http_open,
+    .write = http_write,
+    .close = http_close,
+};
+
+static const struct cfg_key http_keys[] = {
+    {"url", CFG_STRING, offsetof(struct http_sink_opts, url), NULL,
+     "Where to POST (e.g. http://es:9200/_bulk, http://loki:3100/loki/api/v1/push, "
+     "https://splunk:8088/services/collector/event).",
+     CFG_REQUIRED},
+    {"encoding", CFG_ENUM, offsetof(struct http_sink_opts, encoding), "ndjson", "Body format.", 0,
+     0, 0, encoding_names},
+    {"compression", CFG_ENUM, offsetof(struct http_sink_opts, compression), "none",
+     "gzip compresses each request body.", 0, 0, 0, compressions},
+    SINK_COMMON_KEYS(struct http_sink_opts),
+    SINK_BATCH_KEYS(struct http_sink_opts, "1MiB", "1s"),
+    {"batch_max_events", CFG_INT, offsetof(struct http_sink_opts, batch_max_events), "1000",
+     "Events per request at most.", 0, 1, 1000000},
+    {"request_timeout", CFG_DURATION, offsetof(struct http_sink_opts, request_timeout), "30s",
+     "A request not answered in this time is retried.", 0, 0.001, 3600},
+    {"connect_timeout", CFG_DURATION, offsetof(struct http_sink_opts, connect_timeout), "5s",
+     "Time to establish a connection.", 0, 0.001, 600},
+    {"headers", CFG_STRMAP, offsetof(struct http_sink_opts, headers), NULL,
+     "Extra headers, e.g. Authorization: \"Bearer ${TOKEN}\" (values are redacted in dumps).",
+     CFG_SECRET},
+    {"index", CFG_STRING, offsetof(struct http_sink_opts, index), "",
+     "elasticsearch: the index; {field} and {date} (YYYY.MM.DD) expand per event."},
+    {"labels", CFG_STRLIST, offsetof(struct http_sink_opts, labels), NULL,
+     "loki: fields whose values become stream labels (keep them few: service, level)."},
+    {"static_labels", CFG_STRMAP, offsetof(struct http_sink_opts, static_labels), NULL,
+     "loki: labels with fixed values (job: spillway)."},
+    {"sourcetype", CFG_STRING, offsetof(struct http_sink_opts, sourcetype), "_json",
+     "splunk_hec: the sourcetype of every event."},
+    {"hec_index", CFG_STRING, offsetof(struct http_sink_opts, hec_index), "",
+     "splunk_hec: the index (empty: the token's default)."},
+    {"tls_ca_file", CFG_STRING, offsetof(struct http_sink_opts, tls_ca_file), "",
+     "CA bundle to verify the server with (default: the system's)."},
+    {"tls_cert_file", CFG_STRING, offsetof(struct http_sink_opts, tls_cert_file), "",
+     "Client certificate (PEM) for mutual TLS."},
+    {"tls_key_file", CFG_STRING, offsetof(struct http_sink_opts, tls_key_file), "",
+     "Client key (PEM) for mutual TLS."},
+    {"tls_verify", CFG_BOOL, offsetof(struct http_sink_opts, tls_verify), "true",
+     "Verify the server's certificate and name."},
+    {0},
+};
+
+const struct cfg_section sink_http_section = {
+    .name = "http",
+    .desc = "POSTs batches over HTTP(S): NDJSON, JSON array, Elasticsearch bulk, Loki, Splunk "
+            "HEC; gzip, retries with backoff, TLS.",
+    .size = sizeof(struct http_sink_opts),
+    .keys = http_keys,
+    .impl = &http_ops,
+};

@@ -1,0 +1,251 @@
+/* `kafka` sink: a librdkafka producer with acks=all and idempotence. Each span is produced
+ * record by record (copied into librdkafka's queue), then the sink waits for every delivery
+ * report: the span is acknowledged only when Kafka accepted all of it. Messages that failed in
+ * a way worth retrying (broker down, timeouts) are produced again on the next attempt, and only
+ * those; a message Kafka refuses for good (too large) goes to the dead_letter sink. The topic is
+ * fixed or taken from a field; the key from a field (trace_id by default, so a trace stays in
+ * one Kafka partition and in order). */
+#include <errno.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsontok.h"
+#include "log.h"
+#include "ring.h"
+#include "sink.h"
+
+enum { PENDING, IN_FLIGHT, DELIVERED, RETRYABLE, FINAL };
+
+struct kafka_sink_opts {
+    struct sink_common common;
+    char *brokers;
+    char *topic;
+    char *topic_field;
+    char *key_field;
+    int64_t message_timeout;
+    struct cfg_strmap properties;
+};
+
+struct kafka_sink {
+    rd_kafka_t *rk;
+    unsigned char *status; /* per record of the current span */
+    char **errors;         /* per record: why it failed for good (static strings) */
+    size_t cap;
+    size_t outstanding;
+    int active; /* a span is in progress (survives RETRY) */
+    struct jsontok tok;
+    struct buf topic, key;
+    struct log_limit lim;
+};
+
+static int final_error(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+           e == RD_KAFKA_RESP_ERR_INVALID_RECORD || e == RD_KAFKA_RESP_ERR__INVALID_ARG;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct sink *s = opaque;
+    struct kafka_sink *k = s->priv;
+    size_t i = (size_t)(uintptr_t)m->_private;
+    if (i >= k->cap)
+        return;
+    if (!m->err) {
+        k->status[i] = DELIVERED;
+        counter_add(&s->stats.bytes, m->len);
+    } else {
+        k->status[i] = final_error(m->err) ? FINAL : RETRYABLE;
+        k->errors[i] = (char *)rd_kafka_err2str(m->err);
+        sink_set_error(s, "%s", rd_kafka_err2str(m->err));
+    }
+    if (k->outstanding)
+        k->outstanding--;
+}
+
+static int kafka_open(struct sink *s, char *err, size_t errlen)
+{
+    const struct kafka_sink_opts *o = s->opts;
+    struct kafka_sink *k = calloc(1, sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    s->priv = k;
+    char e[512], tmo[32];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    snprintf(tmo, sizeof(tmo), "%lld", (long long)(o->message_timeout / 1000000));
+    const char *fixed[][2] = {{"bootstrap.servers", o->brokers}, {"acks", "all"},
+                              {"enable.idempotence", "true"},    {"linger.ms", "5"},
+                              {"message.timeout.ms", tmo},       {"log_level", "4"}};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], e, sizeof(e)) != RD_KAFKA_CONF_OK)
+            goto bad;
+    }
+    for (int i = 0; i < o->properties.n; i++) {
+        if (rd_kafka_conf_set(conf, o->properties.key[i], o->properties.val[i], e, sizeof(e)) !=
+            RD_KAFKA_CONF_OK)
+            goto bad;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, s);
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    if (!k->rk) {
+        snprintf(err, errlen, "sink %s: %s", s->name, e);
+        return -EINVAL;
+    }
+    return 0;
+bad:
+    rd_kafka_conf_destroy(conf);
+    snprintf(err, errlen, "sink %s: %s", s->name, e);
+    return -EINVAL;
+}
+
+/* The value of a top-level string field of the record, into out; 0 when absent. */
+static int field(struct kafka_sink *k, const char *json, size_t len, const char *name,
+                 struct buf *out)
+{
+    buf_reset(out);
+    if (!*name || jsontok_parse_trusted(&k->tok, json, len))
+        return 0;
+    int v = jsontok_find(&k->tok, 0, name, strlen(name));
+    if (v < 0 || k->tok.tok[v].type != JSMN_STRING)
+        return 0;
+    jsontok_unescape(json + k->tok.tok[v].start, (size_t)(k->tok.tok[v].end - k->tok.tok[v].start),
+                     out);
+    return 1;
+}
+
+static int produce(struct sink *s, struct kafka_sink *k, size_t i, const char *json, size_t len)
+{
+    const struct kafka_sink_opts *o = s->opts;
+    int has_topic = *o->topic_field && field(k, json, len, o->topic_field, &k->topic);
+    const char *topic = has_topic ? k->topic.data : o->topic;
+    int has_key = field(k, json, len, o->key_field, &k->key);
+    for (;;) {
+        rd_kafka_resp_err_t rc = rd_kafka_producev(
+            k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE((void *)json, len),
+            RD_KAFKA_V_KEY(has_key ? k->key.data : NULL, has_key ? k->key.len : 0),
+            RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            k->status[i] = IN_FLIGHT;
+            k->outstanding++;
+            return 0;
+        }
+        if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            k->status[i] = final_error(rc) ? FINAL : RETRYABLE;
+            k->errors[i] = (char *)rd_kafka_err2str(rc);
+            return -1;
+        }
+        rd_kafka_poll(k->rk, 100); /* librdkafka's queue is full: let reports drain it */
+    }
+}
+
+static enum sink_result kafka_write(struct sink *s, const char *span, size_t len, uint64_t nrec)
+{
+    struct kafka_sink *k = s->priv;
+    if (!k->active) {
+        if (nrec > k->cap) {
+            unsigned char *st = realloc(k->status, nrec);
+            char **er = realloc(k->errors, nrec * sizeof(char *));
+            if (!st || !er) {
+                free(st ? st : NULL);
+                return SINK_RETRY;
+            }
+            k->status = st;
+            k->errors = er;
+            k->cap = nrec;
+        }
+        memset(k->status, PENDING, nrec);
+        k->active = 1;
+    }
+    size_t i = 0;
+    SINK_FOREACH(r, span, len)
+    {
+        if (k->status[i] == PENDING || k->status[i] == RETRYABLE)
+            produce(s, k, i, RING_REC_DATA(r), r->len);
+        i++;
+    }
+    /* Every report comes back within message.timeout.ms, success or failure. */
+    while (k->outstanding > 0)
+        rd_kafka_poll(k->rk, 100);
+    int retry = 0;
+    i = 0;
+    SINK_FOREACH(r, span, len)
+    {
+        if (k->status[i] == RETRYABLE)
+            retry = 1;
+        i++;
+    }
+    if (retry) {
+        if (log_limit_take(&k->lim) >= 0)
+            log_warn("kafka sink: will retry undelivered messages", "{s:s}", "sink", s->name);
+        return SINK_RETRY;
+    }
+    i = 0;
+    SINK_FOREACH(r, span, len)
+    {
+        if (k->status[i] == FINAL) {
+            sink_dead_letter(s, RING_REC_DATA(r), r->len, k->errors[i]);
+            counter_add(&s->stats.failed, 1);
+            s->write_failed++;
+        }
+        i++;
+    }
+    k->active = 0;
+    return SINK_OK;
+}
+
+static void kafka_close(struct sink *s)
+{
+    struct kafka_sink *k = s->priv;
+    if (!k)
+        return;
+    if (k->rk) {
+        rd_kafka_flush(k->rk, 5000);
+        rd_kafka_destroy(k->rk);
+    }
+    free(k->status);
+    free(k->errors);
+    jsontok_free(&k->tok);
+    buf_free(&k->topic);
+    buf_free(&k->key);
+    free(k);
+    s->priv = NULL;
+}
+
+static const struct sink_ops kafka_ops = {
+    .open = kafka_open,
+    .write = kafka_write,
+    .close = kafka_close,
+};
+
+static const struct cfg_key kafka_keys[] = {
+    {"brokers", CFG_STRING, offsetof(struct kafka_sink_opts, brokers), NULL,
+     "Bootstrap brokers, host:port[,host:port].", CFG_REQUIRED},
+    {"topic", CFG_STRING, offsetof(struct kafka_sink_opts, topic), NULL,
+     "Topic to produce to (the default when topic_field is set).", CFG_REQUIRED},
+    {"topic_field", CFG_STRING, offsetof(struct kafka_sink_opts, topic_field), "",
+     "Field whose value names the topic per event."},
+    {"key_field", CFG_STRING, offsetof(struct kafka_sink_opts, key_field), "trace_id",
+     "Field whose value is the message key (empty: no key)."},
+    {"message_timeout", CFG_DURATION, offsetof(struct kafka_sink_opts, message_timeout), "30s",
+     "How long librdkafka tries to deliver one attempt before the sink retries.", 0, 1, 3600},
+    {"properties", CFG_STRMAP, offsetof(struct kafka_sink_opts, properties), NULL,
+     "librdkafka properties passed through (security.protocol, sasl.*, compression.type).",
+     CFG_SECRET},
+    SINK_COMMON_KEYS(struct kafka_sink_opts),
+    SINK_BATCH_KEYS(struct kafka_sink_opts, "256KiB", "100ms"),
+    {0},
+};
+
+const struct cfg_section sink_kafka_section = {
+    .name = "kafka",
+    .desc = "Produces to Kafka (librdkafka, acks=all, idempotent); delivery reports drive the "
+            "acknowledgements.",
+    .size = sizeof(struct kafka_sink_opts),
+    .keys = kafka_keys,
+    .impl = &kafka_ops,
+};

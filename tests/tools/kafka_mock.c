@@ -1,0 +1,63 @@
+/* A Kafka cluster for tests: librdkafka's mock cluster (the real Kafka protocol over TCP on
+ * 127.0.0.1) in its own process. Prints "bootstrap <host:port,...>" on stdout, then reads
+ * commands on stdin, one per line, answering "ok" or "error <why>" to each:
+ *   topic NAME PARTITIONS     create a topic
+ *   down ID | up ID           take broker ID (1..N, -1: all) down or bring it back
+ *   rtt ID MS                 add round-trip delay
+ *   quit                      stop (also at end of input)
+ * Usage: kafka_mock [BROKERS] */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    int brokers = argc > 1 ? atoi(argv[1]) : 1;
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        fprintf(stderr, "kafka_mock: %s\n", err);
+        return 1;
+    }
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);
+    if (!mc) {
+        fprintf(stderr, "kafka_mock: cannot create the mock cluster\n");
+        return 1;
+    }
+    printf("bootstrap %s\n", rd_kafka_mock_cluster_bootstraps(mc));
+    fflush(stdout);
+    char line[512];
+    while (fgets(line, sizeof(line), stdin)) {
+        char cmd[64] = "", name[256] = "";
+        int a = 0, b = 0;
+        int n = sscanf(line, "%63s %255s %d", cmd, name, &b);
+        rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!strcmp(cmd, "quit")) {
+            break;
+        } else if (!strcmp(cmd, "topic") && n == 3) {
+            rc = rd_kafka_mock_topic_create(mc, name, b, 1);
+        } else if ((!strcmp(cmd, "down") || !strcmp(cmd, "up")) && n >= 2) {
+            a = atoi(name);
+            rc = cmd[0] == 'd' ? rd_kafka_mock_broker_set_down(mc, a)
+                               : rd_kafka_mock_broker_set_up(mc, a);
+        } else if (!strcmp(cmd, "rtt") && n == 3) {
+            rc = rd_kafka_mock_broker_set_rtt(mc, atoi(name), b);
+        } else {
+            printf("error unknown command\n");
+            fflush(stdout);
+            continue;
+        }
+        if (rc)
+            printf("error %s\n", rd_kafka_err2str(rc));
+        else
+            printf("ok\n");
+        fflush(stdout);
+    }
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    return 0;
+}
