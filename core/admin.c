@@ -1,6 +1,8 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -265,10 +267,103 @@ static json_t *cmd_config(struct admin *a, struct client *cl, json_t *req)
         json_pack("{s:s, s:o}", "file", d->cfg->file, "config", cfg_dump(&config_section, d->cfg)));
 }
 
+static json_t *sink_json(struct sink *s)
+{
+    static const char *const health[] = {"up", "retrying"};
+    pthread_mutex_lock(&s->stat.mu);
+    json_t *err = json_string(s->last_error);
+    pthread_mutex_unlock(&s->stat.mu);
+    uint64_t in = counter_get(&s->stats.in), delivered = counter_get(&s->stats.delivered),
+             failed = counter_get(&s->stats.failed), dropped = counter_get(&s->stats.dropped);
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+                     "name", s->name, "type", s->type, "state",
+                     health[atomic_load(&s->health) == SINK_RETRYING], "last_error", err, "in",
+                     (json_int_t)in, "delivered", (json_int_t)delivered, "failed",
+                     (json_int_t)failed, "dropped", (json_int_t)dropped, "retries",
+                     (json_int_t)counter_get(&s->stats.retries), "bytes",
+                     (json_int_t)counter_get(&s->stats.bytes), "queued",
+                     (json_int_t)(in - delivered - failed), "queued_bytes",
+                     (json_int_t)ring_used(s->q), "latency_p50_ms",
+                     sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
+                     sinkstat_percentile(&s->stat, 0.99) / 1000.0);
+}
+
+static json_t *cmd_sinks(struct admin *a, struct client *cl, json_t *req)
+{
+    struct sinks *ss = control_deps(a->ctl)->sinks;
+    json_t *arr = json_array();
+    for (int i = 0; i < sinks_count(ss); i++)
+        json_array_append_new(arr, sink_json(sinks_get(ss, i)));
+    return ok(json_pack("{s:o}", "sinks", arr));
+}
+
+/* Windows of 10 s by received_at: a window is "settled" once it is older than settle_s, and
+ * then both sinks should hold exactly the same events in it. */
+static json_t *compare_windows(struct sink *x, struct sink *y, double settle_s)
+{
+    static struct sinkstat_window wa[SINKSTAT_WINDOWS], wb[SINKSTAT_WINDOWS];
+    int na = sinkstat_windows(&x->stat, wa), nb = sinkstat_windows(&y->stat, wb);
+    char now[TIME_RFC3339_LEN + 1];
+    /* A window ends 10 s after its key; it is settled settle_s after that. */
+    time_format_rfc3339(time_now_ns() - (int64_t)((10 + settle_s) * 1e9), now);
+    json_t *arr = json_array();
+    for (int pass = 0; pass < 2; pass++) {
+        int n = pass ? nb : na;
+        struct sinkstat_window *w = pass ? wb : wa;
+        for (int i = 0; i < n; i++) {
+            const struct sinkstat_window *o = NULL;
+            for (int j = 0; j < (pass ? na : nb); j++) {
+                if (!memcmp((pass ? wa : wb)[j].key, w[i].key, 18))
+                    o = &(pass ? wa : wb)[j];
+            }
+            if (pass && o)
+                continue; /* listed in the first pass */
+            const struct sinkstat_window *A = pass ? o : &w[i], *B = pass ? &w[i] : o;
+            char key[32];
+            snprintf(key, sizeof(key), "%.18s0Z", w[i].key);
+            int same = A && B && A->count == B->count && A->sum == B->sum && A->xor == B->xor;
+            json_array_append_new(
+                arr, json_pack("{s:s, s:I, s:I, s:b, s:b}", "window", key, "a",
+                               (json_int_t)(A ? A->count : 0), "b",
+                               (json_int_t)(B ? B->count : 0), "same", same, "settled",
+                               settle_s <= 0 || strncmp(w[i].key, now, 18) < 0));
+        }
+    }
+    return arr;
+}
+
+static json_t *cmd_compare(struct admin *a, struct client *cl, json_t *req)
+{
+    struct sinks *ss = control_deps(a->ctl)->sinks;
+    const char *na = json_string_value(json_object_get(req, "a"));
+    const char *nb = json_string_value(json_object_get(req, "b"));
+    if (!na || !nb)
+        return fail("compare needs \"a\" and \"b\": two sink names");
+    int ia = sinks_find(ss, na), ib = sinks_find(ss, nb);
+    if (ia < 0 || ib < 0)
+        return fail("no sink named %s", ia < 0 ? na : nb);
+    struct sink *x = sinks_get(ss, ia), *y = sinks_get(ss, ib);
+    json_t *st = json_object_get(req, "settle");
+    json_t *wins = compare_windows(x, y, json_is_number(st) ? json_number_value(st) : 5);
+    int all_same = 1, settled = 0;
+    size_t i;
+    json_t *w;
+    json_array_foreach(wins, i, w)
+    {
+        if (json_is_true(json_object_get(w, "settled"))) {
+            settled++;
+            all_same &= json_is_true(json_object_get(w, "same"));
+        }
+    }
+    return ok(json_pack("{s:o, s:o, s:o, s:b, s:i}", "a", sink_json(x), "b", sink_json(y),
+                        "windows", wins, "same_events", all_same, "settled_windows", settled));
+}
+
 static const struct {
     const char *name;
     cmd_fn fn;
 } commands[] = {
+    {"sinks", cmd_sinks},     {"compare", cmd_compare},
     {"version", cmd_version}, {"stats", cmd_stats},   {"routes", cmd_routes},
     {"sample", cmd_sample},   {"route", cmd_route},   {"reload", cmd_reload},
     {"audit", cmd_audit},     {"config", cmd_config},

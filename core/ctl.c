@@ -27,6 +27,8 @@ static const char usage[] =
     "  sample ROUTE RATE [--for D]   dial a route's sampling rate (0..1), reverting after D\n"
     "  route enable|disable ROUTE    turn a route on or off\n"
     "  reload                        re-read the route scripts\n"
+    "  sinks                         every sink's state, counters and latency\n"
+    "  compare A B [--settle S]      two sinks side by side: counters, latency, same events?\n"
     "  audit [-n N]                  the last N changes: who, when, what, from what\n"
     "  config                        the effective config, secrets redacted\n"
     "  version                       the running spillway's version\n"
@@ -184,8 +186,50 @@ static void print_audit(json_t *rows)
     }
 }
 
+static void print_sink_line(json_t *v)
+{
+    const char *err = json_string_value(json_object_get(v, "last_error"));
+    printf("%-14s %-6s %-9s in %-9lld delivered %-9lld failed %-6lld dropped %-6lld retries "
+           "%-5lld queued %-7lld p50 %.1fms p99 %.1fms%s%s\n",
+           json_string_value(json_object_get(v, "name")),
+           json_string_value(json_object_get(v, "type")),
+           json_string_value(json_object_get(v, "state")), ival(v, "in"), ival(v, "delivered"),
+           ival(v, "failed"), ival(v, "dropped"), ival(v, "retries"), ival(v, "queued"),
+           json_real_value(json_object_get(v, "latency_p50_ms")),
+           json_real_value(json_object_get(v, "latency_p99_ms")), err && *err ? "  last error: " : "",
+           err && *err ? err : "");
+}
+
+static void print_compare(json_t *resp)
+{
+    print_sink_line(json_object_get(resp, "a"));
+    print_sink_line(json_object_get(resp, "b"));
+    size_t i;
+    json_t *w;
+    printf("window (received_at)          %-10s %-10s\n", "a", "b");
+    json_array_foreach(json_object_get(resp, "windows"), i, w)
+    printf("  %-27s %-10lld %-10lld %s\n", json_string_value(json_object_get(w, "window")),
+           ival(w, "a"), ival(w, "b"),
+           !json_is_true(json_object_get(w, "settled")) ? "in flight"
+           : json_is_true(json_object_get(w, "same"))   ? "same events"
+                                                        : "DIFFERENT");
+    printf("%s\n", json_is_true(json_object_get(resp, "same_events"))
+                       ? "both sinks accepted the same events (settled windows)"
+                       : "the sinks accepted DIFFERENT events");
+}
+
 static void print_human(const char *cmd, json_t *resp)
 {
+    if (!strcmp(cmd, "sinks")) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(resp, "sinks"), i, v) print_sink_line(v);
+        return;
+    }
+    if (!strcmp(cmd, "compare")) {
+        print_compare(resp);
+        return;
+    }
     if (!strcmp(cmd, "routes")) {
         print_routes(json_object_get(resp, "routes"));
     } else if (!strcmp(cmd, "stats")) {
@@ -257,7 +301,18 @@ static json_t *build_request(int argc, char **argv)
         }
         return json_pack("{s:s, s:i}", "cmd", "audit", "n", n);
     }
-    static const char *const simple[] = {"stats", "routes", "reload", "config", "version", NULL};
+    if (!strcmp(cmd, "compare")) {
+        if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--settle"))) {
+            fprintf(stderr, "usage: spillway ctl compare SINK_A SINK_B [--settle SECONDS]\n");
+            return NULL;
+        }
+        json_t *r = json_pack("{s:s, s:s, s:s}", "cmd", "compare", "a", argv[1], "b", argv[2]);
+        if (argc == 5)
+            json_object_set_new(r, "settle", json_real(atof(argv[4])));
+        return r;
+    }
+    static const char *const simple[] = {"stats",   "routes",  "reload", "config",
+                                         "version", "sinks",   NULL};
     for (int i = 0; simple[i]; i++) {
         if (!strcmp(cmd, simple[i])) {
             if (argc != 1) {

@@ -164,17 +164,50 @@ static void format_lines(struct sink *s, const char *span, size_t len)
     }
 }
 
+/* How much of wbuf to write next: everything, or with max_size the whole lines that still fit
+ * in the current file, rotating first when none does. A line is never split across files
+ * (one longer than max_size gets a file of its own). */
+static size_t chunk(struct sink *s)
+{
+    const struct file_opts *o = s->opts;
+    struct file_sink *f = s->priv;
+    const char *p = f->wbuf.data + f->woff;
+    size_t left = f->wbuf.len - f->woff;
+    if (o->max_size <= 0 || !f->owns_fd)
+        return left;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t room = f->size < (uint64_t)o->max_size ? (size_t)(o->max_size - (int64_t)f->size) : 0;
+        if (room >= left)
+            return left;
+        const char *nl = NULL;
+        for (size_t i = room; i-- > 0;) {
+            if (p[i] == '\n') {
+                nl = p + i;
+                break;
+            }
+        }
+        if (nl)
+            return (size_t)(nl - p) + 1;
+        if (f->size == 0)
+            break;
+        rotate(s);
+    }
+    const char *nl = memchr(p, '\n', left);
+    return nl ? (size_t)(nl - p) + 1 : left;
+}
+
 static enum sink_result file_write(struct sink *s, const char *span, size_t len, uint64_t nrec)
 {
     const struct file_opts *o = s->opts;
     struct file_sink *f = s->priv;
     if (f->woff == 0 && f->wbuf.len == 0) {
         format_lines(s, span, len);
-        if (due(s, f->wbuf.len))
-            rotate(s); /* between batches: a line is never split across files */
+        if (o->max_age > 0 && due(s, 0))
+            rotate(s);
     }
     while (f->woff < f->wbuf.len) {
-        ssize_t w = write(f->fd, f->wbuf.data + f->woff, f->wbuf.len - f->woff);
+        size_t n = chunk(s);
+        ssize_t w = write(f->fd, f->wbuf.data + f->woff, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -30,6 +30,7 @@ struct net_opts {
 
 struct net_sink {
     int fd;
+    const char *peer; /* the address or path, for messages */
     struct sockaddr_storage sa;
     socklen_t salen;
     struct buf wbuf;
@@ -45,6 +46,7 @@ static int net_open(struct sink *s, char *err, size_t errlen)
         return -ENOMEM;
     s->priv = n;
     n->fd = -1;
+    n->peer = strcmp(s->type, "unix") == 0 ? o->path : o->address;
     if (strcmp(s->type, "unix") == 0) {
         struct sockaddr_un *sun = (struct sockaddr_un *)&n->sa;
         sun->sun_family = AF_UNIX;
@@ -116,7 +118,7 @@ static enum sink_result net_write(struct sink *s, const char *span, size_t len, 
     if (n->fd < 0) {
         int rc = connect_peer(s, n);
         if (rc) {
-            sink_set_error(s, "connect %s: %s", *o->path ? o->path : o->address, strerror(-rc));
+            sink_set_error(s, "connect %s: %s", n->peer, strerror(-rc));
             return SINK_RETRY;
         }
         /* A new connection: restart the interrupted line, never send its tail alone. */

@@ -1,0 +1,271 @@
+"""Issue 6: sinks against real local servers (an HTTP server run by the test, the Kafka mock
+cluster read back with kcat), rotation under load, a shadow on a dead port, and compare."""
+import gzip
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+
+from spillway_test import (BIN, Spillway, check, count_lines, free_port, main, read_ndjson, run,
+                           socat_send, wait_for)
+
+KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
+    os.path.dirname(BIN), "tests", "kafka_mock")
+
+
+class Receiver:
+    """An HTTP server recording every request; answers from a script of status codes (the
+    last one repeats)."""
+
+    def __init__(self, codes=(200,), body=b"{}"):
+        self.requests = []
+        self.codes = list(codes)
+        self.body = body
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(n)
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                with outer.lock:
+                    code = outer.codes.pop(0) if len(outer.codes) > 1 else outer.codes[0]
+                    outer.requests.append({"path": self.path, "headers": dict(self.headers),
+                                           "body": raw, "code": code})
+                body = outer.body if code < 300 else b'{"error":"nope"}'
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def ok_bodies(self):
+        with self.lock:
+            return [r for r in self.requests if r["code"] < 300]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def config(sinks, routes="  - {name: r, sinks: [s]}\n", extra=""):
+    return f"""
+data_dir: ./data
+shutdown_timeout: 20s
+admin: {{socket: ./run/admin.sock, http: ""}}
+pipeline: {{partitions: 2, memory_limit: 32MiB}}
+inputs: [{{name: app, type: tcp, listen: "127.0.0.1:{{tcp}}"}}]
+routes:
+{routes}sinks:
+{sinks}  - {{name: dl, type: file, path: ./dead.ndjson}}
+dead_letter: dl
+{extra}"""
+
+
+def send(sw, n, start=0, extra=""):
+    lines = [json.dumps({"seq": i, "trace_id": "%08x" % i, "service": "svc%d" % (i % 2),
+                         "level": "INFO", "msg": f"event {i}"}) for i in range(start, start + n)]
+    socat_send(("\n".join(lines) + "\n").encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+
+
+def ctl(sw, *args):
+    r = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json", *args])
+    return json.loads(r.stdout)
+
+
+def sink_stats(sw, name):
+    return next(s for s in ctl(sw, "sinks")["sinks"] if s["name"] == name)
+
+
+def test_http_encodings():
+    rx = Receiver()
+    try:
+        sinks = "".join(
+            f"  - {{name: {enc}, type: http, url: 'http://127.0.0.1:{rx.port}/{enc}', "
+            f"encoding: {enc}, batch_timeout: 50ms{opts}}}\n"
+            for enc, opts in [("ndjson", ", compression: gzip"), ("json_array", ""),
+                              ("elasticsearch", ", index: 'logs-{service}'"),
+                              ("loki", ", labels: [service, level], static_labels: {job: sw}"),
+                              ("splunk_hec", ", headers: {Authorization: 'Splunk t0ken'}")])
+        routes = "  - {name: r, sinks: [ndjson, json_array, elasticsearch, loki, splunk_hec]}\n"
+        with Spillway(config(sinks, routes)) as sw:
+            sw.start()
+            send(sw, 4)
+            wait_for(lambda: all(sink_stats(sw, e)["delivered"] == 4 for e in
+                                 ("ndjson", "json_array", "elasticsearch", "loki", "splunk_hec")),
+                     30, "every sink delivered")
+            check(sw.stop() == 0, "clean stop")
+        by = {}
+        for r in rx.ok_bodies():
+            by.setdefault(r["path"].strip("/"), []).append(r)
+        nd = [json.loads(l) for r in by["ndjson"] for l in r["body"].splitlines()]
+        check(sorted(e["seq"] for e in nd) == [0, 1, 2, 3], f"ndjson (gzip): {nd}")
+        check(all(r["headers"].get("Content-Encoding") == "gzip" for r in by["ndjson"]), "gzip")
+        arr = [e for r in by["json_array"] for e in json.loads(r["body"])]
+        check(sorted(e["seq"] for e in arr) == [0, 1, 2, 3], "json_array")
+        lines = [l for r in by["elasticsearch"] for l in r["body"].splitlines()]
+        check(len(lines) == 8, f"bulk: action + document per event: {lines}")
+        for act, doc in zip(lines[::2], lines[1::2]):
+            a, d = json.loads(act), json.loads(doc)
+            check(a == {"create": {"_index": "logs-" + d["service"]}}, f"bulk action {a} {d}")
+        streams = [st for r in by["loki"] for st in json.loads(r["body"])["streams"]]
+        vals = 0
+        for st in streams:
+            lab = st["stream"]
+            check(lab["job"] == "sw" and lab["level"] == "INFO" and lab["service"] in
+                  ("svc0", "svc1"), f"loki labels: {lab}")
+            for ts, line in st["values"]:
+                ev = json.loads(line)
+                check(ev["service"] == lab["service"] and ts.isdigit() and len(ts) == 19,
+                      f"loki value: {ts} {ev}")
+                vals += 1
+        check(vals == 4, "loki: every event once")
+        hec = [json.loads(l) for r in by["splunk_hec"] for l in r["body"].splitlines()]
+        check(len(hec) == 4 and all(h["sourcetype"] == "_json" and h["source"] == "app"
+                                    and isinstance(h["time"], float) and "seq" in h["event"]
+                                    for h in hec), f"hec: {hec}")
+        check(all(r["headers"]["Authorization"] == "Splunk t0ken" for r in by["splunk_hec"]),
+              "headers")
+    finally:
+        rx.close()
+
+
+def test_http_retries_503_and_dead_letters_400():
+    rx = Receiver(codes=(503, 503, 200))
+    bad = Receiver(codes=(400,))
+    try:
+        sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{rx.port}/x', "
+                 f"batch_timeout: 10ms}}\n"
+                 f"  - {{name: b, type: http, url: 'http://127.0.0.1:{bad.port}/x', "
+                 f"batch_timeout: 10ms}}\n")
+        with Spillway(config(sinks, "  - {name: r, sinks: [s, b]}\n")) as sw:
+            sw.start()
+            send(sw, 3)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 3, 30, "delivered after 503s")
+            wait_for(lambda: sink_stats(sw, "b")["failed"] == 3, 30, "400 is final")
+            st = sink_stats(sw, "s")
+            check(st["retries"] >= 2 and st["failed"] == 0, f"retried: {st}")
+            check(len(bad.requests) == 1, f"no retry on 400: {len(bad.requests)} requests")
+            check("HTTP 400" in sink_stats(sw, "b")["last_error"], "error kept")
+            check(sw.stop() == 0, "clean stop")
+            dead = read_ndjson(sw.path("dead.ndjson"))
+            check(len(dead) == 3 and all(d["source"] == "sink:b" and "HTTP 400" in d["error"]
+                                         and "seq" in d["event"] for d in dead),
+                  f"dead letters with the response: {dead}")
+        got = [json.loads(l)["seq"] for r in rx.ok_bodies() for l in r["body"].splitlines()]
+        check(sorted(got) == [0, 1, 2], f"each event delivered once: {got}")
+    finally:
+        rx.close()
+        bad.close()
+
+
+def test_kafka_sink_with_mock_broker():
+    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        boot = mock.stdout.readline().split()[1]
+        sinks = f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events}}\n"
+        with Spillway(config(sinks)) as sw:
+            sw.start()
+            send(sw, 200)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 200, 60, "kafka delivery")
+            check(sw.stop() == 0, "clean stop")
+        r = subprocess.run(["kcat", "-b", boot, "-C", "-t", "events", "-o", "beginning", "-e",
+                            "-q", "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=60)
+        rows = [l.split("\t", 1) for l in r.stdout.splitlines() if l]
+        check(len(rows) == 200, f"kcat read {len(rows)} messages: {r.stderr[-500:]}")
+        for key, val in rows:
+            ev = json.loads(val)
+            check(key == ev["trace_id"], f"keyed by trace_id: {key} {ev}")
+        check(sorted(json.loads(v)["seq"] for _, v in rows) == list(range(200)), "all, once")
+    finally:
+        mock.stdin.close()
+        mock.wait(10)
+
+
+def test_file_rotation_under_load():
+    sinks = "  - {name: s, type: file, path: ./out/events.ndjson, max_size: 64KiB, keep: 1000}\n"
+    total = 20000
+    with Spillway(config(sinks)) as sw:
+        sw.start()
+        threads = [threading.Thread(target=send, args=(sw, total // 4, k * total // 4))
+                   for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(sw.stop() == 0, "clean stop")
+        files = [f for f in os.listdir(sw.path("out")) if f.startswith("events.ndjson")]
+        check(len(files) > 10, f"rotated: {len(files)} files")
+        seqs = []
+        for f in files:
+            size = os.path.getsize(sw.path("out", f))
+            check(size <= 64 * 1024 or f == "events.ndjson", f"{f} over max_size: {size}")
+            seqs += [e["seq"] for e in read_ndjson(sw.path("out", f))]  # every line whole JSON
+        check(sorted(seqs) == list(range(total)), f"no line lost or duplicated: {len(seqs)}")
+
+
+def test_shadow_on_dead_port_never_slows_primary():
+    dead_port = free_port()
+    sinks = ("  - {name: primary, type: file, path: ./primary.ndjson}\n"
+             f"  - {{name: shadow, type: tcp, address: '127.0.0.1:{dead_port}', "
+             "connect_timeout: 200ms}\n")
+    routes = "  - {name: r, sinks: [primary], shadow: [shadow]}\n"
+    total = 100_000
+    # A short shutdown_timeout: at stop the shadow's queue is given up on, not waited for.
+    with Spillway(config(sinks, routes).replace("shutdown_timeout: 20s", "shutdown_timeout: 2s")) as sw:
+        sw.start()
+        t0 = time.monotonic()
+        send(sw, total)
+        wait_for(lambda: count_lines(sw.path("primary.ndjson")) == total, 60, "primary")
+        elapsed = time.monotonic() - t0
+        sh = sink_stats(sw, "shadow")
+        check(sh["state"] == "retrying" and sh["delivered"] == 0, f"shadow down: {sh}")
+        check(sh["dropped"] > 0, f"the shadow drops (counted) rather than blocking: {sh}")
+        # The primary kept going: the whole stream arrived while the shadow was dead.
+        check(elapsed < 30, f"primary throughput unaffected ({elapsed:.1f}s for {total})")
+        check(sw.stop() == 1, "exit 1: the shadow's queued events could not be delivered")
+        check("undelivered" in sw.log(), "and it says how many")
+
+
+def test_compare_same_and_different():
+    sinks = ("  - {name: a, type: file, path: ./a.ndjson}\n"
+             "  - {name: b, type: file, path: ./b.ndjson}\n"
+             "  - {name: c, type: file, path: ./c.ndjson}\n")
+    routes = ("  - {name: r, sinks: [a], shadow: [b]}\n"
+              "  - {name: lossy, script: lossy.lua, sinks: [c]}\n")
+    lossy = "function process(ev) return ev.seq % 10 ~= 3 end\n"
+    with Spillway(config(sinks, routes) + "router: {scripts: ./scripts}\n",
+                  extra_files={"scripts/lossy.lua": lossy}) as sw:
+        sw.start()
+        send(sw, 1000)
+        wait_for(lambda: count_lines(sw.path("a.ndjson")) == 1000
+                 and count_lines(sw.path("b.ndjson")) == 1000, 30, "a and b")
+        r = ctl(sw, "compare", "a", "b", "--settle", "0")
+        check(r["ok"] and r["same_events"] and r["settled_windows"] >= 1
+              and r["a"]["delivered"] == r["b"]["delivered"] == 1000, f"a == b: {r}")
+        # c got the same stream minus every tenth event: its digest must differ from a's.
+        r = ctl(sw, "compare", "a", "c", "--settle", "0")
+        check(r["ok"] and not r["same_events"], f"a != c: {r}")
+        human = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "compare", "a", "c",
+                     "--settle", "0"]).stdout
+        check("DIFFERENT" in human and "p99" in human, f"human form: {human}")
+        check(sw.stop() == 0, "clean stop")
+
+
+if __name__ == "__main__":
+    main([test_http_encodings, test_http_retries_503_and_dead_letters_400,
+          test_kafka_sink_with_mock_broker, test_file_rotation_under_load,
+          test_shadow_on_dead_port_never_slows_primary, test_compare_same_and_different])
