@@ -55,23 +55,23 @@ static const char *octet_frame(struct framer *f, const char *p, const char *end,
                                void *ud)
 {
     while (p < end && f->in_len) {
-        if (*p >= '0' && *p <= '9') {
+        if (*p >= '0' && *p <= '9' && f->ndigits < 19) {
+            f->digits[f->ndigits++] = *p;
             f->len_acc = f->len_acc * 10 + (uint64_t)(*p - '0');
-            if (f->len_acc > (1ULL << 40))
-                f->len_acc = 1ULL << 40; /* nonsense lengths are still skipped by count */
             p++;
-        } else if (*p == ' ') {
+        } else if (*p == ' ' && f->ndigits <= 12) { /* up to 999 GB: anything else is text */
             f->in_len = 0;
+            f->ndigits = 0;
             f->left = f->len_acc;
             p++;
             if (f->left == 0)
                 return p;
         } else {
-            /* Digits not followed by a space: not octet counting after all, a plain line. */
+            /* Not octet counting after all: the digits begin a plain line, kept as written. */
             f->in_len = 0;
-            char digits[24];
-            int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)f->len_acc);
-            carry(f, digits, (size_t)n, fn, ud);
+            carry(f, f->digits, (size_t)f->ndigits, fn, ud);
+            f->ndigits = 0;
+            f->len_acc = 0;
             f->left = 0;
             return p;
         }
@@ -118,6 +118,7 @@ void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, v
             if (f->partial.len == 0 && !f->discarding && *p >= '1' && *p <= '9') {
                 f->in_len = 1;
                 f->len_acc = 0;
+                f->ndigits = 0;
                 continue;
             }
         }
@@ -147,6 +148,11 @@ void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, v
 
 void framer_finish(struct framer *f, framer_fn fn, void *ud)
 {
+    /* Digits still waiting for their space at the end of the stream were a last line. */
+    if (f->in_len && f->ndigits) {
+        fn(ud, f->digits, (size_t)f->ndigits, 0);
+        f->ndigits = 0;
+    }
     /* An octet-counted frame cut short by the end of the stream is delivered as it is. */
     f->in_len = 0;
     f->left = 0;

@@ -11,6 +11,7 @@
 
 /* Everything one request shares while its events are built. */
 struct ctx {
+    struct buf keys; /* top-level keys written for the current event, NUL-separated */
     const char *source;
     const struct recv_time *rt;
     otlp_emit_fn emit;
@@ -83,19 +84,38 @@ static void write_any(struct buf *o, json_t *v, int depth)
     }
 }
 
-static void field_key(struct buf *o, const char *prefix, const char *key)
+static _Thread_local struct ctx *cur_ctx; /* the request being parsed on this thread */
+
+static int key_written(struct ctx *c, const char *k, size_t n)
 {
-    buf_putc(o, ',');
-    if (!prefix) {
-        jsonw_string(o, key, strlen(key));
-    } else {
-        struct buf k = {0};
-        buf_puts(&k, prefix);
-        buf_puts(&k, key);
-        jsonw_string(o, k.data, k.len);
-        buf_free(&k);
+    for (size_t off = 0; off < c->keys.len;) {
+        size_t l = strlen(c->keys.data + off);
+        if (l == n && !memcmp(c->keys.data + off, k, n))
+            return 1;
+        off += l + 1;
     }
+    return 0;
+}
+
+/* Writes ,"prefix+key": and remembers the key. Returns 0, or -1 (nothing written) when that
+ * key is already in the event: every key appears once. */
+static int field_key(struct buf *o, const char *prefix, const char *key)
+{
+    struct ctx *c = cur_ctx;
+    struct buf k = {0};
+    buf_puts(&k, prefix ? prefix : "");
+    buf_puts(&k, key);
+    if (key_written(c, k.data, k.len)) {
+        buf_free(&k);
+        return -1;
+    }
+    buf_append(&c->keys, k.data, k.len);
+    buf_putc(&c->keys, '\0');
+    buf_putc(o, ',');
+    jsonw_string(o, k.data, k.len);
     buf_putc(o, ':');
+    buf_free(&k);
+    return 0;
 }
 
 static int canonical(const char *k)
@@ -120,7 +140,15 @@ static void write_attrs(struct buf *o, json_t *attrs, const char *prefix)
         const char *k = json_string_value(json_object_get(kv, "key"));
         if (!k)
             continue;
-        field_key(o, prefix ? prefix : canonical(k) ? "attributes." : NULL, k);
+        /* The record's own attributes go to the top level; one that would clash with a field
+         * already written becomes attributes.<key> (and is dropped only if that clashes too). */
+        if (field_key(o,
+                      prefix         ? prefix
+                      : canonical(k) ? "attributes."
+                                     : NULL,
+                      k) &&
+            (prefix || field_key(o, "attributes.", k)))
+            continue;
         write_any(o, json_object_get(kv, "value"), 0);
     }
 }
@@ -154,23 +182,22 @@ static void put_time(struct buf *o, const char *key, int64_t ns)
 {
     char ts[TIME_RFC3339_LEN + 1];
     time_format_rfc3339(ns, ts);
-    buf_printf(o, ",\"%s\":\"%s\"", key, ts);
+    if (field_key(o, NULL, key) == 0)
+        buf_printf(o, "\"%s\"", ts);
 }
 
 static void put_str(struct buf *o, const char *key, const char *v)
 {
-    if (!v || !*v)
+    if (!v || !*v || field_key(o, NULL, key))
         return;
-    field_key(o, NULL, key);
     jsonw_string(o, v, strlen(v));
 }
 
 static void put_hex_id(struct buf *o, const char *key, json_t *v)
 {
     const char *s = json_string_value(v);
-    if (!s || !*s)
+    if (!s || !*s || field_key(o, NULL, key))
         return;
-    field_key(o, NULL, key);
     size_t at = o->len;
     jsonw_string(o, s, strlen(s));
     for (size_t i = at; i < o->len; i++) {
@@ -190,6 +217,8 @@ static void begin(struct ctx *c, int64_t ts_ns, const char *kind)
         time_format_rfc3339(ts_ns, ts);
     else
         memcpy(ts, c->rt->text, sizeof(ts));
+    buf_reset(&c->keys);
+    buf_append(&c->keys, "timestamp\0kind\0source\0received_at\0", 35);
     buf_printf(o, "{\"timestamp\":\"%s\",\"kind\":\"%s\",\"source\":", ts, kind);
     jsonw_string(o, c->source, strlen(c->source));
     put_str(o, "service", attr_string(c->resource, "service.name"));
@@ -198,6 +227,7 @@ static void begin(struct ctx *c, int64_t ts_ns, const char *kind)
     if (c->scope) {
         put_str(o, "scope.name", json_string_value(json_object_get(c->scope, "name")));
         put_str(o, "scope.version", json_string_value(json_object_get(c->scope, "version")));
+        /* A scope attribute named name or version loses to the two above. */
         write_attrs(o, json_object_get(c->scope, "attributes"), "scope.");
     }
 }
@@ -232,12 +262,11 @@ static void log_record(struct ctx *c, json_t *r)
             text && *text ? text : severity_level(json_object_get(r, "severityNumber")));
     json_t *num = json_object_get(r, "severityNumber");
     if (json_is_integer(num))
-        buf_printf(o, ",\"severity_number\":%lld", (long long)json_integer_value(num));
+        if (field_key(o, NULL, "severity_number") == 0)
+            buf_printf(o, "%lld", (long long)json_integer_value(num));
     json_t *body = json_object_get(r, "body");
-    if (body) {
-        field_key(o, NULL, "message");
+    if (body && !field_key(o, NULL, "message"))
         write_any(o, body, 0);
-    }
     put_hex_id(o, "trace_id", json_object_get(r, "traceId"));
     put_hex_id(o, "span_id", json_object_get(r, "spanId"));
     write_attrs(o, json_object_get(r, "attributes"), NULL);
@@ -268,7 +297,8 @@ static void span(struct ctx *c, json_t *sp)
     put_str(o, "name", json_string_value(json_object_get(sp, "name")));
     put_str(o, "span_kind", span_kind(json_object_get(sp, "kind")));
     if (start && end >= start)
-        buf_printf(o, ",\"duration_ns\":%lld", (long long)(end - start));
+        if (field_key(o, NULL, "duration_ns") == 0)
+            buf_printf(o, "%lld", (long long)(end - start));
     if (end)
         put_time(o, "end_time", end);
     json_t *st = json_object_get(sp, "status");
@@ -286,9 +316,8 @@ static void span(struct ctx *c, json_t *sp)
     static const char *const lists[] = {"events", "links", NULL};
     for (int i = 0; lists[i]; i++) {
         json_t *arr = json_object_get(sp, lists[i]);
-        if (!json_is_array(arr) || json_array_size(arr) == 0)
+        if (!json_is_array(arr) || json_array_size(arr) == 0 || field_key(o, NULL, lists[i]))
             continue;
-        field_key(o, NULL, lists[i]);
         /* Kept close to the wire form, with attributes turned into plain objects. */
         json_t *e;
         size_t k;
@@ -341,9 +370,8 @@ static void span(struct ctx *c, json_t *sp)
 
 static void number_field(struct buf *o, const char *key, json_t *v)
 {
-    if (!v)
+    if (!v || field_key(o, NULL, key))
         return;
-    field_key(o, NULL, key);
     if (json_is_integer(v))
         jsonw_int(o, json_integer_value(v));
     else if (json_is_real(v))
@@ -356,9 +384,8 @@ static void number_field(struct buf *o, const char *key, json_t *v)
 
 static void number_array(struct buf *o, const char *key, json_t *arr)
 {
-    if (!json_is_array(arr))
+    if (!json_is_array(arr) || field_key(o, NULL, key))
         return;
-    field_key(o, NULL, key);
     buf_putc(o, '[');
     json_t *v;
     size_t i;
@@ -389,7 +416,8 @@ static void data_point(struct ctx *c, json_t *m, const char *type, json_t *agg, 
         put_str(o, "temporality", json_integer_value(temp) == 1 ? "delta" : "cumulative");
     json_t *mono = json_object_get(agg, "isMonotonic");
     if (json_is_boolean(mono))
-        buf_printf(o, ",\"monotonic\":%s", json_is_true(mono) ? "true" : "false");
+        if (field_key(o, NULL, "monotonic") == 0)
+            buf_puts(o, json_is_true(mono) ? "true" : "false");
     int64_t start = nanos(json_object_get(dp, "startTimeUnixNano"));
     if (start)
         put_time(o, "start_time", start);
@@ -404,8 +432,7 @@ static void data_point(struct ctx *c, json_t *m, const char *type, json_t *agg, 
     number_array(o, "bucket_counts", json_object_get(dp, "bucketCounts"));
     number_array(o, "explicit_bounds", json_object_get(dp, "explicitBounds"));
     json_t *qv = json_object_get(dp, "quantileValues");
-    if (json_is_array(qv)) {
-        field_key(o, NULL, "quantiles");
+    if (json_is_array(qv) && !field_key(o, NULL, "quantiles")) {
         buf_putc(o, '{');
         json_t *q;
         size_t i;
@@ -446,7 +473,7 @@ int otlp_parse(enum otlp_signal sig, const char *body, size_t len, const char *s
     static const char *const scopes[] = {"scopeLogs", "scopeSpans", "scopeMetrics"};
     static const char *const items[] = {"logRecords", "spans", "metrics"};
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!root) {
         *err = "body is not valid JSON";
         return -EINVAL;
@@ -458,6 +485,7 @@ int otlp_parse(enum otlp_signal sig, const char *body, size_t len, const char *s
         return -EINVAL;
     }
     struct ctx c = {.source = source, .rt = rt, .emit = emit, .ud = ud};
+    cur_ctx = &c;
     json_t *res;
     size_t i;
     json_array_foreach(res_list, i, res)
@@ -484,6 +512,8 @@ int otlp_parse(enum otlp_signal sig, const char *body, size_t len, const char *s
         }
     }
     buf_free(&c.out);
+    buf_free(&c.keys);
+    cur_ctx = NULL;
     json_decref(root);
     return c.count;
 }

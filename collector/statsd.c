@@ -1,6 +1,8 @@
 #include "statsd.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,24 +18,52 @@ static const struct {
     {"h", "histogram"}, {"s", "set"},   {"d", "distribution"},
 };
 
-/* A number in the strict sense statsd senders use: [+-]digits[.digits][e[+-]digits]. */
+/* A number in the strict sense statsd senders use: [+-]digits[.digits][e[+-]digits]. No hex,
+ * no inf or nan, nothing strtod would take that a statsd client never sends. */
 static int number(const char *s, size_t n, double *v)
 {
     char tmp[64];
+    size_t i = 0;
     if (n == 0 || n >= sizeof(tmp))
+        return -1;
+    if (s[i] == '+' || s[i] == '-')
+        i++;
+    size_t d0 = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    size_t digits = i - d0;
+    if (i < n && s[i] == '.') {
+        i++;
+        size_t f0 = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        digits += i - f0;
+    }
+    if (digits == 0)
+        return -1;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t e0 = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == e0)
+            return -1;
+    }
+    if (i != n)
         return -1;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    char *end;
-    *v = strtod(tmp, &end);
-    return *end || end == tmp || tmp[0] == ' ' || *v != *v ? -1 : 0;
+    *v = strtod(tmp, NULL);
+    return isfinite(*v) ? 0 : -1;
 }
 
-/* "#k:v,flag,k2:v2" -> "tags":{"k":"v","flag":true,"k2":"v2"} */
+/* "#k:v,flag,k:w" -> "tags":{"k":["v","w"],"flag":true}: a repeated key keeps every value. */
 static void put_tags(struct buf *o, const char *s, size_t n)
 {
-    buf_puts(o, ",\"tags\":{");
-    int first = 1;
+    json_t *tags = json_object();
+    struct buf k = {0};
     for (size_t i = 0; i < n;) {
         const char *comma = memchr(s + i, ',', n - i);
         size_t e = comma ? (size_t)(comma - s) : n;
@@ -41,21 +71,32 @@ static void put_tags(struct buf *o, const char *s, size_t n)
         size_t tn = e - i;
         if (tn) {
             const char *colon = memchr(t, ':', tn);
-            if (!first)
-                buf_putc(o, ',');
-            first = 0;
-            if (colon) {
-                jsonw_string(o, t, (size_t)(colon - t));
-                buf_putc(o, ':');
-                jsonw_string(o, colon + 1, tn - (size_t)(colon - t) - 1);
+            size_t kn = colon ? (size_t)(colon - t) : tn;
+            buf_reset(&k);
+            buf_append(&k, t, kn);
+            buf_putc(&k, '\0');
+            json_t *v = colon ? json_stringn(colon + 1, tn - kn - 1) : json_true();
+            json_t *old = json_object_get(tags, k.data);
+            if (!old) {
+                json_object_set_new(tags, k.data, v);
             } else {
-                jsonw_string(o, t, tn);
-                buf_puts(o, ":true");
+                if (!json_is_array(old)) {
+                    json_t *arr = json_array();
+                    json_array_append(arr, old);
+                    json_object_set_new(tags, k.data, arr);
+                    old = arr;
+                }
+                json_array_append_new(old, v);
             }
         }
         i = e + 1;
     }
-    buf_putc(o, '}');
+    char *text = json_dumps(tags, JSON_COMPACT);
+    buf_puts(o, ",\"tags\":");
+    buf_puts(o, text ? text : "{}");
+    free(text);
+    json_decref(tags);
+    buf_free(&k);
 }
 
 int statsd_to_event(const char *line, size_t len, const char *source, const struct recv_time *rt,
@@ -115,8 +156,9 @@ int statsd_to_event(const char *line, size_t len, const char *source, const stru
             tags = sec[i] + 1;
             tagn = secn[i] - 1;
         } else if (secn[i] > 1 && sec[i][0] == 'T') {
+            /* Seconds; a value that is no plausible time keeps the receive time. */
             double t;
-            if (number(sec[i] + 1, secn[i] - 1, &t) == 0 && t > 0)
+            if (number(sec[i] + 1, secn[i] - 1, &t) == 0 && t > 0 && t < 9.2e9)
                 ts = (int64_t)t * 1000000000;
         }
     }

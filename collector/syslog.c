@@ -1,6 +1,8 @@
 #include "syslog.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -93,7 +95,35 @@ static int space(struct cur *c)
     return 0;
 }
 
-/* SD-ELEMENTs as {"SD-ID": {"PARAM": "value", ...}, ...}. */
+/* Adds value under key in obj; a key seen again becomes an array of all its values (RFC 5424
+ * allows a PARAM-NAME to repeat: [origin ip="192.0.2.1" ip="192.0.2.129"]). */
+static void add_value(json_t *obj, const char *key, json_t *v)
+{
+    json_t *old = json_object_get(obj, key);
+    if (!old) {
+        json_object_set_new(obj, key, v);
+    } else if (json_is_array(old)) {
+        json_array_append_new(old, v);
+    } else {
+        json_t *arr = json_array();
+        json_array_append(arr, old);
+        json_array_append_new(arr, v);
+        json_object_set_new(obj, key, arr);
+    }
+}
+
+/* A printable SD-NAME (SD-ID or PARAM-NAME): 1..32 chars, none of = ] " or space. */
+static size_t sd_name(struct cur *c)
+{
+    size_t st = c->i;
+    while (c->i < c->len && c->s[c->i] > 32 && c->s[c->i] < 127 && c->s[c->i] != '=' &&
+           c->s[c->i] != ']' && c->s[c->i] != '"')
+        c->i++;
+    size_t n = c->i - st;
+    return n <= 32 ? n : 0;
+}
+
+/* SD-ELEMENTs as {"SD-ID": {"PARAM": "value", ...}, ...}; an SD-ID seen twice merges. */
 static int parse_sd(struct cur *c, struct ev *e)
 {
     if (peek(c) == '-') {
@@ -102,38 +132,29 @@ static int parse_sd(struct cur *c, struct ev *e)
     }
     if (peek(c) != '[')
         return -1;
-    struct buf *o = e->out;
-    buf_puts(o, ",\"structured_data\":{");
-    int first_el = 1;
-    struct buf val = {0};
+    json_t *sd = json_object();
+    struct buf val = {0}, name = {0};
     int rc = 0;
     while (peek(c) == '[' && rc == 0) {
         c->i++;
-        const char *id;
-        size_t idn;
-        size_t st = c->i;
-        while (c->i < c->len && c->s[c->i] > 32 && c->s[c->i] < 127 && c->s[c->i] != '=' &&
-               c->s[c->i] != ']' && c->s[c->i] != '"')
-            c->i++;
-        id = c->s + st;
-        idn = c->i - st;
-        if (idn == 0 || idn > 32) {
+        size_t st = c->i, idn = sd_name(c);
+        if (!idn) {
             rc = -1;
             break;
         }
-        buf_puts(o, first_el ? "" : ",");
-        first_el = 0;
-        jsonw_string(o, id, idn);
-        buf_puts(o, ":{");
-        int first_p = 1;
+        buf_reset(&name);
+        buf_append(&name, c->s + st, idn);
+        buf_putc(&name, '\0');
+        json_t *el = json_object_get(sd, name.data);
+        if (!el) {
+            el = json_object();
+            json_object_set_new(sd, name.data, el);
+        }
         while (peek(c) == ' ') {
             c->i++;
             st = c->i;
-            while (c->i < c->len && c->s[c->i] > 32 && c->s[c->i] < 127 && c->s[c->i] != '=' &&
-                   c->s[c->i] != ']' && c->s[c->i] != '"')
-                c->i++;
-            size_t pn = c->i - st;
-            if (pn == 0 || pn > 32 || peek(c) != '=') {
+            size_t pn = sd_name(c);
+            if (!pn || peek(c) != '=') {
                 rc = -1;
                 break;
             }
@@ -156,24 +177,28 @@ static int parse_sd(struct cur *c, struct ev *e)
                 break;
             }
             c->i++;
-            buf_puts(o, first_p ? "" : ",");
-            first_p = 0;
-            jsonw_string(o, c->s + st, pn);
-            buf_putc(o, ':');
-            jsonw_string(o, val.data ? val.data : "", val.len);
+            buf_reset(&name);
+            buf_append(&name, c->s + st, pn);
+            buf_putc(&name, '\0');
+            add_value(el, name.data, json_stringn(val.data ? val.data : "", val.len));
         }
         if (rc || peek(c) != ']') {
             rc = -1;
             break;
         }
         c->i++;
-        buf_putc(o, '}');
     }
+    if (rc == 0) {
+        /* Strings only (validated UTF-8 from the message): jansson writes them as we would. */
+        char *text = json_dumps(sd, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        buf_puts(e->out, ",\"structured_data\":");
+        buf_puts(e->out, text ? text : "{}");
+        free(text);
+    }
+    json_decref(sd);
     buf_free(&val);
-    if (rc)
-        return -1;
-    buf_putc(o, '}');
-    return 0;
+    buf_free(&name);
+    return rc;
 }
 
 /* The message part: a UTF-8 BOM is dropped; trailing newlines too. */
@@ -281,6 +306,10 @@ static int parse_3164_time(struct cur *c, const struct recv_time *rt, int64_t *n
         if (k != 9 && k != 12 && !digit(s[k]))
             return -1;
     }
+    int hh = (s[7] - '0') * 10 + (s[8] - '0'), mm = (s[10] - '0') * 10 + (s[11] - '0'),
+        ss = (s[13] - '0') * 10 + (s[14] - '0');
+    if (hh > 23 || mm > 59 || ss > 60)
+        return -1; /* mktime would quietly move an impossible time to another one */
     time_t now = (time_t)(rt->ns / 1000000000);
     struct tm tm;
     localtime_r(&now, &tm);
@@ -294,8 +323,8 @@ static int parse_3164_time(struct cur *c, const struct recv_time *rt, int64_t *n
                        .tm_sec = (s[13] - '0') * 10 + (s[14] - '0'),
                        .tm_isdst = -1};
         time_t when = mktime(&t);
-        if (when == (time_t)-1)
-            return -1;
+        if (when == (time_t)-1 || t.tm_mday != day || t.tm_mon != mon)
+            return -1; /* Feb 30 and Apr 31 do not exist (mktime moved them) */
         if (when > now + 86400 && attempt == 0) {
             year--;
             continue;
@@ -385,6 +414,9 @@ enum syslog_result syslog_to_event(const char *msg, size_t len, const char *sour
         *err = "invalid UTF-8 in syslog message";
         return SYSLOG_REJECT;
     }
+    /* A frame may carry its newline (octet counting keeps it): it is not part of any field. */
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        len--;
     struct ev e = {out, out->len};
     struct cur c = {msg, len, 0};
     int pri = parse_pri(&c);

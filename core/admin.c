@@ -275,17 +275,15 @@ static json_t *sink_json(struct sink *s)
     pthread_mutex_unlock(&s->stat.mu);
     uint64_t in = counter_get(&s->stats.in), delivered = counter_get(&s->stats.delivered),
              failed = counter_get(&s->stats.failed), dropped = counter_get(&s->stats.dropped);
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
-                     "name", s->name, "type", s->type, "state",
-                     health[atomic_load(&s->health) == SINK_RETRYING], "last_error", err, "in",
-                     (json_int_t)in, "delivered", (json_int_t)delivered, "failed",
-                     (json_int_t)failed, "dropped", (json_int_t)dropped, "retries",
-                     (json_int_t)counter_get(&s->stats.retries), "bytes",
-                     (json_int_t)counter_get(&s->stats.bytes), "queued",
-                     (json_int_t)(in - delivered - failed), "queued_bytes",
-                     (json_int_t)ring_used(s->q), "latency_p50_ms",
-                     sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
-                     sinkstat_percentile(&s->stat, 0.99) / 1000.0);
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "name", s->name,
+        "type", s->type, "state", health[atomic_load(&s->health) == SINK_RETRYING], "last_error",
+        err, "in", (json_int_t)in, "delivered", (json_int_t)delivered, "failed", (json_int_t)failed,
+        "dropped", (json_int_t)dropped, "retries", (json_int_t)counter_get(&s->stats.retries),
+        "bytes", (json_int_t)counter_get(&s->stats.bytes), "queued",
+        (json_int_t)(in - delivered - failed), "queued_bytes", (json_int_t)ring_used(s->q),
+        "latency_p50_ms", sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
+        sinkstat_percentile(&s->stat, 0.99) / 1000.0);
 }
 
 static json_t *cmd_sinks(struct admin *a, struct client *cl, json_t *req)
@@ -321,12 +319,12 @@ static json_t *compare_windows(struct sink *x, struct sink *y, double settle_s)
             const struct sinkstat_window *A = pass ? o : &w[i], *B = pass ? &w[i] : o;
             char key[32];
             snprintf(key, sizeof(key), "%.18s0Z", w[i].key);
-            int same = A && B && A->count == B->count && A->sum == B->sum && A->xor == B->xor;
-            json_array_append_new(
-                arr, json_pack("{s:s, s:I, s:I, s:b, s:b}", "window", key, "a",
-                               (json_int_t)(A ? A->count : 0), "b",
-                               (json_int_t)(B ? B->count : 0), "same", same, "settled",
-                               settle_s <= 0 || strncmp(w[i].key, now, 18) < 0));
+            int same = A && B && A->count == B->count && A->sum == B->sum && A->xor == B->xor ;
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:I, s:I, s:b, s:b}", "window", key, "a",
+                                            (json_int_t)(A ? A->count : 0), "b",
+                                            (json_int_t)(B ? B->count : 0), "same", same, "settled",
+                                            settle_s <= 0 || strncmp(w[i].key, now, 18) < 0));
         }
     }
     return arr;
@@ -363,10 +361,10 @@ static const struct {
     const char *name;
     cmd_fn fn;
 } commands[] = {
-    {"sinks", cmd_sinks},     {"compare", cmd_compare},
-    {"version", cmd_version}, {"stats", cmd_stats},   {"routes", cmd_routes},
-    {"sample", cmd_sample},   {"route", cmd_route},   {"reload", cmd_reload},
-    {"audit", cmd_audit},     {"config", cmd_config},
+    {"sinks", cmd_sinks},   {"compare", cmd_compare}, {"version", cmd_version},
+    {"stats", cmd_stats},   {"routes", cmd_routes},   {"sample", cmd_sample},
+    {"route", cmd_route},   {"reload", cmd_reload},   {"audit", cmd_audit},
+    {"config", cmd_config},
 };
 
 /* ---- protocol ---- */

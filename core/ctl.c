@@ -196,8 +196,8 @@ static void print_sink_line(json_t *v)
            json_string_value(json_object_get(v, "state")), ival(v, "in"), ival(v, "delivered"),
            ival(v, "failed"), ival(v, "dropped"), ival(v, "retries"), ival(v, "queued"),
            json_real_value(json_object_get(v, "latency_p50_ms")),
-           json_real_value(json_object_get(v, "latency_p99_ms")), err && *err ? "  last error: " : "",
-           err && *err ? err : "");
+           json_real_value(json_object_get(v, "latency_p99_ms")),
+           err && *err ? "  last error: " : "", err && *err ? err : "");
 }
 
 static void print_compare(json_t *resp)
@@ -208,11 +208,11 @@ static void print_compare(json_t *resp)
     json_t *w;
     printf("window (received_at)          %-10s %-10s\n", "a", "b");
     json_array_foreach(json_object_get(resp, "windows"), i, w)
-    printf("  %-27s %-10lld %-10lld %s\n", json_string_value(json_object_get(w, "window")),
-           ival(w, "a"), ival(w, "b"),
-           !json_is_true(json_object_get(w, "settled")) ? "in flight"
-           : json_is_true(json_object_get(w, "same"))   ? "same events"
-                                                        : "DIFFERENT");
+        printf("  %-27s %-10lld %-10lld %s\n", json_string_value(json_object_get(w, "window")),
+               ival(w, "a"), ival(w, "b"),
+               !json_is_true(json_object_get(w, "settled")) ? "in flight"
+               : json_is_true(json_object_get(w, "same"))   ? "same events"
+                                                            : "DIFFERENT");
     printf("%s\n", json_is_true(json_object_get(resp, "same_events"))
                        ? "both sinks accepted the same events (settled windows)"
                        : "the sinks accepted DIFFERENT events");
@@ -311,8 +311,8 @@ static json_t *build_request(int argc, char **argv)
             json_object_set_new(r, "settle", json_real(atof(argv[4])));
         return r;
     }
-    static const char *const simple[] = {"stats",   "routes",  "reload", "config",
-                                         "version", "sinks",   NULL};
+    static const char *const simple[] = {"stats",   "routes", "reload", "config",
+                                         "version", "sinks",  NULL};
     for (int i = 0; simple[i]; i++) {
         if (!strcmp(cmd, simple[i])) {
             if (argc != 1) {

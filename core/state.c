@@ -86,21 +86,22 @@ static int check_integrity(struct state *s, char *err, size_t errlen)
 
 static int migrate(struct state *s, char *err, size_t errlen)
 {
-    int v = user_version(s);
-    if (v < 0) {
-        snprintf(err, errlen, "%s: cannot read the schema version: %s", s->path,
-                 sqlite3_errmsg(s->db));
-        return -EIO;
-    }
-    if (v > SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s: schema version %d is newer than this spillway (%d)", s->path, v,
-                 SCHEMA_VERSION);
-        return -EINVAL;
-    }
-    /* BEGIN IMMEDIATE takes the write lock even when there is nothing to migrate, so a
-     * read-only or locked database is reported now. */
+    /* BEGIN IMMEDIATE first: the version is read under the write lock (two processes opening a
+     * new database together must not both migrate it), and a read-only or locked database is
+     * reported now, even when there is nothing to migrate. */
     if (exec(s, "BEGIN IMMEDIATE", err, errlen))
         return -EIO;
+    int v = user_version(s);
+    if (v < 0 || v > SCHEMA_VERSION) {
+        if (v < 0)
+            snprintf(err, errlen, "%s: cannot read the schema version: %s", s->path,
+                     sqlite3_errmsg(s->db));
+        else
+            snprintf(err, errlen, "%s: schema version %d is newer than this spillway (%d)", s->path,
+                     v, SCHEMA_VERSION);
+        exec(s, "ROLLBACK", (char[64]){0}, 64);
+        return v < 0 ? -EIO : -EINVAL;
+    }
     for (; v < SCHEMA_VERSION; v++) {
         char sql[64];
         if (exec(s, migrations[v], err, errlen))
@@ -306,9 +307,12 @@ int state_kv_each(struct state *s,
     if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM kv", -1, &st, NULL) != SQLITE_OK)
         return failed(s, "kv read");
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn(ud, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-           sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* SQLite gives NULL for an empty BLOB: an empty key or value is still "". */
+        const char *k = sqlite3_column_blob(st, 0), *v = sqlite3_column_blob(st, 1);
+        fn(ud, k ? k : "", (size_t)sqlite3_column_bytes(st, 0), v ? v : "",
+           (size_t)sqlite3_column_bytes(st, 1));
+    }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : failed(s, "kv read");
 }

@@ -58,6 +58,8 @@ static int grow(struct kv *kv)
 
 static int put(struct kv *kv, const char *key, size_t klen, const char *val, size_t vlen, int dirty)
 {
+    if (!key)
+        key = "";
     if ((kv->n + 1) * 2 > kv->cap && grow(kv))
         return -ENOMEM;
     uint64_t h = hash64(key, klen);
@@ -67,7 +69,8 @@ static int put(struct kv *kv, const char *key, size_t klen, const char *val, siz
         nv = malloc(vlen + 1);
         if (!nv)
             return -ENOMEM;
-        memcpy(nv, val, vlen);
+        if (vlen)
+            memcpy(nv, val, vlen);
         nv[vlen] = '\0';
     }
     if (!e->key) {
@@ -76,7 +79,8 @@ static int put(struct kv *kv, const char *key, size_t klen, const char *val, siz
             free(nv);
             return -ENOMEM;
         }
-        memcpy(e->key, key, klen);
+        if (klen)
+            memcpy(e->key, key, klen);
         e->key[klen] = '\0';
         e->klen = klen;
         e->hash = h;
@@ -154,6 +158,37 @@ uint64_t kv_each(struct kv *kv,
     return v;
 }
 
+/* Deleted keys stay as entries until their deletion is written; then they go, so a churn of
+ * short-lived keys does not grow the table forever. Rebuilding keeps probing correct. */
+static void compact(struct kv *kv)
+{
+    pthread_mutex_lock(&kv->mu);
+    size_t dead = 0;
+    for (size_t i = 0; i < kv->cap; i++)
+        dead += kv->v[i].key && !kv->v[i].val && !kv->v[i].dirty;
+    if (dead && dead * 4 >= kv->n) {
+        struct kv_entry *old = kv->v;
+        size_t cap = kv->cap;
+        struct kv_entry *v = calloc(cap, sizeof(*v));
+        if (v) {
+            kv->v = v;
+            kv->n = 0;
+            for (size_t i = 0; i < cap; i++) {
+                if (!old[i].key)
+                    continue;
+                if (!old[i].val && !old[i].dirty) {
+                    free(old[i].key);
+                    continue;
+                }
+                *find(kv, old[i].key, old[i].klen, old[i].hash) = old[i];
+                kv->n++;
+            }
+            free(old);
+        }
+    }
+    pthread_mutex_unlock(&kv->mu);
+}
+
 struct pending {
     char *key, *val;
     size_t klen, vlen;
@@ -215,5 +250,6 @@ int kv_flush(struct kv *kv)
         free(p[i].val);
     }
     free(p);
+    compact(kv);
     return rc ? rc : written;
 }

@@ -60,6 +60,12 @@ struct route {
     _Atomic unsigned script_gen;
     _Atomic uint64_t rate_bits; /* the effective rate, a double's bits */
     _Atomic int enabled;
+    /* Live taps (spillway ctl tap): how many want events before / after the transform, and
+     * the small ring the workers copy them into (created by the admin side, never freed
+     * before the route). What does not fit is skipped and counted. */
+    _Atomic int taps_before, taps_after;
+    struct ring *_Atomic tap;
+    counter_t tap_skipped;
     struct route_stats stats;
 };
 

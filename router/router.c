@@ -448,6 +448,11 @@ int router__script_source(struct router *r, int i, char **src, size_t *len, unsi
     return *src ? 0 : -ENOMEM;
 }
 
+struct route *router_find(struct router *r, const char *name)
+{
+    return find_route(r, name);
+}
+
 struct kv *router__kv(struct router *r)
 {
     return r->kv;
@@ -500,6 +505,7 @@ void router_free(struct router *r)
         free(rt->sample_key);
         free(rt->sinks);
         free(rt->shadow);
+        ring_free(atomic_load(&rt->tap));
     }
     free(r->routes);
     pthread_mutex_destroy(&r->mu);

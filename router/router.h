@@ -35,6 +35,8 @@ int router_start(struct router *r, char *err, size_t errlen);
 void router_join(struct router *r);
 
 int router_route_count(const struct router *r);
+/* The route named name, or NULL. */
+struct route *router_find(struct router *r, const char *name);
 struct route *router_route(struct router *r, int i);
 
 /* Who asks for a change (from the admin socket's peer credentials), for the audit log. */

@@ -25,15 +25,148 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+/* Once over the limit the call is aborting: the hook then fires on every instruction and the
+ * pcall/xpcall/coroutine wrappers re-raise, so a script cannot catch its way past the limit. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     struct script_host *h = script__host(L);
     h->instr += SCRIPT_HOOK_STEP;
-    if (h->instr > h->instr_limit)
+    if (h->instr > h->instr_limit || h->aborting) {
+        if (!h->aborting) {
+            h->aborting = 1;
+            lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        }
         luaL_error(L, "instruction limit exceeded (%d)", (int)h->instr_limit);
+    }
 }
 
-/* load() for text chunks only: binary chunks can break the VM's invariants. */
+static int rethrow_if_aborting(lua_State *L, int nres)
+{
+    struct script_host *h = script__host(L);
+    if (h->aborting)
+        return luaL_error(L, "instruction limit exceeded (%d)", (int)h->instr_limit);
+    return nres;
+}
+
+static int safe_pcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    lua_pushboolean(L, status == LUA_OK);
+    lua_insert(L, 1);
+    return rethrow_if_aborting(L, lua_gettop(L));
+}
+
+static int safe_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 1); /* f, handler, args..., f */
+    lua_rotate(L, 3, 1); /* f, handler, f, args... */
+    int status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
+    lua_pushboolean(L, status == LUA_OK);
+    lua_replace(L, 1);
+    lua_remove(L, 2);
+    return rethrow_if_aborting(L, lua_gettop(L));
+}
+
+static int safe_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.resume");
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return rethrow_if_aborting(L, lua_gettop(L));
+}
+
+/* table.move and string patterns run in C, where the count hook cannot stop them: bound them. */
+static int safe_move(lua_State *L)
+{
+    lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+    struct script_host *h = script__host(L);
+    if (e >= f && (e - f) / 2 > h->instr_limit)
+        return luaL_error(L, "table.move range too large");
+    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.move");
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+#define MAX_PATTERN_QUANTIFIERS 16 /* backtracking is exponential in optional items */
+
+static int pattern_guard(lua_State *L, const char *name)
+{
+    size_t n;
+    const char *p = luaL_checklstring(L, 2, &n);
+    int q = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%' && i + 1 < n)
+            i++;
+        else if (p[i] == '?' || p[i] == '*' || p[i] == '-' || p[i] == '+')
+            q++;
+    }
+    if (q > MAX_PATTERN_QUANTIFIERS && !(lua_toboolean(L, 4) && !strcmp(name, "find")))
+        return luaL_error(L, "pattern too complex (more than %d quantifiers)",
+                          MAX_PATTERN_QUANTIFIERS);
+    char key[64];
+    snprintf(key, sizeof(key), "spillway.%s", name);
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int safe_find(lua_State *L)
+{
+    return pattern_guard(L, "find");
+}
+static int safe_match(lua_State *L)
+{
+    return pattern_guard(L, "match");
+}
+static int safe_gmatch(lua_State *L)
+{
+    return pattern_guard(L, "gmatch");
+}
+static int safe_gsub(lua_State *L)
+{
+    return pattern_guard(L, "gsub");
+}
+
+/* Replaces lib[name] by fn, keeping the original in the registry as spillway.<name>. */
+static void wrap(lua_State *L, const char *name, lua_CFunction fn)
+{
+    char key[64];
+    lua_getfield(L, -1, name);
+    snprintf(key, sizeof(key), "spillway.%s", name);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, name);
+}
+
+/* Pushes the _ENV of the Lua function that called us (the calling script's environment). */
+static int caller_env(lua_State *L)
+{
+    lua_Debug ar;
+    if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "f", &ar))
+        return 0;
+    for (int i = 1;; i++) {
+        const char *up = lua_getupvalue(L, -1, i);
+        if (!up)
+            break;
+        if (!strcmp(up, "_ENV")) {
+            lua_remove(L, -2);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* load() for text chunks only (binary chunks can break the VM's invariants), running in the
+ * calling script's environment unless one is given: never in the shared globals. */
 static int safe_load(lua_State *L)
 {
     size_t n;
@@ -45,11 +178,12 @@ static int safe_load(lua_State *L)
         lua_insert(L, -2);
         return 2;
     }
-    if (!lua_isnoneornil(L, 4)) { /* env */
+    if (!lua_isnoneornil(L, 4))
         lua_pushvalue(L, 4);
-        if (!lua_setupvalue(L, -2, 1))
-            lua_pop(L, 1);
-    }
+    else if (!caller_env(L))
+        lua_newtable(L); /* no Lua caller: an empty environment */
+    if (!lua_setupvalue(L, -2, 1))
+        lua_pop(L, 1);
     return 1;
 }
 
@@ -106,18 +240,28 @@ static void open_sandbox(lua_State *L)
     lua_setfield(L, -2, "load");
     lua_pushcfunction(L, lua_print_to_log);
     lua_setfield(L, -2, "print");
+    lua_pushcfunction(L, safe_pcall);
+    lua_setfield(L, -2, "pcall");
+    lua_pushcfunction(L, safe_xpcall);
+    lua_setfield(L, -2, "xpcall");
     lua_pop(L, 1);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    wrap(L, "find", safe_find);
+    wrap(L, "match", safe_match);
+    wrap(L, "gmatch", safe_gmatch);
+    wrap(L, "gsub", safe_gsub);
     lua_pop(L, 1);
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    wrap(L, "move", safe_move);
     lua_pop(L, 1);
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
     lua_pop(L, 1);
     luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
     lua_pop(L, 1);
     luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
+    wrap(L, "resume", safe_resume);
     lua_pop(L, 1);
     luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
     keep_only(L, os_kept);
@@ -164,6 +308,7 @@ void script_host_free(struct script_host *h)
     script__api_free(h);
     buf_free(&h->path);
     buf_free(&h->tmp);
+    buf_free(&h->emit);
     free(h->fn_refs);
     free(h);
 }
@@ -236,6 +381,10 @@ int script_load(struct script_host *h, const char *name, const char *src, size_t
     char chunk[512];
     snprintf(chunk, sizeof(chunk), "@%s", name);
     h->instr = 0;
+    if (h->aborting) {
+        h->aborting = 0;
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEP);
+    }
     int rc = luaL_loadbufferx(L, src, len, chunk, "t");
     if (rc == LUA_OK) {
         new_env(L);
@@ -291,6 +440,10 @@ int script_run(struct script_host *h, int handle, struct eview *ev, const struct
     h->route = rt;
     h->gen++;
     h->instr = 0;
+    if (h->aborting) { /* the previous call hit a limit: back to the normal hook */
+        h->aborting = 0;
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEP);
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->fn_refs[handle]);
     script__push_root(L, h);
     int rc = lua_pcall(L, 1, 1, 0);

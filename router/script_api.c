@@ -135,6 +135,10 @@ static int l_dedup(lua_State *L)
     size_t n = 0;
     const char *key = key_arg(L, 1, &n);
     double window = luaL_optnumber(L, 2, 60);
+    if (!(window >= 0)) /* also NaN */
+        window = 0;
+    if (window > 1e9) /* about 31 years: "forever" without overflowing nanoseconds */
+        window = 1e9;
     if (!key) {
         lua_pushboolean(L, 1);
         return 1;
@@ -190,23 +194,34 @@ static int l_mask(lua_State *L)
         return 1;
     }
     luaL_checkstring(L, 2);
-    /* string.gsub(s, pattern, function(m) return ("*"):rep(#m) end) */
-    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.gsub");
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.stars");
-    lua_call(L, 3, 1);
-    return 1;
-}
-
-static int l_stars(lua_State *L)
-{
-    size_t n;
-    luaL_checklstring(L, 1, &n);
+    /* Each whole match (captures or not) becomes stars of its length: string.find gives the
+     * match's bounds, whatever the pattern captures. */
     luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, n);
-    memset(p, '*', n);
-    luaL_pushresultsize(&b, n);
+    luaL_buffinit(L, &b);
+    lua_Integer at = 1;
+    while ((size_t)at <= n + 1) {
+        lua_getglobal(L, "string");
+        lua_getfield(L, -1, "find");
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_pushinteger(L, at);
+        lua_call(L, 3, 2);
+        if (lua_isnil(L, -2)) {
+            lua_pop(L, 3);
+            break;
+        }
+        lua_Integer ms = lua_tointeger(L, -2), me = lua_tointeger(L, -1);
+        lua_pop(L, 3);
+        luaL_addlstring(&b, s + at - 1, (size_t)(ms - at));
+        for (lua_Integer i = ms; i <= me; i++)
+            luaL_addchar(&b, '*');
+        at = me >= ms ? me + 1 : ms + 1; /* an empty match moves on by one */
+        if (me < ms && (size_t)ms <= n)
+            luaL_addchar(&b, s[ms - 1]);
+    }
+    if ((size_t)at <= n)
+        luaL_addlstring(&b, s + at - 1, n - (size_t)at + 1);
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -281,6 +296,8 @@ static int l_state_set(lua_State *L)
     size_t n, vn = 0;
     const char *k = luaL_checklstring(L, 1, &n);
     const char *v = lua_isnil(L, 2) ? NULL : luaL_checklstring(L, 2, &vn);
+    if (n == 0)
+        return luaL_argerror(L, 1, "the key must not be empty");
     if (n > 1024 || vn > 65536)
         return luaL_error(L, "spillway.state keys are at most 1 KiB and values 64 KiB");
     lua_getfield(L, LUA_REGISTRYINDEX, KV_REG);
@@ -307,22 +324,24 @@ static int l_emit(lua_State *L)
     int sink = h->env.sink_find(h->env.ud, name);
     if (sink < 0)
         return luaL_error(L, "spillway.emit: no sink named %s", name);
-    struct buf out = {0};
+    /* The host's buffer, not a local one: an encoding error longjmps out of here. */
+    struct buf *out = &h->emit;
+    buf_reset(out);
     if (luaL_testudata(L, 2, "spillway.event")) {
         lua_getglobal(L, "tostring");
         lua_pushvalue(L, 2);
         lua_call(L, 1, 1);
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
-        buf_append(&out, s, n);
+        buf_append(out, s, n);
         lua_pop(L, 1);
     } else if (lua_type(L, 2) == LUA_TTABLE) {
-        script__encode(L, 2, &out, 0);
+        script__encode(L, 2, out, 0);
     } else {
         return luaL_argerror(L, 2, "an event or a table");
     }
-    int rc = h->env.emit(h->env.ud, sink, out.data, out.len);
-    buf_free(&out);
+    int rc = h->env.emit(h->env.ud, sink, out->data, out->len);
+    buf_trim(out, 1 << 20);
     lua_pushboolean(L, rc == 0);
     return 1;
 }
@@ -343,12 +362,6 @@ void script__api_register(lua_State *L)
     luaL_newlib(L, state);
     lua_setfield(L, -2, "state");
     lua_setglobal(L, "spillway");
-    lua_getglobal(L, "string");
-    lua_getfield(L, -1, "gsub");
-    lua_setfield(L, LUA_REGISTRYINDEX, "spillway.gsub");
-    lua_pop(L, 1);
-    lua_pushcfunction(L, l_stars);
-    lua_setfield(L, LUA_REGISTRYINDEX, "spillway.stars");
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, KV_REG);
 }

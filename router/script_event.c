@@ -102,38 +102,6 @@ void script__push_value(lua_State *L, struct script_host *h, const struct ev_val
     }
 }
 
-/* Reads key (at stack index 2) below proxy p and pushes it. A string key naming no field but
- * holding dots is read as a path: ev["http.status"] is ev.http.status. */
-static int ev_index(lua_State *L)
-{
-    struct proxy *p = to_proxy(L, 1);
-    struct script_host *h = live_host(L, p);
-    size_t klen;
-    const char *key;
-    char num[32];
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        snprintf(num, sizeof(num), "%lld", (long long)luaL_checkinteger(L, 2));
-        key = num;
-        klen = strlen(num);
-    } else {
-        key = luaL_checklstring(L, 2, &klen);
-    }
-    child_path(h, p, key, klen);
-    struct ev_val v;
-    if (eview_get(h->ev, h->path.data, h->path.len, &v))
-        return luaL_error(L, "the event is not a JSON object");
-    if (v.kind == EVK_MISSING && memchr(key, '.', klen)) {
-        for (size_t i = h->path.len - klen; i < h->path.len; i++) {
-            if (h->path.data[i] == '.')
-                h->path.data[i] = '\0';
-        }
-        if (eview_get(h->ev, h->path.data, h->path.len, &v))
-            return luaL_error(L, "the event is not a JSON object");
-    }
-    script__push_value(L, h, &v, h->path.data, h->path.len);
-    return 1;
-}
-
 /* Appends the JSON of the proxied value: its text when untouched, else taken from the
  * serialized event (rare: copying a subtree that was edited). */
 static void encode_proxy(lua_State *L, struct script_host *h, const struct proxy *p,
@@ -163,6 +131,93 @@ static void encode_proxy(lua_State *L, struct script_host *h, const struct proxy
     }
     jsontok_free(&t);
     buf_free(&whole);
+}
+
+/* The element count of an array edited below its top, from the serialized event (rare). */
+static lua_Integer edited_array_len(lua_State *L, struct script_host *h, const struct proxy *p)
+{
+    struct buf json = {0};
+    encode_proxy(L, h, p, &json);
+    struct jsontok t = {0};
+    lua_Integer n = 0;
+    if (jsontok_parse_trusted(&t, json.data ? json.data : "", json.len) == 0 &&
+        t.tok[0].type == JSMN_ARRAY)
+        n = t.tok[0].size;
+    jsontok_free(&t);
+    buf_free(&json);
+    return n;
+}
+
+/* Element idx of an array edited below its top (an element deleted, one appended), read from
+ * the array as it will be serialized, so reads agree with what the sinks get. Rare. */
+static int edited_array_index(lua_State *L, struct script_host *h, const struct proxy *p,
+                              lua_Integer idx)
+{
+    struct buf json = {0};
+    encode_proxy(L, h, p, &json);
+    struct jsontok t = {0};
+    struct ev_val v = {.kind = EVK_MISSING};
+    if (jsontok_parse_trusted(&t, json.data ? json.data : "", json.len) == 0 &&
+        t.tok[0].type == JSMN_ARRAY && idx >= 1 && idx <= t.tok[0].size) {
+        int at = 1;
+        for (lua_Integer i = 1; i < idx; i++)
+            at = t.next[at];
+        const jsmntok_t *k = &t.tok[at];
+        v.text = json.data + k->start;
+        v.len = (size_t)(k->end - k->start);
+        v.kind = k->type == JSMN_STRING                 ? EVK_STRING
+                 : k->type == JSMN_OBJECT               ? EVK_OBJECT
+                 : k->type == JSMN_ARRAY                ? EVK_ARRAY
+                 : v.text[0] == 'n'                     ? EVK_NULL
+                 : v.text[0] == 't' || v.text[0] == 'f' ? EVK_BOOL
+                                                        : EVK_NUMBER;
+        v.escaped = k->type == JSMN_STRING && memchr(v.text, '\\', v.len) != NULL;
+    }
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", (long long)idx);
+    child_path(h, p, num, strlen(num));
+    script__push_value(L, h, &v, h->path.data, h->path.len);
+    jsontok_free(&t);
+    buf_free(&json);
+    return 1;
+}
+
+/* Reads key (at stack index 2) below proxy p and pushes it. A string key naming no field but
+ * holding dots is read as a path: ev["http.status"] is ev.http.status. */
+static int ev_index(lua_State *L)
+{
+    struct proxy *p = to_proxy(L, 1);
+    struct script_host *h = live_host(L, p);
+    size_t klen;
+    const char *key;
+    char num[32];
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Integer idx = luaL_checkinteger(L, 2);
+        struct ev_val arr;
+        if (eview_get(h->ev, p->path, p->plen, &arr))
+            return luaL_error(L, "the event is not a JSON object");
+        if (arr.kind == EVK_ARRAY && arr.size < 0)
+            return edited_array_index(L, h, p, idx);
+        snprintf(num, sizeof(num), "%lld", (long long)idx);
+        key = num;
+        klen = strlen(num);
+    } else {
+        key = luaL_checklstring(L, 2, &klen);
+    }
+    child_path(h, p, key, klen);
+    struct ev_val v;
+    if (eview_get(h->ev, h->path.data, h->path.len, &v))
+        return luaL_error(L, "the event is not a JSON object");
+    if (v.kind == EVK_MISSING && memchr(key, '.', klen)) {
+        for (size_t i = h->path.len - klen; i < h->path.len; i++) {
+            if (h->path.data[i] == '.')
+                h->path.data[i] = '\0';
+        }
+        if (eview_get(h->ev, h->path.data, h->path.len, &v))
+            return luaL_error(L, "the event is not a JSON object");
+    }
+    script__push_value(L, h, &v, h->path.data, h->path.len);
+    return 1;
 }
 
 static int is_sequence(lua_State *L, int idx, lua_Integer *n)
@@ -328,9 +383,19 @@ static int ev_pairs(lua_State *L)
 {
     struct proxy *p = to_proxy(L, 1);
     struct script_host *h = live_host(L, p);
-    lua_newtable(L);
-    if (eview_keys(h->ev, p->path, p->plen, collect_key, L))
+    struct ev_val v;
+    if (eview_get(h->ev, p->path, p->plen, &v))
         return luaL_error(L, "the event is not a JSON object");
+    lua_newtable(L);
+    if (v.kind == EVK_ARRAY) { /* an array iterates as ipairs would: 1..#a */
+        lua_Integer n = v.size >= 0 ? v.size : edited_array_len(L, h, p);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_pushinteger(L, i);
+            lua_rawseti(L, -2, i);
+        }
+    } else if (eview_keys(h->ev, p->path, p->plen, collect_key, L)) {
+        return luaL_error(L, "the event is not a JSON object");
+    }
     lua_pushinteger(L, 0);
     lua_pushcclosure(L, ev_pairs_next, 2);
     lua_pushvalue(L, 1);
@@ -345,17 +410,9 @@ static int ev_len(lua_State *L)
     struct ev_val v;
     if (eview_get(h->ev, p->path, p->plen, &v))
         return luaL_error(L, "the event is not a JSON object");
-    if (v.kind == EVK_ARRAY && v.size >= 0) {
-        lua_pushinteger(L, v.size);
-        return 1;
-    }
     lua_Integer n = 0;
-    if (v.kind == EVK_ARRAY) { /* edited below: count the elements that remain */
-        lua_newtable(L);
-        eview_keys(h->ev, p->path, p->plen, collect_key, L);
-        n = (lua_Integer)lua_rawlen(L, -1);
-        lua_pop(L, 1);
-    }
+    if (v.kind == EVK_ARRAY)
+        n = v.size >= 0 ? v.size : edited_array_len(L, h, p);
     lua_pushinteger(L, n);
     return 1;
 }

@@ -31,6 +31,7 @@ struct script_host {
     size_t mem_limit;
     int64_t instr;
     int64_t instr_limit;
+    int aborting;     /* a limit was hit: the call must fail, pcall cannot catch it */
     struct eview *ev; /* the event of the call in progress */
     const struct script_route *route;
     unsigned gen; /* bumped per call: stale nested proxies fail */
@@ -39,6 +40,7 @@ struct script_host {
     int nfn;
     struct buf path; /* path under construction */
     struct buf tmp;  /* unescaping, encoding */
+    struct buf emit; /* spillway.emit encoding (host-owned: errors longjmp) */
     char err[1024];
     uint64_t rng;
     struct script_env env;

@@ -57,6 +57,8 @@ struct worker {
     struct stage *stage;         /* [sink * 2 + (shadow ? 1 : 0)] */
     struct route_local *local;
     struct buf dead;
+    struct buf *tapstage; /* per route: tapped events of the current chunk */
+    struct buf tapev;
     uint64_t rng;
     uint64_t unrouted, dead_unsunk, dead_sent;
     struct log_limit err_log;
@@ -161,7 +163,8 @@ struct worker *worker_new(struct router *r, int partition, char *err, size_t err
     w->sroute = calloc((size_t)w->nroutes + 1, sizeof(*w->sroute));
     w->local = calloc((size_t)w->nroutes + 1, sizeof(*w->local));
     w->stage = calloc((size_t)w->nsinks * 2 + 1, sizeof(*w->stage));
-    if (!w->handles || !w->gens || !w->sroute || !w->local || !w->stage ||
+    w->tapstage = calloc((size_t)w->nroutes + 1, sizeof(*w->tapstage));
+    if (!w->handles || !w->gens || !w->sroute || !w->local || !w->stage || !w->tapstage ||
         load_scripts(w, err, errlen)) {
         worker_free(w);
         return NULL;
@@ -179,6 +182,10 @@ void worker_free(struct worker *w)
     for (int i = 0; w->stage && i < w->nsinks * 2; i++)
         buf_free(&w->stage[i].batch);
     free(w->stage);
+    for (int i = 0; w->tapstage && i < w->nroutes; i++)
+        buf_free(&w->tapstage[i]);
+    free(w->tapstage);
+    buf_free(&w->tapev);
     free(w->handles);
     free(w->gens);
     free(w->sroute);
@@ -208,10 +215,33 @@ static void push_stage(struct worker *w, int idx)
     buf_trim(b, 4 << 20);
 }
 
+/* Tapped events go to the route's tap ring without ever waiting: what does not fit is
+ * skipped (and counted), so a tap cannot slow the pipeline. */
+static void push_taps(struct worker *w)
+{
+    for (int i = 0; i < w->nroutes; i++) {
+        struct buf *b = &w->tapstage[i];
+        if (!b->len)
+            continue;
+        struct route *rt = router_route(w->r, i);
+        struct ring *tap = atomic_load(&rt->tap);
+        size_t took = tap ? ring_push(tap, b->data, b->len) : 0;
+        if (took < b->len)
+            counter_add(&rt->tap_skipped, ring_count(b->data + took, b->len - took));
+        buf_reset(b);
+    }
+}
+
+static void tap(struct worker *w, int i, const char *data, size_t len, int before)
+{
+    ring_batch_add(&w->tapstage[i], data, len, before ? RING_F_TAP_BEFORE : 0, 0);
+}
+
 static void publish(struct worker *w, uint64_t records)
 {
     for (int i = 0; i < w->nsinks * 2; i++)
         push_stage(w, i);
+    push_taps(w);
     for (int i = 0; i < w->nroutes; i++) {
         struct route_local *l = &w->local[i];
         if (!l->in)
@@ -334,6 +364,8 @@ static void process_event(struct worker *w, const char *data, size_t len)
         l->in++;
         if (w->ev.nedits)
             eview_clear_edits(&w->ev);
+        if (atomic_load_explicit(&rt->taps_before, memory_order_relaxed))
+            tap(w, i, data, len, 1);
         double rate = route_rate(rt);
         int keep;
         if (w->handles[i] >= 0) {
@@ -361,6 +393,11 @@ static void process_event(struct worker *w, const char *data, size_t len)
         }
         l->kept++;
         kept = 1;
+        if (atomic_load_explicit(&rt->taps_after, memory_order_relaxed)) {
+            buf_reset(&w->tapev);
+            if (eview_serialize(&w->ev, &w->tapev) == 0)
+                tap(w, i, w->tapev.data, w->tapev.len, 0);
+        }
         if (rt->stop)
             break;
     }

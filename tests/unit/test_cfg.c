@@ -311,11 +311,13 @@ static void test_embedded_default(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(e.count, 0);
     assert_string_equal(c.file, CONFIG_EMBEDDED_NAME);
-    assert_int_equal(c.inputs.n, 2);
+    assert_int_equal(c.inputs.n, 4);
     assert_string_equal(item(&c.inputs, 0)->name, "app");
     assert_string_equal(item(&c.inputs, 0)->type, "tcp");
     assert_string_equal(item(&c.inputs, 1)->name, "local");
     assert_string_equal(item(&c.inputs, 1)->type, "unix");
+    assert_string_equal(item(&c.inputs, 2)->type, "udp");
+    assert_string_equal(item(&c.inputs, 3)->type, "http");
     assert_int_equal(c.routes.n, 1);
     assert_int_equal(c.sinks.n, 2);
     assert_int_equal(c.pipeline.partitions, 2);
@@ -406,7 +408,9 @@ static const struct err_case err_cases[] = {
      "format, max_connections, idle_timeout",
      1},
     {"sinks:\n  - {name: a, type: file, path: /x, colour: red}\n", 2,
-     "sinks[0].colour: unknown key; valid keys: name, type, path, when_full", 1},
+     "sinks[0].colour: unknown key; valid keys: name, type, path, when_full, max_size, max_age, "
+     "keep, fsync",
+     1},
     /* a mapping or a list where a single value is expected, and the reverse */
     {"pipeline:\n  when_full: {a: b}\n", 2, "pipeline.when_full: expected a value, got a mapping",
      1},
@@ -451,16 +455,22 @@ static const struct err_case err_cases[] = {
     {"inputs:\n  - name: a\n    type: tcp\n    listen: x:1\n    listen: y:2\n", 5,
      "inputs[0].listen: is duplicate", 1},
     /* unknown item types list the valid types */
-    {"inputs:\n  - {name: a, type: udp}\n", 2,
-     "inputs[0].type: \"udp\" is not valid; choose one of: tcp, unix", 1},
-    {"sinks:\n  - {name: s, type: kafka}\n", 2,
-     "sinks[0].type: \"kafka\" is not valid; choose one of: file, stdout, null", 1},
+    {"inputs:\n  - {name: a, type: carrier_pigeon}\n", 2,
+     "inputs[0].type: \"carrier_pigeon\" is not valid; choose one of: tcp, unix, udp, "
+     "unix_dgram, http, statsd, tail, stdin",
+     1},
+    {"sinks:\n  - {name: s, type: fax}\n", 2,
+     "sinks[0].type: \"fax\" is not valid; choose one of: file, stdout, null, http, tcp, unix, "
+     "kafka",
+     1},
     /* missing required keys */
     {"inputs:\n  - {name: a, type: tcp}\n", 2, "inputs[0].listen: is required", 1},
     {"inputs:\n  - name: a\n    type: unix\n", 2, "inputs[0].path: is required", 1},
     {"inputs:\n  - {type: tcp, listen: \"y:2\"}\n", 2, "inputs[0].name: is required", 1},
     {"inputs:\n  - {name: a, listen: \"y:2\"}\n", 2,
-     "inputs[0].type: is required; choose one of: tcp, unix", 1},
+     "inputs[0].type: is required; choose one of: tcp, unix, udp, unix_dgram, http, statsd, "
+     "tail, stdin",
+     1},
     {"sinks:\n  - {name: f, type: file}\n", 2, "sinks[0].path: is required", 1},
     {"routes:\n  - {sinks: []}\n", 2, "routes[0].name: is required", 1},
     /* ${ENV} */
@@ -625,9 +635,10 @@ static void test_bounds_message_exact(void **state)
     }
 }
 
-/* BUG: core/config.c validate() reports a dead_letter / fallback naming a missing sink (and
- * "spill needs pipeline.kafka.brokers") with line 0 instead of the line of the key, because
- * cfg_load keeps no line for scalar keys. FILE:0 is not a location a user can go to. */
+/* Regression (was a bug, fixed): core/config.c validate() reports a dead_letter / fallback naming a
+ * missing sink (and "spill needs pipeline.kafka.brokers") with line 0 instead of the line of the
+ * key, because cfg_load keeps no line for scalar keys. FILE:0 is not a location a user can go to.
+ */
 static void test_cross_section_error_lines(void **state)
 {
     struct loaded l;
@@ -650,8 +661,9 @@ static void test_cross_section_error_lines(void **state)
     assert_true(ok);
 }
 
-/* BUG: core/cfg.c load_variant_item() reads `name` and `type` of an input or sink itself and
- * silently keeps the last of two; every other repeated key is reported "is duplicate". */
+/* Regression (was a bug, fixed): core/cfg.c load_variant_item() reads `name` and `type` of an input
+ * or sink itself and silently keeps the last of two; every other repeated key is reported "is
+ * duplicate". */
 static void test_duplicate_name_in_item(void **state)
 {
     static const struct {
@@ -683,7 +695,8 @@ static void test_syntax_error_leaves_defaults(void **state)
     struct config c;
     memset(&c, 0, sizeof(c));
     struct cfg_errors e = {0};
-    assert_int_equal(cfg_load(&config_section, &c, yaml, strlen(yaml), "t.yaml", &e, NULL), -EINVAL);
+    assert_int_equal(cfg_load(&config_section, &c, yaml, strlen(yaml), "t.yaml", &e, NULL),
+                     -EINVAL);
     assert_int_equal(e.count, 1);
     assert_non_null(strstr(errs_text(&e), "t.yaml:3: yaml: "));
     check_all_defaults(&c);

@@ -472,11 +472,11 @@ static void test_clear_edits(void **state)
     eview_free(&v);
 }
 
-/* BUG: core/eview.c get_in_edit() tokenizes an edit's value with jsontok_parse(), which
- * rejects a number or literal that is the whole text (see the jsontok bug: jsmn strict mode
- * returns JSMN_ERROR_PART), so after eview_set(v, "a", "5") eview_get(v, "a") returns -EINVAL
- * instead of EVK_NUMBER "5"; the same for true/false/null and for nested paths (x.y = 1).
- * eview_keys() then also leaves such keys out, because keyset_emit() asks eview_get(). */
+/* Regression (was a bug, fixed): core/eview.c get_in_edit() tokenizes an edit's value with
+ * jsontok_parse(), which rejects a number or literal that is the whole text (see the jsontok bug:
+ * jsmn strict mode returns JSMN_ERROR_PART), so after eview_set(v, "a", "5") eview_get(v, "a")
+ * returns -EINVAL instead of EVK_NUMBER "5"; the same for true/false/null and for nested paths (x.y
+ * = 1). eview_keys() then also leaves such keys out, because keyset_emit() asks eview_get(). */
 static void test_read_back_scalar_edits(void **state)
 {
     static const char in[] = "{\"a\":1,\"b\":2}";
@@ -519,9 +519,9 @@ static void test_read_back_scalar_edits(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/eview.c apply_edit() turns whatever is at an intermediate path segment into an
- * object even for a delete, so deleting a path below a scalar or below a missing member
- * changes the event instead of doing nothing: on {"a":1}, del "a.b" serializes as
+/* Regression (was a bug, fixed): core/eview.c apply_edit() turns whatever is at an intermediate
+ * path segment into an object even for a delete, so deleting a path below a scalar or below a
+ * missing member changes the event instead of doing nothing: on {"a":1}, del "a.b" serializes as
  * {"a":{}} and del "zz.q" adds "zz":{}. Expected: {"a":1} both times. */
 static void test_del_below_scalar_or_missing(void **state)
 {
@@ -538,8 +538,8 @@ static void test_del_below_scalar_or_missing(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/eview.c emit_member() rebuilds a member edited below its top level with
- * json_loadb(..., JSON_DECODE_ANY) without JSON_ALLOW_NUL, and apply_edit() loads nested
+/* Regression (was a bug, fixed): core/eview.c emit_member() rebuilds a member edited below its top
+ * level with json_loadb(..., JSON_DECODE_ANY) without JSON_ALLOW_NUL, and apply_edit() loads nested
  * values the same way. jsontok accepts "\u0000" in strings, so: on
  * {"a":{"x":"p\u0000q","y":1}}, set "a.z" = 2 loses the original member (the load fails, the
  * member is rebuilt from nothing) and serializes {"a":{"z":2}}; and set "a.b" to the string
@@ -575,12 +575,13 @@ static void test_nested_edit_keeps_original(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/eview.c keyset_emit() starts its path buffer with buf_append(&full, path, 0) for
- * the top-level object (plen 0), and core/buf.h buf_append() then calls memcpy(NULL + 0, path,
- * 0) on the still-empty buffer: undefined behaviour, which aborts the process in the
- * sanitizer build (SPILLWAY_SANITIZE=address,undefined uses -fno-sanitize-recover=all). Any
- * eview_keys(v, "", 0, ...) on an object with a key triggers it. Runs in a child process so
- * that the abort fails this test only; test_keys, which needs top-level keys, runs last. */
+/* Regression (was a bug, fixed): core/eview.c keyset_emit() starts its path buffer with
+ * buf_append(&full, path, 0) for the top-level object (plen 0), and core/buf.h buf_append() then
+ * calls memcpy(NULL + 0, path, 0) on the still-empty buffer: undefined behaviour, which aborts the
+ * process in the sanitizer build (SPILLWAY_SANITIZE=address,undefined uses
+ * -fno-sanitize-recover=all). Any eview_keys(v, "", 0, ...) on an object with a key triggers it.
+ * Runs in a child process so that the abort fails this test only; test_keys, which needs top-level
+ * keys, runs last. */
 static void test_keys_top_level_defined_behaviour(void **state)
 {
     fflush(NULL);

@@ -327,10 +327,11 @@ static void test_large_line_under_max(void **state)
     free(big);
 }
 
-/* BUG: collector/framer.c framer_feed() compares the line length including its '\r' with
- * max, so a CRLF line whose content is exactly max bytes ("01234567\r\n", max 8) is delivered
- * as truncated (FRAME_TRUNCATED, dead-lettered as too large) although the same line ending in
- * a bare LF is delivered whole. CRLF is documented as accepted; the CR is not content. */
+/* Regression (was a bug, fixed): collector/framer.c framer_feed() compares the line length
+ * including its '\r' with max, so a CRLF line whose content is exactly max bytes ("01234567\r\n",
+ * max 8) is delivered as truncated (FRAME_TRUNCATED, dead-lettered as too large) although the same
+ * line ending in a bare LF is delivered whole. CRLF is documented as accepted; the CR is not
+ * content. */
 static void test_exact_max_with_crlf(void **state)
 {
     struct got g;

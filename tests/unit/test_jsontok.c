@@ -173,7 +173,8 @@ static void test_verdicts_match_jansson(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/jsontok.c jsontok_parse() rejects a number or literal that is the whole document
+/* Regression (was a bug, fixed): core/jsontok.c jsontok_parse() rejects a number or literal that is
+ * the whole document
  * ("1", "true", "-0.5e-3") as "truncated JSON": jsmn in JSMN_STRICT mode wants a delimiter
  * after a primitive and returns JSMN_ERROR_PART at the end of the input. These are valid
  * JSON texts (RFC 8259), and "1 " with a trailing space is accepted. */
@@ -197,7 +198,8 @@ static void test_top_level_scalar(void **state)
     jsontok_free(&t);
 }
 
-/* BUG: core/jsontok.c check_token() accepts a key-value pair inside an array: `["a":1]` and
+/* Regression (was a bug, fixed): core/jsontok.c check_token() accepts a key-value pair inside an
+ * array: `["a":1]` and
  * `{"x":["a":1]}` parse with no error (jansson rejects both). jsmn makes 1 a child of the
  * string "a"; check_token only checks the ':' gap before it and records its end in aux[] of
  * the array, so the array's own separator checks then pass. */
@@ -217,7 +219,8 @@ static void test_member_inside_array(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/jsontok.c check_token() writes t->aux[-1] for a key-value pair at the top level
+/* Regression (was a bug, fixed): core/jsontok.c check_token() writes t->aux[-1] for a key-value
+ * pair at the top level
  * (`"a":"b"`): the value's parent is the key, whose parent is -1, and
  * `t->aux[pk->parent] = ...` stores below the aux allocation (into the malloc chunk header
  * with glibc) before the trailing-data check rejects the text. The parse runs in a child

@@ -216,11 +216,11 @@ static void test_custom_aliases(void **state)
     result_free(&r);
 }
 
-/* BUG: collector/normalize.c classify() skips an alias only when the canonical name itself is
- * present, not when another alias of the same target already supplies it: with aliases
- * {msg: message, log: message} (a natural config for mixed senders), {"msg":"a","log":"b"}
- * is normalized with two "message" members. The output must not carry duplicate keys; the
- * first alias should win and the other member keep its own name. */
+/* Regression (was a bug, fixed): collector/normalize.c classify() skips an alias only when the
+ * canonical name itself is present, not when another alias of the same target already supplies it:
+ * with aliases {msg: message, log: message} (a natural config for mixed senders),
+ * {"msg":"a","log":"b"} is normalized with two "message" members. The output must not carry
+ * duplicate keys; the first alias should win and the other member keep its own name. */
 static void test_two_aliases_same_target(void **state)
 {
     char *keys[] = {"msg", "log"};
@@ -332,11 +332,12 @@ static void test_timestamps(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/timeutil.c time_from_epoch() converts with a double multiplication and truncates,
- * so epoch values whose product is not exactly representable lose a microsecond: 1712345678901
- * (ms) becomes 2024-04-05T19:34:38.900999Z instead of .901000Z, 1700000000001 (ms) becomes
- * .000999Z, 1709294400.25 (s) becomes .249999Z, 1712345678901234 (us) becomes .901233Z.
- * Epoch milliseconds are the most common numeric timestamp; they must convert exactly. */
+/* Regression (was a bug, fixed): core/timeutil.c time_from_epoch() converts with a double
+ * multiplication and truncates, so epoch values whose product is not exactly representable lose a
+ * microsecond: 1712345678901 (ms) becomes 2024-04-05T19:34:38.900999Z instead of .901000Z,
+ * 1700000000001 (ms) becomes .000999Z, 1709294400.25 (s) becomes .249999Z, 1712345678901234 (us)
+ * becomes .901233Z. Epoch milliseconds are the most common numeric timestamp; they must convert
+ * exactly. */
 static void test_epoch_precision(void **state)
 {
     static const struct ts_case cases[] = {
@@ -384,10 +385,10 @@ static void expect_unreadable(const char *const *values, size_t n)
     assert_int_equal(bad, 0);
 }
 
-/* BUG: core/timeutil.c time_parse_rfc3339() only checks 1 <= day <= 31, so dates that do not
- * exist are accepted and silently moved: "2023-02-29T00:00:00Z" (2023 is not a leap year)
- * becomes 2023-03-01, "2024-04-31T00:00:00Z" becomes 2024-05-01, "2024-02-30..." 2024-03-01.
- * An unreadable time must fall back to the receive time with timestamp_raw. */
+/* Regression (was a bug, fixed): core/timeutil.c time_parse_rfc3339() only checks 1 <= day <= 31,
+ * so dates that do not exist are accepted and silently moved: "2023-02-29T00:00:00Z" (2023 is not a
+ * leap year) becomes 2023-03-01, "2024-04-31T00:00:00Z" becomes 2024-05-01, "2024-02-30..."
+ * 2024-03-01. An unreadable time must fall back to the receive time with timestamp_raw. */
 static void test_impossible_dates(void **state)
 {
     static const char *const values[] = {
@@ -399,10 +400,10 @@ static void test_impossible_dates(void **state)
     expect_unreadable(values, sizeof(values) / sizeof(values[0]));
 }
 
-/* BUG: collector/normalize.c normalize_timestamp() copies any string shaped like the canonical
- * form (digits and separators in the right places, checked by time_is_canonical) without
- * reading it, so "2024-13-45T25:61:61.000000Z" becomes the event's timestamp as is, where an
- * unreadable time must become the receive time with timestamp_raw. */
+/* Regression (was a bug, fixed): collector/normalize.c normalize_timestamp() copies any string
+ * shaped like the canonical form (digits and separators in the right places, checked by
+ * time_is_canonical) without reading it, so "2024-13-45T25:61:61.000000Z" becomes the event's
+ * timestamp as is, where an unreadable time must become the receive time with timestamp_raw. */
 static void test_canonical_shape_not_checked(void **state)
 {
     static const char *const values[] = {
@@ -453,9 +454,9 @@ static void test_kind_source_received_at(void **state)
     result_free(&r);
 }
 
-/* BUG: collector/normalize.c compares member names as raw (still escaped) text when deciding
- * which ones are canonical (canon_index in classify and normalize_tokens), so an incoming
- * "sour\u0063e" is not recognised as "source": the output carries two "source" members,
+/* Regression (was a bug, fixed): collector/normalize.c compares member names as raw (still escaped)
+ * text when deciding which ones are canonical (canon_index in classify and normalize_tokens), so an
+ * incoming "sour\u0063e" is not recognised as "source": the output carries two "source" members,
  * ours and the sender's, and a reader that keeps the last (jansson, Python) sees the spoofed
  * one. Same for "kin\u0064", "received_\u0061t" and "timestam\u0070". Input:
  * {"sour\u0063e":"spoofed","received_\u0061t":"x"} with source "app". */

@@ -299,9 +299,9 @@ static void test_malformed_tail_not_copied(void **state)
     ring_free(r);
 }
 
-/* BUG: pipeline/ring.c push_locked() reads the 8-byte header of the next record before
- * checking that the header itself lies within len: a batch ending in a tail shorter than the
- * header's len field (len = whole records + 2) makes it read rec->len 2 bytes past the
+/* Regression (was a bug, fixed): pipeline/ring.c push_locked() reads the 8-byte header of the next
+ * record before checking that the header itself lies within len: a batch ending in a tail shorter
+ * than the header's len field (len = whole records + 2) makes it read rec->len 2 bytes past the
  * caller's buffer. The
  * result is right (nothing partial is copied), but it is a heap-buffer-overflow read under
  * ASan. Runs in a child process so that an ASan report fails this test only. */

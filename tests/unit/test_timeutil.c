@@ -146,10 +146,10 @@ static void test_parse_rejects(void **state)
     assert_true(ns == 1709294400LL * S);
 }
 
-/* BUG: core/timeutil.c time_parse_rfc3339() accepts days that do not exist in their month
- * (it only checks 1..31): "2023-02-29T00:00:00Z" returns 0 with the time of 2023-03-01,
- * "2024-04-31" gives 2024-05-01, "2100-02-29" (2100 is not a leap year) gives 2100-03-01.
- * Expected -EINVAL. */
+/* Regression (was a bug, fixed): core/timeutil.c time_parse_rfc3339() accepts days that do not
+ * exist in their month (it only checks 1..31): "2023-02-29T00:00:00Z" returns 0 with the time of
+ * 2023-03-01, "2024-04-31" gives 2024-05-01, "2100-02-29" (2100 is not a leap year) gives
+ * 2100-03-01. Expected -EINVAL. */
 static void test_parse_rejects_impossible_days(void **state)
 {
     static const char *const bad[] = {
@@ -174,12 +174,12 @@ static void test_parse_rejects_impossible_days(void **state)
     assert_int_equal(accepted, 0);
 }
 
-/* BUG: core/timeutil.c time_parse_rfc3339() computes secs * 1000000000 without a range check,
- * so a date outside what int64 nanoseconds can hold (before 1677-09-21 or after 2262-04-11)
- * overflows (undefined behaviour) and returns 0 with a wrong time: "3000-01-01T00:00:00Z"
- * comes back as 1830-11-23T00:50:52.580896Z (two's complement wrap), "0001-01-01T00:00:00Z" as
- * 1754-08-30T22:43:41.128654Z. Expected -EINVAL, so that the normalizer keeps the raw value
- * (timestamp_raw) instead of a wrong time. */
+/* Regression (was a bug, fixed): core/timeutil.c time_parse_rfc3339() computes secs * 1000000000
+ * without a range check, so a date outside what int64 nanoseconds can hold (before 1677-09-21 or
+ * after 2262-04-11) overflows (undefined behaviour) and returns 0 with a wrong time:
+ * "3000-01-01T00:00:00Z" comes back as 1830-11-23T00:50:52.580896Z (two's complement wrap),
+ * "0001-01-01T00:00:00Z" as 1754-08-30T22:43:41.128654Z. Expected -EINVAL, so that the normalizer
+ * keeps the raw value (timestamp_raw) instead of a wrong time. */
 static void test_parse_out_of_range(void **state)
 {
     static const char *const bad[] = {
