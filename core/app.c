@@ -218,7 +218,9 @@ int app_run(struct config *cfg, int embedded)
     }
     log_info("ready", "{s:s, s:i, s:i, s:i}", "config", cfg->file, "partitions", a.partitions,
              "inputs", cfg->inputs.n, "sinks", cfg->sinks.n);
+    control_set_ready(a.ctl, 1);
     event_base_dispatch(a.base);
+    control_set_ready(a.ctl, 0);
     uint64_t lost = drain(&a);
     log_totals(&a, lost);
     teardown(&a);

@@ -14,6 +14,11 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const struct cfg_key admin_keys[] = {
     {"socket", CFG_STRING, offsetof(struct admin_config, socket), "./run/admin.sock",
      "Unix socket of the admin protocol (spillway ctl)."},
+    {"socket_mode", CFG_STRING, offsetof(struct admin_config, socket_mode), "0600",
+     "Permissions of the admin socket (0660 lets a group in; allow_uids must list them too)."},
+    {"allow_uids", CFG_STRLIST, offsetof(struct admin_config, allow_uids), NULL,
+     "User ids, besides root and spillway's own, whose clients the admin socket accepts "
+     "(checked with SO_PEERCRED)."},
     {"http", CFG_STRING, offsetof(struct admin_config, http), "127.0.0.1:8686",
      "host:port serving /metrics, /health and /ready; empty turns it off."},
     {"http_token", CFG_STRING, offsetof(struct admin_config, http_token), "",

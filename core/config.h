@@ -10,6 +10,8 @@
 
 struct admin_config {
     char *socket;
+    char *socket_mode;
+    struct cfg_strlist allow_uids;
     char *http;
     char *http_token;
 };

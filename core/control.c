@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "admin_int.h"
 #include "config.h"
 #include "kv.h"
 #include "log.h"
@@ -30,6 +32,8 @@ struct control {
     struct event *inotify_ev;
     int inotify_fd;
     struct admin *admin;
+    struct admin_http *http;
+    _Atomic int ready;
     pthread_t thread;
     int started;
 };
@@ -108,6 +112,7 @@ void control_free(struct control *c)
         return;
     control_stop(c);
     admin_free(c->admin);
+    admin_http_free(c->http);
     struct event *evs[] = {c->reload_ev, c->debounce_ev, c->tick_ev, c->inotify_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i])
@@ -159,6 +164,11 @@ int control_start(struct control *c, char *err, size_t errlen)
         if (!c->admin)
             return -EINVAL;
     }
+    if (*c->d.cfg->admin.http) {
+        c->http = admin_http_new(c, err, errlen);
+        if (!c->http)
+            return -EINVAL;
+    }
     rc = pthread_create(&c->thread, NULL, control_main, c);
     if (rc) {
         snprintf(err, errlen, "cannot start the control thread: %s", strerror(rc));
@@ -182,6 +192,16 @@ void control_stop(struct control *c)
     c->started = 0;
     if (c->d.kv)
         kv_flush(c->d.kv);
+}
+
+void control_set_ready(struct control *c, int ready)
+{
+    atomic_store(&c->ready, ready);
+}
+
+int control_ready(struct control *c)
+{
+    return atomic_load(&c->ready);
 }
 
 const struct control_deps *control_deps(struct control *c)

@@ -36,6 +36,10 @@ void control_request_reload(struct control *c);
 /* Stops the thread after a last flush of spillway.state. */
 void control_stop(struct control *c);
 
+/* /ready: set once everything started, cleared when draining begins (any thread). */
+void control_set_ready(struct control *c, int ready);
+int control_ready(struct control *c);
+
 /* For the admin module, on the control thread. */
 const struct control_deps *control_deps(struct control *c);
 struct event_base *control_base(struct control *c);

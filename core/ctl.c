@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@ static const char usage[] =
     "  sinks                         every sink's state, counters and latency\n"
     "  compare A B [--settle S]      two sinks side by side: counters, latency, same events?\n"
     "  audit [-n N]                  the last N changes: who, when, what, from what\n"
+    "  tap ROUTE [-n N] [--before]   stream a route's live events (after its transform)\n"
+    "  top [-n N]                    live dashboard (plain lines when not on a terminal)\n"
     "  config                        the effective config, secrets redacted\n"
     "  version                       the running spillway's version\n"
     "\n"
@@ -326,6 +330,193 @@ static json_t *build_request(int argc, char **argv)
     return NULL;
 }
 
+/* tap: one request, then a stream of lines until "done" or the connection ends. Events go to
+ * stdout (the event JSON only), notices of skipped events to stderr. */
+static int do_tap(const char *path, json_t *req, int as_json)
+{
+    int fd = connect_socket(path);
+    if (fd < 0)
+        return 2;
+    char *text = json_dumps(req, JSON_COMPACT);
+    dprintf(fd, "%s\n", text);
+    free(text);
+    FILE *in = fdopen(fd, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 1, first = 1;
+    while (getline(&line, &cap, in) > 0) {
+        json_t *m = json_loads(line, 0, NULL);
+        if (!m)
+            continue;
+        if (first) {
+            first = 0;
+            if (!json_is_true(json_object_get(m, "ok"))) {
+                fprintf(stderr, "spillway ctl tap: %s\n",
+                        json_string_value(json_object_get(m, "error")));
+                json_decref(m);
+                break;
+            }
+            rc = 0;
+        } else if (json_object_get(m, "event")) {
+            if (as_json) {
+                fputs(line, stdout);
+            } else {
+                char *ev = json_dumps(json_object_get(m, "event"), JSON_COMPACT);
+                puts(ev);
+                free(ev);
+            }
+            fflush(stdout);
+        } else if (json_object_get(m, "done")) {
+            json_decref(m);
+            break;
+        } else if (json_object_get(m, "skipped")) {
+            fprintf(stderr, "spillway ctl tap: %lld events skipped (the tap could not keep up)\n",
+                    (long long)json_integer_value(json_object_get(m, "skipped")));
+        }
+        json_decref(m);
+    }
+    free(line);
+    fclose(in);
+    return rc;
+}
+
+/* Sums counter `field` over the array `key` of a stats document, keyed by name. */
+static double rate_of(json_t *now, json_t *prev, const char *arr, const char *name, const char *f,
+                      double dt)
+{
+    if (!prev || dt <= 0)
+        return 0;
+    json_t *a = json_object_get(now, arr), *b = json_object_get(prev, arr), *x, *y;
+    size_t i, j;
+    json_array_foreach(a, i, x)
+    {
+        if (strcmp(json_string_value(json_object_get(x, "name")) ?: "", name))
+            continue;
+        json_array_foreach(b, j, y)
+        {
+            if (strcmp(json_string_value(json_object_get(y, "name")) ?: "", name))
+                continue;
+            json_t *cx = json_object_get(x, "counters") ?: x,
+                   *cy = json_object_get(y, "counters") ?: y;
+            return (double)(ival(cx, f) - ival(cy, f)) / dt;
+        }
+    }
+    return 0;
+}
+
+static void draw_top(json_t *st, json_t *prev, double dt, int tty, int sort_by_rate)
+{
+    if (tty)
+        printf("\033[H\033[2J");
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(time_now_ns(), ts);
+    json_t *mem = json_object_get(st, "memory");
+    printf("spillway top  %s  memory %.1f / %.1f MiB   (q quit, s sort)\n\n", ts,
+           (double)ival(mem, "held_bytes") / 1048576.0, (double)ival(mem, "limit") / 1048576.0);
+    size_t i;
+    json_t *v;
+    printf("%-22s %12s %12s %10s %10s\n", "INPUT", "events/s", "received", "dead", "dropped");
+    json_array_foreach(json_object_get(st, "inputs"), i, v)
+    {
+        const char *n = json_string_value(json_object_get(v, "name"));
+        printf("%-22s %12.0f %12lld %10lld %10lld\n", n,
+               rate_of(st, prev, "inputs", n, "received", dt), ival(v, "received"),
+               ival(v, "dead_letter"), ival(v, "dropped"));
+    }
+    printf("\n%-22s %12s %12s %10s\n", "PARTITION", "held", "fill %", "dropped");
+    json_array_foreach(json_object_get(st, "partitions"), i, v)
+        printf("%-22lld %12lld %11.1f%% %10lld\n", ival(v, "partition"), ival(v, "held"),
+               100.0 * (double)ival(v, "bytes_held") / (double)(ival(v, "capacity") ?: 1),
+               ival(v, "dropped"));
+    printf("\n%-22s %12s %12s %10s %10s\n", "ROUTE", "in/s", "kept/s", "rate", "errors");
+    json_array_foreach(json_object_get(st, "routes"), i, v)
+    {
+        const char *n = json_string_value(json_object_get(v, "name"));
+        printf("%-22s %12.0f %12.0f %10g %10lld\n", n, rate_of(st, prev, "routes", n, "in", dt),
+               rate_of(st, prev, "routes", n, "kept", dt),
+               json_real_value(json_object_get(v, "sample_rate")),
+               ival(json_object_get(v, "counters"), "errors"));
+    }
+    printf("\n%-22s %12s %12s %10s %10s\n", "SINK", "delivered/s", "queued", "failed", "state");
+    json_t *sinks = json_object_get(st, "sinks");
+    size_t n = json_array_size(sinks);
+    size_t *order = calloc(n + 1, sizeof(size_t));
+    for (i = 0; i < n; i++)
+        order[i] = i;
+    for (i = 0; sort_by_rate && i < n; i++) { /* a handful of sinks: selection sort */
+        for (size_t j = i + 1; j < n; j++) {
+            const char *a =
+                json_string_value(json_object_get(json_array_get(sinks, order[i]), "name"));
+            const char *b =
+                json_string_value(json_object_get(json_array_get(sinks, order[j]), "name"));
+            if (rate_of(st, prev, "sinks", b, "delivered", dt) >
+                rate_of(st, prev, "sinks", a, "delivered", dt)) {
+                size_t t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        v = json_array_get(sinks, order[i]);
+        const char *nm = json_string_value(json_object_get(v, "name"));
+        printf("%-22s %12.0f %12lld %10lld %10s\n", nm,
+               rate_of(st, prev, "sinks", nm, "delivered", dt), ival(v, "queued"),
+               ival(v, "failed"), json_string_value(json_object_get(v, "state")));
+    }
+    free(order);
+    fflush(stdout);
+}
+
+static int do_top(const char *path, int iterations)
+{
+    int tty = isatty(1) && isatty(0);
+    struct termios saved, raw;
+    if (tty && tcgetattr(0, &saved) == 0) {
+        raw = saved;
+        raw.c_lflag &= ~(unsigned)(ICANON | ECHO);
+        tcsetattr(0, TCSANOW, &raw);
+    } else {
+        tty = 0;
+    }
+    json_t *prev = NULL;
+    int64_t tprev = 0;
+    int sort_by_rate = 0, rc = 0;
+    for (int it = 0; iterations <= 0 || it < iterations; it++) {
+        json_t *req = json_pack("{s:s}", "cmd", "stats");
+        json_t *st = roundtrip(path, req);
+        json_decref(req);
+        if (!st) {
+            rc = 2;
+            break;
+        }
+        int64_t now = time_mono_ns();
+        if (tty || prev) /* plain mode prints from the second sample, when rates exist */
+            draw_top(st, prev, prev ? (double)(now - tprev) / 1e9 : 0, tty, sort_by_rate);
+        json_decref(prev);
+        prev = st;
+        tprev = now;
+        if (iterations > 0 && it + 1 >= iterations)
+            break;
+        fd_set fds;
+        FD_ZERO(&fds);
+        if (tty)
+            FD_SET(0, &fds);
+        struct timeval tv = {1, 0};
+        if (select(tty ? 1 : 0, &fds, NULL, NULL, &tv) > 0) {
+            char c;
+            if (read(0, &c, 1) == 1 && (c == 'q' || c == 'Q'))
+                break;
+            if (c == 's' || c == 'S')
+                sort_by_rate = !sort_by_rate;
+        }
+    }
+    json_decref(prev);
+    if (tty)
+        tcsetattr(0, TCSANOW, &saved);
+    return rc;
+}
+
 int ctl_main(int argc, char **argv)
 {
     const char *path = getenv("SPILLWAY_ADMIN_SOCKET");
@@ -357,10 +548,44 @@ int ctl_main(int argc, char **argv)
             j--;
         }
     }
+    const char *sock = path && *path ? path : DEFAULT_SOCKET;
+    if (!strcmp(argv[i], "top")) {
+        int n = 0;
+        if (argc - i == 3 && !strcmp(argv[i + 1], "-n"))
+            n = atoi(argv[i + 2]);
+        else if (argc - i != 1) {
+            fprintf(stderr, "usage: spillway ctl top [-n ITERATIONS]\n");
+            return 2;
+        }
+        return do_top(sock, n);
+    }
+    if (!strcmp(argv[i], "tap")) {
+        int n = 0, before = 0;
+        const char *route = NULL;
+        for (int j = i + 1; j < argc; j++) {
+            if (!strcmp(argv[j], "-n") && j + 1 < argc)
+                n = atoi(argv[++j]);
+            else if (!strcmp(argv[j], "--before"))
+                before = 1;
+            else if (!route)
+                route = argv[j];
+            else
+                route = NULL, j = argc;
+        }
+        if (!route) {
+            fprintf(stderr, "usage: spillway ctl tap ROUTE [-n N] [--before]\n");
+            return 2;
+        }
+        json_t *req = json_pack("{s:s, s:s, s:i, s:b}", "cmd", "tap", "route", route, "n", n,
+                                "before", before);
+        int rc = do_tap(sock, req, as_json);
+        json_decref(req);
+        return rc;
+    }
     json_t *req = build_request(argc - i, argv + i);
     if (!req)
         return 2;
-    json_t *resp = roundtrip(path && *path ? path : DEFAULT_SOCKET, req);
+    json_t *resp = roundtrip(sock, req);
     json_decref(req);
     if (!resp)
         return 2;

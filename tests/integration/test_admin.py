@@ -1,0 +1,266 @@
+"""Issue 7: the admin socket and `spillway ctl`, the HTTP admin (/metrics checked by promtool,
+/health, /ready, token), permissions for another uid, bad requests, tap, audit, top."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+from spillway_test import (BIN, Spillway, check, count_lines, main, read_ndjson, run, socat_send,
+                           wait_for)
+
+CONFIG = """
+data_dir: ./data
+shutdown_timeout: 10s
+admin: {socket: ./run/admin.sock, http: "127.0.0.1:{admin_http}", http_token: "${TOKEN:-}",
+        socket_mode: "SOCKMODE"}
+pipeline: {partitions: 2, memory_limit: 16MiB}
+inputs: [{name: app, type: tcp, listen: "127.0.0.1:{tcp}"}]
+router: {scripts: ./scripts}
+routes:
+  - {name: main, script: main.lua, sample_rate: 1.0, sinks: [out]}
+sinks:
+  - {name: out, type: file, path: ./out.ndjson}
+  - {name: dl, type: file, path: ./dead.ndjson}
+dead_letter: dl
+"""
+SCRIPT = "function process(ev)\n  ev.routed = true\n  return true\nend\n"
+
+
+def spill(mode="0600", env=None):
+    return Spillway(CONFIG.replace("SOCKMODE", mode), extra_files={"scripts/main.lua": SCRIPT},
+                    env=env)
+
+
+def ctl(sw, *args, user=None):
+    cmd = [BIN, "ctl", "-s", sw.path("run/admin.sock"), *args]
+    if user:
+        cmd = ["setpriv", "--reuid", user, "--regid", "nogroup", "--clear-groups"] + cmd
+    return run(cmd)
+
+
+def ctlj(sw, *args):
+    r = ctl(sw, "--json", *args)
+    check(r.stdout.strip(), f"ctl {args}: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def raw(sw, data, read_all=True):
+    """Sends raw bytes to the admin socket; returns the response lines."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sw.path("run/admin.sock"))
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def send(sw, n, start=0):
+    lines = "".join(json.dumps({"seq": i, "trace_id": "%06x" % i, "level": "INFO"}) + "\n"
+                    for i in range(start, start + n))
+    socat_send(lines.encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+
+
+def test_every_command():
+    with spill() as sw:
+        sw.start()
+        send(sw, 100)
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == 100, 30, "delivery")
+        check(ctlj(sw, "version")["version"], "version")
+        st = ctlj(sw, "stats")
+        check(st["inputs"][0]["received"] == 100 and st["routes"][0]["counters"]["kept"] == 100
+              and st["sinks"][0]["delivered"] == 100, f"stats: {st}")
+        r = ctl(sw, "stats")
+        check(r.returncode == 0 and "inputs" in r.stdout and "sinks" in r.stdout, r.stdout)
+        check(ctlj(sw, "routes")["routes"][0]["name"] == "main", "routes")
+        check(ctlj(sw, "sample", "main", "0.5", "--for", "10m")["rate"] == 0.5, "sample")
+        check(ctlj(sw, "route", "disable", "main")["enabled"] is False, "disable")
+        check(ctlj(sw, "route", "enable", "main")["enabled"] is True, "enable")
+        check(ctlj(sw, "reload")["ok"], "reload")
+        check(ctlj(sw, "sinks")["sinks"][0]["state"] == "up", "sinks")
+        check(ctlj(sw, "compare", "out", "dl")["ok"], "compare")
+        cfg = ctlj(sw, "config")["config"]
+        check(cfg["routes"][0]["name"] == "main" and cfg["admin"]["http_token"] == "",
+              f"config: {cfg['admin']}")
+        audit = ctlj(sw, "audit", "-n", "10")["audit"]
+        cmds = [a["command"] for a in audit]
+        check(cmds == ["sample", "route disable", "route enable", "reload"], f"audit: {cmds}")
+        check(all(a["uid"] == os.getuid() and a["pid"] > 0 and a["at"] for a in audit),
+              f"who and when: {audit}")
+        check(audit[0]["old_value"] == "1" and audit[0]["new_value"].startswith("0.5"),
+              f"previous and new values: {audit[0]}")
+        check(ctl(sw, "sample", "nope", "0.1").returncode == 1, "unknown route: exit 1")
+        check(ctl(sw, "sample", "main", "2").returncode == 1, "bad rate: exit 1")
+        check(ctl(sw, "frobnicate").returncode == 2, "unknown command: exit 2")
+        check(sw.stop() == 0, "clean stop")
+
+
+def test_bad_requests_never_hurt():
+    with spill() as sw:
+        sw.start()
+        check(raw(sw, b"this is not json\n")[0]["ok"] is False, "malformed")
+        check("cmd" in raw(sw, b'{"nocmd":1}\n')[0]["error"], "no cmd")
+        check("unknown command" in raw(sw, b'{"cmd":"rm -rf"}\n')[0]["error"], "unknown")
+        huge = raw(sw, b'{"cmd":"stats","pad":"' + b"x" * 200_000 + b'"}\n')
+        check(huge and "too large" in huge[0]["error"], f"huge request: {huge[:1]}")
+        many = raw(sw, b'{"cmd":"version"}\n' * 50)
+        check(len(many) == 50 and all(m["ok"] for m in many), "pipelined requests")
+        # A client that never reads: the process stays responsive to everyone else.
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sw.path("run/admin.sock"))
+        s.sendall(b'{"cmd":"config"}\n' * 2000)
+        check(ctlj(sw, "version")["ok"], "still serving")
+        s.close()
+        # Many clients at once.
+        results = []
+        ts = [threading.Thread(target=lambda: results.append(ctlj(sw, "stats")["ok"]))
+              for _ in range(20)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        check(results == [True] * 20, "20 concurrent clients")
+        check(sw.stop() == 0, "clean stop")
+
+
+def test_permissions_for_another_uid():
+    with spill(mode="0666") as sw:
+        os.chmod(sw.dir, 0o755)  # let nobody reach the socket file
+        sw.start()
+        os.chmod(sw.path("run"), 0o755)
+        r = ctl(sw, "version", user="nobody")
+        check(r.returncode == 1 and "permission denied: uid 65534" in r.stderr,
+              f"refused by peer uid: {r.returncode} {r.stdout} {r.stderr}")
+        check(ctl(sw, "version").returncode == 0, "own uid allowed")
+        check(sw.stop() == 0, "clean stop")
+    with spill() as sw:  # default 0600: another user cannot even connect
+        os.chmod(sw.dir, 0o755)
+        sw.start()
+        os.chmod(sw.path("run"), 0o755)
+        mode = os.stat(sw.path("run/admin.sock")).st_mode & 0o777
+        check(mode == 0o600, f"socket mode {oct(mode)}")
+        r = ctl(sw, "version", user="nobody")
+        check(r.returncode == 2 and "Permission denied" in r.stderr, f"no access: {r.stderr}")
+        check(sw.stop() == 0, "clean stop")
+
+
+def http_get(sw, path, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{sw.ports['admin_http']}{path}")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_http_metrics_health_ready():
+    with spill(env={"TOKEN": "s3cret"}) as sw:
+        sw.start()
+        stop = threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                send(sw, 2000, i)
+                i += 2000
+
+        th = threading.Thread(target=load)
+        th.start()
+        try:
+            wait_for(lambda: count_lines(sw.path("out.ndjson")) > 1000, 30, "load flowing")
+            check(http_get(sw, "/health") == (200, '{"status":"ok"}\n'), "health")
+            check(http_get(sw, "/ready")[0] == 200, "ready")
+            check(http_get(sw, "/metrics")[0] == 401, "token required")
+            check(http_get(sw, "/metrics", "wrong")[0] == 401, "wrong token")
+            code, text = http_get(sw, "/metrics", "s3cret")  # scraped during load
+        finally:
+            stop.set()
+            th.join()
+        check(code == 200, f"metrics: {code}")
+        for name in ("spillway_input_received_total{input=\"app\"}",
+                     "spillway_route_kept_total{route=\"main\"}",
+                     "spillway_sink_delivered_total{sink=\"out\"}",
+                     "spillway_partition_held{partition=\"0\"}",
+                     "spillway_route_sample_rate{route=\"main\"} 1",
+                     "spillway_sink_delivery_latency_seconds_bucket{sink=\"out\",le=\"+Inf\"}",
+                     "spillway_memory_limit_bytes 16777216"):
+            check(name in text, f"{name} in /metrics")
+        if shutil.which("promtool"):
+            r = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                               capture_output=True)
+            check(r.returncode == 0, f"promtool: {r.stdout} {r.stderr}")
+        else:
+            print("promtool not installed: skipping the exposition format check")
+        check(ctlj(sw, "config")["config"]["admin"]["http_token"] == "<redacted>",
+              "the token is redacted")
+        check("s3cret" not in sw.log(), "the token never reaches the log")
+        check(sw.stop() == 0, "clean stop")
+
+
+def test_tap_on_a_busy_route():
+    with spill() as sw:
+        sw.start()
+        tap = subprocess.Popen([BIN, "ctl", "-s", sw.path("run/admin.sock"), "tap", "main",
+                                "-n", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        before = subprocess.Popen([BIN, "ctl", "-s", sw.path("run/admin.sock"), "tap", "main",
+                                   "-n", "5", "--before"], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # let the taps register (events sent before are simply not tapped)
+        send(sw, 20000)
+        out, err = tap.communicate(timeout=60)
+        evs = [json.loads(l) for l in out.splitlines()]
+        check(len(evs) == 50 and all(e["routed"] is True for e in evs),
+              f"50 events after the transform: {len(evs)} {err}")
+        evs = [json.loads(l) for l in before.communicate(timeout=60)[0].splitlines()]
+        check(len(evs) == 5 and all("routed" not in e for e in evs), "before the transform")
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == 20000, 30, "nothing lost")
+        check(sw.stop() == 0, "clean stop")
+
+
+def test_top_shows_live_numbers():
+    if not shutil.which("script"):
+        print("script(1) not installed: skipping the terminal test")
+        return
+    with spill() as sw:
+        sw.start()
+        stop = threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                send(sw, 1000, i)
+                i += 1000
+
+        th = threading.Thread(target=load)
+        th.start()
+        try:
+            # A real terminal (script allocates a pty): the full-screen view, three refreshes.
+            cmd = f"{BIN} ctl -s {sw.path('run/admin.sock')} top -n 3"
+            r = subprocess.run(["script", "-q", "-c", cmd, "/dev/null"], capture_output=True,
+                               text=True, timeout=60)
+        finally:
+            stop.set()
+            th.join()
+        screen = r.stdout
+        check("\x1b[H\x1b[2J" in screen and "spillway top" in screen, "full-screen view")
+        rates = [l.split() for l in screen.splitlines() if l.startswith("app ")]
+        check(rates and any(float(x[1]) > 0 for x in rates), f"live input rate: {rates}")
+        # Not a terminal: plain periodic lines, no escape codes.
+        r = ctl(sw, "top", "-n", "2")
+        check(r.returncode == 0 and "\x1b" not in r.stdout and "INPUT" in r.stdout, r.stdout)
+        check(sw.stop() == 0, "clean stop")
+
+
+if __name__ == "__main__":
+    main([test_every_command, test_bad_requests_never_hurt, test_permissions_for_another_uid,
+          test_http_metrics_health_ready, test_tap_on_a_busy_route, test_top_shows_live_numbers])
