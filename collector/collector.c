@@ -175,7 +175,7 @@ uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
         nanosleep(&ts, NULL);
     }
     uint64_t lost = 0;
-    for (int p = 0; p < pipeline_partitions(c->pl); p++) {
+    for (int p = 0; p < c->prod.nbatch; p++) {
         struct buf *b = &c->prod.batch[p];
         for (size_t off = 0; off < b->len;) {
             const struct ring_rec *r = (const struct ring_rec *)(b->data + off);

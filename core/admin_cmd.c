@@ -19,6 +19,7 @@
 #include "route.h"
 #include "router.h"
 #include "sink.h"
+#include "spill.h"
 #include "state.h"
 #include "timeutil.h"
 
@@ -55,11 +56,22 @@ static json_t *partition_stats(const struct control_deps *d, uint64_t *held_byte
         struct ring *r = pipeline_ring(d->pipeline, i);
         uint64_t in = counter_get(&s->in), out = counter_get(&s->out);
         *held_bytes += ring_used(r);
-        json_array_append_new(
-            arr, json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "partition", i, "in",
-                           (json_int_t)in, "out", (json_int_t)out, "held", (json_int_t)(in - out),
-                           "dropped", (json_int_t)counter_get(&s->dropped), "bytes_held",
-                           (json_int_t)ring_used(r), "capacity", (json_int_t)ring_capacity(r)));
+        json_t *o =
+            json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "partition", i, "in", (json_int_t)in,
+                      "out", (json_int_t)out, "held", (json_int_t)(in - out), "dropped",
+                      (json_int_t)counter_get(&s->dropped), "bytes_held", (json_int_t)ring_used(r),
+                      "capacity", (json_int_t)ring_capacity(r));
+        struct spill *sp = pipeline_spill(d->pipeline);
+        if (sp) {
+            struct spill_stats *ss = spill_stats(sp, i);
+            json_object_set_new(o, "spilling", json_boolean(spill_active(sp, i)));
+            json_object_set_new(o, "spilled", json_integer((json_int_t)counter_get(&ss->spilled)));
+            json_object_set_new(o, "replayed",
+                                json_integer((json_int_t)counter_get(&ss->replayed)));
+            json_object_set_new(o, "spill_refused",
+                                json_integer((json_int_t)counter_get(&ss->refused)));
+        }
+        json_array_append_new(arr, o);
     }
     return arr;
 }

@@ -21,6 +21,8 @@
 #include "ring.h"
 #include "router.h"
 #include "sink.h"
+#include "kpipe.h"
+#include "spill.h"
 #include "state.h"
 #include "timeutil.h"
 
@@ -73,14 +75,37 @@ static int ensure_default_script(const struct config *cfg)
     return rc;
 }
 
+/* For Kafka mode's commits: every sink's in and done counters. */
+static void sink_counts(void *ud, uint64_t *in, uint64_t *done, int n)
+{
+    struct sinks *ss = ud;
+    for (int i = 0; i < n && i < sinks_count(ss); i++) {
+        done[i] = counter_get(&sinks_get(ss, i)->stats.done);
+        in[i] = counter_get(&sinks_get(ss, i)->stats.in);
+    }
+}
+
+static int routes_here(const struct config *cfg)
+{
+    return cfg->pipeline.mode != PIPELINE_KAFKA || cfg->pipeline.role != ROLE_COLLECTOR;
+}
+
+static int collects_here(const struct config *cfg)
+{
+    return cfg->pipeline.mode != PIPELINE_KAFKA || cfg->pipeline.role != ROLE_ROUTER;
+}
+
 static int build(struct app *a, char *err, size_t errlen)
 {
     struct config *cfg = a->cfg;
     a->partitions = cfg->pipeline.partitions ? (int)cfg->pipeline.partitions : cpu_count();
-    /* Half the memory limit for the partition rings, half for the sink queues. */
-    size_t half = (size_t)cfg->pipeline.memory_limit / 2;
-    size_t ring_bytes = half / (size_t)a->partitions;
-    size_t queue_bytes = half / (size_t)(cfg->sinks.n ? cfg->sinks.n : 1);
+    /* The memory limit: half for the sink queues, the rest for the partition rings, less a
+     * quarter of it for librdkafka's producer queue when Kafka is in play (docs/pipeline.md). */
+    size_t limit = (size_t)cfg->pipeline.memory_limit;
+    int kafka = cfg->pipeline.when_full == WHEN_FULL_SPILL || cfg->pipeline.mode == PIPELINE_KAFKA;
+    size_t kafka_bytes = kafka ? limit / 8 : 0;
+    size_t ring_bytes = (limit / 2 - kafka_bytes) / (size_t)a->partitions;
+    size_t queue_bytes = limit / 2 / (size_t)(cfg->sinks.n ? cfg->sinks.n : 1);
     int rc = fs_mkdir_p(cfg->data_dir);
     if (rc) {
         snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, strerror(-rc));
@@ -103,6 +128,16 @@ static int build(struct app *a, char *err, size_t errlen)
                  ring_bytes);
         return -ENOMEM;
     }
+    if (cfg->pipeline.mode == PIPELINE_KAFKA) {
+        int role = cfg->pipeline.role;
+        if (pipeline_enable_kafka(a->pl, &cfg->pipeline, role != ROLE_ROUTER,
+                                  role != ROLE_COLLECTOR, kafka_bytes, err, errlen))
+            return -EIO;
+        kpipe_set_sinks(pipeline_kpipe(a->pl), sinks_count(a->sinks), sink_counts, a->sinks);
+    } else if (cfg->pipeline.when_full == WHEN_FULL_SPILL &&
+               pipeline_enable_spill(a->pl, &cfg->pipeline, a->st, kafka_bytes, err, errlen)) {
+        return -EIO;
+    }
     a->router = router_new(cfg, a->pl, a->sinks, a->st, a->kv, err, errlen);
     if (!a->router)
         return -EINVAL;
@@ -122,12 +157,17 @@ static int build(struct app *a, char *err, size_t errlen)
 
 static int start(struct app *a, char *err, size_t errlen)
 {
-    int rc = sinks_start(a->sinks, err, errlen);
-    if (!rc)
+    /* The roles of kafka mode: a collector routes nothing, a router listens to nothing. */
+    int rc = routes_here(a->cfg) ? sinks_start(a->sinks, err, errlen) : 0;
+    if (!rc && routes_here(a->cfg))
         rc = router_start(a->router, err, errlen);
+    if (!rc && pipeline_spill(a->pl))
+        rc = spill_start(pipeline_spill(a->pl), err, errlen);
+    if (!rc && pipeline_kpipe(a->pl))
+        rc = kpipe_start(pipeline_kpipe(a->pl), err, errlen);
     if (!rc)
         rc = control_start(a->ctl, err, errlen);
-    if (!rc)
+    if (!rc && collects_here(a->cfg))
         rc = collector_start(a->col, err, errlen);
     if (rc)
         return rc;
@@ -148,9 +188,12 @@ static uint64_t drain(struct app *a)
     int64_t deadline = time_mono_ns() + a->cfg->shutdown_timeout;
     sinks_set_deadline(a->sinks, deadline);
     uint64_t lost = collector_stop(a->col, deadline);
+    spill_stop(pipeline_spill(a->pl), deadline); /* what went to Kafka stays there: acked */
+    kpipe_stop(pipeline_kpipe(a->pl), deadline); /* no more consuming; producer flushed */
     pipeline_close(a->pl);
     router_join(a->router);
     lost += sinks_stop(a->sinks, deadline);
+    kpipe_commit_final(pipeline_kpipe(a->pl)); /* offsets of everything the sinks finished */
     return lost;
 }
 

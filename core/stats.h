@@ -50,6 +50,8 @@ struct sink_stats {
     counter_t dropped;   /* refused by a full queue (drop_newest) or abandoned at shutdown */
     counter_t retries;
     counter_t bytes; /* delivered bytes */
+    counter_t done;  /* records that left the queue (delivered, failed or abandoned), in queue
+                        order: Kafka mode commits offsets against it */
 };
 
 #endif

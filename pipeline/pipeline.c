@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "ring.h"
+#include "kpipe.h"
+#include "spill.h"
 
 static const char *const when_full_names[] = {"block", "drop_newest", "spill", NULL};
 static const char *const mode_names[] = {"memory", "kafka", NULL};
@@ -59,6 +61,9 @@ struct pipeline {
     int when_full;
     struct ring **rings;
     struct partition_stats *stats;
+    struct spill *spill; /* when_full: spill */
+    struct kpipe *kp;    /* mode: kafka */
+    int kp_produce;
 };
 
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, int partitions, size_t ring_bytes)
@@ -83,10 +88,37 @@ fail:
     return NULL;
 }
 
+int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct state *st,
+                          size_t kafka_bytes, char *err, size_t errlen)
+{
+    p->spill = spill_new(cfg, p, p->n, st, kafka_bytes, err, errlen);
+    return p->spill ? 0 : -EIO;
+}
+
+struct spill *pipeline_spill(struct pipeline *p)
+{
+    return p->spill;
+}
+
+int pipeline_enable_kafka(struct pipeline *p, const struct pipeline_config *cfg, int produce,
+                          int consume, size_t kafka_bytes, char *err, size_t errlen)
+{
+    p->kp = kpipe_new(cfg, p, produce, consume, kafka_bytes, err, errlen);
+    p->kp_produce = produce;
+    return p->kp ? 0 : -EIO;
+}
+
+struct kpipe *pipeline_kpipe(struct pipeline *p)
+{
+    return p->kp;
+}
+
 void pipeline_free(struct pipeline *p)
 {
     if (!p)
         return;
+    spill_free(p->spill);
+    kpipe_free(p->kp);
     for (int i = 0; p->rings && i < p->n; i++)
         ring_free(p->rings[i]);
     free(p->rings);
@@ -127,13 +159,14 @@ int pipeline_producer_init(struct pipeline_producer *pr, struct pipeline *p,
     pr->p = p;
     pr->on_drop = on_drop;
     pr->ud = ud;
-    pr->batch = calloc((size_t)p->n, sizeof(struct buf));
+    pr->nbatch = p->kp && p->kp_produce ? kpipe_partitions(p->kp) : p->n;
+    pr->batch = calloc((size_t)pr->nbatch, sizeof(struct buf));
     return pr->batch ? 0 : -ENOMEM;
 }
 
 void pipeline_producer_free(struct pipeline_producer *pr)
 {
-    for (int i = 0; pr->batch && i < pr->p->n; i++)
+    for (int i = 0; pr->batch && i < pr->nbatch; i++)
         buf_free(&pr->batch[i]);
     free(pr->batch);
     pr->batch = NULL;
@@ -141,7 +174,7 @@ void pipeline_producer_free(struct pipeline_producer *pr)
 
 struct buf *pipeline_producer_batch(struct pipeline_producer *pr, const uint64_t *hash)
 {
-    unsigned n = (unsigned)pr->p->n;
+    unsigned n = (unsigned)pr->nbatch;
     unsigned i = hash ? (unsigned)(*hash % n) : pr->rr++ % n;
     return &pr->batch[i];
 }
@@ -149,12 +182,23 @@ struct buf *pipeline_producer_batch(struct pipeline_producer *pr, const uint64_t
 size_t pipeline_producer_flush(struct pipeline_producer *pr)
 {
     size_t pending = 0;
-    for (int i = 0; i < pr->p->n; i++) {
+    for (int i = 0; i < pr->nbatch; i++) {
         struct buf *b = &pr->batch[i];
         if (!b->len)
             continue;
-        size_t took = ring_push(pr->p->rings[i], b->data, b->len);
-        counter_add(&pr->p->stats[i].in, ring_count(b->data, took));
+        struct spill *sp = pr->p->spill;
+        size_t took = 0;
+        if (pr->p->kp && pr->p->kp_produce) {
+            took = kpipe_send(pr->p->kp, i, b->data, b->len); /* Kafka is the pipeline */
+        } else if (sp && spill_active(sp, i)) {
+            /* Spilling: new records follow the spilled ones into Kafka, keeping their order. */
+            took = spill_send(sp, i, b->data, b->len);
+        } else {
+            took = ring_push(pr->p->rings[i], b->data, b->len);
+            counter_add(&pr->p->stats[i].in, ring_count(b->data, took));
+            if (took < b->len && sp)
+                took += spill_send(sp, i, b->data + took, b->len - took);
+        }
         if (took < b->len && pr->p->when_full == WHEN_FULL_DROP_NEWEST) {
             for (size_t off = took; off < b->len;) {
                 const struct ring_rec *r = (const struct ring_rec *)(b->data + off);

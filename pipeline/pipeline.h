@@ -46,6 +46,18 @@ int pipeline_partitions(const struct pipeline *p);
 struct ring *pipeline_ring(struct pipeline *p, int partition);
 struct partition_stats *pipeline_stats(struct pipeline *p, int partition);
 size_t pipeline_max_event(const struct pipeline *p);
+struct state;
+struct spill;
+/* when_full: spill: connects to pipeline.kafka (kafka_bytes bounds librdkafka's queue). */
+int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct state *st,
+                          size_t kafka_bytes, char *err, size_t errlen);
+struct spill *pipeline_spill(struct pipeline *p); /* NULL without spill */
+struct kpipe;
+/* mode: kafka: produce (collector role) and/or consume (router role). */
+int pipeline_enable_kafka(struct pipeline *p, const struct pipeline_config *cfg, int produce,
+                          int consume, size_t kafka_bytes, char *err, size_t errlen);
+struct kpipe *pipeline_kpipe(struct pipeline *p); /* NULL in memory mode */
+
 /* Closes every ring: workers drain what is left and stop. */
 void pipeline_close(struct pipeline *p);
 
@@ -54,9 +66,10 @@ typedef void (*pipeline_drop_fn)(void *ud, uint16_t src);
 
 struct pipeline_producer {
     struct pipeline *p;
-    struct buf *batch; /* one per partition */
-    unsigned rr;       /* round robin for events without a partition key */
-    size_t pending;    /* bytes staged and not yet in a ring */
+    struct buf *batch; /* one per partition (per Kafka partition in kafka mode) */
+    int nbatch;
+    unsigned rr;    /* round robin for events without a partition key */
+    size_t pending; /* bytes staged and not yet in a ring */
     pipeline_drop_fn on_drop;
     void *ud;
 };

@@ -17,7 +17,7 @@ struct ring_rec {
 };
 
 enum {
-    RING_F_DEAD = 1 << 0, /* dead letter: payload is {"error","raw",...}; skip the routes */
+    RING_F_DEAD = 1 << 0,       /* dead letter: payload is {"error","raw",...}; skip the routes */
     RING_F_TAP_BEFORE = 1 << 1, /* a tapped event as it was before the route's transform */
 };
 

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "eview.h"
 #include "jsonw.h"
+#include "kpipe.h"
 #include "kv.h"
 #include "log.h"
 #include "pipeline.h"
@@ -61,6 +62,8 @@ struct worker {
     struct buf tapev;
     uint64_t rng;
     uint64_t unrouted, dead_unsunk, dead_sent;
+    uint64_t processed; /* records taken from the ring so far */
+    uint64_t *sink_in;  /* kafka mode: the sinks' in counters after a publish */
     struct log_limit err_log;
 };
 
@@ -164,8 +167,9 @@ struct worker *worker_new(struct router *r, int partition, char *err, size_t err
     w->local = calloc((size_t)w->nroutes + 1, sizeof(*w->local));
     w->stage = calloc((size_t)w->nsinks * 2 + 1, sizeof(*w->stage));
     w->tapstage = calloc((size_t)w->nroutes + 1, sizeof(*w->tapstage));
+    w->sink_in = calloc((size_t)w->nsinks + 1, sizeof(uint64_t));
     if (!w->handles || !w->gens || !w->sroute || !w->local || !w->stage || !w->tapstage ||
-        load_scripts(w, err, errlen)) {
+        !w->sink_in || load_scripts(w, err, errlen)) {
         worker_free(w);
         return NULL;
     }
@@ -185,6 +189,7 @@ void worker_free(struct worker *w)
     for (int i = 0; w->tapstage && i < w->nroutes; i++)
         buf_free(&w->tapstage[i]);
     free(w->tapstage);
+    free(w->sink_in);
     buf_free(&w->tapev);
     free(w->handles);
     free(w->gens);
@@ -260,6 +265,14 @@ static void publish(struct worker *w, uint64_t records)
     counter_add(&rs->dead_letter, w->dead_sent);
     w->unrouted = w->dead_unsunk = w->dead_sent = 0;
     counter_add(&pipeline_stats(router__pipeline(w->r), w->partition)->out, records);
+    /* Kafka mode commits offsets once the sinks finished what this worker handed them. */
+    struct kpipe *kp = pipeline_kpipe(router__pipeline(w->r));
+    if (kp && records) {
+        w->processed += records;
+        for (int i = 0; i < w->nsinks; i++)
+            w->sink_in[i] = counter_get(&sinks_get(w->sinks, i)->stats.in);
+        kpipe_worker_done(kp, w->partition, w->processed, w->sink_in, w->nsinks);
+    }
 }
 
 static void stage_dead(struct worker *w, const char *data, size_t len)

@@ -144,18 +144,21 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         failed += s->write_failed; /* counted by the type as it dead-lettered them */
         if (rc == SINK_OK) {
             counter_add(&s->stats.delivered, nrec - failed);
+            counter_add(&s->stats.done, nrec);
             atomic_store(&s->health, SINK_UP);
             observe(s, span, len);
             return;
         }
         if (rc == SINK_FAIL) {
             counter_add(&s->stats.failed, nrec - failed);
+            counter_add(&s->stats.done, nrec);
             return;
         }
         counter_add(&s->stats.retries, 1);
         atomic_store(&s->health, SINK_RETRYING);
         if (past_deadline(ss)) {
             counter_add(&s->stats.dropped, nrec - failed);
+            counter_add(&s->stats.done, nrec);
             return;
         }
         if (log_limit_take(&lim) >= 0)
@@ -331,6 +334,7 @@ uint64_t sinks_stop(struct sinks *ss, int64_t deadline_ns)
         while ((n = ring_peek(s->q, &span, 0)) > 0) {
             uint64_t c = ring_count(span, n);
             counter_add(&s->stats.dropped, c);
+            counter_add(&s->stats.done, c);
             lost += c;
             ring_release(s->q, n);
         }

@@ -1,0 +1,36 @@
+/* Kafka plumbing shared by the spill (when_full: spill) and Kafka mode (mode: kafka): client
+ * configuration from pipeline.kafka (brokers, properties passed through) and the record
+ * envelope. Only the pipeline's Kafka modules include librdkafka. */
+#ifndef SPILLWAY_KAFKA_H
+#define SPILLWAY_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kafka_config;
+struct rd_kafka_conf_s;
+
+/* A new librdkafka configuration: bootstrap servers and pass-through properties from kc,
+ * then the extra pairs (NULL-terminated key, value list). NULL with err on a bad property. */
+struct rd_kafka_conf_s *kafka_conf(const struct kafka_config *kc, const char *const *extra,
+                                   char *err, size_t errlen);
+
+/* A Kafka message carries one ring record: a 4-byte header (flags, src, both little endian
+ * uint16) then the payload, so dead letters and input ids survive the trip. */
+#define KAFKA_ENVELOPE 4
+
+static inline void kafka_envelope(unsigned char *hdr, uint16_t flags, uint16_t src)
+{
+    hdr[0] = (unsigned char)(flags & 0xff);
+    hdr[1] = (unsigned char)(flags >> 8);
+    hdr[2] = (unsigned char)(src & 0xff);
+    hdr[3] = (unsigned char)(src >> 8);
+}
+
+static inline void kafka_unenvelope(const unsigned char *hdr, uint16_t *flags, uint16_t *src)
+{
+    *flags = (uint16_t)(hdr[0] | hdr[1] << 8);
+    *src = (uint16_t)(hdr[2] | hdr[3] << 8);
+}
+
+#endif

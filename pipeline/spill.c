@@ -1,0 +1,387 @@
+#include "spill.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "kafka.h"
+#include "log.h"
+#include "pipeline.h"
+#include "ring.h"
+#include "state.h"
+#include "timeutil.h"
+
+#define REPLAY_BATCH   512
+#define REPLAY_IDLE_NS (10 * 1000000LL)
+#define SAVE_EVERY_NS  (1000 * 1000000LL)
+
+struct part {
+    pthread_mutex_t mu;        /* active and the decision to leave spill mode */
+    int active;                /* new records of this partition go to Kafka */
+    _Atomic int64_t in_flight; /* sent to Kafka, not acknowledged yet */
+    int64_t next;              /* next offset to replay */
+    int64_t saved;             /* the offset last written to the state store */
+    int consuming;
+    struct buf pending; /* replayed records that did not fit in the ring yet */
+    struct spill_stats stats;
+};
+
+struct spill {
+    rd_kafka_t *prod, *cons;
+    rd_kafka_topic_t *ptopic, *ctopic;
+    char *topic;
+    int n;
+    struct part *parts;
+    struct pipeline *pl;
+    struct state *st;
+    struct buf msg; /* envelope + payload being sent */
+    pthread_t thread;
+    int started;
+    _Atomic int stop;
+    int64_t next_save;
+    struct log_limit lim;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct spill *sp = opaque;
+    int p = m->partition;
+    if (p < 0 || p >= sp->n)
+        return;
+    atomic_fetch_sub(&sp->parts[p].in_flight, 1);
+    if (m->err) {
+        /* With message.timeout.ms=0 librdkafka retries forever; only a fatal error lands here
+         * (topic deleted, authorization). The record is lost: say so, count it. */
+        counter_add(&sp->parts[p].stats.refused, 1);
+        log_error("spill: Kafka refused a record for good", "{s:i, s:s}", "partition", p, "error",
+                  rd_kafka_err2str(m->err));
+    }
+}
+
+static int partitions_of(rd_kafka_t *rk, rd_kafka_topic_t *t, int *count, char *err, size_t errlen)
+{
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    if (rc) {
+        snprintf(err, errlen, "spill topic %s: cannot read its metadata: %s",
+                 rd_kafka_topic_name(t), rd_kafka_err2str(rc));
+        return -EIO;
+    }
+    *count = md->topic_cnt ? md->topics[0].partition_cnt : 0;
+    rc = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    rd_kafka_metadata_destroy(md);
+    if (rc) {
+        snprintf(err, errlen, "spill topic %s: %s", rd_kafka_topic_name(t), rd_kafka_err2str(rc));
+        return -EIO;
+    }
+    return 0;
+}
+
+/* A backlog left by a previous run: the stored replay offset is behind the topic's end. */
+static void find_backlog(struct spill *sp)
+{
+    for (int p = 0; p < sp->n; p++) {
+        struct part *pt = &sp->parts[p];
+        int64_t lo = 0, hi = 0, stored = 0;
+        if (rd_kafka_query_watermark_offsets(sp->cons, sp->topic, p, &lo, &hi, 5000)) {
+            log_warn("spill: cannot read the topic's offsets: assuming no backlog", "{s:s, s:i}",
+                     "topic", sp->topic, "partition", p);
+            continue;
+        }
+        int known = sp->st && state_offset_get(sp->st, sp->topic, p, &stored) == 1;
+        pt->next = known ? (stored < lo ? lo : stored) : hi;
+        pt->saved = known ? stored : -1;
+        if (pt->next < hi) {
+            pt->active = 1;
+            log_info("spill: backlog from a previous run will be replayed first", "{s:i, s:I}",
+                     "partition", p, "records", (json_int_t)(hi - pt->next));
+        }
+    }
+}
+
+struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, int partitions,
+                        struct state *st, size_t producer_bytes, char *err, size_t errlen)
+{
+    struct spill *sp = calloc(1, sizeof(*sp));
+    if (!sp)
+        return NULL;
+    sp->n = partitions;
+    sp->pl = pl;
+    sp->st = st;
+    sp->topic = strdup(cfg->kafka.topic);
+    sp->parts = calloc((size_t)partitions, sizeof(*sp->parts));
+    if (!sp->parts)
+        goto fail;
+    for (int p = 0; p < partitions; p++)
+        pthread_mutex_init(&sp->parts[p].mu, NULL);
+    char kbytes[32];
+    snprintf(kbytes, sizeof(kbytes), "%zu", producer_bytes / 1024 ? producer_bytes / 1024 : 1);
+    /* Idempotent, acks=all, retried forever: Kafka keeps every record, in order. Its local
+     * queue is bounded (part of the memory budget); when full, the caller falls back to block. */
+    const char *pextra[] = {"enable.idempotence",
+                            "true",
+                            "acks",
+                            "all",
+                            "message.timeout.ms",
+                            "0",
+                            "queue.buffering.max.kbytes",
+                            kbytes,
+                            "linger.ms",
+                            "5",
+                            NULL};
+    rd_kafka_conf_t *pc = kafka_conf(&cfg->kafka, pextra, err, errlen);
+    if (!pc)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    rd_kafka_conf_set_opaque(pc, sp);
+    char e[512];
+    sp->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
+    if (!sp->prod) {
+        snprintf(err, errlen, "spill producer: %s", e);
+        goto fail;
+    }
+    const char *cextra[] = {"enable.auto.commit", "false", "queued.max.messages.kbytes", "4096",
+                            NULL};
+    rd_kafka_conf_t *cc = kafka_conf(&cfg->kafka, cextra, err, errlen);
+    if (!cc)
+        goto fail;
+    sp->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof(e));
+    if (!sp->cons) {
+        snprintf(err, errlen, "spill consumer: %s", e);
+        goto fail;
+    }
+    sp->ptopic = rd_kafka_topic_new(sp->prod, sp->topic, NULL);
+    sp->ctopic = rd_kafka_topic_new(sp->cons, sp->topic, NULL);
+    int have = 0;
+    if (!sp->ptopic || !sp->ctopic || partitions_of(sp->prod, sp->ptopic, &have, err, errlen))
+        goto fail;
+    if (have < partitions) {
+        snprintf(err, errlen,
+                 "spill topic %s has %d partitions; it needs at least %d "
+                 "(pipeline.partitions)",
+                 sp->topic, have, partitions);
+        goto fail;
+    }
+    find_backlog(sp);
+    return sp;
+fail:
+    spill_free(sp);
+    return NULL;
+}
+
+int spill_active(struct spill *sp, int p)
+{
+    pthread_mutex_lock(&sp->parts[p].mu);
+    int a = sp->parts[p].active;
+    pthread_mutex_unlock(&sp->parts[p].mu);
+    return a;
+}
+
+size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
+{
+    struct part *pt = &sp->parts[p];
+    size_t off = 0;
+    pthread_mutex_lock(&pt->mu);
+    if (!pt->active)
+        log_info("spill: partition full, spilling to Kafka", "{s:i, s:s}", "partition", p, "topic",
+                 sp->topic);
+    pt->active = 1;
+    while (off < len) {
+        const struct ring_rec *r = (const struct ring_rec *)(batch + off);
+        buf_reset(&sp->msg);
+        unsigned char hdr[KAFKA_ENVELOPE];
+        kafka_envelope(hdr, r->flags, r->src);
+        buf_append(&sp->msg, hdr, KAFKA_ENVELOPE);
+        buf_append(&sp->msg, RING_REC_DATA(r), r->len);
+        rd_kafka_resp_err_t rc =
+            rd_kafka_producev(sp->prod, RD_KAFKA_V_RKT(sp->ptopic), RD_KAFKA_V_PARTITION(p),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE(sp->msg.data, sp->msg.len), RD_KAFKA_V_END);
+        if (rc) {
+            /* Kafka cannot take more now: the rest stays staged, the inputs pause (block). */
+            counter_add(&pt->stats.refused, 1);
+            if (log_limit_take(&sp->lim) >= 0)
+                log_warn("spill: Kafka cannot take more, blocking the inputs", "{s:i, s:s}",
+                         "partition", p, "error", rd_kafka_err2str(rc));
+            break;
+        }
+        atomic_fetch_add(&pt->in_flight, 1);
+        counter_add(&pt->stats.spilled, 1);
+        off += RING_REC_SIZE(r->len);
+    }
+    pthread_mutex_unlock(&pt->mu);
+    return off;
+}
+
+/* Moves replayed records waiting in pending into the ring; returns 1 when all went in. */
+static int push_pending(struct spill *sp, int p)
+{
+    struct part *pt = &sp->parts[p];
+    if (!pt->pending.len)
+        return 1;
+    struct ring *ring = pipeline_ring(sp->pl, p);
+    size_t took = ring_push(ring, pt->pending.data, pt->pending.len);
+    counter_add(&pipeline_stats(sp->pl, p)->in, ring_count(pt->pending.data, took));
+    memmove(pt->pending.data, pt->pending.data + took, pt->pending.len - took);
+    pt->pending.len -= took;
+    return pt->pending.len == 0;
+}
+
+/* Leaves spill mode once everything sent was acknowledged and replayed. */
+static void maybe_leave(struct spill *sp, int p)
+{
+    struct part *pt = &sp->parts[p];
+    if (atomic_load(&pt->in_flight) != 0)
+        return;
+    int64_t lo, hi;
+    if (rd_kafka_query_watermark_offsets(sp->cons, sp->topic, p, &lo, &hi, 1000))
+        return;
+    pthread_mutex_lock(&pt->mu);
+    if (atomic_load(&pt->in_flight) == 0 && pt->next >= hi && !pt->pending.len) {
+        pt->active = 0;
+        if (pt->consuming)
+            rd_kafka_consume_stop(sp->ctopic, p);
+        pt->consuming = 0;
+        log_info("spill: backlog replayed, partition back in memory", "{s:i, s:I}", "partition", p,
+                 "replayed", (json_int_t)counter_get(&pt->stats.replayed));
+    }
+    pthread_mutex_unlock(&pt->mu);
+}
+
+/* Pulls a batch of spilled records back while the ring is under half full. Returns how many. */
+static int replay(struct spill *sp, int p)
+{
+    struct part *pt = &sp->parts[p];
+    struct ring *ring = pipeline_ring(sp->pl, p);
+    if (!push_pending(sp, p) || ring_used(ring) > ring_capacity(ring) / 2)
+        return 0;
+    if (!pt->consuming) {
+        if (rd_kafka_consume_start(sp->ctopic, p, pt->next) < 0) {
+            if (log_limit_take(&sp->lim) >= 0)
+                log_warn("spill: cannot start replaying", "{s:i, s:s}", "partition", p, "error",
+                         rd_kafka_err2str(rd_kafka_last_error()));
+            return 0;
+        }
+        pt->consuming = 1;
+    }
+    rd_kafka_message_t *msgs[REPLAY_BATCH];
+    ssize_t n = rd_kafka_consume_batch(sp->ctopic, p, 0, msgs, REPLAY_BATCH);
+    int got = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (!m->err && m->len >= KAFKA_ENVELOPE && m->offset >= pt->next) {
+            uint16_t flags, src;
+            kafka_unenvelope(m->payload, &flags, &src);
+            ring_batch_add(&pt->pending, (const char *)m->payload + KAFKA_ENVELOPE,
+                           m->len - KAFKA_ENVELOPE, flags, src);
+            pt->next = m->offset + 1;
+            got++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    counter_add(&pt->stats.replayed, (uint64_t)got);
+    push_pending(sp, p);
+    if (got == 0)
+        maybe_leave(sp, p);
+    return got;
+}
+
+static void save_offsets(struct spill *sp, int force)
+{
+    int64_t now = time_mono_ns();
+    if (!sp->st || (!force && now < sp->next_save))
+        return;
+    sp->next_save = now + SAVE_EVERY_NS;
+    for (int p = 0; p < sp->n; p++) {
+        struct part *pt = &sp->parts[p];
+        if (pt->next != pt->saved && state_offset_set(sp->st, sp->topic, p, pt->next) == 0)
+            pt->saved = pt->next;
+    }
+}
+
+static void *spill_main(void *arg)
+{
+    struct spill *sp = arg;
+    while (!atomic_load(&sp->stop)) {
+        rd_kafka_poll(sp->prod, 0); /* delivery reports */
+        int busy = 0;
+        for (int p = 0; p < sp->n; p++) {
+            if (spill_active(sp, p))
+                busy += replay(sp, p);
+        }
+        save_offsets(sp, 0);
+        if (!busy) {
+            struct timespec ts = {0, REPLAY_IDLE_NS};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+int spill_start(struct spill *sp, char *err, size_t errlen)
+{
+    int rc = pthread_create(&sp->thread, NULL, spill_main, sp);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the spill thread: %s", strerror(rc));
+        return -rc;
+    }
+    sp->started = 1;
+    return 0;
+}
+
+void spill_stop(struct spill *sp, int64_t deadline_ns)
+{
+    if (!sp || !sp->started)
+        return;
+    atomic_store(&sp->stop, 1);
+    pthread_join(sp->thread, NULL);
+    sp->started = 0;
+    int64_t left = deadline_ns - time_mono_ns();
+    if (sp->prod)
+        rd_kafka_flush(sp->prod, left > 0 ? (int)(left / 1000000) : 0);
+    /* Records replayed but still waiting for room are not in the ring: replay them next time
+     * by saving the offset of the first of them. */
+    for (int p = 0; p < sp->n; p++) {
+        struct part *pt = &sp->parts[p];
+        pt->next -= (int64_t)ring_count(pt->pending.data, pt->pending.len);
+        pt->pending.len = 0;
+    }
+    save_offsets(sp, 1);
+}
+
+void spill_free(struct spill *sp)
+{
+    if (!sp)
+        return;
+    spill_stop(sp, time_mono_ns());
+    for (int p = 0; sp->parts && p < sp->n; p++) {
+        if (sp->parts[p].consuming)
+            rd_kafka_consume_stop(sp->ctopic, p);
+        buf_free(&sp->parts[p].pending);
+        pthread_mutex_destroy(&sp->parts[p].mu);
+    }
+    if (sp->ptopic)
+        rd_kafka_topic_destroy(sp->ptopic);
+    if (sp->ctopic)
+        rd_kafka_topic_destroy(sp->ctopic);
+    if (sp->prod)
+        rd_kafka_destroy(sp->prod);
+    if (sp->cons)
+        rd_kafka_destroy(sp->cons);
+    buf_free(&sp->msg);
+    free(sp->parts);
+    free(sp->topic);
+    free(sp);
+}
+
+struct spill_stats *spill_stats(struct spill *sp, int p)
+{
+    return &sp->parts[p].stats;
+}
