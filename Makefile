@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test bench fuzz clean
 
 all: build
 
@@ -22,6 +22,23 @@ run: build
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: deps
+	@sh bench/run.sh
+
+# libFuzzer over every parser and decoder (tests/fuzz/README.md): a clang build with ASan and
+# UBSan in FUZZ_BUILD, then each target for FUZZ_SECONDS seeded from its committed corpus;
+# findings go to FUZZ_BUILD/findings. Fails when any target crashes. Warnings are gcc's to
+# enforce (the normal build): clang's extra ones do not stop the fuzzers.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@sh tools/deps.sh fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPILLWAY_FUZZ=ON \
+		-DSPILLWAY_TESTS=OFF -DSPILLWAY_WERROR=OFF -DSPILLWAY_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZ_BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -150,7 +150,8 @@ void framer_finish(struct framer *f, framer_fn fn, void *ud)
 {
     /* Digits still waiting for their space at the end of the stream were a last line. */
     if (f->in_len && f->ndigits) {
-        fn(ud, f->digits, (size_t)f->ndigits, 0);
+        size_t n = (size_t)f->ndigits;
+        fn(ud, f->digits, n > f->max ? f->max : n, n > f->max ? FRAME_TRUNCATED : 0);
         f->ndigits = 0;
     }
     /* An octet-counted frame cut short by the end of the stream is delivered as it is. */

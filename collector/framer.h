@@ -21,11 +21,11 @@ struct framer {
     size_t max;
     int discarding;
     int octets;       /* accept RFC 6587 octet counting ("LEN SP MSG") per frame */
-    int in_len;        /* reading the length digits of an octet-counted frame */
-    uint64_t len_acc;  /* the length so far */
-    char digits[24];   /* the digits as read, in case they turn out to start a plain line */
+    int in_len;       /* reading the length digits of an octet-counted frame */
+    uint64_t len_acc; /* the length so far */
+    char digits[24];  /* the digits as read, in case they turn out to start a plain line */
     int ndigits;
-    uint64_t left;    /* bytes of the current octet-counted frame still to come */
+    uint64_t left; /* bytes of the current octet-counted frame still to come */
 };
 
 void framer_init(struct framer *f, size_t max);

@@ -253,7 +253,8 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
         buf_append(out, "\"log\"", 5);
     buf_append(out, ",\"source\":", 10);
     jsonw_string(out, n->source, strlen(n->source));
-    if (ts_ok != 0 && present[F_TIMESTAMP] >= 0) {
+    int wrote_raw = ts_ok != 0 && present[F_TIMESTAMP] >= 0;
+    if (wrote_raw) {
         /* Keep what the source sent when it is not a time we can read. */
         buf_append(out, ",\"timestamp_raw\":", 17);
         put_value(out, t, present[F_TIMESTAMP] + 1, 0);
@@ -266,6 +267,8 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
         member_name(n, k, n->canon[m], &name, &len);
         if (canon_index(name, len) >= 0)
             continue;
+        if (wrote_raw && len == 13 && !memcmp(name, "timestamp_raw", 13))
+            continue; /* ours, from the unreadable timestamp, replaces the source's */
         buf_putc(out, ',');
         int is_key = keylen && len == keylen && memcmp(name, n->key, len) == 0;
         if (n->canon[m] >= 0)

@@ -24,6 +24,47 @@ struct ctx {
 
 static void write_any(struct buf *o, json_t *v, int depth);
 
+/* Remembers the keys written in one JSON object (length-prefixed: a key may hold NUL bytes).
+ * Returns 1 when k was written already: each key appears once, the first wins. */
+static int key_seen(struct buf *keys, const char *k, size_t n)
+{
+    for (size_t off = 0; off < keys->len;) {
+        size_t l;
+        memcpy(&l, keys->data + off, sizeof(l));
+        off += sizeof(l);
+        if (l == n && !memcmp(keys->data + off, k, n))
+            return 1;
+        off += l;
+    }
+    buf_append(keys, &n, sizeof(n));
+    buf_append(keys, k, n);
+    return 0;
+}
+
+/* [{key, value}] (a kvlistValue, an event's or link's attributes) -> a plain object. */
+static void write_kvlist(struct buf *o, json_t *vals, int depth)
+{
+    struct buf keys = {0};
+    json_t *kv;
+    size_t i;
+    int first = 1;
+    buf_putc(o, '{');
+    json_array_foreach(vals, i, kv)
+    {
+        json_t *kj = json_object_get(kv, "key");
+        if (!json_is_string(kj) || key_seen(&keys, json_string_value(kj), json_string_length(kj)))
+            continue;
+        if (!first)
+            buf_putc(o, ',');
+        first = 0;
+        jsonw_string(o, json_string_value(kj), json_string_length(kj));
+        buf_putc(o, ':');
+        write_any(o, json_object_get(kv, "value"), depth);
+    }
+    buf_putc(o, '}');
+    buf_free(&keys);
+}
+
 /* AnyValue -> plain JSON. */
 static void write_any(struct buf *o, json_t *v, int depth)
 {
@@ -59,23 +100,7 @@ static void write_any(struct buf *o, json_t *v, int depth)
         }
         buf_putc(o, ']');
     } else if ((x = json_object_get(v, "kvlistValue"))) {
-        json_t *vals = json_object_get(x, "values"), *kv;
-        size_t i;
-        int first = 1;
-        buf_putc(o, '{');
-        json_array_foreach(vals, i, kv)
-        {
-            const char *k = json_string_value(json_object_get(kv, "key"));
-            if (!k)
-                continue;
-            if (!first)
-                buf_putc(o, ',');
-            first = 0;
-            jsonw_string(o, k, strlen(k));
-            buf_putc(o, ':');
-            write_any(o, json_object_get(kv, "value"), depth + 1);
-        }
-        buf_putc(o, '}');
+        write_kvlist(o, json_object_get(x, "values"), depth + 1);
     } else if ((x = json_object_get(v, "bytesValue"))) {
         const char *s = json_string_value(x); /* base64, kept as text */
         jsonw_string(o, s ? s : "", s ? strlen(s) : 0);
@@ -86,17 +111,6 @@ static void write_any(struct buf *o, json_t *v, int depth)
 
 static _Thread_local struct ctx *cur_ctx; /* the request being parsed on this thread */
 
-static int key_written(struct ctx *c, const char *k, size_t n)
-{
-    for (size_t off = 0; off < c->keys.len;) {
-        size_t l = strlen(c->keys.data + off);
-        if (l == n && !memcmp(c->keys.data + off, k, n))
-            return 1;
-        off += l + 1;
-    }
-    return 0;
-}
-
 /* Writes ,"prefix+key": and remembers the key. Returns 0, or -1 (nothing written) when that
  * key is already in the event: every key appears once. */
 static int field_key(struct buf *o, const char *prefix, const char *key)
@@ -105,12 +119,10 @@ static int field_key(struct buf *o, const char *prefix, const char *key)
     struct buf k = {0};
     buf_puts(&k, prefix ? prefix : "");
     buf_puts(&k, key);
-    if (key_written(c, k.data, k.len)) {
+    if (key_seen(&c->keys, k.data, k.len)) {
         buf_free(&k);
         return -1;
     }
-    buf_append(&c->keys, k.data, k.len);
-    buf_putc(&c->keys, '\0');
     buf_putc(o, ',');
     jsonw_string(o, k.data, k.len);
     buf_putc(o, ':');
@@ -218,7 +230,9 @@ static void begin(struct ctx *c, int64_t ts_ns, const char *kind)
     else
         memcpy(ts, c->rt->text, sizeof(ts));
     buf_reset(&c->keys);
-    buf_append(&c->keys, "timestamp\0kind\0source\0received_at\0", 35);
+    static const char *const fixed[] = {"timestamp", "kind", "source", "received_at"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        key_seen(&c->keys, fixed[i], strlen(fixed[i]));
     buf_printf(o, "{\"timestamp\":\"%s\",\"kind\":\"%s\",\"source\":", ts, kind);
     jsonw_string(o, c->source, strlen(c->source));
     put_str(o, "service", attr_string(c->resource, "service.name"));
@@ -338,23 +352,7 @@ static void span(struct ctx *c, json_t *sp)
                 jsonw_string(o, key, strlen(key));
                 buf_putc(o, ':');
                 if (!strcmp(key, "attributes")) {
-                    json_t *kv;
-                    size_t n;
-                    int f2 = 1;
-                    buf_putc(o, '{');
-                    json_array_foreach(v, n, kv)
-                    {
-                        const char *ak = json_string_value(json_object_get(kv, "key"));
-                        if (!ak)
-                            continue;
-                        if (!f2)
-                            buf_putc(o, ',');
-                        f2 = 0;
-                        jsonw_string(o, ak, strlen(ak));
-                        buf_putc(o, ':');
-                        write_any(o, json_object_get(kv, "value"), 0);
-                    }
-                    buf_putc(o, '}');
+                    write_kvlist(o, v, 0);
                 } else {
                     char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
                     buf_puts(o, t ? t : "null");
@@ -433,17 +431,24 @@ static void data_point(struct ctx *c, json_t *m, const char *type, json_t *agg, 
     number_array(o, "explicit_bounds", json_object_get(dp, "explicitBounds"));
     json_t *qv = json_object_get(dp, "quantileValues");
     if (json_is_array(qv) && !field_key(o, NULL, "quantiles")) {
+        struct buf keys = {0};
         buf_putc(o, '{');
         json_t *q;
         size_t i;
+        int first = 1;
         json_array_foreach(qv, i, q)
         {
-            if (i)
-                buf_putc(o, ',');
-            buf_printf(o, "\"%g\":", json_number_value(json_object_get(q, "quantile")));
+            char name[40];
+            int n = snprintf(name, sizeof(name), "%g",
+                             json_number_value(json_object_get(q, "quantile")));
+            if (key_seen(&keys, name, (size_t)n))
+                continue; /* the same quantile twice: the first wins */
+            buf_printf(o, "%s\"%s\":", first ? "" : ",", name);
+            first = 0;
             jsonw_double(o, json_number_value(json_object_get(q, "value")));
         }
         buf_putc(o, '}');
+        buf_free(&keys);
     }
     write_attrs(o, json_object_get(dp, "attributes"), NULL);
     finish(c);

@@ -61,12 +61,12 @@ static size_t seg_len(const char *p, size_t len)
 /* 1 when a is a proper prefix of b at a segment boundary. */
 static int path_under(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return alen < blen && b[alen] == '\0' && memcmp(a, b, alen) == 0;
+    return alen < blen && b[alen] == '\0' && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
 static int path_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return alen == blen && memcmp(a, b, alen) == 0;
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
 /* Walks segments from token `at`; returns the token index or -1. */

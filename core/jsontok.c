@@ -254,7 +254,7 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
     if (t->cap < JSONTOK_MIN_CAP && grow(t, JSONTOK_MIN_CAP))
         return -ENOMEM;
     /* jsmn stops silently at a NUL byte; say what it is. */
-    const char *nul = memchr(js, '\0', len);
+    const char *nul = len ? memchr(js, '\0', len) : NULL;
     if (nul)
         return fail(t, "NUL byte in JSON text", (size_t)(nul - js));
     size_t first = 0;
@@ -345,6 +345,8 @@ static uint32_t hex4(const char *s)
 
 int jsontok_unescape(const char *s, size_t len, struct buf *out)
 {
+    if (len == 0)
+        return 0;
     if (buf_reserve(out, len))
         return -ENOMEM; /* decoding never grows the text */
     char *o = out->data + out->len;

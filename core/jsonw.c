@@ -70,7 +70,7 @@ int jsonw_double(struct buf *b, double v)
 {
     if (!isfinite(v))
         return buf_append(b, "null", 4);
-    if (v == (double)(int64_t)v && fabs(v) < 1e15)
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) /* range first: the cast is UB past 2^63 */
         return buf_printf(b, "%lld", (long long)v);
     /* The shortest text that reads back as the same double: 0.1 stays "0.1", not
      * "0.10000000000000001". */

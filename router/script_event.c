@@ -182,6 +182,13 @@ static int edited_array_index(lua_State *L, struct script_host *h, const struct 
     return 1;
 }
 
+/* Paths hold their segments NUL-separated, the root being the empty path: a key with a NUL
+ * byte, or an empty key at the root, cannot name a field. */
+static int bad_key(const struct proxy *p, const char *key, size_t klen)
+{
+    return (klen == 0 && p->plen == 0) || memchr(key, '\0', klen) != NULL;
+}
+
 /* Reads key (at stack index 2) below proxy p and pushes it. A string key naming no field but
  * holding dots is read as a path: ev["http.status"] is ev.http.status. */
 static int ev_index(lua_State *L)
@@ -203,6 +210,10 @@ static int ev_index(lua_State *L)
         klen = strlen(num);
     } else {
         key = luaL_checklstring(L, 2, &klen);
+        if (bad_key(p, key, klen)) {
+            lua_pushnil(L);
+            return 1;
+        }
     }
     child_path(h, p, key, klen);
     struct ev_val v;
@@ -348,6 +359,8 @@ static int ev_newindex(lua_State *L)
         klen = strlen(num);
     } else {
         key = luaL_checklstring(L, 2, &klen);
+        if (bad_key(p, key, klen))
+            return luaL_error(L, "a field name cannot be empty (at the top) or hold a NUL byte");
     }
     if (eview_parse(h->ev))
         return luaL_error(L, "the event is not a JSON object");
@@ -421,13 +434,13 @@ static int ev_tostring(lua_State *L)
 {
     struct proxy *p = to_proxy(L, 1);
     struct script_host *h = live_host(L, p);
-    struct buf out = {0};
+    struct buf *out = &h->str; /* host-owned: an error raised below cannot leak it */
+    buf_reset(out);
     if (p->plen == 0)
-        eview_serialize(h->ev, &out);
+        eview_serialize(h->ev, out);
     else
-        encode_proxy(L, h, p, &out);
-    lua_pushlstring(L, out.data ? out.data : "", out.len);
-    buf_free(&out);
+        encode_proxy(L, h, p, out);
+    lua_pushlstring(L, out->data ? out->data : "", out->len);
     return 1;
 }
 

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages spillway needs to build and test, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
+# `tools/deps.sh fuzz` (what `make fuzz` runs) also wants clang and libFuzzer.
 set -eu
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev
 libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
 libxxhash-dev
 python3 curl socat netcat-openbsd bsdutils kcat"
+FUZZ_PKGS="clang libclang-rt-dev"
+[ "${1:-}" = fuzz ] && PKGS="$PKGS $FUZZ_PKGS"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
