@@ -70,6 +70,7 @@ static json_t *partition_stats(const struct control_deps *d, uint64_t *held_byte
                                 json_integer((json_int_t)counter_get(&ss->replayed)));
             json_object_set_new(o, "spill_refused",
                                 json_integer((json_int_t)counter_get(&ss->refused)));
+            json_object_set_new(o, "spill_lost", json_integer((json_int_t)counter_get(&ss->lost)));
         }
         json_array_append_new(arr, o);
     }
@@ -159,10 +160,32 @@ static int duration_arg(json_t *v, int64_t *ns)
     return -EINVAL;
 }
 
+/* Back to the configured value: {"route", "rate" | "enabled", "reset": true}. */
+static json_t *reset(struct admin *a, struct client *cl, const char *route, const char *key)
+{
+    struct router *r = control_deps(a->ctl)->router;
+    char err[256];
+    if (router_reset(r, route, key, &cl->who, err, sizeof(err)))
+        return admin__fail("%s", err);
+    for (int i = 0; i < router_route_count(r); i++) {
+        struct route *rt = router_route(r, i);
+        if (strcmp(rt->name, route))
+            continue;
+        if (!strcmp(key, "enabled"))
+            return admin__ok(json_pack("{s:s, s:b, s:b}", "route", route, "enabled",
+                                       rt->cfg_enabled, "reset", 1));
+        return admin__ok(
+            json_pack("{s:s, s:f, s:b}", "route", route, "rate", rt->cfg_rate, "reset", 1));
+    }
+    return admin__fail("no route named %s", route);
+}
+
 static json_t *cmd_sample(struct admin *a, struct client *cl, json_t *req)
 {
     const char *route = json_string_value(json_object_get(req, "route"));
     json_t *rate = json_object_get(req, "rate");
+    if (route && json_is_true(json_object_get(req, "reset")))
+        return reset(a, cl, route, "sample_rate");
     if (!route || !json_is_number(rate))
         return admin__fail("sample needs \"route\" (string) and \"rate\" (number between 0 and 1)");
     int64_t for_ns;
@@ -185,8 +208,10 @@ static json_t *cmd_route(struct admin *a, struct client *cl, json_t *req)
 {
     const char *action = json_string_value(json_object_get(req, "action"));
     const char *route = json_string_value(json_object_get(req, "route"));
+    if (route && action && !strcmp(action, "reset"))
+        return reset(a, cl, route, "enabled");
     if (!route || !action || (strcmp(action, "enable") && strcmp(action, "disable")))
-        return admin__fail("route needs \"action\" (enable or disable) and \"route\"");
+        return admin__fail("route needs \"action\" (enable, disable or reset) and \"route\"");
     char err[256];
     int rc = router_set_enabled(control_deps(a->ctl)->router, route, !strcmp(action, "enable"),
                                 &cl->who, err, sizeof(err));

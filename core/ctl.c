@@ -27,7 +27,9 @@ static const char usage[] =
     "  stats                         counters per input, partition, route and sink\n"
     "  routes                        the route table with effective values and their origin\n"
     "  sample ROUTE RATE [--for D]   dial a route's sampling rate (0..1), reverting after D\n"
+    "  sample ROUTE reset            back to the configured sampling rate\n"
     "  route enable|disable ROUTE    turn a route on or off\n"
+    "  route reset ROUTE             back to the configured enabled state\n"
     "  reload                        re-read the route scripts\n"
     "  sinks                         every sink's state, counters and latency\n"
     "  compare A B [--settle S]      two sinks side by side: counters, latency, same events?\n"
@@ -69,13 +71,11 @@ static json_t *roundtrip(const char *path, json_t *req)
     char *text = json_dumps(req, JSON_COMPACT);
     size_t n = strlen(text);
     text[n] = '\n';
-    ssize_t w = write(fd, text, n + 1);
+    /* A server that refuses us (peer uid) answers and closes, maybe before our request is
+     * written: no SIGPIPE, and its answer is still read. */
+    ssize_t w = send(fd, text, n + 1, MSG_NOSIGNAL);
+    int werr = errno;
     free(text);
-    if (w != (ssize_t)n + 1) {
-        fprintf(stderr, "spillway ctl: write failed: %s\n", strerror(errno));
-        close(fd);
-        return NULL;
-    }
     struct buf in = {0};
     char chunk[65536];
     ssize_t r;
@@ -87,7 +87,9 @@ static json_t *roundtrip(const char *path, json_t *req)
     close(fd);
     json_error_t err;
     json_t *resp = in.len ? json_loadb(in.data, in.len, JSON_DISABLE_EOF_CHECK, &err) : NULL;
-    if (!resp)
+    if (!resp && w != (ssize_t)n + 1)
+        fprintf(stderr, "spillway ctl: write failed: %s\n", strerror(werr));
+    else if (!resp)
         fprintf(stderr, "spillway ctl: no valid response from %s\n", path);
     buf_free(&in);
     return resp;
@@ -222,6 +224,12 @@ static void print_compare(json_t *resp)
                        : "the sinks accepted DIFFERENT events");
 }
 
+static const char *reset_note(json_t *resp)
+{
+    return json_is_true(json_object_get(resp, "reset")) ? " (configured value, override cleared)\n"
+                                                        : "\n";
+}
+
 static void print_human(const char *cmd, json_t *resp)
 {
     if (!strcmp(cmd, "sinks")) {
@@ -249,14 +257,15 @@ static void print_human(const char *cmd, json_t *resp)
     } else if (!strcmp(cmd, "sample")) {
         json_t *rev = json_object_get(resp, "reverts_in_s");
         printf("route %s: sampling rate %g%s", json_string_value(json_object_get(resp, "route")),
-               json_real_value(json_object_get(resp, "rate")), rev ? "" : "\n");
+               json_real_value(json_object_get(resp, "rate")), rev ? "" : reset_note(resp));
         if (rev)
             printf(" for %gs, then back to the configured rate\n", json_real_value(rev));
     } else if (!strcmp(cmd, "reload")) {
         printf("reloaded %lld script(s)\n", ival(resp, "reloaded"));
     } else if (!strcmp(cmd, "route")) {
-        printf("route %s %s\n", json_string_value(json_object_get(resp, "route")),
-               json_is_true(json_object_get(resp, "enabled")) ? "enabled" : "disabled");
+        printf("route %s %s%s", json_string_value(json_object_get(resp, "route")),
+               json_is_true(json_object_get(resp, "enabled")) ? "enabled" : "disabled",
+               reset_note(resp));
     }
     const char *warn = json_string_value(json_object_get(resp, "warning"));
     if (warn)
@@ -269,9 +278,12 @@ static json_t *build_request(int argc, char **argv)
     const char *cmd = argv[0];
     if (!strcmp(cmd, "sample")) {
         if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--for"))) {
-            fprintf(stderr, "usage: spillway ctl sample ROUTE RATE [--for DURATION]\n");
+            fprintf(stderr, "usage: spillway ctl sample ROUTE RATE [--for DURATION]\n"
+                            "       spillway ctl sample ROUTE reset\n");
             return NULL;
         }
+        if (argc == 3 && !strcmp(argv[2], "reset"))
+            return json_pack("{s:s, s:s, s:b}", "cmd", "sample", "route", argv[1], "reset", 1);
         char *end;
         double rate = strtod(argv[2], &end);
         int64_t ns;
@@ -290,7 +302,7 @@ static json_t *build_request(int argc, char **argv)
     }
     if (!strcmp(cmd, "route")) {
         if (argc != 3) {
-            fprintf(stderr, "usage: spillway ctl route enable|disable ROUTE\n");
+            fprintf(stderr, "usage: spillway ctl route enable|disable|reset ROUTE\n");
             return NULL;
         }
         return json_pack("{s:s, s:s, s:s}", "cmd", "route", "action", argv[1], "route", argv[2]);

@@ -221,9 +221,13 @@ int router_expire(struct router *r, int64_t now_ns)
             if (!o[k]->overridden || !o[k]->expires_ns || o[k]->expires_ns > now_ns)
                 continue;
             revert(r, rt, keys[k]);
-            log_info("runtime override expired: back to the configured value", "{s:s, s:s, s:f}",
-                     "route", rt->name, "key", keys[k], "value",
-                     k ? (double)rt->cfg_enabled : rt->cfg_rate);
+            char value[32];
+            if (k)
+                snprintf(value, sizeof(value), "%s", rt->cfg_enabled ? "true" : "false");
+            else
+                snprintf(value, sizeof(value), "%g", rt->cfg_rate);
+            log_info("runtime override expired: back to the configured value", "{s:s, s:s, s:s}",
+                     "route", rt->name, "key", keys[k], "value", value);
             n++;
         }
     }
@@ -310,6 +314,33 @@ int router_set_enabled(struct router *r, const char *route, int enabled,
     if (rc)
         snprintf(err, errlen, "applied, but could not be persisted to %s", state_path(r->st));
     return rc;
+}
+
+int router_reset(struct router *r, const char *route, const char *key,
+                 const struct router_actor *who, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&r->mu);
+    struct route *rt = find_route(r, route);
+    if (!rt) {
+        pthread_mutex_unlock(&r->mu);
+        snprintf(err, errlen, "no route named %s", route);
+        return -ENOENT;
+    }
+    int is_rate = !strcmp(key, "sample_rate");
+    char old[64], new[64];
+    if (is_rate) {
+        snprintf(old, sizeof(old), "%g", route_rate(rt));
+        snprintf(new, sizeof(new), "%g (config)", rt->cfg_rate);
+    } else {
+        snprintf(old, sizeof(old), "%s", atomic_load(&rt->enabled) ? "enabled" : "disabled");
+        snprintf(new, sizeof(new), "%s (config)", rt->cfg_enabled ? "enabled" : "disabled");
+    }
+    revert(r, rt, key);
+    pthread_mutex_unlock(&r->mu);
+    audit(r, who, is_rate ? "sample reset" : "route reset", route, old, new);
+    log_info("runtime override cleared: back to the configured value", "{s:s, s:s, s:s, s:I}",
+             "route", route, "key", key, "value", new, "uid", (json_int_t)who->uid);
+    return 0;
 }
 
 /* Re-reads one route's script; a changed one is compiled and checked in a scratch host

@@ -53,6 +53,10 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
                 const struct router_actor *who, char *err, size_t errlen);
 int router_set_enabled(struct router *r, const char *route, int enabled,
                        const struct router_actor *who, char *err, size_t errlen);
+/* Clears a runtime override of key ("sample_rate" or "enabled"): the configured value is in
+ * force again, now and after a restart; audited. Returns 0 or -ENOENT (no such route). */
+int router_reset(struct router *r, const char *route, const char *key,
+                 const struct router_actor *who, char *err, size_t errlen);
 /* Reverts overrides whose time is up; returns how many. */
 int router_expire(struct router *r, int64_t now_ns);
 /* Re-reads every route script; changed ones are compiled and checked, then published to the

@@ -17,12 +17,31 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         free(ptr);
         return NULL;
     }
-    if (nsize > old && h->mem_used - old + nsize > h->mem_limit)
+    if (nsize > old && h->mem_used - old + nsize > h->mem_limit) {
+        /* Refused once, Lua collects everything and asks again (garbage from earlier calls is
+         * not held against this one). Refused twice in a row, the memory limit fails the whole
+         * call like the instruction limit: a script's pcall must not catch it and go on (see
+         * rethrow_if_aborting). */
+        if (h->mem_refused) {
+            h->aborting = 1;
+            h->abort_why = "memory limit exceeded";
+        }
+        h->mem_refused = 1;
         return NULL;
+    }
     void *p = realloc(ptr, nsize);
-    if (p)
+    if (p) {
         h->mem_used = h->mem_used - old + nsize;
+        h->mem_refused = 0;
+    }
     return p;
+}
+
+static int abort_error(lua_State *L, const struct script_host *h)
+{
+    if (h->abort_why[0] == 'm')
+        return luaL_error(L, "%s (%d KiB)", h->abort_why, (int)(h->mem_limit / 1024));
+    return luaL_error(L, "%s (%d)", h->abort_why, (int)h->instr_limit);
 }
 
 /* Once over the limit the call is aborting: the hook then fires on every instruction and the
@@ -34,9 +53,10 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     if (h->instr > h->instr_limit || h->aborting) {
         if (!h->aborting) {
             h->aborting = 1;
-            lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+            h->abort_why = "instruction limit exceeded";
         }
-        luaL_error(L, "instruction limit exceeded (%d)", (int)h->instr_limit);
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        abort_error(L, h);
     }
 }
 
@@ -44,7 +64,7 @@ static int rethrow_if_aborting(lua_State *L, int nres)
 {
     struct script_host *h = script__host(L);
     if (h->aborting)
-        return luaL_error(L, "instruction limit exceeded (%d)", (int)h->instr_limit);
+        return abort_error(L, h);
     return nres;
 }
 
@@ -190,9 +210,9 @@ static int safe_load(lua_State *L)
 static int lua_print_to_log(lua_State *L)
 {
     struct script_host *h = script__host(L);
+    int n = lua_gettop(L); /* before luaL_buffinit, which may push */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         luaL_tolstring(L, i, NULL);
         luaL_addvalue(&b);
@@ -309,6 +329,7 @@ void script_host_free(struct script_host *h)
     buf_free(&h->path);
     buf_free(&h->tmp);
     buf_free(&h->emit);
+    buf_free(&h->str);
     free(h->fn_refs);
     free(h);
 }
@@ -415,6 +436,11 @@ int script_load(struct script_host *h, const char *name, const char *src, size_t
     return hd;
 }
 
+int script_sampled_out(const struct script_host *h)
+{
+    return h->sampled_no;
+}
+
 void script_unload(struct script_host *h, int handle)
 {
     if (handle < 0 || handle >= h->nfn || h->fn_refs[handle] == LUA_NOREF)
@@ -440,6 +466,8 @@ int script_run(struct script_host *h, int handle, struct eview *ev, const struct
     h->route = rt;
     h->gen++;
     h->instr = 0;
+    h->sampled_no = 0;
+    h->mem_refused = 0;
     if (h->aborting) { /* the previous call hit a limit: back to the normal hook */
         h->aborting = 0;
         lua_sethook(L, count_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEP);
@@ -449,10 +477,14 @@ int script_run(struct script_host *h, int handle, struct eview *ev, const struct
     int rc = lua_pcall(L, 1, 1, 0);
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
-        snprintf(h->err, sizeof(h->err), "%s", msg ? msg : "error object is not a string");
+        if (rc == LUA_ERRMEM && h->aborting)
+            snprintf(h->err, sizeof(h->err), "memory limit exceeded (%d KiB)",
+                     (int)(h->mem_limit / 1024));
+        else
+            snprintf(h->err, sizeof(h->err), "%s", msg ? msg : "error object is not a string");
         lua_settop(L, 0);
-        if (rc == LUA_ERRMEM)
-            lua_gc(L, LUA_GCCOLLECT);
+        if (rc == LUA_ERRMEM || (h->aborting && h->abort_why[0] == 'm'))
+            lua_gc(L, LUA_GCCOLLECT); /* what the failed call allocated, before the next one */
         *err = h->err;
         h->ev = NULL;
         return -1;

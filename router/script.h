@@ -23,7 +23,8 @@ struct script_limits {
 /* What the helpers need to know about the route being run. */
 struct script_route {
     const char *name;
-    double rate; /* the route's effective sampling rate */
+    double rate;   /* the route's effective sampling rate */
+    uint64_t salt; /* hash of the name: dedup and dynsample keys are per route */
 };
 
 /* Hooks the host calls out through (state and emit live outside the Lua host). May be NULL. */
@@ -53,6 +54,9 @@ void script_unload(struct script_host *h, int handle);
  * next call) describing the failure. */
 int script_run(struct script_host *h, int handle, struct eview *ev, const struct script_route *rt,
                const char **err);
+/* After a call that returned 0: 1 when a sampling helper (spillway.sample, dynsample) said no
+ * during it, so the event counts as sampled out rather than filtered. */
+int script_sampled_out(const struct script_host *h);
 
 /* spillway.state.get reads a copy local to this host (no lock per read): kv_begin empties it,
  * kv_put fills it from the shared store. */

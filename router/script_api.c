@@ -1,5 +1,6 @@
 /* The spillway.* helpers scripts call. State they keep (dedup and dynsample windows) is per
- * worker, bounded, and allocated once. */
+ * worker, bounded, and allocated once; keys are salted with the route, so two routes calling
+ * dedup("x") do not see each other's keys. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,18 @@ static void set_sample_rate(lua_State *L, struct script_host *h, double rate)
     jsonw_double(t, rate);
     if (eview_set(h->ev, "sample_rate", 11, t->data, t->len))
         luaL_error(L, "out of memory editing the event");
+}
+
+/* A sampling helper's answer: kept events carry the rate they were kept with; a no is noted
+ * so that dropping the event counts as sampled out. */
+static int sample_result(lua_State *L, struct script_host *h, int keep, double rate)
+{
+    if (keep && rate < 1.0)
+        set_sample_rate(L, h, rate);
+    if (!keep)
+        h->sampled_no = 1;
+    lua_pushboolean(L, keep);
+    return 1;
 }
 
 static struct script_host *call_host(lua_State *L)
@@ -56,10 +69,7 @@ static int l_sample(lua_State *L)
     size_t n = 0;
     const char *key = key_arg(L, 1, &n);
     int keep = key ? sample_keep(rate, key, n) : sample_random(rate, &h->rng);
-    if (keep && rate < 1.0)
-        set_sample_rate(L, h, rate);
-    lua_pushboolean(L, keep);
-    return 1;
+    return sample_result(L, h, keep, rate);
 }
 
 static void dyn_roll(struct script_host *h, int64_t now)
@@ -108,7 +118,7 @@ static int l_dynsample(lua_State *L)
             return luaL_error(L, "out of memory");
     }
     dyn_roll(h, time_mono_ns());
-    uint64_t hk = (key ? hash64(key, n) : 0) | 1;
+    uint64_t hk = ((key ? hash64(key, n) : 0) ^ h->route->salt) | 1;
     struct dyn_slot *cur = dyn_find(h->dyn_cur, hk, 1);
     if (cur)
         cur->count++;
@@ -121,11 +131,7 @@ static int l_dynsample(lua_State *L)
         rate *= target / seen;
     else if (target <= 0)
         rate = 0;
-    int keep = sample_random(rate, &h->rng);
-    if (keep && rate < 1.0)
-        set_sample_rate(L, h, rate);
-    lua_pushboolean(L, keep);
-    return 1;
+    return sample_result(L, h, sample_random(rate, &h->rng), rate);
 }
 
 /* spillway.dedup(key, window_s): true the first time key is seen within the window. */
@@ -148,7 +154,7 @@ static int l_dedup(lua_State *L)
         if (!h->dedup)
             return luaL_error(L, "out of memory");
     }
-    uint64_t hk = hash64(key, n) | 1;
+    uint64_t hk = (hash64(key, n) ^ h->route->salt) | 1;
     struct dedup_slot *s = &h->dedup[hk & (DEDUP_SLOTS - 1)];
     int64_t now = time_mono_ns();
     int fresh = !(s->hash == hk && now - s->seen_ns < (int64_t)(window * 1e9));

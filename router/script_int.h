@@ -31,7 +31,10 @@ struct script_host {
     size_t mem_limit;
     int64_t instr;
     int64_t instr_limit;
-    int aborting;     /* a limit was hit: the call must fail, pcall cannot catch it */
+    int mem_refused; /* the last allocation was refused: the next refusal aborts the call */
+    int aborting;    /* a limit was hit: the call must fail, pcall cannot catch it */
+    const char *abort_why;
+    int sampled_no;   /* a sampling helper said no during the call in progress */
     struct eview *ev; /* the event of the call in progress */
     const struct script_route *route;
     unsigned gen; /* bumped per call: stale nested proxies fail */
@@ -41,6 +44,7 @@ struct script_host {
     struct buf path; /* path under construction */
     struct buf tmp;  /* unescaping, encoding */
     struct buf emit; /* spillway.emit encoding (host-owned: errors longjmp) */
+    struct buf str;  /* tostring(ev) */
     char err[1024];
     uint64_t rng;
     struct script_env env;

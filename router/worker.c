@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "eview.h"
+#include "hash.h"
 #include "jsonw.h"
 #include "kpipe.h"
 #include "kv.h"
@@ -134,6 +135,7 @@ static int load_scripts(struct worker *w, char *err, size_t errlen)
     for (int i = 0; i < w->nroutes; i++) {
         struct route *rt = router_route(w->r, i);
         w->sroute[i].name = rt->name;
+        w->sroute[i].salt = hash64(rt->name, strlen(rt->name));
         w->handles[i] = -1;
         w->gens[i] = atomic_load(&rt->script_gen);
         if (!rt->source)
@@ -390,6 +392,8 @@ static void process_event(struct worker *w, const char *data, size_t len)
                 route_failed(w, rt, err);
                 continue;
             }
+            if (!keep && script_sampled_out(w->host))
+                l->sampled_out++;
         } else {
             keep = default_sample(w, rt, rate);
             if (!keep)

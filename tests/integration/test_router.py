@@ -134,6 +134,10 @@ def test_sampling_is_accurate_and_keeps_traces_whole():
         # 100,000 traces of two spans each.
         data = events_ndjson(range(total), traces=lambda s: (s // 2) * 7919 + 1)
         socat_send(data, f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: route(sw)["counters"]["in"] == total, 60, "every event routed")
+        c = route(sw)["counters"]
+        check(c["filtered"] == c["sampled_out"] == total - c["kept"] and c["errors"] == 0,
+              f"what spillway.sample said no to counts as sampled out: {c}")
         check(sw.stop() == 0, "clean stop")
         events = read_ndjson(sw.path("data/out/events.ndjson"))
         n = len(events)
@@ -173,6 +177,19 @@ def test_dial_reverts_and_survives_restart():
         rt = route(sw)
         check(rt["sample_rate"] == 0.5 and rt["sample_rate_origin"]["origin"] == "runtime",
               f"the dial survives a restart: {rt}")
+        # Clearing overrides: back to the configured values, audited.
+        r = ctl(sw, "sample", "main", "reset")
+        check(r["ok"] and r["rate"] == 0.0 and r["reset"] is True, f"sample reset: {r}")
+        rt = route(sw)
+        check(rt["sample_rate"] == 0.0 and rt["sample_rate_origin"] == "config", f"reset: {rt}")
+        check(ctl(sw, "route", "disable", "main")["ok"] and not route(sw)["enabled"], "disabled")
+        r = ctl(sw, "route", "reset", "main")
+        check(r["ok"] and r["enabled"] is True, f"route reset: {r}")
+        rt = route(sw)
+        check(rt["enabled"] and rt["enabled_origin"] == "config", f"enabled from config: {rt}")
+        audit = ctl(sw, "audit")["audit"]
+        check([a["command"] for a in audit[-3:]] == ["sample reset", "route disable",
+                                                     "route reset"], f"audited: {audit}")
         check(ctl(sw, "sample", "main", "0.9", "--for", "1s")["ok"], "short dial")
         check(sw.stop() == 0, "clean stop")
         time.sleep(1.5)  # let the 1 s dial expire while spillway is down

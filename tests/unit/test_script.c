@@ -6,6 +6,8 @@
  * read with eq() from a one-line prelude (script_test.h). Cases that can hang run in a child. */
 #include "script_test.h"
 
+#include "script_int.h"
+
 /* ---- loading and the process() contract ---- */
 
 struct load_case {
@@ -507,6 +509,32 @@ static void test_memory_limit(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Garbage left by earlier calls is not held against a call: when an allocation would pass the
+ * limit, Lua collects and retries, and only a retry that still does not fit fails the call. Each
+ * call leaves 3 MiB of garbage behind under a 8 MiB limit; without the retry every other call
+ * fails. */
+static void test_memory_limit_collects_first(void **state)
+{
+    static const struct script_limits lim = {1000000000, 8 << 20};
+    struct script_host *h = new_host(&lim, NULL, 1);
+    struct eview v;
+    eview_init(&v);
+    lua_gc(h->L, LUA_GCSTOP); /* the worst case: the collector never ran on its own */
+    int hd = load(h, "function process(ev) local t = {} for i = 1, 3000 do"
+                     " t[i] = ('y'):rep(1000) .. i end ev.n = #t return true end");
+    int bad = 0;
+    for (int i = 0; i < 10; i++) {
+        const char *err = NULL;
+        if (run(h, hd, &v, "{}", NULL, &err) != 1) {
+            print_error("call %d: %s (%zu bytes in use)\n", i, err ? err : "", script_memory(h));
+            bad++;
+        }
+    }
+    eview_free(&v);
+    script_host_free(h);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_instruction_limit_not_catchable),
         cmocka_unit_test(test_c_loops_bounded),
         cmocka_unit_test(test_memory_limit),
+        cmocka_unit_test(test_memory_limit_collects_first),
     };
     return cmocka_run_group_tests_name("script", tests, NULL, NULL);
 }

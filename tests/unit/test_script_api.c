@@ -254,6 +254,12 @@ static void test_dedup(void **state)
     const char *err = NULL;
     assert_int_equal(run(h, hd, &v, "{}", NULL, &err), 1);
     assert_int_equal(run(h, hd, &v, "{}", NULL, &err), 1);
+    /* Keys are per route: a second route sees its own first copy of "a". */
+    struct script_route one = {"one", 1.0, 0x1111}, two = {"two", 1.0, 0x2222};
+    assert_int_equal(run(h, hd, &v, "{\"k\":\"x\",\"w\":60}", &one, &err), 1);
+    assert_int_equal(run(h, hd, &v, "{\"k\":\"x\",\"w\":60}", &two, &err), 1);
+    assert_int_equal(run(h, hd, &v, "{\"k\":\"x\",\"w\":60}", &one, &err), 0);
+    assert_int_equal(run(h, hd, &v, "{\"k\":\"x\",\"w\":60}", &two, &err), 0);
     eview_free(&v);
     script_host_free(h);
 }
