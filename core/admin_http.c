@@ -40,6 +40,10 @@ static void label(struct evbuffer *b, const char *name, const char *v)
 static void family(struct evbuffer *b, const char *name, const char *type, const char *help,
                    json_t *arr, const char *lname, const char *lkey, const char *field)
 {
+    json_t *first = json_array_get(arr, 0);
+    if (first && !json_object_get(first, field) &&
+        !json_object_get(json_object_get(first, "counters"), field))
+        return; /* a feature not configured (spill counters without spill) */
     evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     size_t i;
     json_t *e;
@@ -137,6 +141,16 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
               {"spillway_partition_held", "gauge", "Records in the ring.", "held"},
               {"spillway_partition_bytes", "gauge", "Bytes held in the ring.", "bytes_held"},
               {"spillway_partition_capacity_bytes", "gauge", "Ring capacity.", "capacity"},
+              {"spillway_partition_spilling", "gauge", "1 while the partition spills to Kafka.",
+               "spilling"},
+              {"spillway_partition_spilled_total", "counter", "Records spilled to Kafka.",
+               "spilled"},
+              {"spillway_partition_replayed_total", "counter", "Spilled records replayed.",
+               "replayed"},
+              {"spillway_partition_spill_refused_total", "counter",
+               "Times Kafka could not take more (inputs blocked).", "spill_refused"},
+              {"spillway_partition_spill_lost_total", "counter",
+               "Spilled records Kafka deleted before their replay.", "spill_lost"},
           },
       routes[] =
           {

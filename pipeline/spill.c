@@ -26,6 +26,7 @@ struct part {
     pthread_mutex_t mu;        /* active and the decision to leave spill mode */
     int active;                /* new records of this partition go to Kafka */
     _Atomic int64_t in_flight; /* sent to Kafka, not acknowledged yet */
+    _Atomic int64_t acked_end; /* one past the highest acknowledged offset */
     int64_t next;              /* next offset to replay */
     int64_t saved;             /* the offset last written to the state store */
     int consuming;
@@ -55,6 +56,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     int p = m->partition;
     if (p < 0 || p >= sp->n)
         return;
+    /* acked_end first: whoever sees in_flight reach 0 must also see every offset it covers. */
+    int64_t end = m->offset + 1, cur = atomic_load(&sp->parts[p].acked_end);
+    while (!m->err && end > cur &&
+           !atomic_compare_exchange_weak(&sp->parts[p].acked_end, &cur, end))
+        ;
     atomic_fetch_sub(&sp->parts[p].in_flight, 1);
     if (m->err) {
         /* With message.timeout.ms=0 librdkafka retries forever; only a fatal error lands here
@@ -96,8 +102,17 @@ static void find_backlog(struct spill *sp)
             continue;
         }
         int known = sp->st && state_offset_get(sp->st, sp->topic, p, &stored) == 1;
-        pt->next = known ? (stored < lo ? lo : stored) : hi;
+        if (known && stored > hi) {
+            log_warn("spill: the stored replay offset is past the topic's end (topic recreated?); "
+                     "starting from its end",
+                     "{s:s, s:i, s:I, s:I}", "topic", sp->topic, "partition", p, "stored",
+                     (json_int_t)stored, "end", (json_int_t)hi);
+            known = 0;
+        }
+        /* Below the topic's start, the replay counts what retention deleted (skip_lost). */
+        pt->next = known ? stored : hi;
         pt->saved = known ? stored : -1;
+        atomic_store(&pt->acked_end, hi);
         if (pt->next < hi) {
             pt->active = 1;
             log_info("spill: backlog from a previous run will be replayed first", "{s:i, s:I}",
@@ -147,7 +162,14 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
         snprintf(err, errlen, "spill producer: %s", e);
         goto fail;
     }
-    const char *cextra[] = {"enable.auto.commit", "false", "queued.max.messages.kbytes", "4096",
+    /* auto.offset.reset=error: records deleted before their replay are counted, never skipped
+     * silently. */
+    const char *cextra[] = {"enable.auto.commit",
+                            "false",
+                            "auto.offset.reset",
+                            "error",
+                            "queued.max.messages.kbytes",
+                            "4096",
                             NULL};
     rd_kafka_conf_t *cc = kafka_conf(&cfg->kafka, cextra, err, errlen);
     if (!cc)
@@ -234,17 +256,15 @@ static int push_pending(struct spill *sp, int p)
     return pt->pending.len == 0;
 }
 
-/* Leaves spill mode once everything sent was acknowledged and replayed. */
+/* Leaves spill mode once everything sent was acknowledged and replayed. Decided under the
+ * partition's lock, which the collector holds while sending: nothing can be sent between the
+ * check and the switch back to the ring. */
 static void maybe_leave(struct spill *sp, int p)
 {
     struct part *pt = &sp->parts[p];
-    if (atomic_load(&pt->in_flight) != 0)
-        return;
-    int64_t lo, hi;
-    if (rd_kafka_query_watermark_offsets(sp->cons, sp->topic, p, &lo, &hi, 1000))
-        return;
     pthread_mutex_lock(&pt->mu);
-    if (atomic_load(&pt->in_flight) == 0 && pt->next >= hi && !pt->pending.len) {
+    if (atomic_load(&pt->in_flight) == 0 && pt->next >= atomic_load(&pt->acked_end) &&
+        !pt->pending.len) {
         pt->active = 0;
         if (pt->consuming)
             rd_kafka_consume_stop(sp->ctopic, p);
@@ -253,6 +273,31 @@ static void maybe_leave(struct spill *sp, int p)
                  "replayed", (json_int_t)counter_get(&pt->stats.replayed));
     }
     pthread_mutex_unlock(&pt->mu);
+}
+
+/* Kafka deleted spilled records (retention) before they were replayed: counts them as lost,
+ * says so, and goes on from the oldest record still there. */
+static void skip_lost(struct spill *sp, int p)
+{
+    struct part *pt = &sp->parts[p];
+    int64_t lo, hi;
+    if (rd_kafka_query_watermark_offsets(sp->cons, sp->topic, p, &lo, &hi, 5000))
+        return; /* the next batch reports it again */
+    if (pt->next > hi) {
+        log_warn("spill: the replay offset is past the topic's end (topic recreated?); replaying "
+                 "from its start",
+                 "{s:s, s:i}", "topic", sp->topic, "partition", p);
+        pt->next = lo;
+    } else if (lo > pt->next) {
+        counter_add(&pt->stats.lost, (uint64_t)(lo - pt->next));
+        log_error("spill: Kafka deleted spilled records before their replay (retention); they "
+                  "are lost",
+                  "{s:i, s:I, s:s}", "partition", p, "lost", (json_int_t)(lo - pt->next), "topic",
+                  sp->topic);
+        pt->next = lo;
+    }
+    rd_kafka_consume_stop(sp->ctopic, p);
+    pt->consuming = 0; /* restarts at next */
 }
 
 /* Pulls a batch of spilled records back while the ring is under half full. Returns how many. */
@@ -276,7 +321,9 @@ static int replay(struct spill *sp, int p)
     int got = 0;
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
-        if (!m->err && m->len >= KAFKA_ENVELOPE && m->offset >= pt->next) {
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+            skip_lost(sp, p);
+        else if (!m->err && m->len >= KAFKA_ENVELOPE && m->offset >= pt->next) {
             uint16_t flags, src;
             kafka_unenvelope(m->payload, &flags, &src);
             ring_batch_add(&pt->pending, (const char *)m->payload + KAFKA_ENVELOPE,

@@ -39,6 +39,7 @@ struct spill_stats {
     counter_t spilled;  /* records sent to Kafka */
     counter_t replayed; /* records pulled back into the ring */
     counter_t refused;  /* times Kafka could not take more (fell back to block) */
+    counter_t lost;     /* records Kafka deleted (retention) before their replay */
 };
 struct spill_stats *spill_stats(struct spill *sp, int p);
 

@@ -45,6 +45,20 @@ struct file_sink {
     struct log_limit lim;
 };
 
+/* A crash (kill -9, power loss) can leave the file ending in half a line: end it, so the next
+ * event starts on a line of its own and only the cut line is unreadable. */
+static void end_cut_line(const struct sink *s, int fd, uint64_t *size)
+{
+    char last;
+    if (*size == 0 || pread(fd, &last, 1, (off_t)(*size - 1)) != 1 || last == '\n')
+        return;
+    if (write(fd, "\n", 1) == 1) {
+        (*size)++;
+        log_warn("file sink: ended a line cut short by an earlier crash", "{s:s, s:s}", "sink",
+                 s->name, "path", ((const struct file_opts *)s->opts)->path);
+    }
+}
+
 static int open_current(struct sink *s, char *err, size_t errlen)
 {
     const struct file_opts *o = s->opts;
@@ -55,7 +69,7 @@ static int open_current(struct sink *s, char *err, size_t errlen)
                  strerror(-rc));
         return rc;
     }
-    int fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(o->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "sink %s: cannot open %s: %s", s->name, o->path, strerror(e));
@@ -63,6 +77,7 @@ static int open_current(struct sink *s, char *err, size_t errlen)
     }
     struct stat st;
     f->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    end_cut_line(s, fd, &f->size);
     f->fd = fd;
     f->owns_fd = 1;
     f->opened_ns = time_mono_ns();
@@ -129,6 +144,7 @@ static void text_line(struct file_sink *f, const char *json, size_t len)
         buf_append(&f->wbuf, json, len);
         return;
     }
+    int prev = -1; /* the field written last: the separator depends on it */
     for (int i = 0; i < 4; i++) {
         int v = jsontok_find(&f->tok, 0, fields[i], strlen(fields[i]));
         if (v < 0 && i == 2)
@@ -141,8 +157,10 @@ static void text_line(struct file_sink *f, const char *json, size_t len)
             jsontok_unescape(json + t->start, (size_t)(t->end - t->start), &f->field);
         else
             buf_append(&f->field, json + t->start, (size_t)(t->end - t->start));
+        if (prev >= 0)
+            buf_puts(&f->wbuf, prev == 2 ? ": " : " ");
         buf_append(&f->wbuf, f->field.data, f->field.len);
-        buf_puts(&f->wbuf, i == 2 ? ": " : " ");
+        prev = i;
     }
 }
 
@@ -176,7 +194,8 @@ static size_t chunk(struct sink *s)
     if (o->max_size <= 0 || !f->owns_fd)
         return left;
     for (int attempt = 0; attempt < 2; attempt++) {
-        size_t room = f->size < (uint64_t)o->max_size ? (size_t)(o->max_size - (int64_t)f->size) : 0;
+        size_t room =
+            f->size < (uint64_t)o->max_size ? (size_t)(o->max_size - (int64_t)f->size) : 0;
         if (room >= left)
             return left;
         const char *nl = NULL;

@@ -217,6 +217,22 @@ def test_file_rotation_under_load():
         check(sorted(seqs) == list(range(total)), f"no line lost or duplicated: {len(seqs)}")
 
 
+def test_file_ends_a_line_cut_by_a_crash():
+    """A file left ending in half a line (kill -9 mid-write) is completed with a newline when
+    the sink opens it: the next event starts on a line of its own."""
+    with Spillway(config("  - {name: s, type: file, path: ./out.ndjson}\n")) as sw:
+        with open(sw.path("out.ndjson"), "wb") as f:
+            f.write(b'{"seq":-1}\n{"seq":-2,"msg":"cut sh')
+        sw.start()
+        send(sw, 3)
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == 5, 30, "three events written")
+        check(sw.stop() == 0, "clean stop")
+        lines = open(sw.path("out.ndjson"), "rb").read().split(b"\n")
+        check(lines[1] == b'{"seq":-2,"msg":"cut sh', f"cut line kept as it was: {lines[:3]}")
+        check(sorted(json.loads(x)["seq"] for x in lines[2:5]) == [0, 1, 2], "then whole lines")
+        check("cut short" in sw.log(), "and it says so")
+
+
 def test_shadow_on_dead_port_never_slows_primary():
     dead_port = free_port()
     sinks = ("  - {name: primary, type: file, path: ./primary.ndjson}\n"
@@ -268,4 +284,5 @@ def test_compare_same_and_different():
 if __name__ == "__main__":
     main([test_http_encodings, test_http_retries_503_and_dead_letters_400,
           test_kafka_sink_with_mock_broker, test_file_rotation_under_load,
+          test_file_ends_a_line_cut_by_a_crash,
           test_shadow_on_dead_port_never_slows_primary, test_compare_same_and_different])
