@@ -41,6 +41,10 @@ struct collector {
     struct jsontok keytok;
     struct buf keyval;
     struct buf built;
+    struct buf field;      /* ,"name":"value" added to the stream's events (collector_field) */
+    char field_probe[256]; /* "\"name\":" */
+    const char *field_name;
+    struct buf with_field;
     struct log_limit dead_log;
 };
 
@@ -145,6 +149,8 @@ void collector_free(struct collector *c)
     buf_free(&c->scratch);
     buf_free(&c->keyval);
     buf_free(&c->built);
+    buf_free(&c->field);
+    buf_free(&c->with_field);
     jsontok_free(&c->keytok);
     free(c);
 }
@@ -200,14 +206,37 @@ struct input *collector_input(struct collector *c, int i)
 
 void collector_begin(struct collector *c)
 {
-    recv_time_now(&c->now);
-    c->stream = 0;
+    collector_begin_stream(c, 0);
 }
 
 void collector_begin_stream(struct collector *c, uint64_t stream)
 {
     recv_time_now(&c->now);
     c->stream = stream;
+    c->field.len = 0;
+}
+
+void collector_field(struct collector *c, const char *name, const char *value)
+{
+    c->field.len = 0;
+    if (!name || !*name || !value)
+        return;
+    c->field_name = name;
+    snprintf(c->field_probe, sizeof(c->field_probe), "\"%s\":", name);
+    buf_putc(&c->field, ',');
+    jsonw_string(&c->field, name, strlen(name));
+    buf_putc(&c->field, ':');
+    jsonw_string(&c->field, value, strlen(value));
+}
+
+/* The token of a top-level member of an event (valid JSON), or -1. The text is parsed only
+ * when probe ("\"name\":") appears in it at all. */
+static int find_member(struct collector *c, const char *json, size_t len, const char *probe,
+                       const char *name)
+{
+    if (!memmem(json, len, probe, strlen(probe)) || jsontok_parse_trusted(&c->keytok, json, len))
+        return -1;
+    return jsontok_find(&c->keytok, 0, name, strlen(name));
 }
 
 const struct recv_time *collector_now(const struct collector *c)
@@ -220,6 +249,16 @@ static void stage(struct input *in, const char *data, size_t len, uint16_t flags
                   const uint64_t *hash)
 {
     struct collector *c = in->col;
+    if (c->field.len && !(flags & RING_F_DEAD) && len > 1 && data[len - 1] == '}' &&
+        find_member(c, data, len, c->field_probe, c->field_name) < 0) {
+        /* The stream's field goes last, unless the event has that field already. */
+        buf_reset(&c->with_field);
+        buf_append(&c->with_field, data, len - 1);
+        buf_append(&c->with_field, c->field.data, c->field.len);
+        buf_putc(&c->with_field, '}');
+        data = c->with_field.data;
+        len = c->with_field.len;
+    }
     /* Without a partition key an event follows its stream (connection, file, input), so one
      * sender's events stay in order; only an empty partition_key means round robin. */
     uint64_t sticky;
@@ -284,11 +323,7 @@ void collector_json(struct input *in, const char *json, size_t len)
  * value is looked up only when its name appears in the text at all. */
 static int built_key_hash(struct collector *c, const char *json, size_t len, uint64_t *hash)
 {
-    if (!*c->partition_key || !memmem(json, len, c->key_probe, strlen(c->key_probe)))
-        return 0;
-    if (jsontok_parse_trusted(&c->keytok, json, len))
-        return 0;
-    int v = jsontok_find(&c->keytok, 0, c->partition_key, strlen(c->partition_key));
+    int v = *c->partition_key ? find_member(c, json, len, c->key_probe, c->partition_key) : -1;
     if (v < 0)
         return 0;
     const jsmntok_t *t = &c->keytok.tok[v];

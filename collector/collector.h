@@ -38,6 +38,9 @@ void collector_begin(struct collector *c);
 /* The same for a read from one stream (a connection, a file): its events without a partition
  * key go to one partition, so they keep their order. */
 void collector_begin_stream(struct collector *c, uint64_t stream);
+/* Adds "name": value to the events of the current stream until the next begin (a file tail's
+ * path); an event that has the field already keeps its own. NULL or "" name: none. */
+void collector_field(struct collector *c, const char *name, const char *value);
 /* A JSON object text (NDJSON line, datagram): normalized or dead-lettered. */
 void collector_json(struct input *in, const char *json, size_t len);
 /* A record that cannot be parsed: dead-lettered with its raw text and reason. */

@@ -38,6 +38,7 @@ struct tail_opts {
     int read_from;
     int64_t poll_interval;
     int64_t glob_interval;
+    char *path_key;
 };
 
 struct tfile {
@@ -236,6 +237,7 @@ static void poll_files(struct tail *t)
     for (struct tfile **pp = &t->files; *pp;) {
         struct tfile *f = *pp;
         collector_begin_stream(t->in->col, (uint64_t)f->ino);
+        collector_field(t->in->col, t->o->path_key, f->path);
         if (!t->paused && pump(t, f)) {
             *pp = f->next;
             tfile_close(t, f);
@@ -243,6 +245,7 @@ static void poll_files(struct tail *t)
         }
         pp = &f->next;
     }
+    collector_field(t->in->col, NULL, NULL);
     collector_commit(t->in->col);
     if (now >= t->next_save) {
         for (struct tfile *f = t->files; f; f = f->next)
@@ -347,6 +350,9 @@ static const struct cfg_key tail_keys[] = {
      "How often files are checked for new data.", 0, 0.001, 60},
     {"glob_interval", CFG_DURATION, offsetof(struct tail_opts, glob_interval), "1s",
      "How often the glob is evaluated again for new or rotated files.", 0, 0.01, 3600},
+    {"path_key", CFG_STRING, offsetof(struct tail_opts, path_key), "file",
+     "Field that receives the path of the file an event was read from (\"\": none). An event "
+     "that has the field already keeps its own."},
     {0},
 };
 

@@ -239,11 +239,18 @@ static void log_totals(struct app *a, uint64_t lost)
                  (json_int_t)received, "delivered", (json_int_t)delivered);
 }
 
+static void log_config_warning(void *ud, const char *msg)
+{
+    (void)ud;
+    log_warn("config", "{s:s}", "warning", msg);
+}
+
 int app_run(struct config *cfg, int embedded)
 {
     struct app a = {.cfg = cfg};
     char err[1024] = "";
     log_set_level((enum log_level)cfg->log_level);
+    config_warnings(cfg, log_config_warning, NULL);
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     a.base = event_base_new();

@@ -185,6 +185,27 @@ void config_free(struct config *cfg)
     cfg->file = NULL;
 }
 
+void config_warnings(const struct config *c, void (*fn)(void *ud, const char *msg), void *ud)
+{
+    char msg[512];
+    if (c->pipeline.mode != PIPELINE_KAFKA)
+        return;
+    if (c->pipeline.role == ROLE_COLLECTOR && (c->routes.n || c->sinks.n)) {
+        snprintf(msg, sizeof(msg),
+                 "%s:%d: pipeline.role: collector: the %d routes and %d sinks here are not used "
+                 "(router processes route and deliver)",
+                 c->file, key_line(c, "pipeline.role", 0), c->routes.n, c->sinks.n);
+        fn(ud, msg);
+    }
+    if (c->pipeline.role == ROLE_ROUTER && c->inputs.n) {
+        snprintf(msg, sizeof(msg),
+                 "%s:%d: pipeline.role: router: the %d inputs here are not opened (collector "
+                 "processes receive)",
+                 c->file, key_line(c, "pipeline.role", 0), c->inputs.n);
+        fn(ud, msg);
+    }
+}
+
 void config_summary(const struct config *cfg, char *out, size_t len)
 {
     snprintf(out, len, "%d inputs, %d routes, %d sinks, %s partitions, memory_limit %lld bytes",

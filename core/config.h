@@ -46,6 +46,9 @@ int config_load(const char *path, struct config *cfg, struct cfg_errors *errs);
 void config_free(struct config *cfg);
 
 /* One line: "N inputs, N routes, N sinks, N partitions". */
+/* Reports what loads fine but is unused (e.g. routes in a kafka-mode collector), one message
+ * "FILE:LINE: ..." per call of fn. */
+void config_warnings(const struct config *c, void (*fn)(void *ud, const char *msg), void *ud);
 void config_summary(const struct config *cfg, char *out, size_t len);
 
 #endif

@@ -105,6 +105,12 @@ static int cmd_run(int argc, char **argv)
     return rc;
 }
 
+static void print_warning(void *ud, const char *msg)
+{
+    (void)ud;
+    fprintf(stderr, "warning: %s\n", msg);
+}
+
 static int cmd_check(int argc, char **argv)
 {
     if (want_help(argc, argv)) {
@@ -130,6 +136,7 @@ static int cmd_check(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
+    config_warnings(&cfg, print_warning, NULL);
     char summary[256];
     config_summary(&cfg, summary, sizeof(summary));
     printf("%s: ok: %s\n", path, summary);

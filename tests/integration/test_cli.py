@@ -41,6 +41,17 @@ def test_check_good_and_shipped_configs():
               f"one-line summary: {r.stdout!r} {r.stderr!r}")
     r = run([BIN, "check", "-c", os.path.join(SRC, "conf", "spillway.yaml")], cwd=SRC)
     check(r.returncode == 0, f"shipped config passes: {r.stderr}")
+    check(r.stderr == "", f"no warnings for the shipped config: {r.stderr}")
+
+
+def test_check_warns_about_unused_sections():
+    with Spillway() as sw:
+        p = write(sw.dir, "collector.yaml", GOOD + "pipeline:\n  mode: kafka\n  role: collector\n"
+                  "  kafka: {brokers: '127.0.0.1:9', topic: t, group: g}\n")
+        r = run([BIN, "check", "-c", p])
+        check(r.returncode == 0 and "ok:" in r.stdout, f"still valid: {r.stdout} {r.stderr}")
+        check(f"warning: {p}:10: pipeline.role: collector: the 1 routes and 1 sinks here are "
+              "not used" in r.stderr, f"warning with FILE:LINE: {r.stderr!r}")
 
 
 def test_check_reports_file_line_key():
@@ -85,5 +96,6 @@ def test_run_with_bad_config_exits_2():
 
 if __name__ == "__main__":
     main([test_version_and_help, test_check_good_and_shipped_configs,
+          test_check_warns_about_unused_sections,
           test_check_reports_file_line_key, test_check_reports_script_errors,
           test_run_with_bad_config_exits_2])

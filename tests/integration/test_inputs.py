@@ -228,9 +228,13 @@ def test_tail_rotation_truncation_and_restart():
         sw.start()
         wait_lines(sw, 8, "resume after restart")
         check(sw.stop() == 0, "clean stop")
-        msgs = [e["message"] for e in events(sw)]
+        evs = events(sw)
+        msgs = [e["message"] for e in evs]
         check(sorted(msgs) == ["l1", "l2", "l3", "l4", "l5", "l6", "l7-start-end", "l8"],
               f"nothing re-read or skipped: {msgs}")
+        files = {e["message"]: os.path.basename(e.get("file", "")) for e in evs}
+        check(files["l1"] == "app.log" and files["l8"] == "app.log", f"path_key: {files}")
+        check(files["l4"] in ("app.log", "app.log.1"), f"rotated file's path: {files}")
 
 
 def test_stdin_pipe():
@@ -242,6 +246,24 @@ def test_stdin_pipe():
         check(r.returncode == 0, f"exits 0 at end of input: {r.stderr[-2000:]}")
         msgs = sorted(e["message"] for e in events(sw))
         check(msgs == ["first line", "no newline at the end", "second line"], f"{msgs}")
+        check(all("file" not in e for e in events(sw)), "no tail field on other inputs")
+
+
+def test_stdin_to_stdout_text():
+    conf = ("data_dir: ./data\nadmin: {socket: '', http: ''}\n"
+            "inputs: [{name: in, type: stdin, format: ndjson}]\npipeline: {partitions: 1}\n"
+            "routes: [{name: all, sinks: [console]}]\n"
+            "sinks: [{name: console, type: stdout, format: text}]\n")
+    with Spillway(conf) as sw:
+        lines = (b'{"timestamp":"2026-01-02T03:04:05Z","level":"ERROR","service":"api",'
+                 b'"message":"disk full"}\n'
+                 b'{"timestamp":"2026-01-02T03:04:06Z","message":"no level, no service"}\n')
+        r = subprocess.run([BIN, "run", "-c", sw.config_path], cwd=sw.dir, input=lines,
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0, f"exits 0 at end of input: {r.stderr[-2000:]}")
+        out = r.stdout.decode().splitlines()
+        check(out == ["2026-01-02T03:04:05.000000Z ERROR api: disk full",
+                      "2026-01-02T03:04:06.000000Z in: no level, no service"], f"text lines: {out}")
 
 
 def test_limits_and_bad_input():
@@ -280,4 +302,4 @@ def test_limits_and_bad_input():
 if __name__ == "__main__":
     main([test_syslog_with_logger, test_syslog_loose_and_rejected, test_http_events_and_otlp,
           test_statsd, test_tail_rotation_truncation_and_restart, test_stdin_pipe,
-          test_limits_and_bad_input])
+          test_stdin_to_stdout_text, test_limits_and_bad_input])
