@@ -30,6 +30,7 @@ struct control {
     struct event *debounce_ev; /* inotify burst -> one reload */
     struct event *tick_ev;     /* expiry and kv flush */
     struct event *inotify_ev;
+    struct event *stop_ev; /* activated by control_stop: the loop breaks from inside */
     int inotify_fd;
     struct admin *admin;
     struct admin_http *http;
@@ -77,6 +78,14 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* A loopbreak from another thread is lost when it comes before the loop started (the loop
+ * clears the flag on entry); an activated event is not: it runs first thing. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    event_base_loopbreak(c->base);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct control *c = arg;
@@ -98,7 +107,8 @@ struct control *control_new(const struct control_deps *deps)
     c->reload_ev = event_new(c->base, -1, 0, on_reload, c);
     c->debounce_ev = evtimer_new(c->base, on_debounce, c);
     c->tick_ev = event_new(c->base, -1, EV_PERSIST, on_tick, c);
-    if (!c->reload_ev || !c->debounce_ev || !c->tick_ev)
+    c->stop_ev = event_new(c->base, -1, 0, on_stop, c);
+    if (!c->reload_ev || !c->debounce_ev || !c->tick_ev || !c->stop_ev)
         goto fail;
     return c;
 fail:
@@ -113,7 +123,7 @@ void control_free(struct control *c)
     control_stop(c);
     admin_free(c->admin);
     admin_http_free(c->http);
-    struct event *evs[] = {c->reload_ev, c->debounce_ev, c->tick_ev, c->inotify_ev};
+    struct event *evs[] = {c->reload_ev, c->debounce_ev, c->tick_ev, c->inotify_ev, c->stop_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i])
             event_free(evs[i]);
@@ -187,7 +197,7 @@ void control_stop(struct control *c)
 {
     if (!c->started)
         return;
-    event_base_loopbreak(c->base);
+    event_active(c->stop_ev, EV_TIMEOUT, 0);
     pthread_join(c->thread, NULL);
     c->started = 0;
     if (c->d.kv)
