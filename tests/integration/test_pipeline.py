@@ -285,7 +285,10 @@ def test_spill_through_a_broker_outage_loses_nothing():
             check(sw.stop() == 0, "clean stop")
         seqs = [e["seq"] for e in gate.events]
         check(set(seqs) == set(range(total)), f"nothing lost: {len(set(seqs))} of {total}")
-        check_order(gate.events)
+        # Order is per sender: the two connections, both paused by the outage, are not ordered
+        # with respect to each other.
+        check_order([e for e in gate.events if e["seq"] < total // 2])
+        check_order([e for e in gate.events if e["seq"] >= total // 2])
         print(f"duplicates after the outage (at-least-once): {len(seqs) - total}")
     finally:
         gate.close()
