@@ -179,37 +179,60 @@ static void bench_serialize_edit(long iters)
     buf_free(&out);
 }
 
+/* micro_event [ITERS] [ID...]: only the benchmarks named (A, B, D0, D1, D3, D2, C, C2), e.g.
+ * to count instructions of one under callgrind on a noisy machine. */
+static int nwant;
+static char **wanted;
+
+static int want(const char *id)
+{
+    for (int i = 0; i < nwant; i++)
+        if (strcmp(wanted[i], id) == 0)
+            return 1;
+    return nwant == 0;
+}
+
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 1000000;
+    nwant = argc > 2 ? argc - 2 : 0;
+    wanted = argv + 2;
     make_events();
     size_t total = 0;
     for (int i = 0; i < NEV; i++)
         total += lens[i];
     printf("events: %d distinct, %zu bytes on average; %ld iterations each\n", NEV, total / NEV,
            iters);
-    bench_jansson(iters);
-    bench_normalize(iters);
-    bench_jsmn(iters);
-    bench_tokenize(iters);
-    bench_serialize_edit(iters);
-    bench_worker(iters, "function process(ev) return true end",
-                 "D2. Lua call, no field access (proxy, pcall)");
-    bench_worker(iters,
-                 "function process(ev)\n"
-                 "  if ev.level == 'DEBUG' and ev.service == 'x' then return false end\n"
-                 "  ev.env = 'prod'\n"
-                 "  return true\nend\n",
-                 "C. worker: 2 Lua reads + 1 write + serialize");
-    bench_worker(iters,
-                 "function process(ev)\n"
-                 "  local l = ev.level\n"
-                 "  if l == 'DEBUG' then return false end\n"
-                 "  if l ~= 'WARN' and l ~= 'ERROR' and not spillway.sample(ev.trace_id) then\n"
-                 "    return false end\n"
-                 "  ev.env = 'prod'\n"
-                 "  ev.email = spillway.mask(ev.email)\n"
-                 "  return true\nend\n",
-                 "C2. worker: the S2 route script (sample, mask)");
+    if (want("A"))
+        bench_jansson(iters);
+    if (want("B"))
+        bench_normalize(iters);
+    if (want("D0"))
+        bench_jsmn(iters);
+    if (want("D1"))
+        bench_tokenize(iters);
+    if (want("D3"))
+        bench_serialize_edit(iters);
+    if (want("D2"))
+        bench_worker(iters, "function process(ev) return true end",
+                     "D2. Lua call, no field access (proxy, pcall)");
+    if (want("C"))
+        bench_worker(iters,
+                     "function process(ev)\n"
+                     "  if ev.level == 'DEBUG' and ev.service == 'x' then return false end\n"
+                     "  ev.env = 'prod'\n"
+                     "  return true\nend\n",
+                     "C. worker: 2 Lua reads + 1 write + serialize");
+    if (want("C2"))
+        bench_worker(iters,
+                     "function process(ev)\n"
+                     "  local l = ev.level\n"
+                     "  if l == 'DEBUG' then return false end\n"
+                     "  if l ~= 'WARN' and l ~= 'ERROR' and not spillway.sample(ev.trace_id) then\n"
+                     "    return false end\n"
+                     "  ev.env = 'prod'\n"
+                     "  ev.email = spillway.mask(ev.email)\n"
+                     "  return true\nend\n",
+                     "C2. worker: the S2 route script (sample, mask)");
     return 0;
 }

@@ -11,6 +11,7 @@
 /* Fields the normalizer places itself; a source member with one of these names is replaced. */
 enum canon_field { F_TIMESTAMP, F_KIND, F_SOURCE, F_RECEIVED_AT, F_COUNT };
 static const char *const canon_names[F_COUNT] = {"timestamp", "kind", "source", "received_at"};
+static const size_t canon_lens[F_COUNT] = {9, 4, 6, 11};
 
 #define DEAD_RAW_MAX 4096 /* bytes of a rejected record kept in the dead letter */
 
@@ -34,7 +35,9 @@ void normalizer_free(struct normalizer *n)
     jsontok_free(&n->tok);
     buf_free(&n->scratch);
     free(n->canon);
+    free(n->escaped);
     n->canon = NULL;
+    n->escaped = NULL;
 }
 
 static int b64_append(struct buf *out, const unsigned char *s, size_t len)
@@ -109,7 +112,8 @@ int normalize_timestamp(const char *val, size_t len, int is_string, struct buf *
 
 /* The canonical name of member key token k: its alias target, or its own text unescaped
  * (so "sour\u0063e" is recognized as source). Valid until the next call. */
-static void member_name(struct normalizer *n, int k, int alias, const char **name, size_t *len)
+static void member_name(struct normalizer *n, int k, int alias, int escaped, const char **name,
+                        size_t *len)
 {
     if (alias >= 0) {
         *name = n->aliases->val[alias];
@@ -118,7 +122,7 @@ static void member_name(struct normalizer *n, int k, int alias, const char **nam
     }
     const char *raw = n->tok.js + n->tok.tok[k].start;
     size_t rlen = (size_t)(n->tok.tok[k].end - n->tok.tok[k].start);
-    if (!memchr(raw, '\\', rlen)) {
+    if (!escaped) {
         *name = raw;
         *len = rlen;
         return;
@@ -144,11 +148,17 @@ static uint64_t key_hash(struct normalizer *n, const char *text, size_t len)
     return hash64(text, len);
 }
 
-static int find_alias(const struct normalizer *n, int k)
+/* Member key token k's alias, if any. Keys without escapes (nearly all) are compared as
+ * written, without a length or escape scan per alias: this runs for every member of every
+ * event. */
+static int find_alias(const struct normalizer *n, int k, int escaped)
 {
-    for (int a = 0; n->aliases && a < n->aliases->n; a++) {
+    const char *raw = n->tok.js + n->tok.tok[k].start;
+    size_t rlen = (size_t)(n->tok.tok[k].end - n->tok.tok[k].start);
+    for (int a = 0; a < n->aliases->n; a++) {
         const char *src = n->aliases->key[a];
-        if (jsontok_str_eq(&n->tok, k, src, strlen(src)))
+        if (escaped ? jsontok_str_eq(&n->tok, k, src, strlen(src))
+                    : strncmp(src, raw, rlen) == 0 && src[rlen] == '\0')
             return a;
     }
     return -1;
@@ -157,7 +167,7 @@ static int find_alias(const struct normalizer *n, int k)
 static int canon_index(const char *name, size_t len)
 {
     for (int f = 0; f < F_COUNT; f++) {
-        if (strlen(canon_names[f]) == len && memcmp(canon_names[f], name, len) == 0)
+        if (canon_lens[f] == len && memcmp(canon_names[f], name, len) == 0)
             return f;
     }
     return -1;
@@ -175,7 +185,10 @@ static void put_value(struct buf *out, const struct jsontok *t, int v, int lower
 {
     size_t s = jsontok_text_start(t, v), e = jsontok_text_end(t, v);
     size_t at = out->len;
-    jsonw_raw_compact(out, t->js + s, e - s);
+    if (t->tok[v].type == JSMN_STRING || t->tok[v].type == JSMN_PRIMITIVE)
+        buf_append(out, t->js + s, e - s); /* validated: no raw newline inside */
+    else
+        jsonw_raw_compact(out, t->js + s, e - s);
     if (lower && t->tok[v].type == JSMN_STRING) {
         for (size_t i = at; i < out->len; i++) {
             char c = out->data[i];
@@ -196,13 +209,19 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
         if (!c)
             return -ENOMEM;
         n->canon = c;
+        unsigned char *e = realloc(n->escaped, (size_t)members);
+        if (!e)
+            return -ENOMEM;
+        n->escaped = e;
         n->canon_cap = members;
     }
     for (int f = 0; f < F_COUNT; f++)
         present[f] = -1;
     int k = obj + 1;
     for (int m = 0; m < members; m++, k = t->next[k]) {
-        n->canon[m] = n->aliases && n->aliases->n ? find_alias(n, k) : -1;
+        n->escaped[m] = memchr(t->js + t->tok[k].start, '\\',
+                               (size_t)(t->tok[k].end - t->tok[k].start)) != NULL;
+        n->canon[m] = n->aliases && n->aliases->n ? find_alias(n, k, n->escaped[m]) : -1;
         if (n->canon[m] >= 0) {
             /* Not when the target is there already, natively or through an earlier alias. */
             const char *target = n->aliases->val[n->canon[m]];
@@ -214,7 +233,7 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
         }
         const char *name;
         size_t len;
-        member_name(n, k, n->canon[m], &name, &len);
+        member_name(n, k, n->canon[m], n->escaped[m], &name, &len);
         int f = canon_index(name, len);
         if (f >= 0 && present[f] < 0)
             present[f] = k;
@@ -264,7 +283,7 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
     for (int m = 0; m < t->tok[obj].size; m++, k = t->next[k]) {
         const char *name;
         size_t len;
-        member_name(n, k, n->canon[m], &name, &len);
+        member_name(n, k, n->canon[m], n->escaped[m], &name, &len);
         if (canon_index(name, len) >= 0)
             continue;
         if (wrote_raw && len == 13 && !memcmp(name, "timestamp_raw", 13))
@@ -274,8 +293,8 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
         if (n->canon[m] >= 0)
             jsonw_string(out, name, len);
         else
-            jsonw_raw_compact(out, t->js + t->tok[k].start - 1,
-                              (size_t)(t->tok[k].end - t->tok[k].start) + 2);
+            buf_append(out, t->js + t->tok[k].start - 1,
+                       (size_t)(t->tok[k].end - t->tok[k].start) + 2);
         buf_putc(out, ':');
         size_t vat = out->len;
         put_value(out, t, k + 1, is_hex_id(name, len));

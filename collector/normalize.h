@@ -18,8 +18,9 @@ struct normalizer {
     const struct cfg_strmap *aliases; /* source key -> canonical key (borrowed) */
     const char *key;                  /* partition key field name (borrowed; "" = none) */
     struct jsontok tok;
-    int *canon;         /* per member: index into the alias table, or -1 */
-    struct buf scratch; /* unescaped names and key values */
+    int *canon;             /* per member: index into the alias table, or -1 */
+    unsigned char *escaped; /* per member: its key has a backslash escape */
+    struct buf scratch;     /* unescaped names and key values */
     int canon_cap;
 };
 

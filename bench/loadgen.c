@@ -1,0 +1,235 @@
+/* Load generator for the benchmarks.
+ *   loadgen gen FILE N [syslog]          writes N realistic events (about 250 bytes of NDJSON
+ *                                        each, or RFC 5424 with octet counting) to FILE
+ *   loadgen tcp HOST:PORT FILE CONNS     streams FILE over CONNS connections (split by lines)
+ *   loadgen http HOST:PORT FILE CONNS BATCH
+ *                                        POSTs FILE to /v1/events in batches of BATCH lines over
+ *                                        CONNS keep-alive connections (one thread each)
+ * Prints the seconds it took to send everything. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int gen(const char *path, long n, int syslog)
+{
+    static const char *levels[] = {"DEBUG", "INFO", "INFO", "INFO", "INFO", "WARN", "ERROR"};
+    static const char *services[] = {"checkout", "cart", "search", "auth", "billing"};
+    static const char *paths[] = {"/api/items", "/api/cart", "/api/pay", "/login", "/search"};
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 1;
+    unsigned long x = 88172645463325252UL;
+    for (long i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned long t = x % 50000; /* trace ids repeat: about 20 spans per trace */
+        char ev[512];
+        int len = snprintf(
+            ev, sizeof(ev),
+            "{\"timestamp\":\"2026-11-27T10:%02lu:%02lu.%06luZ\",\"level\":\"%s\",\"service\":"
+            "\"%s\",\"host\":\"web-%02lu\",\"trace_id\":\"%016lx%016lx\",\"user\":\"u%05lu\","
+            "\"email\":\"user%lu@example.com\",\"latency_ms\":%lu.%lu,\"message\":\"GET %s/%lu "
+            "returned %d\",\"seq\":%ld}",
+            (unsigned long)(i / 60000) % 60, (unsigned long)(i / 1000) % 60,
+            (unsigned long)i % 1000000, levels[x % 7], services[(x >> 8) % 5], (x >> 4) % 32,
+            t * 2654435761UL, t, (x >> 12) % 99991, (x >> 20) % 9973, (x >> 9) % 900, (x >> 3) % 10,
+            paths[(x >> 14) % 5], (x >> 16) % 100000, (x % 13) ? 200 : 503, i);
+        if (!syslog) {
+            fprintf(f, "%.*s\n", len, ev);
+        } else {
+            char msg[700];
+            int m = snprintf(msg, sizeof(msg),
+                             "<%d>1 2026-11-27T10:00:00.%06ldZ web-%02lu %s %lu - - %.*s",
+                             8 + (int)(x % 8), i % 1000000, (x >> 4) % 32, services[(x >> 8) % 5],
+                             (x >> 20) % 30000, len, ev);
+            fprintf(f, "%d %.*s", m, m, msg);
+        }
+    }
+    return fclose(f) ? 1 : 0;
+}
+
+static int dial(const char *hostport)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    if (!colon)
+        return -1;
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+struct job {
+    const char *addr;
+    const char *data;
+    size_t len;
+    int batch; /* http: lines per request; 0: raw tcp */
+    int rc;
+};
+
+/* Splits [data, data+len) into n pieces at line boundaries. */
+static void split(const char *data, size_t len, int n, struct job *jobs)
+{
+    size_t start = 0;
+    for (int i = 0; i < n; i++) {
+        size_t end = i == n - 1 ? len : len * (size_t)(i + 1) / (size_t)n;
+        while (end < len && data[end - 1] != '\n')
+            end++;
+        jobs[i].data = data + start;
+        jobs[i].len = end - start;
+        start = end;
+    }
+}
+
+static int read_response(int fd)
+{
+    char buf[4096];
+    size_t have = 0;
+    for (;;) { /* headers, then a Content-Length body */
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have - 1);
+        if (r <= 0)
+            return -1;
+        have += (size_t)r;
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end)
+            continue;
+        const char *cl = strcasestr(buf, "Content-Length:");
+        size_t body = cl ? (size_t)atol(cl + 15) : 0;
+        size_t got = have - (size_t)(end + 4 - buf);
+        while (got < body) {
+            r = read(fd, buf, sizeof(buf));
+            if (r <= 0)
+                return -1;
+            got += (size_t)r;
+        }
+        return strncmp(buf + 9, "200", 3) == 0 ? 0 : 1;
+    }
+}
+
+static void *run_job(void *arg)
+{
+    struct job *j = arg;
+    int fd = dial(j->addr);
+    if (fd < 0) {
+        j->rc = 1;
+        return NULL;
+    }
+    if (!j->batch) {
+        j->rc = write_all(fd, j->data, j->len);
+        shutdown(fd, SHUT_WR);
+        char c;
+        while (read(fd, &c, 1) > 0)
+            ;
+        close(fd);
+        return NULL;
+    }
+    const char *p = j->data, *end = j->data + j->len;
+    char head[256];
+    while (p < end) {
+        const char *q = p;
+        for (int k = 0; k < j->batch && q < end; k++) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            q = nl ? nl + 1 : end;
+        }
+        int hn = snprintf(head, sizeof(head),
+                          "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
+                          (size_t)(q - p));
+        for (;;) {
+            if (write_all(fd, head, (size_t)hn) || write_all(fd, p, (size_t)(q - p))) {
+                j->rc = 1;
+                return NULL;
+            }
+            int rc = read_response(fd);
+            if (rc < 0) {
+                j->rc = 1;
+                return NULL;
+            }
+            if (rc == 0)
+                break;
+            usleep(1000); /* 503: the pipeline is full, retry the same batch */
+        }
+        p = q;
+    }
+    close(fd);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && !strcmp(argv[1], "gen"))
+        return gen(argv[2], atol(argv[3]), argc > 4 && !strcmp(argv[4], "syslog"));
+    if (argc < 5 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "http"))) {
+        fprintf(stderr, "usage: loadgen gen FILE N [syslog] | tcp ADDR FILE CONNS | "
+                        "http ADDR FILE CONNS BATCH\n");
+        return 2;
+    }
+    int fd = open(argv[3], O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        perror(argv[3]);
+        return 1;
+    }
+    const char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int conns = atoi(argv[4]);
+    int batch = !strcmp(argv[1], "http") ? (argc > 5 ? atoi(argv[5]) : 500) : 0;
+    struct job jobs[64] = {0};
+    if (conns < 1 || conns > 64)
+        return 2;
+    split(data, (size_t)st.st_size, conns, jobs);
+    pthread_t th[64];
+    double t0 = now();
+    for (int i = 0; i < conns; i++) {
+        jobs[i].addr = argv[2];
+        jobs[i].batch = batch;
+        pthread_create(&th[i], NULL, run_job, &jobs[i]);
+    }
+    int rc = 0;
+    for (int i = 0; i < conns; i++) {
+        pthread_join(th[i], NULL);
+        rc |= jobs[i].rc;
+    }
+    printf("%.6f\n", now() - t0);
+    return rc;
+}
