@@ -64,7 +64,7 @@ diagnostics() {
 
 cleanup() {
     set +e
-    docker rm -f "$NAME" >/dev/null 2>&1
+    docker rm -f -v "$NAME" >/dev/null 2>&1
     [ -n "$COMPOSE_UP" ] && compose down -v -t 5 >/dev/null 2>&1
     if [ -n "$STARTED_DOCKERD" ]; then
         log "stopping the dockerd this test started (pid $STARTED_DOCKERD)"
@@ -242,7 +242,7 @@ got=$(grep -c "\"burst $mark " "$OUT" || true)
 docker logs "$NAME" 2>&1 | grep -q 'stopped: everything in flight was delivered' ||
     fail "the log says everything in flight was delivered"
 ok "docker stop drained all $burst events of a burst and the container exited 0"
-docker rm "$NAME" >/dev/null
+docker rm -v "$NAME" >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # 5. docker-compose, host network, side-by-side profile.
