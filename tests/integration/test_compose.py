@@ -1,0 +1,166 @@
+"""The container files hold together without a Docker engine: docker-compose accepts
+docker-compose.yml (with every profile, and with the host-network override of make
+test-docker), the Dockerfile keeps its promises (exec form, non-root, healthcheck, volumes,
+ports), every config in docker/ passes `spillway check`, and the container config really serves
+on the ports its environment gives it. tests/docker/run.sh (make test-docker) runs the image and
+the compose file for real; conf/examples/ is checked by test_examples.py."""
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+from spillway_test import (BIN, SRC, Spillway, check, count_lines, free_port, main, read_ndjson,
+                           run, wait_for)
+
+COMPOSE = os.path.join(SRC, "docker-compose.yml")
+HOST_OVERRIDE = os.path.join(SRC, "tests", "docker", "compose.host.yml")
+SERVICES = {"spillway", "loadgen", "kafka", "kafka-init", "spillway-spill", "loadgen-spill",
+            "spillway-sbs", "receiver", "loadgen-sbs"}
+PROFILES = {"kafka": "kafka", "kafka-init": "kafka", "spillway-spill": "kafka",
+            "loadgen-spill": "kafka", "spillway-sbs": "side-by-side", "receiver": "side-by-side",
+            "loadgen-sbs": "side-by-side"}
+HOST_ENV = {v: str(20000 + i) for i, v in enumerate(
+    ["T_SPILLWAY_TCP", "T_SPILLWAY_SYSLOG", "T_SPILLWAY_HTTP", "T_SPILLWAY_ADMIN", "T_SBS_TCP",
+     "T_SBS_SYSLOG", "T_SBS_HTTP", "T_SBS_ADMIN", "T_RECEIVER_HTTP", "T_RECEIVER_ADMIN"])}
+
+
+def compose(*args, env=None):
+    return run(["docker-compose", "-f", COMPOSE, *args], cwd=SRC,
+               env=dict(os.environ, **(env or {})))
+
+
+def test_docker_compose_config():
+    if not shutil.which("docker-compose"):
+        print("skip test_docker_compose_config: docker-compose is not installed "
+              "(apt-get install docker-compose to run this check)")
+        return
+    r = compose("config", "-q")
+    check(r.returncode == 0, f"docker-compose config refuses docker-compose.yml:\n{r.stderr}")
+    check("WARNING" not in r.stderr and "not set" not in r.stderr,
+          f"docker-compose config warns:\n{r.stderr}")
+    r = compose("--profile", "kafka", "--profile", "side-by-side", "config", "--services")
+    check(r.returncode == 0, f"docker-compose config with every profile:\n{r.stderr}")
+    check(set(r.stdout.split()) == SERVICES, f"services: {sorted(r.stdout.split())}")
+    r = compose("--profile", "kafka", "--profile", "side-by-side", "config")
+    text = r.stdout
+    blocks = service_blocks(text)
+    for name, b in blocks.items():
+        want = PROFILES.get(name)
+        got = re.search(r"\n    profiles:\n    - (\S+)", b)
+        check((got and got.group(1)) == want, f"service {name}: profile {got and got.group(1)}, "
+              f"want {want}")
+    check("image: apache/kafka:" in text, "the kafka profile runs the official apache/kafka image")
+    check("KAFKA_PROCESS_ROLES: broker,controller" in text, "Kafka in KRaft mode (no ZooKeeper)")
+    check("zookeeper" not in text.lower(), "no ZooKeeper")
+    check("/etc/spillway/spillway-spill.yaml" in text, "the kafka profile's spillway spills")
+
+    # make test-docker's override puts every service on the host network (no bridge network).
+    r = run(["docker-compose", "-f", COMPOSE, "-f", HOST_OVERRIDE, "--profile", "kafka",
+             "--profile", "side-by-side", "config"], cwd=SRC, env=dict(os.environ, **HOST_ENV))
+    check(r.returncode == 0, f"docker-compose config with the host override:\n{r.stderr}")
+    blocks = service_blocks(r.stdout)
+    check(set(blocks) == SERVICES, f"the override covers every service: {sorted(blocks)}")
+    for name, b in blocks.items():
+        check("network_mode: host" in b, f"service {name} is not on the host network:\n{b}")
+
+
+def service_blocks(config):
+    """{service name: its text} from `docker-compose config` output (standard library only)."""
+    body = ("\n" + config).split("\nservices:\n", 1)[1]
+    body = re.split(r"\n(?=[a-z])", body, 1)[0]
+    parts = re.split(r"^  ([a-z][a-z0-9-]*):\n", body, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def dockerfile_instructions():
+    """(INSTRUCTION, arguments) pairs of the Dockerfile, continuation lines joined."""
+    with open(os.path.join(SRC, "Dockerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_promises():
+    ins = dockerfile_instructions()
+    froms = [a for i, a in ins if i == "FROM"]
+    check(len(froms) == 2 and froms[0].startswith("debian:bookworm ")
+          and froms[1] == "debian:bookworm-slim", f"multi-stage bookworm -> bookworm-slim: {froms}")
+    runtime = ins[[n for n, (i, _) in enumerate(ins) if i == "FROM"][1]:]
+    run_lines = " ".join(a for i, a in runtime if i == "RUN")
+    check("-dev" not in run_lines and "build-essential" not in run_lines,
+          "the runtime stage installs no -dev package and no compiler")
+    last = {}
+    for i, a in runtime:
+        last[i] = a
+    check(last.get("USER") not in (None, "root", "0"), f"runs as a non-root user: {last.get('USER')}")
+    entry = json.loads(last["ENTRYPOINT"])
+    cmd = json.loads(last["CMD"])
+    check(entry + cmd == ["/usr/local/bin/spillway", "run", "-c", "/etc/spillway/spillway.yaml"],
+          f"exec form, spillway run -c /etc/spillway/spillway.yaml: {entry + cmd}")
+    check("/health" in last.get("HEALTHCHECK", ""), "HEALTHCHECK on the admin /health")
+    volumes = json.loads(last["VOLUME"])
+    check({"/var/lib/spillway/data", "/var/lib/spillway/scripts"} <= set(volumes),
+          f"data/ and scripts/ are volumes: {volumes}")
+    exposed = set(last["EXPOSE"].split())
+    check({"5170/tcp", "5514/udp", "4318/tcp", "8686/tcp"} <= exposed, f"EXPOSE: {exposed}")
+    with open(os.path.join(SRC, ".dockerignore")) as f:
+        ignored = f.read().split()
+    check(".git" in ignored and any(p.startswith("build") for p in ignored),
+          f".dockerignore leaves out .git and build trees: {ignored}")
+
+
+def test_docker_configs_pass_check():
+    configs = sorted(glob.glob(os.path.join(SRC, "docker", "*.yaml")))
+    check(len(configs) >= 4, f"docker/ holds the container configs: {configs}")
+    failures = []
+    for path in configs:
+        rel = os.path.relpath(path, SRC)
+        r = run([BIN, "check", "-c", rel], cwd=SRC)
+        if r.returncode != 0 or "ok:" not in r.stdout:
+            failures.append(f"{rel}: exit {r.returncode}: {r.stderr.strip() or r.stdout.strip()}")
+        with open(path) as f:
+            if not f.readline().startswith("#"):
+                failures.append(f"{rel}: does not start with a header comment")
+    check(not failures, "container configs failing spillway check:\n  " + "\n  ".join(failures))
+
+
+def test_container_config_serves_on_its_environment():
+    """docker/spillway.yaml as the image runs it (working directory with scripts/ and data/),
+    moved to 127.0.0.1 and free ports by its environment, as make test-docker does."""
+    with open(os.path.join(SRC, "scripts", "default.lua")) as f:
+        script = f.read()
+    env = {"SPILLWAY_BIND": "127.0.0.1", "SPILLWAY_TCP_PORT": str(free_port()),
+           "SPILLWAY_SYSLOG_PORT": str(free_port(socket.SOCK_DGRAM)),
+           "SPILLWAY_HTTP_PORT": str(free_port()), "SPILLWAY_ADMIN_PORT": str(free_port())}
+    with Spillway(extra_files={"scripts/default.lua": script}, env=env,
+                  args=["-c", os.path.join(SRC, "docker", "spillway.yaml")]) as sw:
+        sw.start()
+        admin = f"http://127.0.0.1:{env['SPILLWAY_ADMIN_PORT']}"
+        r = run(["curl", "-fsS", admin + "/health"])
+        check(r.returncode == 0 and "ok" in r.stdout, f"/health: {r.stdout} {r.stderr}")
+        r = run(["curl", "-fsS", "-X", "POST", "-d", '{"msg":"via curl"}',
+                 f"http://127.0.0.1:{env['SPILLWAY_HTTP_PORT']}/v1/events"])
+        check(r.returncode == 0, f"POST /v1/events: {r.stderr}")
+        subprocess.run(["nc", "-q0", "127.0.0.1", env["SPILLWAY_TCP_PORT"]],
+                       input=b'{"msg":"via nc"}\n', timeout=30, check=True)
+        out = sw.path("data", "out", "events.ndjson")
+        wait_for(lambda: count_lines(out) >= 2, 30, "both events in data/out/events.ndjson")
+        r = run([BIN, "ctl", "stats"], cwd=sw.dir)
+        check(r.returncode == 0 and "app" in r.stdout, f"ctl stats from the working directory: "
+              f"{r.stdout} {r.stderr}")
+        check(sw.stop() == 0, "clean stop")
+        check(sorted(e["message"] for e in read_ndjson(out)) == ["via curl", "via nc"],
+              f"events: {read_ndjson(out)}")
+
+
+if __name__ == "__main__":
+    main([test_docker_compose_config, test_dockerfile_promises, test_docker_configs_pass_check,
+          test_container_config_serves_on_its_environment])
