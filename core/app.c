@@ -34,6 +34,7 @@ struct app {
     struct router *router;
     struct collector *col;
     struct state *st;
+    struct state *col_st; /* the collector's own connection: it never waits on a lock */
     struct kv *kv;
     struct control *ctl;
     struct event *sig[3];
@@ -141,7 +142,12 @@ static int build(struct app *a, char *err, size_t errlen)
     a->router = router_new(cfg, a->pl, a->sinks, a->st, a->kv, err, errlen);
     if (!a->router)
         return -EINVAL;
-    a->col = collector_new(a->base, a->pl, a->st, &cfg->inputs, cfg->pipeline.partition_key);
+    /* Tail positions are saved from the collector's event loop, which every input shares: a
+     * database locked by another process must not stall it for the busy timeout. */
+    a->col_st = state_open_nowait(a->st, err, errlen);
+    if (!a->col_st)
+        return -EIO;
+    a->col = collector_new(a->base, a->pl, a->col_st, &cfg->inputs, cfg->pipeline.partition_key);
     if (!a->col) {
         snprintf(err, errlen, "out of memory creating the collector");
         return -ENOMEM;
@@ -215,6 +221,7 @@ static void teardown(struct app *a)
     pipeline_free(a->pl);
     sinks_free(a->sinks);
     kv_free(a->kv);
+    state_close(a->col_st);
     state_close(a->st);
     if (a->base)
         event_base_free(a->base);
@@ -252,6 +259,9 @@ int app_run(struct config *cfg, int embedded)
     log_set_level((enum log_level)cfg->log_level);
     config_warnings(cfg, log_config_warning, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (RLIMIT_FSIZE) is a full disk for a sink: write() fails with EFBIG and
+     * the sink retries, instead of the signal killing the whole process. */
+    signal(SIGXFSZ, SIG_IGN);
     evthread_use_pthreads();
     a.base = event_base_new();
     int rc = a.base ? 0 : -ENOMEM;

@@ -142,6 +142,23 @@ fail:
     return NULL;
 }
 
+struct state *state_open_nowait(const struct state *s, char *err, size_t errlen)
+{
+    struct state *n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    n->path = strdup(s->path);
+    /* No busy timeout: SQLite's default is to fail with SQLITE_BUSY at once. */
+    int rc = sqlite3_open_v2(s->path, &n->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK || !n->path) {
+        snprintf(err, errlen, "%s: cannot open: %s", s->path,
+                 n->db ? sqlite3_errmsg(n->db) : sqlite3_errstr(rc));
+        state_close(n);
+        return NULL;
+    }
+    return n;
+}
+
 void state_close(struct state *s)
 {
     if (!s)

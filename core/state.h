@@ -2,7 +2,7 @@
  * It holds the route table reconciled from the config, runtime overrides (sampling dial,
  * enable/disable) with optional expiry, the spillway.state key-values, file-tail positions,
  * spill offsets and the admin audit log. Only this module includes sqlite3.h. Calls are
- * thread-safe (one serialized connection) but they do disk I/O: never call them from a router
+ * thread-safe (one serialized connection per struct state) but they do disk I/O: never call them from a router
  * worker's hot path; the control thread does the writes. The caller owns the struct state. */
 #ifndef SPILLWAY_STATE_H
 #define SPILLWAY_STATE_H
@@ -17,6 +17,11 @@ struct state;
 /* Opens (creating) the database, migrates the schema and checks that it is readable and
  * writable. NULL with a clear message in err for a corrupt, locked or read-only database. */
 struct state *state_open(const char *path, char *err, size_t errlen);
+/* Another connection to s's (already opened and migrated) database, for a thread that must
+ * never wait on SQLite: the collector's event loop. Its statements fail at once when another
+ * connection or process holds the write lock, instead of waiting the busy timeout; the caller
+ * tries again later. The caller owns the result and closes it before s. */
+struct state *state_open_nowait(const struct state *s, char *err, size_t errlen);
 void state_close(struct state *s);
 const char *state_path(const struct state *s);
 

@@ -20,7 +20,7 @@ static const struct cfg_key kafka_keys[] = {
     {"group", CFG_STRING, offsetof(struct kafka_config, group), "spillway",
      "Consumer group of the router role."},
     {"properties", CFG_STRMAP, offsetof(struct kafka_config, properties), NULL,
-     "librdkafka properties passed through as is (e.g. security.protocol)."},
+     "librdkafka properties passed through as is (e.g. security.protocol, sasl.*).", CFG_SECRET},
     {0},
 };
 

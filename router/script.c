@@ -113,6 +113,25 @@ static int safe_move(lua_State *L)
     return lua_gettop(L);
 }
 
+/* Lua runs a finalizer outside any call, with hooks off: a __gc metamethod would escape the
+ * instruction limit (an endless loop there hangs the worker at the next collection, or at stop).
+ * Lua marks an object for finalization only if its metatable has __gc when it is set, so
+ * refusing such a metatable here is enough. */
+static int safe_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        int t = lua_rawget(L, 2);
+        lua_pop(L, 1);
+        if (t != LUA_TNIL)
+            return luaL_error(L, "__gc metamethods are not allowed in scripts");
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "spillway.setmetatable");
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 #define MAX_PATTERN_QUANTIFIERS 16 /* backtracking is exponential in optional items */
 
 static int pattern_guard(lua_State *L, const char *name)
@@ -264,6 +283,7 @@ static void open_sandbox(lua_State *L)
     lua_setfield(L, -2, "pcall");
     lua_pushcfunction(L, safe_xpcall);
     lua_setfield(L, -2, "xpcall");
+    wrap(L, "setmetatable", safe_setmetatable);
     lua_pop(L, 1);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
     lua_pushnil(L);

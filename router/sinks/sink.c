@@ -13,6 +13,7 @@
 #include "log.h"
 #include "ring.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 extern const struct cfg_section sink_file_section;
 extern const struct cfg_section sink_stdout_section;
@@ -91,6 +92,8 @@ void sink_set_error(struct sink *s, const char *fmt, ...)
     va_start(ap, fmt);
     pthread_mutex_lock(&s->stat.mu);
     vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
+    /* Shown as a JSON string: the cut at the buffer's end must not leave half a character. */
+    s->last_error[utf8_check(s->last_error, strlen(s->last_error))] = '\0';
     pthread_mutex_unlock(&s->stat.mu);
     va_end(ap);
 }

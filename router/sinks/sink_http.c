@@ -17,6 +17,7 @@
 #include "log.h"
 #include "ring.h"
 #include "sink.h"
+#include "utf8.h"
 
 static const char *const compressions[] = {"none", "gzip", NULL};
 
@@ -57,6 +58,14 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     if (b->len < 65536) /* only the start of a response is ever shown */
         buf_append(b, p, sz * n);
     return sz * n;
+}
+
+/* How much of the response body to show in an error: at most max bytes, and only the valid
+ * UTF-8 start of it (a destination may answer anything; errors end up in JSON). The body is not
+ * NUL-terminated: print it with "%.*s". */
+static int resp_shown(const struct http_sink *h, size_t max)
+{
+    return (int)utf8_check(h->resp.data, h->resp.len < max ? h->resp.len : max);
 }
 
 static int gzip_body(const struct buf *in, struct buf *out)
@@ -232,7 +241,8 @@ static enum sink_result http_write(struct sink *s, const char *span, size_t len,
         long code = post(s, h, ctype);
         if (code < 0 || code == 408 || code == 429 || code >= 500) {
             if (code >= 0)
-                sink_set_error(s, "HTTP %ld: %.200s", code, h->resp.data ? h->resp.data : "");
+                sink_set_error(s, "HTTP %ld: %.*s", code, resp_shown(h, 200),
+                               h->resp.data ? h->resp.data : "");
             if (log_limit_take(&h->lim) >= 0)
                 log_warn("http sink: will retry", "{s:s, s:i}", "sink", s->name, "status",
                          (int)code);
@@ -240,7 +250,8 @@ static enum sink_result http_write(struct sink *s, const char *span, size_t len,
         }
         if (code >= 300) {
             char msg[512];
-            snprintf(msg, sizeof(msg), "HTTP %ld: %.400s", code, h->resp.data ? h->resp.data : "");
+            snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", code, resp_shown(h, 400),
+                     h->resp.data ? h->resp.data : "");
             sink_set_error(s, "%s", msg);
             for (size_t i = 0; i < n; i++)
                 sink_dead_letter(s, h->items[i].json, h->items[i].len, msg);

@@ -353,6 +353,78 @@ static void test_sandbox_isolation_through_load(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Escapes tried through the corners of the language: a binary chunk handed to load() by a reader
+ * function or with mode "b", string.dump reached through the string metatable, the string
+ * metatable replaced or its __index reached, and coroutines nested until the C stack would
+ * overflow. Each must fail as an ordinary error inside the call, and the host stays usable. */
+static void test_sandbox_escapes(void **state)
+{
+    static const char *const attempts[] = {
+        "local f = load(function() return nil end) error('a reader function was accepted')",
+        "local f = load(string.char(27) .. 'LuaT', 'x', 'b') assert(f == nil) error('refused')",
+        "local f = assert(load(('').dump)) error('dump reachable')",
+        "setmetatable('', {}) error('string metatable replaced')",
+        "local mt = getmetatable('') local ix = mt.__index error('got __index')",
+        "local function f() return coroutine.wrap(f)() end f()",
+        "local function f() local co = coroutine.create(f) local ok, e = coroutine.resume(co)"
+        " error(e, 0) end f()",
+        "local s = string.format('%099999d', 1)",
+        "local s = string.rep('x', 1e6, ',') .. string.rep('y', 1e9)",
+        "debug.sethook() error('debug reachable')",
+        "local t = require('os') error('require reachable')",
+    };
+    static const struct script_limits lim = {10000000, 16 << 20};
+    struct script_host *h = new_host(&lim, NULL, 1);
+    struct eview v;
+    eview_init(&v);
+    int ok_hd = load(h, "function process(ev) ev.ok = ('a'):upper() return true end");
+    int bad = 0;
+    for (size_t i = 0; i < N_ELEMS(attempts); i++) {
+        char src[512];
+        snprintf(src, sizeof(src), "function process(ev) %s return true end", attempts[i]);
+        int hd = load(h, src);
+        const char *err = NULL;
+        int rc = run(h, hd, &v, "{}", NULL, &err);
+        if (rc != -1 || strstr(err, "reachable") || strstr(err, "accepted") ||
+            strstr(err, "replaced")) {
+            print_error("`%s`: rc %d err %s\n", attempts[i], rc, err ? err : "");
+            bad++;
+        }
+        if (run(h, ok_hd, &v, "{}", NULL, &err) != 1 || !event_is(&v, "{\"ok\":\"A\"}")) {
+            print_error("after `%s`: %s\n", attempts[i], err ? err : "");
+            bad++;
+        }
+        script_unload(h, hd);
+    }
+    eview_free(&v);
+    script_host_free(h);
+    assert_int_equal(bad, 0);
+}
+
+static void gc_loop_child(void)
+{
+    int hd;
+    struct script_host *h = child_host(
+        100000, 64 << 20, NULL, &hd,
+        "function process(ev) setmetatable({}, {__gc = function() while true do end end})"
+        " local t = {} for i = 1, 2e4 do t[i] = {i} end return true end");
+    struct eview v;
+    eview_init(&v);
+    for (int i = 0; i < 20; i++)
+        run(h, hd, &v, "{}", NULL, NULL);
+    eview_free(&v);
+    script_host_free(h); /* lua_close runs every pending finalizer */
+    _exit(0);
+}
+
+/* A finalizer runs outside any call, with Lua's hooks off: a __gc metamethod that loops would
+ * escape the instruction limit and hang the worker at the next collection (or at stop). Runs in
+ * a child killed after 5 s. */
+static void test_finalizers_bounded(void **state)
+{
+    in_child(gc_loop_child, 5, "a __gc metamethod with an endless loop");
+}
+
 static void test_instruction_limit(void **state)
 {
     static const struct script_limits lim = {100000, 64 << 20};
@@ -546,6 +618,8 @@ int main(void)
         cmocka_unit_test(test_sandbox_load),
         cmocka_unit_test(test_sandbox_isolation),
         cmocka_unit_test(test_sandbox_isolation_through_load),
+        cmocka_unit_test(test_sandbox_escapes),
+        cmocka_unit_test(test_finalizers_bounded),
         cmocka_unit_test(test_instruction_limit),
         cmocka_unit_test(test_instruction_limit_not_catchable),
         cmocka_unit_test(test_c_loops_bounded),
