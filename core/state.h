@@ -2,8 +2,9 @@
  * It holds the route table reconciled from the config, runtime overrides (sampling dial,
  * enable/disable) with optional expiry, the spillway.state key-values, file-tail positions,
  * spill offsets and the admin audit log. Only this module includes sqlite3.h. Calls are
- * thread-safe (one serialized connection per struct state) but they do disk I/O: never call them from a router
- * worker's hot path; the control thread does the writes. The caller owns the struct state. */
+ * thread-safe (one serialized connection per struct state) but they do disk I/O: never call them
+ * from a router worker's hot path; the control thread does the writes. The caller owns the struct
+ * state. */
 #ifndef SPILLWAY_STATE_H
 #define SPILLWAY_STATE_H
 
