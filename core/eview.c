@@ -46,6 +46,7 @@ int eview_parse(struct eview *v)
         /* Events in the pipeline were validated by the collector. */
         int rc = jsontok_parse_trusted(&v->tok, v->js, v->len);
         v->parsed = rc == 0 && v->tok.tok[0].type == JSMN_OBJECT ? 1 : -1;
+        v->multiline = memchr(v->js, '\n', v->len) || memchr(v->js, '\r', v->len);
     }
     return v->parsed == 1 ? 0 : -EINVAL;
 }
@@ -373,6 +374,16 @@ static void child_path(struct buf *child, const char *p, size_t plen, const char
 static int emit_value(struct eview *v, const struct jsontok *t, int tok, const char *p, size_t plen,
                       int from, struct buf *out);
 
+/* Copies JSON text of t onto one line. Text of the event itself is copied as it is unless it
+ * has newlines at all (events from the collector never do): one scan per event, not per copy. */
+static int copy_text(const struct eview *v, const struct jsontok *t, const char *s, size_t len,
+                     struct buf *out)
+{
+    if (t == &v->tok && !v->multiline)
+        return buf_append(out, s, len);
+    return jsonw_raw_compact(out, s, len);
+}
+
 /* Emits `"key":value` for one member unless the value turns out absent. */
 static int emit_member(struct eview *v, const struct jsontok *t, int tok, const char *p,
                        size_t plen, const char *key, size_t klen, const char *rawkey, size_t rawlen,
@@ -382,7 +393,7 @@ static int emit_member(struct eview *v, const struct jsontok *t, int tok, const 
     if (!*first)
         buf_putc(out, ',');
     if (rawkey)
-        jsonw_raw_compact(out, rawkey - 1, rawlen + 2); /* the key as it was written */
+        copy_text(v, t, rawkey - 1, rawlen + 2, out); /* the key as it was written */
     else
         jsonw_string(out, key, klen);
     buf_putc(out, ':');
@@ -420,7 +431,7 @@ static int emit_object(struct eview *v, const struct jsontok *t, int obj, const 
             if (!first)
                 buf_putc(out, ',');
             first = 0;
-            rc = jsonw_raw_compact(out, t->js + s, e - s);
+            rc = copy_text(v, t, t->js + s, e - s, out);
             continue;
         }
         rc = emit_member(v, t, k + 1, p, plen, name.data ? name.data : "", name.len, raw, rlen,
@@ -522,7 +533,7 @@ static int emit_value(struct eview *v, const struct jsontok *t, int tok, const c
             rc = 0;
         else {
             size_t s = jsontok_text_start(t, tok);
-            rc = jsonw_raw_compact(out, t->js + s, jsontok_text_end(t, tok) - s) ? -ENOMEM : 1;
+            rc = copy_text(v, t, t->js + s, jsontok_text_end(t, tok) - s, out) ? -ENOMEM : 1;
         }
     } else if (type == JSMN_ARRAY) {
         rc = emit_array(v, t, tok, p, plen, from, out);

@@ -35,7 +35,8 @@ struct eview_edit {
 struct eview {
     const char *js;
     size_t len;
-    int parsed; /* 0: not yet, 1: tokens valid, -1: not a JSON object */
+    int parsed;    /* 0: not yet, 1: tokens valid, -1: not a JSON object */
+    int multiline; /* js has a raw newline between tokens: copies of it are compacted */
     struct jsontok tok;
     struct eview_edit *edits;
     int nedits;

@@ -1,7 +1,7 @@
-/* Strict, allocation-free (in steady state) JSON tokenizing: jsmn finds the tokens, then one
- * linear pass enforces RFC 8259 where jsmn is lenient (separators, literals, numbers, control
- * characters, UTF-8). The caller owns a struct jsontok and reuses it across documents; tokens
- * point into the caller's text, which must outlive their use. */
+/* Strict, allocation-free (in steady state) JSON tokenizing: one pass builds tokens in jsmn's
+ * layout (jsmntok_t with parent links) and enforces RFC 8259 (separators, literals, numbers,
+ * escapes, control characters, UTF-8). The caller owns a struct jsontok and reuses it across
+ * documents; tokens point into the caller's text, which must outlive their use. */
 #ifndef SPILLWAY_JSONTOK_H
 #define SPILLWAY_JSONTOK_H
 
@@ -17,7 +17,6 @@
 struct jsontok {
     jsmntok_t *tok;
     int *next; /* next[i]: index of the first token after i's subtree */
-    int *aux;  /* validation scratch */
     int ntok;
     int cap;
     const char *js;
@@ -29,8 +28,8 @@ struct jsontok {
 /* Tokenizes and validates js[0..len). Returns 0, -EINVAL (t->err, t->err_off say why and where)
  * or -ENOMEM. Token 0 is the root value. */
 int jsontok_parse(struct jsontok *t, const char *js, size_t len);
-/* Tokenizes text this process produced and already validated (events in the pipeline): jsmn
- * and subtree links only, about a third of the cost. Never for input from outside. */
+/* Tokenizes text this process produced and already validated (events in the pipeline): the
+ * same tokens without the checks. Never for input from outside. */
 int jsontok_parse_trusted(struct jsontok *t, const char *js, size_t len);
 void jsontok_free(struct jsontok *t);
 
