@@ -229,11 +229,9 @@ static void teardown(struct app *a)
 
 static void log_totals(struct app *a, uint64_t lost)
 {
-    uint64_t delivered = 0, in = 0;
-    for (int i = 0; i < sinks_count(a->sinks); i++) {
+    uint64_t delivered = 0;
+    for (int i = 0; i < sinks_count(a->sinks); i++)
         delivered += counter_get(&sinks_get(a->sinks, i)->stats.delivered);
-        in += counter_get(&sinks_get(a->sinks, i)->stats.in);
-    }
     uint64_t received = 0;
     for (int i = 0; i < collector_input_count(a->col); i++)
         received += counter_get(&collector_input(a->col, i)->stats.received);

@@ -397,10 +397,19 @@ static int emit_member(struct eview *v, const struct jsontok *t, int tok, const 
     else
         jsonw_string(out, key, klen);
     buf_putc(out, ':');
-    struct buf child = {0};
-    child_path(&child, p, plen, key, klen);
-    int rc = emit_value(v, t, tok, child.data, child.len, from, out);
-    buf_free(&child);
+    /* The member's path: on the stack when short (nearly always), no allocation per member. */
+    char small[64], *cp = small;
+    size_t clen = plen + (plen ? 1 : 0) + klen;
+    if (clen > sizeof(small) && !(cp = malloc(clen)))
+        return -ENOMEM;
+    if (plen) {
+        memcpy(cp, p, plen);
+        cp[plen] = '\0';
+    }
+    memcpy(cp + clen - klen, key, klen);
+    int rc = emit_value(v, t, tok, cp, clen, from, out);
+    if (cp != small)
+        free(cp);
     if (rc <= 0)
         out->len = mark;
     else
@@ -421,12 +430,15 @@ static int emit_object(struct eview *v, const struct jsontok *t, int obj, const 
         const jsmntok_t *kt = &t->tok[k];
         const char *raw = t->js + kt->start;
         size_t rlen = (size_t)(kt->end - kt->start);
-        buf_reset(&name);
-        if (memchr(raw, '\\', rlen))
+        const char *nm = raw; /* the member's name: as written unless it has escapes */
+        size_t nlen = rlen;
+        if (memchr(raw, '\\', rlen)) {
+            buf_reset(&name);
             jsontok_unescape(raw, rlen, &name);
-        else
-            buf_append(&name, raw, rlen);
-        if (!touches_child(v, from, p, plen, name.data ? name.data : "", name.len)) {
+            nm = name.data ? name.data : "";
+            nlen = name.len;
+        }
+        if (!touches_child(v, from, p, plen, nm, nlen)) {
             size_t s = jsontok_text_start(t, k), e = jsontok_text_end(t, k + 1);
             if (!first)
                 buf_putc(out, ',');
@@ -434,8 +446,7 @@ static int emit_object(struct eview *v, const struct jsontok *t, int obj, const 
             rc = copy_text(v, t, t->js + s, e - s, out);
             continue;
         }
-        rc = emit_member(v, t, k + 1, p, plen, name.data ? name.data : "", name.len, raw, rlen,
-                         from, &first, out);
+        rc = emit_member(v, t, k + 1, p, plen, nm, nlen, raw, rlen, from, &first, out);
     }
     for (int i = from; i < v->nedits && !rc; i++) {
         const char *ep = v->arena.data + v->edits[i].path_off;

@@ -319,9 +319,13 @@ int jsontok_str_eq(const struct jsontok *t, int i, const char *key, size_t klen)
     const jsmntok_t *k = &t->tok[i];
     size_t n = (size_t)(k->end - k->start);
     const char *s = t->js + k->start;
-    if (n == klen && memcmp(s, key, klen) == 0)
-        return 1;
-    if (n < klen || !memchr(s, '\\', n))
+    /* Up to the first escape, raw bytes are decoded bytes: most keys differ right there. */
+    size_t m = n < klen ? n : klen, j = 0;
+    while (j < m && s[j] == key[j] && s[j] != '\\')
+        j++;
+    if (j == n)
+        return n == klen;
+    if (s[j] != '\\')
         return 0;
     /* Escaped keys are rare; compare their decoded form. */
     struct buf b = {0};

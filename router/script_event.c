@@ -8,6 +8,7 @@
 
 #include "jsontok.h"
 #include "jsonw.h"
+#include "utf8.h"
 #include "script_int.h"
 
 #define EVENT_MT "spillway.event"
@@ -186,7 +187,9 @@ static int edited_array_index(lua_State *L, struct script_host *h, const struct 
  * byte, or an empty key at the root, cannot name a field. */
 static int bad_key(const struct proxy *p, const char *key, size_t klen)
 {
-    return (klen == 0 && p->plen == 0) || memchr(key, '\0', klen) != NULL;
+    /* Not UTF-8: JSON would carry it as U+FFFD, so two different names could meet as one. */
+    return (klen == 0 && p->plen == 0) || memchr(key, '\0', klen) != NULL ||
+           utf8_check(key, klen) != klen;
 }
 
 /* Reads key (at stack index 2) below proxy p and pushes it. A string key naming no field but
@@ -360,7 +363,8 @@ static int ev_newindex(lua_State *L)
     } else {
         key = luaL_checklstring(L, 2, &klen);
         if (bad_key(p, key, klen))
-            return luaL_error(L, "a field name cannot be empty (at the top) or hold a NUL byte");
+            return luaL_error(L, "a field name cannot be empty (at the top), hold a NUL byte or "
+                                 "be invalid UTF-8");
     }
     if (eview_parse(h->ev))
         return luaL_error(L, "the event is not a JSON object");

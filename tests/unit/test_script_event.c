@@ -210,6 +210,11 @@ static void test_write_failures(void **state)
         {"ev.t = {[true] = 1}", "keys"},
         {"ev[true] = 1", ""},
         {"ev.k = {[{}] = 1}", "keys"},
+        /* Invalid UTF-8 names would all become U+FFFD in JSON (two fields, one name): refused,
+         * and read as absent. */
+        {"assert(ev['\\xff'] == nil) ev['\\xff'] = 1", "invalid UTF-8"},
+        {"ev.http['a\\xfa\\xf5'] = 1", "invalid UTF-8"},
+        {"ev['a\\0b'] = 1", "NUL"},
     };
     struct script_host *h = new_host(NULL, NULL, 1);
     struct eview v;
