@@ -28,11 +28,12 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPILLWAY_TESTS=OFF 
  && /build/spillway version
 
 FROM debian:bookworm-slim
-# Runtime libraries only; curl serves the HEALTHCHECK, ca-certificates the TLS sinks.
+# Runtime libraries only; curl serves the HEALTHCHECK, ca-certificates the TLS sinks, the
+# sqlite3 shell online backups of the state (docs/operations.md).
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libevent-2.1-7 libevent-pthreads-2.1-7 librdkafka1 libjansson4 liblua5.4-0 \
-      libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 ca-certificates curl \
+      libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 ca-certificates curl sqlite3 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid so a bind-mounted data directory can be given to it (chown 10001).
 RUN groupadd --system --gid 10001 spillway \

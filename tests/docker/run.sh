@@ -227,6 +227,12 @@ grep -Eq '^  app +received 1 ' "$WORK/stats.txt" || {
 }
 ok "docker exec spillway ctl stats"
 
+docker exec "$NAME" sqlite3 data/spillway.db ".backup data/backup.db" ||
+    fail "docker exec sqlite3 .backup of the running state"
+[ "$(docker exec "$NAME" sqlite3 data/backup.db 'PRAGMA integrity_check;')" = ok ] ||
+    fail "the online backup passes integrity_check"
+ok "online backup of data/spillway.db with sqlite3 .backup through docker exec"
+
 # A burst, then docker stop at once: every event of it must be in the file after exit 0.
 burst=20000
 python3 -c "

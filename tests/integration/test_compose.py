@@ -15,6 +15,8 @@ import subprocess
 from spillway_test import (BIN, SRC, Spillway, check, count_lines, free_port, main, read_ndjson,
                            run, wait_for)
 
+KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
+    os.path.dirname(BIN), "tests", "kafka_mock")
 COMPOSE = os.path.join(SRC, "docker-compose.yml")
 HOST_OVERRIDE = os.path.join(SRC, "tests", "docker", "compose.host.yml")
 SERVICES = {"spillway", "loadgen", "kafka", "kafka-init", "spillway-spill", "loadgen-spill",
@@ -161,6 +163,40 @@ def test_container_config_serves_on_its_environment():
               f"events: {read_ndjson(out)}")
 
 
+def test_spill_config_against_a_kafka_broker():
+    """docker/spillway-spill.yaml (the kafka profile's appliance) starts against a Kafka broker
+    with its spill topic (librdkafka's mock cluster: the apache/kafka image cannot be fetched
+    here), delivers, reports its spill counters, and stops cleanly."""
+    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        bootstrap = mock.stdout.readline().split()[1]
+        mock.stdin.write("topic spillway-spill 2\n")
+        mock.stdin.flush()
+        check(mock.stdout.readline().strip() == "ok", "mock topic created")
+        with open(os.path.join(SRC, "scripts", "default.lua")) as f:
+            script = f.read()
+        env = {"KAFKA_BROKERS": bootstrap, "SPILLWAY_BIND": "127.0.0.1",
+               "SPILLWAY_TCP_PORT": str(free_port()),
+               "SPILLWAY_SYSLOG_PORT": str(free_port(socket.SOCK_DGRAM)),
+               "SPILLWAY_HTTP_PORT": str(free_port()), "SPILLWAY_ADMIN_PORT": str(free_port())}
+        with Spillway(extra_files={"scripts/default.lua": script}, env=env,
+                      args=["-c", os.path.join(SRC, "docker", "spillway-spill.yaml")]) as sw:
+            sw.start()
+            subprocess.run(["nc", "-q0", "127.0.0.1", env["SPILLWAY_TCP_PORT"]],
+                           input=b'{"msg":"spill-ready appliance"}\n', timeout=30, check=True)
+            out = sw.path("data", "out", "events.ndjson")
+            wait_for(lambda: count_lines(out) >= 1, 30, "the event in data/out/events.ndjson")
+            r = run([BIN, "ctl", "--json", "stats"], cwd=sw.dir)
+            parts = json.loads(r.stdout)["partitions"]
+            check(len(parts) == 2 and all("spilled" in p and p["spilling"] is False
+                                          for p in parts), f"spill counters: {parts}")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        mock.stdin.close()
+        mock.wait(10)
+
+
 if __name__ == "__main__":
     main([test_docker_compose_config, test_dockerfile_promises, test_docker_configs_pass_check,
-          test_container_config_serves_on_its_environment])
+          test_container_config_serves_on_its_environment, test_spill_config_against_a_kafka_broker])
