@@ -18,7 +18,7 @@
 #     here): the load generator's events reach the file sink, the shadow sink reaches the
 #     receiver, `spillway ctl compare` runs; stopped (exit 0) and removed.
 #
-# Every wait is bounded. Ends with "test-docker: N passed, N failed".
+# Every wait is bounded. Ends with "test-docker: N passed, N failed" (", 1 skipped" when skipped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SRC=$PWD
@@ -31,11 +31,12 @@ STARTED_DOCKERD=""
 COMPOSE_UP=""
 passed=0
 failed=0
+skipped=0
 
 log() { echo "test-docker: $*"; }
 skip() {
     log "SKIPPED: $*"
-    echo "test-docker: 0 passed, 0 failed, 1 skipped"
+    skipped=1
     exit 0
 }
 ok() {
@@ -46,7 +47,6 @@ fail() {
     failed=$((failed + 1))
     log "FAIL $*"
     diagnostics
-    echo "test-docker: $passed passed, $failed failed"
     exit 1
 }
 
@@ -72,6 +72,12 @@ cleanup() {
         for _ in $(seq 150); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 0.2; done
     fi
     rm -rf "$WORK"
+    # Last, so it is the closing line of the output.
+    if [ "$skipped" = 1 ]; then
+        echo "test-docker: $passed passed, $failed failed, 1 skipped"
+    else
+        echo "test-docker: $passed passed, $failed failed"
+    fi
 }
 trap cleanup EXIT
 
@@ -320,5 +326,3 @@ done
 compose down -v -t 5 >/dev/null 2>&1 || fail "docker-compose down"
 COMPOSE_UP=""
 ok "docker-compose stop (every spillway exited 0) and down"
-
-echo "test-docker: $passed passed, $failed failed"
