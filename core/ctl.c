@@ -155,8 +155,16 @@ static void print_stats(json_t *resp)
                ival(v, "accepted"), ival(v, "dead_letter"), ival(v, "dropped"));
     printf("partitions\n");
     json_array_foreach(json_object_get(resp, "partitions"), i, v)
-        printf("  %-14lld in %-10lld out %-10lld held %-8lld dropped %lld\n", ival(v, "partition"),
+    {
+        printf("  %-14lld in %-10lld out %-10lld held %-8lld dropped %lld", ival(v, "partition"),
                ival(v, "in"), ival(v, "out"), ival(v, "held"), ival(v, "dropped"));
+        if (json_object_get(v, "spilled")) /* when_full: spill */
+            printf("  %s spilled %lld replayed %lld refused %lld lost %lld",
+                   json_is_true(json_object_get(v, "spilling")) ? "SPILLING" : "in memory",
+                   ival(v, "spilled"), ival(v, "replayed"), ival(v, "spill_refused"),
+                   ival(v, "spill_lost"));
+        putchar('\n');
+    }
     printf("routes\n");
     json_array_foreach(json_object_get(resp, "routes"), i, v)
     {
@@ -373,9 +381,13 @@ static int do_tap(const char *path, json_t *req, int as_json)
             if (as_json) {
                 fputs(line, stdout);
             } else {
-                char *ev = json_dumps(json_object_get(m, "event"), JSON_COMPACT);
-                puts(ev);
-                free(ev);
+                /* The event's text as the server sent it ({"stage":..,"event":TEXT}): parsed and
+                 * dumped again, jansson would print 0.1 as 0.10000000000000001. */
+                const char *ev = strstr(line, "\"event\":") + 8;
+                size_t n = strlen(ev);
+                while (n && (ev[n - 1] == '\n' || ev[n - 1] == '\r' || ev[n - 1] == ' '))
+                    n--;
+                printf("%.*s\n", (int)(n ? n - 1 : 0), ev); /* without the envelope's '}' */
             }
             fflush(stdout);
         } else if (json_object_get(m, "done")) {
