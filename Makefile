@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test test-docker bench fuzz clean
+.PHONY: all deps build run test test-docker test-sanitize bench fuzz clean
 
 all: build
 
@@ -28,6 +28,24 @@ test: build
 # the image, runs it and the compose file on the host network. Skips, saying why, without one.
 test-docker:
 	@bash tests/docker/run.sh
+
+# The whole suite again under ASan+UBSan (ASAN_BUILD), then the threaded tests under TSan
+# (TSAN_BUILD, ctest label tsan); sanitizer options and skips are in tests/CMakeLists.txt, the
+# how and why in docs/testing.md. TSan runs with ASLR off (setarch -R) where it can be turned
+# off: TSan runtimes before LLVM 18 abort on kernels with vm.mmap_rnd_bits above 28.
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+NO_ASLR := $(shell setarch -R true 2>/dev/null && echo setarch -R)
+
+test-sanitize: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSPILLWAY_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSPILLWAY_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cd $(TSAN_BUILD) && $(NO_ASLR) ctest --output-on-failure -j $(JOBS) -L tsan
 
 bench: deps
 	@sh bench/run.sh

@@ -279,8 +279,10 @@ static void settle(struct kpipe *kp)
             kr->safe = kr->marks[k].processed;
             free(kr->marks[k].sink_in);
         }
-        memmove(kr->marks, kr->marks + k, (kr->nmarks - k) * sizeof(*kr->marks));
-        kr->nmarks -= k;
+        if (k > 0) { /* marks is NULL until the first mark: memmove(NULL, ...) is UB */
+            memmove(kr->marks, kr->marks + k, (kr->nmarks - k) * sizeof(*kr->marks));
+            kr->nmarks -= k;
+        }
         pthread_mutex_unlock(&kr->mu);
     }
 }

@@ -18,6 +18,17 @@ SRC = os.environ.get("SPILLWAY_SRC") or os.path.join(os.path.dirname(__file__), 
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
+# Sanitizer builds (make test-sanitize, docs/testing.md): every process a test starts writes its
+# sanitizer reports to SANITIZER_DIR/report.<pid> rather than to its stderr, so main() fails the
+# test on a report from any child, whether or not the test reads that child's stderr or exit code.
+SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")
+SANITIZER_DIR = None
+if any(v in os.environ for v in SANITIZER_VARS):
+    SANITIZER_DIR = tempfile.mkdtemp(prefix="spillway-sanitizer-")
+    for v in SANITIZER_VARS:
+        opts = os.environ.get(v, "")
+        os.environ[v] = (opts + ":" if opts else "") + f"log_path={SANITIZER_DIR}/report"
+
 
 def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
@@ -151,6 +162,11 @@ class Spillway:
 
     def __exit__(self, et, ev, tb):
         if self.proc and self.proc.poll() is None:
+            if sanitizer_report_of(self.proc.pid):  # let it finish writing the report
+                try:
+                    self.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    pass
             self.proc.kill()
             self.proc.wait()
         if getattr(self, "logf", None):
@@ -177,17 +193,46 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 60), **kw)
 
 
+def sanitizer_report_of(pid):
+    return SANITIZER_DIR and os.path.exists(os.path.join(SANITIZER_DIR, f"report.{pid}"))
+
+
+def sanitizer_reports():
+    """Prints and removes the sanitizer reports written so far; returns how many there were."""
+    if not SANITIZER_DIR:
+        return 0
+    names = sorted(os.listdir(SANITIZER_DIR))
+    for name in names:
+        p = os.path.join(SANITIZER_DIR, name)
+        with open(p, errors="replace") as f:
+            print(f"sanitizer report {name}:\n{f.read()}", file=sys.stderr)
+        os.unlink(p)
+    return len(names)
+
+
 def main(tests):
     """Runs test functions in order, stopping at the first failure (exit 1). Names given on the
-    command line select a subset."""
+    command line select a subset; SPILLWAY_TEST_SKIP lists <script>.<test> names to skip (the
+    sanitizer builds, tests/CMakeLists.txt says why). In a sanitizer build, a report from any
+    process a test started fails that test."""
     only = set(sys.argv[1:])
+    script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    skip = set(os.environ.get("SPILLWAY_TEST_SKIP", "").split())
     for t in tests:
         if only and t.__name__ not in only:
+            continue
+        if f"{script}.{t.__name__}" in skip:
+            print(f"skip {t.__name__} (SPILLWAY_TEST_SKIP)")
             continue
         t0 = time.monotonic()
         try:
             t()
+            n = sanitizer_reports()
+            check(n == 0, f"{n} sanitizer report(s) from processes this test started")
         except Exception:
+            sanitizer_reports()
             print(f"FAIL {t.__name__}", file=sys.stderr)
             raise
         print(f"ok   {t.__name__} ({time.monotonic() - t0:.1f}s)")
+    if SANITIZER_DIR:
+        shutil.rmtree(SANITIZER_DIR, ignore_errors=True)
