@@ -51,7 +51,8 @@ struct sinks {
     int n;
     int dead; /* index of the dead_letter sink, or -1 */
     counter_t dead_unsunk;
-    _Atomic int64_t deadline; /* 0 while running */
+    _Atomic int64_t deadline;   /* 0 while running */
+    _Atomic uint64_t abandoned; /* given up on at the stop deadline while being retried */
 };
 
 struct sink_thread_arg {
@@ -162,6 +163,7 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         if (past_deadline(ss)) {
             counter_add(&s->stats.dropped, nrec - failed);
             counter_add(&s->stats.done, nrec);
+            atomic_fetch_add(&ss->abandoned, nrec - failed);
             return;
         }
         if (log_limit_take(&lim) >= 0)
@@ -327,7 +329,7 @@ uint64_t sinks_stop(struct sinks *ss, int64_t deadline_ns)
     uint64_t lost = 0;
     for (int i = 0; i < ss->n; i++) {
         struct sink *s = &ss->v[i];
-        if (s->started) {
+        if (s->started) { /* its retries give up at the deadline (counted in abandoned) */
             pthread_join(s->thread, NULL);
             s->started = 0;
         }
@@ -342,7 +344,7 @@ uint64_t sinks_stop(struct sinks *ss, int64_t deadline_ns)
             ring_release(s->q, n);
         }
     }
-    return lost;
+    return lost + atomic_load(&ss->abandoned);
 }
 
 void sinks_reopen(struct sinks *ss)

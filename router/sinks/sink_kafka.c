@@ -168,9 +168,17 @@ static enum sink_result kafka_write(struct sink *s, const char *span, size_t len
             produce(s, k, i, RING_REC_DATA(r), r->len);
         i++;
     }
-    /* Every report comes back within message.timeout.ms, success or failure. */
-    while (k->outstanding > 0)
+    /* Every report comes back within message.timeout.ms, success or failure; when stopping
+     * past shutdown_timeout, what Kafka has not acknowledged is purged instead: its reports
+     * come back at once as retryable, and the stop counts those events as undelivered. */
+    int purged = 0;
+    while (k->outstanding > 0) {
         rd_kafka_poll(k->rk, 100);
+        if (k->outstanding > 0 && !purged && sinks_past_deadline(s->set)) {
+            rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = 1;
+        }
+    }
     int retry = 0;
     i = 0;
     SINK_FOREACH(r, span, len)

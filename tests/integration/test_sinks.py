@@ -195,6 +195,34 @@ def test_kafka_sink_with_mock_broker():
         mock.wait(10)
 
 
+def test_kafka_sink_stop_keeps_shutdown_timeout():
+    """A Kafka sink whose broker went away: the stop still ends within shutdown_timeout (not
+    the sink's message_timeout, 30 s), exit 1, the events it could not deliver counted."""
+    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        boot = mock.stdout.readline().split()[1]
+        sinks = f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events}}\n"
+        conf = config(sinks).replace("shutdown_timeout: 20s", "shutdown_timeout: 2s")
+        with Spillway(conf) as sw:
+            sw.start()
+            send(sw, 100)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 100, 60, "kafka delivery")
+            mock.stdin.write("down -1\n")
+            mock.stdin.flush()
+            send(sw, 100, 100)
+            wait_for(lambda: sink_stats(sw, "s")["in"] == 200, 30, "queued for the sink")
+            t0 = time.monotonic()
+            rc = sw.stop(timeout=60)
+            took = time.monotonic() - t0
+            check(rc == 1, f"exit 1: events undelivered ({rc}, {took:.1f}s)")
+            check(took < 10, f"stopped in {took:.1f}s with shutdown_timeout 2s")
+            check('"undelivered":100' in sw.log(), f"and it says how many: {sw.log()[-600:]}")
+    finally:
+        mock.stdin.close()
+        mock.wait(10)
+
+
 def test_file_rotation_under_load():
     sinks = "  - {name: s, type: file, path: ./out/events.ndjson, max_size: 64KiB, keep: 1000}\n"
     total = 20000
@@ -283,6 +311,7 @@ def test_compare_same_and_different():
 
 if __name__ == "__main__":
     main([test_http_encodings, test_http_retries_503_and_dead_letters_400,
-          test_kafka_sink_with_mock_broker, test_file_rotation_under_load,
+          test_kafka_sink_with_mock_broker, test_kafka_sink_stop_keeps_shutdown_timeout,
+          test_file_rotation_under_load,
           test_file_ends_a_line_cut_by_a_crash,
           test_shadow_on_dead_port_never_slows_primary, test_compare_same_and_different])
