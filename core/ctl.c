@@ -203,15 +203,17 @@ static void print_audit(json_t *rows)
 static void print_sink_line(json_t *v)
 {
     const char *err = json_string_value(json_object_get(v, "last_error"));
+    const char *state = json_string_value(json_object_get(v, "state"));
+    /* A sink that is up again keeps its last error for the record: say it is history. */
+    const char *label = state && strcmp(state, "up") == 0 ? "  earlier error: " : "  last error: ";
     printf("%-14s %-6s %-9s in %-9lld delivered %-9lld failed %-6lld dropped %-6lld retries "
            "%-5lld queued %-7lld p50 %.1fms p99 %.1fms%s%s\n",
            json_string_value(json_object_get(v, "name")),
-           json_string_value(json_object_get(v, "type")),
-           json_string_value(json_object_get(v, "state")), ival(v, "in"), ival(v, "delivered"),
-           ival(v, "failed"), ival(v, "dropped"), ival(v, "retries"), ival(v, "queued"),
-           json_real_value(json_object_get(v, "latency_p50_ms")),
-           json_real_value(json_object_get(v, "latency_p99_ms")),
-           err && *err ? "  last error: " : "", err && *err ? err : "");
+           json_string_value(json_object_get(v, "type")), state, ival(v, "in"),
+           ival(v, "delivered"), ival(v, "failed"), ival(v, "dropped"), ival(v, "retries"),
+           ival(v, "queued"), json_real_value(json_object_get(v, "latency_p50_ms")),
+           json_real_value(json_object_get(v, "latency_p99_ms")), err && *err ? label : "",
+           err && *err ? err : "");
 }
 
 static void print_compare(json_t *resp)
