@@ -34,6 +34,8 @@ struct collector {
     struct event *retry;
     int paused;
     int stopped;
+    int64_t drain_until; /* while stopping: inputs read what senders wrote until then */
+    int64_t deadline;    /* while stopping: the shutdown deadline */
     size_t max_record;
     const char *partition_key;
     uint64_t stream;     /* the stream the current read comes from (see collector_begin) */
@@ -166,8 +168,30 @@ int collector_start(struct collector *c, char *err, size_t errlen)
     return 0;
 }
 
+/* Waits for the workers to take what is staged, up to the deadline; 0 when it all went. */
+static int flush_wait(struct collector *c, int64_t until_ns)
+{
+    while (pipeline_producer_flush(&c->prod)) {
+        if (time_mono_ns() >= until_ns)
+            return -1;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+int collector_stop_commit(struct collector *c)
+{
+    return flush_wait(c, c->drain_until) == 0 && time_mono_ns() < c->drain_until ? 0 : -1;
+}
+
 uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
 {
+    /* Reading what senders already wrote gets half of the time left; the other half is for
+     * the workers and sinks to deliver it. */
+    int64_t now = time_mono_ns();
+    c->deadline = deadline_ns;
+    c->drain_until = now + (deadline_ns - now) / 2;
     for (int i = 0; i < c->ninputs; i++) {
         struct input *in = c->inputs[i];
         if (in->ops->stop)
@@ -176,10 +200,7 @@ uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
     c->stopped = 1;
     evtimer_del(c->retry);
     /* The loop no longer runs: wait for the workers to make room, up to the deadline. */
-    while (pipeline_producer_flush(&c->prod) && time_mono_ns() < deadline_ns) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    flush_wait(c, deadline_ns);
     uint64_t lost = 0;
     for (int p = 0; p < c->prod.nbatch; p++) {
         struct buf *b = &c->prod.batch[p];

@@ -60,6 +60,10 @@ void collector_event(struct input *in, const char *json, size_t len);
 int collector_paused(const struct collector *c);
 /* Ends a read: moves the staged records into the rings (see above). */
 void collector_commit(struct collector *c);
+/* The same while stopping (the loop no longer runs): waits for room in the rings, so what an
+ * input drains at the stop stays within memory_limit. Returns -1 once the time for reading is
+ * over (half of what shutdown_timeout leaves): the input stops reading then. */
+int collector_stop_commit(struct collector *c);
 /* The receive time of the current read. */
 const struct recv_time *collector_now(const struct collector *c);
 

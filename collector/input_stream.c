@@ -309,17 +309,25 @@ static void stream_stop(struct input *in)
         if (st->is_unix)
             unlink(st->o->path);
     }
-    collector_begin(in->col);
+    int reading = 1;
     while (st->conns) {
         struct conn *cn = st->conns;
         size_t total = 0;
-        ssize_t n;
-        while ((n = conn_read(cn)) > 0 && total < STOP_DRAIN_MAX)
+        ssize_t n = -2;
+        collector_begin_stream(in->col, (uint64_t)(uintptr_t)cn);
+        while (reading && total < STOP_DRAIN_MAX && (n = conn_read(cn)) > 0) {
             total += (size_t)n;
+            reading = collector_stop_commit(in->col) == 0; /* room in the rings, in time */
+        }
         if (n == -2)
             framer_finish(&cn->fr, on_line, cn);
+        collector_stop_commit(in->col);
         conn_close(cn);
     }
+    if (!reading)
+        log_warn("stopping: no time left to read what the senders still send; the rest is "
+                 "left unread",
+                 "{s:s}", "input", in->name);
 }
 
 static void stream_destroy(struct input *in)
