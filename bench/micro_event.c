@@ -1,10 +1,11 @@
 /* Micro-benchmark of the event representation on realistic ~230-byte events: what one event
  * costs to parse, have a Lua route read two fields and write one, and serialize, for
  *   A. a jansson tree (json_loadb + json_object_get/set + json_dumpb),
- *   B. our path: jsontok (jsmn + strict checks) and normalization by splicing (collector),
+ *   B. our path: jsontok (one strict checking pass) and normalization by splicing (collector),
  *   C. the worker: event view + Lua process() through the proxy + splice serialization,
- *   D. the pieces of C on their own (tokenize, Lua call, serialize).
- * Prints ns/event and events/s per core. Usage: micro_event [iterations] */
+ *   D. the pieces of C on their own (tokenize, Lua call, serialize),
+ *   F. framing NDJSON lines out of 64 KiB reads, R. a ring push and pop in batches of 1,000.
+ * Prints ns/event and events/s per core. Usage: micro_event [iterations] [ID...] */
 #define JSMN_STATIC
 #include <jsmn.h>
 #include <jansson.h>
@@ -15,8 +16,10 @@
 
 #include "buf.h"
 #include "eview.h"
+#include "framer.h"
 #include "jsontok.h"
 #include "normalize.h"
+#include "ring.h"
 #include "script.h"
 
 #define NEV 1024
@@ -86,7 +89,7 @@ static void bench_tokenize(long iters)
         jsontok_parse(&t, events[i % NEV], lens[i % NEV]);
         sink += t.ntok;
     }
-    report("D1. jsontok_parse (jsmn + strict validation)", now_s() - t0, iters);
+    report("D1. jsontok_parse (one strict checking pass)", now_s() - t0, iters);
     jsontok_free(&t);
     if (sink == 1)
         puts("");
@@ -179,7 +182,61 @@ static void bench_serialize_edit(long iters)
     buf_free(&out);
 }
 
-/* micro_event [ITERS] [ID...]: only the benchmarks named (A, B, D0, D1, D3, D2, C, C2), e.g.
+static void count_line(void *ud, const char *line, size_t len, int flags)
+{
+    (void)line;
+    (void)len;
+    (void)flags;
+    (*(long *)ud)++;
+}
+
+/* F: the NDJSON framer over the events joined by newlines, fed in 64 KiB reads (lines cross
+ * the read boundaries as they do from a socket). */
+static void bench_framing(long iters)
+{
+    struct buf all = {0};
+    for (int i = 0; i < NEV; i++) {
+        buf_append(&all, events[i], lens[i]);
+        buf_putc(&all, '\n');
+    }
+    struct framer f;
+    framer_init(&f, 1 << 20);
+    long lines = 0;
+    double t0 = now_s();
+    while (lines < iters) {
+        for (size_t off = 0; off < all.len; off += 65536) {
+            size_t n = all.len - off < 65536 ? all.len - off : 65536;
+            framer_feed(&f, all.data + off, n, count_line, &lines);
+        }
+    }
+    report("F. framing NDJSON lines from 64 KiB reads", now_s() - t0, lines);
+    framer_free(&f);
+    buf_free(&all);
+}
+
+/* R: what a collector flush and a worker chunk cost per event: 1,000 records staged, pushed into
+ * a ring (one lock, one copy), peeked in place and released (one thread: no waiting). */
+static void bench_ring(long iters)
+{
+    struct ring *r = ring_new(16 << 20);
+    struct buf batch = {0};
+    for (int i = 0; i < 1000; i++)
+        ring_batch_add(&batch, events[i % NEV], lens[i % NEV], 0, 0);
+    long done = 0;
+    double t0 = now_s();
+    while (done < iters) {
+        ring_push(r, batch.data, batch.len);
+        const char *span;
+        size_t n = ring_peek(r, &span, 0);
+        done += (long)ring_count(span, n);
+        ring_release(r, n);
+    }
+    report("R. ring push + peek + release, batches of 1,000", now_s() - t0, done);
+    buf_free(&batch);
+    ring_free(r);
+}
+
+/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2), e.g.
  * to count instructions of one under callgrind on a noisy machine. */
 static int nwant;
 static char **wanted;
@@ -203,6 +260,10 @@ int main(int argc, char **argv)
         total += lens[i];
     printf("events: %d distinct, %zu bytes on average; %ld iterations each\n", NEV, total / NEV,
            iters);
+    if (want("F"))
+        bench_framing(iters);
+    if (want("R"))
+        bench_ring(iters);
     if (want("A"))
         bench_jansson(iters);
     if (want("B"))
