@@ -233,14 +233,20 @@ static void log_totals(struct app *a, uint64_t lost)
     for (int i = 0; i < sinks_count(a->sinks); i++)
         delivered += counter_get(&sinks_get(a->sinks, i)->stats.delivered);
     uint64_t received = 0;
-    for (int i = 0; i < collector_input_count(a->col); i++)
+    int ninputs = a->col && collects_here(a->cfg) ? collector_input_count(a->col) : 0;
+    for (int i = 0; i < ninputs; i++)
         received += counter_get(&collector_input(a->col, i)->stats.received);
+    /* A Kafka-mode router has no inputs: what it took from the topic is what its partitions
+     * consumed. */
+    const char *what = ninputs ? "received" : "consumed";
+    for (int p = 0; !ninputs && p < pipeline_partitions(a->pl); p++)
+        received += counter_get(&pipeline_stats(a->pl, p)->in);
     if (lost)
-        log_error("stopped: some events could not be delivered", "{s:I, s:I, s:I}", "received",
+        log_error("stopped: some events could not be delivered", "{s:I, s:I, s:I}", what,
                   (json_int_t)received, "delivered", (json_int_t)delivered, "undelivered",
                   (json_int_t)lost);
     else
-        log_info("stopped: everything in flight was delivered", "{s:I, s:I}", "received",
+        log_info("stopped: everything in flight was delivered", "{s:I, s:I}", what,
                  (json_int_t)received, "delivered", (json_int_t)delivered);
 }
 

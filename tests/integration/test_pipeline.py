@@ -3,6 +3,7 @@ losing nothing, drop_newest counting exactly, spill to Kafka and replay (exactly
 per-key order, with the broker going down and up), and Kafka mode surviving SIGKILL."""
 import http.server
 import json
+import re
 import os
 import signal
 import socket
@@ -348,6 +349,9 @@ def test_kafka_mode_router_killed_loses_nothing():
             wait_for(lambda: len({e["seq"] for e in read_ndjson_tolerant(rtr.path("out.ndjson"))})
                      >= total, 120, "every event routed after the restart")
             check(rtr.stop() == 0 and col.stop() == 0, "clean stops")
+            m = re.search(r'"consumed":(\d+)', rtr.log())
+            check(m and int(m.group(1)) > 0, f"the router's stop says what it consumed: "
+                  f"{rtr.log()[-800:]}")
             seqs = [e["seq"] for e in read_ndjson_tolerant(rtr.path("out.ndjson"))]
             check(set(seqs) == set(range(total)), f"nothing lost: {len(set(seqs))} of {total}")
             print(f"duplicates after SIGKILL (at-least-once): {len(seqs) - total}")
