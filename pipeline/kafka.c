@@ -1,5 +1,6 @@
 #include "kafka.h"
 
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 
@@ -27,4 +28,75 @@ bad:
     snprintf(err, errlen, "pipeline.kafka: %s", e);
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+/* rd_kafka_new takes conf only when it succeeds. */
+static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                              char *err, size_t errlen)
+{
+    char e[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof(e));
+    if (!rk) {
+        snprintf(err, errlen, "%s: %s", what, e);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+rd_kafka_t *kafka_consumer(const struct kafka_config *kc, const char *const *extra,
+                           const char *what, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = kafka_conf(kc, extra, err, errlen);
+    return conf ? new_client(RD_KAFKA_CONSUMER, conf, what, err, errlen) : NULL;
+}
+
+rd_kafka_t *kafka_ordered_producer(const struct kafka_config *kc, size_t queue_bytes,
+                                   void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *,
+                                                       void *),
+                                   void *opaque, const char *what, char *err, size_t errlen)
+{
+    char kbytes[32];
+    snprintf(kbytes, sizeof(kbytes), "%zu", queue_bytes / 1024 ? queue_bytes / 1024 : 1);
+    const char *extra[] = {"enable.idempotence",
+                           "true",
+                           "acks",
+                           "all",
+                           "message.timeout.ms",
+                           "0",
+                           "queue.buffering.max.kbytes",
+                           kbytes,
+                           "linger.ms",
+                           "5",
+                           NULL};
+    rd_kafka_conf_t *conf = kafka_conf(kc, extra, err, errlen);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    return new_client(RD_KAFKA_PRODUCER, conf, what, err, errlen);
+}
+
+int kafka_partitions(rd_kafka_t *rk, const char *topic, const char *what, int *count, char *err,
+                     size_t errlen)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    if (!t) {
+        snprintf(err, errlen, "%s %s: %s", what, topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -EIO;
+    }
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    rd_kafka_topic_destroy(t);
+    *count = 0;
+    if (!rc) {
+        *count = md->topic_cnt ? md->topics[0].partition_cnt : 0;
+        rc = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rc || *count <= 0) {
+        snprintf(err, errlen, "%s %s: %s", what, topic,
+                 rc ? rd_kafka_err2str(rc) : "no partitions");
+        return -EIO;
+    }
+    return 0;
 }

@@ -15,6 +15,29 @@ struct rd_kafka_conf_s;
 struct rd_kafka_conf_s *kafka_conf(const struct kafka_config *kc, const char *const *extra,
                                    char *err, size_t errlen);
 
+struct rd_kafka_s;
+struct rd_kafka_message_s;
+
+/* The pipeline's producer (spill and Kafka mode): idempotent, acks=all, retried forever, so
+ * Kafka keeps every record in order; its local queue is bounded to queue_bytes (part of the
+ * memory budget: when full, producing fails and the caller falls back to block). on_delivery
+ * gets opaque. what names it in err ("spill producer"). */
+struct rd_kafka_s *kafka_ordered_producer(const struct kafka_config *kc, size_t queue_bytes,
+                                          void (*on_delivery)(struct rd_kafka_s *,
+                                                              const struct rd_kafka_message_s *,
+                                                              void *),
+                                          void *opaque, const char *what, char *err, size_t errlen);
+
+/* A consumer configured like kafka_conf() with the extra pairs. NULL with err (named by what)
+ * on failure. */
+struct rd_kafka_s *kafka_consumer(const struct kafka_config *kc, const char *const *extra,
+                                  const char *what, char *err, size_t errlen);
+
+/* The partition count of topic (0 when it does not exist: an error). what names the topic in
+ * err ("spill topic"). Returns 0 or -EIO. */
+int kafka_partitions(struct rd_kafka_s *rk, const char *topic, const char *what, int *count,
+                     char *err, size_t errlen);
+
 /* A Kafka message carries one ring record: a 4-byte header (flags, src, both little endian
  * uint16) then the payload, so dead letters and input ids survive the trip. */
 #define KAFKA_ENVELOPE 4

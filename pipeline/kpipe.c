@@ -80,25 +80,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int topic_partitions(rd_kafka_t *rk, const char *topic, int *count, char *err, size_t errlen)
-{
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    rd_kafka_topic_destroy(t);
-    if (!rc) {
-        *count = md->topic_cnt ? md->topics[0].partition_cnt : 0;
-        rc = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-        rd_kafka_metadata_destroy(md);
-    }
-    if (rc || *count <= 0) {
-        snprintf(err, errlen, "pipeline topic %s: %s", topic,
-                 rc ? rd_kafka_err2str(rc) : "no partitions");
-        return -EIO;
-    }
-    return 0;
-}
-
 struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, int produce,
                         int consume, size_t producer_bytes, char *err, size_t errlen)
 {
@@ -115,30 +96,11 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
         goto fail;
     for (int i = 0; i < kp->n; i++)
         pthread_mutex_init(&kp->rings[i].mu, NULL);
-    char e[512], kbytes[32];
-    snprintf(kbytes, sizeof(kbytes), "%zu", producer_bytes / 1024 ? producer_bytes / 1024 : 1);
-    const char *pextra[] = {"enable.idempotence",
-                            "true",
-                            "acks",
-                            "all",
-                            "message.timeout.ms",
-                            "0",
-                            "queue.buffering.max.kbytes",
-                            kbytes,
-                            "linger.ms",
-                            "5",
-                            NULL};
-    rd_kafka_conf_t *pc = kafka_conf(&cfg->kafka, pextra, err, errlen);
-    if (!pc)
+    kp->prod = kafka_ordered_producer(&cfg->kafka, producer_bytes, on_delivery, kp,
+                                      "kafka mode producer", err, errlen);
+    if (!kp->prod)
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    rd_kafka_conf_set_opaque(pc, kp);
-    kp->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
-    if (!kp->prod) {
-        snprintf(err, errlen, "kafka mode producer: %s", e);
-        goto fail;
-    }
-    if (topic_partitions(kp->prod, kp->topic, &kp->kparts, err, errlen))
+    if (kafka_partitions(kp->prod, kp->topic, "pipeline topic", &kp->kparts, err, errlen))
         goto fail;
     kp->ptopic = rd_kafka_topic_new(kp->prod, kp->topic, NULL);
     if (consume) {
@@ -151,14 +113,9 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
                                 "queued.max.messages.kbytes",
                                 "8192",
                                 NULL};
-        rd_kafka_conf_t *cc = kafka_conf(&cfg->kafka, cextra, err, errlen);
-        if (!cc)
+        kp->cons = kafka_consumer(&cfg->kafka, cextra, "kafka mode consumer", err, errlen);
+        if (!kp->cons)
             goto fail;
-        kp->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof(e));
-        if (!kp->cons) {
-            snprintf(err, errlen, "kafka mode consumer: %s", e);
-            goto fail;
-        }
         rd_kafka_poll_set_consumer(kp->cons);
         rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(subs, kp->topic, RD_KAFKA_PARTITION_UA);

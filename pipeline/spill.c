@@ -71,25 +71,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int partitions_of(rd_kafka_t *rk, rd_kafka_topic_t *t, int *count, char *err, size_t errlen)
-{
-    const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    if (rc) {
-        snprintf(err, errlen, "spill topic %s: cannot read its metadata: %s",
-                 rd_kafka_topic_name(t), rd_kafka_err2str(rc));
-        return -EIO;
-    }
-    *count = md->topic_cnt ? md->topics[0].partition_cnt : 0;
-    rc = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-    rd_kafka_metadata_destroy(md);
-    if (rc) {
-        snprintf(err, errlen, "spill topic %s: %s", rd_kafka_topic_name(t), rd_kafka_err2str(rc));
-        return -EIO;
-    }
-    return 0;
-}
-
 /* A backlog left by a previous run: the stored replay offset is behind the topic's end. */
 static void find_backlog(struct spill *sp)
 {
@@ -136,32 +117,12 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
         goto fail;
     for (int p = 0; p < partitions; p++)
         pthread_mutex_init(&sp->parts[p].mu, NULL);
-    char kbytes[32];
-    snprintf(kbytes, sizeof(kbytes), "%zu", producer_bytes / 1024 ? producer_bytes / 1024 : 1);
-    /* Idempotent, acks=all, retried forever: Kafka keeps every record, in order. Its local
-     * queue is bounded (part of the memory budget); when full, the caller falls back to block. */
-    const char *pextra[] = {"enable.idempotence",
-                            "true",
-                            "acks",
-                            "all",
-                            "message.timeout.ms",
-                            "0",
-                            "queue.buffering.max.kbytes",
-                            kbytes,
-                            "linger.ms",
-                            "5",
-                            NULL};
-    rd_kafka_conf_t *pc = kafka_conf(&cfg->kafka, pextra, err, errlen);
-    if (!pc)
+    /* Kafka keeps every record, in order; when its bounded queue is full, the caller falls
+     * back to block. */
+    sp->prod = kafka_ordered_producer(&cfg->kafka, producer_bytes, on_delivery, sp,
+                                      "spill producer", err, errlen);
+    if (!sp->prod)
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    rd_kafka_conf_set_opaque(pc, sp);
-    char e[512];
-    sp->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof(e));
-    if (!sp->prod) {
-        snprintf(err, errlen, "spill producer: %s", e);
-        goto fail;
-    }
     /* auto.offset.reset=error: records deleted before their replay are counted, never skipped
      * silently. */
     const char *cextra[] = {"enable.auto.commit",
@@ -171,18 +132,14 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
                             "queued.max.messages.kbytes",
                             "4096",
                             NULL};
-    rd_kafka_conf_t *cc = kafka_conf(&cfg->kafka, cextra, err, errlen);
-    if (!cc)
+    sp->cons = kafka_consumer(&cfg->kafka, cextra, "spill consumer", err, errlen);
+    if (!sp->cons)
         goto fail;
-    sp->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof(e));
-    if (!sp->cons) {
-        snprintf(err, errlen, "spill consumer: %s", e);
-        goto fail;
-    }
     sp->ptopic = rd_kafka_topic_new(sp->prod, sp->topic, NULL);
     sp->ctopic = rd_kafka_topic_new(sp->cons, sp->topic, NULL);
     int have = 0;
-    if (!sp->ptopic || !sp->ctopic || partitions_of(sp->prod, sp->ptopic, &have, err, errlen))
+    if (!sp->ptopic || !sp->ctopic ||
+        kafka_partitions(sp->prod, sp->topic, "spill topic", &have, err, errlen))
         goto fail;
     if (have < partitions) {
         snprintf(err, errlen,

@@ -160,6 +160,18 @@ static struct route *find_route(struct router *r, const char *name)
     return NULL;
 }
 
+/* The route named route with r->mu held, or NULL (not held) with err set. */
+static struct route *lock_route(struct router *r, const char *route, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&r->mu);
+    struct route *rt = find_route(r, route);
+    if (!rt) {
+        pthread_mutex_unlock(&r->mu);
+        snprintf(err, errlen, "no route named %s", route);
+    }
+    return rt;
+}
+
 /* Applies one stored override (under the lock). */
 static void apply_override(void *ud, const struct state_override *o)
 {
@@ -256,13 +268,9 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
         snprintf(err, errlen, "rate must be between 0 and 1");
         return -EINVAL;
     }
-    pthread_mutex_lock(&r->mu);
-    struct route *rt = find_route(r, route);
-    if (!rt) {
-        pthread_mutex_unlock(&r->mu);
-        snprintf(err, errlen, "no route named %s", route);
+    struct route *rt = lock_route(r, route, err, errlen);
+    if (!rt)
         return -ENOENT;
-    }
     char old[64], new[64];
     snprintf(old, sizeof(old), "%g", route_rate(rt));
     snprintf(new, sizeof(new), "%g%s", rate, for_ns ? "" : "");
@@ -292,13 +300,9 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
 int router_set_enabled(struct router *r, const char *route, int enabled,
                        const struct router_actor *who, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&r->mu);
-    struct route *rt = find_route(r, route);
-    if (!rt) {
-        pthread_mutex_unlock(&r->mu);
-        snprintf(err, errlen, "no route named %s", route);
+    struct route *rt = lock_route(r, route, err, errlen);
+    if (!rt)
         return -ENOENT;
-    }
     int was = atomic_load(&rt->enabled);
     atomic_store(&rt->enabled, enabled);
     int64_t now = time_now_ns();
@@ -319,13 +323,9 @@ int router_set_enabled(struct router *r, const char *route, int enabled,
 int router_reset(struct router *r, const char *route, const char *key,
                  const struct router_actor *who, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&r->mu);
-    struct route *rt = find_route(r, route);
-    if (!rt) {
-        pthread_mutex_unlock(&r->mu);
-        snprintf(err, errlen, "no route named %s", route);
+    struct route *rt = lock_route(r, route, err, errlen);
+    if (!rt)
         return -ENOENT;
-    }
     int is_rate = !strcmp(key, "sample_rate");
     char old[64], new[64];
     if (is_rate) {

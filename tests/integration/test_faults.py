@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 from spillway_test import (BIN, SANITIZER_DIR, Spillway, check, count_lines, free_port, main,
-                           read_ndjson, run, socat_send, wait_for)
+                           read_ndjson, rss_kib, run, socat_send, wait_for)
 
 
 def ctl(sw, *args, timeout=60):
@@ -37,14 +37,6 @@ def sink(sw, name):
 
 def route(sw, name):
     return next(r for r in ctl(sw, "stats")["routes"] if r["name"] == name)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def events(start, n, **extra):
@@ -458,12 +450,7 @@ def test_sigterm_under_full_load():
 
             def watch_rss(pid=sw.proc.pid):  # while it stops, senders still pushing
                 while sw.proc.poll() is None:
-                    try:
-                        with open(f"/proc/{pid}/status") as f:
-                            kib = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-                        peak[0] = max(peak[0], kib)
-                    except (OSError, StopIteration):
-                        return
+                    peak[0] = max(peak[0], rss_kib(pid))
                     time.sleep(0.01)
             before_kib = rss_kib(sw.proc.pid)
             watcher = threading.Thread(target=watch_rss)

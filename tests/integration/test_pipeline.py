@@ -11,8 +11,8 @@ import subprocess
 import threading
 import time
 
-from spillway_test import (BIN, Spillway, check, count_lines, free_port, main, read_ndjson, run,
-                           socat_send, wait_for)
+from spillway_test import (BIN, Spillway, check, count_lines, free_port, main, read_ndjson,
+                           rss_kib, run, socat_send, wait_for)
 
 KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
     os.path.dirname(BIN), "tests", "kafka_mock")
@@ -83,14 +83,6 @@ def payload(start, n, traces=64, pad=0):
 def stats(sw):
     r = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json", "stats"])
     return json.loads(r.stdout)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def flood(port, seconds, senders=4, pad=200):

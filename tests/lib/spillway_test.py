@@ -36,6 +36,18 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
+def rss_kib(pid):
+    """The resident memory of process pid in KiB, 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def wait_for(cond, timeout=30.0, what="condition", interval=0.02):
     deadline = time.monotonic() + timeout
     while True:
