@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "collector.h"
 #include "hash.h"
+#include "inflate.h"
 #include "input.h"
 #include "log.h"
 #include "otlp.h"
@@ -116,33 +116,6 @@ static void reply_error(struct httpin *h, struct evhttp_request *req, int code, 
 {
     counter_add(&h->in->stats.rejected, 1);
     reply(req, code, reason, json_pack("{s:s}", "error", msg));
-}
-
-/* Inflates gzip or zlib data into out, refusing to grow past max. 0, -EINVAL or -E2BIG. */
-static int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t max)
-{
-    z_stream zs = {0};
-    if (inflateInit2(&zs, 15 + 32) != Z_OK) /* +32: gzip or zlib header, detected */
-        return -EINVAL;
-    zs.next_in = (unsigned char *)in;
-    zs.avail_in = (uInt)len;
-    int rc;
-    do {
-        if (buf_reserve(out, 65536)) {
-            inflateEnd(&zs);
-            return -ENOMEM;
-        }
-        zs.next_out = (unsigned char *)out->data + out->len;
-        zs.avail_out = 65536;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out->len = (size_t)((char *)zs.next_out - out->data);
-        if (out->len > max) {
-            inflateEnd(&zs);
-            return -E2BIG;
-        }
-    } while (rc == Z_OK);
-    inflateEnd(&zs);
-    return rc == Z_STREAM_END ? 0 : -EINVAL;
 }
 
 /* POST /v1/events: a JSON array of objects, or NDJSON (one object per line; a single object,

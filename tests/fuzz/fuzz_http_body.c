@@ -1,11 +1,10 @@
 /* HTTP request bodies of POST /v1/events, encoded or not.
  *
- * Covered: zlib inflation of gzip and deflate bodies with the size cap, done exactly as
- * inflate_body() in collector/input_http.c does it (that function is static, so its loop is
- * repeated here: keep the two in step); then the body logic of events_body() in the same file
- * through the public modules it is built on: jsontok_parse on the whole body, normalize_tokens
- * on each element of a JSON array or on a single object, else normalize_json on every line
- * (CR stripped, as NDJSON), and a dead letter for what is refused.
+ * Covered: zlib inflation of gzip and deflate bodies with the size cap (inflate_body() of
+ * collector/inflate.c, which the http input runs); then the body logic of events_body() in
+ * collector/input_http.c through the public modules it is built on: jsontok_parse on the whole
+ * body, normalize_tokens on each element of a JSON array or on a single object, else
+ * normalize_json on every line (CR stripped, as NDJSON), and a dead letter for what is refused.
  * Not covered here: evhttp's request parsing and headers, the Content-Encoding dispatch, the
  * connection limit and the staging into the pipeline (the integration tests send real
  * requests), and OTLP bodies (fuzz_otlp).
@@ -19,37 +18,11 @@
 #include <zlib.h>
 
 #include "fuzz.h"
+#include "inflate.h"
 #include "jsontok.h"
 
 #define BODY_CAP  (256 * 1024)
 #define SMALL_CAP 100
-
-/* inflate_body() of collector/input_http.c: 0, -EINVAL, -ENOMEM or -E2BIG. */
-static int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t max)
-{
-    z_stream zs = {0};
-    if (inflateInit2(&zs, 15 + 32) != Z_OK) /* +32: gzip or zlib header, detected */
-        return -EINVAL;
-    zs.next_in = (unsigned char *)in;
-    zs.avail_in = (uInt)len;
-    int rc;
-    do {
-        if (buf_reserve(out, 65536)) {
-            inflateEnd(&zs);
-            return -ENOMEM;
-        }
-        zs.next_out = (unsigned char *)out->data + out->len;
-        zs.avail_out = 65536;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out->len = (size_t)((char *)zs.next_out - out->data);
-        if (out->len > max) {
-            inflateEnd(&zs);
-            return -E2BIG;
-        }
-    } while (rc == Z_OK);
-    inflateEnd(&zs);
-    return rc == Z_STREAM_END ? 0 : -EINVAL;
-}
 
 /* What a client would send: data compressed as gzip (gzip 1) or zlib (gzip 0). */
 static int compress_body(const uint8_t *data, size_t len, int gzip, struct buf *out)
