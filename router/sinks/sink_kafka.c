@@ -127,7 +127,8 @@ static int produce(struct sink *s, struct kafka_sink *k, size_t i, const char *j
         rd_kafka_resp_err_t rc = rd_kafka_producev(
             k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE((void *)json, len),
-            RD_KAFKA_V_KEY(has_key ? k->key.data : NULL, has_key ? k->key.len : 0),
+            /* parenthesized: the macro casts its argument without parentheses */
+            RD_KAFKA_V_KEY((has_key ? k->key.data : NULL), (has_key ? k->key.len : 0)),
             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END);
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
             k->status[i] = IN_FLIGHT;

@@ -366,8 +366,8 @@ static void test_sandbox_escapes(void **state)
         "setmetatable('', {}) error('string metatable replaced')",
         "local mt = getmetatable('') local ix = mt.__index error('got __index')",
         "local function f() return coroutine.wrap(f)() end f()",
-        "local function f() local co = coroutine.create(f) local ok, e = coroutine.resume(co)"
-        " error(e, 0) end f()",
+        ("local function f() local co = coroutine.create(f) local ok, e = coroutine.resume(co)"
+         " error(e, 0) end f()"),
         "local s = string.format('%099999d', 1)",
         "local s = string.rep('x', 1e6, ',') .. string.rep('y', 1e9)",
         "debug.sethook() error('debug reachable')",
