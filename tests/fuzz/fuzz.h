@@ -157,4 +157,22 @@ static inline void fuzz_frame(int octets, size_t max, const char *data, size_t l
     framer_free(&f);
 }
 
+/* The framing must not depend on how reads cut the stream: frames data whole into *whole (its
+ * callback, if any, sees each line), then in two reads split at split and, for short inputs,
+ * one byte at a time, and checks both give the same lines. */
+static inline void fuzz_frame_any_reads(int octets, size_t max, const char *data, size_t len,
+                                        size_t split, struct fuzz_lines *whole)
+{
+    struct fuzz_lines parts = {0}, bytes = {0};
+    fuzz_frame(octets, max, data, len, len, 0, whole);
+    fuzz_frame(octets, max, data, len, split, 0, &parts);
+    fuzz_same_lines("two reads", whole, &parts);
+    if (len <= 4096) {
+        fuzz_frame(octets, max, data, len, 0, 1, &bytes);
+        fuzz_same_lines("reads of one byte", whole, &bytes);
+    }
+    buf_free(&parts.rec);
+    buf_free(&bytes.rec);
+}
+
 #endif

@@ -64,17 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct ctx c = {.rt = fuzz_recv_time()};
     normalizer_init(&c.norm, "app", &aliases, "trace_id");
-    struct fuzz_lines whole = {.each = check_line, .ud = &c}, parts = {0}, bytes = {0};
-    fuzz_frame(0, max, s, len, len, 0, &whole);
-    fuzz_frame(0, max, s, len, split, 0, &parts);
-    fuzz_same_lines("two reads", &whole, &parts);
-    if (len <= 4096) {
-        fuzz_frame(0, max, s, len, 0, 1, &bytes);
-        fuzz_same_lines("reads of one byte", &whole, &bytes);
-    }
+    struct fuzz_lines whole = {.each = check_line, .ud = &c};
+    fuzz_frame_any_reads(0, max, s, len, split, &whole);
     buf_free(&whole.rec);
-    buf_free(&parts.rec);
-    buf_free(&bytes.rec);
     buf_free(&c.out);
     normalizer_free(&c.norm);
     return 0;
