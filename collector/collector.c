@@ -35,7 +35,6 @@ struct collector {
     int paused;
     int stopped;
     int64_t drain_until; /* while stopping: inputs read what senders wrote until then */
-    int64_t deadline;    /* while stopping: the shutdown deadline */
     size_t max_record;
     const char *partition_key;
     uint64_t stream;     /* the stream the current read comes from (see collector_begin) */
@@ -190,7 +189,6 @@ uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
     /* Reading what senders already wrote gets half of the time left; the other half is for
      * the workers and sinks to deliver it. */
     int64_t now = time_mono_ns();
-    c->deadline = deadline_ns;
     c->drain_until = now + (deadline_ns - now) / 2;
     for (int i = 0; i < c->ninputs; i++) {
         struct input *in = c->inputs[i];
