@@ -5,6 +5,7 @@
  * with Retry-After while the pipeline is full (so a sender retries rather than loses). */
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "collector.h"
 #include "hash.h"
@@ -28,9 +30,23 @@ struct http_opts {
     int64_t request_timeout;
 };
 
-/* Connections seen, so max_connections can be enforced and counted (evhttp has no limit). */
+/* One accepted connection. evhttp has no connection limit and restarts its timeout at every
+ * byte read, so spillway makes each connection's bufferevent itself (evhttp_set_bevcb) and
+ * follows the connection from accept to close: max_connections counts it from the start, and
+ * a deadline closes one that has not sent a whole request within request_timeout of opening
+ * (or of its previous request), however slowly it trickles. */
+struct hconn {
+    struct httpin *h;
+    struct hconn *prev, *next;       /* every connection, admitted or not */
+    struct bufferevent *bev;         /* evhttp's; our reference until attached */
+    struct evhttp_connection *evcon; /* set once attached */
+    struct event *timer;             /* attach, then the deadline */
+    int admitted;                    /* within max_connections, in h->conns */
+};
+
+/* The admitted connections by bufferevent (open addressing), so a request finds its own. */
 struct conn_set {
-    struct evhttp_connection **v;
+    struct hconn **v;
     size_t cap, n;
 };
 
@@ -40,6 +56,9 @@ struct httpin {
     struct evhttp *http;
     struct buf body; /* decoded body */
     struct conn_set conns;
+    struct hconn *all;
+    struct timeval timeout;  /* evhttp's: a connection idle this long is closed */
+    struct timeval deadline; /* ours: a second later, for those that keep trickling */
     struct log_limit lim;
 };
 
@@ -52,20 +71,20 @@ static size_t slot(const struct conn_set *s, const void *p)
     return (size_t)hash64(&p, sizeof(p)) & (s->cap - 1);
 }
 
-static int conn_find(const struct conn_set *s, struct evhttp_connection *c)
+static int conn_find(const struct conn_set *s, const struct bufferevent *bev)
 {
-    for (size_t i = slot(s, c), k = 0; k < s->cap; i = (i + 1) & (s->cap - 1), k++) {
-        if (s->v[i] == c)
-            return (int)i;
+    for (size_t i = slot(s, bev), k = 0; k < s->cap; i = (i + 1) & (s->cap - 1), k++) {
         if (!s->v[i])
             return -1;
+        if (s->v[i]->bev == bev)
+            return (int)i;
     }
     return -1;
 }
 
-static void conn_insert(struct conn_set *s, struct evhttp_connection *c)
+static void conn_insert(struct conn_set *s, struct hconn *c)
 {
-    size_t i = slot(s, c);
+    size_t i = slot(s, c->bev);
     while (s->v[i])
         i = (i + 1) & (s->cap - 1);
     s->v[i] = c;
@@ -73,27 +92,121 @@ static void conn_insert(struct conn_set *s, struct evhttp_connection *c)
 }
 
 /* Removal with backward-shift, so lookups never stop at a hole. */
-static void conn_remove(struct conn_set *s, struct evhttp_connection *c)
+static void conn_remove(struct conn_set *s, const struct hconn *c)
 {
-    int at = conn_find(s, c);
+    int at = conn_find(s, c->bev);
     if (at < 0)
         return;
     size_t i = (size_t)at;
     s->v[i] = NULL;
     s->n--;
     for (size_t j = (i + 1) & (s->cap - 1); s->v[j]; j = (j + 1) & (s->cap - 1)) {
-        struct evhttp_connection *m = s->v[j];
+        struct hconn *m = s->v[j];
         s->v[j] = NULL;
         s->n--;
         conn_insert(s, m);
     }
 }
 
-static void on_conn_close(struct evhttp_connection *c, void *arg)
+static void refused(struct httpin *h, const char *why)
+{
+    counter_add(&h->in->stats.refused, 1);
+    if (log_limit_take(&h->lim) >= 0)
+        log_warn(why, "{s:s}", "input", h->in->name);
+}
+
+/* The connection is gone: evhttp freed it (its close callback), or it never got one. */
+static void conn_free(struct hconn *c)
+{
+    struct httpin *h = c->h;
+    if (c->admitted) {
+        conn_remove(&h->conns, c);
+        atomic_fetch_sub(&h->in->stats.connections, 1);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (!c->evcon)
+        bufferevent_decref(c->bev);
+    event_free(c->timer);
+    free(c);
+}
+
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    conn_free(arg);
+}
+
+/* The socket is shut down: evhttp sees the end of the stream and frees the connection. */
+static void hang_up(struct hconn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* First run, on the loop's turn after the accept and before any read: evhttp has made the
+ * connection around our bufferevent (it is the callbacks' argument), so its close callback can
+ * be set. After that, the deadline. */
+static void on_timer(evutil_socket_t fd_unused, short what, void *arg)
+{
+    (void)fd_unused, (void)what;
+    struct hconn *c = arg;
+    if (c->evcon) {
+        refused(c->h, "http connection closed: no whole request within request_timeout");
+        hang_up(c);
+        return;
+    }
+    bufferevent_event_cb eventcb = NULL;
+    void *evcon = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &evcon);
+    if (!eventcb || !evcon || evhttp_connection_get_bufferevent(evcon) != c->bev) {
+        conn_free(c); /* evhttp gave up on it already */
+        return;
+    }
+    c->evcon = evcon;
+    evhttp_connection_set_closecb(c->evcon, on_close, c);
+    bufferevent_decref(c->bev);
+    if (c->admitted)
+        evtimer_add(c->timer, &c->h->deadline);
+    else
+        hang_up(c);
+}
+
+/* evhttp's bufferevent for a new connection (its descriptor is set after). NULL (out of
+ * memory) makes evhttp use one of its own, which on_request refuses. */
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
 {
     struct httpin *h = arg;
-    conn_remove(&h->conns, c);
-    atomic_fetch_sub(&h->in->stats.connections, 1);
+    struct hconn *c = calloc(1, sizeof(*c));
+    struct event *timer = c ? evtimer_new(base, on_timer, c) : NULL;
+    struct bufferevent *bev =
+        timer ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!bev) {
+        refused(h, "http connection refused: out of memory");
+        if (timer)
+            event_free(timer);
+        free(c);
+        return NULL;
+    }
+    bufferevent_incref(bev); /* valid until on_timer, whatever evhttp does before */
+    *c = (struct hconn){.h = h, .next = h->all, .bev = bev, .timer = timer};
+    if (h->all)
+        h->all->prev = c;
+    h->all = c;
+    if ((int64_t)h->conns.n < h->o->max_connections) {
+        c->admitted = 1;
+        conn_insert(&h->conns, c);
+        atomic_fetch_add(&h->in->stats.connections, 1);
+    } else {
+        refused(h, "http connection refused: max_connections reached");
+    }
+    event_active(timer, EV_TIMEOUT, 0);
+    return bev;
 }
 
 static void reply(struct evhttp_request *req, int code, const char *reason, json_t *body)
@@ -178,25 +291,21 @@ static const char *header(struct evhttp_request *req, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(req), name);
 }
 
-/* Tracks the request's connection; refuses a new one over max_connections. */
+/* The request's connection is admitted (its deadline starts over for the next request), or
+ * the request gets 503 and the connection is closed. */
 static int admit(struct httpin *h, struct evhttp_request *req)
 {
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    if (!c || conn_find(&h->conns, c) >= 0)
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int at = bev ? conn_find(&h->conns, bev) : -1;
+    if (at >= 0) {
+        if (h->conns.v[at]->evcon)
+            evtimer_add(h->conns.v[at]->timer, &h->deadline);
         return 0;
-    if ((int64_t)h->conns.n >= h->o->max_connections) {
-        counter_add(&h->in->stats.refused, 1);
-        if (log_limit_take(&h->lim) >= 0)
-            log_warn("http connection refused: max_connections reached", "{s:s}", "input",
-                     h->in->name);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        reply(req, 503, "Service Unavailable", json_pack("{s:s}", "error", "too many connections"));
-        return -1;
     }
-    conn_insert(&h->conns, c);
-    atomic_fetch_add(&h->in->stats.connections, 1);
-    evhttp_connection_set_closecb(c, on_conn_close, h);
-    return 0;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    reply(req, 503, "Service Unavailable", json_pack("{s:s}", "error", "too many connections"));
+    return -1;
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -302,9 +411,12 @@ static int http_start(struct input *in, char *err, size_t errlen)
         return -ENOMEM;
     evhttp_set_max_body_size(h->http, h->o->max_body);
     evhttp_set_max_headers_size(h->http, 65536);
-    struct timeval tv = {(time_t)(h->o->request_timeout / 1000000000),
-                         (suseconds_t)(h->o->request_timeout % 1000000000 / 1000)};
-    evhttp_set_timeout_tv(h->http, &tv);
+    h->timeout.tv_sec = (time_t)(h->o->request_timeout / 1000000000);
+    h->timeout.tv_usec = (suseconds_t)(h->o->request_timeout % 1000000000 / 1000);
+    evhttp_set_timeout_tv(h->http, &h->timeout);
+    h->deadline = h->timeout;
+    h->deadline.tv_sec += 1;
+    evhttp_set_bevcb(h->http, on_accept, h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_PUT);
     evhttp_set_gencb(h->http, on_request, h);
     char host[256];
@@ -336,8 +448,10 @@ static void http_stop(struct input *in)
     struct httpin *h = in->priv;
     if (!h || !h->http)
         return;
-    evhttp_free(h->http); /* closes the listener and every connection */
+    evhttp_free(h->http); /* closes the listener and every connection (on_close) */
     h->http = NULL;
+    while (h->all) /* accepted, not yet attached */
+        conn_free(h->all);
 }
 
 static void http_destroy(struct input *in)
@@ -366,9 +480,11 @@ static const struct cfg_key http_keys[] = {
     {"max_body", CFG_SIZE, offsetof(struct http_opts, max_body), "8MiB",
      "Largest request body (after decompression); larger gets 413.", 0, 1024, 1073741824},
     {"max_connections", CFG_INT, offsetof(struct http_opts, max_connections), "1024",
-     "Connections served at once; more get 503 and are closed.", 0, 1, 100000},
+     "Connections held at once; more are closed at once and counted.", 0, 1, 100000},
     {"request_timeout", CFG_DURATION, offsetof(struct http_opts, request_timeout), "30s",
-     "A connection idle (or trickling a request) this long is closed (slowloris).", 0, 1, 3600},
+     "A connection idle this long is closed, and one still sending a request a second later, "
+     "however slowly it trickles (slowloris).",
+     0, 1, 3600},
     {0},
 };
 

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import sqlite3
@@ -666,10 +667,9 @@ def test_idle_connections_and_slowloris():
     """1,000 idle TCP connections (the input's max_connections) and a slowloris HTTP client
     trickling a header byte every 0.5 s, while normal traffic flows: the 1,001st connection is
     refused and counted, the healthy path's latency stays low, normal HTTP requests are served,
-    a client that stalls mid-request is cut off after request_timeout (2 s), the idle
-    connections are closed after idle_timeout (4 s), and RSS stays bounded. (A client that
-    keeps trickling is not cut off: libevent's timeout restarts at every byte read; see
-    docs/security.md.)"""
+    a client that stalls mid-request and one that keeps trickling are both cut off once
+    request_timeout (2 s) has passed without a whole request, the idle connections are closed
+    after idle_timeout (4 s), and RSS stays bounded."""
     idle_port = free_port()
     with Spillway(CONN_CONFIG.replace("IDLE_PORT", str(idle_port))) as sw:
         sw.start()
@@ -694,6 +694,7 @@ def test_idle_connections_and_slowloris():
         t_stall = time.monotonic()
         # A slowloris: a header byte every 0.5 s for the whole measurement.
         slow = socket.create_connection(("127.0.0.1", sw.ports["http"]))
+        t_slow, slow_closed = time.monotonic(), []
         done = threading.Event()
 
         def trickle():
@@ -702,9 +703,13 @@ def test_idle_connections_and_slowloris():
                     break
                 try:
                     slow.send(bytes([b]))
+                    # Waits 0.5 s unless spillway closes the connection first.
+                    if select.select([slow], [], [], 0.5)[0] and slow.recv(1) == b"":
+                        slow_closed.append(time.monotonic() - t_slow)
+                        break
                 except OSError:
+                    slow_closed.append(time.monotonic() - t_slow)
                     break
-                time.sleep(0.5)
 
         th = threading.Thread(target=trickle)
         th.start()
@@ -721,13 +726,18 @@ def test_idle_connections_and_slowloris():
         check(stalled.recv(1) == b"", "the stalled client is disconnected")
         stalled_after = time.monotonic() - t_stall
         check(stalled_after < 6, f"after request_timeout: {stalled_after:.1f}s")
-        done.set()
         th.join(30)
+        check(slow_closed and 2 <= slow_closed[0] < 6,
+              f"the trickling client is cut off after request_timeout: {slow_closed}")
+        web = next(i for i in ctl(sw, "stats")["inputs"] if i["name"] == "web")
+        check(web["refused"] == 1, f"counted (the stalled one is merely idle): {web}")
+        done.set()
         slow.close()
         stalled.close()
         rss = rss_kib(sw.proc.pid)
         print(f"  healthy path p99 {p99(lat) * 1000:.0f} ms, HTTP p99 "
               f"{p99(http_lat) * 1000:.0f} ms, stalled client closed after {stalled_after:.1f}s, "
+              f"trickling one after {slow_closed[0]:.1f}s, "
               f"RSS {base} -> {rss} KiB with 1,000 connections")
         check(max(lat) < 1.0 and max(http_lat) < 1.0, "the healthy paths stayed fast")
         check(rss < base + 64 * 1024, f"1,000 idle connections cost little memory: {rss} KiB")
