@@ -187,17 +187,34 @@ int time_from_epoch(double v, int64_t *unix_ns)
     return 0;
 }
 
+/* Checked on every event that carries a timestamp, so without the general parser: the shape,
+ * then the calendar. Years 1678 to 2261 are always within the nanosecond range; the two at its
+ * edges go through time_parse_rfc3339(). */
 int time_is_canonical(const char *s, size_t len)
 {
-    static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-    if (len != TIME_RFC3339_LEN)
+    static const unsigned char at[20] = {0,  1,  2,  3,  5,  6,  8,  9,  11, 12,
+                                         14, 15, 17, 18, 20, 21, 22, 23, 24, 25};
+    if (len != TIME_RFC3339_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != '.' || s[26] != 'Z')
         return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
+    unsigned d[20];
+    for (int i = 0; i < 20; i++) {
+        d[i] = (unsigned)(unsigned char)s[at[i]] - '0';
+        if (d[i] > 9)
             return 0;
     }
+    unsigned y = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3], mo = d[4] * 10 + d[5],
+             day = d[6] * 10 + d[7];
+    static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || day < 1 || day > mdays[mo - 1] || d[8] * 10 + d[9] > 23 || d[10] > 5 ||
+        d[12] * 10 + d[13] > 60)
+        return 0;
+    if (mo == 2 && day == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 0;
+    if (y > 1677 && y < 2262)
+        return 1;
     int64_t ns;
-    return time_parse_rfc3339(s, len, &ns) == 0; /* shaped right is not enough: 2024-13-45 */
+    return time_parse_rfc3339(s, len, &ns) == 0;
 }
 
 int time_from_epoch_text(const char *s, size_t len, int64_t *unix_ns)

@@ -323,6 +323,34 @@ static void test_is_canonical(void **state)
     }
 }
 
+/* The fast check agrees with the shape plus the general parser, on every calendar edge. */
+static void test_is_canonical_matches_the_parser(void **state)
+{
+    static const char *const years[] = {"0000", "1677", "1678", "1900", "1970", "2000", "2023",
+                                        "2024", "2100", "2261", "2262", "2263", "9999"};
+    static const char *const times[] = {"00:00:00.000000", "23:59:59.999999", "23:59:60.000000",
+                                        "24:00:00.000000", "12:60:00.000000", "12:00:61.000000",
+                                        "00:12:43.145224", "00:12:43.145225", "23:47:16.854775",
+                                        "23:47:17.000000", "12:00:00.5x0000"};
+    char s[64];
+    int n = 0;
+    for (size_t y = 0; y < sizeof(years) / sizeof(years[0]); y++)
+        for (int mo = 0; mo <= 13; mo++)
+            for (int d = 0; d <= 32; d++)
+                for (size_t t = 0; t < sizeof(times) / sizeof(times[0]); t++) {
+                    snprintf(s, sizeof(s), "%s-%02d-%02dT%sZ", years[y], mo, d, times[t]);
+                    int64_t ns;
+                    int want = strlen(s) == TIME_RFC3339_LEN && s[25] != 'x' &&
+                               time_parse_rfc3339(s, strlen(s), &ns) == 0;
+                    if (time_is_canonical(s, strlen(s)) != want) {
+                        print_error("\"%s\": fast check %d, parser %d\n", s, !want, want);
+                        fail();
+                    }
+                    n += want;
+                }
+    assert_true(n > 1000); /* the valid ones were reached too */
+}
+
 static void test_durations(void **state)
 {
     static const struct {
@@ -387,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_offsets_agree),
         cmocka_unit_test(test_from_epoch),
         cmocka_unit_test(test_is_canonical),
+        cmocka_unit_test(test_is_canonical_matches_the_parser),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_clocks),
     };
