@@ -36,8 +36,10 @@ void normalizer_free(struct normalizer *n)
     buf_free(&n->scratch);
     free(n->canon);
     free(n->escaped);
+    free(n->field);
     n->canon = NULL;
     n->escaped = NULL;
+    n->field = NULL;
 }
 
 static int b64_append(struct buf *out, const unsigned char *s, size_t len)
@@ -167,7 +169,8 @@ static int find_alias(const struct normalizer *n, int k, int escaped)
 static int canon_index(const char *name, size_t len)
 {
     for (int f = 0; f < F_COUNT; f++) {
-        if (canon_lens[f] == len && memcmp(canon_names[f], name, len) == 0)
+        if (canon_lens[f] == len && canon_names[f][0] == name[0] &&
+            memcmp(canon_names[f], name, len) == 0)
             return f;
     }
     return -1;
@@ -180,6 +183,26 @@ static int is_hex_id(const char *name, size_t len)
            (len == 14 && memcmp(name, "parent_span_id", 14) == 0);
 }
 
+/* 'A'-'F' to 'a'-'f', eight ASCII bytes at a time: adding 0x3f (0x39) to a byte below 0x80
+ * sets its top bit from 'A' ('G') on, without a carry into the next byte. */
+static void lower_hex(char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & highs)
+            break;
+        uint64_t af = (w + ones * (0x80 - 'A')) & ~(w + ones * (0x80 - 'G')) & highs;
+        w |= af >> 2;
+        memcpy(s + i, &w, 8);
+    }
+    for (; i < n; i++)
+        if (s[i] >= 'A' && s[i] <= 'F')
+            s[i] = (char)(s[i] + 32);
+}
+
 /* Copies a value, lowercasing hex ids so that "ABC" and "abc" are the same trace. */
 static void put_value(struct buf *out, const struct jsontok *t, int v, int lower)
 {
@@ -189,13 +212,8 @@ static void put_value(struct buf *out, const struct jsontok *t, int v, int lower
         buf_append(out, t->js + s, e - s); /* validated: no raw newline inside */
     else
         jsonw_raw_compact(out, t->js + s, e - s);
-    if (lower && t->tok[v].type == JSMN_STRING) {
-        for (size_t i = at; i < out->len; i++) {
-            char c = out->data[i];
-            if (c >= 'A' && c <= 'F')
-                out->data[i] = (char)(c + 32);
-        }
-    }
+    if (lower && t->tok[v].type == JSMN_STRING)
+        lower_hex(out->data + at, out->len - at);
 }
 
 /* First pass: which member supplies each canonical field, and each member's alias. An alias
@@ -213,14 +231,18 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
         if (!e)
             return -ENOMEM;
         n->escaped = e;
+        signed char *f = realloc(n->field, (size_t)members);
+        if (!f)
+            return -ENOMEM;
+        n->field = f;
         n->canon_cap = members;
     }
     for (int f = 0; f < F_COUNT; f++)
         present[f] = -1;
     int k = obj + 1;
     for (int m = 0; m < members; m++, k = t->next[k]) {
-        n->escaped[m] = memchr(t->js + t->tok[k].start, '\\',
-                               (size_t)(t->tok[k].end - t->tok[k].start)) != NULL;
+        n->escaped[m] = t->escapes && memchr(t->js + t->tok[k].start, '\\',
+                                             (size_t)(t->tok[k].end - t->tok[k].start)) != NULL;
         n->canon[m] = n->aliases && n->aliases->n ? find_alias(n, k, n->escaped[m]) : -1;
         if (n->canon[m] >= 0) {
             /* Not when the target is there already, natively or through an earlier alias. */
@@ -235,6 +257,7 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
         size_t len;
         member_name(n, k, n->canon[m], n->escaped[m], &name, &len);
         int f = canon_index(name, len);
+        n->field[m] = (signed char)f;
         if (f >= 0 && present[f] < 0)
             present[f] = k;
     }
@@ -283,9 +306,9 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
     for (int m = 0; m < t->tok[obj].size; m++, k = t->next[k]) {
         const char *name;
         size_t len;
-        member_name(n, k, n->canon[m], n->escaped[m], &name, &len);
-        if (canon_index(name, len) >= 0)
+        if (n->field[m] >= 0)
             continue;
+        member_name(n, k, n->canon[m], n->escaped[m], &name, &len);
         if (wrote_raw && len == 13 && !memcmp(name, "timestamp_raw", 13))
             continue; /* ours, from the unreadable timestamp, replaces the source's */
         buf_putc(out, ',');

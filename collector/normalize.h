@@ -20,6 +20,7 @@ struct normalizer {
     struct jsontok tok;
     int *canon;             /* per member: index into the alias table, or -1 */
     unsigned char *escaped; /* per member: its key has a backslash escape */
+    signed char *field;     /* per member: the canonical field its name is, or -1 */
     struct buf scratch;     /* unescaped names and key values */
     int canon_cap;
 };

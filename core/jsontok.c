@@ -126,6 +126,7 @@ static long scan_string(struct jsontok *t, const char *js, size_t len, size_t q,
         if (c == '"')
             return (long)i;
         if (c == '\\') {
+            t->escapes++;
             if (i + 1 >= len)
                 return fail(t, "truncated JSON", q), -1;
             char e = js[i + 1];
@@ -195,6 +196,7 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
     t->len = len;
     t->err = NULL;
     t->ntok = 0;
+    t->escapes = 0;
     if (len > INT32_MAX)
         return fail(t, "document too large", 0);
     if (t->cap < JSONTOK_MIN_CAP && grow(t, JSONTOK_MIN_CAP))

@@ -19,6 +19,7 @@ struct jsontok {
     int *next; /* next[i]: index of the first token after i's subtree */
     int ntok;
     int cap;
+    int escapes; /* backslash escapes in the strings: 0 (the usual) spares callers a scan */
     const char *js;
     size_t len;
     const char *err; /* static message when parse fails */

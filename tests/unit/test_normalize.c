@@ -506,6 +506,20 @@ static void test_hex_ids_lowercased(void **state)
         json_string_value(json_object_get(json_object_get(r.obj, "nested"), "trace_id")), "AB");
     result_free(&r);
 
+    /* Only A-F, eight bytes at a time or one by one, next to non-ASCII text: every letter and
+     * the characters around A-F and a-f in ASCII, shifted through each of eight alignments. */
+    const char *all = "@ABCDEFGHIJKLMNOPQRSTUVWXYZ[`abcdefg\u00e9\u00c4ABC";
+    const char *want = "@abcdefGHIJKLMNOPQRSTUVWXYZ[`abcdefg\u00e9\u00c4abc";
+    for (int shift = 0; shift < 8; shift++) {
+        char in[128], out[128];
+        snprintf(in, sizeof(in), "{\"span_id\":\"%.*s%s\"}", shift, "0000000", all);
+        snprintf(out, sizeof(out), "%.*s%s", shift, "0000000", want);
+        run_norm(&r, in, strlen(in), default_aliases(), "");
+        assert_int_equal(r.rc, 0);
+        assert_string_equal(str_of(&r, "span_id"), out);
+        result_free(&r);
+    }
+
     /* A numeric id is left alone. */
     run_norm(&r, L("{\"trace_id\":12345}"), default_aliases(), "");
     assert_int_equal(json_integer_value(json_object_get(r.obj, "trace_id")), 12345);
