@@ -190,6 +190,17 @@ static enum want value_done(struct jsontok *t, int v, int cur)
     return cur < 0 ? W_END : W_SEP;
 }
 
+/* A ',' right after a value (compact text, the usual case) is taken at once, as the loop
+ * would take it on its next turn. */
+static enum want comma(const char *js, size_t len, size_t *i, enum want w, int in_obj)
+{
+    if (w == W_SEP && *i < len && js[*i] == ',') {
+        (*i)++;
+        return in_obj ? W_KEY : W_VALUE;
+    }
+    return w;
+}
+
 static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
 {
     t->js = js;
@@ -239,8 +250,9 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             cur = t->tok[done].parent;
             if (cur >= 0 && t->tok[cur].type == JSMN_STRING)
                 cur = t->tok[cur].parent;
-            w = value_done(t, done, cur);
             last_end = ++i;
+            w = comma(js, len, &i, value_done(t, done, cur),
+                      cur >= 0 && t->tok[cur].type == JSMN_OBJECT);
             continue;
         }
         if ((c == '}' || c == ']') && (w == W_VALUE || w == W_KEY) && cur >= 0)
@@ -265,8 +277,12 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             if (is_key) {
                 key = k;
                 w = W_COLON;
+                if (i < len && js[i] == ':') { /* compact text: no turn of the loop for it */
+                    w = W_VALUE;
+                    i++;
+                }
             } else {
-                w = value_done(t, k, cur);
+                w = comma(js, len, &i, value_done(t, k, cur), in_obj);
             }
             continue;
         }
@@ -296,8 +312,8 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
         t->tok[k].end = (int)e;
         if (cur >= 0 && !in_obj)
             t->tok[cur].size++;
-        w = value_done(t, k, cur);
         i = last_end = e;
+        w = comma(js, len, &i, value_done(t, k, cur), in_obj);
     }
     if (t->ntok == 0)
         return fail(t, "empty document", 0);
