@@ -173,6 +173,49 @@ static void test_verdicts_match_jansson(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The string scan steps 16 and 8 bytes at a time: a quote, backslash escape, control
+ * character or UTF-8 sequence (valid or not) at every offset of a long string, in a document
+ * whose end falls at every offset of a step, gets jansson's verdict, and a valid string ends
+ * exactly at its closing quote. */
+static void test_string_scan_at_every_offset(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+    } specials[] = {{L("\\\"")}, {L("\\n")},      {L("\\u00e9")},      {L("\x01")},
+                    {L("\x1f")}, {L("\xc3\xa9")}, {L("\xe2\x82\xac")}, {L("\xc3")},
+                    {L("\xff")}, {L("\x7f")},     {L("\\x")},          {L("\"")}};
+    struct jsontok t = {0};
+    char doc[128];
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++)
+        for (size_t at = 0; at < 40; at++)
+            for (size_t tail = 0; tail < 20; tail++) {
+                size_t n = 0;
+                doc[n++] = '[';
+                doc[n++] = '"';
+                memset(doc + n, 'a', at);
+                n += at;
+                memcpy(doc + n, specials[k].s, specials[k].n);
+                n += specials[k].n;
+                memset(doc + n, 'b', tail);
+                n += tail;
+                doc[n++] = '"';
+                doc[n++] = ']';
+                int rc = jsontok_parse(&t, doc, n);
+                json_error_t jerr;
+                json_t *j = json_loadb(doc, n, JSON_DECODE_ANY, &jerr);
+                if ((rc == 0) != (j != NULL)) {
+                    print_error("special %zu at %zu, tail %zu: jsontok %d, jansson %s\n", k, at,
+                                tail, rc, j ? "accepts" : jerr.text);
+                    fail();
+                }
+                json_decref(j);
+                if (rc == 0)
+                    assert_int_equal(t.tok[1].end, (int)n - 2);
+            }
+    jsontok_free(&t);
+}
+
 /* Regression (was a bug, fixed): core/jsontok.c jsontok_parse() rejects a number or literal that is
  * the whole document
  * ("1", "true", "-0.5e-3") as "truncated JSON": jsmn in JSMN_STRICT mode wants a delimiter
@@ -462,6 +505,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdicts_match_jansson),
+        cmocka_unit_test(test_string_scan_at_every_offset),
         cmocka_unit_test(test_top_level_scalar),
         cmocka_unit_test(test_member_inside_array),
         cmocka_unit_test(test_top_level_member_no_overflow),
