@@ -242,6 +242,7 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
         return fail(t, "NUL byte in JSON text", (size_t)(nul - js));
     enum want w = W_VALUE;
     int cur = -1;        /* the innermost open object or array */
+    int in_obj = 0;      /* cur is an object */
     int key = -1;        /* in an object: the key whose value comes next */
     size_t last_end = 0; /* where the last complete value or key ended */
     size_t i = 0;
@@ -261,13 +262,12 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             continue;
         }
         if (w == W_SEP || ((c == '}' || c == ']') && (w == W_FIRST_KEY || w == W_FIRST_VALUE))) {
-            int obj = t->tok[cur].type == JSMN_OBJECT;
             if (c == ',') {
-                w = obj ? W_KEY : W_VALUE;
+                w = in_obj ? W_KEY : W_VALUE;
                 i++;
                 continue;
             }
-            if (c != (obj ? '}' : ']'))
+            if (c != (in_obj ? '}' : ']'))
                 return fail(t, c == '}' || c == ']' ? "mismatched bracket" : "expected ','",
                             w == W_SEP ? last_end : i);
             int done = cur;
@@ -275,14 +275,13 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             cur = t->tok[done].parent;
             if (cur >= 0 && t->tok[cur].type == JSMN_STRING)
                 cur = t->tok[cur].parent;
+            in_obj = cur >= 0 && t->tok[cur].type == JSMN_OBJECT;
             last_end = ++i;
-            w = comma(js, len, &i, value_done(t, done, cur),
-                      cur >= 0 && t->tok[cur].type == JSMN_OBJECT);
+            w = comma(js, len, &i, value_done(t, done, cur), in_obj);
             continue;
         }
         if ((c == '}' || c == ']') && (w == W_VALUE || w == W_KEY) && cur >= 0)
             return fail(t, "unexpected data before closing bracket", last_end);
-        int in_obj = cur >= 0 && t->tok[cur].type == JSMN_OBJECT;
         int is_key = w == W_KEY || w == W_FIRST_KEY;
         if (is_key && c != '"')
             return fail(t, "object key must be a string", i);
@@ -318,7 +317,8 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             if (cur >= 0 && !in_obj)
                 t->tok[cur].size++;
             cur = k;
-            w = c == '{' ? W_FIRST_KEY : W_FIRST_VALUE;
+            in_obj = c == '{';
+            w = in_obj ? W_FIRST_KEY : W_FIRST_VALUE;
             i++;
             continue;
         }
