@@ -417,6 +417,16 @@ static int emit_member(struct eview *v, const struct jsontok *t, int tok, const 
     return rc < 0 ? rc : 0;
 }
 
+/* Members s..e of the text (with the commas between them), untouched. */
+static int copy_run(const struct eview *v, const struct jsontok *t, size_t s, size_t e, int *first,
+                    struct buf *out)
+{
+    if (!*first)
+        buf_putc(out, ',');
+    *first = 0;
+    return copy_text(v, t, t->js + s, e - s, out);
+}
+
 /* The members of object token obj, then those that edits add, in the order of their first
  * edit. An untouched member is copied as one span, key and value together. */
 static int emit_object(struct eview *v, const struct jsontok *t, int obj, const char *p,
@@ -426,28 +436,34 @@ static int emit_object(struct eview *v, const struct jsontok *t, int obj, const 
     struct buf name = {0};
     buf_putc(out, '{');
     int k = obj >= 0 ? obj + 1 : -1;
+    size_t run = 0, run_end = 0; /* untouched members in a row: copied as one span */
     for (int m = 0; obj >= 0 && m < t->tok[obj].size && !rc; m++, k = t->next[k]) {
         const jsmntok_t *kt = &t->tok[k];
         const char *raw = t->js + kt->start;
         size_t rlen = (size_t)(kt->end - kt->start);
         const char *nm = raw; /* the member's name: as written unless it has escapes */
         size_t nlen = rlen;
-        if (memchr(raw, '\\', rlen)) {
+        if (t->escapes && memchr(raw, '\\', rlen)) {
             buf_reset(&name);
             jsontok_unescape(raw, rlen, &name);
             nm = name.data ? name.data : "";
             nlen = name.len;
         }
         if (!touches_child(v, from, p, plen, nm, nlen)) {
-            size_t s = jsontok_text_start(t, k), e = jsontok_text_end(t, k + 1);
-            if (!first)
-                buf_putc(out, ',');
-            first = 0;
-            rc = copy_text(v, t, t->js + s, e - s, out);
+            if (!run_end)
+                run = jsontok_text_start(t, k);
+            run_end = jsontok_text_end(t, k + 1);
             continue;
         }
-        rc = emit_member(v, t, k + 1, p, plen, nm, nlen, raw, rlen, from, &first, out);
+        if (run_end) {
+            rc = copy_run(v, t, run, run_end, &first, out);
+            run_end = 0;
+        }
+        if (!rc)
+            rc = emit_member(v, t, k + 1, p, plen, nm, nlen, raw, rlen, from, &first, out);
     }
+    if (run_end && !rc)
+        rc = copy_run(v, t, run, run_end, &first, out);
     for (int i = from; i < v->nedits && !rc; i++) {
         const char *ep = v->arena.data + v->edits[i].path_off;
         size_t el = v->edits[i].path_len;
