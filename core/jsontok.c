@@ -382,10 +382,17 @@ int jsontok_find(const struct jsontok *t, int obj, const char *key, size_t klen)
     if (obj < 0 || obj >= t->ntok || t->tok[obj].type != JSMN_OBJECT)
         return -1;
     int k = obj + 1;
-    for (int m = 0; m < t->tok[obj].size; m++) {
-        if (jsontok_str_eq(t, k, key, klen))
+    for (int m = 0; m < t->tok[obj].size; m++, k = t->next[k]) {
+        if (t->escapes) {
+            if (jsontok_str_eq(t, k, key, klen))
+                return k + 1;
+            continue;
+        }
+        /* Without escapes in the text, a name is its bytes. */
+        const jsmntok_t *kt = &t->tok[k];
+        if ((size_t)(kt->end - kt->start) == klen &&
+            (!klen || (t->js[kt->start] == key[0] && !memcmp(t->js + kt->start, key, klen))))
             return k + 1;
-        k = t->next[k];
     }
     return -1;
 }

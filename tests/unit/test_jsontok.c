@@ -427,6 +427,25 @@ static void test_find_and_str_eq(void **state)
     assert_false(jsontok_str_eq(&t, k, "ab", 2));
     assert_false(jsontok_str_eq(&t, k, "abd", 3));
     assert_true(jsontok_str_eq(&t, k + 2, "d\"q", 3));
+
+    /* A text without escapes: names compared as bytes. */
+    static const char plain[] = "{\"x\":{\"a\":0},\"abc\":1,\"abd\":2,\"a\":4,\"\":5}";
+    assert_int_equal(jsontok_parse(&t, plain, strlen(plain)), 0);
+    assert_int_equal(t.escapes, 0);
+    static const struct {
+        const char *key;
+        char val; /* 0: absent */
+    } plain_cases[] = {{"abc", '1'}, {"abd", '2'}, {"a", '4'}, {"", '5'},  {"ab", 0},
+                       {"abcd", 0},  {"A", 0},     {"b", 0},   {"a\\b", 0}};
+    for (size_t i = 0; i < sizeof(plain_cases) / sizeof(plain_cases[0]); i++) {
+        int v = jsontok_find(&t, 0, plain_cases[i].key, strlen(plain_cases[i].key));
+        if (plain_cases[i].val) {
+            assert_true(v > 0);
+            assert_int_equal(plain[t.tok[v].start], plain_cases[i].val);
+        } else {
+            assert_int_equal(v, -1);
+        }
+    }
     jsontok_free(&t);
 }
 
