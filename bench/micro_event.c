@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "eview.h"
 #include "framer.h"
+#include "input.h"
 #include "jsontok.h"
 #include "normalize.h"
 #include "ring.h"
@@ -113,7 +114,8 @@ static void bench_jsmn(long iters)
 static void bench_normalize(long iters)
 {
     struct normalizer n;
-    normalizer_init(&n, "app", NULL, "trace_id");
+    struct input_common defaults = {0}; /* the default aliases, as an input without any */
+    normalizer_init(&n, "app", input_aliases(&defaults), "trace_id");
     struct recv_time rt;
     recv_time_now(&rt);
     struct buf out = {0};

@@ -28,6 +28,12 @@ void normalizer_init(struct normalizer *n, const char *source, const struct cfg_
     n->source = source;
     n->aliases = aliases;
     n->key = partition_key ? partition_key : "";
+    for (int a = 0; aliases && a < aliases->n; a++) {
+        const unsigned char *k = (const unsigned char *)aliases->key[a];
+        size_t len = strlen((const char *)k);
+        n->alias_first[k[0] >> 6] |= 1ULL << (k[0] & 63);
+        n->alias_lens |= 1ULL << (len < 63 ? len : 63);
+    }
 }
 
 void normalizer_free(struct normalizer *n)
@@ -151,16 +157,21 @@ static uint64_t key_hash(struct normalizer *n, const char *text, size_t len)
 }
 
 /* Member key token k's alias, if any. Keys without escapes (nearly all) are compared as
- * written, without a length or escape scan per alias: this runs for every member of every
- * event. */
+ * written, first byte first, without a length or escape scan per alias: this runs for every
+ * alias and member of every event. */
 static int find_alias(const struct normalizer *n, int k, int escaped)
 {
     const char *raw = n->tok.js + n->tok.tok[k].start;
     size_t rlen = (size_t)(n->tok.tok[k].end - n->tok.tok[k].start);
+    unsigned char b0 = rlen ? (unsigned char)raw[0] : 0; /* as the bit set has an empty key */
+    if (!escaped && (!(n->alias_lens >> (rlen < 63 ? rlen : 63) & 1) ||
+                     !(n->alias_first[b0 >> 6] >> (b0 & 63) & 1)))
+        return -1; /* no alias has this length or first byte: most members */
     for (int a = 0; a < n->aliases->n; a++) {
         const char *src = n->aliases->key[a];
-        if (escaped ? jsontok_str_eq(&n->tok, k, src, strlen(src))
-                    : strncmp(src, raw, rlen) == 0 && src[rlen] == '\0')
+        if (escaped
+                ? jsontok_str_eq(&n->tok, k, src, strlen(src))
+                : (!rlen || src[0] == raw[0]) && strncmp(src, raw, rlen) == 0 && src[rlen] == '\0')
             return a;
     }
     return -1;

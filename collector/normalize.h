@@ -16,6 +16,8 @@
 struct normalizer {
     const char *source;               /* the input's name (borrowed) */
     const struct cfg_strmap *aliases; /* source key -> canonical key (borrowed) */
+    uint64_t alias_first[4];          /* the first bytes of alias keys, as a bit set */
+    uint64_t alias_lens;              /* their lengths (63 for any longer), as a bit set */
     const char *key;                  /* partition key field name (borrowed; "" = none) */
     struct jsontok tok;
     int *canon;             /* per member: index into the alias table, or -1 */

@@ -214,6 +214,33 @@ static void test_custom_aliases(void **state)
     assert_int_equal(r.has_hash, 1);
     assert_true(r.hash == h1);
     result_free(&r);
+
+    /* Alias keys are prefiltered by length and first byte: an empty key, keys of 63 bytes and
+     * more (one length class), and near misses of each. */
+    char l63[64], l64[65], l65[66];
+    memset(l63, 'k', 63), l63[63] = '\0';
+    memset(l64, 'k', 64), l64[64] = '\0';
+    memset(l65, 'k', 65), l65[65] = '\0';
+    char *keys2[] = {"", l64, "ab"};
+    char *vals2[] = {"empty", "long", "xy"};
+    struct cfg_strmap m2 = {keys2, vals2, 3};
+    char in[512];
+    snprintf(in, sizeof(in),
+             "{\"\":1,\"%s\":2,\"ab\":3,\"ac\":4,\"abc\":5,\"%s\":6,\"%s\":7,\"b\":8}", l64, l63,
+             l65);
+    run_norm(&r, in, strlen(in), &m2, "");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, "empty")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, "long")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, "xy")), 3);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, "ac")), 4);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, "abc")), 5);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, l63)), 6);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, l65)), 7);
+    assert_int_equal(json_integer_value(json_object_get(r.obj, "b")), 8);
+    assert_null(json_object_get(r.obj, ""));
+    assert_null(json_object_get(r.obj, l64));
+    result_free(&r);
 }
 
 /* Regression (was a bug, fixed): collector/normalize.c classify() skips an alias only when the
