@@ -275,6 +275,28 @@ static int classify(struct normalizer *n, int obj, int present[F_COUNT])
     return 0;
 }
 
+/* Member key token k is written `"key":value` with nothing between, and its value is what
+ * put_value() would write: then the member's text is its output. */
+static int verbatim(const struct jsontok *t, int k)
+{
+    const jsmntok_t *v = &t->tok[k + 1];
+    size_t s = jsontok_text_start(t, k + 1), e = jsontok_text_end(t, k + 1);
+    if (s != (size_t)t->tok[k].end + 2)
+        return 0;
+    return v->type == JSMN_STRING || v->type == JSMN_PRIMITIVE ||
+           (!memchr(t->js + s, '\n', e - s) && !memchr(t->js + s, '\r', e - s));
+}
+
+/* Copies the members in t->js[*run..*run_end), if any, with the comma before them. */
+static void flush_run(struct buf *out, const struct jsontok *t, size_t *run, size_t *run_end)
+{
+    if (!*run_end)
+        return;
+    buf_putc(out, ',');
+    buf_append(out, t->js + *run, *run_end - *run);
+    *run_end = 0;
+}
+
 int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, struct buf *out,
                      uint64_t *hash, int *has_hash)
 {
@@ -314,16 +336,33 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
     }
 
     int k = obj + 1;
+    size_t run = 0, run_end = 0; /* members copied as they are, in a row: one copy */
     for (int m = 0; m < t->tok[obj].size; m++, k = t->next[k]) {
         const char *name;
         size_t len;
-        if (n->field[m] >= 0)
+        if (n->field[m] >= 0) {
+            flush_run(out, t, &run, &run_end);
             continue;
+        }
         member_name(n, k, n->canon[m], n->escaped[m], &name, &len);
-        if (wrote_raw && len == 13 && !memcmp(name, "timestamp_raw", 13))
+        if (wrote_raw && len == 13 && !memcmp(name, "timestamp_raw", 13)) {
+            flush_run(out, t, &run, &run_end);
             continue; /* ours, from the unreadable timestamp, replaces the source's */
-        buf_putc(out, ',');
+        }
         int is_key = keylen && len == keylen && memcmp(name, n->key, len) == 0;
+        if (n->canon[m] < 0 && !is_key && !is_hex_id(name, len) && verbatim(t, k)) {
+            size_t ks = (size_t)t->tok[k].start - 1, ve = jsontok_text_end(t, k + 1);
+            if (run_end && ks == run_end + 1 && t->js[run_end] == ',') {
+                run_end = ve;
+                continue;
+            }
+            flush_run(out, t, &run, &run_end);
+            run = ks;
+            run_end = ve;
+            continue;
+        }
+        flush_run(out, t, &run, &run_end);
+        buf_putc(out, ',');
         if (n->canon[m] >= 0)
             jsonw_string(out, name, len);
         else
@@ -337,6 +376,7 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
             *has_hash = 1;
         }
     }
+    flush_run(out, t, &run, &run_end);
     buf_append(out, ",\"received_at\":\"", 16);
     buf_append(out, rt->text, TIME_RFC3339_LEN);
     if (buf_append(out, "\"}", 2)) {

@@ -513,6 +513,51 @@ static void test_escaped_canonical_names_replaced(void **state)
     assert_true(ok);
 }
 
+/* Members that need nothing are copied in runs: the output is byte for byte what member by
+ * member writing gives, whatever breaks a run (a canonical field, an alias, a hex id, the
+ * partition key, spaces, a multi-line value). */
+static void test_member_runs_exact(void **state)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"{\"a\":1,\"b\":\"x\",\"c\":[1, 2],\"d\":{\"e\":null}}",
+         "\"a\":1,\"b\":\"x\",\"c\":[1, 2],\"d\":{\"e\":null}"},
+        {"{\"a\":1,\"kind\":\"k\",\"b\":2,\"source\":\"s\",\"c\":3}", "\"a\":1,\"b\":2,\"c\":3"},
+        {"{\"a\" : 1 , \"b\":2,\"c\":\t3}", "\"a\":1,\"b\":2,\"c\":3"},
+        {"{\"a\":1, \"b\":2 ,\"c\":3}", "\"a\":1,\"b\":2,\"c\":3"},
+        {"{\"a\":1,\"msg\":\"m\",\"b\":2,\"span_id\":\"AB\",\"c\":3,\"k\":\"v\",\"d\":4}",
+         "\"a\":1,\"message\":\"m\",\"b\":2,\"span_id\":\"ab\",\"c\":3,\"k\":\"v\",\"d\":4"},
+        {"{\"a\":{\"x\":\n1},\"b\":2,\"c\":[\r\n3]}", "\"a\":{\"x\":1},\"b\":2,\"c\":[3]"},
+        {"{\"k\\u0065y\":1,\"b\":2}", "\"k\\u0065y\":1,\"b\":2"},
+    };
+    struct normalizer n;
+    struct recv_time rt = fixed_rt();
+    struct buf out = {0}, want = {0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        normalizer_init(&n, "app", default_aliases(), "k");
+        uint64_t h;
+        int hh;
+        const char *err;
+        buf_reset(&out);
+        assert_int_equal(
+            normalize_json(&n, cases[i].in, strlen(cases[i].in), &rt, &out, &h, &hh, &err), 0);
+        buf_reset(&want);
+        buf_printf(&want,
+                   "{\"timestamp\":\"%s\",\"kind\":\"%s\",\"source\":\"app\",%s,"
+                   "\"received_at\":\"%s\"}",
+                   rt.text, strstr(cases[i].in, "\"kind\"") ? "k" : "log", cases[i].want, rt.text);
+        if (out.len != want.len || memcmp(out.data, want.data, out.len)) {
+            print_error("case %zu:\n got  %.*s\n want %.*s\n", i, (int)out.len, out.data,
+                        (int)want.len, want.data);
+            fail();
+        }
+        normalizer_free(&n);
+    }
+    buf_free(&out);
+    buf_free(&want);
+}
+
 /* ---- hex ids ---- */
 
 static void test_hex_ids_lowercased(void **state)
@@ -869,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_normalize_timestamp_direct),
         cmocka_unit_test(test_kind_source_received_at),
         cmocka_unit_test(test_escaped_canonical_names_replaced),
+        cmocka_unit_test(test_member_runs_exact),
         cmocka_unit_test(test_hex_ids_lowercased),
         cmocka_unit_test(test_partition_hash),
         cmocka_unit_test(test_bad_input),
