@@ -40,15 +40,28 @@ int eview_edited(const struct eview *v)
     return v->nedits > 0;
 }
 
-int eview_parse(struct eview *v)
+/* Events in the pipeline were validated by the collector, so they are tokenized as trusted,
+ * and only as far as needed: a route that reads `level` and drops the event never tokenizes
+ * the members after it. parsed: 0 not begun, 2 in part, 1 whole, -1 not a JSON object. */
+static int parse_until(struct eview *v, const char *key, size_t klen)
 {
     if (v->parsed == 0) {
-        /* Events in the pipeline were validated by the collector. */
-        int rc = jsontok_parse_trusted(&v->tok, v->js, v->len);
-        v->parsed = rc == 0 && v->tok.tok[0].type == JSMN_OBJECT ? 1 : -1;
-        v->multiline = memchr(v->js, '\n', v->len) || memchr(v->js, '\r', v->len);
+        v->parsed = jsontok_begin_trusted(&v->tok, v->js, v->len) ? -1 : 2;
     }
-    return v->parsed == 1 ? 0 : -EINVAL;
+    if (v->parsed == 2) {
+        if (key && v->tok.ntok && v->tok.tok[0].type == JSMN_OBJECT &&
+            jsontok_find(&v->tok, 0, key, klen) >= 0)
+            return 0; /* tokenized already */
+        int rc = jsontok_resume(&v->tok, key, klen);
+        if (rc != 1)
+            v->parsed = rc == 0 && v->tok.tok[0].type == JSMN_OBJECT ? 1 : -1;
+    }
+    return v->parsed >= 1 ? 0 : -EINVAL;
+}
+
+int eview_parse(struct eview *v)
+{
+    return parse_until(v, NULL, 0);
 }
 
 /* ---- paths ---- */
@@ -148,7 +161,7 @@ static int get_in_edit(struct eview *v, const struct eview_edit *e, const char *
 
 int eview_get(struct eview *v, const char *path, size_t plen, struct ev_val *out)
 {
-    int rc = eview_parse(v);
+    int rc = plen ? parse_until(v, path, seg_len(path, plen)) : eview_parse(v);
     if (rc)
         return rc;
     /* The most recent edit that touches the path decides. */
@@ -580,6 +593,8 @@ int eview_serialize(struct eview *v, struct buf *out)
         return buf_append(out, v->js, v->len);
     if (eview_parse(v))
         return -EINVAL;
+    /* Looked for only here: most events are read, or dropped, without being written. */
+    v->multiline = memchr(v->js, '\n', v->len) || memchr(v->js, '\r', v->len);
     size_t start = out->len;
     int rc = emit_value(v, &v->tok, 0, "", 0, 0, out);
     if (rc < 0) {

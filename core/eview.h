@@ -35,8 +35,9 @@ struct eview_edit {
 struct eview {
     const char *js;
     size_t len;
-    int parsed;    /* 0: not yet, 1: tokens valid, -1: not a JSON object */
-    int multiline; /* js has a raw newline between tokens: copies of it are compacted */
+    int parsed;    /* 0: not yet, 2: in part, 1: whole, -1: not a JSON object */
+    int multiline; /* js has a raw newline between tokens: copies of it are compacted (set by
+                    * eview_serialize) */
     struct jsontok tok;
     struct eview_edit *edits;
     int nedits;

@@ -105,7 +105,8 @@ static int is_hex(char c)
  * byte that is '"', '\', a control character or non-ASCII is found exactly (in the eight-byte
  * step, bytes above it may be flagged by a borrow, never those below), so the scan jumps
  * straight to it. Trusted text is only searched for its end. */
-static long scan_string(struct jsontok *t, const char *js, size_t len, size_t q, int trusted)
+static inline __attribute__((always_inline)) long scan_string(struct jsontok *t, const char *js,
+                                                              size_t len, size_t q, int trusted)
 {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = q + 1;
@@ -226,13 +227,15 @@ static enum want comma(const char *js, size_t len, size_t *i, enum want w, int i
     return w;
 }
 
-static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
+static inline __attribute__((always_inline)) int start(struct jsontok *t, const char *js,
+                                                       size_t len, int trusted)
 {
     t->js = js;
     t->len = len;
     t->err = NULL;
     t->ntok = 0;
     t->escapes = 0;
+    t->st = (struct jsontok_state){.w = W_VALUE, .cur = -1, .key = -1};
     if (len > INT32_MAX)
         return fail(t, "document too large", 0);
     if (t->cap < JSONTOK_MIN_CAP && grow(t, JSONTOK_MIN_CAP))
@@ -240,12 +243,42 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
     const char *nul = !trusted && len ? memchr(js, '\0', len) : NULL;
     if (nul)
         return fail(t, "NUL byte in JSON text", (size_t)(nul - js));
-    enum want w = W_VALUE;
-    int cur = -1;        /* the innermost open object or array */
-    int in_obj = 0;      /* cur is an object */
-    int key = -1;        /* in an object: the key whose value comes next */
-    size_t last_end = 0; /* where the last complete value or key ended */
-    size_t i = 0;
+    return 0;
+}
+
+/* The value token v just completed a member of the root object named stop: pause there. */
+static int stop_at(const struct jsontok *t, int v, const char *stop, size_t slen)
+{
+    int k = t->tok[v].parent;
+    if (k <= 0 || t->tok[k].type != JSMN_STRING)
+        return 0;
+    if (t->escapes) /* in this name or an earlier string: compare decoded */
+        return jsontok_str_eq(t, k, stop, slen);
+    const jsmntok_t *kt = &t->tok[k];
+    return (size_t)(kt->end - kt->start) == slen &&
+           (!slen || (t->js[kt->start] == stop[0] && !memcmp(t->js + kt->start, stop, slen)));
+}
+
+#define PAUSE_IF_STOP(v)                                                                           \
+    if (stop && cur == 0 && stop_at(t, v, stop, slen)) {                                           \
+        t->st = (struct jsontok_state){i, last_end, (int)w, cur, in_obj, key};                     \
+        return 1;                                                                                  \
+    }
+
+/* Tokenizes from the state in t->st to the end (0) or, when stop is given, until a member of
+ * the root object named stop is complete (1). Inlined into each caller, so that the strict,
+ * the trusted and the pausing passes each carry only their own checks. */
+static inline __attribute__((always_inline)) int run(struct jsontok *t, int trusted,
+                                                     const char *stop, size_t slen)
+{
+    const char *js = t->js;
+    size_t len = t->len;
+    enum want w = (enum want)t->st.w;
+    int cur = t->st.cur;              /* the innermost open object or array */
+    int in_obj = t->st.in_obj;        /* cur is an object */
+    int key = t->st.key;              /* in an object: the key whose value comes next */
+    size_t last_end = t->st.last_end; /* where the last complete value or key ended */
+    size_t i = t->st.i;
     while (i < len) {
         char c = js[i];
         if (is_ws(c)) {
@@ -278,6 +311,7 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             in_obj = cur >= 0 && t->tok[cur].type == JSMN_OBJECT;
             last_end = ++i;
             w = comma(js, len, &i, value_done(t, done, cur), in_obj);
+            PAUSE_IF_STOP(done)
             continue;
         }
         if ((c == '}' || c == ']') && (w == W_VALUE || w == W_KEY) && cur >= 0)
@@ -307,6 +341,7 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
                 }
             } else {
                 w = comma(js, len, &i, value_done(t, k, cur), in_obj);
+                PAUSE_IF_STOP(k)
             }
             continue;
         }
@@ -339,7 +374,10 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
             t->tok[cur].size++;
         i = last_end = e;
         w = comma(js, len, &i, value_done(t, k, cur), in_obj);
+        PAUSE_IF_STOP(k)
     }
+    t->st.i = i; /* at the end: resuming again changes nothing */
+    t->st.w = (int)w;
     if (t->ntok == 0)
         return fail(t, "empty document", 0);
     if (w != W_END)
@@ -349,12 +387,24 @@ static int tokenize(struct jsontok *t, const char *js, size_t len, int trusted)
 
 int jsontok_parse(struct jsontok *t, const char *js, size_t len)
 {
-    return tokenize(t, js, len, 0);
+    int rc = start(t, js, len, 0);
+    return rc ? rc : run(t, 0, NULL, 0);
 }
 
 int jsontok_parse_trusted(struct jsontok *t, const char *js, size_t len)
 {
-    return tokenize(t, js, len, 1);
+    int rc = start(t, js, len, 1);
+    return rc ? rc : run(t, 1, NULL, 0);
+}
+
+int jsontok_begin_trusted(struct jsontok *t, const char *js, size_t len)
+{
+    return start(t, js, len, 1);
+}
+
+int jsontok_resume(struct jsontok *t, const char *key, size_t klen)
+{
+    return key ? run(t, 1, key, klen) : run(t, 1, NULL, 0);
 }
 
 int jsontok_str_eq(const struct jsontok *t, int i, const char *key, size_t klen)

@@ -14,6 +14,12 @@
 
 #include "buf.h"
 
+/* Where a paused tokenization stands (jsontok_resume). */
+struct jsontok_state {
+    size_t i, last_end;
+    int w, cur, in_obj, key;
+};
+
 struct jsontok {
     jsmntok_t *tok;
     int *next; /* next[i]: index of the first token after i's subtree */
@@ -24,6 +30,7 @@ struct jsontok {
     size_t len;
     const char *err; /* static message when parse fails */
     size_t err_off;
+    struct jsontok_state st;
 };
 
 /* Tokenizes and validates js[0..len). Returns 0, -EINVAL (t->err, t->err_off say why and where)
@@ -32,6 +39,13 @@ int jsontok_parse(struct jsontok *t, const char *js, size_t len);
 /* Tokenizes text this process produced and already validated (events in the pipeline): the
  * same tokens without the checks. Never for input from outside. */
 int jsontok_parse_trusted(struct jsontok *t, const char *js, size_t len);
+/* The same in steps, for readers of a few members: jsontok_begin_trusted() makes no token;
+ * each jsontok_resume() goes on until a member of the root object named key is complete
+ * (returns 1; the tokens so far are a valid prefix: the root's completed members and their
+ * subtrees, the root's size counting those) or, with key NULL or absent, to the end (0, as
+ * jsontok_parse_trusted). Below 0: an error, as jsontok_parse_trusted. */
+int jsontok_begin_trusted(struct jsontok *t, const char *js, size_t len);
+int jsontok_resume(struct jsontok *t, const char *key, size_t klen);
 void jsontok_free(struct jsontok *t);
 
 /* Text span of token i including quotes for strings. */

@@ -285,6 +285,52 @@ static void test_serialize_order(void **state)
     eview_free(&v);
 }
 
+/* Reads tokenize only as far as the member read; whatever the order of reads (later members,
+ * earlier ones, nested ones, absent ones), values and the serialized edit come out as after a
+ * whole parse. */
+static void test_reads_in_any_order(void **state)
+{
+    static const char *const orders[][4] = {{"o.k.3.z", "a", "zz", NULL},
+                                            {"zz", "a", NULL, NULL},
+                                            {"u", "s", "key", "arr.2"},
+                                            {"key", "n", NULL, NULL},
+                                            {NULL}};
+    struct eview v;
+    eview_init(&v);
+    for (size_t o = 0; o < sizeof(orders) / sizeof(orders[0]); o++) {
+        eview_reset(&v, doc, strlen(doc));
+        for (int r = 0; r < 4 && orders[o][r]; r++) {
+            struct eview v2;
+            eview_init(&v2);
+            eview_reset(&v2, doc, strlen(doc));
+            assert_int_equal(eview_parse(&v2), 0); /* the whole parse, for reference */
+            char path[32];
+            size_t n = strlen(orders[o][r]);
+            memcpy(path, orders[o][r], n + 1);
+            for (size_t i = 0; i < n; i++)
+                if (path[i] == '.')
+                    path[i] = '\0';
+            struct ev_val got, want;
+            assert_int_equal(eview_get(&v, path, n, &got), 0);
+            assert_int_equal(eview_get(&v2, path, n, &want), 0);
+            assert_int_equal(got.kind, want.kind);
+            assert_int_equal(got.len, want.len);
+            if (want.len)
+                assert_memory_equal(got.text, want.text, want.len);
+            eview_free(&v2);
+        }
+        set(&v, "z", "1");
+        struct buf out = {0};
+        assert_int_equal(eview_serialize(&v, &out), 0);
+        const char *tail = ",\"z\":1}";
+        assert_int_equal(out.len, strlen(doc) - 1 + strlen(tail));
+        assert_memory_equal(out.data, doc, strlen(doc) - 1);
+        assert_memory_equal(out.data + strlen(doc) - 1, tail, strlen(tail));
+        buf_free(&out);
+    }
+    eview_free(&v);
+}
+
 static void test_unedited_is_byte_identical(void **state)
 {
     static const char *const docs[] = {
@@ -614,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_not_an_object),
         cmocka_unit_test(test_edits_serialized),
         cmocka_unit_test(test_serialize_order),
+        cmocka_unit_test(test_reads_in_any_order),
         cmocka_unit_test(test_unedited_is_byte_identical),
         cmocka_unit_test(test_edits_read_back),
         cmocka_unit_test(test_clear_edits),

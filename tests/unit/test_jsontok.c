@@ -449,6 +449,52 @@ static void test_find_and_str_eq(void **state)
     jsontok_free(&t);
 }
 
+/* Tokenizing in steps (jsontok_begin_trusted, jsontok_resume) pauses right after the member
+ * asked for, with a prefix of the tokens that finding it needs, and ends with exactly the
+ * tokens of one pass. */
+static void test_resume_matches_one_pass(void **state)
+{
+    static const char *const docs[] = {
+        "{\"a\":1,\"b\":\"x\",\"c\":{\"d\":[1,{\"e\":2}],\"f\":null},\"g\":[],\"h\":true}",
+        "{\"k\\u0065y\":1,\"key\":2,\"n\":{\"key\":3}}",
+        "{ \"a\" : [ 1 , 2 ] , \"b\" : { } }",
+        "{}",
+        "[{\"a\":1}]",
+    };
+    static const char *const keys[] = {"a", "b", "c", "g", "h", "key", "n", "e", "d", "zz"};
+    struct jsontok one = {0}, t = {0};
+    for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+        size_t len = strlen(docs[d]);
+        assert_int_equal(jsontok_parse_trusted(&one, docs[d], len), 0);
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+            const char *key = keys[k];
+            int want =
+                one.tok[0].type == JSMN_OBJECT ? jsontok_find(&one, 0, key, strlen(key)) : -1;
+            assert_int_equal(jsontok_begin_trusted(&t, docs[d], len), 0);
+            int rc = jsontok_resume(&t, key, strlen(key));
+            assert_int_equal(rc, want >= 0 ? 1 : 0);
+            if (want >= 0) {
+                int got = jsontok_find(&t, 0, key, strlen(key));
+                assert_int_equal(got, want); /* the same token index: a prefix of one pass */
+                assert_true(t.ntok <= one.ntok);
+                for (int i = 0; i < t.ntok; i++) {
+                    assert_int_equal(t.tok[i].start, one.tok[i].start);
+                    assert_int_equal(t.tok[i].type, one.tok[i].type);
+                }
+                assert_int_equal(jsontok_resume(&t, "zz", 2), 0); /* absent: to the end */
+            }
+            assert_int_equal(jsontok_resume(&t, NULL, 0), 0); /* done: stays done */
+            assert_int_equal(t.ntok, one.ntok);
+            for (int i = 0; i < one.ntok; i++) {
+                assert_memory_equal(&t.tok[i], &one.tok[i], sizeof(one.tok[i]));
+                assert_int_equal(t.next[i], one.next[i]);
+            }
+        }
+    }
+    jsontok_free(&one);
+    jsontok_free(&t);
+}
+
 /* ---- unescape ---- */
 
 static void test_unescape(void **state)
@@ -532,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_token_tree),
         cmocka_unit_test(test_reuse_and_growth),
         cmocka_unit_test(test_find_and_str_eq),
+        cmocka_unit_test(test_resume_matches_one_pass),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_unescape_matches_jansson),
     };
