@@ -129,7 +129,7 @@ static void val_from_token(const struct jsontok *t, int i, struct ev_val *out)
         break;
     case JSMN_STRING:
         out->kind = EVK_STRING;
-        out->escaped = memchr(out->text, '\\', out->len) != NULL;
+        out->escaped = t->escapes && memchr(out->text, '\\', out->len) != NULL;
         break;
     default:
         out->kind = out->text[0] == 'n'                            ? EVK_NULL
