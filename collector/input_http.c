@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "body.h"
 #include "collector.h"
 #include "hash.h"
 #include "inflate.h"
@@ -231,49 +232,33 @@ static void reply_error(struct httpin *h, struct evhttp_request *req, int code, 
     reply(req, code, reason, json_pack("{s:s}", "error", msg));
 }
 
+static void event_token(void *ud, int tok)
+{
+    collector_json_token(ud, tok);
+}
+
+static void event_line(void *ud, const char *line, size_t len)
+{
+    struct input *in = ud;
+    size_t max = (size_t)((const struct http_opts *)in->opts)->common.max_event_size;
+    if (len > max)
+        collector_dead(in, "too large", line, max);
+    else
+        collector_json(in, line, len);
+}
+
 /* POST /v1/events: a JSON array of objects, or NDJSON (one object per line; a single object,
  * even spread over lines, when the whole body is one). Bad items are dead-lettered. */
 static int events_body(struct httpin *h, const char *b, size_t n, int *accepted, int *dead,
                        const char **err)
 {
+    static const struct body_items items = {event_token, event_line};
     struct input *in = h->in;
-    size_t i = 0;
-    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
-        i++;
     uint64_t dead0 = counter_get(&in->stats.dead_letter);
     uint64_t recv0 = counter_get(&in->stats.received);
-    if (i < n && (b[i] == '[' || b[i] == '{')) {
-        int rc = jsontok_parse(&in->norm.tok, b, n);
-        if (rc == 0 && in->norm.tok.tok[0].type == JSMN_ARRAY) {
-            const struct jsontok *t = &in->norm.tok;
-            for (int k = 1, m = 0; m < t->tok[0].size; m++, k = t->next[k])
-                collector_json_token(in, k);
-            goto done;
-        }
-        if (rc == 0 && in->norm.tok.tok[0].type == JSMN_OBJECT) {
-            collector_json_token(in, 0);
-            goto done;
-        }
-        if (b[i] == '[') {
-            *err = rc ? in->norm.tok.err : "not a JSON array of objects";
-            return -EINVAL;
-        }
-    }
-    for (size_t p = i; p < n;) { /* NDJSON */
-        const char *nl = memchr(b + p, '\n', n - p);
-        size_t e = nl ? (size_t)(nl - b) : n;
-        size_t l = e - p;
-        if (l && b[p + l - 1] == '\r')
-            l--;
-        if (l) {
-            if (l > (size_t)h->o->common.max_event_size)
-                collector_dead(in, "too large", b + p, (size_t)h->o->common.max_event_size);
-            else
-                collector_json(in, b + p, l);
-        }
-        p = e + 1;
-    }
-done:
+    int rc = body_split_events(&in->norm.tok, b, n, &items, in, err);
+    if (rc)
+        return rc;
     *dead = (int)(counter_get(&in->stats.dead_letter) - dead0);
     *accepted = (int)(counter_get(&in->stats.received) - recv0) - *dead;
     return 0;

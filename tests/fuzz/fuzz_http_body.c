@@ -1,10 +1,10 @@
 /* HTTP request bodies of POST /v1/events, encoded or not.
  *
  * Covered: zlib inflation of gzip and deflate bodies with the size cap (inflate_body() of
- * collector/inflate.c, which the http input runs); then the body logic of events_body() in
- * collector/input_http.c through the public modules it is built on: jsontok_parse on the whole
- * body, normalize_tokens on each element of a JSON array or on a single object, else
- * normalize_json on every line (CR stripped, as NDJSON), and a dead letter for what is refused.
+ * collector/inflate.c, which the http input runs); then the http input's own splitting of the
+ * body (body_split_events() of collector/body.c: the elements of a JSON array, a single object,
+ * else every line, CR stripped), each item normalized as the collector does (normalize_tokens
+ * or normalize_json) and a dead letter for what is refused.
  * Not covered here: evhttp's request parsing and headers, the Content-Encoding dispatch, the
  * connection limit and the staging into the pipeline (the integration tests send real
  * requests), and OTLP bodies (fuzz_otlp).
@@ -17,6 +17,7 @@
  * (as fuzz_check_normalized says); nothing is written for a line refused. */
 #include <zlib.h>
 
+#include "body.h"
 #include "fuzz.h"
 #include "inflate.h"
 #include "jsontok.h"
@@ -62,8 +63,9 @@ static void dead_letter(struct ctx *c, const char *err, const char *raw, size_t 
 }
 
 /* collector_json_token(): one element of the body's array, or the body's object. */
-static void json_token(struct ctx *c, int tok)
+static void json_token(void *ud, int tok)
 {
+    struct ctx *c = ud;
     const struct jsontok *t = &c->norm.tok;
     size_t s = jsontok_text_start(t, tok), e = jsontok_text_end(t, tok);
     if (t->tok[tok].type != JSMN_OBJECT) {
@@ -79,8 +81,9 @@ static void json_token(struct ctx *c, int tok)
 }
 
 /* collector_json(): one NDJSON line. */
-static void json_line(struct ctx *c, const char *line, size_t len)
+static void json_line(void *ud, const char *line, size_t len)
 {
+    struct ctx *c = ud;
     uint64_t hash;
     int has_hash;
     const char *err = NULL;
@@ -93,39 +96,13 @@ static void json_line(struct ctx *c, const char *line, size_t len)
     fuzz_check_normalized("normalize_json", line, len, c->out.data, c->out.len);
 }
 
-/* events_body() of collector/input_http.c over the decoded body b[0..n). */
+/* events_body() of collector/input_http.c over the decoded body b[0..n): its splitting. */
 static void events_body(struct ctx *c, const char *b, size_t n)
 {
-    size_t i = 0;
-    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
-        i++;
-    if (i < n && (b[i] == '[' || b[i] == '{')) {
-        int rc = jsontok_parse(&c->norm.tok, b, n);
-        if (rc == 0 && c->norm.tok.tok[0].type == JSMN_ARRAY) {
-            const struct jsontok *t = &c->norm.tok;
-            for (int k = 1, m = 0; m < t->tok[0].size; m++, k = t->next[k])
-                json_token(c, k);
-            return;
-        }
-        if (rc == 0 && c->norm.tok.tok[0].type == JSMN_OBJECT) {
-            json_token(c, 0);
-            return;
-        }
-        if (b[i] == '[') {
-            FUZZ_CHECK(rc == 0 || c->norm.tok.err, "a refused array has no reason");
-            return;
-        }
-    }
-    for (size_t p = i; p < n;) {
-        const char *nl = memchr(b + p, '\n', n - p);
-        size_t e = nl ? (size_t)(nl - b) : n;
-        size_t l = e - p;
-        if (l && b[p + l - 1] == '\r')
-            l--;
-        if (l)
-            json_line(c, b + p, l);
-        p = e + 1;
-    }
+    static const struct body_items items = {json_token, json_line};
+    const char *err = NULL;
+    if (body_split_events(&c->norm.tok, b, n, &items, c, &err))
+        FUZZ_CHECK(err, "a refused array has no reason");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
