@@ -17,6 +17,7 @@
 
 #include "body.h"
 #include "collector.h"
+#include "dlist.h"
 #include "hash.h"
 #include "inflate.h"
 #include "input.h"
@@ -124,12 +125,7 @@ static void conn_free(struct hconn *c)
         conn_remove(&h->conns, c);
         atomic_fetch_sub(&h->in->stats.connections, 1);
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        h->all = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DLIST_UNLINK(h->all, c);
     if (!c->evcon)
         bufferevent_decref(c->bev);
     event_free(c->timer);
@@ -195,10 +191,8 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
         return NULL;
     }
     bufferevent_incref(bev); /* valid until on_timer, whatever evhttp does before */
-    *c = (struct hconn){.h = h, .next = h->all, .bev = bev, .timer = timer};
-    if (h->all)
-        h->all->prev = c;
-    h->all = c;
+    *c = (struct hconn){.h = h, .bev = bev, .timer = timer};
+    DLIST_PUSH(h->all, c);
     if ((int64_t)h->conns.n < h->o->max_connections) {
         c->admitted = 1;
         conn_insert(&h->conns, c);

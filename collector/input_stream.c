@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "dlist.h"
 #include "framer.h"
 #include "fsutil.h"
 #include "input.h"
@@ -85,12 +86,7 @@ static void pick_format(struct conn *cn, char first)
 static void conn_close(struct conn *cn)
 {
     struct stream *st = cn->st;
-    if (cn->prev)
-        cn->prev->next = cn->next;
-    else
-        st->conns = cn->next;
-    if (cn->next)
-        cn->next->prev = cn->prev;
+    DLIST_UNLINK(st->conns, cn);
     st->nconns--;
     atomic_fetch_sub(&st->in->stats.connections, 1);
     event_free(cn->ev);
@@ -175,10 +171,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    cn->next = st->conns;
-    if (st->conns)
-        st->conns->prev = cn;
-    st->conns = cn;
+    DLIST_PUSH(st->conns, cn);
     st->nconns++;
     counter_add(&st->in->stats.connections, 1);
     if (!st->paused)

@@ -20,6 +20,7 @@
 #include "collector.h"
 #include "config.h"
 #include "control.h"
+#include "dlist.h"
 #include "fsutil.h"
 #include "log.h"
 #include "pipeline.h"
@@ -74,12 +75,7 @@ static void client_free(struct client *cl)
     struct admin *a = cl->a;
     if (cl->tap)
         admin__tap_stop(cl);
-    if (cl->prev)
-        cl->prev->next = cl->next;
-    else
-        a->clients = cl->next;
-    if (cl->next)
-        cl->next->prev = cl->prev;
+    DLIST_UNLINK(a->clients, cl);
     bufferevent_free(cl->bev);
     free(cl);
 }
@@ -228,10 +224,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    cl->next = a->clients;
-    if (a->clients)
-        a->clients->prev = cl;
-    a->clients = cl;
+    DLIST_PUSH(a->clients, cl);
     bufferevent_setcb(cl->bev, on_read, on_write, on_event, cl);
     if (!uid_allowed(a, cred.uid)) {
         if (log_limit_take(&a->lim) >= 0)
