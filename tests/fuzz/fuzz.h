@@ -175,4 +175,17 @@ static inline void fuzz_frame_any_reads(int octets, size_t max, const char *data
     buf_free(&bytes.rec);
 }
 
+/* The framing targets' input: byte 0 picks the record limit from limits, bytes 1-2 where the
+ * two-read split falls, the rest is the stream, framed as fuzz_frame_any_reads() does. Inputs
+ * shorter than three bytes frame nothing. */
+static inline void fuzz_frame_input(int octets, const size_t limits[4], const uint8_t *data,
+                                    size_t size, struct fuzz_lines *whole)
+{
+    if (size < 3)
+        return;
+    size_t len = size - 3;
+    size_t split = len ? ((size_t)data[1] << 8 | data[2]) % (len + 1) : 0;
+    fuzz_frame_any_reads(octets, limits[data[0] & 3], (const char *)data + 3, len, split, whole);
+}
+
 #endif

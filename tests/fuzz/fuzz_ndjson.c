@@ -55,17 +55,10 @@ static void check_line(void *ud, const char *line, size_t len, int flags)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
-        return 0;
-    size_t max = limits[data[0] & 3];
-    const char *s = (const char *)data + 3;
-    size_t len = size - 3;
-    size_t split = len ? ((size_t)data[1] << 8 | data[2]) % (len + 1) : 0;
-
     struct ctx c = {.rt = fuzz_recv_time()};
     normalizer_init(&c.norm, "app", &aliases, "trace_id");
     struct fuzz_lines whole = {.each = check_line, .ud = &c};
-    fuzz_frame_any_reads(0, max, s, len, split, &whole);
+    fuzz_frame_input(0, limits, data, size, &whole);
     buf_free(&whole.rec);
     buf_free(&c.out);
     normalizer_free(&c.norm);

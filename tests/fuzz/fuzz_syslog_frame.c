@@ -11,15 +11,8 @@ static const size_t limits[4] = {4, 32, 512, 65536};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
-        return 0;
-    size_t max = limits[data[0] & 3];
-    const char *s = (const char *)data + 3;
-    size_t len = size - 3;
-    size_t split = len ? ((size_t)data[1] << 8 | data[2]) % (len + 1) : 0;
-
     struct fuzz_lines whole = {0};
-    fuzz_frame_any_reads(1, max, s, len, split, &whole);
+    fuzz_frame_input(1, limits, data, size, &whole);
     buf_free(&whole.rec);
     return 0;
 }
