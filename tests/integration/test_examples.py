@@ -7,8 +7,8 @@ import json
 import os
 import re
 
-from spillway_test import (BIN, SRC, Spillway, check, count_lines, main, read_ndjson, run,
-                           socat_send, wait_for)
+from spillway_test import (BIN, SRC, Spillway, check, check_configs, count_lines, main, read_ndjson,
+                           run, socat_send, wait_for)
 
 EXAMPLES = os.path.join(SRC, "scripts", "examples")
 
@@ -50,16 +50,7 @@ def test_example_configs_pass_check():
     configs = sorted(glob.glob(os.path.join(SRC, "conf", "examples", "*.yaml")))
     check(len(configs) >= 7, f"conf/examples/ holds the example configs: {configs}")
     configs.append(os.path.join(SRC, "conf", "spillway.yaml"))
-    failures = []
-    for path in configs:
-        rel = os.path.relpath(path, SRC)
-        r = run([BIN, "check", "-c", rel], cwd=SRC, env=env_for(path))
-        if r.returncode != 0 or "ok:" not in r.stdout:
-            failures.append(f"{rel}: exit {r.returncode}: {r.stderr.strip() or r.stdout.strip()}")
-        with open(path) as f:
-            if not f.readline().startswith("#"):
-                failures.append(f"{rel}: does not start with a header comment")
-    check(not failures, "example configs failing spillway check:\n  " + "\n  ".join(failures))
+    check_configs(configs, "example configs", env_for)
 
 
 def test_example_scripts_compile():

@@ -205,6 +205,21 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 60), **kw)
 
 
+def check_configs(paths, what, env_for=lambda path: None):
+    """Every config file in paths passes `spillway check` (run from the source tree, with the
+    environment env_for(path) gives) and starts with a header comment."""
+    failures = []
+    for path in paths:
+        rel = os.path.relpath(path, SRC)
+        r = run([BIN, "check", "-c", rel], cwd=SRC, env=env_for(path))
+        if r.returncode != 0 or "ok:" not in r.stdout:
+            failures.append(f"{rel}: exit {r.returncode}: {r.stderr.strip() or r.stdout.strip()}")
+        with open(path) as f:
+            if not f.readline().startswith("#"):
+                failures.append(f"{rel}: does not start with a header comment")
+    check(not failures, f"{what} failing spillway check:\n  " + "\n  ".join(failures))
+
+
 def sanitizer_report_of(pid):
     return SANITIZER_DIR and os.path.exists(os.path.join(SANITIZER_DIR, f"report.{pid}"))
 
