@@ -25,9 +25,9 @@ static const char usage_run[] =
     "usage: spillway run [-c FILE]\n"
     "\n"
     "Runs the pipeline until SIGTERM or SIGINT, then drains in-flight events to the sinks\n"
-    "within shutdown_timeout. SIGHUP reopens file sinks. Without -c, runs the embedded\n"
-    "default config: NDJSON on tcp 127.0.0.1:5170 and run/spillway.sock, events to\n"
-    "data/out/events.ndjson.\n"
+    "within shutdown_timeout. SIGHUP reopens file sinks and reloads the route scripts.\n"
+    "Without -c, runs the embedded default config: NDJSON on tcp 127.0.0.1:5170 and\n"
+    "run/spillway.sock, events to data/out/events.ndjson.\n"
     "\n"
     "  -c, --config FILE   YAML config (see docs/config.md)\n";
 
