@@ -1,10 +1,13 @@
 /* `tail` input: follows the files a glob matches, like `tail -F`. Every poll_interval each open
  * file is read from its position up to what was appended; the glob is re-evaluated to find new
  * files. Rotation by rename is followed (the old file is read to its end, then the new one from
- * its start); copytruncate is detected by the file shrinking. Positions (inode + offset of the
- * last complete line handed on) are saved in the state store, so a restart neither re-reads
- * nor skips a line. Polling rather than inotify: simple, and it behaves the same on every
- * filesystem (NFS, overlay). */
+ * its start); copytruncate is detected by the file shrinking. A file is one inode, followed
+ * once: when the glob also matches the rotated name (app.log.1 for app.log*), the open file
+ * takes that name and keeps its position instead of being read again. Positions (inode +
+ * offset of the last complete line handed on) are saved in the state store, so a restart
+ * neither re-reads nor skips a line, also for a file renamed while spillway was stopped.
+ * Polling rather than inotify: simple, and it behaves the same on every filesystem (NFS,
+ * overlay). */
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -97,9 +100,14 @@ static void save(struct tail *t, struct tfile *f)
         f->saved = pos;
 }
 
-static void tfile_close(struct tail *t, struct tfile *f)
+/* gone: the file no longer matches the glob (deleted, or renamed out of it) and was read to its
+ * end; its position would only mislead a later file that reuses the inode. */
+static void tfile_close(struct tail *t, struct tfile *f, int gone)
 {
-    save(t, f);
+    if (gone && t->in->state)
+        state_position_delete(t->in->state, t->in->name, f->path);
+    else
+        save(t, f);
     if (f->fd >= 0)
         close(f->fd);
     framer_free(&f->fr);
@@ -114,6 +122,25 @@ static void init_framer(struct tail *t, struct tfile *f)
         framer_init_syslog(&f->fr, max);
     else
         framer_init(&f->fr, max);
+}
+
+/* A file renamed while spillway was stopped (app.log -> app.log.1) resumes from the position
+ * saved under its old name, provided that name now holds another file. */
+static int renamed_position(struct tail *t, const struct stat *st, uint64_t *ino, uint64_t *off)
+{
+    struct buf old = {0};
+    uint64_t o = 0;
+    struct stat now;
+    int found =
+        t->in->state &&
+        state_position_by_inode(t->in->state, t->in->name, (uint64_t)st->st_ino, &old, &o) == 1 &&
+        buf_append(&old, "", 1) == 0 && (stat(old.data, &now) < 0 || now.st_ino != st->st_ino);
+    if (found) {
+        *ino = (uint64_t)st->st_ino;
+        *off = o;
+    }
+    buf_free(&old);
+    return found;
 }
 
 /* Opens path and decides where to start: the saved position when it is the same file and not
@@ -141,13 +168,17 @@ static struct tfile *tfile_open(struct tail *t, const char *path, int first_scan
     uint64_t ino = 0, off = 0;
     int known =
         t->in->state && state_position_get(t->in->state, t->in->name, path, &ino, &off) == 1;
+    int renamed = 0;
+    if (!(known && ino == (uint64_t)st.st_ino))
+        known = (renamed = renamed_position(t, &st, &ino, &off)) || known;
     if (known && ino == (uint64_t)st.st_ino && off <= (uint64_t)st.st_size)
         f->offset = off;
     else if (!known && first_scan && t->o->read_from == FROM_END)
         f->offset = (uint64_t)st.st_size;
     else
         f->offset = 0;
-    f->saved = known && ino == (uint64_t)st.st_ino ? off : (uint64_t)-1;
+    /* A position found under another name is saved under this one at the next save. */
+    f->saved = known && !renamed && ino == (uint64_t)st.st_ino ? off : (uint64_t)-1;
     lseek(fd, (off_t)f->offset, SEEK_SET);
     log_info("tailing file", "{s:s, s:s, s:I}", "input", t->in->name, "path", path, "offset",
              (json_int_t)f->offset);
@@ -161,6 +192,34 @@ static struct tfile *find(struct tail *t, const char *path, int current_only)
             return f;
     }
     return NULL;
+}
+
+/* A path the glob matches that is not followed under that name: is it a followed file by
+ * another name? Renamed (its old name no longer holds it): it takes the new name, keeping its
+ * position. A second name for it (a link): 1, so that it is not read twice. */
+static int known_inode(struct tail *t, const char *path)
+{
+    struct stat st, cur;
+    if (stat(path, &st) < 0)
+        return 0;
+    for (struct tfile *f = t->files; f; f = f->next) {
+        if (f->ino != st.st_ino)
+            continue;
+        if (stat(f->path, &cur) == 0 && cur.st_ino == f->ino && !f->rotated)
+            return 1;
+        char *np = strdup(path);
+        if (!np)
+            return 1;
+        log_info("file renamed: following it under its new name", "{s:s, s:s, s:s}", "input",
+                 t->in->name, "from", f->path, "to", path);
+        free(f->path);
+        f->path = np;
+        f->rotated = 0;
+        f->seen = 1;
+        f->saved = (uint64_t)-1;
+        return 1;
+    }
+    return 0;
 }
 
 static void scan(struct tail *t, int first)
@@ -181,7 +240,7 @@ static void scan(struct tail *t, int first)
                 f = NULL;
             }
         }
-        if (!f) {
+        if (!f && !known_inode(t, p)) {
             struct tfile *nf = tfile_open(t, p, first);
             if (nf) {
                 nf->seen = 1;
@@ -240,7 +299,7 @@ static void poll_files(struct tail *t)
         collector_field(t->in->col, t->o->path_key, f->path);
         if (!t->paused && pump(t, f)) {
             *pp = f->next;
-            tfile_close(t, f);
+            tfile_close(t, f, !f->rotated);
             continue;
         }
         pp = &f->next;
@@ -318,7 +377,7 @@ static void tail_destroy(struct input *in)
     while (t->files) {
         struct tfile *f = t->files;
         t->files = f->next;
-        tfile_close(t, f);
+        tfile_close(t, f, 0);
     }
     if (t->timer)
         event_free(t->timer);

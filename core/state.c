@@ -371,6 +371,38 @@ int state_position_set(struct state *s, const char *input, const char *path, uin
     return step_done(s, st, "position set");
 }
 
+int state_position_by_inode(struct state *s, const char *input, uint64_t inode, struct buf *path,
+                            uint64_t *offset)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT path, offset FROM file_positions WHERE input = ? AND inode = ?"
+                           " ORDER BY updated_ns DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return failed(s, "position by inode");
+    sqlite3_bind_text(st, 1, input, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)inode);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        *offset = (uint64_t)sqlite3_column_int64(st, 1);
+        found = p && buf_append(path, p, strlen(p)) == 0;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : failed(s, "position by inode");
+}
+
+int state_position_delete(struct state *s, const char *input, const char *path)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM file_positions WHERE input = ? AND path = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return failed(s, "position delete");
+    sqlite3_bind_text(st, 1, input, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+    return step_done(s, st, "position delete");
+}
+
 int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset)
 {
     sqlite3_stmt *st;

@@ -71,6 +71,11 @@ int state_position_get(struct state *s, const char *input, const char *path, uin
                        uint64_t *offset);
 int state_position_set(struct state *s, const char *input, const char *path, uint64_t inode,
                        uint64_t offset);
+/* The newest position of an input's file with this inode, whatever its path then (a file renamed
+ * while spillway was stopped): 1 found (its path appended to path), 0 not, <0 error. */
+int state_position_by_inode(struct state *s, const char *input, uint64_t inode, struct buf *path,
+                            uint64_t *offset);
+int state_position_delete(struct state *s, const char *input, const char *path);
 
 /* Spill / kafka-mode offsets. */
 int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset);

@@ -237,6 +237,44 @@ def test_tail_rotation_truncation_and_restart():
         check(files["l4"] in ("app.log", "app.log.1"), f"rotated file's path: {files}")
 
 
+def test_tail_glob_that_matches_rotated_names():
+    """app.log* also matches app.log.1: a renamed file is one file, followed under its new name
+    and never read again, while spillway runs and when it was renamed while spillway was
+    stopped."""
+    cfg = ('  - {name: files, type: tail, path: ./logs/app.log*, poll_interval: 50ms, '
+           'glob_interval: 100ms}\n')
+    with spill(cfg) as sw:
+        os.makedirs(sw.path("logs"))
+        log = sw.path("logs/app.log")
+
+        def append(path, *lines):
+            with open(path, "a") as f:
+                f.write("".join(l + "\n" for l in lines))
+
+        append(log, "r1", "r2")
+        sw.start()
+        wait_lines(sw, 2)
+        os.rename(log, log + ".1")
+        append(log + ".1", "r3")                  # the writer still has the old file
+        append(log, "r4")
+        wait_lines(sw, 4, "rotation followed")
+        append(log + ".1", "r5")                  # still followed under its new name
+        wait_lines(sw, 5, "renamed file followed")
+        time.sleep(1.5)                           # two glob rounds: nothing read again
+        check(sw.stop() == 0, "clean stop")
+        append(log, "r6")                         # written, then rotated while stopped
+        os.rename(log + ".1", log + ".2")
+        os.rename(log, log + ".1")
+        append(log, "r7")
+        sw.start()
+        wait_lines(sw, 7, "lines written while stopped")
+        time.sleep(1.5)
+        check(sw.stop() == 0, "clean stop")
+        msgs = [e["message"] for e in events(sw)]
+        check(sorted(msgs) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"],
+              f"each line once: {msgs}")
+
+
 def test_stdin_pipe():
     conf = HEAD.replace("inputs:\n", "inputs:\n  - {name: in, type: stdin, format: lines}\n")
     with Spillway(conf) as sw:
@@ -301,5 +339,6 @@ def test_limits_and_bad_input():
 
 if __name__ == "__main__":
     main([test_syslog_with_logger, test_syslog_loose_and_rejected, test_http_events_and_otlp,
-          test_statsd, test_tail_rotation_truncation_and_restart, test_stdin_pipe,
+          test_statsd, test_tail_rotation_truncation_and_restart,
+          test_tail_glob_that_matches_rotated_names, test_stdin_pipe,
           test_stdin_to_stdout_text, test_limits_and_bad_input])

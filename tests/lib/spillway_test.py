@@ -243,6 +243,9 @@ def main(tests):
     sanitizer builds, tests/CMakeLists.txt says why). In a sanitizer build, a report from any
     process a test started fails that test."""
     only = set(sys.argv[1:])
+    unknown = only - {t.__name__ for t in tests}
+    if unknown:
+        sys.exit(f"no such test: {' '.join(sorted(unknown))}")
     script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
     skip = set(os.environ.get("SPILLWAY_TEST_SKIP", "").split())
     for t in tests:

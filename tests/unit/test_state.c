@@ -447,6 +447,20 @@ static void test_positions_and_offsets(void **state)
     assert_true(inode == 9 && off == 10);
     assert_int_equal(state_position_set(s, "tail", "/var/log/a.log", 1234, 9999), 0);
 
+    /* By inode: the newest row of that input, whatever its path; delete removes one path. */
+    struct buf path = {0};
+    assert_int_equal(state_position_by_inode(s, "tail", 9, &path, &off), 0);
+    assert_int_equal(state_position_by_inode(s, "tail", 1234, &path, &off), 1);
+    assert_int_equal(off, 9999);
+    assert_memory_equal(path.data, "/var/log/a.log", path.len);
+    assert_int_equal(path.len, strlen("/var/log/a.log"));
+    assert_int_equal(state_position_delete(s, "tail", "/var/log/a.log"), 0);
+    buf_reset(&path);
+    assert_int_equal(state_position_by_inode(s, "tail", 1234, &path, &off), 0);
+    assert_int_equal(state_position_get(s, "tail", "/var/log/a.log", &inode, &off), 0);
+    assert_int_equal(state_position_set(s, "tail", "/var/log/a.log", 1234, 9999), 0);
+    buf_free(&path);
+
     int64_t o = 7;
     assert_int_equal(state_offset_get(s, "spill", 0, &o), 0);
     assert_int_equal(o, 7); /* untouched when not found */
