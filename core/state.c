@@ -116,6 +116,29 @@ fail:
     return -EIO;
 }
 
+/* WAL lets the admin side write while readers go on. SQLite answers the pragma with the mode
+ * it actually chose: a file system without the shared memory WAL needs keeps the rollback
+ * journal, which still works (only slower under contention), so that is a warning, not an
+ * error. A database that cannot answer at all (locked, read-only) is an error. */
+static int set_wal(struct state *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: cannot set WAL mode: %s", s->path, sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return -EIO;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal"))
+        log_warn("state database is not in WAL mode: writes will block readers", "{s:s, s:s}",
+                 "path", s->path, "journal_mode", mode ? mode : "");
+    sqlite3_finalize(st);
+    return exec(s, "PRAGMA synchronous = NORMAL", err, errlen);
+}
+
 struct state *state_open(const char *path, char *err, size_t errlen)
 {
     struct state *s = calloc(1, sizeof(*s));
@@ -132,7 +155,7 @@ struct state *state_open(const char *path, char *err, size_t errlen)
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     if (check_integrity(s, err, errlen))
         goto fail;
-    if (exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err, errlen))
+    if (set_wal(s, err, errlen))
         goto fail;
     if (migrate(s, err, errlen))
         goto fail;

@@ -159,6 +159,9 @@ static void test_open_creates_schema(void **state)
         }
     }
     int64_t version = raw_int(db, "PRAGMA user_version");
+    char mode[32];
+    raw_rows(db, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "wal");
     sqlite3_close(db);
 
     /* Reopening an up-to-date database migrates nothing and keeps the version. */
