@@ -19,11 +19,10 @@ KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
     os.path.dirname(BIN), "tests", "kafka_mock")
 COMPOSE = os.path.join(SRC, "docker-compose.yml")
 HOST_OVERRIDE = os.path.join(SRC, "tests", "docker", "compose.host.yml")
-SERVICES = {"spillway", "loadgen", "kafka", "kafka-init", "spillway-spill", "loadgen-spill",
-            "spillway-sbs", "receiver", "loadgen-sbs"}
-PROFILES = {"kafka": "kafka", "kafka-init": "kafka", "spillway-spill": "kafka",
-            "loadgen-spill": "kafka", "spillway-sbs": "side-by-side", "receiver": "side-by-side",
-            "loadgen-sbs": "side-by-side"}
+SERVICES = {"spillway", "loadgen", "kafka", "kafka-init", "spillway-sbs", "receiver",
+            "loadgen-sbs"}
+PROFILES = {"kafka": "kafka", "kafka-init": "kafka", "spillway-sbs": "side-by-side",
+            "receiver": "side-by-side", "loadgen-sbs": "side-by-side"}
 HOST_ENV = {v: str(20000 + i) for i, v in enumerate(
     ["T_SPILLWAY_TCP", "T_SPILLWAY_SYSLOG", "T_SPILLWAY_HTTP", "T_SPILLWAY_ADMIN", "T_SBS_TCP",
      "T_SBS_SYSLOG", "T_SBS_HTTP", "T_SBS_ADMIN", "T_RECEIVER_HTTP", "T_RECEIVER_ADMIN"])}
@@ -57,7 +56,24 @@ def test_docker_compose_config():
     check("image: apache/kafka:" in text, "the kafka profile runs the official apache/kafka image")
     check("KAFKA_PROCESS_ROLES: broker,controller" in text, "Kafka in KRaft mode (no ZooKeeper)")
     check("zookeeper" not in text.lower(), "no ZooKeeper")
-    check("/etc/spillway/spillway-spill.yaml" in text, "the kafka profile's spillway spills")
+    kafka = blocks["kafka"]
+    check("KAFKA_LOG_DIRS: /var/lib/kafka/data" in kafka
+          and "kafka-data:/var/lib/kafka/data" in kafka,
+          f"Kafka's log in an explicit directory on a named volume:\n{kafka}")
+    check(env_of(blocks["spillway"]).get("SPILLWAY_WHEN_FULL") == "block",
+          f"spillway blocks unless told to spill:\n{blocks['spillway']}")
+
+    # The kafka profile with spill on: the appliance itself spills to the profile's broker.
+    r = compose("config", env={"COMPOSE_PROFILES": "kafka", "SPILLWAY_WHEN_FULL": "spill"})
+    check(r.returncode == 0, f"COMPOSE_PROFILES=kafka SPILLWAY_WHEN_FULL=spill:\n{r.stderr}")
+    env = env_of(service_blocks(r.stdout)["spillway"])
+    check(env.get("SPILLWAY_WHEN_FULL") == "spill" and env.get("KAFKA_BROKERS") == "kafka:9092",
+          f"spillway spills to the kafka service: {env}")
+    with open(os.path.join(SRC, "docker", "spillway.yaml")) as f:
+        conf = f.read()
+    check("when_full: ${SPILLWAY_WHEN_FULL:-block}" in conf
+          and "${KAFKA_BROKERS:-kafka:9092}" in conf,
+          "docker/spillway.yaml takes when_full and the brokers from that environment")
 
     # make test-docker's override puts every service on the host network (no bridge network).
     r = run(["docker-compose", "-f", COMPOSE, "-f", HOST_OVERRIDE, "--profile", "kafka",
@@ -67,6 +83,23 @@ def test_docker_compose_config():
     check(set(blocks) == SERVICES, f"the override covers every service: {sorted(blocks)}")
     for name, b in blocks.items():
         check("network_mode: host" in b, f"service {name} is not on the host network:\n{b}")
+    # On the host network a service name does not resolve: with the kafka profile every
+    # address is literal, and no two services listen on the same port.
+    check(not re.search(r"(?<![\w/.-])kafka:\d", r.stdout),
+          "a compose service name left in the host-network config:\n"
+          + "\n".join(l for l in r.stdout.splitlines() if re.search(r"(?<![\w/.-])kafka:\d", l)))
+    kenv = env_of(blocks["kafka"])
+    check(kenv.get("KAFKA_ADVERTISED_LISTENERS") == "PLAINTEXT://127.0.0.1:19092"
+          and kenv.get("KAFKA_CONTROLLER_QUORUM_VOTERS") == "1@127.0.0.1:19093"
+          and "127.0.0.1:19092" in blocks["kafka"].split("healthcheck:", 1)[1],
+          f"the broker on 127.0.0.1:19092, its controller on 19093:\n{blocks['kafka']}")
+    check("- 127.0.0.1:19092" in blocks["kafka-init"], f"kafka-init: {blocks['kafka-init']}")
+    check(env_of(blocks["spillway"]).get("KAFKA_BROKERS") == "127.0.0.1:19092",
+          f"spillway spills to the host-network broker: {blocks['spillway']}")
+    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", kenv["KAFKA_LISTENERS"])]
+    for name in ("spillway", "spillway-sbs", "receiver"):
+        ports += [int(v) for k, v in env_of(blocks[name]).items() if k.endswith("_PORT")]
+    check(len(ports) == len(set(ports)), f"two services on one port: {sorted(ports)}")
 
 
 def service_blocks(config):
@@ -75,6 +108,13 @@ def service_blocks(config):
     body = re.split(r"\n(?=[a-z])", body, 1)[0]
     parts = re.split(r"^  ([a-z][a-z0-9-]*):\n", body, flags=re.M)
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def env_of(block):
+    """{NAME: value} of a service's environment in `docker-compose config` output."""
+    m = re.search(r"(?:^|\n)    environment:\n((?:      .*\n)+)", block)
+    pairs = re.findall(r"^      ([A-Z0-9_]+): (.*)$", m.group(1) if m else "", flags=re.M)
+    return {k: v.strip("'\"") for k, v in pairs}
 
 
 def dockerfile_instructions():
@@ -121,7 +161,7 @@ def test_dockerfile_promises():
 
 def test_docker_configs_pass_check():
     configs = sorted(glob.glob(os.path.join(SRC, "docker", "*.yaml")))
-    check(len(configs) >= 4, f"docker/ holds the container configs: {configs}")
+    check(len(configs) >= 3, f"docker/ holds the container configs: {configs}")
     check_configs(configs, "container configs")
 
 
@@ -149,15 +189,18 @@ def test_container_config_serves_on_its_environment():
         r = run([BIN, "ctl", "stats"], cwd=sw.dir)
         check(r.returncode == 0 and "app" in r.stdout, f"ctl stats from the working directory: "
               f"{r.stdout} {r.stderr}")
+        r = run([BIN, "ctl", "--json", "stats"], cwd=sw.dir)
+        parts = json.loads(r.stdout)["partitions"]
+        check(not any("spilled" in p for p in parts), f"no spill without SPILLWAY_WHEN_FULL: {parts}")
         check(sw.stop() == 0, "clean stop")
         check(sorted(e["message"] for e in read_ndjson(out)) == ["via curl", "via nc"],
               f"events: {read_ndjson(out)}")
 
 
 def test_spill_config_against_a_kafka_broker():
-    """docker/spillway-spill.yaml (the kafka profile's appliance) starts against a Kafka broker
-    with its spill topic (librdkafka's mock cluster: the apache/kafka image cannot be fetched
-    here), delivers, reports its spill counters, and stops cleanly."""
+    """docker/spillway.yaml with SPILLWAY_WHEN_FULL=spill (the kafka profile's set-up) starts
+    against a Kafka broker with its spill topic (librdkafka's mock cluster: the apache/kafka
+    image cannot be fetched here), delivers, reports its spill counters, and stops cleanly."""
     mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     try:
@@ -167,12 +210,13 @@ def test_spill_config_against_a_kafka_broker():
         check(mock.stdout.readline().strip() == "ok", "mock topic created")
         with open(os.path.join(SRC, "scripts", "default.lua")) as f:
             script = f.read()
-        env = {"KAFKA_BROKERS": bootstrap, "SPILLWAY_BIND": "127.0.0.1",
+        env = {"SPILLWAY_WHEN_FULL": "spill", "KAFKA_BROKERS": bootstrap,
+               "SPILLWAY_BIND": "127.0.0.1",
                "SPILLWAY_TCP_PORT": str(free_port()),
                "SPILLWAY_SYSLOG_PORT": str(free_port(socket.SOCK_DGRAM)),
                "SPILLWAY_HTTP_PORT": str(free_port()), "SPILLWAY_ADMIN_PORT": str(free_port())}
         with Spillway(extra_files={"scripts/default.lua": script}, env=env,
-                      args=["-c", os.path.join(SRC, "docker", "spillway-spill.yaml")]) as sw:
+                      args=["-c", os.path.join(SRC, "docker", "spillway.yaml")]) as sw:
             sw.start()
             subprocess.run(["nc", "-q0", "127.0.0.1", env["SPILLWAY_TCP_PORT"]],
                            input=b'{"msg":"spill-ready appliance"}\n', timeout=30, check=True)
