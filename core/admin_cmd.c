@@ -13,6 +13,7 @@
 #include "config.h"
 #include "control.h"
 #include "fsutil.h"
+#include "kpipe.h"
 #include "log.h"
 #include "pipeline.h"
 #include "ring.h"
@@ -128,6 +129,20 @@ json_t *admin__stats(const struct control_deps *d)
     json_object_set_new(r, "memory",
                         json_pack("{s:I, s:I}", "held_bytes", (json_int_t)held, "limit",
                                   (json_int_t)d->cfg->pipeline.memory_limit));
+    if (d->collector)
+        json_object_set_new(r, "collector",
+                            json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
+    struct kpipe *kp = d->pipeline ? pipeline_kpipe(d->pipeline) : NULL;
+    if (kp) { /* Kafka mode: what went to the topic, came from it, and was committed */
+        struct kpipe_stats *ks = kpipe_stats(kp);
+        json_object_set_new(r, "kafka",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "produced",
+                                      (json_int_t)counter_get(&ks->produced), "consumed",
+                                      (json_int_t)counter_get(&ks->consumed), "committed",
+                                      (json_int_t)counter_get(&ks->committed), "refused",
+                                      (json_int_t)counter_get(&ks->refused), "lost",
+                                      (json_int_t)counter_get(&ks->lost)));
+    }
     return r;
 }
 

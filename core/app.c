@@ -39,6 +39,7 @@ struct app {
     struct control *ctl;
     struct event *sig[3];
     int partitions;
+    uint64_t left_in_kafka; /* Kafka mode: records the sinks gave up on, left uncommitted */
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -100,8 +101,9 @@ static int build(struct app *a, char *err, size_t errlen)
 {
     struct config *cfg = a->cfg;
     a->partitions = cfg->pipeline.partitions ? (int)cfg->pipeline.partitions : cpu_count();
-    /* The memory limit: half for the sink queues, the rest for the partition rings, less a
-     * quarter of it for librdkafka's producer queue when Kafka is in play (docs/pipeline.md). */
+    /* The memory limit: half for the sink queues, the rest for the partition rings, less an
+     * eighth of the whole for librdkafka's producer queue when Kafka is in play
+     * (docs/pipeline.md). */
     size_t limit = (size_t)cfg->pipeline.memory_limit;
     int kafka = cfg->pipeline.when_full == WHEN_FULL_SPILL || cfg->pipeline.mode == PIPELINE_KAFKA;
     size_t kafka_bytes = kafka ? limit / 8 : 0;
@@ -194,12 +196,14 @@ static uint64_t drain(struct app *a)
     int64_t deadline = time_mono_ns() + a->cfg->shutdown_timeout;
     sinks_set_deadline(a->sinks, deadline);
     uint64_t lost = collector_stop(a->col, deadline);
-    spill_stop(pipeline_spill(a->pl), deadline); /* what went to Kafka stays there: acked */
-    kpipe_stop(pipeline_kpipe(a->pl), deadline); /* no more consuming; producer flushed */
+    lost += spill_stop(pipeline_spill(a->pl), deadline); /* what Kafka acked stays there */
+    lost += kpipe_stop(pipeline_kpipe(a->pl), deadline); /* no more consuming; producer flushed */
     pipeline_close(a->pl);
     router_join(a->router);
-    lost += sinks_stop(a->sinks, deadline);
-    kpipe_commit_final(pipeline_kpipe(a->pl)); /* offsets of everything the sinks finished */
+    uint64_t sinks_lost = sinks_stop(a->sinks, deadline);
+    /* Kafka mode commits what the sinks finished; what they gave up on stays in Kafka. */
+    a->left_in_kafka = kpipe_commit_final(pipeline_kpipe(a->pl), sinks_lost);
+    lost += sinks_lost - a->left_in_kafka;
     return lost;
 }
 
@@ -245,6 +249,10 @@ static void log_totals(struct app *a, uint64_t lost)
         log_error("stopped: some events could not be delivered", "{s:I, s:I, s:I}", what,
                   (json_int_t)received, "delivered", (json_int_t)delivered, "undelivered",
                   (json_int_t)lost);
+    else if (a->left_in_kafka)
+        log_warn("stopped: nothing lost; some events stay in Kafka for the next run",
+                 "{s:I, s:I, s:I}", what, (json_int_t)received, "delivered", (json_int_t)delivered,
+                 "left_in_kafka", (json_int_t)a->left_in_kafka);
     else
         log_info("stopped: everything in flight was delivered", "{s:I, s:I}", what,
                  (json_int_t)received, "delivered", (json_int_t)delivered);

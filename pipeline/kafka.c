@@ -3,8 +3,27 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "pipeline.h"
+
+/* Settings the pipeline's guarantees rest on: a user property may not change them. */
+static const char *const pinned[] = {"enable.idempotence", "acks",
+                                     "message.timeout.ms", "enable.auto.commit",
+                                     "auto.offset.reset",  NULL};
+
+static int is_pinned(const char *key, const char *const *extra)
+{
+    for (int i = 0; pinned[i]; i++) {
+        if (strcmp(key, pinned[i]))
+            continue;
+        for (int j = 0; extra && extra[j]; j += 2) {
+            if (!strcmp(extra[j], key))
+                return 1;
+        }
+    }
+    return 0;
+}
 
 rd_kafka_conf_t *kafka_conf(const struct kafka_config *kc, const char *const *extra, char *err,
                             size_t errlen)
@@ -18,8 +37,14 @@ rd_kafka_conf_t *kafka_conf(const struct kafka_config *kc, const char *const *ex
         if (rd_kafka_conf_set(conf, extra[i], extra[i + 1], e, sizeof(e)))
             goto bad;
     }
-    /* The user's properties last: they win over our defaults. */
+    /* The user's properties last: they win over our defaults, except the pinned ones. */
     for (int i = 0; i < kc->properties.n; i++) {
+        if (is_pinned(kc->properties.key[i], extra)) {
+            snprintf(e, sizeof(e),
+                     "properties: %s is fixed by spillway (its delivery guarantees depend on it)",
+                     kc->properties.key[i]);
+            goto bad;
+        }
         if (rd_kafka_conf_set(conf, kc->properties.key[i], kc->properties.val[i], e, sizeof(e)))
             goto bad;
     }

@@ -63,6 +63,7 @@ struct kpipe {
     int started;
     _Atomic int stop;
     _Atomic int64_t in_flight;
+    int refusing; /* Kafka could not take a record: said once, until it takes one */
     int64_t next_commit;
     struct kpipe_stats stats;
     struct buf msg;
@@ -74,7 +75,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     struct kpipe *kp = opaque;
     atomic_fetch_sub(&kp->in_flight, 1);
     if (m->err) {
-        counter_add(&kp->stats.refused, 1);
+        counter_add(&kp->stats.lost, 1);
         log_error("kafka mode: Kafka refused a record for good", "{s:s}", "error",
                   rd_kafka_err2str(m->err));
     }
@@ -162,11 +163,15 @@ size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
                               RD_KAFKA_V_VALUE(kp->msg.data, kp->msg.len), RD_KAFKA_V_END);
         if (rc) {
             counter_add(&kp->stats.refused, 1);
-            if (log_limit_take(&kp->lim) >= 0)
+            if (!kp->refusing)
                 log_warn("kafka mode: Kafka cannot take more, blocking the inputs", "{s:s}",
                          "error", rd_kafka_err2str(rc));
+            kp->refusing = 1;
             break;
         }
+        if (kp->refusing)
+            log_info("kafka mode: Kafka takes records again", NULL);
+        kp->refusing = 0;
         atomic_fetch_add(&kp->in_flight, 1);
         counter_add(&kp->stats.produced, 1);
         off += RING_REC_SIZE(r->len);
@@ -339,22 +344,34 @@ int kpipe_start(struct kpipe *kp, char *err, size_t errlen)
     return 0;
 }
 
-void kpipe_stop(struct kpipe *kp, int64_t deadline_ns)
+uint64_t kpipe_stop(struct kpipe *kp, int64_t deadline_ns)
 {
     if (!kp || !kp->started)
-        return;
+        return 0;
     atomic_store(&kp->stop, 1);
     pthread_join(kp->thread, NULL);
     kp->started = 0;
     int64_t left = deadline_ns - time_mono_ns();
     rd_kafka_flush(kp->prod, left > 0 ? (int)(left / 1000000) : 0);
+    int64_t unacked = atomic_load(&kp->in_flight);
+    if (unacked > 0)
+        log_error("kafka mode: records not acknowledged by Kafka at the shutdown deadline", "{s:I}",
+                  "records", (json_int_t)unacked);
+    return unacked > 0 ? (uint64_t)unacked : 0;
 }
 
-/* After the workers and sinks stopped: commit what they finished. */
-void kpipe_commit_final(struct kpipe *kp)
+uint64_t kpipe_commit_final(struct kpipe *kp, uint64_t sinks_lost)
 {
-    if (kp && kp->cons)
-        commit(kp);
+    if (!kp || !kp->cons)
+        return 0;
+    if (sinks_lost) {
+        log_warn("kafka mode: not committing the last offsets: the sinks gave up on records at "
+                 "the deadline; they stay in Kafka and will be consumed again",
+                 "{s:I}", "records", (json_int_t)sinks_lost);
+        return sinks_lost;
+    }
+    commit(kp);
+    return 0;
 }
 
 void kpipe_free(struct kpipe *kp)

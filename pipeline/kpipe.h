@@ -28,11 +28,14 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
 /* The router side needs the sinks: nsinks and how to read their counters. */
 void kpipe_set_sinks(struct kpipe *kp, int nsinks, kpipe_sinks_fn fn, void *ud);
 int kpipe_start(struct kpipe *kp, char *err, size_t errlen);
-/* Stops consuming, waits for the workers and sinks to finish what was consumed (until
- * deadline_ns), commits, flushes the producer. */
-void kpipe_stop(struct kpipe *kp, int64_t deadline_ns);
-/* After the workers and sinks have stopped: commits everything they finished. */
-void kpipe_commit_final(struct kpipe *kp);
+/* Stops consuming and flushes the producer until deadline_ns. Returns the records produced
+ * that Kafka had not acknowledged by then: they may be lost. */
+uint64_t kpipe_stop(struct kpipe *kp, int64_t deadline_ns);
+/* After the workers and sinks have stopped: commits everything they finished, unless the sinks
+ * gave up on records at the deadline (sinks_lost > 0): a commit could then cover records never
+ * delivered, so everything since the last periodic commit is consumed again instead. Returns
+ * how many of sinks_lost are therefore not lost (all of them when this process consumes). */
+uint64_t kpipe_commit_final(struct kpipe *kp, uint64_t sinks_lost);
 void kpipe_free(struct kpipe *kp);
 
 /* Producer side: the topic's partition count (the collector stages one batch per Kafka
@@ -42,14 +45,16 @@ int kpipe_partitions(const struct kpipe *kp);
 size_t kpipe_send(struct kpipe *kp, int kp_partition, const char *batch, size_t len);
 
 /* Worker side: worker p has routed `processed` records in total and pushed them to the sinks,
- * whose `in` counters were then sink_in[0..n). */
+ * whose queues had then taken sink_in[0..n) records (ring_pushed): once each sink's `done`
+ * reaches those, the records are safe. */
 void kpipe_worker_done(struct kpipe *kp, int p, uint64_t processed, const uint64_t *sink_in, int n);
 
 struct kpipe_stats {
     counter_t produced;
     counter_t consumed;
     counter_t committed;
-    counter_t refused;
+    counter_t refused; /* times Kafka could not take more: the inputs blocked */
+    counter_t lost;    /* records Kafka refused for good (a fatal producer error) */
 };
 struct kpipe_stats *kpipe_stats(struct kpipe *kp);
 

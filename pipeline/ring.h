@@ -56,6 +56,14 @@ size_t ring_capacity(const struct ring *r);
 /* Largest payload that can ever be pushed. */
 size_t ring_max_payload(const struct ring *r);
 
+/* Records accepted since the ring was made: read after a push, the position in the ring's
+ * order up to which every record pushed so far, by any producer, lies. */
+uint64_t ring_pushed(struct ring *r);
+
+/* Records in the ring now, including a span the consumer peeked and has not released yet:
+ * counted as records are pushed and released, under the ring's lock. */
+uint64_t ring_held(struct ring *r);
+
 /* Number of records in a span or batch of whole records. */
 uint64_t ring_count(const char *span, size_t len);
 

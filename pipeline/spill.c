@@ -30,6 +30,7 @@ struct part {
     int64_t next;              /* next offset to replay */
     int64_t saved;             /* the offset last written to the state store */
     int consuming;
+    int refusing;       /* Kafka could not take a record: said once, until it takes one */
     struct buf pending; /* replayed records that did not fit in the ring yet */
     struct spill_stats stats;
 };
@@ -65,7 +66,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (m->err) {
         /* With message.timeout.ms=0 librdkafka retries forever; only a fatal error lands here
          * (topic deleted, authorization). The record is lost: say so, count it. */
-        counter_add(&sp->parts[p].stats.refused, 1);
+        counter_add(&sp->parts[p].stats.lost, 1);
         log_error("spill: Kafka refused a record for good", "{s:i, s:s}", "partition", p, "error",
                   rd_kafka_err2str(m->err));
     }
@@ -186,11 +187,15 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
         if (rc) {
             /* Kafka cannot take more now: the rest stays staged, the inputs pause (block). */
             counter_add(&pt->stats.refused, 1);
-            if (log_limit_take(&sp->lim) >= 0)
+            if (!pt->refusing)
                 log_warn("spill: Kafka cannot take more, blocking the inputs", "{s:i, s:s}",
                          "partition", p, "error", rd_kafka_err2str(rc));
+            pt->refusing = 1;
             break;
         }
+        if (pt->refusing)
+            log_info("spill: Kafka takes records again", "{s:i}", "partition", p);
+        pt->refusing = 0;
         atomic_fetch_add(&pt->in_flight, 1);
         counter_add(&pt->stats.spilled, 1);
         off += RING_REC_SIZE(r->len);
@@ -340,16 +345,22 @@ int spill_start(struct spill *sp, char *err, size_t errlen)
     return 0;
 }
 
-void spill_stop(struct spill *sp, int64_t deadline_ns)
+uint64_t spill_stop(struct spill *sp, int64_t deadline_ns)
 {
     if (!sp || !sp->started)
-        return;
+        return 0;
     atomic_store(&sp->stop, 1);
     pthread_join(sp->thread, NULL);
     sp->started = 0;
     int64_t left = deadline_ns - time_mono_ns();
     if (sp->prod)
         rd_kafka_flush(sp->prod, left > 0 ? (int)(left / 1000000) : 0);
+    int64_t unacked = 0;
+    for (int p = 0; p < sp->n; p++)
+        unacked += atomic_load(&sp->parts[p].in_flight);
+    if (unacked > 0)
+        log_error("spill: records not acknowledged by Kafka at the shutdown deadline", "{s:I}",
+                  "records", (json_int_t)unacked);
     /* Records replayed but still waiting for room are not in the ring: replay them next time
      * by saving the offset of the first of them. */
     for (int p = 0; p < sp->n; p++) {
@@ -358,6 +369,7 @@ void spill_stop(struct spill *sp, int64_t deadline_ns)
         pt->pending.len = 0;
     }
     save_offsets(sp, 1);
+    return unacked > 0 ? (uint64_t)unacked : 0;
 }
 
 void spill_free(struct spill *sp)

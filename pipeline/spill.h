@@ -25,8 +25,9 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
                         struct state *st, size_t producer_bytes, char *err, size_t errlen);
 /* Starts the replay thread. */
 int spill_start(struct spill *sp, char *err, size_t errlen);
-/* Flushes what was handed to Kafka (until deadline_ns) and stops the replay thread. */
-void spill_stop(struct spill *sp, int64_t deadline_ns);
+/* Flushes what was handed to Kafka (until deadline_ns) and stops the replay thread. Returns
+ * the records spilled that Kafka had not acknowledged by then: they may be lost. */
+uint64_t spill_stop(struct spill *sp, int64_t deadline_ns);
 void spill_free(struct spill *sp);
 
 /* Producer side (the collector thread): whether partition p must send new records to Kafka,
@@ -39,7 +40,8 @@ struct spill_stats {
     counter_t spilled;  /* records sent to Kafka */
     counter_t replayed; /* records pulled back into the ring */
     counter_t refused;  /* times Kafka could not take more (fell back to block) */
-    counter_t lost;     /* records Kafka deleted (retention) before their replay */
+    counter_t lost;     /* records lost: deleted (retention) before their replay, or refused
+                         * for good by Kafka (a fatal producer error) */
 };
 struct spill_stats *spill_stats(struct spill *sp, int p);
 

@@ -271,8 +271,10 @@ static void publish(struct worker *w, uint64_t records)
     struct kpipe *kp = pipeline_kpipe(router__pipeline(w->r));
     if (kp && records) {
         w->processed += records;
+        /* The queue's own count, taken under its lock: the sink's `in` counter is added after
+         * the push, so another worker's records ahead of ours could be missing from it. */
         for (int i = 0; i < w->nsinks; i++)
-            w->sink_in[i] = counter_get(&sinks_get(w->sinks, i)->stats.in);
+            w->sink_in[i] = ring_pushed(sinks_get(w->sinks, i)->q);
         kpipe_worker_done(kp, w->partition, w->processed, w->sink_in, w->nsinks);
     }
 }

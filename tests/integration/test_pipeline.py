@@ -351,6 +351,44 @@ def test_kafka_mode_router_killed_loses_nothing():
         mock.close()
 
 
+def test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing():
+    """A router stopped (SIGTERM) while its sink refuses everything gives up on those records
+    at shutdown_timeout and must not commit their offsets: restarted with the sink back, it
+    consumes and delivers them again."""
+    mock, gate = Mock(), Gate()
+    try:
+        mock.cmd("topic events 2")
+        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
+                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
+                              "  - {name: s, type: null}"))
+        sink = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{gate.port}/', "
+                "batch_max_events: 500, batch_timeout: 10ms}")
+        rtr = Spillway(config(f"{{mode: kafka, role: router, partitions: 2, {kafka}}}", sink)
+                       .replace("shutdown_timeout: 20s", "shutdown_timeout: 2s"))
+        with col, rtr:
+            col.start()
+            rtr.start()
+            total = 5000
+            socat_send(payload(0, total), f"TCP:127.0.0.1:{col.ports['tcp']}")
+            wait_for(lambda: stats(rtr)["kafka"]["consumed"] >= total, 60, "all consumed")
+            check(stats(rtr)["kafka"]["committed"] == 0, "nothing committed while the sink "
+                  f"refuses: {stats(rtr)['kafka']}")
+            check(rtr.stop() == 0, "the router stops within shutdown_timeout")
+            check("not committing" in rtr.log(), f"it says why it does not commit: "
+                  f"{rtr.log()[-1500:]}")
+            gate.open.set()
+            rtr.start()
+            wait_for(lambda: len({e["seq"] for e in list(gate.events)}) >= total, 60,
+                     "every event delivered after the restart")
+            check(rtr.stop() == 0 and col.stop() == 0, "clean stops")
+        seqs = {e["seq"] for e in gate.events}
+        check(seqs == set(range(total)), f"nothing lost: {len(seqs)} of {total}")
+    finally:
+        gate.close()
+        mock.close()
+
+
 def read_ndjson_tolerant(path):
     """SIGKILL may cut one line of the file sink; the restarted sink ends it with a newline, so
     the line after it is whole. Skips the cut line (at most one per kill) and a partial last
@@ -374,4 +412,5 @@ if __name__ == "__main__":
     main([test_memory_ceiling_with_a_stalled_sink, test_block_loses_nothing_with_a_slow_sink,
           test_drop_newest_counts_exactly, test_spill_and_replay_exactly_once_in_order,
           test_spill_through_a_broker_outage_loses_nothing, test_spill_lost_to_retention_is_counted,
-          test_kafka_mode_router_killed_loses_nothing])
+          test_kafka_mode_router_killed_loses_nothing,
+          test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing])
