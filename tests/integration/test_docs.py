@@ -1,8 +1,49 @@
-"""docs/config.md is generated from the config key tables; it must match the binary, so no key
-goes undocumented and no documented key is stale."""
+"""The docs that describe what the binary exposes must match the binary: docs/config.md is
+generated from the config key tables, so no key goes undocumented and no documented key is stale;
+docs/operations.md's metric table names every metric family a running spillway serves on
+/metrics, and none that it does not."""
 import os
+import re
+import subprocess
+import urllib.request
 
-from spillway_test import BIN, SRC, check, main, run
+from spillway_test import BIN, SRC, Spillway, check, main, run
+
+KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
+    os.path.dirname(BIN), "tests", "kafka_mock")
+
+# Every kind of thing that has metrics of its own, so that each family is served: an input of
+# each transport (syslog first: a family is served when the first input has its counter), a
+# route with a shadow, file and HTTP sinks, a dead-letter sink, and the pipeline twice (PIPELINE
+# below): with spill, and in Kafka mode, whose families exist only then. The HTTP sink points at
+# a port nobody listens on; no event is sent.
+METRICS_CONFIG = """
+data_dir: ./data
+shutdown_timeout: 5s
+admin:
+  socket: ./run/admin.sock
+  http: 127.0.0.1:{admin_http}
+inputs:
+  - {name: syslog, type: udp, listen: "127.0.0.1:{udp}", format: syslog}
+  - {name: app, type: tcp, listen: "127.0.0.1:{tcp}", format: ndjson}
+  - {name: otlp, type: http, listen: "127.0.0.1:{http}"}
+  - {name: local, type: unix, path: ./run/spillway.sock}
+pipeline:
+  partitions: 2
+  memory_limit: 32MiB
+  PIPELINE
+router:
+  scripts: ./scripts
+routes:
+  - {name: default, script: default.lua, sinks: [events], shadow: [candidate]}
+sinks:
+  - {name: events, type: file, path: ./data/out/events.ndjson}
+  - {name: candidate, type: http, url: "http://127.0.0.1:9/v1/events"}
+  - {name: deadletter, type: file, path: ./data/out/dead-letter.ndjson}
+dead_letter: deadletter
+"""
+PIPELINES = {"spill": "when_full: spill\n  kafka: {brokers: \"BOOTSTRAP\", topic: spill}",
+             "kafka": "mode: kafka\n  kafka: {brokers: \"BOOTSTRAP\", topic: pipe, group: g}"}
 
 
 def test_config_reference_matches_code():
@@ -14,5 +55,61 @@ def test_config_reference_matches_code():
           "docs/config.md is out of date: run tools/gen-config-doc.sh build/spillway")
 
 
+def documented_metrics():
+    """The metric names in the first column of docs/operations.md's metric table."""
+    with open(os.path.join(SRC, "docs", "operations.md")) as f:
+        doc = f.read()
+    section = doc.split("\n## What each metric means\n", 1)[1].split("\n## ", 1)[0]
+    names = set()
+    for line in section.splitlines():
+        if line.startswith("| `spillway_"):
+            names |= set(re.findall(r"`(spillway_[a-z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
+def served_metrics(port):
+    """{family: type} from the # TYPE lines of a running spillway's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.M))
+
+
+def test_metrics_table_matches_metrics():
+    """Fails when a spillway_* family served on /metrics has no row in docs/operations.md's
+    table, or the table names a family no longer served. Families that only some other
+    configuration serves are not seen: add what they need to METRICS_CONFIG."""
+    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    served = {}
+    try:
+        bootstrap = mock.stdout.readline().split()[1]
+        for topic in ("spill", "pipe"):
+            mock.stdin.write(f"topic {topic} 2\n")
+            mock.stdin.flush()
+            check(mock.stdout.readline().strip() == "ok", f"mock topic {topic} created")
+        with open(os.path.join(SRC, "scripts", "default.lua")) as f:
+            script = f.read()
+        for name, pipeline in PIPELINES.items():
+            conf = METRICS_CONFIG.replace("PIPELINE", pipeline).replace("BOOTSTRAP", bootstrap)
+            with Spillway(conf, extra_files={"scripts/default.lua": script}) as sw:
+                sw.start()
+                served.update(served_metrics(sw.ports["admin_http"]))
+                check(sw.stop() == 0, f"clean stop ({name} pipeline)")
+    finally:
+        mock.stdin.close()
+        mock.wait(10)
+    check(len(served) >= 40 and "spillway_partition_spilled_total" in served
+          and "spillway_kafka_produced_total" in served,
+          f"the configs serve every kind of family: {sorted(served)}")
+    documented = documented_metrics()
+    missing = sorted(n for n in served if n.startswith("spillway_") and n not in documented)
+    check(not missing, "metric families served on /metrics but missing from docs/operations.md "
+          "(\"What each metric means\": one row each, full names):\n  " + "\n  ".join(
+              f"{n} ({served[n]})" for n in missing))
+    stale = sorted(documented - set(served))
+    check(not stale, "docs/operations.md names metric families that /metrics does not serve:\n  "
+          + "\n  ".join(stale))
+
+
 if __name__ == "__main__":
-    main([test_config_reference_matches_code])
+    main([test_config_reference_matches_code, test_metrics_table_matches_metrics])
