@@ -6,6 +6,14 @@
 #include <string.h>
 
 #include "pipeline.h"
+#include "timeutil.h"
+
+int refusal_starts(int64_t *refused_at)
+{
+    int64_t now = time_mono_ns(), last = *refused_at;
+    *refused_at = now;
+    return !last || now - last > REFUSAL_QUIET_NS;
+}
 
 /* Settings the pipeline's guarantees rest on: a user property may not change them. */
 static const char *const pinned[] = {"enable.idempotence", "acks",

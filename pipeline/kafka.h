@@ -56,4 +56,10 @@ static inline void kafka_unenvelope(const unsigned char *hdr, uint16_t *flags, u
     *src = (uint16_t)(hdr[2] | hdr[3] << 8);
 }
 
+/* Kafka could not take a record (its bounded queue is full): notes when, and returns 1 when this
+ * starts an episode worth one log line, i.e. no refusal in the REFUSAL_QUIET_NS before. A
+ * burst refuses many times a second; each refusal is counted, the episode said once. */
+#define REFUSAL_QUIET_NS (10 * 1000000000LL)
+int refusal_starts(int64_t *refused_at);
+
 #endif

@@ -63,7 +63,7 @@ struct kpipe {
     int started;
     _Atomic int stop;
     _Atomic int64_t in_flight;
-    int refusing; /* Kafka could not take a record: said once, until it takes one */
+    int64_t refused_at; /* when Kafka last could not take a record (monotonic ns), or 0 */
     int64_t next_commit;
     struct kpipe_stats stats;
     struct buf msg;
@@ -163,15 +163,11 @@ size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
                               RD_KAFKA_V_VALUE(kp->msg.data, kp->msg.len), RD_KAFKA_V_END);
         if (rc) {
             counter_add(&kp->stats.refused, 1);
-            if (!kp->refusing)
+            if (refusal_starts(&kp->refused_at))
                 log_warn("kafka mode: Kafka cannot take more, blocking the inputs", "{s:s}",
                          "error", rd_kafka_err2str(rc));
-            kp->refusing = 1;
             break;
         }
-        if (kp->refusing)
-            log_info("kafka mode: Kafka takes records again", NULL);
-        kp->refusing = 0;
         atomic_fetch_add(&kp->in_flight, 1);
         counter_add(&kp->stats.produced, 1);
         off += RING_REC_SIZE(r->len);

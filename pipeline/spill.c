@@ -30,7 +30,7 @@ struct part {
     int64_t next;              /* next offset to replay */
     int64_t saved;             /* the offset last written to the state store */
     int consuming;
-    int refusing;       /* Kafka could not take a record: said once, until it takes one */
+    int64_t refused_at; /* when Kafka last could not take a record (monotonic ns), or 0 */
     struct buf pending; /* replayed records that did not fit in the ring yet */
     struct spill_stats stats;
 };
@@ -187,15 +187,11 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
         if (rc) {
             /* Kafka cannot take more now: the rest stays staged, the inputs pause (block). */
             counter_add(&pt->stats.refused, 1);
-            if (!pt->refusing)
+            if (refusal_starts(&pt->refused_at))
                 log_warn("spill: Kafka cannot take more, blocking the inputs", "{s:i, s:s}",
                          "partition", p, "error", rd_kafka_err2str(rc));
-            pt->refusing = 1;
             break;
         }
-        if (pt->refusing)
-            log_info("spill: Kafka takes records again", "{s:i}", "partition", p);
-        pt->refusing = 0;
         atomic_fetch_add(&pt->in_flight, 1);
         counter_add(&pt->stats.spilled, 1);
         off += RING_REC_SIZE(r->len);
