@@ -272,7 +272,10 @@ static void open_sandbox(lua_State *L)
     static const char *const base_banned[] = {"dofile",   "loadfile", "load",   "collectgarbage",
                                               "require",  "module",   "rawset", "rawget",
                                               "rawequal", "rawlen",   NULL};
-    static const char *const os_kept[] = {"time", "clock", "date", "difftime", NULL};
+    /* os.time and os.clock only: os.date's text depends on the process's time zone and
+     * locale (a script would format the same event differently on two hosts), and
+     * os.difftime is a subtraction. */
+    static const char *const os_kept[] = {"time", "clock", NULL};
     luaL_requiref(L, "_G", luaopen_base, 1);
     strip(L, base_banned);
     lua_pushcfunction(L, safe_load);
