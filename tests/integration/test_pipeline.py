@@ -176,6 +176,26 @@ def test_drop_newest_counts_exactly():
         gate.close()
 
 
+def test_partition_key_and_round_robin():
+    """partition_key hashes a field: every event of one key goes to one partition (so one worker
+    keeps its order); an empty partition_key spreads events round robin."""
+    for key, traces in (("trace_id", 1), ("trace_id", 64), ('""', 64)):
+        pipe = f"{{partitions: 2, partition_key: {key}}}"
+        with Spillway(config(pipe, "  - {name: s, type: file, path: ./out.ndjson}")) as sw:
+            sw.start()
+            total = 10000
+            socat_send(payload(0, total, traces=traces), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+            wait_for(lambda: count_lines(sw.path("out.ndjson")) >= total, 60, "delivered")
+            ins = [p["in"] for p in stats(sw)["partitions"]]
+            check(sum(ins) == total, f"{key}: every event in one partition: {ins}")
+            if traces == 1:
+                check(sorted(ins) == [0, total], f"one key, one partition: {ins}")
+                check_order(read_ndjson(sw.path("out.ndjson")))
+            else:
+                check(min(ins) > total // 4, f"{key}, {traces} keys: both partitions: {ins}")
+            check(sw.stop() == 0, "clean stop")
+
+
 class Mock:
     def __init__(self, brokers=1):
         self.p = subprocess.Popen([KAFKA_MOCK, str(brokers)], stdin=subprocess.PIPE,
@@ -428,6 +448,62 @@ def test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing():
         mock.close()
 
 
+def test_kafka_mode_two_routers_share_the_topic():
+    """Scale-out: a collector and two routers in one consumer group share the topic's
+    partitions: each router delivers part of the stream, together everything (a rebalance may
+    repeat what a router had not committed yet: at-least-once). A process with role all does
+    both jobs alone, through the topic, once each."""
+    mock = Mock()
+    try:
+        mock.cmd("topic events 4")
+        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
+                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
+                              "  - {name: s, type: null}"))
+        rtrs = [Spillway(config(f"{{mode: kafka, role: router, partitions: 2, {kafka}}}",
+                                "  - {name: s, type: file, path: ./out.ndjson}"))
+                for _ in range(2)]
+        with col, rtrs[0], rtrs[1]:
+            col.start()
+            for r in rtrs:
+                r.start()
+            # Keep the stream going until the group has settled with both routers working.
+            sent, deadline = 0, time.monotonic() + 90
+            while not all(count_lines(r.path("out.ndjson")) > 0 for r in rtrs):
+                check(time.monotonic() < deadline, "both routers get partitions")
+                socat_send(payload(sent, 1000), f"TCP:127.0.0.1:{col.ports['tcp']}")
+                sent += 1000
+                time.sleep(0.2)
+            socat_send(payload(sent, 5000), f"TCP:127.0.0.1:{col.ports['tcp']}")
+            sent += 5000
+
+            def seqs():
+                return [e["seq"] for r in rtrs for e in read_ndjson(r.path("out.ndjson"))]
+            wait_for(lambda: len(set(seqs())) >= sent, 120, "everything routed")
+            for r in rtrs:
+                check(r.stop() == 0, "clean stop")
+            check(col.stop() == 0, "clean stop")
+            got = seqs()
+            check(set(got) == set(range(sent)), f"together everything: {len(set(got))} of {sent}")
+            print(f"{sent} events: {[count_lines(r.path('out.ndjson')) for r in rtrs]} per "
+                  f"router, {len(got) - sent} repeated by the rebalance")
+        # role all: one process collects and routes through the same topic.
+        mock.cmd("topic solo 2")
+        solo = f"kafka: {{brokers: '{mock.bootstrap}', topic: solo, group: solo}}"
+        with Spillway(config(f"{{mode: kafka, role: all, {solo}}}",
+                             "  - {name: s, type: file, path: ./out.ndjson}")) as sw:
+            sw.start()
+            socat_send(payload(0, 5000), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+            wait_for(lambda: count_lines(sw.path("out.ndjson")) >= 5000, 60, "role all routes")
+            k = stats(sw)["kafka"]
+            check(k["produced"] == 5000 and k["consumed"] == 5000, f"through Kafka: {k}")
+            check(sw.stop() == 0, "clean stop")
+            got = sorted(e["seq"] for e in read_ndjson(sw.path("out.ndjson")))
+            check(got == list(range(5000)), "once each")
+    finally:
+        mock.close()
+
+
 def read_ndjson_tolerant(path):
     """SIGKILL may cut one line of the file sink; the restarted sink ends it with a newline, so
     the line after it is whole. Skips the cut line (at most one per kill) and a partial last
@@ -449,8 +525,10 @@ def read_ndjson_tolerant(path):
 
 if __name__ == "__main__":
     main([test_memory_ceiling_with_a_stalled_sink, test_block_loses_nothing_with_a_slow_sink,
-          test_drop_newest_counts_exactly, test_spill_and_replay_exactly_once_in_order,
+          test_drop_newest_counts_exactly, test_partition_key_and_round_robin,
+          test_spill_and_replay_exactly_once_in_order,
           test_spill_through_a_broker_outage_loses_nothing, test_spill_backlog_survives_a_restart,
           test_spill_lost_to_retention_is_counted,
           test_kafka_mode_router_killed_loses_nothing,
-          test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing])
+          test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing,
+          test_kafka_mode_two_routers_share_the_topic])
