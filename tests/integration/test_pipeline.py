@@ -108,12 +108,13 @@ def flood(port, seconds, senders=4, pad=200):
     return ts
 
 
-def test_memory_ceiling_with_a_stalled_sink():
-    limit_mib = 32
+def flood_under_ceiling(pipeline_extra="", limit_mib=32):
+    """Floods a spillway whose only sink is dead; returns (idle RSS, peak RSS, stats) in KiB."""
     dead = free_port()
     sinks = f"  - {{name: s, type: tcp, address: '127.0.0.1:{dead}', connect_timeout: 100ms}}"
-    with Spillway(config(f"{{partitions: 2, memory_limit: {limit_mib}MiB}}", sinks)
-                  .replace("shutdown_timeout: 20s", "shutdown_timeout: 1s")) as sw:
+    pipe = f"{{partitions: 2, memory_limit: {limit_mib}MiB{pipeline_extra}}}"
+    with Spillway(config(pipe, sinks).replace("shutdown_timeout: 20s", "shutdown_timeout: 1s")) \
+            as sw:
         sw.start()
         time.sleep(0.5)
         base = rss_kib(sw.proc.pid)
@@ -124,14 +125,33 @@ def test_memory_ceiling_with_a_stalled_sink():
             time.sleep(0.05)
         peak = max(peak, rss_kib(sw.proc.pid))
         st = stats(sw)
-        held = st["memory"]["held_bytes"]
-        check(held > limit_mib * 1024 * 1024 * 0.6, f"the flood filled the pipeline: {held}")
-        # Fixed overhead: what the process uses idle (code, libraries, Lua states, SQLite)
-        # plus 16 MiB for read buffers and staging; see docs/pipeline.md.
-        bound = base + limit_mib * 1024 + 16 * 1024
-        print(f"RSS idle {base} KiB, peak {peak} KiB, bound {bound} KiB, held {held} bytes")
-        check(peak <= bound, f"RSS {peak} KiB over memory_limit + overhead ({bound} KiB)")
         sw.stop()
+    held = st["memory"]["held_bytes"]
+    check(held > limit_mib * 1024 * 1024 * 0.6, f"the flood filled the pipeline: {held}")
+    # Fixed overhead: what the process uses idle (code, libraries, Lua states, SQLite)
+    # plus 16 MiB for read buffers and staging; see docs/pipeline.md.
+    bound = base + limit_mib * 1024 + 16 * 1024
+    print(f"RSS idle {base} KiB, peak {peak} KiB, bound {bound} KiB, held {held} bytes")
+    check(peak <= bound, f"RSS {peak} KiB over memory_limit + overhead ({bound} KiB)")
+    return st
+
+
+def test_memory_ceiling_with_a_stalled_sink():
+    flood_under_ceiling()
+
+
+def test_memory_ceiling_while_spilling():
+    """The same flood with when_full: spill: librdkafka's producer queue is inside the limit
+    (an eighth of it), and what Kafka holds is not in the process."""
+    mock = Mock()
+    try:
+        mock.cmd("topic spill 2")
+        st = flood_under_ceiling(f", when_full: spill, kafka: {{brokers: '{mock.bootstrap}', "
+                                 "topic: spill}")
+        spilled = sum(p["spilled"] for p in st["partitions"])
+        check(spilled > 0, f"the flood spilled: {spilled}")
+    finally:
+        mock.close()
 
 
 def test_block_loses_nothing_with_a_slow_sink():
@@ -524,7 +544,8 @@ def read_ndjson_tolerant(path):
 
 
 if __name__ == "__main__":
-    main([test_memory_ceiling_with_a_stalled_sink, test_block_loses_nothing_with_a_slow_sink,
+    main([test_memory_ceiling_with_a_stalled_sink, test_memory_ceiling_while_spilling,
+          test_block_loses_nothing_with_a_slow_sink,
           test_drop_newest_counts_exactly, test_partition_key_and_round_robin,
           test_spill_and_replay_exactly_once_in_order,
           test_spill_through_a_broker_outage_loses_nothing, test_spill_backlog_survives_a_restart,
