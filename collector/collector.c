@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +48,36 @@ struct collector {
     const char *field_name;
     struct buf with_field;
     struct log_limit dead_log;
+    _Atomic uint64_t staged; /* records staged and not in the pipeline after the last flush */
 };
 
+/* A record counted as accepted when it was staged that the pipeline refused (drop_newest) or
+ * that was still staged at the stop deadline: it moves from accepted to dropped, so an input
+ * keeps received = accepted + dropped. */
 static void on_drop(void *ud, uint16_t src)
 {
     struct collector *c = ud;
-    if (src < c->ninputs)
+    if (src < c->ninputs) {
+        counter_add(&c->inputs[src]->stats.accepted, UINT64_MAX); /* minus one */
         counter_add(&c->inputs[src]->stats.dropped, 1);
+    }
+}
+
+/* Moves the staged records into the pipeline; publishes how many are left (only counted while
+ * the pipeline pushes back, so this costs nothing in the common case). */
+static size_t flush(struct collector *c)
+{
+    size_t pending = pipeline_producer_flush(&c->prod);
+    uint64_t n = 0;
+    for (int p = 0; pending && p < c->prod.nbatch; p++)
+        n += ring_count(c->prod.batch[p].data, c->prod.batch[p].len);
+    atomic_store_explicit(&c->staged, n, memory_order_relaxed);
+    return pending;
+}
+
+uint64_t collector_staged(const struct collector *c)
+{
+    return atomic_load_explicit(&((struct collector *)c)->staged, memory_order_relaxed);
 }
 
 static void set_paused(struct collector *c, int paused)
@@ -79,7 +103,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 void collector_commit(struct collector *c)
 {
-    size_t pending = pipeline_producer_flush(&c->prod);
+    size_t pending = flush(c);
     if (pending) {
         set_paused(c, 1);
         struct timeval tv = {0, RETRY_US};
@@ -170,7 +194,7 @@ int collector_start(struct collector *c, char *err, size_t errlen)
 /* Waits for the workers to take what is staged, up to the deadline; 0 when it all went. */
 static int flush_wait(struct collector *c, int64_t until_ns)
 {
-    while (pipeline_producer_flush(&c->prod)) {
+    while (flush(c)) {
         if (time_mono_ns() >= until_ns)
             return -1;
         struct timespec ts = {0, 1000000};
@@ -210,6 +234,7 @@ uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
         }
         b->len = 0;
     }
+    atomic_store_explicit(&c->staged, 0, memory_order_relaxed);
     return lost;
 }
 

@@ -29,6 +29,9 @@ int collector_start(struct collector *c, char *err, size_t errlen);
  * (monotonic). Returns the number of records that could not be delivered to a ring. */
 uint64_t collector_stop(struct collector *c, int64_t deadline_ns);
 
+/* Records the inputs accepted that wait in the collector for room in the pipeline (block):
+ * counted after each flush, read by `stats` from any thread. */
+uint64_t collector_staged(const struct collector *c);
 int collector_input_count(const struct collector *c);
 struct input *collector_input(struct collector *c, int i);
 

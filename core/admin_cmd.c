@@ -55,13 +55,14 @@ static json_t *partition_stats(const struct control_deps *d, uint64_t *held_byte
     for (int i = 0; d->pipeline && i < pipeline_partitions(d->pipeline); i++) {
         const struct partition_stats *s = pipeline_stats(d->pipeline, i);
         struct ring *r = pipeline_ring(d->pipeline, i);
-        uint64_t in = counter_get(&s->in), out = counter_get(&s->out);
         *held_bytes += ring_used(r);
-        json_t *o =
-            json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "partition", i, "in", (json_int_t)in,
-                      "out", (json_int_t)out, "held", (json_int_t)(in - out), "dropped",
-                      (json_int_t)counter_get(&s->dropped), "bytes_held", (json_int_t)ring_used(r),
-                      "capacity", (json_int_t)ring_capacity(r));
+        /* held is the ring's own record count, not in - out: it is what the balance checks. */
+        json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "partition", i, "in",
+                              (json_int_t)counter_get(&s->in), "out",
+                              (json_int_t)counter_get(&s->out), "held", (json_int_t)ring_held(r),
+                              "dropped", (json_int_t)counter_get(&s->dropped), "dead_letters",
+                              (json_int_t)counter_get(&s->dead), "bytes_held",
+                              (json_int_t)ring_used(r), "capacity", (json_int_t)ring_capacity(r));
         struct spill *sp = pipeline_spill(d->pipeline);
         if (sp) {
             struct spill_stats *ss = spill_stats(sp, i);
@@ -91,20 +92,35 @@ static json_t *sink_json(struct sink *s)
         "type", s->type, "state", health[atomic_load(&s->health) == SINK_RETRYING], "last_error",
         err, "in", (json_int_t)in, "delivered", (json_int_t)delivered, "failed", (json_int_t)failed,
         "dropped", (json_int_t)dropped, "retries", (json_int_t)counter_get(&s->stats.retries),
-        "bytes", (json_int_t)counter_get(&s->stats.bytes), "queued",
-        (json_int_t)(in - delivered - failed), "queued_bytes", (json_int_t)ring_used(s->q),
-        "latency_p50_ms", sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
+        "bytes", (json_int_t)counter_get(&s->stats.bytes), "queued", (json_int_t)ring_held(s->q),
+        "queued_bytes", (json_int_t)ring_used(s->q), "latency_p50_ms",
+        sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
         sinkstat_percentile(&s->stat, 0.99) / 1000.0);
 }
 
-/* Every sink as `sinks` shows it; adds their queued bytes to *held_bytes. */
+/* dropped by reason: refused by a full queue, by a full shadow queue (both never queued), and
+ * abandoned at shutdown (queued, then given up on: the rest of dropped). */
+static void sink_drops(json_t *o, const struct sink *s)
+{
+    uint64_t full = counter_get(&s->stats.dropped_full),
+             shadow = counter_get(&s->stats.dropped_shadow);
+    json_object_set_new(o, "dropped_queue_full", json_integer((json_int_t)full));
+    json_object_set_new(o, "dropped_shadow", json_integer((json_int_t)shadow));
+    json_object_set_new(o, "dropped_shutdown",
+                        json_integer((json_int_t)(counter_get(&s->stats.dropped) - full - shadow)));
+}
+
+/* Every sink as `sinks` shows it, with its drops by reason; adds their queued bytes to
+ * *held_bytes. */
 static json_t *sink_stats(const struct control_deps *d, uint64_t *held_bytes)
 {
     json_t *arr = json_array();
     for (int i = 0; d->sinks && i < sinks_count(d->sinks); i++) {
         struct sink *s = sinks_get(d->sinks, i);
         *held_bytes += ring_used(s->q);
-        json_array_append_new(arr, sink_json(s));
+        json_t *o = sink_json(s);
+        sink_drops(o, s);
+        json_array_append_new(arr, o);
     }
     return arr;
 }
@@ -130,6 +146,10 @@ json_t *admin__stats(const struct control_deps *d)
                         json_pack("{s:I, s:I}", "held_bytes", (json_int_t)held, "limit",
                                   (json_int_t)d->cfg->pipeline.memory_limit));
     if (d->collector)
+        json_object_set_new(
+            r, "collector",
+            json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
+    if (d->collector)
         json_object_set_new(r, "collector",
                             json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
     struct kpipe *kp = d->pipeline ? pipeline_kpipe(d->pipeline) : NULL;
@@ -148,7 +168,7 @@ json_t *admin__stats(const struct control_deps *d)
 
 static json_t *cmd_stats(struct admin *a, struct client *cl, json_t *req)
 {
-    return admin__ok(admin__stats(control_deps(a->ctl)));
+    return admin__ok(admin__stats_balanced(control_deps(a->ctl)));
 }
 
 static json_t *cmd_routes(struct admin *a, struct client *cl, json_t *req)

@@ -52,6 +52,9 @@ admin_cmd_fn admin__command(const char *name);
 const char *admin__command_names(void);
 /* The whole stats document (shared by the stats command and /metrics). */
 json_t *admin__stats(const struct control_deps *d);
+/* admin_balance.c: the stats document with its "balance" (every stage's identity checked); may
+ * take a few snapshots some milliseconds apart to tell events in flight from a loss. */
+json_t *admin__stats_balanced(const struct control_deps *d);
 
 /* admin_tap.c: `tap` turns the connection into a stream; the rest manage it. */
 json_t *admin__tap_start(struct admin *a, struct client *cl, json_t *req);

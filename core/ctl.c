@@ -144,6 +144,37 @@ static long long ival(json_t *o, const char *k)
     return (long long)json_integer_value(json_object_get(o, k));
 }
 
+/* The last line of `stats`: "balanced", or where the counters disagree and by how much. */
+static void print_balance(json_t *b)
+{
+    const char *state = json_string_value(json_object_get(b, "state"));
+    if (!state)
+        return; /* an older server */
+    if (!strcmp(state, "balanced")) {
+        printf("balance: balanced (%zu checks: every record counted out, held, dropped or "
+               "dead-lettered)\n",
+               json_array_size(json_object_get(b, "checks")));
+        return;
+    }
+    const char *stage = json_string_value(json_object_get(b, "stage"));
+    long long by = ival(b, "difference");
+    if (!strcmp(state, "in_flight"))
+        printf("balance: in flight (events moving; %lld at %s): exact once the flow stops\n", by,
+               stage);
+    else
+        printf("balance: UNBALANCED by %lld at %s\n", by, stage);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(b, "checks"), i, c)
+    {
+        if (ival(c, "difference"))
+            printf("  %-24s %s: %lld vs %lld (difference %lld)\n",
+                   json_string_value(json_object_get(c, "stage")),
+                   json_string_value(json_object_get(c, "rule")), ival(c, "left"), ival(c, "right"),
+                   ival(c, "difference"));
+    }
+}
+
 static void print_stats(json_t *resp)
 {
     size_t i;
@@ -156,8 +187,9 @@ static void print_stats(json_t *resp)
     printf("partitions\n");
     json_array_foreach(json_object_get(resp, "partitions"), i, v)
     {
-        printf("  %-14lld in %-10lld out %-10lld held %-8lld dropped %lld", ival(v, "partition"),
-               ival(v, "in"), ival(v, "out"), ival(v, "held"), ival(v, "dropped"));
+        printf("  %-14lld in %-10lld out %-10lld held %-8lld dropped %-8lld dead_letters %lld",
+               ival(v, "partition"), ival(v, "in"), ival(v, "out"), ival(v, "held"),
+               ival(v, "dropped"), ival(v, "dead_letters"));
         if (json_object_get(v, "spilled")) /* when_full: spill */
             printf("  %s spilled %lld replayed %lld refused %lld lost %lld",
                    json_is_true(json_object_get(v, "spilling")) ? "SPILLING" : "in memory",
@@ -169,19 +201,23 @@ static void print_stats(json_t *resp)
     json_array_foreach(json_object_get(resp, "routes"), i, v)
     {
         json_t *c = json_object_get(v, "counters");
-        printf("  %-14s in %-10lld kept %-10lld filtered %-8lld errors %lld\n",
+        printf("  %-14s in %-10lld kept %-10lld filtered %-8lld (sampled out %lld) errors %lld\n",
                json_string_value(json_object_get(v, "name")), ival(c, "in"), ival(c, "kept"),
-               ival(c, "filtered"), ival(c, "errors"));
+               ival(c, "filtered"), ival(c, "sampled_out"), ival(c, "errors"));
     }
     printf("sinks\n");
     json_array_foreach(json_object_get(resp, "sinks"), i, v)
-        printf("  %-14s in %-10lld delivered %-10lld failed %-6lld dropped %-6lld queued %lld\n",
+        printf("  %-14s in %-10lld delivered %-10lld failed %-6lld queued %-8lld dropped: queue "
+               "full %lld, shadow %lld, shutdown %lld\n",
                json_string_value(json_object_get(v, "name")), ival(v, "in"), ival(v, "delivered"),
-               ival(v, "failed"), ival(v, "dropped"), ival(v, "queued"));
+               ival(v, "failed"), ival(v, "queued"), ival(v, "dropped_queue_full"),
+               ival(v, "dropped_shadow"), ival(v, "dropped_shutdown"));
     json_t *r = json_object_get(resp, "router");
-    printf("router: unrouted %lld  dead_letter %lld  reloads %lld  reload_errors %lld\n",
-           ival(r, "unrouted"), ival(r, "dead_letter"), ival(r, "reloads"),
-           ival(r, "reload_errors"));
+    printf("router: unrouted %lld  dead_letter %lld  dead_letter_unsunk %lld  reloads %lld  "
+           "reload_errors %lld\n",
+           ival(r, "unrouted"), ival(r, "dead_letter"), ival(r, "dead_letter_unsunk"),
+           ival(r, "reloads"), ival(r, "reload_errors"));
+    print_balance(json_object_get(resp, "balance"));
 }
 
 static void print_audit(json_t *rows)

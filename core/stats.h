@@ -33,6 +33,7 @@ struct partition_stats {
     counter_t in;      /* records pushed into the ring */
     counter_t out;     /* records taken by the worker */
     counter_t dropped; /* refused when full */
+    counter_t dead;    /* of out: dead letters (the rest were events offered to the routes) */
 };
 
 struct route_stats {
@@ -52,6 +53,11 @@ struct sink_stats {
     counter_t bytes; /* delivered bytes */
     counter_t done;  /* records that left the queue (delivered, failed or abandoned), in queue
                         order: Kafka mode commits offsets against it */
+    /* Of dropped, the records refused at the queue's door (they never were in `in`): a full
+     * queue (drop_newest, or block past the shutdown deadline) and a full shadow queue. The rest
+     * of dropped was in the queue and abandoned at shutdown. */
+    counter_t dropped_full;
+    counter_t dropped_shadow;
 };
 
 #endif

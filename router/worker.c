@@ -63,6 +63,7 @@ struct worker {
     struct buf tapev;
     uint64_t rng;
     uint64_t unrouted, dead_unsunk, dead_sent;
+    uint64_t dead_in;   /* dead letters among the records taken from the ring */
     uint64_t processed; /* records taken from the ring so far */
     uint64_t *sink_in;  /* kafka mode: the sinks' in counters after a publish */
     struct log_limit err_log;
@@ -211,13 +212,19 @@ static void push_stage(struct worker *w, int idx)
     struct sink *s = sinks_get(w->sinks, idx / 2);
     int block = (idx % 2) == 0 && s->when_full == SINK_BLOCK;
     size_t off = ring_push(s->q, b->data, b->len);
+    counter_add(&s->stats.in, ring_count(b->data, off));
     while (block && off < b->len && !sinks_past_deadline(w->sinks)) {
+        /* Counted as each part goes in: a worker waiting here for a dead sink must not leave
+         * queued records that `in` does not show (the balance would report them). */
         size_t n = ring_push_wait(s->q, b->data + off, b->len - off, PUSH_WAIT_NS);
+        counter_add(&s->stats.in, ring_count(b->data + off, n));
         off += n;
     }
-    counter_add(&s->stats.in, ring_count(b->data, off));
-    if (off < b->len)
-        counter_add(&s->stats.dropped, ring_count(b->data + off, b->len - off));
+    if (off < b->len) {
+        uint64_t n = ring_count(b->data + off, b->len - off);
+        counter_add(idx % 2 ? &s->stats.dropped_shadow : &s->stats.dropped_full, n);
+        counter_add(&s->stats.dropped, n);
+    }
     buf_reset(b);
     buf_trim(b, 4 << 20);
 }
@@ -266,7 +273,10 @@ static void publish(struct worker *w, uint64_t records)
     counter_add(&rs->dead_unsunk, w->dead_unsunk);
     counter_add(&rs->dead_letter, w->dead_sent);
     w->unrouted = w->dead_unsunk = w->dead_sent = 0;
-    counter_add(&pipeline_stats(router__pipeline(w->r), w->partition)->out, records);
+    struct partition_stats *ps = pipeline_stats(router__pipeline(w->r), w->partition);
+    counter_add(&ps->dead, w->dead_in);
+    counter_add(&ps->out, records);
+    w->dead_in = 0;
     /* Kafka mode commits offsets once the sinks finished what this worker handed them. */
     struct kpipe *kp = pipeline_kpipe(router__pipeline(w->r));
     if (kp && records) {
@@ -434,9 +444,10 @@ static size_t process_chunk(struct worker *w, const char *span, size_t len, uint
     uint64_t n = 0;
     while (off < len && off < CHUNK_BYTES) {
         const struct ring_rec *rec = (const struct ring_rec *)(span + off);
-        if (rec->flags & RING_F_DEAD)
+        if (rec->flags & RING_F_DEAD) {
             stage_dead(w, RING_REC_DATA(rec), rec->len);
-        else
+            w->dead_in++;
+        } else
             process_event(w, RING_REC_DATA(rec), rec->len);
         off += RING_REC_SIZE(rec->len);
         n++;

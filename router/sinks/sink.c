@@ -124,7 +124,7 @@ void sink_dead_letter(struct sink *s, const char *rec, size_t len, const char *e
         ring_push(dl->q, batch.data, batch.len) == batch.len)
         counter_add(&dl->stats.in, 1);
     else
-        counter_add(&dl->stats.dropped, 1);
+        counter_add(&dl->stats.dropped, 1), counter_add(&dl->stats.dropped_full, 1);
     buf_free(&batch);
     buf_free(&d);
 }

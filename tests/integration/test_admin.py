@@ -261,6 +261,122 @@ def test_top_shows_live_numbers():
         check(sw.stop() == 0, "clean stop")
 
 
+BALANCE_CONFIG = """
+data_dir: ./data
+shutdown_timeout: 2s
+admin: {socket: ./run/admin.sock, http: ""}
+pipeline: {partitions: 2, memory_limit: 1MiB, when_full: drop_newest}
+inputs: [{name: app, type: tcp, listen: "127.0.0.1:{tcp}"}]
+router: {scripts: ./scripts}
+routes:
+  - {name: main, script: main.lua, sinks: [out, web], shadow: [candidate]}
+  - {name: sampled, sample_rate: 0.5, sinks: [out]}
+sinks:
+  - {name: out, type: file, path: ./out.ndjson}
+  - {name: web, type: http, url: "http://127.0.0.1:{dead_port}/", when_full: drop_newest}
+  - {name: candidate, type: http, url: "http://127.0.0.1:{dead_port}/"}
+  - {name: dl, type: file, path: ./dead.ndjson}
+dead_letter: dl
+"""
+FAILING_SCRIPT = ("function process(ev)\n  if ev.fail then error('boom') end\n"
+                  "  ev.routed = true\n  return true\nend\n")
+
+
+def check_balance(st, quiescent=True):
+    """Every identity of the stats document, recomputed here from its counters."""
+    b = st["balance"]
+    if not quiescent:
+        check(b["state"] in ("balanced", "in_flight"), f"never unbalanced under load: {b}")
+        return
+    check(b["state"] == "balanced" and all(c["difference"] == 0 for c in b["checks"]),
+          f"balanced at rest: {b}")
+    for i in st["inputs"]:
+        check(i["received"] == i["accepted"] + i["dropped"], f"input {i}")
+    parts = st["partitions"]
+    check(sum(i["accepted"] for i in st["inputs"])
+          == sum(p["in"] for p in parts) + st["collector"]["staged"], f"inputs -> partitions")
+    for p in parts:
+        check(p["in"] == p["out"] + p["held"], f"partition {p}")
+    errors = 0
+    for r in st["routes"]:
+        c = r["counters"]
+        check(c["in"] == c["kept"] + c["filtered"] + c["errors"], f"route {r['name']}: {c}")
+        errors += c["errors"]
+    rt = st["router"]
+    check(sum(p["dead_letters"] for p in parts) + errors
+          == rt["dead_letter"] + rt["dead_letter_unsunk"], f"dead letters: {rt} {parts}")
+    for s in st["sinks"]:
+        check(s["dropped"] == s["dropped_queue_full"] + s["dropped_shadow"]
+              + s["dropped_shutdown"], f"sink drops by reason: {s}")
+        check(s["in"] == s["delivered"] + s["failed"] + s["dropped_shutdown"] + s["queued"],
+              f"sink {s['name']}: {s}")
+    names = {c["stage"] for c in b["checks"]}
+    check({"input app", "inputs -> partitions", "partition 0", "partition 1", "route main",
+           "route sampled", "dead letters", "sink out", "sink web", "sink candidate",
+           "sink dl"} <= names, f"every stage checked: {names}")
+
+
+def test_stats_balance_with_drops_dead_letters_and_a_failing_sink():
+    dead_port = socket.socket()
+    dead_port.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    config = BALANCE_CONFIG.replace("{dead_port}", str(dead_port.getsockname()[1]))
+    with Spillway(config, extra_files={"scripts/main.lua": FAILING_SCRIPT}) as sw:
+        sw.start()
+        total, lines = 60_000, []
+        for i in range(total):
+            if i % 1000 == 7:
+                lines.append("this is {not json\n")
+            else:
+                ev = {"seq": i, "trace_id": "%08x" % i, "message": "x" * 100}
+                if i % 1000 == 11:
+                    ev["fail"] = True
+                lines.append(json.dumps(ev) + "\n")
+        data = "".join(lines).encode()
+        senders = [threading.Thread(target=socat_send,
+                                    args=(data[k::1] if k == 0 else data,
+                                          f"TCP:127.0.0.1:{sw.ports['tcp']}"))
+                   for k in range(1)]
+        [t.start() for t in senders]
+        during = []
+        while any(t.is_alive() for t in senders):
+            during.append(ctlj(sw, "stats"))
+        [t.join() for t in senders]
+        for st in during:
+            check_balance(st, quiescent=False)
+
+        def settled():
+            st = ctlj(sw, "stats")
+            return st if st["inputs"][0]["received"] == total and \
+                st["balance"]["state"] == "balanced" else None
+        wait_for(settled, 60, "the counters to settle")
+        st = ctlj(sw, "stats")
+        check_balance(st)
+        inp = st["inputs"][0]
+        check(inp["dead_letter"] == 60 and inp["dropped"] > 0
+              and inp["dropped"] == sum(p["dropped"] for p in st["partitions"]),
+              f"60 malformed lines, drops by the full partitions: {inp}")
+        sinks = {s["name"]: s for s in st["sinks"]}
+        check(sinks["web"]["dropped_queue_full"] > 0 and sinks["web"]["delivered"] == 0,
+              f"the unreachable sink drops: {sinks['web']}")
+        check(sinks["candidate"]["dropped_shadow"] > 0, f"shadow drops: {sinks['candidate']}")
+        main_route = [r for r in st["routes"] if r["name"] == "main"][0]["counters"]
+        check(main_route["errors"] > 0, f"script errors dead-lettered: {main_route}")
+        wait_for(lambda: count_lines(sw.path("dead.ndjson")) == sinks["dl"]["in"], 30,
+                 "dead letters written")
+        check(count_lines(sw.path("dead.ndjson")) == st["router"]["dead_letter"]
+              - sinks["dl"]["dropped_queue_full"], "every dead letter the router sent is there")
+        human = ctl(sw, "stats").stdout
+        check("balance: balanced (" in human, f"human balance line: {human}")
+        # A short shutdown: what the unreachable sinks still queue is given up on and reported.
+        queued = sum(s["queued"] for s in st["sinks"])
+        check(sw.stop() == 1, "undelivered events: exit 1")
+        dead_port.close()
+        rec = [r for r in sw.log_records() if r.get("undelivered") is not None]
+        check(rec and rec[-1]["undelivered"] == queued,
+              f"the stop reports the {queued} queued events as undelivered: {rec}")
+
+
 if __name__ == "__main__":
     main([test_every_command, test_bad_requests_never_hurt, test_permissions_for_another_uid,
-          test_http_metrics_health_ready, test_tap_on_a_busy_route, test_top_shows_live_numbers])
+          test_http_metrics_health_ready, test_tap_on_a_busy_route, test_top_shows_live_numbers,
+          test_stats_balance_with_drops_dead_letters_and_a_failing_sink])

@@ -1,0 +1,166 @@
+/* The balance of `stats`: every stage's counters checked against one identity, so that no loss
+ * is ever silent. Each identity adds counters that are counted independently of each other
+ * (held and queued are the rings' own record counts, not differences of counters), so a record
+ * that vanished shows as a difference. Computed from the stats document itself, so the numbers
+ * shown and the balance agree; see docs/admin.md ("Balance"). */
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin_int.h"
+
+#define SNAPSHOTS   10
+#define SNAPSHOT_NS 2000000 /* between snapshots: 20 ms at most for a stats call under load */
+
+static long long ival(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* Appends {"stage","rule","left","right","difference"}. */
+static void check(json_t *checks, const char *stage, const char *name, const char *rule,
+                  long long left, long long right)
+{
+    char label[300];
+    snprintf(label, sizeof(label), "%s%s%s", stage, name ? " " : "", name ? name : "");
+    json_array_append_new(checks,
+                          json_pack("{s:s, s:s, s:I, s:I, s:I}", "stage", label, "rule", rule,
+                                    "left", (json_int_t)left, "right", (json_int_t)right,
+                                    "difference", (json_int_t)(left - right)));
+}
+
+static void input_checks(json_t *st, json_t *checks)
+{
+    size_t i;
+    json_t *v;
+    long long accepted = 0;
+    json_array_foreach(json_object_get(st, "inputs"), i, v)
+    {
+        check(checks, "input", json_string_value(json_object_get(v, "name")),
+              "received = accepted + dropped", ival(v, "received"),
+              ival(v, "accepted") + ival(v, "dropped"));
+        accepted += ival(v, "accepted");
+    }
+    json_t *col = json_object_get(st, "collector");
+    if (!col)
+        return; /* router role: no inputs here */
+    long long staged = ival(col, "staged");
+    json_t *kf = json_object_get(st, "kafka");
+    if (kf) { /* Kafka mode: the inputs feed the topic, the rings are fed by the consumer */
+        check(checks, "inputs -> kafka", NULL, "accepted = produced + staged", accepted,
+              ival(kf, "produced") + staged);
+        return;
+    }
+    long long to_partitions = 0;
+    json_array_foreach(json_object_get(st, "partitions"), i, v)
+    {
+        /* Replayed records come back from the spill topic: they entered once, as spilled. */
+        to_partitions += ival(v, "in") - ival(v, "replayed") + ival(v, "spilled");
+    }
+    check(checks, "inputs -> partitions", NULL,
+          "accepted = partition in - replayed + spilled + staged", accepted,
+          to_partitions + staged);
+}
+
+static void partition_checks(json_t *st, json_t *checks)
+{
+    size_t i;
+    json_t *v;
+    long long dead = 0;
+    json_array_foreach(json_object_get(st, "partitions"), i, v)
+    {
+        char name[32];
+        snprintf(name, sizeof(name), "%lld", ival(v, "partition"));
+        check(checks, "partition", name, "in = out + held", ival(v, "in"),
+              ival(v, "out") + ival(v, "held"));
+        dead += ival(v, "dead_letters");
+    }
+    long long errors = 0;
+    json_array_foreach(json_object_get(st, "routes"), i, v)
+    {
+        json_t *c = json_object_get(v, "counters");
+        check(checks, "route", json_string_value(json_object_get(v, "name")),
+              "in = kept + filtered + errors", ival(c, "in"),
+              ival(c, "kept") + ival(c, "filtered") + ival(c, "errors"));
+        errors += ival(c, "errors");
+    }
+    json_t *r = json_object_get(st, "router");
+    check(checks, "dead letters", NULL,
+          "partition dead_letters + route errors = router dead_letter + dead_letter_unsunk",
+          dead + errors, ival(r, "dead_letter") + ival(r, "dead_letter_unsunk"));
+}
+
+static void sink_checks(json_t *st, json_t *checks)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(st, "sinks"), i, v) check(
+        checks, "sink", json_string_value(json_object_get(v, "name")),
+        "in = delivered + failed + dropped_shutdown + queued", ival(v, "in"),
+        ival(v, "delivered") + ival(v, "failed") + ival(v, "dropped_shutdown") + ival(v, "queued"));
+}
+
+static json_t *checks_of(json_t *st)
+{
+    json_t *checks = json_array();
+    input_checks(st, checks);
+    partition_checks(st, checks);
+    sink_checks(st, checks);
+    return checks;
+}
+
+/* The first check that does not balance, or NULL. */
+static json_t *first_difference(json_t *checks)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(checks, i, c)
+    {
+        if (ival(c, "difference"))
+            return c;
+    }
+    return NULL;
+}
+
+/* Whether any counter of the checks moved between two snapshots. */
+static int moved(json_t *a, json_t *b)
+{
+    if (json_array_size(a) != json_array_size(b))
+        return 1;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
+        if (ival(x, "left") != ival(y, "left") || ival(x, "right") != ival(y, "right"))
+            return 1;
+    }
+    return 0;
+}
+
+/* Counters are read one after the other while events move, so a snapshot taken under load can
+ * be off by what moved between two reads. A snapshot that balances is reported as such; one that
+ * does not is taken again, a few times, 2 ms apart: if one of them balances, that one is shown;
+ * if the counters kept moving, the differences are "in_flight"; if nothing moved over the whole
+ * window yet a difference stays, records were lost (or counted twice): "unbalanced". */
+json_t *admin__stats_balanced(const struct control_deps *d)
+{
+    json_t *st = admin__stats(d), *checks = checks_of(st), *first = checks_of(st);
+    json_t *diff = first_difference(checks);
+    for (int n = 1; diff && n < SNAPSHOTS; n++) {
+        struct timespec ts = {0, SNAPSHOT_NS};
+        nanosleep(&ts, NULL);
+        json_decref(st);
+        json_decref(checks);
+        st = admin__stats(d);
+        checks = checks_of(st);
+        diff = first_difference(checks);
+    }
+    const char *state = !diff ? "balanced" : moved(first, checks) ? "in_flight" : "unbalanced";
+    json_decref(first);
+    json_t *b = json_pack("{s:s, s:O}", "state", state, "checks", checks);
+    if (diff) {
+        json_object_set(b, "stage", json_object_get(diff, "stage"));
+        json_object_set(b, "difference", json_object_get(diff, "difference"));
+    }
+    json_decref(checks);
+    json_object_set_new(st, "balance", b);
+    return st;
+}
