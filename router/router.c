@@ -1,11 +1,12 @@
 #include "router.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "fsutil.h"
@@ -20,9 +21,42 @@
 #include "timeutil.h"
 #include "worker.h"
 
+/* How long a reload waits for every worker to compile a new version. A worker compiles it
+ * between two chunks, or within 100 ms (PEEK_WAIT_NS) when idle; one blocked on a full sink
+ * may take longer, and then the reload reports the version as pending (it is committed when
+ * the last worker has loaded it). */
+#define RELOAD_WAIT_NS (2 * 1000000000LL)
+
+/* A new version of a route's script on its way to the workers. Each worker compiles it in its
+ * own Lua state and reports back; only when every worker loaded it is it committed (published
+ * as the route's script_gen, which each worker then swaps in between two events). If any
+ * worker failed, it is abandoned everywhere and the failure becomes the route's script_error:
+ * every worker keeps running the same, previous, version. Fields under the router's lock
+ * except the two atomics workers poll. */
+struct candidate {
+    char *source; /* NULL when no candidate is in flight */
+    size_t len;
+    unsigned gen;                 /* unique among all routes' versions */
+    int reported;                 /* workers that loaded it or failed to */
+    int watched;                  /* router_reload waits for it (and logs the outcome) */
+    char error[512];              /* the first worker's failure, "" so far */
+    unsigned done_gen;            /* the last candidate resolved ... */
+    int done_rc;                  /* ... and how: 0 committed, -EINVAL abandoned */
+    _Atomic unsigned cand_gen;    /* the candidate workers should compile (0: none) */
+    _Atomic unsigned dropped_gen; /* an abandoned candidate: workers holding it free it */
+};
+
 struct router {
-    pthread_mutex_t mu; /* route origins, script sources and errors */
-    struct state *st;   /* may be NULL (spillway check, tests) */
+    pthread_mutex_t mu; /* route origins, script sources and errors; never held over I/O */
+    /* Orders the SQLite writes of runtime changes (taken before mu, held over the write, never
+     * taken by a worker): the store sees changes in the order they were applied, while a slow
+     * or locked database stalls only the admin side, never a worker waiting for mu. */
+    pthread_mutex_t persist_mu;
+    pthread_cond_t resolved; /* a candidate was committed or abandoned (with mu) */
+    unsigned gen_seq;        /* the last script generation handed out */
+    struct candidate *cands; /* per route */
+    unsigned char *expired;  /* per route and key: router_expire's scratch (under persist_mu) */
+    struct state *st;        /* may be NULL (spillway check, tests) */
     struct kv *kv;
     const struct config *cfg;
     struct pipeline *pl;
@@ -208,7 +242,9 @@ static int apply_state(struct router *r, char *err, size_t errlen)
     return 0;
 }
 
-static void revert(struct router *r, struct route *rt, const char *key)
+/* Puts the configured value back in force (under mu); the caller then clears the stored
+ * override with unpersist, after releasing mu. */
+static void revert(struct route *rt, const char *key)
 {
     if (strcmp(key, "sample_rate") == 0) {
         route_set_rate(rt, rt->cfg_rate);
@@ -217,33 +253,46 @@ static void revert(struct router *r, struct route *rt, const char *key)
         atomic_store(&rt->enabled, rt->cfg_enabled);
         memset(&rt->enabled_origin, 0, sizeof(rt->enabled_origin));
     }
+}
+
+static void unpersist(struct router *r, struct route *rt, const char *key)
+{
     if (r->st)
         state_override_clear(r->st, rt->name, key);
 }
 
 int router_expire(struct router *r, int64_t now_ns)
 {
+    static const char *const keys[2] = {"sample_rate", "enabled"};
     int n = 0;
+    pthread_mutex_lock(&r->persist_mu);
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->nroutes; i++) {
         struct route *rt = &r->routes[i];
         struct route_origin *o[2] = {&rt->rate_origin, &rt->enabled_origin};
-        const char *keys[2] = {"sample_rate", "enabled"};
         for (int k = 0; k < 2; k++) {
-            if (!o[k]->overridden || !o[k]->expires_ns || o[k]->expires_ns > now_ns)
-                continue;
-            revert(r, rt, keys[k]);
-            char value[32];
-            if (k)
-                snprintf(value, sizeof(value), "%s", rt->cfg_enabled ? "true" : "false");
-            else
-                snprintf(value, sizeof(value), "%g", rt->cfg_rate);
-            log_info("runtime override expired: back to the configured value", "{s:s, s:s, s:s}",
-                     "route", rt->name, "key", keys[k], "value", value);
-            n++;
+            r->expired[i * 2 + k] =
+                o[k]->overridden && o[k]->expires_ns && o[k]->expires_ns <= now_ns;
+            if (r->expired[i * 2 + k])
+                revert(rt, keys[k]);
         }
     }
     pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < r->nroutes * 2; i++) {
+        if (!r->expired[i])
+            continue;
+        struct route *rt = &r->routes[i / 2];
+        unpersist(r, rt, keys[i % 2]);
+        char value[32];
+        if (i % 2)
+            snprintf(value, sizeof(value), "%s", rt->cfg_enabled ? "true" : "false");
+        else
+            snprintf(value, sizeof(value), "%g", rt->cfg_rate);
+        log_info("runtime override expired: back to the configured value", "{s:s, s:s, s:s}",
+                 "route", rt->name, "key", keys[i % 2], "value", value);
+        n++;
+    }
+    pthread_mutex_unlock(&r->persist_mu);
     return n;
 }
 
@@ -268,12 +317,15 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
         snprintf(err, errlen, "rate must be between 0 and 1");
         return -EINVAL;
     }
+    pthread_mutex_lock(&r->persist_mu);
     struct route *rt = lock_route(r, route, err, errlen);
-    if (!rt)
+    if (!rt) {
+        pthread_mutex_unlock(&r->persist_mu);
         return -ENOENT;
+    }
     char old[64], new[64];
     snprintf(old, sizeof(old), "%g", route_rate(rt));
-    snprintf(new, sizeof(new), "%g%s", rate, for_ns ? "" : "");
+    snprintf(new, sizeof(new), "%g", rate);
     int64_t now = time_now_ns();
     route_set_rate(rt, rate); /* workers read it for the next event */
     rt->rate_origin = (struct route_origin){1, now, for_ns ? now + for_ns : 0, who->uid};
@@ -282,14 +334,15 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
     snprintf(o.route, sizeof(o.route), "%s", route);
     snprintf(o.key, sizeof(o.key), "sample_rate");
     snprintf(o.value, sizeof(o.value), "%.17g", rate);
-    int rc = r->st ? state_override_set(r->st, &o) : 0;
     pthread_mutex_unlock(&r->mu);
+    int rc = r->st ? state_override_set(r->st, &o) : 0;
     char detail[96];
     if (for_ns)
         snprintf(detail, sizeof(detail), "%s for %gs", new, (double)for_ns / 1e9);
     else
         snprintf(detail, sizeof(detail), "%s", new);
     audit(r, who, "sample", route, old, detail);
+    pthread_mutex_unlock(&r->persist_mu);
     log_info("sampling dialed", "{s:s, s:s, s:s, s:I}", "route", route, "from", old, "to", detail,
              "uid", (json_int_t)who->uid);
     if (rc)
@@ -300,9 +353,12 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
 int router_set_enabled(struct router *r, const char *route, int enabled,
                        const struct router_actor *who, char *err, size_t errlen)
 {
+    pthread_mutex_lock(&r->persist_mu);
     struct route *rt = lock_route(r, route, err, errlen);
-    if (!rt)
+    if (!rt) {
+        pthread_mutex_unlock(&r->persist_mu);
         return -ENOENT;
+    }
     int was = atomic_load(&rt->enabled);
     atomic_store(&rt->enabled, enabled);
     int64_t now = time_now_ns();
@@ -311,10 +367,11 @@ int router_set_enabled(struct router *r, const char *route, int enabled,
     snprintf(o.route, sizeof(o.route), "%s", route);
     snprintf(o.key, sizeof(o.key), "enabled");
     snprintf(o.value, sizeof(o.value), "%d", enabled);
-    int rc = r->st ? state_override_set(r->st, &o) : 0;
     pthread_mutex_unlock(&r->mu);
+    int rc = r->st ? state_override_set(r->st, &o) : 0;
     audit(r, who, enabled ? "route enable" : "route disable", route, was ? "enabled" : "disabled",
           enabled ? "enabled" : "disabled");
+    pthread_mutex_unlock(&r->persist_mu);
     if (rc)
         snprintf(err, errlen, "applied, but could not be persisted to %s", state_path(r->st));
     return rc;
@@ -323,9 +380,12 @@ int router_set_enabled(struct router *r, const char *route, int enabled,
 int router_reset(struct router *r, const char *route, const char *key,
                  const struct router_actor *who, char *err, size_t errlen)
 {
+    pthread_mutex_lock(&r->persist_mu);
     struct route *rt = lock_route(r, route, err, errlen);
-    if (!rt)
+    if (!rt) {
+        pthread_mutex_unlock(&r->persist_mu);
         return -ENOENT;
+    }
     int is_rate = !strcmp(key, "sample_rate");
     char old[64], new[64];
     if (is_rate) {
@@ -335,18 +395,83 @@ int router_reset(struct router *r, const char *route, const char *key,
         snprintf(old, sizeof(old), "%s", atomic_load(&rt->enabled) ? "enabled" : "disabled");
         snprintf(new, sizeof(new), "%s (config)", rt->cfg_enabled ? "enabled" : "disabled");
     }
-    revert(r, rt, key);
+    revert(rt, key);
     pthread_mutex_unlock(&r->mu);
+    unpersist(r, rt, key);
     audit(r, who, is_rate ? "sample reset" : "route reset", route, old, new);
+    pthread_mutex_unlock(&r->persist_mu);
     log_info("runtime override cleared: back to the configured value", "{s:s, s:s, s:s, s:I}",
              "route", route, "key", key, "value", new, "uid", (json_int_t)who->uid);
     return 0;
 }
 
-/* Re-reads one route's script; a changed one is compiled and checked in a scratch host
- * first, and only then published to the workers. */
-static int reload_route(struct router *r, struct route *rt, int *changed)
+/* Under mu: commits the route's candidate (every worker loaded it) or abandons it (one could
+ * not), and wakes router_reload. Returns 0 or -EINVAL; the caller logs. */
+static int resolve_candidate(struct router *r, int i)
 {
+    struct route *rt = &r->routes[i];
+    struct candidate *cd = &r->cands[i];
+    int rc = 0;
+    if (cd->error[0]) {
+        snprintf(rt->script_error, sizeof(rt->script_error), "%s", cd->error);
+        atomic_store(&cd->dropped_gen, cd->gen);
+        free(cd->source);
+        counter_add(&r->stats.reload_errors, 1);
+        rc = -EINVAL;
+    } else {
+        free(rt->source);
+        rt->source = cd->source;
+        rt->source_len = cd->len;
+        rt->script_error[0] = '\0';
+        rt->script_loaded_ns = time_now_ns();
+        rt->reloads++;
+        counter_add(&r->stats.reloads, 1);
+        atomic_store(&rt->script_gen, cd->gen); /* the workers swap it in */
+    }
+    cd->source = NULL;
+    cd->done_gen = cd->gen;
+    cd->done_rc = rc;
+    pthread_cond_broadcast(&r->resolved);
+    return rc;
+}
+
+static void log_resolved(const struct route *rt, int rc, const char *error)
+{
+    if (rc)
+        log_error("script reload failed: the running version stays", "{s:s, s:s}", "route",
+                  rt->name, "error", error);
+    else
+        log_info("script reloaded", "{s:s, s:s}", "route", rt->name, "path", rt->script_path);
+}
+
+/* Under mu: hands src (taken over) to the workers as route i's next version; a candidate still
+ * in flight is abandoned for it. Returns the candidate's generation. */
+static unsigned publish_candidate(struct router *r, int i, char *src, size_t len)
+{
+    struct candidate *cd = &r->cands[i];
+    if (cd->source)
+        atomic_store(&cd->dropped_gen, cd->gen);
+    free(cd->source);
+    cd->source = src;
+    cd->len = len;
+    cd->gen = ++r->gen_seq;
+    cd->reported = 0;
+    cd->watched = 1;
+    cd->error[0] = '\0';
+    atomic_store(&cd->cand_gen, cd->gen);
+    if (r->nworkers == 0)
+        resolve_candidate(r, i);
+    return cd->gen;
+}
+
+/* Re-reads one route's script; a changed one is compiled in a scratch host first (a syntax
+ * error never reaches the workers) and then published to the workers as a candidate. Returns
+ * the candidate's generation, 0 when nothing changed, or -EINVAL (the error is the route's
+ * script_error). */
+static long reload_route(struct router *r, int i)
+{
+    struct route *rt = &r->routes[i];
+    struct candidate *cd = &r->cands[i];
     char *src = NULL;
     size_t len = 0;
     char err[512] = "";
@@ -356,10 +481,19 @@ static int reload_route(struct router *r, struct route *rt, int *changed)
     } else {
         pthread_mutex_lock(&r->mu);
         int same = rt->source && len == rt->source_len && !memcmp(src, rt->source, len);
+        int pending = cd->source && len == cd->len && !memcmp(src, cd->source, len);
+        unsigned gen = cd->gen;
+        if (same && cd->source) { /* saved back as it was: the candidate is moot */
+            atomic_store(&cd->dropped_gen, cd->gen);
+            free(cd->source);
+            cd->source = NULL;
+        }
+        if (pending)
+            cd->watched = 1; /* still in flight from an earlier reload: wait for it again */
         pthread_mutex_unlock(&r->mu);
-        if (same) {
+        if (same || pending) {
             free(src);
-            return 0;
+            return same ? 0 : (long)gen;
         }
         struct script_limits lim = {r->cfg->router.max_instructions, r->cfg->router.lua_memory};
         struct script_host *h = script_host_new(&lim, NULL, 1);
@@ -369,49 +503,140 @@ static int reload_route(struct router *r, struct route *rt, int *changed)
     pthread_mutex_lock(&r->mu);
     if (rc < 0) {
         snprintf(rt->script_error, sizeof(rt->script_error), "%s", err);
+        pthread_mutex_unlock(&r->mu);
         free(src);
-    } else {
-        free(rt->source);
-        rt->source = src;
-        rt->source_len = len;
-        rt->script_error[0] = '\0';
-        rt->script_loaded_ns = time_now_ns();
-        rt->reloads++;
-        atomic_fetch_add(&rt->script_gen, 1);
-        *changed = 1;
-    }
-    pthread_mutex_unlock(&r->mu);
-    if (rc < 0) {
         counter_add(&r->stats.reload_errors, 1);
-        log_error("script reload failed: the running version stays", "{s:s, s:s}", "route",
-                  rt->name, "error", err);
+        log_resolved(rt, -EINVAL, err);
         return -EINVAL;
     }
-    counter_add(&r->stats.reloads, 1);
-    log_info("script reloaded", "{s:s, s:s}", "route", rt->name, "path", rt->script_path);
-    return 0;
+    unsigned gen = publish_candidate(r, i, src, len);
+    pthread_mutex_unlock(&r->mu);
+    return gen;
+}
+
+/* Waits (with mu held) until route i's candidate gen is resolved, superseded or the deadline
+ * passes. Returns 0 (committed), -EINVAL (abandoned) or -EAGAIN (still pending). */
+static int wait_candidate(struct router *r, int i, unsigned gen, const struct timespec *deadline)
+{
+    struct candidate *cd = &r->cands[i];
+    for (;;) {
+        if (cd->done_gen == gen)
+            return cd->done_rc;
+        if (cd->gen != gen || !cd->source)
+            return -ECANCELED; /* withdrawn: the file was saved back as it runs */
+        if (pthread_cond_timedwait(&r->resolved, &r->mu, deadline) == ETIMEDOUT)
+            return cd->done_gen == gen ? cd->done_rc : -EAGAIN;
+    }
 }
 
 int router_reload(struct router *r, int *nchanged, char *err, size_t errlen)
 {
+    /* Per route: the candidate's generation, then what to log once the lock is released. */
+    struct outcome {
+        long gen;
+        int log; /* 1: committed, 2: abandoned by a worker (error) */
+        char error[512];
+    } *out = calloc((size_t)r->nroutes + 1, sizeof(*out));
     int failures = 0;
     *nchanged = 0;
     err[0] = '\0';
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    /* Every changed script first goes out to the workers, then the outcomes are collected:
+     * the workers compile them all in one pass. */
+    for (int i = 0; i < r->nroutes; i++) {
+        if (r->routes[i].script_path)
+            out[i].gen = reload_route(r, i);
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += RELOAD_WAIT_NS / 1000000000LL;
+    pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->nroutes; i++) {
         struct route *rt = &r->routes[i];
-        if (!rt->script_path)
-            continue;
-        int changed = 0;
-        if (reload_route(r, rt, &changed)) {
-            failures++;
-            pthread_mutex_lock(&r->mu);
-            if (!err[0])
-                snprintf(err, errlen, "%s", rt->script_error);
-            pthread_mutex_unlock(&r->mu);
+        int rc = (int)out[i].gen;
+        if (out[i].gen > 0) {
+            rc = wait_candidate(r, i, (unsigned)out[i].gen, &deadline);
+            r->cands[i].watched = 0; /* from now on, the worker resolving it logs it */
+            out[i].log = rc == 0 ? 1 : rc == -EINVAL ? 2 : 0;
+            snprintf(out[i].error, sizeof(out[i].error), "%s", rt->script_error);
         }
-        *nchanged += changed;
+        *nchanged += out[i].log == 1;
+        if (rc == 0 || rc == -ECANCELED)
+            continue;
+        failures++;
+        if (err[0])
+            continue;
+        if (rc == -EAGAIN)
+            snprintf(err, errlen,
+                     "route %s: %d of %d workers have not loaded the new version yet; it is "
+                     "swapped in once all have",
+                     rt->name, r->nworkers - r->cands[i].reported, r->nworkers);
+        else
+            snprintf(err, errlen, "%s", rt->script_error);
     }
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < r->nroutes; i++) {
+        if (out[i].log)
+            log_resolved(&r->routes[i], out[i].log == 2 ? -EINVAL : 0, out[i].error);
+    }
+    free(out);
     return failures ? -EINVAL : 0;
+}
+
+/* For workers (worker.h): the candidate generation to compile, and the last abandoned one. */
+unsigned router__candidate_gen(struct router *r, int i)
+{
+    return atomic_load(&r->cands[i].cand_gen);
+}
+
+unsigned router__dropped_gen(struct router *r, int i)
+{
+    return atomic_load(&r->cands[i].dropped_gen);
+}
+
+/* A copy of candidate gen's source, or -ENOENT when it is no longer in flight. */
+int router__candidate_source(struct router *r, int i, unsigned gen, char **src, size_t *len)
+{
+    struct candidate *cd = &r->cands[i];
+    int rc = -ENOENT;
+    pthread_mutex_lock(&r->mu);
+    if (cd->source && cd->gen == gen) {
+        *src = malloc(cd->len + 1);
+        rc = *src ? 0 : -ENOMEM;
+        if (*src) {
+            memcpy(*src, cd->source, cd->len);
+            (*src)[cd->len] = '\0';
+            *len = cd->len;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* A worker compiled candidate gen (error NULL) or could not (error says why). The last worker
+ * to report resolves it. */
+void router__candidate_report(struct router *r, int i, unsigned gen, int worker, const char *error)
+{
+    struct candidate *cd = &r->cands[i];
+    char logged[sizeof(cd->error)];
+    int rc = 1;
+    pthread_mutex_lock(&r->mu);
+    if (cd->source && cd->gen == gen) {
+        if (error && !cd->error[0])
+            snprintf(cd->error, sizeof(cd->error), "%s (worker %d)", error, worker);
+        if (++cd->reported >= r->nworkers) {
+            snprintf(logged, sizeof(logged), "%s", cd->error);
+            rc = resolve_candidate(r, i);
+            if (cd->watched)
+                rc = 1; /* router_reload logs it */
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (rc != 1)
+        log_resolved(&r->routes[i], rc, logged);
 }
 
 static json_t *origin_json(const struct route_origin *o)
@@ -496,12 +721,22 @@ struct router *router_new(const struct config *cfg, struct pipeline *pl, struct 
     if (!r)
         return NULL;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->persist_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->resolved, &ca);
+    pthread_condattr_destroy(&ca);
     r->st = st;
     r->kv = kv;
     r->cfg = cfg;
     r->pl = pl;
     r->sinks = sinks;
     if (build_routes(r, err, errlen))
+        goto fail;
+    r->cands = calloc((size_t)r->nroutes + 1, sizeof(*r->cands));
+    r->expired = calloc((size_t)r->nroutes * 2 + 1, 1);
+    if (!r->cands || !r->expired)
         goto fail;
     if (st && apply_state(r, err, errlen))
         goto fail;
@@ -537,8 +772,14 @@ void router_free(struct router *r)
         free(rt->sinks);
         free(rt->shadow);
         ring_free(atomic_load(&rt->tap));
+        if (r->cands)
+            free(r->cands[i].source);
     }
     free(r->routes);
+    free(r->cands);
+    free(r->expired);
+    pthread_cond_destroy(&r->resolved);
+    pthread_mutex_destroy(&r->persist_mu);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }

@@ -30,6 +30,14 @@
 #define PEEK_WAIT_NS (100 * 1000000LL)
 #define PUSH_WAIT_NS (100 * 1000000LL)
 
+/* A new version of a route's script this worker compiled and reported to the router; it is
+ * swapped in once the router commits it (every worker loaded it), dropped if abandoned. */
+struct pending_load {
+    unsigned seen; /* the last candidate generation looked at */
+    unsigned gen;  /* the candidate behind hd */
+    int hd;        /* its handle, or -1 */
+};
+
 /* Counters a worker accumulates without atomics and publishes once per chunk. */
 struct route_local {
     uint64_t in, kept, filtered, sampled_out, errors;
@@ -54,6 +62,7 @@ struct worker {
     struct script_host *host;
     int *handles;                /* per route: script handle or -1 */
     unsigned *gens;              /* per route: the script generation loaded */
+    struct pending_load *pend;   /* per route: a reload's candidate, compiled, not yet in use */
     uint64_t kv_version;         /* of the spillway.state copy in the Lua host */
     struct script_route *sroute; /* per route: what helpers see */
     struct stage *stage;         /* [sink * 2 + (shadow ? 1 : 0)] */
@@ -93,27 +102,78 @@ static void kv_copy(void *ud, const char *k, size_t kl, const char *v, size_t vl
     script_kv_put(ud, k, kl, v, vl);
 }
 
-/* Between two chunks: swap in scripts published by a reload, and refresh the local copy of
- * spillway.state when another worker (or this one) changed the shared store. */
+static void drop_pending(struct worker *w, struct pending_load *p)
+{
+    script_unload(w->host, p->hd);
+    p->hd = -1;
+}
+
+/* A reload's new version of route i: compiled here, next to the running one, and the result
+ * reported to the router, which commits it only when every worker could load it. */
+static void load_candidate(struct worker *w, int i, unsigned cand)
+{
+    struct pending_load *p = &w->pend[i];
+    struct route *rt = router_route(w->r, i);
+    char *src;
+    size_t len;
+    p->seen = cand;
+    drop_pending(w, p);
+    if (router__candidate_source(w->r, i, cand, &src, &len))
+        return; /* already withdrawn, or no memory: the router reports it pending */
+    char err[512];
+    int hd = script_load(w->host, rt->script_path, src, len, err, sizeof(err));
+    free(src);
+    if (hd >= 0) {
+        p->hd = hd;
+        p->gen = cand;
+    } else {
+        log_error("worker could not load a reloaded script: no worker swaps it in",
+                  "{s:s, s:i, s:s}", "route", rt->name, "worker", w->partition, "error", err);
+    }
+    router__candidate_report(w->r, i, cand, w->partition, hd < 0 ? err : NULL);
+}
+
+/* A committed version this worker did not compile as a candidate (not expected: kept so a
+ * worker can never run a version other than the committed one). */
+static void load_committed(struct worker *w, int i)
+{
+    struct route *rt = router_route(w->r, i);
+    char *src, err[512];
+    size_t len;
+    unsigned gen;
+    if (router__script_source(w->r, i, &src, &len, &gen))
+        return;
+    int hd = script_load(w->host, rt->script_path, src, len, err, sizeof(err));
+    free(src);
+    if (hd < 0)
+        log_error("worker could not load a reloaded script: the running version stays",
+                  "{s:s, s:i, s:s}", "route", rt->name, "worker", w->partition, "error", err);
+    else
+        script_replace(w->host, w->handles[i], hd);
+}
+
+/* Between two chunks: compile reload candidates, swap in versions the router committed, and
+ * refresh the local copy of spillway.state when another worker (or this one) changed the
+ * shared store. */
 static void sync_with_router(struct worker *w)
 {
     for (int i = 0; i < w->nroutes; i++) {
-        struct route *rt = router_route(w->r, i);
-        if (w->handles[i] < 0 || atomic_load(&rt->script_gen) == w->gens[i])
+        struct pending_load *p = &w->pend[i];
+        if (w->handles[i] < 0)
             continue;
-        char *src;
-        size_t len;
-        unsigned gen;
-        if (router__script_source(w->r, i, &src, &len, &gen))
+        unsigned cand = router__candidate_gen(w->r, i);
+        if (cand != p->seen)
+            load_candidate(w, i, cand);
+        if (p->hd >= 0 && router__dropped_gen(w->r, i) == p->gen)
+            drop_pending(w, p);
+        unsigned gen = atomic_load(&router_route(w->r, i)->script_gen);
+        if (gen == w->gens[i])
             continue;
-        char err[512];
-        int hd = script_load(w->host, rt->script_path, src, len, err, sizeof(err));
-        free(src);
-        if (hd < 0) {
-            log_error("worker could not load a reloaded script: the running version stays",
-                      "{s:s, s:i, s:s}", "route", rt->name, "worker", w->partition, "error", err);
+        if (p->hd >= 0 && p->gen == gen) {
+            script_replace(w->host, w->handles[i], p->hd);
+            p->hd = -1;
         } else {
-            script_replace(w->host, w->handles[i], hd);
+            load_committed(w, i);
         }
         w->gens[i] = gen;
     }
@@ -139,6 +199,7 @@ static int load_scripts(struct worker *w, char *err, size_t errlen)
         w->sroute[i].salt = hash64(rt->name, strlen(rt->name));
         w->handles[i] = -1;
         w->gens[i] = atomic_load(&rt->script_gen);
+        w->pend[i] = (struct pending_load){router__candidate_gen(w->r, i), 0, -1};
         if (!rt->source)
             continue;
         w->handles[i] =
@@ -166,13 +227,14 @@ struct worker *worker_new(struct router *r, int partition, char *err, size_t err
     eview_init(&w->ev);
     w->handles = calloc((size_t)w->nroutes + 1, sizeof(int));
     w->gens = calloc((size_t)w->nroutes + 1, sizeof(unsigned));
+    w->pend = calloc((size_t)w->nroutes + 1, sizeof(*w->pend));
     w->sroute = calloc((size_t)w->nroutes + 1, sizeof(*w->sroute));
     w->local = calloc((size_t)w->nroutes + 1, sizeof(*w->local));
     w->stage = calloc((size_t)w->nsinks * 2 + 1, sizeof(*w->stage));
     w->tapstage = calloc((size_t)w->nroutes + 1, sizeof(*w->tapstage));
     w->sink_in = calloc((size_t)w->nsinks + 1, sizeof(uint64_t));
-    if (!w->handles || !w->gens || !w->sroute || !w->local || !w->stage || !w->tapstage ||
-        !w->sink_in || load_scripts(w, err, errlen)) {
+    if (!w->handles || !w->gens || !w->pend || !w->sroute || !w->local || !w->stage ||
+        !w->tapstage || !w->sink_in || load_scripts(w, err, errlen)) {
         worker_free(w);
         return NULL;
     }
@@ -196,6 +258,7 @@ void worker_free(struct worker *w)
     buf_free(&w->tapev);
     free(w->handles);
     free(w->gens);
+    free(w->pend);
     free(w->sroute);
     free(w->local);
     buf_free(&w->dead);
@@ -461,8 +524,12 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     for (;;) {
         const char *span;
-        sync_with_router(w);
         size_t n = ring_peek(w->in, &span, PEEK_WAIT_NS);
+        /* After every wait and between two chunks: a version committed while this worker
+         * waited is in force for every event that arrived after the commit (ctl reload
+         * replies after it), and an idle worker compiles reload candidates within
+         * PEEK_WAIT_NS. */
+        sync_with_router(w);
         if (n == 0) {
             if (ring_closed_empty(w->in))
                 break;

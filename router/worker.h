@@ -26,6 +26,11 @@ struct sinks *router__sinks(struct router *r);
 int router__dead_sink(struct router *r);
 int router__fallback_sink(struct router *r);
 int router__script_source(struct router *r, int i, char **src, size_t *len, unsigned *gen);
+/* Reload candidates (router.c): what to compile, its source, and the worker's result. */
+unsigned router__candidate_gen(struct router *r, int i);
+unsigned router__dropped_gen(struct router *r, int i);
+int router__candidate_source(struct router *r, int i, unsigned gen, char **src, size_t *len);
+void router__candidate_report(struct router *r, int i, unsigned gen, int worker, const char *error);
 struct kv *router__kv(struct router *r);
 
 #endif

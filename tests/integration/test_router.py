@@ -2,6 +2,7 @@
 and routing state kept in SQLite across restarts."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -218,9 +219,142 @@ def test_script_errors_dead_letter_the_event():
               "dead letters carry the route and the event")
 
 
+# The route's script lives outside router.scripts, so inotify (which watches only that
+# directory) never sees it change: only SIGHUP and `spillway ctl reload` reload it.
+UNWATCHED = """
+data_dir: ./data
+shutdown_timeout: 30s
+admin: {socket: ./run/admin.sock, http: ""}
+inputs:
+  - {name: app, type: tcp, listen: "127.0.0.1:{tcp}"}
+pipeline: {partitions: 2, memory_limit: 16MiB}
+router: {scripts: ./scripts, lua_memory: LUA_MEMORY}
+routes:
+  - {name: main, script: "{dir}/live/main.lua", sinks: [events]}
+sinks:
+  - {name: events,     type: file, path: ./data/out/events.ndjson}
+  - {name: deadletter, type: file, path: ./data/out/dead-letter.ndjson}
+dead_letter: deadletter
+"""
+
+
+def unwatched(script, lua_memory="64MiB"):
+    return Spillway(UNWATCHED.replace("LUA_MEMORY", lua_memory),
+                    extra_files={"live/main.lua": script, "scripts/README": "not watched\n"})
+
+
+def write_live(sw, text):
+    with open(sw.path("live/main.lua"), "w") as f:
+        f.write(text)
+
+
+def stats(sw):
+    return ctl(sw, "stats")
+
+
+def send_and_read(sw, seqs):
+    """Sends events with these seqs and returns them as delivered (waits for all)."""
+    out = sw.path("data/out/events.ndjson")
+    before = count_lines(out)
+    socat_send(events_ndjson(seqs), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+    wait_for(lambda: count_lines(out) >= before + len(seqs), 30, f"{len(seqs)} events delivered")
+    return read_ndjson(out)[before:]
+
+
+def test_sighup_and_admin_reload():
+    with unwatched(KEEP_ALL.format(v=1)) as sw:
+        sw.start()
+        check({e["v"] for e in send_and_read(sw, range(50))} == {1}, "version 1 runs")
+        write_live(sw, KEEP_ALL.format(v=2))
+        time.sleep(0.5)  # give inotify the chance to see it (it must not): not a correctness wait
+        check(route(sw)["reloads"] == 0, "a change outside router.scripts is not watched")
+        check({e["v"] for e in send_and_read(sw, range(50, 100))} == {1}, "still version 1")
+
+        sw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: route(sw)["reloads"] == 1, 30, "SIGHUP to reload the script")
+        check(any(l["msg"] == "scripts checked" and l.get("trigger") == "signal"
+                  and l.get("reloaded") == 1 for l in sw.log_records()), "SIGHUP logged")
+        check({e["v"] for e in send_and_read(sw, range(100, 200))} == {2},
+              "after SIGHUP every worker runs version 2")
+
+        write_live(sw, KEEP_ALL.format(v=3))
+        r = ctl(sw, "reload")
+        check(r["ok"] is True and r["reloaded"] == 1, f"ctl reload reports one script: {r}")
+        rt = route(sw)
+        check(rt["reloads"] == 2 and rt["script_error"] == "", f"the route shows it: {rt}")
+        router = stats(sw)["router"]
+        check(router["reloads"] == 2 and router["reload_errors"] == 0, f"counters: {router}")
+        # The reply comes after every worker swapped it in: no event after it runs version 2.
+        check({e["v"] for e in send_and_read(sw, range(200, 300))} == {3},
+              "after ctl reload every worker runs version 3")
+        r = ctl(sw, "reload")
+        check(r["ok"] is True and r["reloaded"] == 0, f"nothing changed, nothing reloaded: {r}")
+        audit = [a for a in ctl(sw, "audit")["audit"] if a["command"] == "reload"]
+        check([a["new_value"] for a in audit] == ["1 reloaded", "0 reloaded"],
+              f"admin reloads audited: {audit}")
+        check(sw.stop() == 0, "clean stop")
+
+
+# Version 1 can hold memory in one worker's Lua state; version 2 needs about 1.6 MB at load.
+# A fresh state (where the router checks a script first) and the worker that holds nothing
+# load version 2; the worker holding about 2.8 MB of its 4 MiB cannot.
+HOLDER = """local hold = {}
+function process(ev)
+  if ev.grow then
+    for i = 1, ev.grow do hold[#hold + 1] = string.rep("x", 1000) .. i end
+  end
+  ev.v = 1
+  return true
+end
+"""
+PADDED = """local pad = {}
+for i = 1, 1500 do pad[i] = string.rep("y", 1000) .. i end
+function process(ev)
+  ev.v = 2
+  ev.pad = #pad
+  return true
+end
+"""
+
+
+def test_reload_is_committed_only_when_every_worker_loads_it():
+    with unwatched(HOLDER, lua_memory="4MiB") as sw:
+        sw.start()
+        out = sw.path("data/out/events.ndjson")
+        grow = json.dumps({"grow": 2500, "trace_id": "grow", "seq": -1}).encode() + b"\n"
+        socat_send(grow, f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: count_lines(out) == 1, 30, "the event that fills one worker's state")
+        check(route(sw)["counters"]["errors"] == 0, "filling the state fits in its limit")
+
+        write_live(sw, PADDED)
+        r = ctl(sw, "reload")
+        check(r["ok"] is False and "(worker " in r["error"] and "memory" in r["error"],
+              f"the reload fails, naming the worker that could not load it: {r}")
+        rt = route(sw)
+        check(rt["reloads"] == 0 and "(worker " in rt["script_error"],
+              f"ctl routes shows the worker's error, no reload counted: {rt}")
+        router = stats(sw)["router"]
+        check(router["reloads"] == 0 and router["reload_errors"] == 1, f"counters: {router}")
+        check(any(l["msg"].startswith("worker could not load a reloaded script")
+                  for l in sw.log_records()), "the worker's failure is logged")
+        # Neither worker swapped it in: every event (both partitions) still runs version 1.
+        check({e["v"] for e in send_and_read(sw, range(200))} == {1},
+              "no worker runs the version one worker could not load")
+
+        write_live(sw, KEEP_ALL.format(v=3))
+        r = ctl(sw, "reload")
+        check(r["ok"] is True and r["reloaded"] == 1, f"a version every worker loads: {r}")
+        rt = route(sw)
+        check(rt["reloads"] == 1 and rt["script_error"] == "", f"the error is cleared: {rt}")
+        check({e["v"] for e in send_and_read(sw, range(200, 400))} == {3}, "version 3 runs")
+        check(sw.stop() == 0, "clean stop")
+
+
 if __name__ == "__main__":
     main([test_script_errors_dead_letter_the_event,
           test_syntax_error_keeps_the_old_script,
           test_sampling_is_accurate_and_keeps_traces_whole,
           test_dial_reverts_and_survives_restart,
-          test_reload_under_load_loses_and_duplicates_nothing])
+          test_reload_under_load_loses_and_duplicates_nothing,
+          test_sighup_and_admin_reload,
+          test_reload_is_committed_only_when_every_worker_loads_it])
