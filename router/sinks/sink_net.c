@@ -74,11 +74,16 @@ static void disconnect(struct net_sink *n)
     n->fd = -1;
 }
 
+/* Waits until fd is ready for ev, or has an error to report (the caller's next call returns
+ * it); -ETIMEDOUT when neither happened within timeout_ns. */
 static int wait_fd(int fd, short ev, int64_t timeout_ns)
 {
     struct pollfd p = {fd, ev, 0};
-    int rc = poll(&p, 1, (int)(timeout_ns / 1000000));
-    return rc > 0 && !(p.revents & (POLLERR | POLLNVAL)) ? 0 : -ETIMEDOUT;
+    int rc;
+    do {
+        rc = poll(&p, 1, (int)(timeout_ns / 1000000));
+    } while (rc < 0 && errno == EINTR);
+    return rc > 0 ? 0 : -ETIMEDOUT;
 }
 
 static int connect_peer(struct sink *s, struct net_sink *n)
@@ -88,18 +93,36 @@ static int connect_peer(struct sink *s, struct net_sink *n)
     if (n->fd < 0)
         return -errno;
     if (connect(n->fd, (struct sockaddr *)&n->sa, n->salen) < 0) {
-        if (errno != EINPROGRESS || wait_fd(n->fd, POLLOUT, o->connect_timeout)) {
-            int e = errno == EINPROGRESS ? ETIMEDOUT : errno;
+        int e = errno;
+        if (e == EINPROGRESS && wait_fd(n->fd, POLLOUT, o->connect_timeout) == 0) {
+            socklen_t sl = sizeof(e);
+            if (getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+                e = errno;
+        } else if (e == EINPROGRESS) {
+            e = ETIMEDOUT;
+        }
+        if (e) {
             disconnect(n);
             return -e;
         }
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        if (soerr) {
-            disconnect(n);
-            return -soerr;
-        }
+    }
+    return 0;
+}
+
+/* The peer (another spillway's input) never sends anything, so a readable connection means
+ * the peer closed or reset it. Checked before each batch: a write to a connection whose peer
+ * has closed it still succeeds once (the reset only comes back in answer to it), which would
+ * count a whole batch as delivered that nobody read. A peer that goes away while a batch is in
+ * flight can still take that batch with it: there is no acknowledgement to wait for. */
+static int peer_gone(int fd)
+{
+    char scratch[512];
+    for (int i = 0; i < 16; i++) { /* a peer that does send: bounded, and otherwise ignored */
+        ssize_t r = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (r == 0)
+            return 1;
+        if (r < 0)
+            return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
     }
     return 0;
 }
@@ -114,6 +137,12 @@ static enum sink_result net_write(struct sink *s, const char *span, size_t len, 
             buf_append(&n->wbuf, RING_REC_DATA(r), r->len);
             buf_putc(&n->wbuf, '\n');
         }
+    }
+    if (n->fd >= 0 && peer_gone(n->fd)) {
+        if (log_limit_take(&n->lim) >= 0)
+            log_warn("network sink: the peer closed the connection: reconnecting", "{s:s}", "sink",
+                     s->name);
+        disconnect(n);
     }
     if (n->fd < 0) {
         int rc = connect_peer(s, n);
