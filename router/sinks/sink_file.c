@@ -36,8 +36,8 @@ struct file_opts {
 struct file_sink {
     int fd;
     int owns_fd;
-    uint64_t size;     /* bytes in the current file */
-    int64_t opened_ns; /* when the current file was started */
+    uint64_t size;      /* bytes in the current file */
+    int64_t started_ns; /* when the current file got its first byte (or was opened non-empty) */
     struct buf wbuf;
     size_t woff; /* bytes of wbuf already written */
     struct jsontok tok;
@@ -80,7 +80,7 @@ static int open_current(struct sink *s, char *err, size_t errlen)
     end_cut_line(s, fd, &f->size);
     f->fd = fd;
     f->owns_fd = 1;
-    f->opened_ns = time_mono_ns();
+    f->started_ns = time_mono_ns();
     return 0;
 }
 
@@ -133,7 +133,7 @@ static int due(const struct sink *s, size_t incoming)
         return 0;
     if (o->max_size > 0 && f->size + incoming > (uint64_t)o->max_size)
         return 1;
-    return o->max_age > 0 && time_mono_ns() - f->opened_ns >= o->max_age;
+    return o->max_age > 0 && time_mono_ns() - f->started_ns >= o->max_age;
 }
 
 /* "2026-11-27T10:00:00.123456Z ERROR checkout: message" for people watching a terminal. */
@@ -236,6 +236,10 @@ static enum sink_result file_write(struct sink *s, const char *span, size_t len,
                           strerror(errno));
             return SINK_RETRY;
         }
+        /* A file's age counts from its first line: one that sat empty longer than max_age
+         * would otherwise be rotated just after that line, holding next to nothing. */
+        if (f->size == 0)
+            f->started_ns = time_mono_ns();
         f->woff += (size_t)w;
         f->size += (uint64_t)w;
     }

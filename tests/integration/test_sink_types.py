@@ -1,6 +1,6 @@
 """Issue 6: what each sink type promises, one by one (test_sinks.py covers the encodings as a
-set, retries, Kafka, rotation under load, shadows and compare). File rotation: the keep
-limit, fsync, reopen on SIGHUP; stdout NDJSON; null; tcp and unix feeding another spillway
+set, retries, Kafka, rotation under load, shadows and compare). File rotation by age and the
+keep limit, fsync, reopen on SIGHUP; stdout NDJSON; null; tcp and unix feeding another spillway
 through its restarts; a drop_newest sink beside a blocking one; exact HTTP bodies, a header from
 the environment; TLS with and without the CA."""
 import calendar
@@ -110,6 +110,40 @@ def lines_of(path):
 
 
 # ---- file -------------------------------------------------------------------------------------
+
+def test_file_rotates_by_age():
+    """max_age: a file is rotated to path.1 once its first line is that old, even while idle,
+    and not before (a file that sat empty for longer is not rotated the moment its first line
+    arrives); an empty file is never rotated; the next events start a fresh file; every line is
+    in exactly one file, in order."""
+    sinks = "  - {name: s, type: file, path: ./out/ev.ndjson, max_age: 2s, keep: 10}\n"
+    with Spillway(config(sinks)) as sw:
+        sw.start()
+        time.sleep(2.5)  # idle past max_age with the file open and empty
+        check(not os.path.exists(sw.path("out/ev.ndjson.1")), "an empty file is not rotated")
+        t0 = time.monotonic()
+        send(sw, 50)
+        wait_for(lambda: count_lines(sw.path("out/ev.ndjson")) == 50, 30, "first events")
+
+        def rotated():
+            if os.path.exists(sw.path("out/ev.ndjson.1")):
+                return True
+            check(time.monotonic() - t0 < 30, "no rotation by age within 30 s")
+            return False
+        wait_for(rotated, 40, "rotation by age", interval=0.01)
+        took = time.monotonic() - t0
+        # The first line was written after t0, so at max_age it is old no earlier than t0 + 2 s.
+        check(took >= 1.95, f"rotated {took:.2f}s after the first line, before max_age 2s")
+        check(seqs(sw.path("out/ev.ndjson.1")) == list(range(50)), "the old file whole")
+        check(count_lines(sw.path("out/ev.ndjson")) == 0, "a fresh file at the path")
+        send(sw, 50, 50)
+        wait_for(lambda: os.path.exists(sw.path("out/ev.ndjson.2")), 30, "second rotation")
+        check(sw.stop() == 0, "clean stop")
+        files = sorted(os.listdir(sw.path("out")))
+        check(files == ["ev.ndjson", "ev.ndjson.1", "ev.ndjson.2"], f"files: {files}")
+        got = seqs(sw.path("out/ev.ndjson.2")) + seqs(sw.path("out/ev.ndjson.1"))
+        check(got == list(range(100)), f"oldest file first, every event once, in order: {got}")
+
 
 def test_file_keeps_n_rotated_files():
     """keep: 3 with many size rotations: exactly path, path.1, path.2, path.3 remain, each under
@@ -544,7 +578,7 @@ def test_http_tls():
 
 
 if __name__ == "__main__":
-    main([test_file_keeps_n_rotated_files, test_file_fsync_batch,
+    main([test_file_rotates_by_age, test_file_keeps_n_rotated_files, test_file_fsync_batch,
           test_file_reopens_on_sighup, test_stdout_ndjson_is_the_canonical_event,
           test_null_counts_and_discards, test_tcp_and_unix_feed_another_spillway,
           test_drop_newest_sink_beside_a_blocking_one, test_http_exact_bodies, test_http_tls])
