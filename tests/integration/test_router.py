@@ -2,13 +2,14 @@
 and routing state kept in SQLite across restarts."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
 
-from spillway_test import (BIN, Spillway, check, count_lines, main, read_ndjson, run,
+from spillway_test import (BIN, SRC, Spillway, check, count_lines, main, read_ndjson, run,
                            socat_send, wait_for)
 
 CONFIG = """
@@ -350,6 +351,162 @@ def test_reload_is_committed_only_when_every_worker_loads_it():
         check(sw.stop() == 0, "clean stop")
 
 
+def doc_example():
+    """docs/routes.md's worked example: (config, events sent, {file: events shown},
+    [(route, in, kept, filtered, errors)] from the first `ctl routes` shown)."""
+    with open(os.path.join(SRC, "docs", "routes.md")) as f:
+        doc = f.read()
+    cfg = doc[doc.index("# routes-demo.yaml"):]
+    cfg = cfg[:cfg.index("```")]
+    sent = doc[doc.index("spillway run -c routes-demo.yaml &\nsocat"):]
+    sent = sent[sent.index("<<'EOF'\n") + 8:]
+    sent = sent[:sent.index("\nEOF\n") + 1]
+    shown = doc[doc.index("== data/out/audit.ndjson"):]
+    shown = shown[:shown.index("```")]
+    files, current = {}, None
+    for line in shown.splitlines():
+        if line.startswith("== data/out/"):
+            current = line[len("== data/out/"):]
+            files[current] = []
+        elif line.strip():
+            files[current].append(json.loads(line))
+    listing = doc[doc.index("$ spillway ctl routes\n"):]
+    listing = listing[:listing.index("```")]
+    counters = [(m[0], int(m[1]), int(m[2]), int(m[3]), int(m[4])) for m in re.findall(
+        r"^(\S+) .*\n.*\n  in (\d+)  kept (\d+)  filtered (\d+)  errors (\d+)", listing, re.M)]
+    return cfg, sent.encode(), files, counters
+
+
+def without_times(events):
+    return [{k: v for k, v in e.items() if k not in ("timestamp", "received_at")} for e in events]
+
+
+def test_route_semantics_match_the_doc_example():
+    """stop, route order, enabled: false, unrouted and fallback, through docs/routes.md's
+    worked example (so the doc's output is checked too), plus a disabled route ahead of the
+    others that would take every event if it ran."""
+    cfg, sent, files, counters = doc_example()
+    check(sorted(files) == ["audit.ndjson", "candidate.ndjson", "dead-letter.ndjson",
+                            "events.ndjson", "traces.ndjson", "unrouted.ndjson"]
+          and [c[0] for c in counters] == ["audit", "checkout", "traces"],
+          f"the doc example parsed: {sorted(files)} {counters}")
+    cfg = (cfg.replace("127.0.0.1:5170", "127.0.0.1:{tcp}")
+           .replace("./scripts/examples", os.path.join(SRC, "scripts", "examples"))
+           .replace("routes:\n", "routes:\n  - {name: everything, sinks: [events], stop: true,"
+                    " enabled: false}\n", 1))
+    with Spillway(cfg) as sw:
+        sw.start()
+        socat_send(sent, f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: route(sw, "audit")["counters"]["in"] == 5, 30, "the five events routed")
+        st = ctl(sw, "stats")
+        check(st["router"]["unrouted"] == 1, f"one event no route kept: {st['router']}")
+        rts = {r["name"]: r for r in st["routes"]}
+        off = rts["everything"]
+        check(not off["enabled"] and off["counters"]["in"] == 0,
+              f"the disabled route saw nothing: {off}")
+        for name, n_in, kept, filtered, errors in counters:
+            c = rts[name]["counters"]
+            check((c["in"], c["kept"], c["filtered"], c["errors"]) == (n_in, kept, filtered,
+                                                                      errors),
+                  f"route {name} counts as the doc shows: {c}")
+        check(sw.stop() == 0, "clean stop")
+        for name, want in files.items():
+            got = read_ndjson(sw.path("data/out", name)) if os.path.exists(
+                sw.path("data/out", name)) else []
+            check(without_times(got) == without_times(want),
+                  f"{name} holds exactly what docs/routes.md shows:\n{got}\n{want}")
+
+
+def test_dial_takes_effect_for_every_event_after_the_reply():
+    """The dial is an atomic the workers read for every event, so rather than "within 100 ms"
+    it holds exactly: no event that reaches spillway after the dial's reply is sampled at an
+    older rate, on any worker. Events stream without pause (64 traces over both partitions)
+    while the rate is dialed through distinct values; a kept event's sample_rate says which
+    rate sampled it. A batch begun after dial k's reply may carry rate k or a later one (it can
+    still be in flight at the next dial), never an earlier one. This needs no timing bound, so
+    a loaded machine cannot make it flaky or hide a slow worker."""
+    rates = [0.5, 0.25, 0.375, 0.125, 0.625]  # dialed in this order; the config has 0.75
+    with Spillway(config(0.75), extra_files={"scripts/main.lua": SAMPLE}) as sw:
+        sw.start()
+        sock = socket.create_connection(("127.0.0.1", sw.ports["tcp"]))
+        phase = {"k": -1}  # the last dial whose reply has come (-1: the configured rate)
+        batches = []  # (first seq, last seq, phase when begun)
+        done = threading.Event()
+
+        def sender():
+            seq, step = 0, 200
+            while not done.is_set():
+                k = phase["k"]
+                sock.sendall(events_ndjson(range(seq, seq + step)))
+                batches.append((seq, seq + step - 1, k))
+                seq += step
+                time.sleep(0.005)
+            sock.close()
+
+        th = threading.Thread(target=sender)
+        th.start()
+        for k, rate in enumerate(rates):
+            time.sleep(0.3)
+            r = ctl(sw, "sample", "main", str(rate))
+            check(r["ok"], f"dial {rate}: {r}")
+            phase["k"] = k
+        time.sleep(0.3)
+        done.set()
+        th.join(30)
+        sent = batches[-1][1] + 1
+        wait_for(lambda: sum(route(sw)["counters"][k] for k in ("kept", "filtered")) == sent,
+                 60, f"all {sent} events routed")
+        check(sw.stop() == 0, "clean stop")
+        order = {0.75: -1, **{rate: k for k, rate in enumerate(rates)}}
+        begun = {}
+        for first, last, k in batches:
+            for s in range(first, last + 1):
+                begun[s] = k
+        seen, wrong = set(), []
+        for e in read_ndjson(sw.path("data/out/events.ndjson")):
+            k = order[e["sample_rate"]]
+            seen.add((begun[e["seq"]], k))
+            if k < begun[e["seq"]]:
+                wrong.append(e)
+        check(not wrong, f"{len(wrong)} events sampled at a rate older than the last reply "
+                         f"before they were sent: {wrong[:3]}")
+        check(all((k, k) in seen for k in range(-1, len(rates))),
+              f"every rate sampled events sent after its reply: {sorted(seen)}")
+
+
+def test_route_disable_survives_a_restart():
+    with Spillway(config(), extra_files={"scripts/main.lua": KEEP_ALL.format(v=1)}) as sw:
+        sw.start()
+        addr = f"TCP:127.0.0.1:{sw.ports['tcp']}"
+        out = sw.path("data/out/events.ndjson")
+        r = ctl(sw, "route", "disable", "main")
+        check(r["ok"] and r["enabled"] is False, f"disabled: {r}")
+        check(sw.stop() == 0, "clean stop")
+        sw.start()
+        rt = route(sw)
+        check(rt["enabled"] is False and rt["enabled_origin"]["origin"] == "runtime"
+              and rt["enabled_origin"]["uid"] == os.getuid()
+              and "expires_at" not in rt["enabled_origin"],
+              f"still disabled after a restart, from a runtime change: {rt}")
+        socat_send(events_ndjson(range(100)), addr)
+        wait_for(lambda: ctl(sw, "stats")["router"]["unrouted"] == 100, 30,
+                 "the events to go unrouted")
+        check(route(sw)["counters"]["in"] == 0 and count_lines(out) == 0,
+              "the disabled route saw nothing")
+        r = ctl(sw, "route", "reset", "main")
+        check(r["ok"] and r["enabled"] is True and r["reset"] is True, f"route reset: {r}")
+        rt = route(sw)
+        check(rt["enabled"] is True and rt["enabled_origin"] == "config", f"config again: {rt}")
+        socat_send(events_ndjson(range(100, 200)), addr)
+        wait_for(lambda: count_lines(out) == 100, 30, "the route to run again")
+        check(sw.stop() == 0, "clean stop")
+        sw.start()
+        rt = route(sw)
+        check(rt["enabled"] is True and rt["enabled_origin"] == "config",
+              f"the reset is kept across a restart too: {rt}")
+        check(sw.stop() == 0, "clean stop")
+
+
 if __name__ == "__main__":
     main([test_script_errors_dead_letter_the_event,
           test_syntax_error_keeps_the_old_script,
@@ -357,4 +514,7 @@ if __name__ == "__main__":
           test_dial_reverts_and_survives_restart,
           test_reload_under_load_loses_and_duplicates_nothing,
           test_sighup_and_admin_reload,
-          test_reload_is_committed_only_when_every_worker_loads_it])
+          test_reload_is_committed_only_when_every_worker_loads_it,
+          test_route_semantics_match_the_doc_example,
+          test_dial_takes_effect_for_every_event_after_the_reply,
+          test_route_disable_survives_a_restart])
