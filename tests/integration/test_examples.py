@@ -22,7 +22,7 @@ inputs:
 pipeline: {partitions: 1}
 router: {scripts: "EXAMPLES"}
 routes:
-  - {name: example, script: SCRIPT, sinks: [out]}
+  - {name: example, script: SCRIPT, sample_rate: RATE, sinks: [out]}
 sinks:
   - {name: out,        type: file, path: ./out.ndjson}
   - {name: deadletter, type: file, path: ./dead-letter.ndjson}
@@ -32,8 +32,8 @@ dead_letter: deadletter
 """
 
 
-def config(script):
-    return CONFIG.replace("EXAMPLES", EXAMPLES).replace("SCRIPT", script)
+def config(script, rate=1.0):
+    return CONFIG.replace("EXAMPLES", EXAMPLES).replace("SCRIPT", script).replace("RATE", str(rate))
 
 
 def env_for(path):
@@ -77,10 +77,11 @@ def test_example_scripts_are_documented():
     check(not missing, f"scripts/examples/ not listed in docs/routes.md: {missing}")
 
 
-def run_events(script, events, wait_lines):
+def run_events(script, events, wait_lines, rate=1.0, sinks=False):
     """Runs spillway with one example script, sends events (dicts) over TCP with socat, stops
-    it (draining) and returns (kept events, dead letters, the route's counters)."""
-    with Spillway(config(script)) as sw:
+    it (draining) and returns (kept events, dead letters, the route's counters), and with
+    sinks=True also {sink file: its events} for the metrics and traces sinks."""
+    with Spillway(config(script, rate)) as sw:
         sw.start()
         data = "".join(json.dumps(e) + "\n" for e in events).encode()
         socat_send(data, f"TCP:127.0.0.1:{sw.ports['tcp']}")
@@ -90,7 +91,11 @@ def run_events(script, events, wait_lines):
                  f"{script} to see all {len(events)} events")
         counters = route_counters(sw)
         check(sw.stop() == 0, "clean stop")
-        return read_ndjson(sw.path("out.ndjson")), read_ndjson(sw.path("dead-letter.ndjson")), counters
+        got = (read_ndjson(sw.path("out.ndjson")), read_ndjson(sw.path("dead-letter.ndjson")),
+               counters)
+        if sinks:
+            got += ({n: read_ndjson(sw.path(n)) for n in ("metrics.ndjson", "traces.ndjson")},)
+        return got
 
 
 def route_counters(sw):
@@ -150,7 +155,74 @@ def test_dedup_messages():
     check(not dead and c["kept"] == 3 and c["filtered"] == 3, f"counters: {c}")
 
 
+def test_route_by_kind():
+    sent = [{"kind": "log", "msg": "a", "seq": 1},
+            {"kind": "metric", "name": "requests", "metric_type": "counter", "value": 3, "seq": 2},
+            {"kind": "trace", "name": "GET /", "trace_id": "4bf92f3577b34da6", "seq": 3},
+            {"msg": "no kind: a log", "seq": 4},
+            {"kind": "event", "msg": "deploy", "seq": 5},
+            {"kind": "metric", "name": "latency", "metric_type": "gauge", "value": 1.5, "seq": 6}]
+    out, dead, c, sinks = run_events("route_by_kind.lua", sent, 3, sinks=True)
+    check([e["seq"] for e in out] == [1, 4, 5], f"logs and events stay on the route: {out}")
+    check([e["seq"] for e in sinks["metrics.ndjson"]] == [2, 6]
+          and all(e["kind"] == "metric" for e in sinks["metrics.ndjson"]),
+          f"metrics to the metrics sink: {sinks['metrics.ndjson']}")
+    check([e["seq"] for e in sinks["traces.ndjson"]] == [3]
+          and sinks["traces.ndjson"][0]["trace_id"] == "4bf92f3577b34da6",
+          f"spans to the traces sink: {sinks['traces.ndjson']}")
+    check(not dead and c["kept"] == 3 and c["filtered"] == 3 and c["errors"] == 0,
+          f"emitted events count as filtered on the route: {c} {dead}")
+
+
+def test_trace_sampling():
+    # 3,000 traces of three spans each, the spans of a trace far apart in the stream.
+    traces = ["%016x" % (0x4bf92f3577b00000 + t * 7919) for t in range(3000)]
+    sent = [{"trace_id": traces[t], "span": s, "seq": s * 3000 + t}
+            for s in range(3) for t in range(3000)]
+    out, dead, c = run_events("trace_sampling.lua", sent, 1, rate=0.3)
+    spans = {}
+    for e in out:
+        spans.setdefault(e["trace_id"], []).append(e["span"])
+        check(e["sample_rate"] == 0.3, f"kept events carry the rate: {e}")
+    check(all(sorted(v) == [0, 1, 2] for v in spans.values()),
+          f"every trace kept or dropped whole: {[k for k, v in spans.items() if len(v) != 3][:5]}")
+    check(abs(len(spans) - 900) <= 90, f"{len(spans)} of 3000 traces kept, expected 900 +- 10%")
+    check(not dead and c["sampled_out"] == c["filtered"] == 9000 - len(out),
+          f"what was dropped counts as sampled out: {c}")
+
+
+def test_errors_and_dynamic():
+    # A chatty service (2,000 INFO lines in a burst) with warnings and errors mixed in, and a
+    # quiet one: every warning and error is kept, the quiet service whole, the chatty thinned.
+    sent = []
+    for i in range(2000):
+        sent.append({"service": "chatty", "level": "INFO", "msg": "poll", "seq": i})
+        if i % 100 == 0:
+            sent.append({"service": "chatty", "level": "ERROR" if i % 200 else "WARN",
+                         "msg": "failed", "seq": 10_000 + i})
+        if i % 500 == 0:
+            sent.append({"service": "quiet", "level": "INFO", "msg": "tick", "seq": 20_000 + i})
+    sent.append({"service": "chatty", "level": "FATAL", "msg": "down", "seq": 30_000})
+    out, dead, c = run_events("errors_and_dynamic.lua", sent, 25)
+    by_level = {}
+    for e in out:
+        by_level.setdefault((e["service"], e["level"]), []).append(e)
+    check(len(by_level.get(("chatty", "ERROR"), [])) == 10
+          and len(by_level.get(("chatty", "WARN"), [])) == 10
+          and len(by_level.get(("chatty", "FATAL"), [])) == 1,
+          f"every warning, error and fatal kept: { {k: len(v) for k, v in by_level.items()} }")
+    check(len(by_level.get(("quiet", "INFO"), [])) == 4, "the quiet service kept whole")
+    chatty = by_level.get(("chatty", "INFO"), [])
+    check(50 <= len(chatty) <= 1000, f"the chatty service thinned: {len(chatty)} of 2000 kept")
+    check(all(0 < e["sample_rate"] < 1 for e in chatty if "sample_rate" in e)
+          and any("sample_rate" in e for e in chatty), "thinned events carry sample_rate")
+    check(not any("sample_rate" in e for e in out if e["level"] != "INFO"),
+          "events kept without sampling carry no sample_rate")
+    check(not dead and c["errors"] == 0 and c["kept"] == len(out), f"counters: {c}")
+
+
 if __name__ == "__main__":
     main([test_example_configs_pass_check, test_example_scripts_compile,
           test_example_scripts_are_documented, test_drop_debug, test_mask_pii,
-          test_enrich_static, test_dedup_messages])
+          test_enrich_static, test_dedup_messages, test_route_by_kind, test_trace_sampling,
+          test_errors_and_dynamic])
