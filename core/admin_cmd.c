@@ -81,7 +81,6 @@ static json_t *partition_stats(const struct control_deps *d, uint64_t *held_byte
 
 static json_t *sink_json(struct sink *s)
 {
-    static const char *const health[] = {"up", "retrying"};
     pthread_mutex_lock(&s->stat.mu);
     json_t *err = json_string(s->last_error);
     pthread_mutex_unlock(&s->stat.mu);
@@ -89,8 +88,8 @@ static json_t *sink_json(struct sink *s)
              failed = counter_get(&s->stats.failed), dropped = counter_get(&s->stats.dropped);
     return json_pack(
         "{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "name", s->name,
-        "type", s->type, "state", health[atomic_load(&s->health) == SINK_RETRYING], "last_error",
-        err, "in", (json_int_t)in, "delivered", (json_int_t)delivered, "failed", (json_int_t)failed,
+        "type", s->type, "state", sink_health_names[atomic_load(&s->health)], "last_error", err,
+        "in", (json_int_t)in, "delivered", (json_int_t)delivered, "failed", (json_int_t)failed,
         "dropped", (json_int_t)dropped, "retries", (json_int_t)counter_get(&s->stats.retries),
         "bytes", (json_int_t)counter_get(&s->stats.bytes), "queued", (json_int_t)ring_held(s->q),
         "queued_bytes", (json_int_t)ring_used(s->q), "latency_p50_ms",

@@ -72,6 +72,22 @@ static void single(struct evbuffer *b, const char *name, const char *type, const
                         v);
 }
 
+/* A gauge per sink: 1 when its state (as `ctl sinks` shows it) is `state`. */
+static void sink_state(struct evbuffer *b, json_t *sinks, const char *name, const char *help,
+                       const char *state)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    size_t i;
+    json_t *s;
+    json_array_foreach(sinks, i, s)
+    {
+        evbuffer_add_printf(b, "%s{", name);
+        label(b, "sink", json_string_value(json_object_get(s, "name")));
+        const char *st = json_string_value(json_object_get(s, "state"));
+        evbuffer_add_printf(b, "} %d\n", st && !strcmp(st, state));
+    }
+}
+
 /* Delivery latency as a Prometheus histogram: buckets are the sink's log2 microsecond ones. */
 static void latency(struct evbuffer *b, struct sinks *ss)
 {
@@ -192,17 +208,11 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
                routes[i].field);
     for (size_t i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++)
         family(b, sinks[i].name, sinks[i].type, sinks[i].help, si, "sink", "name", sinks[i].field);
-    evbuffer_add_printf(b, "# HELP spillway_sink_up 1 when the sink delivers, 0 while it "
-                           "retries.\n# TYPE spillway_sink_up gauge\n");
-    size_t i;
-    json_t *s;
-    json_array_foreach(si, i, s)
-    {
-        evbuffer_add_printf(b, "spillway_sink_up{");
-        label(b, "sink", json_string_value(json_object_get(s, "name")));
-        const char *state = json_string_value(json_object_get(s, "state"));
-        evbuffer_add_printf(b, "} %d\n", state && !strcmp(state, "up"));
-    }
+    sink_state(b, si, "spillway_sink_up",
+               "1 when the sink delivers, 0 while it retries or its circuit is open.", "up");
+    sink_state(b, si, "spillway_sink_circuit_open",
+               "1 while the sink's circuit is open (failing for circuit_after: it only probes).",
+               "circuit open");
     latency(b, d->sinks);
     single(b, "spillway_unrouted_total", "counter", "Events no route kept.",
            json_number_value(json_object_get(rt, "unrouted")));

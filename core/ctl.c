@@ -242,12 +242,13 @@ static void print_sink_line(json_t *v)
     const char *state = json_string_value(json_object_get(v, "state"));
     /* A sink that is up again keeps its last error for the record: say it is history. */
     const char *label = state && strcmp(state, "up") == 0 ? "  earlier error: " : "  last error: ";
-    printf("%-14s %-6s %-9s in %-9lld delivered %-9lld failed %-6lld dropped %-6lld retries "
-           "%-5lld queued %-7lld p50 %.1fms p99 %.1fms%s%s\n",
+    printf("%-14s %-6s %-12s in %-9lld delivered %-9lld bytes %-11lld failed %-6lld dropped "
+           "%-6lld retries %-5lld queued %-7lld p50 %.1fms p99 %.1fms%s%s\n",
            json_string_value(json_object_get(v, "name")),
            json_string_value(json_object_get(v, "type")), state, ival(v, "in"),
-           ival(v, "delivered"), ival(v, "failed"), ival(v, "dropped"), ival(v, "retries"),
-           ival(v, "queued"), json_real_value(json_object_get(v, "latency_p50_ms")),
+           ival(v, "delivered"), ival(v, "bytes"), ival(v, "failed"), ival(v, "dropped"),
+           ival(v, "retries"), ival(v, "queued"),
+           json_real_value(json_object_get(v, "latency_p50_ms")),
            json_real_value(json_object_get(v, "latency_p99_ms")), err && *err ? label : "",
            err && *err ? err : "");
 }
@@ -442,92 +443,193 @@ static int do_tap(const char *path, json_t *req, int as_json)
     return rc;
 }
 
-/* Sums counter `field` over the array `key` of a stats document, keyed by name. */
-static double rate_of(json_t *now, json_t *prev, const char *arr, const char *name, const char *f,
+/* `top`'s sort keys: every table follows the same one. */
+enum { SORT_NAME, SORT_RATE, SORT_KEYS };
+static const char *const sort_names[] = {"name", "rate"};
+
+/* The per-second change of counter f of element i of array arr between two stats documents
+ * (routes keep theirs under "counters"). Elements are matched by position after checking they
+ * name the same thing: the lists only change with a restart. */
+static double rate_at(json_t *now, json_t *prev, const char *arr, size_t i, const char *f,
                       double dt)
 {
-    if (!prev || dt <= 0)
+    json_t *x = json_array_get(json_object_get(now, arr), i);
+    json_t *y = prev ? json_array_get(json_object_get(prev, arr), i) : NULL;
+    if (!x || !y || dt <= 0 ||
+        !json_equal(json_object_get(x, "name") ?: json_object_get(x, "partition"),
+                    json_object_get(y, "name") ?: json_object_get(y, "partition")))
         return 0;
-    json_t *a = json_object_get(now, arr), *b = json_object_get(prev, arr), *x, *y;
-    size_t i, j;
-    json_array_foreach(a, i, x)
-    {
-        if (strcmp(json_string_value(json_object_get(x, "name")) ?: "", name))
-            continue;
-        json_array_foreach(b, j, y)
-        {
-            if (strcmp(json_string_value(json_object_get(y, "name")) ?: "", name))
-                continue;
-            json_t *cx = json_object_get(x, "counters") ?: x,
-                   *cy = json_object_get(y, "counters") ?: y;
-            return (double)(ival(cx, f) - ival(cy, f)) / dt;
-        }
-    }
-    return 0;
+    json_t *cx = json_object_get(x, "counters") ?: x, *cy = json_object_get(y, "counters") ?: y;
+    return (double)(ival(cx, f) - ival(cy, f)) / dt;
 }
 
-static void draw_top(json_t *st, json_t *prev, double dt, int tty, int sort_by_rate)
+/* One table's row order: config order by name (partitions by number), or by the rate of
+ * counter f, highest first. The caller frees the array. */
+static size_t *table_order(json_t *st, json_t *prev, const char *arr, const char *f, double dt,
+                           int sort)
 {
-    if (tty)
-        printf("\033[H\033[2J");
-    char ts[TIME_RFC3339_LEN + 1];
-    time_format_rfc3339(time_now_ns(), ts);
-    json_t *mem = json_object_get(st, "memory");
-    printf("spillway top  %s  memory %.1f / %.1f MiB   (q quit, s sort)\n\n", ts,
-           (double)ival(mem, "held_bytes") / 1048576.0, (double)ival(mem, "limit") / 1048576.0);
-    size_t i;
-    json_t *v;
-    printf("%-22s %12s %12s %10s %10s\n", "INPUT", "events/s", "received", "dead", "dropped");
-    json_array_foreach(json_object_get(st, "inputs"), i, v)
-    {
-        const char *n = json_string_value(json_object_get(v, "name"));
-        printf("%-22s %12.0f %12lld %10lld %10lld\n", n,
-               rate_of(st, prev, "inputs", n, "received", dt), ival(v, "received"),
-               ival(v, "dead_letter"), ival(v, "dropped"));
-    }
-    printf("\n%-22s %12s %12s %10s\n", "PARTITION", "held", "fill %", "dropped");
-    json_array_foreach(json_object_get(st, "partitions"), i, v)
-        printf("%-22lld %12lld %11.1f%% %10lld\n", ival(v, "partition"), ival(v, "held"),
-               100.0 * (double)ival(v, "bytes_held") / (double)(ival(v, "capacity") ?: 1),
-               ival(v, "dropped"));
-    printf("\n%-22s %12s %12s %10s %10s\n", "ROUTE", "in/s", "kept/s", "rate", "errors");
-    json_array_foreach(json_object_get(st, "routes"), i, v)
-    {
-        const char *n = json_string_value(json_object_get(v, "name"));
-        printf("%-22s %12.0f %12.0f %10g %10lld\n", n, rate_of(st, prev, "routes", n, "in", dt),
-               rate_of(st, prev, "routes", n, "kept", dt),
-               json_real_value(json_object_get(v, "sample_rate")),
-               ival(json_object_get(v, "counters"), "errors"));
-    }
-    printf("\n%-22s %12s %12s %10s %10s\n", "SINK", "delivered/s", "queued", "failed", "state");
-    json_t *sinks = json_object_get(st, "sinks");
-    size_t n = json_array_size(sinks);
+    json_t *a = json_object_get(st, arr);
+    size_t n = json_array_size(a);
     size_t *order = calloc(n + 1, sizeof(size_t));
-    for (i = 0; i < n; i++)
+    double *rate = calloc(n + 1, sizeof(double));
+    if (!order || !rate) {
+        free(rate);
+        free(order);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
         order[i] = i;
-    for (i = 0; sort_by_rate && i < n; i++) { /* a handful of sinks: selection sort */
+        rate[i] = rate_at(st, prev, arr, i, f, dt);
+    }
+    for (size_t i = 0; i < n; i++) { /* a handful of rows: selection sort */
         for (size_t j = i + 1; j < n; j++) {
-            const char *a =
-                json_string_value(json_object_get(json_array_get(sinks, order[i]), "name"));
-            const char *b =
-                json_string_value(json_object_get(json_array_get(sinks, order[j]), "name"));
-            if (rate_of(st, prev, "sinks", b, "delivered", dt) >
-                rate_of(st, prev, "sinks", a, "delivered", dt)) {
+            const char *na =
+                json_string_value(json_object_get(json_array_get(a, order[i]), "name"));
+            const char *nb =
+                json_string_value(json_object_get(json_array_get(a, order[j]), "name"));
+            int swap = sort == SORT_RATE ? rate[order[j]] > rate[order[i]]
+                                         : na && nb && strcmp(nb, na) < 0;
+            if (swap) {
                 size_t t = order[i];
                 order[i] = order[j];
                 order[j] = t;
             }
         }
     }
-    for (i = 0; i < n; i++) {
-        v = json_array_get(sinks, order[i]);
-        const char *nm = json_string_value(json_object_get(v, "name"));
-        printf("%-22s %12.0f %12lld %10lld %10s\n", nm,
-               rate_of(st, prev, "sinks", nm, "delivered", dt), ival(v, "queued"),
-               ival(v, "failed"), json_string_value(json_object_get(v, "state")));
+    free(rate);
+    return order;
+}
+
+/* A table's rows in order: row k is element ord[k] of the stats array arr. */
+struct top_table {
+    json_t *arr;
+    size_t *ord, n;
+};
+
+static struct top_table top_table(json_t *st, json_t *prev, const char *arr, const char *f,
+                                  double dt, int sort)
+{
+    struct top_table t = {json_object_get(st, arr), table_order(st, prev, arr, f, dt, sort), 0};
+    t.n = t.ord ? json_array_size(t.arr) : 0;
+    return t;
+}
+
+static void top_inputs(json_t *st, json_t *prev, double dt, int sort)
+{
+    printf("%-22s %10s %10s %12s %8s %10s\n", "INPUT", "in/s", "out/s", "received", "dead",
+           "dropped");
+    struct top_table t = top_table(st, prev, "inputs", "received", dt, sort);
+    for (size_t k = 0; k < t.n; k++) {
+        json_t *v = json_array_get(t.arr, t.ord[k]);
+        printf("%-22s %10.0f %10.0f %12lld %8lld %10lld\n",
+               json_string_value(json_object_get(v, "name")),
+               rate_at(st, prev, "inputs", t.ord[k], "received", dt),
+               rate_at(st, prev, "inputs", t.ord[k], "accepted", dt), ival(v, "received"),
+               ival(v, "dead_letter"), ival(v, "dropped"));
     }
-    free(order);
+    free(t.ord);
+}
+
+static void top_partitions(json_t *st, json_t *prev, double dt, int sort)
+{
+    printf("\n%-22s %10s %10s %12s %8s %10s %16s\n", "PARTITION", "in/s", "out/s", "held", "fill %",
+           "dropped", "spill backlog");
+    struct top_table t = top_table(st, prev, "partitions", "in", dt, sort);
+    for (size_t k = 0; k < t.n; k++) {
+        json_t *v = json_array_get(t.arr, t.ord[k]);
+        char backlog[48] = "-"; /* spilled, not yet replayed (nor lost) */
+        if (json_object_get(v, "spilled"))
+            snprintf(backlog, sizeof(backlog), "%s%lld",
+                     json_is_true(json_object_get(v, "spilling")) ? "spilling " : "",
+                     ival(v, "spilled") - ival(v, "replayed") - ival(v, "spill_lost"));
+        printf("%-22lld %10.0f %10.0f %12lld %7.1f%% %10lld %16s\n", ival(v, "partition"),
+               rate_at(st, prev, "partitions", t.ord[k], "in", dt),
+               rate_at(st, prev, "partitions", t.ord[k], "out", dt), ival(v, "held"),
+               100.0 * (double)ival(v, "bytes_held") / (double)(ival(v, "capacity") ?: 1),
+               ival(v, "dropped"), backlog);
+    }
+    free(t.ord);
+}
+
+static void top_routes(json_t *st, json_t *prev, double dt, int sort)
+{
+    printf("\n%-22s %10s %10s %12s %8s\n", "ROUTE", "in/s", "kept/s", "rate", "errors");
+    struct top_table t = top_table(st, prev, "routes", "in", dt, sort);
+    for (size_t k = 0; k < t.n; k++) {
+        json_t *v = json_array_get(t.arr, t.ord[k]);
+        printf("%-22s %10.0f %10.0f %12g %8lld\n", json_string_value(json_object_get(v, "name")),
+               rate_at(st, prev, "routes", t.ord[k], "in", dt),
+               rate_at(st, prev, "routes", t.ord[k], "kept", dt),
+               json_real_value(json_object_get(v, "sample_rate")),
+               ival(json_object_get(v, "counters"), "errors"));
+    }
+    free(t.ord);
+}
+
+static void top_sinks(json_t *st, json_t *prev, double dt, int sort)
+{
+    printf("\n%-22s %10s %10s %12s %8s %10s %s\n", "SINK", "in/s", "out/s", "queued", "failed",
+           "dropped", "state");
+    struct top_table t = top_table(st, prev, "sinks", "delivered", dt, sort);
+    for (size_t k = 0; k < t.n; k++) {
+        json_t *v = json_array_get(t.arr, t.ord[k]);
+        printf("%-22s %10.0f %10.0f %12lld %8lld %10lld %s\n",
+               json_string_value(json_object_get(v, "name")),
+               rate_at(st, prev, "sinks", t.ord[k], "in", dt),
+               rate_at(st, prev, "sinks", t.ord[k], "delivered", dt), ival(v, "queued"),
+               ival(v, "failed"), ival(v, "dropped"),
+               json_string_value(json_object_get(v, "state")));
+    }
+    free(t.ord);
+}
+
+static void draw_top(json_t *st, json_t *prev, double dt, int tty, int sort)
+{
+    if (tty)
+        printf("\033[H\033[2J");
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(time_now_ns(), ts);
+    json_t *mem = json_object_get(st, "memory");
+    const char *bal = json_string_value(json_object_get(json_object_get(st, "balance"), "state"));
+    printf("spillway top  %s  memory %.1f / %.1f MiB  balance %s   (q quit, s sort: by %s)\n\n", ts,
+           (double)ival(mem, "held_bytes") / 1048576.0, (double)ival(mem, "limit") / 1048576.0,
+           bal ? bal : "-", sort_names[sort]);
+    top_inputs(st, prev, dt, sort);
+    top_partitions(st, prev, dt, sort);
+    top_routes(st, prev, dt, sort);
+    top_sinks(st, prev, dt, sort);
     fflush(stdout);
+}
+
+/* Waits until the next refresh (deadline, CLOCK_MONOTONIC ns) for keys on stdin, redrawing at
+ * once when the sort key changes. Returns 1 on q. Without a terminal, or once stdin is at its
+ * end (*keys cleared), it only waits: a closed stdin never makes it spin. */
+static int top_keys(int *keys, int64_t deadline, int *sort, json_t *st, json_t *prev, double dt)
+{
+    for (int64_t left; (left = deadline - time_mono_ns()) > 0;) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        if (*keys)
+            FD_SET(0, &fds);
+        struct timeval tv = {(time_t)(left / 1000000000), (suseconds_t)(left % 1000000000 / 1000)};
+        if (select(*keys ? 1 : 0, &fds, NULL, NULL, &tv) <= 0)
+            continue; /* timeout, or a signal: the loop checks the time left */
+        char c;
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != 1) {
+            *keys = 0; /* end of input (or a hung-up terminal): no more keys, refresh goes on */
+            continue;
+        }
+        if (c == 'q' || c == 'Q')
+            return 1;
+        if (c == 's' || c == 'S') {
+            *sort = (*sort + 1) % SORT_KEYS;
+            draw_top(st, prev, dt, 1, *sort);
+        }
+    }
+    return 0;
 }
 
 static int do_top(const char *path, int iterations)
@@ -541,9 +643,9 @@ static int do_top(const char *path, int iterations)
     } else {
         tty = 0;
     }
-    json_t *prev = NULL;
-    int64_t tprev = 0;
-    int sort_by_rate = 0, rc = 0;
+    json_t *prev = NULL, *cur = NULL;
+    int64_t tcur = 0;
+    int sort = SORT_NAME, keys = tty, rc = 0;
     for (int it = 0; iterations <= 0 || it < iterations; it++) {
         json_t *req = json_pack("{s:s}", "cmd", "stats");
         json_t *st = roundtrip(path, req);
@@ -553,27 +655,20 @@ static int do_top(const char *path, int iterations)
             break;
         }
         int64_t now = time_mono_ns();
-        if (tty || prev) /* plain mode prints from the second sample, when rates exist */
-            draw_top(st, prev, prev ? (double)(now - tprev) / 1e9 : 0, tty, sort_by_rate);
         json_decref(prev);
-        prev = st;
-        tprev = now;
+        prev = cur;
+        cur = st;
+        double dt = prev ? (double)(now - tcur) / 1e9 : 0;
+        tcur = now;
+        if (tty || prev) /* plain mode prints from the second sample, when rates exist */
+            draw_top(cur, prev, dt, tty, sort);
         if (iterations > 0 && it + 1 >= iterations)
             break;
-        fd_set fds;
-        FD_ZERO(&fds);
-        if (tty)
-            FD_SET(0, &fds);
-        struct timeval tv = {1, 0};
-        if (select(tty ? 1 : 0, &fds, NULL, NULL, &tv) > 0) {
-            char c;
-            if (read(0, &c, 1) == 1 && (c == 'q' || c == 'Q'))
-                break;
-            if (c == 's' || c == 'S')
-                sort_by_rate = !sort_by_rate;
-        }
+        if (top_keys(&keys, now + 1000000000LL, &sort, cur, prev, dt))
+            break;
     }
     json_decref(prev);
+    json_decref(cur);
     if (tty)
         tcsetattr(0, TCSANOW, &saved);
     return rc;

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "jsonw.h"
 #include "log.h"
 #include "ring.h"
+#include "sample.h"
 #include "timeutil.h"
 #include "utf8.h"
 
@@ -41,10 +43,12 @@ const struct cfg_section sink_list_section = {
     .name = "sink", .variants = sink_sections, .keys = (const struct cfg_key[]){{0}}};
 
 const char *const sink_when_full_names[] = {"block", "drop_newest", NULL};
+const char *const sink_health_names[] = {"up", "retrying", "circuit open"};
 
-#define IDLE_WAIT_NS   (100 * 1000000LL) /* queue idle: call flush this often */
-#define BACKOFF_MIN_NS (50 * 1000000LL)
-#define BACKOFF_MAX_NS (5000 * 1000000LL)
+#define IDLE_WAIT_NS      (100 * 1000000LL) /* queue idle: call flush this often */
+#define BACKOFF_MIN_NS    (50 * 1000000LL)
+#define BACKOFF_MAX_NS    (5000 * 1000000LL)
+#define CIRCUIT_MIN_FAILS 5 /* besides circuit_after: one slow attempt never opens the circuit */
 
 struct sinks {
     struct sink *v;
@@ -99,8 +103,30 @@ void sink_set_error(struct sink *s, const char *fmt, ...)
     va_end(ap);
 }
 
-void sink_dead_letter(struct sink *s, const char *rec, size_t len, const char *error)
+/* Remembers that rec was refused while delivering the current span; 0 when it already was. */
+static int mark_refused(struct sink *s, const char *rec)
 {
+    for (size_t i = s->nrefused; i-- > 0 && s->refused[i] >= rec;) {
+        if (s->refused[i] == rec)
+            return 0; /* refused in order, so only a repeat is ever at or after rec */
+    }
+    if (s->nrefused == s->refused_cap) {
+        size_t cap = s->refused_cap ? s->refused_cap * 2 : 64;
+        const char **nr = realloc(s->refused, cap * sizeof(*nr));
+        if (!nr)
+            return 1; /* counted, but not left out of the digest: the lesser harm */
+        s->refused = nr;
+        s->refused_cap = cap;
+    }
+    s->refused[s->nrefused++] = rec;
+    return 1;
+}
+
+void sink_refuse(struct sink *s, const char *rec, size_t len, const char *error)
+{
+    if (!mark_refused(s, rec))
+        return;
+    counter_add(&s->stats.failed, 1);
     struct sinks *ss = s->set;
     if (ss->dead < 0 || &ss->v[ss->dead] == s) {
         counter_add(&ss->dead_unsunk, 1);
@@ -129,11 +155,71 @@ void sink_dead_letter(struct sink *s, const char *rec, size_t len, const char *e
     buf_free(&d);
 }
 
+static int cmp_ptr(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The digest and the latency take the records the destination accepted: all of the span but
+ * those refused (usually none; a type refuses them in span order, sorted here to be sure). */
 static void observe(struct sink *s, const char *span, size_t len)
 {
     int64_t now = time_now_ns();
+    if (s->nrefused > 1)
+        qsort(s->refused, s->nrefused, sizeof(*s->refused), cmp_ptr);
+    size_t j = 0;
     SINK_FOREACH(r, span, len)
-    sinkstat_record(&s->stat, RING_REC_DATA(r), r->len, now);
+    {
+        const char *data = RING_REC_DATA(r);
+        while (j < s->nrefused && s->refused[j] < data)
+            j++;
+        if (j < s->nrefused && s->refused[j] == data)
+            continue;
+        sinkstat_record(&s->stat, data, r->len, now);
+    }
+}
+
+/* Backoff with jitter: a wait of ns +-25%, from the sink thread's own random state (seeded from
+ * getrandom when the thread starts), so sinks and processes that failed together do not retry in
+ * step. */
+static int64_t jittered(struct sink *s, int64_t ns)
+{
+    return ns - ns / 4 + (int64_t)(sample_rand(&s->rng) % (uint64_t)(ns / 2 + 1));
+}
+
+/* After a failed attempt: the sink is retrying, and its circuit opens once it has failed at
+ * least CIRCUIT_MIN_FAILS times in a row over circuit_after. Returns the longest wait before the
+ * next attempt: the backoff cap, or circuit_wait while the circuit is open. */
+static int64_t attempt_failed(struct sink *s)
+{
+    const struct sink_common *c = s->opts;
+    int64_t now = time_mono_ns();
+    if (s->fails++ == 0)
+        s->failing_since = now;
+    int h = atomic_load(&s->health);
+    if (h != SINK_CIRCUIT_OPEN && c->circuit_after > 0 && s->fails >= CIRCUIT_MIN_FAILS &&
+        now - s->failing_since >= c->circuit_after) {
+        h = SINK_CIRCUIT_OPEN;
+        log_warn("sink circuit open: probing the destination with one batch now and then",
+                 "{s:s, s:i, s:f}", "sink", s->name, "failed_attempts", (int)s->fails, "failing_s",
+                 (double)(now - s->failing_since) / 1e9);
+    } else if (h == SINK_UP) {
+        h = SINK_RETRYING;
+    }
+    atomic_store(&s->health, h);
+    return h == SINK_CIRCUIT_OPEN && c->circuit_wait > BACKOFF_MAX_NS ? c->circuit_wait
+                                                                      : BACKOFF_MAX_NS;
+}
+
+/* The destination answered (accepted, or refused for good): the run of failures is over. */
+static void attempt_done(struct sink *s)
+{
+    if (atomic_load(&s->health) == SINK_CIRCUIT_OPEN)
+        log_info("sink circuit closed: the destination accepts again", "{s:s, s:i}", "sink",
+                 s->name, "failed_attempts", (int)s->fails);
+    s->fails = 0;
+    atomic_store(&s->health, SINK_UP);
 }
 
 static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t len)
@@ -141,53 +227,61 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
     uint64_t nrec = ring_count(span, len);
     int64_t backoff = BACKOFF_MIN_NS;
     struct log_limit lim = {0};
-    uint64_t failed = 0;
+    s->nrefused = 0;
     for (;;) {
-        s->write_failed = 0;
         enum sink_result rc = s->ops->write(s, span, len, nrec);
-        failed += s->write_failed; /* counted by the type as it dead-lettered them */
+        /* Refused by the type as it went, each record once (sink_refuse): never more than nrec. */
+        uint64_t refused = s->nrefused;
         if (rc == SINK_OK) {
-            counter_add(&s->stats.delivered, nrec - failed);
+            counter_add(&s->stats.delivered, nrec - refused);
             counter_add(&s->stats.done, nrec);
-            atomic_store(&s->health, SINK_UP);
+            attempt_done(s);
             observe(s, span, len);
             return;
         }
         if (rc == SINK_FAIL) {
-            counter_add(&s->stats.failed, nrec - failed);
+            counter_add(&s->stats.failed, nrec - refused);
             counter_add(&s->stats.done, nrec);
+            attempt_done(s);
             return;
         }
         counter_add(&s->stats.retries, 1);
-        atomic_store(&s->health, SINK_RETRYING);
+        int64_t cap = attempt_failed(s);
         if (past_deadline(ss)) {
-            counter_add(&s->stats.dropped, nrec - failed);
+            counter_add(&s->stats.dropped, nrec - refused);
             counter_add(&s->stats.done, nrec);
-            atomic_fetch_add(&ss->abandoned, nrec - failed);
+            atomic_fetch_add(&ss->abandoned, nrec - refused);
             return;
         }
         if (log_limit_take(&lim) >= 0)
-            log_warn("sink retrying", "{s:s, s:I}", "sink", s->name, "records", (json_int_t)nrec);
-        backoff_sleep(ss, backoff + (int64_t)(rand() % (int)(backoff / 4 + 1)));
-        backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;
+            log_warn("sink retrying", "{s:s, s:I, s:s}", "sink", s->name, "records",
+                     (json_int_t)nrec, "state", sink_health_names[atomic_load(&s->health)]);
+        backoff_sleep(ss, jittered(s, backoff));
+        backoff = backoff * 2 > cap ? cap : backoff * 2;
     }
 }
 
-/* Batching: while less than batch_bytes is queued, wait (up to batch_timeout from the first
- * record) for more, so destinations that prefer large requests get them. */
+/* Batching: while less than batch_bytes (and fewer than batch_events records) is queued, wait
+ * (up to batch_timeout from the first record) for more, so destinations that prefer large
+ * requests get them. */
 static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t n)
 {
     const struct sink_common *c = s->opts;
     if (c->batch_bytes <= 0 || (int64_t)n >= c->batch_bytes)
         return n;
+    /* Counted as the span grows (its start stays put until it is released). */
+    uint64_t count = c->batch_events > 0 ? ring_count(*span, n) : 0;
     int64_t until = time_mono_ns() + c->batch_timeout;
-    while ((int64_t)n < c->batch_bytes && time_mono_ns() < until && !past_deadline(ss) &&
-           !ring_closed_empty(s->q)) {
+    while ((int64_t)n < c->batch_bytes &&
+           (c->batch_events <= 0 || count < (uint64_t)c->batch_events) && time_mono_ns() < until &&
+           !past_deadline(ss) && !ring_closed_empty(s->q)) {
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
         size_t m = ring_peek(s->q, span, 0);
         if (m == n && ring_used(s->q) > n)
             break; /* the rest is past the ring's wrap: deliver this part now */
+        if (c->batch_events > 0 && m > n)
+            count += ring_count(*span + n, m - n);
         n = m;
     }
     return n;
@@ -199,6 +293,9 @@ static void *sink_main(void *arg)
     struct sinks *ss = ta->ss;
     struct sink *s = ta->s;
     free(ta);
+    if (getrandom(&s->rng, sizeof(s->rng), GRND_NONBLOCK) != (ssize_t)sizeof(s->rng))
+        s->rng = (uint64_t)time_now_ns() ^ (uint64_t)(uintptr_t)s;
+    s->rng |= 1; /* xorshift's one forbidden state is 0 */
     for (;;) {
         if (atomic_exchange(&s->reopen, 0) && s->ops->reopen)
             s->ops->reopen(s);
@@ -270,6 +367,7 @@ void sinks_free(struct sinks *ss)
             s->ops->close(s);
         ring_free(s->q);
         sinkstat_free(&s->stat);
+        free(s->refused);
     }
     free(ss->v);
     free(ss);

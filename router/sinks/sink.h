@@ -1,10 +1,13 @@
 /* Sinks: destinations behind their own bounded queue and their own thread, so a slow or dead
- * sink never stalls another. Every sink type is a table of functions (one file each, registered
- * in sink.c) with its config keys in a cfg_section whose impl points at the ops. Router workers
- * append serialized events (one JSON object per record, no newline) to the sink's queue; the
- * sink thread hands whole spans of records to ops->write, which returns OK, RETRY (nothing was
- * delivered: the same span comes back after a backoff) or FAIL (dropped for good, counted).
- * The sink set (struct sinks) owns every sink, its queue and its thread. */
+ * sink never stalls another while its queue has room. Every sink type is a table of functions
+ * (one file each, registered in sink.c) with its config keys in a cfg_section whose impl points
+ * at the ops. Router workers append serialized events (one JSON object per record, no newline)
+ * to the sink's queue; the sink thread hands whole spans of records to ops->write, which returns
+ * OK (every record accepted except those it refused with sink_refuse), RETRY (the same span
+ * comes back after a backoff; the type remembers what it already delivered or refused) or FAIL
+ * (the rest dropped for good, counted). A sink failing long enough opens its circuit: it then
+ * only probes its destination now and then until one attempt succeeds. The sink set (struct
+ * sinks) owns every sink, its queue and its thread. */
 #ifndef SPILLWAY_SINK_H
 #define SPILLWAY_SINK_H
 
@@ -40,6 +43,9 @@ struct sink_common {
     int when_full;
     int64_t batch_bytes;   /* wait for this much queued before delivering (0: do not wait) */
     int64_t batch_timeout; /* ... but no longer than this */
+    int64_t batch_events;  /* ... or until this many records are queued (0: no count) */
+    int64_t circuit_after; /* failing this long (and CIRCUIT_MIN_FAILS times) opens the circuit */
+    int64_t circuit_wait;  /* the longest wait between probes while it is open */
 };
 
 /* Batching keys, for sinks whose destination prefers fewer, larger requests. */
@@ -57,19 +63,30 @@ struct sink_common {
             "...or once the oldest queued event has waited this long.", 0, 0, 3600                 \
     }
 
+/* clang-format off */
 #define SINK_COMMON_KEYS(type)                                                                     \
-    {                                                                                              \
-        "when_full", CFG_ENUM, offsetof(type, common.when_full), "block",                          \
-            "When this sink's queue is full: block the routes that feed it, or drop the newest "   \
-            "event (counted). A shadow copy is always dropped, never blocks.",                     \
-            0, 0, 0, sink_when_full_names                                                          \
-    }
+    {"when_full", CFG_ENUM, offsetof(type, common.when_full), "block",                             \
+     "When this sink's queue is full: block (the router workers wait for room, which holds "       \
+     "every sink behind them and then the inputs: backpressure by design), or drop the newest "    \
+     "event (counted), so this sink never holds the others back. A shadow copy is always "         \
+     "dropped, never blocks.", 0, 0, 0, sink_when_full_names},                                     \
+    {"circuit_after", CFG_DURATION, offsetof(type, common.circuit_after), "10s",                   \
+     "A sink whose attempts have all failed for this long (5 at least) opens its circuit: it "     \
+     "stops retrying at the backoff pace and probes the destination with one batch at a time, "    \
+     "waiting up to circuit_wait between probes, until one succeeds. 0: never.", 0, 0, 86400},    \
+    {"circuit_wait", CFG_DURATION, offsetof(type, common.circuit_wait), "30s",                     \
+     "While the circuit is open: the longest wait between probes (the backoff keeps doubling "     \
+     "from the 5 s retry cap up to it).", 0, 5, 3600}
+/* clang-format on */
 
 extern const char *const sink_when_full_names[];
 extern const struct cfg_section *const sink_sections[];
 extern const struct cfg_section sink_list_section;
 
-enum sink_health { SINK_UP, SINK_RETRYING };
+/* What `spillway ctl sinks` shows as state: delivering, retrying with backoff, or failing for
+ * so long that it only probes now and then (circuit open). */
+enum sink_health { SINK_UP, SINK_RETRYING, SINK_CIRCUIT_OPEN };
+extern const char *const sink_health_names[]; /* "up", "retrying", "circuit open" */
 
 struct sinks;
 
@@ -85,19 +102,29 @@ struct sink {
     struct sink_stats stats;
     pthread_t thread;
     int started;
-    _Atomic int reopen;    /* set by SIGHUP, acted on by the sink thread */
-    _Atomic int health;    /* enum sink_health */
-    uint64_t write_failed; /* records the current write() dead-lettered (set by the type) */
-    char last_error[256];  /* under stat.mu */
+    _Atomic int reopen; /* set by SIGHUP, acted on by the sink thread */
+    _Atomic int health; /* enum sink_health */
+    /* The sink thread's own: records of the span being delivered that the destination refused
+     * (their data pointers, in the order refused), the current run of failed attempts, and the
+     * jitter's random state. */
+    const char **refused;
+    size_t nrefused, refused_cap;
+    unsigned fails;
+    int64_t failing_since;
+    uint64_t rng;
+    char last_error[256]; /* under stat.mu */
     struct sinkstat stat;
     void *priv; /* the type's own state */
 };
 
 /* For implementations: what went wrong (shown by `spillway ctl sinks`); printf-style. */
 void sink_set_error(struct sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Sends one record this sink's destination refused for good to the dead_letter sink, as
- * {"timestamp","kind","source":"sink:NAME","error","event"}; counted when there is none. */
-void sink_dead_letter(struct sink *s, const char *rec, size_t len, const char *error);
+/* For implementations, from write(): the destination refused the record rec[0..len) for good.
+ * rec must be a record's data in the span being written (RING_REC_DATA). The record is sent to
+ * the dead_letter sink as {"timestamp","kind","source":"sink:NAME","error","event"} (counted when
+ * there is none), counted as failed, and left out of delivered, the compare digest and the
+ * latency. Refusing the same record again while delivering the same span does nothing. */
+void sink_refuse(struct sink *s, const char *rec, size_t len, const char *error);
 
 /* Iterates the records of a span. */
 #define SINK_FOREACH(rec, span, len)                                                               \

@@ -3,7 +3,9 @@
  * optionally gzip-compressed. 2xx is delivered; 408, 429, 5xx and network errors are retried
  * (the generic sink loop backs off exponentially with jitter); any other 4xx is final and the
  * batch's events go to the dead_letter sink with the response. A retry resumes at the request
- * that failed, so earlier requests of the same span are never sent twice. */
+ * that failed, so earlier requests of the same span are never sent twice. Elasticsearch answers
+ * per item: items refused for good are dead-lettered once, and only the items it asked to retry
+ * (429, 5xx) are sent again, on their own, before the sink goes on. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -26,7 +28,6 @@ struct http_sink_opts {
     char *url;
     int encoding;
     int compression;
-    int64_t batch_max_events;
     int64_t request_timeout;
     int64_t connect_timeout;
     struct cfg_strmap headers;
@@ -49,6 +50,10 @@ struct http_sink {
     struct encode_item *items;
     size_t items_cap;
     size_t progress; /* bytes of the current span delivered or dead-lettered */
+    /* Items of a bulk request (before progress) that Elasticsearch asked to retry: sent again,
+     * alone, before anything else. They point into the span, which stays until it is done. */
+    struct encode_item *redo;
+    size_t nredo, redo_cap;
     struct log_limit lim;
 };
 
@@ -145,8 +150,9 @@ static int http_open(struct sink *s, char *err, size_t errlen)
     return 0;
 }
 
-/* One POST. Returns the HTTP status, or -1 on a network error (message set). */
-static long post(struct sink *s, struct http_sink *h, const char *ctype)
+/* One POST of h->body. Returns the HTTP status, or -1 on a network error (message set); *sent
+ * is the body's size on the wire. */
+static long post(struct sink *s, struct http_sink *h, const char *ctype, size_t *sent)
 {
     const struct http_sink_opts *o = s->opts;
     const struct buf *send = &h->body;
@@ -173,45 +179,106 @@ static long post(struct sink *s, struct http_sink *h, const char *ctype)
     }
     long code = 0;
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
-    counter_add(&s->stats.bytes, send->len);
+    *sent = send->len;
     return code;
 }
 
-/* Elasticsearch answers 200 even when items failed: those with a final status are
- * dead-lettered; returns 1 when some failed in a way worth retrying. */
-static int es_items(struct sink *s, struct http_sink *h, size_t n)
+/* Room for n items in *v (capacity *cap). Returns 0 or -ENOMEM. */
+static int items_reserve(struct encode_item **v, size_t *cap, size_t n)
 {
+    if (n <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < n)
+        c *= 2;
+    struct encode_item *nv = realloc(*v, c * sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    *v = nv;
+    *cap = c;
+    return 0;
+}
+
+/* Elasticsearch answers 200 even when items failed: items[0..n) were the request's. Those with
+ * a final status are refused (dead-lettered, once); those worth retrying (429, 5xx) become the
+ * redo list (items may be that list: it is compacted in place). Returns how many were
+ * accepted. */
+static size_t es_items(struct sink *s, struct http_sink *h, const struct encode_item *items,
+                       size_t n)
+{
+    h->nredo = 0;
     json_t *r = json_loadb(h->resp.data ? h->resp.data : "", h->resp.len, 0, NULL);
-    int retry = 0;
-    if (r && json_is_true(json_object_get(r, "errors"))) {
-        json_t *items = json_object_get(r, "items"), *it;
-        size_t i;
-        json_array_foreach(items, i, it)
-        {
-            if (i >= n)
-                break;
-            json_t *op = json_object_get(it, "create");
-            if (!op)
-                op = json_object_get(it, "index");
-            json_int_t st = json_integer_value(json_object_get(op, "status"));
-            if (st < 300)
-                continue;
-            if (st == 429 || st >= 500) {
-                retry = 1;
-                continue;
-            }
+    if (!r || !json_is_true(json_object_get(r, "errors"))) {
+        json_decref(r);
+        return n;
+    }
+    if (items != h->redo && items_reserve(&h->redo, &h->redo_cap, n)) {
+        json_decref(r);
+        return n; /* cannot keep them for a retry: the lesser harm is counting them delivered */
+    }
+    size_t accepted = 0;
+    json_t *arr = json_object_get(r, "items");
+    for (size_t i = 0; i < n; i++) {
+        json_t *op = json_object_get(json_array_get(arr, i), "create");
+        if (!op)
+            op = json_object_get(json_array_get(arr, i), "index");
+        /* An item the answer does not mention (a short list) is taken as accepted. */
+        json_int_t st = json_integer_value(json_object_get(op, "status"));
+        if (st < 300) {
+            accepted++;
+        } else if (st == 429 || st >= 500) {
+            h->redo[h->nredo++] = items[i];
+        } else {
             char *why = json_dumps(json_object_get(op, "error"), JSON_COMPACT);
             char msg[512];
             snprintf(msg, sizeof(msg), "elasticsearch refused the event (%lld): %s", (long long)st,
                      why ? why : "");
             free(why);
-            sink_dead_letter(s, h->items[i].json, h->items[i].len, msg);
-            counter_add(&s->stats.failed, 1);
-            s->write_failed++;
+            sink_set_error(s, "%s", msg);
+            sink_refuse(s, items[i].json, items[i].len, msg);
         }
     }
+    if (h->nredo)
+        sink_set_error(s, "elasticsearch asked to retry %zu of %zu items", h->nredo, n);
     json_decref(r);
-    return retry;
+    return accepted;
+}
+
+/* One request of items[0..n). RETRY: nothing was accepted, send the same again later. OK: the
+ * destination answered: accepted, refused for good (dead-lettered), or for Elasticsearch item by
+ * item, with the items to retry left in the redo list. */
+static enum sink_result send_items(struct sink *s, struct http_sink *h,
+                                   const struct encode_item *items, size_t n)
+{
+    const struct http_sink_opts *o = s->opts;
+    buf_reset(&h->body);
+    const char *ctype = encode_batch(&h->enc, items, n, &h->body);
+    size_t sent = 0;
+    long code = post(s, h, ctype, &sent);
+    if (code < 0 || code == 408 || code == 429 || code >= 500) {
+        if (code >= 0)
+            sink_set_error(s, "HTTP %ld: %.*s", code, resp_shown(h, 200),
+                           h->resp.data ? h->resp.data : "");
+        if (log_limit_take(&h->lim) >= 0)
+            log_warn("http sink: will retry", "{s:s, s:i}", "sink", s->name, "status", (int)code);
+        return SINK_RETRY;
+    }
+    if (code >= 300) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", code, resp_shown(h, 400),
+                 h->resp.data ? h->resp.data : "");
+        sink_set_error(s, "%s", msg);
+        for (size_t i = 0; i < n; i++)
+            sink_refuse(s, items[i].json, items[i].len, msg);
+        h->nredo = 0;
+        return SINK_OK;
+    }
+    size_t accepted = o->encoding == ENC_ELASTICSEARCH ? es_items(s, h, items, n) : n;
+    if (o->encoding != ENC_ELASTICSEARCH)
+        h->nredo = 0;
+    /* Bytes the destination accepted: the body, or the accepted items' share of it. */
+    counter_add(&s->stats.bytes, accepted == n ? sent : (uint64_t)sent * accepted / n);
+    return SINK_OK;
 }
 
 static enum sink_result http_write(struct sink *s, const char *span, size_t len, uint64_t nrec)
@@ -219,50 +286,24 @@ static enum sink_result http_write(struct sink *s, const char *span, size_t len,
     const struct http_sink_opts *o = s->opts;
     struct http_sink *h = s->priv;
     size_t max_bytes = o->common.batch_bytes > 0 ? (size_t)o->common.batch_bytes : 1 << 20;
+    if (h->nredo > 0 && (send_items(s, h, h->redo, h->nredo) != SINK_OK || h->nredo > 0))
+        return SINK_RETRY;
     while (h->progress < len) {
         /* The next request: records from progress, up to the size and count limits. */
         size_t n = 0, bytes = 0, off = h->progress;
-        while (off < len && n < (size_t)o->batch_max_events && (n == 0 || bytes < max_bytes)) {
+        while (off < len && n < (size_t)o->common.batch_events && (n == 0 || bytes < max_bytes)) {
             const struct ring_rec *r = (const struct ring_rec *)(span + off);
-            if (n == h->items_cap) {
-                size_t cap = h->items_cap ? h->items_cap * 2 : 256;
-                struct encode_item *ni = realloc(h->items, cap * sizeof(*ni));
-                if (!ni)
-                    return SINK_RETRY;
-                h->items = ni;
-                h->items_cap = cap;
-            }
+            if (items_reserve(&h->items, &h->items_cap, n + 1))
+                return SINK_RETRY;
             h->items[n++] = (struct encode_item){RING_REC_DATA(r), r->len};
             bytes += r->len;
             off += RING_REC_SIZE(r->len);
         }
-        buf_reset(&h->body);
-        const char *ctype = encode_batch(&h->enc, h->items, n, &h->body);
-        long code = post(s, h, ctype);
-        if (code < 0 || code == 408 || code == 429 || code >= 500) {
-            if (code >= 0)
-                sink_set_error(s, "HTTP %ld: %.*s", code, resp_shown(h, 200),
-                               h->resp.data ? h->resp.data : "");
-            if (log_limit_take(&h->lim) >= 0)
-                log_warn("http sink: will retry", "{s:s, s:i}", "sink", s->name, "status",
-                         (int)code);
+        if (send_items(s, h, h->items, n) != SINK_OK)
             return SINK_RETRY;
-        }
-        if (code >= 300) {
-            char msg[512];
-            snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", code, resp_shown(h, 400),
-                     h->resp.data ? h->resp.data : "");
-            sink_set_error(s, "%s", msg);
-            for (size_t i = 0; i < n; i++)
-                sink_dead_letter(s, h->items[i].json, h->items[i].len, msg);
-            counter_add(&s->stats.failed, n);
-            s->write_failed += n;
-        } else if (o->encoding == ENC_ELASTICSEARCH && es_items(s, h, n)) {
-            /* Retry the whole request: items already accepted are duplicates by design
-             * (at-least-once); "create" with generated ids keeps them distinct documents. */
-            return SINK_RETRY;
-        }
         h->progress = off;
+        if (h->nredo > 0)
+            return SINK_RETRY; /* after a backoff: the items Elasticsearch asked to retry */
     }
     h->progress = 0;
     buf_trim(&h->body, 8 << 20);
@@ -283,6 +324,7 @@ static void http_close(struct sink *s)
     buf_free(&h->zbody);
     buf_free(&h->resp);
     free(h->items);
+    free(h->redo);
     free(h);
     s->priv = NULL;
 }
@@ -304,8 +346,8 @@ static const struct cfg_key http_keys[] = {
      "gzip compresses each request body.", 0, 0, 0, compressions},
     SINK_COMMON_KEYS(struct http_sink_opts),
     SINK_BATCH_KEYS(struct http_sink_opts, "1MiB", "1s"),
-    {"batch_max_events", CFG_INT, offsetof(struct http_sink_opts, batch_max_events), "1000",
-     "Events per request at most.", 0, 1, 1000000},
+    {"batch_max_events", CFG_INT, offsetof(struct http_sink_opts, common.batch_events), "1000",
+     "Events per request at most; this many queued is also sent at once.", 0, 1, 1000000},
     {"request_timeout", CFG_DURATION, offsetof(struct http_sink_opts, request_timeout), "30s",
      "A request not answered in this time is retried.", 0, 0.001, 3600},
     {"connect_timeout", CFG_DURATION, offsetof(struct http_sink_opts, connect_timeout), "5s",

@@ -2,9 +2,10 @@
  * record by record (copied into librdkafka's queue), then the sink waits for every delivery
  * report: the span is acknowledged only when Kafka accepted all of it. Messages that failed in
  * a way worth retrying (broker down, timeouts) are produced again on the next attempt, and only
- * those; a message Kafka refuses for good (too large) goes to the dead_letter sink. The topic is
- * fixed or taken from a field; the key from a field (trace_id by default, so a trace stays in
- * one Kafka partition and in order). */
+ * those; a message Kafka refuses for good (too large, an unknown or invalid topic) goes to the
+ * dead_letter sink, so one bad event never holds the sink. The topic is fixed or taken from a
+ * field (an event without it, or with an empty value, goes to the fixed topic); the key from a
+ * field (trace_id by default, so a trace stays in one Kafka partition and in order). */
 #include <errno.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -32,7 +33,7 @@ struct kafka_sink_opts {
 struct kafka_sink {
     rd_kafka_t *rk;
     unsigned char *status; /* per record of the current span */
-    char **errors;         /* per record: why it failed for good (static strings) */
+    const char **errors;   /* per record: why it failed for good (static strings) */
     size_t cap;
     size_t outstanding;
     int active; /* a span is in progress (survives RETRY) */
@@ -41,10 +42,39 @@ struct kafka_sink {
     struct log_limit lim;
 };
 
+/* Errors no retry can fix: the message goes to the dead_letter sink. A topic that does not
+ * exist (and that the cluster does not create), or that the producer may not write, is one:
+ * retrying would hold every event behind it forever. */
 static int final_error(rd_kafka_resp_err_t e)
 {
-    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_MSG ||
-           e == RD_KAFKA_RESP_ERR_INVALID_RECORD || e == RD_KAFKA_RESP_ERR__INVALID_ARG;
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-]. Checked before producing so that a
+ * name from an event field that no broker would take is refused at once, with the reason. */
+static int valid_topic(const char *t, size_t len)
+{
+    if (len == 0 || len > 249)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -59,7 +89,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         counter_add(&s->stats.bytes, m->len);
     } else {
         k->status[i] = final_error(m->err) ? FINAL : RETRYABLE;
-        k->errors[i] = (char *)rd_kafka_err2str(m->err);
+        k->errors[i] = rd_kafka_err2str(m->err);
         sink_set_error(s, "%s", rd_kafka_err2str(m->err));
     }
     if (k->outstanding)
@@ -102,7 +132,8 @@ bad:
     return -EINVAL;
 }
 
-/* The value of a top-level string field of the record, into out; 0 when absent. */
+/* The value of a top-level string field of the record, into out (out->len bytes, followed by a
+ * NUL that len does not count); 0 when absent, not a string, or empty. */
 static int field(struct kafka_sink *k, const char *json, size_t len, const char *name,
                  struct buf *out)
 {
@@ -112,9 +143,14 @@ static int field(struct kafka_sink *k, const char *json, size_t len, const char 
     int v = jsontok_find(&k->tok, 0, name, strlen(name));
     if (v < 0 || k->tok.tok[v].type != JSMN_STRING)
         return 0;
-    jsontok_unescape(json + k->tok.tok[v].start, (size_t)(k->tok.tok[v].end - k->tok.tok[v].start),
-                     out);
-    return 1;
+    if (jsontok_unescape(json + k->tok.tok[v].start,
+                         (size_t)(k->tok.tok[v].end - k->tok.tok[v].start), out) ||
+        buf_putc(out, '\0')) {
+        buf_reset(out);
+        return 0;
+    }
+    out->len--;
+    return out->len > 0;
 }
 
 static int produce(struct sink *s, struct kafka_sink *k, size_t i, const char *json, size_t len)
@@ -122,6 +158,12 @@ static int produce(struct sink *s, struct kafka_sink *k, size_t i, const char *j
     const struct kafka_sink_opts *o = s->opts;
     int has_topic = *o->topic_field && field(k, json, len, o->topic_field, &k->topic);
     const char *topic = has_topic ? k->topic.data : o->topic;
+    if (has_topic && !valid_topic(k->topic.data, k->topic.len)) {
+        k->status[i] = FINAL;
+        k->errors[i] = "topic_field: not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)";
+        sink_set_error(s, "%s", k->errors[i]);
+        return -1;
+    }
     int has_key = field(k, json, len, o->key_field, &k->key);
     for (;;) {
         rd_kafka_resp_err_t rc = rd_kafka_producev(
@@ -137,7 +179,8 @@ static int produce(struct sink *s, struct kafka_sink *k, size_t i, const char *j
         }
         if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             k->status[i] = final_error(rc) ? FINAL : RETRYABLE;
-            k->errors[i] = (char *)rd_kafka_err2str(rc);
+            k->errors[i] = rd_kafka_err2str(rc);
+            sink_set_error(s, "%s", k->errors[i]);
             return -1;
         }
         rd_kafka_poll(k->rk, 100); /* librdkafka's queue is full: let reports drain it */
@@ -149,13 +192,14 @@ static enum sink_result kafka_write(struct sink *s, const char *span, size_t len
     struct kafka_sink *k = s->priv;
     if (!k->active) {
         if (nrec > k->cap) {
+            /* Each kept as soon as it moved: a failed realloc leaves the other one valid. */
             unsigned char *st = realloc(k->status, nrec);
-            char **er = realloc(k->errors, nrec * sizeof(char *));
-            if (!st || !er) {
-                free(st ? st : NULL);
+            if (!st)
                 return SINK_RETRY;
-            }
             k->status = st;
+            const char **er = realloc(k->errors, nrec * sizeof(*er));
+            if (!er)
+                return SINK_RETRY;
             k->errors = er;
             k->cap = nrec;
         }
@@ -197,9 +241,7 @@ static enum sink_result kafka_write(struct sink *s, const char *span, size_t len
     SINK_FOREACH(r, span, len)
     {
         if (k->status[i] == FINAL) {
-            sink_dead_letter(s, RING_REC_DATA(r), r->len, k->errors[i]);
-            counter_add(&s->stats.failed, 1);
-            s->write_failed++;
+            sink_refuse(s, RING_REC_DATA(r), r->len, k->errors[i]);
         }
         i++;
     }
@@ -237,7 +279,8 @@ static const struct cfg_key kafka_keys[] = {
     {"topic", CFG_STRING, offsetof(struct kafka_sink_opts, topic), NULL,
      "Topic to produce to (the default when topic_field is set).", CFG_REQUIRED},
     {"topic_field", CFG_STRING, offsetof(struct kafka_sink_opts, topic_field), "",
-     "Field whose value names the topic per event."},
+     "Field whose value names the topic per event; an event without it (or with an empty "
+     "value) goes to topic, one whose value is no valid topic name to the dead_letter sink."},
     {"key_field", CFG_STRING, offsetof(struct kafka_sink_opts, key_field), "trace_id",
      "Field whose value is the message key (empty: no key)."},
     {"message_timeout", CFG_DURATION, offsetof(struct kafka_sink_opts, message_timeout), "30s",

@@ -261,6 +261,73 @@ def test_top_shows_live_numbers():
         check(sw.stop() == 0, "clean stop")
 
 
+def sink_rows(screen):
+    """The SINK table's names, in screen order (the last full screen in the text)."""
+    table = screen.split("SINK")[-1].splitlines()[1:]
+    return [l.split()[0] for l in table if l.strip() and not l.startswith("spillway")]
+
+
+def test_top_keys_sort_and_quit():
+    if not shutil.which("tmux"):
+        print("tmux not installed: skipping the keys test")
+        return
+    with spill() as sw:
+        sw.start()
+        stop = threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                send(sw, 1000, i)
+                i += 1000
+
+        th = threading.Thread(target=load)
+        th.start()
+        server = f"spillway-test-{os.getpid()}"
+        tmux = ["tmux", "-L", server, "-f", "/dev/null"]
+        try:
+            cmd = f"{BIN} ctl -s {sw.path('run/admin.sock')} top; echo TOP-EXITED $?; sleep 60"
+            run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd])
+
+            def screen():
+                return run(tmux + ["capture-pane", "-p"]).stdout
+
+            # By name first: dl before out; once rates exist, `s` sorts by rate: out (busy) first.
+            wait_for(lambda: "sort: by name" in screen() and sink_rows(screen()) == ["dl", "out"]
+                     and any(l.startswith("out ") and float(l.split()[2]) > 0
+                             for l in screen().splitlines()), 30, "top by name with rates")
+            run(tmux + ["send-keys", "s"])
+            wait_for(lambda: "sort: by rate" in screen(), 10, "the sort key changes")
+            check(sink_rows(screen()) == ["out", "dl"], f"sorted by rate:\n{screen()}")
+            run(tmux + ["send-keys", "q"])
+            wait_for(lambda: "TOP-EXITED 0" in screen(), 10, "q quits with status 0")
+            # The terminal goes away under a top that ignores SIGHUP: its input is at its end
+            # for good. No more keys, but it must neither spin nor stop refreshing.
+            run(tmux + ["kill-server"])
+            tmux[2] += "-hup"  # a new server: the old one may still be going away
+            cmd = f"trap '' HUP; exec {BIN} ctl -s {sw.path('run/admin.sock')} top"
+            run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd])
+            wait_for(lambda: "spillway top" in screen(), 10, "top on the terminal")
+            pid = int(run(tmux + ["list-panes", "-F", "#{pane_pid}"]).stdout.split()[0])
+            run(tmux + ["kill-server"])
+            try:
+                cpu = lambda: sum(int(x) for x in open(f"/proc/{pid}/stat").read()
+                                  .rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")
+                time.sleep(0.5)
+                c0, t0 = cpu(), time.monotonic()
+                time.sleep(3)
+                used = cpu() - c0
+                check(used < 0.3 * (time.monotonic() - t0),
+                      f"top after its terminal closed: {used:.2f} CPU s in 3 s (a busy loop)")
+            finally:
+                os.kill(pid, 9)
+        finally:
+            run(tmux + ["kill-server"])
+            stop.set()
+            th.join()
+        check(sw.stop() == 0, "clean stop")
+
+
 BALANCE_CONFIG = """
 data_dir: ./data
 shutdown_timeout: 2s
@@ -379,4 +446,4 @@ def test_stats_balance_with_drops_dead_letters_and_a_failing_sink():
 if __name__ == "__main__":
     main([test_every_command, test_bad_requests_never_hurt, test_permissions_for_another_uid,
           test_http_metrics_health_ready, test_tap_on_a_busy_route, test_top_shows_live_numbers,
-          test_stats_balance_with_drops_dead_letters_and_a_failing_sink])
+          test_top_keys_sort_and_quit, test_stats_balance_with_drops_dead_letters_and_a_failing_sink])

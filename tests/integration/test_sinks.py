@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.request
 
 from spillway_test import (BIN, Spillway, check, count_lines, free_port, main, read_ndjson, run,
                            socat_send, wait_for)
@@ -19,7 +20,8 @@ class Receiver:
     """An HTTP server recording every request; answers from a script of status codes (the
     last one repeats)."""
 
-    def __init__(self, codes=(200,), body=b"{}"):
+    def __init__(self, codes=(200,), body=b"{}", port=None, answer=None):
+        """answer(raw body) -> (code, response body), when given, replaces the script."""
         self.requests = []
         self.codes = list(codes)
         self.body = body
@@ -35,10 +37,13 @@ class Receiver:
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
                 with outer.lock:
-                    code = outer.codes.pop(0) if len(outer.codes) > 1 else outer.codes[0]
+                    if answer:
+                        code, body = answer(raw)
+                    else:
+                        code = outer.codes.pop(0) if len(outer.codes) > 1 else outer.codes[0]
+                        body = outer.body if code < 300 else b'{"error":"nope"}'
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": raw, "code": code})
-                body = outer.body if code < 300 else b'{"error":"nope"}'
+                                           "body": raw, "code": code, "t": time.monotonic()})
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -47,7 +52,7 @@ class Receiver:
             def log_message(self, *a):
                 pass
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -143,7 +148,9 @@ def test_http_encodings():
 
 
 def test_http_retries_503_and_dead_letters_400():
-    rx = Receiver(codes=(503, 503, 200))
+    """503 and 429 are retried (with backoff) until the destination accepts; 400 is final: the
+    events go to the dead-letter sink once, with the response, and are never sent again."""
+    rx = Receiver(codes=(503, 429, 200))
     bad = Receiver(codes=(400,))
     try:
         sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{rx.port}/x', "
@@ -157,6 +164,10 @@ def test_http_retries_503_and_dead_letters_400():
             wait_for(lambda: sink_stats(sw, "b")["failed"] == 3, 30, "400 is final")
             st = sink_stats(sw, "s")
             check(st["retries"] >= 2 and st["failed"] == 0, f"retried: {st}")
+            check([r["code"] for r in rx.requests] == [503, 429, 200], f"{rx.requests}")
+            ok_bytes = sum(len(r["body"]) for r in rx.ok_bodies())
+            check(st["bytes"] == ok_bytes, f"bytes: the accepted body only ({ok_bytes}): {st}")
+            check(sink_stats(sw, "b")["bytes"] == 0, "nothing accepted, no bytes")
             check(len(bad.requests) == 1, f"no retry on 400: {len(bad.requests)} requests")
             check("HTTP 400" in sink_stats(sw, "b")["last_error"], "error kept")
             check(sw.stop() == 0, "clean stop")
@@ -276,7 +287,8 @@ def test_shadow_on_dead_port_never_slows_primary():
         wait_for(lambda: count_lines(sw.path("primary.ndjson")) == total, 60, "primary")
         elapsed = time.monotonic() - t0
         sh = sink_stats(sw, "shadow")
-        check(sh["state"] == "retrying" and sh["delivered"] == 0, f"shadow down: {sh}")
+        check(sh["state"] in ("retrying", "circuit open") and sh["delivered"] == 0,
+              f"shadow down: {sh}")
         check(sh["dropped"] > 0, f"the shadow drops (counted) rather than blocking: {sh}")
         # The primary kept going: the whole stream arrived while the shadow was dead.
         check(elapsed < 30, f"primary throughput unaffected ({elapsed:.1f}s for {total})")
@@ -309,9 +321,200 @@ def test_compare_same_and_different():
         check(sw.stop() == 0, "clean stop")
 
 
+def test_compare_counts_only_accepted_events():
+    """A candidate whose destination refuses everything (HTTP 400: dead-lettered) accepted no
+    event: `compare` says the sinks differ, and the candidate shows nothing delivered, no bytes,
+    no latency and empty digest windows (a refused batch used to count as accepted)."""
+    bad = Receiver(codes=(400,))
+    try:
+        sinks = ("  - {name: a, type: file, path: ./a.ndjson}\n"
+                 f"  - {{name: b, type: http, url: 'http://127.0.0.1:{bad.port}/x', "
+                 "batch_timeout: 10ms}\n")
+        with Spillway(config(sinks, "  - {name: r, sinks: [a], shadow: [b]}\n")) as sw:
+            sw.start()
+            send(sw, 200)
+            wait_for(lambda: sink_stats(sw, "b")["failed"] == 200
+                     and sink_stats(sw, "a")["delivered"] == 200, 30, "a delivered, b refused")
+            r = ctl(sw, "compare", "a", "b", "--settle", "0")
+            check(r["ok"] and not r["same_events"], f"a != b: {r}")
+            b = r["b"]
+            check(b["delivered"] == 0 and b["bytes"] == 0 and b["latency_p99_ms"] == 0,
+                  f"the candidate accepted nothing: {b}")
+            check(sum(w["a"] for w in r["windows"]) == 200
+                  and all(w["b"] == 0 for w in r["windows"]), f"digest windows: {r['windows']}")
+            human = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "compare", "a", "b",
+                         "--settle", "0"]).stdout
+            check("DIFFERENT" in human and "same events" not in human
+                  and " bytes 0 " in human, f"human form: {human}")
+            check(sw.stop() == 0, "clean stop")
+            check(count_lines(sw.path("dead.ndjson")) == 200, "each refused event dead-lettered")
+    finally:
+        bad.close()
+
+
+def test_kafka_topic_from_field():
+    """topic_field picks each event's topic: a long name then a short one (the short one used to
+    keep the tail of the long one), the fixed topic for an event without the field or with an
+    empty value, and the dead-letter sink (with the reason) for a value no topic can have, which
+    never holds the events behind it."""
+    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        boot = mock.stdout.readline().split()[1]
+        sinks = (f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events, "
+                 "topic_field: dest}\n")
+        want = {"orders-events": [], "audit": [], "events": []}
+        lines = []
+        for i in range(90):
+            ev = {"seq": i, "trace_id": "%08x" % i, "msg": "m"}
+            dest = ("orders-events", "audit", "", None)[i % 4] if i != 45 else "bad topic!"
+            if dest is not None:
+                ev["dest"] = dest
+            if i != 45:
+                want[dest or "events"].append(i)
+            lines.append(json.dumps(ev))
+        with Spillway(config(sinks)) as sw:
+            sw.start()
+            socat_send(("\n".join(lines) + "\n").encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 89, 60, "kafka delivery")
+            st = sink_stats(sw, "s")
+            check(st["failed"] == 1 and "not a valid Kafka topic name" in st["last_error"],
+                  f"the bad topic refused: {st}")
+            check(sw.stop() == 0, "clean stop")
+            dead = read_ndjson(sw.path("dead.ndjson"))
+            check(len(dead) == 1 and dead[0]["event"]["seq"] == 45
+                  and "not a valid Kafka topic name" in dead[0]["error"], f"dead: {dead}")
+        for topic, seqs in want.items():
+            r = subprocess.run(["kcat", "-b", boot, "-C", "-t", topic, "-o", "beginning", "-e",
+                                "-q", "-f", "%s\n"], capture_output=True, text=True, timeout=60)
+            got = sorted(json.loads(l)["seq"] for l in r.stdout.splitlines() if l)
+            check(got == seqs, f"{topic}: {got} (want {seqs}) {r.stderr[-300:]}")
+        r = subprocess.run(["kcat", "-b", boot, "-L", "-J"], capture_output=True, text=True,
+                           timeout=60)
+        topics = {t["topic"] for t in json.loads(r.stdout)["topics"]}
+        check(topics == set(want), f"no other topic was produced to: {topics}")
+    finally:
+        mock.stdin.close()
+        mock.wait(10)
+
+
+def test_elasticsearch_partial_failure():
+    """A bulk answer that refuses one item (400), asks to retry another (429) and accepts the
+    rest: the refused item is dead-lettered once, only the 429 item is sent again (alone), and
+    every other event is accepted exactly once."""
+    seen, accepted = {}, []
+
+    def answer(raw):
+        docs = [json.loads(l) for l in raw.splitlines()[1::2]]
+        items = []
+        for d in docs:
+            seen[d["seq"]] = seen.get(d["seq"], 0) + 1
+            if d["seq"] == 3:
+                items.append({"create": {"status": 400, "error": {"type": "mapper_parsing"}}})
+            elif d["seq"] == 5 and seen[5] == 1:
+                items.append({"create": {"status": 429, "error": {"type": "es_rejected"}}})
+            else:
+                items.append({"create": {"status": 201}})
+                accepted.append(d["seq"])
+        errors = any(i["create"]["status"] >= 300 for i in items)
+        return 200, json.dumps({"took": 1, "errors": errors, "items": items}).encode()
+
+    rx = Receiver(answer=answer)
+    try:
+        sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{rx.port}/_bulk', "
+                 "encoding: elasticsearch, index: logs, batch_timeout: 200ms}\n")
+        with Spillway(config(sinks)) as sw:
+            sw.start()
+            send(sw, 10)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 9, 30, "delivery")
+            st = sink_stats(sw, "s")
+            check(st["failed"] == 1 and st["retries"] >= 1 and st["queued"] == 0,
+                  f"one refused, one retried: {st}")
+            check(sw.stop() == 0, "clean stop")
+            dead = read_ndjson(sw.path("dead.ndjson"))
+            check(len(dead) == 1 and dead[0]["event"]["seq"] == 3
+                  and "elasticsearch refused the event (400)" in dead[0]["error"],
+                  f"the 400 item dead-lettered once: {dead}")
+        check(sorted(accepted) == [0, 1, 2, 4, 5, 6, 7, 8, 9],
+              f"every other event accepted exactly once: {sorted(accepted)}")
+        check(seen[3] == 1 and seen[5] == 2, f"400 item sent once, 429 item twice: {seen}")
+        last = [json.loads(l)["seq"] for l in rx.requests[-1]["body"].splitlines()[1::2]]
+        check(last == [5], f"the retry carried the 429 item alone: {last}")
+    finally:
+        rx.close()
+
+
+def test_circuit_opens_and_closes():
+    """A sink whose destination is down: retrying, then (after circuit_after) circuit open in
+    `ctl sinks` and on /metrics; once the destination is back, a probe succeeds, the circuit
+    closes and every event is delivered once."""
+    port = free_port()
+    sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{port}/x', "
+             "batch_timeout: 10ms, circuit_after: 1s, circuit_wait: 5s}\n")
+    conf = config(sinks).replace('http: ""', 'http: "127.0.0.1:{admin_http}"')
+    rx = None
+    try:
+        with Spillway(conf) as sw:
+            sw.start()
+            send(sw, 20)
+            states = []
+
+            def state():
+                states.append(sink_stats(sw, "s")["state"])
+                return states[-1]
+            wait_for(lambda: state() == "circuit open", 30, "the circuit to open")
+            check("retrying" in states and states.index("retrying") < states.index("circuit open")
+                  and "up" not in states[states.index("retrying"):],
+                  f"retrying, then circuit open: {states}")
+            human = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "sinks"]).stdout
+            check("circuit open" in human, f"ctl sinks: {human}")
+            with urllib.request.urlopen(f"http://127.0.0.1:{sw.ports['admin_http']}/metrics",
+                                        timeout=10) as resp:
+                metrics = resp.read().decode()
+            check('spillway_sink_circuit_open{sink="s"} 1' in metrics
+                  and 'spillway_sink_up{sink="s"} 0' in metrics, "metrics")
+            rx = Receiver(port=port)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 20, 30, "delivery once back")
+            st = sink_stats(sw, "s")
+            check(st["state"] == "up" and st["failed"] == 0 and st["queued"] == 0, f"up: {st}")
+            check(sw.stop() == 0, "clean stop")
+            msgs = [r.get("msg") for r in sw.log_records()]
+            check(msgs.count("sink circuit open: probing the destination with one batch now and "
+                             "then") == 1
+                  and msgs.count("sink circuit closed: the destination accepts again") == 1,
+                  f"opening and closing logged once each: {msgs}")
+        got = sorted(json.loads(l)["seq"] for r in rx.ok_bodies() for l in r["body"].splitlines())
+        check(got == list(range(20)), f"each event delivered once: {got}")
+    finally:
+        if rx:
+            rx.close()
+
+
+def test_http_batch_by_count():
+    """batch_max_events queued sends at once, without waiting for batch_timeout."""
+    rx = Receiver()
+    try:
+        sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{rx.port}/x', "
+                 "batch_timeout: 5s, batch_max_events: 10}\n")
+        with Spillway(config(sinks)) as sw:
+            sw.start()
+            t0 = time.monotonic()
+            send(sw, 10)
+            wait_for(lambda: rx.ok_bodies(), 20, "a request")
+            took = rx.ok_bodies()[0]["t"] - t0
+            check(took < 2.5, f"sent on reaching 10 events, {took:.2f}s (batch_timeout 5 s)")
+            check(len(rx.ok_bodies()[0]["body"].splitlines()) == 10, "all ten in it")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        rx.close()
+
+
 if __name__ == "__main__":
     main([test_http_encodings, test_http_retries_503_and_dead_letters_400,
           test_kafka_sink_with_mock_broker, test_kafka_sink_stop_keeps_shutdown_timeout,
           test_file_rotation_under_load,
           test_file_ends_a_line_cut_by_a_crash,
-          test_shadow_on_dead_port_never_slows_primary, test_compare_same_and_different])
+          test_shadow_on_dead_port_never_slows_primary, test_compare_same_and_different,
+          test_compare_counts_only_accepted_events, test_kafka_topic_from_field,
+          test_elasticsearch_partial_failure, test_circuit_opens_and_closes,
+          test_http_batch_by_count])
