@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -99,6 +100,20 @@ def test_every_command():
               f"who and when: {audit}")
         check(audit[0]["old_value"] == "1" and audit[0]["new_value"].startswith("0.5"),
               f"previous and new values: {audit[0]}")
+        two = ctlj(sw, "audit", "-n", "2")["audit"]
+        check([a["command"] for a in two] == ["route enable", "reload"], f"audit -n 2: {two}")
+        # The human output, one line each.
+        check(ctl(sw, "version").stdout.startswith("spillway "), "human version")
+        check("rate 0.5" in ctl(sw, "routes").stdout, "human routes: the dialed rate")
+        check(ctl(sw, "sample", "main", "0.25").stdout == "route main: sampling rate 0.25\n",
+              "human sample")
+        check(ctl(sw, "route", "disable", "main").stdout == "route main disabled\n",
+              "human route")
+        ctl(sw, "route", "enable", "main")
+        check(ctl(sw, "reload").stdout == "reloaded 0 script(s)\n", "human reload")
+        lines = ctl(sw, "audit", "-n", "2").stdout.splitlines()
+        check(len(lines) == 2 and "route enable" in lines[0] and "reload" in lines[1]
+              and f"uid {os.getuid()}" in lines[1], f"human audit: {lines}")
         check(ctl(sw, "sample", "nope", "0.1").returncode == 1, "unknown route: exit 1")
         check(ctl(sw, "sample", "main", "2").returncode == 1, "bad rate: exit 1")
         check(ctl(sw, "frobnicate").returncode == 2, "unknown command: exit 2")
@@ -140,6 +155,17 @@ def test_permissions_for_another_uid():
         check(r.returncode == 1 and "permission denied: uid 65534" in r.stderr,
               f"refused by peer uid: {r.returncode} {r.stdout} {r.stderr}")
         check(ctl(sw, "version").returncode == 0, "own uid allowed")
+        check(sw.stop() == 0, "clean stop")
+    with Spillway(CONFIG.replace('socket_mode: "SOCKMODE"',
+                                 'socket_mode: "0666", allow_uids: [65534]'),
+                  extra_files={"scripts/main.lua": SCRIPT}) as sw:
+        os.chmod(sw.dir, 0o755)
+        sw.start()
+        os.chmod(sw.path("run"), 0o755)
+        r = ctl(sw, "version", user="nobody")
+        check(r.returncode == 0 and r.stdout.startswith("spillway "),
+              f"allow_uids lets nobody in: {r.returncode} {r.stdout} {r.stderr}")
+        check(ctl(sw, "version").returncode == 0, "own uid still allowed")
         check(sw.stop() == 0, "clean stop")
     with spill() as sw:  # default 0600: another user cannot even connect
         os.chmod(sw.dir, 0o755)
@@ -204,6 +230,63 @@ def test_http_metrics_health_ready():
         check(ctlj(sw, "config")["config"]["admin"]["http_token"] == "<redacted>",
               "the token is redacted")
         check("s3cret" not in sw.log(), "the token never reaches the log")
+        check(sw.stop() == 0, "clean stop")
+
+
+def test_ready_is_503_while_draining():
+    dead_port = socket.socket()
+    dead_port.bind(("127.0.0.1", 0))  # never listening: the sink retries until the deadline
+    config = CONFIG.replace('socket_mode: "SOCKMODE"', 'socket_mode: "0600"').replace(
+        "shutdown_timeout: 10s", "shutdown_timeout: 6s").replace(
+        "sinks: [out]}", "sinks: [web]}").replace(
+        "  - {name: out, type: file, path: ./out.ndjson}",
+        f"  - {{name: web, type: http, url: \"http://127.0.0.1:{dead_port.getsockname()[1]}/\"}}")
+    with Spillway(config, extra_files={"scripts/main.lua": SCRIPT}) as sw:
+        sw.start()
+        check(http_get(sw, "/ready") == (200, '{"ready":true}\n'), "ready while running")
+        send(sw, 10)
+        wait_for(lambda: ctlj(sw, "stats")["sinks"][0]["retries"] > 0, 30, "the sink retrying")
+        sw.proc.send_signal(signal.SIGTERM)
+        seen = []
+
+        def draining():
+            try:
+                seen.append(http_get(sw, "/ready"))
+            except OSError:
+                pass
+            return seen and seen[-1][0] == 503
+        wait_for(draining, 5, "/ready answering 503 while draining")
+        check(seen[-1] == (503, '{"ready":false}\n'), f"not ready: {seen[-1]}")
+        check(http_get(sw, "/health")[0] == 200, "still alive while draining")
+        check(sw.proc.wait(30) == 1, "10 events undelivered at the deadline: exit 1")
+        dead_port.close()
+
+
+def test_tap_reports_what_a_slow_client_skipped():
+    with spill() as sw:
+        sw.start()
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sw.path("run/admin.sock"))
+        s.sendall(b'{"cmd":"tap","route":"main"}\n')
+        f = s.makefile("rb")
+        check(json.loads(f.readline())["ok"], "tap started")
+        total = 5000
+        lines = "".join(json.dumps({"seq": i, "pad": "p" * 1000}) + "\n" for i in range(total))
+        socat_send(lines.encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        # The client reads nothing until every event is delivered: far more than the 1 MiB a
+        # client may leave unread.
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == total, 60, "delivery")
+        s.settimeout(30)
+        events = skipped = 0
+        while events + skipped < total:
+            m = json.loads(f.readline())
+            if "event" in m:
+                events += 1
+            elif "skipped" in m:
+                skipped = m["skipped"]
+        check(skipped > 0 and events > 0 and events + skipped == total,
+              f"delivered {events} + skipped {skipped} == sent {total}")
+        s.close()
         check(sw.stop() == 0, "clean stop")
 
 
@@ -446,4 +529,5 @@ def test_stats_balance_with_drops_dead_letters_and_a_failing_sink():
 if __name__ == "__main__":
     main([test_every_command, test_bad_requests_never_hurt, test_permissions_for_another_uid,
           test_http_metrics_health_ready, test_tap_on_a_busy_route, test_top_shows_live_numbers,
-          test_top_keys_sort_and_quit, test_stats_balance_with_drops_dead_letters_and_a_failing_sink])
+          test_top_keys_sort_and_quit, test_stats_balance_with_drops_dead_letters_and_a_failing_sink,
+          test_ready_is_503_while_draining, test_tap_reports_what_a_slow_client_skipped])
