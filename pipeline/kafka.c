@@ -109,8 +109,8 @@ rd_kafka_t *kafka_ordered_producer(const struct kafka_config *kc, size_t queue_b
     return new_client(RD_KAFKA_PRODUCER, conf, what, err, errlen);
 }
 
-int kafka_partitions(rd_kafka_t *rk, const char *topic, const char *what, int *count, char *err,
-                     size_t errlen)
+int kafka_partitions(rd_kafka_t *rk, const char *topic, const char *what, int timeout_ms,
+                     int *count, char *err, size_t errlen)
 {
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
     if (!t) {
@@ -118,7 +118,7 @@ int kafka_partitions(rd_kafka_t *rk, const char *topic, const char *what, int *c
         return -EIO;
     }
     const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
     rd_kafka_topic_destroy(t);
     *count = 0;
     if (!rc) {

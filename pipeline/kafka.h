@@ -33,10 +33,10 @@ struct rd_kafka_s *kafka_ordered_producer(const struct kafka_config *kc, size_t 
 struct rd_kafka_s *kafka_consumer(const struct kafka_config *kc, const char *const *extra,
                                   const char *what, char *err, size_t errlen);
 
-/* The partition count of topic (0 when it does not exist: an error). what names the topic in
- * err ("spill topic"). Returns 0 or -EIO. */
-int kafka_partitions(struct rd_kafka_s *rk, const char *topic, const char *what, int *count,
-                     char *err, size_t errlen);
+/* The partition count of topic (0 when it does not exist: an error), asking the brokers for up
+ * to timeout_ms. what names the topic in err ("spill topic"). Returns 0 or -EIO. */
+int kafka_partitions(struct rd_kafka_s *rk, const char *topic, const char *what, int timeout_ms,
+                     int *count, char *err, size_t errlen);
 
 /* A Kafka message carries one ring record: a 4-byte header (flags, src, both little endian
  * uint16) then the payload, so dead letters and input ids survive the trip. */

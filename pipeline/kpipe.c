@@ -101,7 +101,7 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
                                       "kafka mode producer", err, errlen);
     if (!kp->prod)
         goto fail;
-    if (kafka_partitions(kp->prod, kp->topic, "pipeline topic", &kp->kparts, err, errlen))
+    if (kafka_partitions(kp->prod, kp->topic, "pipeline topic", 10000, &kp->kparts, err, errlen))
         goto fail;
     kp->ptopic = rd_kafka_topic_new(kp->prod, kp->topic, NULL);
     if (consume) {

@@ -18,9 +18,11 @@
 #include "state.h"
 #include "timeutil.h"
 
-#define REPLAY_BATCH   512
-#define REPLAY_IDLE_NS (10 * 1000000LL)
-#define SAVE_EVERY_NS  (1000 * 1000000LL)
+#define REPLAY_BATCH    512
+#define REPLAY_IDLE_NS  (10 * 1000000LL)
+#define SAVE_EVERY_NS   (1000 * 1000000LL)
+#define CONNECT_WAIT_MS 3000 /* asking the brokers for the topic at start */
+#define RECONNECT_MS    2000  /* and again, from the spill thread, while they cannot be reached */
 
 struct part {
     pthread_mutex_t mu;        /* active and the decision to leave spill mode */
@@ -47,6 +49,9 @@ struct spill {
     pthread_t thread;
     int started;
     _Atomic int stop;
+    _Atomic int ready;  /* the topic was found (and any backlog): spilling can start */
+    int partitions;     /* pipeline.partitions: the topic needs at least as many */
+    int64_t refused_at; /* spill_send without Kafka: when last (refusal_starts) */
     int64_t next_save;
     struct log_limit lim;
 };
@@ -72,17 +77,27 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-/* A backlog left by a previous run: the stored replay offset is behind the topic's end. */
-static void find_backlog(struct spill *sp)
+/* A backlog left by a previous run: the stored replay offset is behind the topic's end. All
+ * partitions' ends are read first: -EIO (nothing changed) when one cannot be. */
+static int find_backlog(struct spill *sp, int timeout_ms, char *err, size_t errlen)
 {
+    int64_t *ends = calloc((size_t)sp->n, sizeof(*ends));
+    if (!ends)
+        return -ENOMEM;
+    for (int p = 0; p < sp->n; p++) {
+        int64_t lo = 0;
+        rd_kafka_resp_err_t rc =
+            rd_kafka_query_watermark_offsets(sp->cons, sp->topic, p, &lo, &ends[p], timeout_ms);
+        if (rc) {
+            snprintf(err, errlen, "spill topic %s partition %d: cannot read its offsets: %s",
+                     sp->topic, p, rd_kafka_err2str(rc));
+            free(ends);
+            return -EIO;
+        }
+    }
     for (int p = 0; p < sp->n; p++) {
         struct part *pt = &sp->parts[p];
-        int64_t lo = 0, hi = 0, stored = 0;
-        if (rd_kafka_query_watermark_offsets(sp->cons, sp->topic, p, &lo, &hi, 5000)) {
-            log_warn("spill: cannot read the topic's offsets: assuming no backlog", "{s:s, s:i}",
-                     "topic", sp->topic, "partition", p);
-            continue;
-        }
+        int64_t hi = ends[p], stored = 0;
         int known = sp->st && state_offset_get(sp->st, sp->topic, p, &stored) == 1;
         if (known && stored > hi) {
             log_warn("spill: the stored replay offset is past the topic's end (topic recreated?); "
@@ -96,10 +111,53 @@ static void find_backlog(struct spill *sp)
         pt->saved = known ? stored : -1;
         atomic_store(&pt->acked_end, hi);
         if (pt->next < hi) {
+            pthread_mutex_lock(&pt->mu); /* the collector may be reading it already */
             pt->active = 1;
+            pthread_mutex_unlock(&pt->mu);
             log_info("spill: backlog from a previous run will be replayed first", "{s:i, s:I}",
                      "partition", p, "records", (json_int_t)(hi - pt->next));
         }
+    }
+    free(ends);
+    return 0;
+}
+
+/* Asks the brokers for the spill topic: found with enough partitions, it finds any backlog and
+ * makes spilling possible (ready). -EIO: not reachable now (err says why); -EINVAL: the topic
+ * has too few partitions. */
+static int connect_topic(struct spill *sp, int timeout_ms, char *err, size_t errlen)
+{
+    int have = 0;
+    if (kafka_partitions(sp->prod, sp->topic, "spill topic", timeout_ms, &have, err, errlen))
+        return -EIO;
+    if (have < sp->partitions) {
+        snprintf(err, errlen,
+                 "spill topic %s has %d partitions; it needs at least %d "
+                 "(pipeline.partitions)",
+                 sp->topic, have, sp->partitions);
+        return -EINVAL;
+    }
+    if (find_backlog(sp, timeout_ms, err, errlen))
+        return -EIO;
+    atomic_store(&sp->ready, 1);
+    return 0;
+}
+
+/* From the spill thread while Kafka could not be reached: tries again every RECONNECT_MS. */
+static void reconnect(struct spill *sp)
+{
+    char err[512];
+    int64_t next = time_mono_ns() + RECONNECT_MS * 1000000LL;
+    int rc = connect_topic(sp, RECONNECT_MS, err, sizeof(err));
+    if (!rc) {
+        log_info("spill: Kafka reached: spilling possible", "{s:s}", "topic", sp->topic);
+        return;
+    }
+    if (rc == -EINVAL && log_limit_take(&sp->lim) >= 0)
+        log_error("spill: cannot spill", "{s:s}", "error", err);
+    while (!atomic_load(&sp->stop) && time_mono_ns() < next) {
+        struct timespec ts = {0, REPLAY_IDLE_NS};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -138,18 +196,19 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
         goto fail;
     sp->ptopic = rd_kafka_topic_new(sp->prod, sp->topic, NULL);
     sp->ctopic = rd_kafka_topic_new(sp->cons, sp->topic, NULL);
-    int have = 0;
-    if (!sp->ptopic || !sp->ctopic ||
-        kafka_partitions(sp->prod, sp->topic, "spill topic", &have, err, errlen))
-        goto fail;
-    if (have < partitions) {
-        snprintf(err, errlen,
-                 "spill topic %s has %d partitions; it needs at least %d "
-                 "(pipeline.partitions)",
-                 sp->topic, have, partitions);
+    sp->partitions = partitions;
+    if (!sp->ptopic || !sp->ctopic) {
+        snprintf(err, errlen, "spill topic %s: %s", sp->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }
-    find_backlog(sp);
+    if (connect_topic(sp, CONNECT_WAIT_MS, err, errlen) == -EINVAL)
+        goto fail; /* reachable, and wrong: a config error */
+    if (!atomic_load(&sp->ready))
+        log_warn("spill: Kafka cannot be reached: full partitions block until it can (retrying "
+                 "every 2 s)",
+                 "{s:s}", "error", err);
+    err[0] = 0;
     return sp;
 fail:
     spill_free(sp);
@@ -168,6 +227,13 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
 {
     struct part *pt = &sp->parts[p];
     size_t off = 0;
+    if (!atomic_load(&sp->ready)) { /* Kafka not reached yet: block, counted, said once */
+        counter_add(&pt->stats.refused, 1);
+        if (refusal_starts(&sp->refused_at))
+            log_warn("spill: partition full and Kafka not reachable, blocking the inputs", "{s:i}",
+                     "partition", p);
+        return 0;
+    }
     pthread_mutex_lock(&pt->mu);
     if (!pt->active)
         log_info("spill: partition full, spilling to Kafka", "{s:i, s:s}", "partition", p, "topic",
@@ -315,6 +381,10 @@ static void *spill_main(void *arg)
 {
     struct spill *sp = arg;
     while (!atomic_load(&sp->stop)) {
+        if (!atomic_load(&sp->ready)) {
+            reconnect(sp);
+            continue;
+        }
         rd_kafka_poll(sp->prod, 0); /* delivery reports */
         int busy = 0;
         for (int p = 0; p < sp->n; p++) {

@@ -367,6 +367,40 @@ def test_spill_backlog_survives_a_restart():
         mock.close()
 
 
+def test_spill_waits_for_an_unreachable_kafka():
+    """Kafka down when spillway starts: it starts anyway, a full partition blocks the inputs
+    (counted, said once) instead of spilling, and once Kafka is reachable spilling works and
+    everything is delivered exactly once, in order."""
+    mock, gate = Mock(), Gate()
+    try:
+        mock.cmd("topic spill 2")
+        mock.cmd("down -1")
+        with Spillway(spill_config(mock, gate)) as sw:
+            sw.start()
+            check("Kafka cannot be reached" in sw.log(), f"says so: {sw.log()[-1500:]}")
+            total = 40000
+            addr = f"TCP:127.0.0.1:{sw.ports['tcp']}"
+            sender = threading.Thread(target=socat_send, args=(payload(0, total, pad=100), addr))
+            sender.start()
+            wait_for(lambda: spill_totals(sw)["spill_refused"] > 0, 60, "blocking, counted")
+            check(spill_totals(sw)["spilled"] == 0, "nothing spilled without Kafka")
+            mock.cmd("up -1")
+            wait_for(lambda: "Kafka reached" in sw.log(), 60, "Kafka reached")
+            sender.join(120)
+            wait_for(lambda: spill_totals(sw)["spilled"] > 0, 60, "spilling once it can")
+            gate.open.set()
+            wait_for(lambda: gate.count() >= total, 120, "everything delivered")
+            t = spill_totals(sw)
+            check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
+            check(sw.stop() == 0, "clean stop")
+        seqs = [e["seq"] for e in gate.events]
+        check(sorted(seqs) == list(range(total)), f"exactly once: {len(seqs)} for {total}")
+        check_order(gate.events)
+    finally:
+        gate.close()
+        mock.close()
+
+
 def test_spill_lost_to_retention_is_counted():
     """The mock broker keeps about 5 MiB per partition: spilling more than that while the sink
     is paused loses the oldest spilled records to retention. They are counted (spill_lost)
@@ -549,7 +583,7 @@ if __name__ == "__main__":
           test_drop_newest_counts_exactly, test_partition_key_and_round_robin,
           test_spill_and_replay_exactly_once_in_order,
           test_spill_through_a_broker_outage_loses_nothing, test_spill_backlog_survives_a_restart,
-          test_spill_lost_to_retention_is_counted,
+          test_spill_waits_for_an_unreachable_kafka, test_spill_lost_to_retention_is_counted,
           test_kafka_mode_router_killed_loses_nothing,
           test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing,
           test_kafka_mode_two_routers_share_the_topic])
