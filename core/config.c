@@ -120,11 +120,28 @@ static void check_sink_refs(const struct config *c, const struct cfg_strlist *l,
     }
 }
 
+/* admin.allow_uids are decimal user ids (names are not looked up): read by strtoul, a name
+ * such as "alice" would have been uid 0, root's. */
+static void check_uids(const struct config *c, struct cfg_errors *errs)
+{
+    const struct cfg_strlist *l = &c->admin.allow_uids;
+    for (int i = 0; i < l->n; i++) {
+        const char *s = l->v[i];
+        size_t n = strspn(s, "0123456789");
+        if (n == 0 || s[n] || n > 10 || strtoull(s, NULL, 10) > 4294967294ULL)
+            cfg_error(errs, c->file, key_line(c, "admin.allow_uids", 0), "admin.allow_uids",
+                      "\"%s\" is not a numeric user id (0 to 4294967294; `id -u NAME` prints "
+                      "one)",
+                      s);
+    }
+}
+
 /* Checks that span sections, after every section loaded on its own. */
 static void validate(struct config *c, struct cfg_errors *errs)
 {
     check_unique(c, &c->inputs, "inputs", errs);
     check_unique(c, &c->sinks, "sinks", errs);
+    check_uids(c, errs);
     const struct route_config *routes = c->routes.v;
     for (int i = 0; i < c->routes.n; i++) {
         char key[64];

@@ -167,6 +167,12 @@ def test_permissions_for_another_uid():
               f"allow_uids lets nobody in: {r.returncode} {r.stdout} {r.stderr}")
         check(ctl(sw, "version").returncode == 0, "own uid still allowed")
         check(sw.stop() == 0, "clean stop")
+    with Spillway(CONFIG.replace('socket_mode: "SOCKMODE"', 'allow_uids: [65534, alice]'),
+                  extra_files={"scripts/main.lua": SCRIPT}) as sw:
+        r = run([BIN, "check", "-c", sw.config_path])
+        check(r.returncode == 1 and "admin.allow_uids" in r.stderr + r.stdout
+              and '"alice" is not a numeric user id' in r.stderr + r.stdout,
+              f"a user name in allow_uids is refused (it used to mean uid 0): {r.stderr}")
     with spill() as sw:  # default 0600: another user cannot even connect
         os.chmod(sw.dir, 0o755)
         sw.start()
@@ -208,6 +214,8 @@ def test_http_metrics_health_ready():
             check(http_get(sw, "/ready")[0] == 200, "ready")
             check(http_get(sw, "/metrics")[0] == 401, "token required")
             check(http_get(sw, "/metrics", "wrong")[0] == 401, "wrong token")
+            check(http_get(sw, "/metrics", "s3cre")[0] == 401, "a prefix of the token")
+            check(http_get(sw, "/metrics", "s3cretx")[0] == 401, "the token and more")
             code, text = http_get(sw, "/metrics", "s3cret")  # scraped during load
         finally:
             stop.set()
