@@ -174,8 +174,14 @@ static void hec(const struct encode_opts *o, const struct encode_item *it, size_
     for (size_t i = 0; i < n; i++) {
         int ok = jsontok_parse_trusted(&t, it[i].json, it[i].len) == 0;
         int64_t ns = ok ? event_time(&t) : time_now_ns();
-        buf_printf(out, "{\"time\":%lld.%06lld", (long long)(ns / 1000000000),
-                   (long long)(ns % 1000000000 / 1000));
+        /* Floor division: 1969-12-31T23:59:58.5Z is -1.500000 s, i.e. -2 + 0.5. */
+        int64_t us = ns / 1000 - (ns % 1000 < 0), sec = us / 1000000 - (us % 1000000 < 0);
+        if (sec < 0 && us % 1000000) /* HEC wants a number: -1.5, not -2 + .500000 */
+            buf_printf(out, "{\"time\":-%lld.%06lld", (long long)(-(sec + 1)),
+                       (long long)(1000000 - (us - sec * 1000000)));
+        else
+            buf_printf(out, "{\"time\":%lld.%06lld", (long long)sec,
+                       (long long)(us - sec * 1000000));
         static const char *const meta[] = {"host", "source", NULL};
         for (int m = 0; ok && meta[m]; m++) {
             buf_reset(&v);

@@ -518,6 +518,32 @@ def test_http_exact_bodies():
         rx.close()
 
 
+def test_hec_time_before_1970():
+    """splunk_hec's time is a JSON number of epoch seconds also before 1970 (floor division:
+    1969-12-31T23:59:58.5Z is -1.5, not "-1.-500000")."""
+    rx = Receiver()
+    try:
+        url = f"http://127.0.0.1:{rx.port}"
+        sinks = f"  - {{name: s, type: http, url: '{url}/hec', encoding: splunk_hec}}\n"
+        stamps = [("1969-12-31T23:59:58.500000Z", -1.5), ("1969-12-31T23:59:59.750000Z", -0.25),
+                  ("1960-01-01T00:00:00.000000Z", -315619200.0),
+                  ("2026-01-02T03:04:05.000001Z", 1767323045.000001)]
+        with Spillway(config(sinks)) as sw:
+            sw.start()
+            lines = [json.dumps(event(i, timestamp=ts)) for i, (ts, _) in enumerate(stamps)]
+            socat_send(("\n".join(lines) + "\n").encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == len(stamps), 30, "delivered")
+            check(sw.stop() == 0, "clean stop")
+        got = {}
+        for r in rx.on("/hec"):
+            for l in r["body"].splitlines():
+                h = json.loads(l)  # raises on "-1.-500000"
+                got[h["event"]["seq"]] = h["time"]
+        check(got == {i: t for i, (_, t) in enumerate(stamps)}, f"times: {got}")
+    finally:
+        rx.close()
+
+
 # ---- TLS --------------------------------------------------------------------------------------
 
 def make_certs(d):
@@ -582,4 +608,4 @@ if __name__ == "__main__":
     main([test_file_rotates_by_age, test_file_keeps_n_rotated_files, test_file_fsync_batch,
           test_file_reopens_on_sighup, test_stdout_ndjson_is_the_canonical_event,
           test_null_counts_and_discards, test_tcp_and_unix_feed_another_spillway,
-          test_drop_newest_sink_beside_a_blocking_one, test_http_exact_bodies, test_http_tls])
+          test_drop_newest_sink_beside_a_blocking_one, test_http_exact_bodies, test_hec_time_before_1970, test_http_tls])
