@@ -21,9 +21,9 @@ static inline uint64_t counter_get(const counter_t *c)
 struct input_stats {
     counter_t received;    /* records framed (good and bad) */
     counter_t bytes;       /* raw bytes read */
-    counter_t accepted;    /* records handed to the pipeline (events + dead letters) */
-    counter_t dead_letter; /* records that failed to parse (part of accepted) */
-    counter_t dropped;     /* refused by a full pipeline (drop_newest) */
+    counter_t accepted;    /* in a ring, spilled or staged (dead letters too) */
+    counter_t dead_letter; /* failed to parse (then accepted or dropped like the rest) */
+    counter_t dropped;     /* a full pipeline (drop_newest), UDP while blocked, no memory */
     counter_t connections; /* currently open */
     counter_t refused;     /* connections or requests refused (limits, pipeline full) */
     counter_t rejected;    /* requests answered with a 4xx (bad body, too large) */
