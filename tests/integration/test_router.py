@@ -351,6 +351,82 @@ def test_reload_is_committed_only_when_every_worker_loads_it():
         check(sw.stop() == 0, "clean stop")
 
 
+BLOCKED = """
+data_dir: ./data
+shutdown_timeout: 30s
+admin: {socket: ./run/admin.sock, http: ""}
+inputs:
+  - {name: app, type: tcp, listen: "127.0.0.1:{tcp}"}
+pipeline: {partitions: 2, memory_limit: 1MiB}
+router: {scripts: ./scripts}
+routes:
+  - {name: main, script: "{dir}/live/main.lua", sinks: [peer]}
+sinks:
+  - {name: peer, type: unix, path: ./peer.sock}
+"""
+
+
+def test_reload_waits_for_a_blocked_worker():
+    """A worker blocked on a full sink cannot load a new version: ctl reload says so after its
+    2 s wait instead of claiming success, and the version is committed (and runs everywhere)
+    once that worker has loaded it."""
+    with Spillway(BLOCKED, extra_files={"live/main.lua": KEEP_ALL.format(v=1),
+                                        "scripts/README": "not watched\n"}) as sw:
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sw.path("peer.sock"))
+        srv.listen(1)
+        drain, received = threading.Event(), bytearray()
+
+        def peer():  # accepts, reads nothing until told to, then everything
+            conn, _ = srv.accept()
+            drain.wait(120)
+            while True:
+                b = conn.recv(1 << 16)
+                if not b:
+                    break
+                received.extend(b)
+
+        threading.Thread(target=peer, daemon=True).start()
+        sw.start()
+        # 20,000 events of one trace: one partition, more than the socket and the sink's queue
+        # hold, so that partition's worker blocks on the full queue; the other stays idle.
+        total = 20_000
+        data = events_ndjson(range(total), traces=lambda s: 7)
+        sock = socket.create_connection(("127.0.0.1", sw.ports["tcp"]))
+        threading.Thread(target=lambda: (sock.sendall(data), sock.close()), daemon=True).start()
+
+        def blocked():
+            p = [x for x in ctl(sw, "stats")["partitions"] if x["held"]]
+            time.sleep(0.3)
+            q = [x for x in ctl(sw, "stats")["partitions"] if x["held"]]
+            return len(p) == 1 and p == q
+        wait_for(blocked, 30, "one worker blocked on the full sink")
+
+        write_live(sw, KEEP_ALL.format(v=2))
+        r = ctl(sw, "reload")
+        check(r["ok"] is False and "1 of 2 workers have not loaded" in r["error"],
+              f"the reply says a worker has not loaded it: {r}")
+        rt = route(sw)
+        check(rt["reloads"] == 0 and rt["script_error"] == "",
+              f"not committed, not an error either: {rt}")
+        check(stats(sw)["router"]["reload_errors"] == 0, "no reload error counted")
+
+        drain.set()
+        wait_for(lambda: route(sw)["reloads"] == 1, 60, "the commit once the worker loads it")
+        check(any(l["msg"] == "script reloaded" for l in sw.log_records()), "the commit is logged")
+        more = events_ndjson(range(total, total + 200))
+        socat_send(more, f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: route(sw)["counters"]["in"] == total + 200, 60, "every event routed")
+        check(sw.stop() == 0, "clean stop")
+        events = [json.loads(l) for l in bytes(received).decode().splitlines()]
+        check(len(events) == total + 200, f"{len(events)} delivered, {total + 200} sent")
+        # The blocked worker's backlog runs version 1 up to the commit, then version 2 (it
+        # swaps between two chunks); events sent after the commit all run version 2.
+        vs = [e["v"] for e in sorted(events, key=lambda e: e["seq"])]
+        check(vs == sorted(vs) and vs[0] == 1 and vs[total:] == [2] * 200,
+              f"version 1 until the commit, version 2 after it: {vs.count(1)} ran version 1")
+
+
 def doc_example():
     """docs/routes.md's worked example: (config, events sent, {file: events shown},
     [(route, in, kept, filtered, errors)] from the first `ctl routes` shown)."""
@@ -517,4 +593,5 @@ if __name__ == "__main__":
           test_reload_is_committed_only_when_every_worker_loads_it,
           test_route_semantics_match_the_doc_example,
           test_dial_takes_effect_for_every_event_after_the_reply,
-          test_route_disable_survives_a_restart])
+          test_route_disable_survives_a_restart,
+          test_reload_waits_for_a_blocked_worker])
