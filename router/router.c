@@ -47,7 +47,9 @@ struct candidate {
 };
 
 struct router {
-    pthread_mutex_t mu; /* route origins, script sources and errors; never held over I/O */
+    /* Route origins, script sources and errors, reload candidates. Once the workers run it
+     * is never held over I/O: workers take it to fetch and report a new version. */
+    pthread_mutex_t mu;
     /* Orders the SQLite writes of runtime changes (taken before mu, held over the write, never
      * taken by a worker): the store sees changes in the order they were applied, while a slow
      * or locked database stalls only the admin side, never a worker waiting for mu. */
