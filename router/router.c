@@ -67,6 +67,8 @@ struct router {
     int nroutes;
     struct worker **workers;
     int nworkers;
+    int nrunning; /* workers started (under mu): the ones a reload waits for; none in the
+                   * collector role of kafka mode, where nothing routes */
     struct router_stats stats;
 };
 
@@ -461,7 +463,7 @@ static unsigned publish_candidate(struct router *r, int i, char *src, size_t len
     cd->watched = 1;
     cd->error[0] = '\0';
     atomic_store(&cd->cand_gen, cd->gen);
-    if (r->nworkers == 0)
+    if (r->nrunning == 0)
         resolve_candidate(r, i);
     return cd->gen;
 }
@@ -575,7 +577,7 @@ int router_reload(struct router *r, int *nchanged, char *err, size_t errlen)
             snprintf(err, errlen,
                      "route %s: %d of %d workers have not loaded the new version yet; it is "
                      "swapped in once all have",
-                     rt->name, r->nworkers - r->cands[i].reported, r->nworkers);
+                     rt->name, r->nrunning - r->cands[i].reported, r->nrunning);
         else
             snprintf(err, errlen, "%s", rt->script_error);
     }
@@ -629,7 +631,7 @@ void router__candidate_report(struct router *r, int i, unsigned gen, int worker,
     if (cd->source && cd->gen == gen) {
         if (error && !cd->error[0])
             snprintf(cd->error, sizeof(cd->error), "%s (worker %d)", error, worker);
-        if (++cd->reported >= r->nworkers) {
+        if (++cd->reported >= r->nrunning) {
             snprintf(logged, sizeof(logged), "%s", cd->error);
             rc = resolve_candidate(r, i);
             if (cd->watched)
@@ -808,6 +810,9 @@ int router_start(struct router *r, char *err, size_t errlen)
         int rc = worker_start(r->workers[i], err, errlen);
         if (rc)
             return rc;
+        pthread_mutex_lock(&r->mu);
+        r->nrunning++;
+        pthread_mutex_unlock(&r->mu);
     }
     return 0;
 }
