@@ -25,15 +25,21 @@ int body_split_events(struct jsontok *tok, const char *b, size_t n, const struct
             return -EINVAL;
         }
     }
-    for (size_t p = i; p < n;) { /* NDJSON */
+    body_split_lines(b + i, n - i, items->line, ud); /* NDJSON */
+    return 0;
+}
+
+void body_split_lines(const char *b, size_t n, void (*line)(void *ud, const char *l, size_t len),
+                      void *ud)
+{
+    for (size_t p = 0; p < n;) {
         const char *nl = memchr(b + p, '\n', n - p);
         size_t e = nl ? (size_t)(nl - b) : n;
         size_t l = e - p;
         if (l && b[p + l - 1] == '\r')
             l--;
         if (l)
-            items->line(ud, b + p, l);
+            line(ud, b + p, l);
         p = e + 1;
     }
-    return 0;
 }

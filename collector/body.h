@@ -20,4 +20,9 @@ struct body_items {
 int body_split_events(struct jsontok *tok, const char *b, size_t n, const struct body_items *items,
                       void *ud, const char **err);
 
+/* Hands each non-empty line of b[0..n) to line, without its newline and a CR before it (the
+ * NDJSON case above). */
+void body_split_lines(const char *b, size_t n, void (*line)(void *ud, const char *l, size_t len),
+                      void *ud);
+
 #endif

@@ -344,23 +344,30 @@ void collector_dead(struct input *in, const char *reason, const char *raw, size_
     dead_letter(in, reason, raw, len);
 }
 
-void collector_json(struct input *in, const char *json, size_t len)
+int collector_json_try(struct input *in, const char *json, size_t len, const char **err)
 {
     struct collector *c = in->col;
-    counter_add(&in->stats.received, 1);
-    const char *err = NULL;
     uint64_t hash = 0;
     int has_hash = 0;
     buf_reset(&c->scratch);
-    if (normalize_json(&in->norm, json, len, &c->now, &c->scratch, &hash, &has_hash, &err)) {
-        dead_letter(in, err, json, len);
-        return;
-    }
+    if (normalize_json(&in->norm, json, len, &c->now, &c->scratch, &hash, &has_hash, err))
+        return -EINVAL;
+    counter_add(&in->stats.received, 1);
     if (c->scratch.len > c->max_record) {
         dead_letter(in, "too large", json, len);
-        return;
+        return 0;
     }
     stage(in, c->scratch.data, c->scratch.len, 0, has_hash ? &hash : NULL);
+    return 0;
+}
+
+void collector_json(struct input *in, const char *json, size_t len)
+{
+    const char *err = NULL;
+    if (collector_json_try(in, json, len, &err)) {
+        counter_add(&in->stats.received, 1);
+        dead_letter(in, err, json, len);
+    }
 }
 
 /* The partition hash of an event built by a parser (syslog, OTLP, statsd): the partition key's
@@ -401,10 +408,13 @@ void collector_syslog(struct input *in, const char *msg, size_t len)
     counter_add(&in->stats.received, 1);
     const char *err = NULL;
     buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
-    if (syslog_to_event(msg, len, in->name, &c->now, &c->built, &err) == SYSLOG_REJECT) {
+    enum syslog_result r = syslog_to_event(msg, len, in->name, &c->now, &c->built, &err);
+    if (r == SYSLOG_REJECT) {
         dead_letter(in, err, msg, len);
         return;
     }
+    if (r == SYSLOG_LOOSE)
+        counter_add(&in->stats.syslog_loose, 1);
     collector_event(in, c->built.data, c->built.len);
 }
 

@@ -46,11 +46,16 @@ void collector_begin_stream(struct collector *c, uint64_t stream);
 void collector_field(struct collector *c, const char *name, const char *value);
 /* A JSON object text (NDJSON line, datagram): normalized or dead-lettered. */
 void collector_json(struct input *in, const char *json, size_t len);
+/* As collector_json, for a sender that is told about what it cannot read (the http input):
+ * returns 0 once the object is taken (staged, or dead-lettered as too large), or -EINVAL with
+ * *err (a static reason) for text that is not a JSON object, neither counted nor staged. */
+int collector_json_try(struct input *in, const char *json, size_t len, const char **err);
 /* A record that cannot be parsed: dead-lettered with its raw text and reason. */
 void collector_dead(struct input *in, const char *reason, const char *raw, size_t len);
 /* Element tok of in->norm.tok (already parsed by the input, e.g. a JSON array's item). */
 void collector_json_token(struct input *in, int tok);
-/* A syslog message (framing removed): parsed, or kept loosely, or dead-lettered. */
+/* A syslog message (framing removed): parsed, or kept loosely (counted as syslog_loose), or
+ * dead-lettered. */
 void collector_syslog(struct input *in, const char *msg, size_t len);
 /* A statsd line: a metric event or a dead letter. */
 void collector_statsd(struct input *in, const char *line, size_t len);

@@ -1,8 +1,8 @@
 /* `http` input (libevent's evhttp): POST /v1/events (NDJSON, one JSON object, or a JSON
  * array) and OTLP/HTTP JSON at /v1/logs, /v1/traces, /v1/metrics. Bodies may be gzip or
  * deflate encoded. Answers 200 with what was accepted, 400 with a JSON error for a body it
- * cannot read, 413 over max_body, 415 for an unsupported encoding or OTLP protobuf, and 503
- * with Retry-After while the pipeline is full (so a sender retries rather than loses). */
+ * cannot read at all, 413 over max_body, 415 for an unsupported encoding or OTLP protobuf, and
+ * 503 with Retry-After while the pipeline is full (so a sender retries rather than loses). */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -29,21 +29,26 @@ struct http_opts {
     char *listen;
     int64_t max_body;
     int64_t max_connections;
+    int64_t idle_timeout;
     int64_t request_timeout;
 };
 
-/* One accepted connection. evhttp has no connection limit and restarts its timeout at every
- * byte read, so spillway makes each connection's bufferevent itself (evhttp_set_bevcb) and
- * follows the connection from accept to close: max_connections counts it from the start, and
- * a deadline closes one that has not sent a whole request within request_timeout of opening
- * (or of its previous request), however slowly it trickles. */
+/* One accepted connection. evhttp has no connection limit, has one timeout for idle
+ * connections and requests alike, and restarts it at every byte read, so spillway makes each
+ * connection's bufferevent itself (evhttp_set_bevcb) and follows the connection from accept
+ * to close: max_connections counts it from the start; between requests evhttp's timeout is
+ * idle_timeout; a request's first byte (watched on the input buffer) switches it to
+ * request_timeout and starts a deadline that closes a request still arriving a second after
+ * that, however slowly it trickles; the request's dispatch switches back. */
 struct hconn {
     struct httpin *h;
     struct hconn *prev, *next;       /* every connection, admitted or not */
     struct bufferevent *bev;         /* evhttp's; our reference until attached */
     struct evhttp_connection *evcon; /* set once attached */
     struct event *timer;             /* attach, then the deadline */
+    struct evbuffer_cb_entry *watch; /* on bev's input buffer: a request's first byte */
     int admitted;                    /* within max_connections, in h->conns */
+    int in_request;                  /* bytes of a request not yet dispatched arrived */
 };
 
 /* The admitted connections by bufferevent (open addressing), so a request finds its own. */
@@ -59,9 +64,12 @@ struct httpin {
     struct buf body; /* decoded body */
     struct conn_set conns;
     struct hconn *all;
-    struct timeval timeout;  /* evhttp's: a connection idle this long is closed */
-    struct timeval deadline; /* ours: a second later, for those that keep trickling */
+    struct timeval idle;     /* evhttp's timeout between requests */
+    struct timeval request;  /* and during one: a request that stops sending this long */
+    struct timeval deadline; /* ours: a second more, from its first byte, for those trickling */
     struct log_limit lim;
+    struct log_limit reject_log;
+    char err[160]; /* the 400 answer's error, when it is built */
 };
 
 struct otlp_sink {
@@ -126,6 +134,8 @@ static void conn_free(struct hconn *c)
         atomic_fetch_sub(&h->in->stats.connections, 1);
     }
     DLIST_UNLINK(h->all, c);
+    if (c->watch)
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
     if (!c->evcon)
         bufferevent_decref(c->bev);
     event_free(c->timer);
@@ -146,15 +156,44 @@ static void hang_up(struct hconn *c)
         shutdown(fd, SHUT_RDWR);
 }
 
+/* A request's first byte: from now on a pause of request_timeout closes the connection
+ * (evhttp's timeout), and so does the deadline a second after that, for a request that keeps
+ * trickling. */
+static void request_begins(struct hconn *c)
+{
+    c->in_request = 1;
+    evhttp_connection_set_timeout_tv(c->evcon, &c->h->request);
+    evtimer_add(c->timer, &c->h->deadline);
+}
+
+/* The request arrived whole: the connection is idle until the next one's first byte, unless
+ * that is here already (pipelined). */
+static void request_ends(struct hconn *c)
+{
+    c->in_request = 0;
+    evtimer_del(c->timer);
+    evhttp_connection_set_timeout_tv(c->evcon, &c->h->idle);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+        request_begins(c);
+}
+
+static void on_input(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)b;
+    struct hconn *c = arg;
+    if (info->n_added && !c->in_request)
+        request_begins(c);
+}
+
 /* First run, on the loop's turn after the accept and before any read: evhttp has made the
  * connection around our bufferevent (it is the callbacks' argument), so its close callback can
- * be set. After that, the deadline. */
+ * be set and its input watched. After that, the deadline of a request. */
 static void on_timer(evutil_socket_t fd_unused, short what, void *arg)
 {
     (void)fd_unused, (void)what;
     struct hconn *c = arg;
     if (c->evcon) {
-        refused(c->h, "http connection closed: no whole request within request_timeout");
+        refused(c->h, "http connection closed: request not whole within request_timeout");
         hang_up(c);
         return;
     }
@@ -168,10 +207,17 @@ static void on_timer(evutil_socket_t fd_unused, short what, void *arg)
     c->evcon = evcon;
     evhttp_connection_set_closecb(c->evcon, on_close, c);
     bufferevent_decref(c->bev);
-    if (c->admitted)
-        evtimer_add(c->timer, &c->h->deadline);
-    else
+    if (!c->admitted) {
         hang_up(c);
+        return;
+    }
+    c->watch = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
+    if (!c->watch) {
+        refused(c->h, "http connection refused: out of memory");
+        hang_up(c);
+    } else if (evbuffer_get_length(bufferevent_get_input(c->bev))) {
+        request_begins(c);
+    }
 }
 
 /* evhttp's bufferevent for a new connection (its descriptor is set after). NULL (out of
@@ -219,40 +265,90 @@ static void reply(struct evhttp_request *req, int code, const char *reason, json
     evbuffer_free(b);
 }
 
+/* A 4xx: counted, and logged (rate-limited) so the operator sees what senders are told. */
 static void reply_error(struct httpin *h, struct evhttp_request *req, int code, const char *reason,
                         const char *msg)
 {
     counter_add(&h->in->stats.rejected, 1);
+    int64_t sup = log_limit_take(&h->reject_log);
+    if (sup >= 0)
+        log_warn("http request rejected", "{s:s, s:i, s:s, s:I}", "input", h->in->name, "status",
+                 code, "error", msg, "suppressed", (json_int_t)sup);
     reply(req, code, reason, json_pack("{s:s}", "error", msg));
 }
 
+/* One /v1/events body being handed over (events_body). A body of which no line is a JSON
+ * object is not events at all: it gets 400 and, since the sender is told, nothing of it is
+ * dead-lettered. So until a line is taken, unreadable lines are only noted; the first line
+ * taken dead-letters those before it, and later ones are dead-lettered as they come. A line
+ * or element over max_event_size is taken: dead-lettered as too large with its first bytes. */
+struct events {
+    struct input *in;
+    size_t max;      /* max_event_size */
+    int taken;       /* a line was taken (an event, or a dead letter as too large) */
+    const char *bad; /* the first unreadable line before that, or NULL */
+    const char *why; /* its reason */
+};
+
 static void event_token(void *ud, int tok)
 {
-    collector_json_token(ud, tok);
+    struct events *x = ud;
+    const struct jsontok *t = &x->in->norm.tok;
+    size_t s = jsontok_text_start(t, tok), e = jsontok_text_end(t, tok);
+    if (e - s > x->max)
+        collector_dead(x->in, "too large", t->js + s, x->max);
+    else
+        collector_json_token(x->in, tok);
+}
+
+static void dead_line(void *ud, const char *line, size_t len)
+{
+    collector_json(ud, line, len); /* a line known to be unreadable: dead-lettered, its reason */
 }
 
 static void event_line(void *ud, const char *line, size_t len)
 {
-    struct input *in = ud;
-    size_t max = (size_t)((const struct http_opts *)in->opts)->common.max_event_size;
-    if (len > max)
-        collector_dead(in, "too large", line, max);
-    else
-        collector_json(in, line, len);
+    struct events *x = ud;
+    const char *why = NULL;
+    if (len > x->max) {
+        collector_dead(x->in, "too large", line, x->max);
+    } else if (x->taken) {
+        collector_json(x->in, line, len);
+    } else if (collector_json_try(x->in, line, len, &why)) {
+        if (!x->bad) {
+            x->bad = line;
+            x->why = why;
+        }
+        return;
+    }
+    if (!x->taken && x->bad)
+        body_split_lines(x->bad, (size_t)(line - x->bad), dead_line, x->in);
+    x->taken = 1;
 }
 
 /* POST /v1/events: a JSON array of objects, or NDJSON (one object per line; a single object,
- * even spread over lines, when the whole body is one). Bad items are dead-lettered. */
+ * even spread over lines, when the whole body is one). Bad items are dead-lettered; a body
+ * with nothing readable is refused (-EINVAL, *err) and nothing of it is kept. */
 static int events_body(struct httpin *h, const char *b, size_t n, int *accepted, int *dead,
                        const char **err)
 {
     static const struct body_items items = {event_token, event_line};
     struct input *in = h->in;
+    struct events x = {.in = in, .max = (size_t)h->o->common.max_event_size};
     uint64_t dead0 = counter_get(&in->stats.dead_letter);
     uint64_t recv0 = counter_get(&in->stats.received);
-    int rc = body_split_events(&in->norm.tok, b, n, &items, in, err);
+    int rc = body_split_events(&in->norm.tok, b, n, &items, &x, err);
     if (rc)
         return rc;
+    if (!x.taken && x.bad) {
+        size_t line = 1;
+        for (const char *p = b; (p = memchr(p, '\n', (size_t)(x.bad - p))); p++)
+            line++;
+        snprintf(h->err, sizeof(h->err), "body is neither JSON nor NDJSON: line %zu: %s", line,
+                 x.why);
+        *err = h->err;
+        return -EINVAL;
+    }
     *dead = (int)(counter_get(&in->stats.dead_letter) - dead0);
     *accepted = (int)(counter_get(&in->stats.received) - recv0) - *dead;
     return 0;
@@ -279,7 +375,7 @@ static int admit(struct httpin *h, struct evhttp_request *req)
     int at = bev ? conn_find(&h->conns, bev) : -1;
     if (at >= 0) {
         if (h->conns.v[at]->evcon)
-            evtimer_add(h->conns.v[at]->timer, &h->deadline);
+            request_ends(h->conns.v[at]);
         return 0;
     }
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -373,6 +469,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     reply(req, 200, "OK", resp);
 }
 
+static struct timeval timeval_of(int64_t ns)
+{
+    return (struct timeval){(time_t)(ns / 1000000000), (suseconds_t)(ns % 1000000000 / 1000)};
+}
+
 static int http_start(struct input *in, char *err, size_t errlen)
 {
     struct httpin *h = calloc(1, sizeof(*h));
@@ -390,10 +491,10 @@ static int http_start(struct input *in, char *err, size_t errlen)
         return -ENOMEM;
     evhttp_set_max_body_size(h->http, h->o->max_body);
     evhttp_set_max_headers_size(h->http, 65536);
-    h->timeout.tv_sec = (time_t)(h->o->request_timeout / 1000000000);
-    h->timeout.tv_usec = (suseconds_t)(h->o->request_timeout % 1000000000 / 1000);
-    evhttp_set_timeout_tv(h->http, &h->timeout);
-    h->deadline = h->timeout;
+    h->idle = timeval_of(h->o->idle_timeout);
+    h->request = timeval_of(h->o->request_timeout);
+    evhttp_set_timeout_tv(h->http, &h->idle); /* a new connection is idle */
+    h->deadline = h->request;
     h->deadline.tv_sec += 1;
     evhttp_set_bevcb(h->http, on_accept, h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_PUT);
@@ -460,9 +561,13 @@ static const struct cfg_key http_keys[] = {
      "Largest request body (after decompression); larger gets 413.", 0, 1024, 1073741824},
     {"max_connections", CFG_INT, offsetof(struct http_opts, max_connections), "1024",
      "Connections held at once; more are closed at once and counted.", 0, 1, 100000},
+    {"idle_timeout", CFG_DURATION, offsetof(struct http_opts, idle_timeout), "30s",
+     "A connection that sends nothing this long, after opening or between requests "
+     "(keep-alive), is closed.",
+     0, 1, 3600},
     {"request_timeout", CFG_DURATION, offsetof(struct http_opts, request_timeout), "30s",
-     "A connection idle this long is closed, and one still sending a request a second later, "
-     "however slowly it trickles (slowloris).",
+     "A request that pauses this long is closed, and so is one not whole a second after that "
+     "from its first byte, however slowly it trickles (slowloris).",
      0, 1, 3600},
     {0},
 };

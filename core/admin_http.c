@@ -147,6 +147,9 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
              "refused"},
             {"spillway_input_rejected_total", "counter", "Requests answered with a 4xx.",
              "rejected"},
+            {"spillway_input_syslog_loose_total", "counter",
+             "Syslog messages kept with their raw text (neither RFC 5424 nor RFC 3164).",
+             "syslog_loose"},
         },
       parts[] =
           {

@@ -50,6 +50,7 @@ def test_syslog_with_logger():
   - {{name: udp, type: udp, listen: "127.0.0.1:{{udp}}"}}
   - {{name: tcp, type: tcp, listen: "127.0.0.1:{tcp}", format: syslog}}
   - {{name: devlog, type: unix_dgram, path: ./run/log}}
+  - {{name: usock, type: unix, path: ./run/syslog.sock, format: syslog}}
 """
     with spill(cfg) as sw:
         sw.start()
@@ -62,7 +63,13 @@ def test_syslog_with_logger():
              "line one\nline two in the same message"])
         run(["logger", "-n", "127.0.0.1", "-P", str(tcp), "-T", "-t", "api", "newline framed"])
         run(["logger", "-u", sw.path("run/log"), "-t", "local", "via /dev/log style socket"])
-        wait_lines(sw, 5)
+        usock = sw.path("run/syslog.sock")
+        # -T: the unix stream socket; logger's local format (no hostname), newline framed.
+        run(["logger", "-u", usock, "-T", "-t", "unixapp", "-p", "local3.warning",
+             "over a unix stream"])
+        run(["logger", "-u", usock, "-T", "--octet-count", "--rfc5424", "-t", "unixapp",
+             "octet-counted over a unix stream"])
+        wait_lines(sw, 7)
         check(sw.stop() == 0, "clean stop")
         by_msg = {e["message"]: e for e in events(sw)}
         e = by_msg["charge failed"]
@@ -76,6 +83,12 @@ def test_syslog_with_logger():
         check(e["source"] == "tcp" and e["service"] == "api", f"octet counting keeps newlines: {e}")
         check(by_msg["newline framed"]["source"] == "tcp", "newline framing")
         check(by_msg["via /dev/log style socket"]["source"] == "devlog", "unix_dgram")
+        for m in ("over a unix stream", "octet-counted over a unix stream"):
+            e = by_msg[m]
+            check_canonical(e, "usock")
+            check(e["service"] == "unixapp" and "syslog_error" not in e, f"unix syslog: {e}")
+        check(by_msg["over a unix stream"]["level"] == "WARN"
+              and by_msg["over a unix stream"]["facility"] == "local3", "unix: PRI read")
 
 
 def test_syslog_loose_and_rejected():
@@ -86,10 +99,13 @@ def test_syslog_loose_and_rejected():
         socat_send(b"<13>\xff\xfe not utf-8", addr)
         wait_for(lambda: count_lines(sw.path("out.ndjson")) == 1
                  and count_lines(sw.path("dead.ndjson")) == 1, 30, "loose + dead")
+        st = stats(sw)["udp"]
         check(sw.stop() == 0, "clean stop")
         e = events(sw)[0]
         check(e["message"] == "just some text without a header" and "syslog_error" in e,
               f"kept as a log with the raw text: {e}")
+        check(st["syslog_loose"] == 1 and st["dead_letter"] == 1 and st["received"] == 2,
+              f"the loose message counted: {st}")
         d = dead(sw)[0]
         check("UTF-8" in d["error"] and "raw_base64" in d, f"dead letter: {d}")
 
@@ -142,6 +158,15 @@ def test_http_events_and_otlp():
         check(code == 200, f"gzip: {code} {body}")
         code, body = curl(u + "/v1/events", b'[{"msg":')
         check(code == 400 and "error" in json.loads(body), f"bad body: {code} {body}")
+        # Nothing in the body is a JSON object: 400, the sender is told why, nothing is kept.
+        for bad in (b'{"msg":', b"hello", b"hello\nworld\n", b'"a string"\n42\n'):
+            code, body = curl(u + "/v1/events", bad)
+            check(code == 400 and json.loads(body)["error"].startswith(
+                "body is neither JSON nor NDJSON: line 1: "), f"{bad!r}: {code} {body}")
+        # One line that reads makes the body NDJSON: the bad lines before it are dead-lettered.
+        code, body = curl(u + "/v1/events", b'oops\n\n{"msg":"n3"}\n')
+        check(code == 200 and json.loads(body) == {"accepted": 1, "dead_letter": 1},
+              f"bad line first: {code} {body}")
         code, _ = curl(u + "/v1/events", b"x" * 100_000)
         check(code == 413, f"over max_body: {code}")
         code, _ = curl(u + "/v1/events", gzip.compress(b'{"a":"' + b"y" * 200_000 + b'"}'),
@@ -154,15 +179,18 @@ def test_http_events_and_otlp():
             code, body = curl(u + path, json.dumps(doc).encode(),
                               "Content-Type: application/json")
             check(code == 200 and json.loads(body) == {}, f"{path}: {code} {body}")
-        wait_lines(sw, 9)
+        wait_lines(sw, 10)
         st = stats(sw)["web"]
-        # 400, 415 and the gzip 413 are ours; a Content-Length over max_body is refused (413)
-        # by the HTTP layer before spillway sees the request.
-        check(st["rejected"] >= 3 and st["dead_letter"] == 1, f"counters: {st}")
+        # The 400s, 415 and the gzip 413 are ours; a Content-Length over max_body is refused
+        # (413) by the HTTP layer before spillway sees the request.
+        check(st["rejected"] >= 7 and st["dead_letter"] == 2, f"counters: {st}")
         check(sw.stop() == 0, "clean stop")
+        raws = sorted(d["raw"] for d in dead(sw))
+        check(raws == ["broken", "oops"], f"only the lines of NDJSON bodies dead-lettered: {raws}")
         evs = events(sw)
         msgs = sorted(e.get("message") for e in evs if e["kind"] == "log")
-        check(msgs == ["a1", "a2", "n1", "n2", "payment declined", "zipped"], f"logs: {msgs}")
+        check(msgs == ["a1", "a2", "n1", "n2", "n3", "payment declined", "zipped"],
+              f"logs: {msgs}")
         log = next(e for e in evs if e.get("message") == "payment declined")
         check(log["service"] == "checkout" and log["host"] == "web-1" and log["level"] == "ERROR"
               and log["trace_id"] == "5b8efff798038103d269b633813fc60c"
@@ -333,12 +361,154 @@ def test_limits_and_bad_input():
         for s in held + [third]:
             s.close()
         st = stats(sw)["app"]
-        check(st["received"] == 4 and st["dead_letter"] == 2, f"counters: {st}")
+        check(st["received"] == 4 and st["dead_letter"] == 2 and st["bytes"] == len(data),
+              f"counters: {st} ({len(data)} bytes sent)")
         check(sw.stop() == 0, "clean stop")
+
+
+def test_http_idle_and_request_timeouts():
+    """idle_timeout closes an http connection quiet between requests (keep-alive) or since it
+    opened; request_timeout runs from a request's first byte, so a request may pause longer
+    than idle_timeout and still be served."""
+    cfg = ('  - {name: web, type: http, listen: "127.0.0.1:{http}", idle_timeout: 1s, '
+           'request_timeout: 4s}\n')
+    with spill(cfg) as sw:
+        sw.start()
+        addr = ("127.0.0.1", sw.ports["http"])
+
+        def closed_after(s):
+            t0 = time.monotonic()
+            s.settimeout(15)
+            while s.recv(4096):
+                pass
+            return time.monotonic() - t0
+
+        s = socket.create_connection(addr)
+        took = closed_after(s)
+        check(0.8 <= took < 3, f"a connection that never sends is closed: {took}")
+        s = socket.create_connection(addr)
+        req = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n"
+               b'{"msg":"slow"}')
+        s.sendall(req[:20])
+        time.sleep(2)  # longer than idle_timeout, within request_timeout
+        s.sendall(req[20:])
+        s.settimeout(10)
+        answer = s.recv(4096)
+        check(answer.startswith(b"HTTP/1.1 200"), f"the paused request is served: {answer!r}")
+        took = closed_after(s)  # keep-alive, now idle
+        check(0.8 <= took < 3, f"the idle keep-alive connection is closed: {took}")
+        wait_lines(sw, 1)
+        check(stats(sw)["web"]["refused"] == 0, f"idle closes are not refusals: {stats(sw)['web']}")
+        check(sw.stop() == 0, "clean stop")
+
+
+def test_tcp_format_auto():
+    """format: auto decides per connection: NDJSON, newline-framed syslog (logger --tcp) and
+    RFC 6587 octet-counted syslog (logger --octet-count) on separate connections to one port
+    each come out as their format's canonical events."""
+    cfg = '  - {name: mixed, type: tcp, listen: "127.0.0.1:{tcp}", format: auto}\n'
+    with spill(cfg) as sw:
+        sw.start()
+        port = str(sw.ports["tcp"])
+        socat_send(b'{"msg":"as ndjson","level":"WARN","n":1}\n{"msg":"<not syslog>"}\n',
+                   f"TCP:127.0.0.1:{port}")
+        run(["logger", "-n", "127.0.0.1", "-P", port, "-T", "-t", "nl", "-p", "daemon.err",
+             "newline framed"])
+        run(["logger", "-n", "127.0.0.1", "-P", port, "-T", "--octet-count", "-t", "oc",
+             "-p", "local0.info", "octet\ncounted"])
+        socat_send(b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed\n",
+                   f"TCP:127.0.0.1:{port}")
+        wait_lines(sw, 5)
+        check(sw.stop() == 0, "clean stop")
+        check(count_lines(sw.path("dead.ndjson")) == 0, "nothing dead-lettered")
+        by_msg = {e["message"]: e for e in events(sw)}
+        for e in by_msg.values():
+            check_canonical(e, "mixed")
+            check("syslog_error" not in e, f"each read in its own format: {e}")
+        e = by_msg["as ndjson"]
+        check(e["level"] == "WARN" and e["n"] == 1 and "facility" not in e, f"NDJSON: {e}")
+        check("facility" not in by_msg["<not syslog>"], "a later line of an NDJSON connection")
+        e = by_msg["newline framed"]
+        check(e["service"] == "nl" and e["level"] == "ERROR" and e["facility"] == "daemon"
+              and e["host"], f"newline-framed syslog: {e}")
+        e = by_msg["octet\ncounted"]
+        check(e["service"] == "oc" and e["level"] == "INFO" and e["facility"] == "local0",
+              f"octet-counted syslog: {e}")
+        e = by_msg["'su root' failed"]
+        check(e["host"] == "mymachine" and e["service"] == "su" and e["level"] == "CRITICAL",
+              f"RFC 3164: {e}")
+
+
+def test_backpressure_when_full_block():
+    """pipeline.when_full: block with a sink that never takes anything: the TCP input stops
+    reading (its received count stops, the sender blocks), HTTP answers 503 with Retry-After,
+    and UDP datagrams are read and counted as dropped, none silently lost."""
+    dead_port = free_port()  # nothing listens there: the tcp sink never delivers
+    conf = f"""
+data_dir: ./data
+shutdown_timeout: 1s
+admin: {{socket: ./run/admin.sock, http: ""}}
+pipeline: {{partitions: 1, memory_limit: 1MiB, when_full: block}}
+routes: [{{name: all, sinks: [stuck]}}]
+sinks: [{{name: stuck, type: tcp, address: "127.0.0.1:{dead_port}", connect_timeout: 100ms}}]
+inputs:
+  - {{name: app, type: tcp, listen: "127.0.0.1:{{tcp}}"}}
+  - {{name: web, type: http, listen: "127.0.0.1:{{http}}"}}
+  - {{name: dg, type: udp, listen: "127.0.0.1:{{udp}}", format: json}}
+"""
+    with Spillway(conf) as sw:
+        sw.start()
+        s = socket.create_connection(("127.0.0.1", sw.ports["tcp"]))
+        s.settimeout(1)
+        chunk = (json.dumps({"msg": "x" * 200}) + "\n").encode() * 1000
+        sent, deadline = 0, time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except socket.timeout:
+            pass
+        check(time.monotonic() < deadline, f"the sender blocks (sent {sent} bytes)")
+        # Paused: what spillway read stays where it is while the kernel holds the rest.
+        wait_for(lambda: stats(sw)["app"]["received"] > 0, 10, "the flood read")
+        before = stats(sw)["app"]
+        time.sleep(1.5)
+        after = stats(sw)["app"]
+        check(after["received"] == before["received"] and after["bytes"] == before["bytes"]
+              and after["bytes"] < sent, f"the input stopped reading: {before} {after} "
+              f"({sent} bytes sent)")
+        check(after["connections"] == 1 and after["dropped"] == 0, f"held, nothing lost: {after}")
+        try:
+            s.send(chunk)
+            check(False, "the sender is still blocked")
+        except socket.timeout:
+            pass
+        # HTTP: 503 with Retry-After, the body not read; counted as refused.
+        r = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "-X", "POST",
+                            f"http://127.0.0.1:{sw.ports['http']}/v1/events",
+                            "--data-binary", '{"msg":"while full"}'],
+                           capture_output=True, text=True, timeout=30)
+        head = r.stdout.lower()
+        check(head.startswith("http/1.1 503") and "\nretry-after: 1\n" in head,
+              f"503 with Retry-After: {r.stdout!r}")
+        check(stats(sw)["web"]["refused"] == 1, f"counted: {stats(sw)['web']}")
+        # UDP cannot push back: every datagram is read and counted as dropped.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(50):
+            u.sendto(json.dumps({"msg": "dgram", "i": i}).encode(), ("127.0.0.1", sw.ports["udp"]))
+        u.close()
+        wait_for(lambda: stats(sw)["dg"]["received"] == 50, 10, "the datagrams read")
+        dg = stats(sw)["dg"]
+        check(dg["dropped"] == 50 and dg["accepted"] == 0, f"all 50 counted as dropped: {dg}")
+        check(stats(sw)["app"]["received"] == before["received"], "the TCP input still paused")
+        s.close()
+        sw.stop()
 
 
 if __name__ == "__main__":
     main([test_syslog_with_logger, test_syslog_loose_and_rejected, test_http_events_and_otlp,
           test_statsd, test_tail_rotation_truncation_and_restart,
           test_tail_glob_that_matches_rotated_names, test_stdin_pipe,
-          test_stdin_to_stdout_text, test_limits_and_bad_input])
+          test_stdin_to_stdout_text, test_limits_and_bad_input,
+          test_http_idle_and_request_timeouts, test_tcp_format_auto,
+          test_backpressure_when_full_block])

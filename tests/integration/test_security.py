@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import stat
 
 from spillway_test import (BIN, SRC, Spillway, check, count_lines, main, read_ndjson, run,
                            socat_send, wait_for)
@@ -69,21 +70,38 @@ def test_input_limits_on_every_listener():
         body = json.loads(r.read())
         check(r.status == 200 and body == {"accepted": 2, "dead_letter": 1},
               f"http: the big record dead-lettered: {r.status} {body}")
+        # The same for an element of a JSON array, and for a body that is one object.
+        c.request("POST", "/v1/events", b"[" + small + b"," + big + b"," + small + b"]")
+        r = c.getresponse()
+        body = json.loads(r.read())
+        check(r.status == 200 and body == {"accepted": 2, "dead_letter": 1},
+              f"http: the big array element dead-lettered: {r.status} {body}")
+        c.request("POST", "/v1/events", big)
+        r = c.getresponse()
+        body = json.loads(r.read())
+        check(r.status == 200 and body == {"accepted": 0, "dead_letter": 1},
+              f"http: the big single object dead-lettered: {r.status} {body}")
         c.request("POST", "/v1/events", small * 5000)
         r = c.getresponse()
         r.read()
         check(r.status == 413, f"http: over max_body: {r.status}")
         c.close()
-        want = {"tcp": 2, "unix": 2, "tail": 2, "udp": 1, "dgram": 1, "statsd": 1, "web": 2}
+        want = {"tcp": 2, "unix": 2, "tail": 2, "udp": 1, "dgram": 1, "statsd": 1, "web": 4}
         wait_for(lambda: all(stats(sw)[k]["accepted"] - stats(sw)[k]["dead_letter"] >= v
                              for k, v in want.items())
-                 and count_lines(sw.path("dead.ndjson")) >= 7, 20, "every listener's records")
+                 and count_lines(sw.path("dead.ndjson")) >= 9, 20, "every listener's records")
         st = stats(sw)
         for name in want:
-            check(st[name]["dead_letter"] == 1, f"{name}: one record too large: {st[name]}")
+            n = 3 if name == "web" else 1
+            check(st[name]["dead_letter"] == n, f"{name}: {n} record(s) too large: {st[name]}")
         dead = read_ndjson(sw.path("dead.ndjson"))
         check(all("too large" in d["error"] for d in dead), f"all as too large: {dead}")
         check(all(len(d.get("raw", "")) <= 4096 for d in dead), "raw text is cut")
+        web = [d for d in dead if d["source"] == "web"]
+        check(len(web) == 3 and all(d["raw"] == big[:1024].decode() for d in web),
+              f"http: each with its first max_event_size bytes: {[d['raw'][:40] for d in web]}")
+        mode = stat.S_IMODE(os.stat(sw.path("run/in.sock")).st_mode)
+        check(mode == 0o660, f"the unix socket's mode is 0660 by default: {oct(mode)}")
         # Connections over max_connections: refused and counted; those held keep working.
         for name, fam, addr in (("tcp", socket.AF_INET, ("127.0.0.1", sw.ports["tcp"])),
                                 ("unix", socket.AF_UNIX, sw.path("run/in.sock"))):
