@@ -1,7 +1,8 @@
 /* Unit tests of the MPSC byte ring (pipeline/ring.h): the record layout built by the batch
- * helpers, push/peek/release round trips, wrap-around over many cycles, a full ring accepting
- * a prefix of whole records, close semantics, timeouts, and a 4-producer stress test checking
- * that each producer's sequence arrives complete, in order and uncorrupted. */
+ * helpers, push/peek/release round trips, wrap-around over many cycles (checking ring_held as it
+ * goes), a full ring accepting a prefix of whole records, close semantics, timeouts, and a
+ * 4-producer stress test checking that each producer's sequence arrives complete, in order and
+ * uncorrupted. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -198,6 +199,7 @@ static void test_wrap_around_many_cycles(void **state)
             partial_pushes++;
         produced += (uint32_t)nrec;
         assert_true(ring_used(r) <= ring_capacity(r));
+        assert_int_equal(ring_held(r), produced - consumed); /* the ring's own record count */
 
         /* Consume 0..3 records, sometimes the whole span. */
         rng = rng * 1103515245u + 12345u;
@@ -225,6 +227,7 @@ static void test_wrap_around_many_cycles(void **state)
                     break;
             }
             ring_release(r, rel);
+            assert_int_equal(ring_held(r), produced - consumed);
         }
     }
     assert_int_equal(produced, total);
