@@ -150,9 +150,6 @@ json_t *admin__stats(const struct control_deps *d)
         json_object_set_new(
             r, "collector",
             json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
-    if (d->collector)
-        json_object_set_new(r, "collector",
-                            json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
     struct kpipe *kp = d->pipeline ? pipeline_kpipe(d->pipeline) : NULL;
     if (kp) { /* Kafka mode: what went to the topic, came from it, and was committed */
         struct kpipe_stats *ks = kpipe_stats(kp);
