@@ -106,9 +106,12 @@ void sink_set_error(struct sink *s, const char *fmt, ...)
 /* Remembers that rec was refused while delivering the current span; 0 when it already was. */
 static int mark_refused(struct sink *s, const char *rec)
 {
-    for (size_t i = s->nrefused; i-- > 0 && s->refused[i] >= rec;) {
-        if (s->refused[i] == rec)
-            return 0; /* refused in order, so only a repeat is ever at or after rec */
+    /* Mostly refused in span order (a new one comes after the last): then no search. */
+    if (s->nrefused > 0 && rec <= s->refused[s->nrefused - 1]) {
+        for (size_t i = 0; i < s->nrefused; i++) {
+            if (s->refused[i] == rec)
+                return 0;
+        }
     }
     if (s->nrefused == s->refused_cap) {
         size_t cap = s->refused_cap ? s->refused_cap * 2 : 64;
