@@ -10,7 +10,7 @@
 #include "admin_int.h"
 
 #define SNAPSHOTS   10
-#define SNAPSHOT_NS 2000000 /* between snapshots: 20 ms at most for a stats call under load */
+#define SNAPSHOT_NS 5000000 /* between snapshots: 50 ms at most for a stats call under load */
 
 static long long ival(json_t *o, const char *k)
 {
@@ -137,9 +137,10 @@ static int moved(json_t *a, json_t *b)
 
 /* Counters are read one after the other while events move, so a snapshot taken under load can
  * be off by what moved between two reads. A snapshot that balances is reported as such; one that
- * does not is taken again, a few times, 2 ms apart: if one of them balances, that one is shown;
- * if the counters kept moving, the differences are "in_flight"; if nothing moved over the whole
- * window yet a difference stays, records were lost (or counted twice): "unbalanced". */
+ * does not is taken again, a few times, 5 ms apart (a thread preempted between two counters must
+ * not look like a loss): if one of them balances, that one is shown; if the counters kept moving,
+ * the differences are "in_flight"; if nothing moved over the whole window yet a difference stays,
+ * records were lost (or counted twice): "unbalanced". */
 json_t *admin__stats_balanced(const struct control_deps *d)
 {
     json_t *st = admin__stats(d), *checks = checks_of(st), *first = checks_of(st);
