@@ -62,11 +62,12 @@ static int final_error(rd_kafka_resp_err_t e)
     }
 }
 
-/* Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-]. Checked before producing so that a
- * name from an event field that no broker would take is refused at once, with the reason. */
+/* Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-], but not "." or "..". Checked before
+ * producing so that a name from an event field that no broker would take is refused at once, with
+ * the reason. */
 static int valid_topic(const char *t, size_t len)
 {
-    if (len == 0 || len > 249)
+    if (len == 0 || len > 249 || (len <= 2 && strspn(t, ".") == len)) /* not "." nor ".." */
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = t[i];
