@@ -225,24 +225,24 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
            json_number_value(json_object_get(rt, "reloads")));
     single(b, "spillway_script_reload_errors_total", "counter", "Script reloads that failed.",
            json_number_value(json_object_get(rt, "reload_errors")));
+    static const struct {
+        const char *name, *help, *field;
+    } kafka[] = {
+        {"spillway_kafka_produced_total", "Kafka mode: records produced to the pipeline topic.",
+         "produced"},
+        {"spillway_kafka_consumed_total", "Kafka mode: records consumed from the pipeline topic.",
+         "consumed"},
+        {"spillway_kafka_committed_total",
+         "Kafka mode: consumed records whose offsets were committed.", "committed"},
+        {"spillway_kafka_refused_total",
+         "Kafka mode: times Kafka could not take more (inputs blocked).", "refused"},
+        {"spillway_kafka_lost_total",
+         "Kafka mode: records Kafka refused for good (fatal producer error).", "lost"},
+    };
     json_t *kf = json_object_get(st, "kafka");
-    if (kf) {
-        single(b, "spillway_kafka_produced_total", "counter",
-               "Kafka mode: records produced to the pipeline topic.",
-               json_number_value(json_object_get(kf, "produced")));
-        single(b, "spillway_kafka_consumed_total", "counter",
-               "Kafka mode: records consumed from the pipeline topic.",
-               json_number_value(json_object_get(kf, "consumed")));
-        single(b, "spillway_kafka_committed_total", "counter",
-               "Kafka mode: consumed records whose offsets were committed.",
-               json_number_value(json_object_get(kf, "committed")));
-        single(b, "spillway_kafka_refused_total", "counter",
-               "Kafka mode: times Kafka could not take more (inputs blocked).",
-               json_number_value(json_object_get(kf, "refused")));
-        single(b, "spillway_kafka_lost_total", "counter",
-               "Kafka mode: records Kafka refused for good (fatal producer error).",
-               json_number_value(json_object_get(kf, "lost")));
-    }
+    for (size_t k = 0; kf && k < sizeof(kafka) / sizeof(kafka[0]); k++)
+        single(b, kafka[k].name, "counter", kafka[k].help,
+               json_number_value(json_object_get(kf, kafka[k].field)));
     single(b, "spillway_memory_held_bytes", "gauge", "Bytes held in rings and sink queues.",
            json_number_value(json_object_get(mem, "held_bytes")));
     single(b, "spillway_memory_limit_bytes", "gauge", "pipeline.memory_limit.",

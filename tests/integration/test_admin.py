@@ -1,5 +1,6 @@
 """Issue 7: the admin socket and `spillway ctl`, the HTTP admin (/metrics checked by promtool,
 /health, /ready, token), permissions for another uid, bad requests, tap, audit, top."""
+import contextlib
 import json
 import os
 import shutil
@@ -70,6 +71,26 @@ def send(sw, n, start=0):
     lines = "".join(json.dumps({"seq": i, "trace_id": "%06x" % i, "level": "INFO"}) + "\n"
                     for i in range(start, start + n))
     socat_send(lines.encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+
+
+@contextlib.contextmanager
+def loaded(sw, batch):
+    """Events sent in batches for as long as the block runs."""
+    stop = threading.Event()
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            send(sw, batch, i)
+            i += batch
+
+    th = threading.Thread(target=load)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
 
 
 def test_every_command():
@@ -198,17 +219,7 @@ def http_get(sw, path, token=None):
 def test_http_metrics_health_ready():
     with spill(env={"TOKEN": "s3cret"}) as sw:
         sw.start()
-        stop = threading.Event()
-
-        def load():
-            i = 0
-            while not stop.is_set():
-                send(sw, 2000, i)
-                i += 2000
-
-        th = threading.Thread(target=load)
-        th.start()
-        try:
+        with loaded(sw, 2000):
             wait_for(lambda: count_lines(sw.path("out.ndjson")) > 1000, 30, "load flowing")
             check(http_get(sw, "/health") == (200, '{"status":"ok"}\n'), "health")
             check(http_get(sw, "/ready")[0] == 200, "ready")
@@ -217,9 +228,6 @@ def test_http_metrics_health_ready():
             check(http_get(sw, "/metrics", "s3cre")[0] == 401, "a prefix of the token")
             check(http_get(sw, "/metrics", "s3cretx")[0] == 401, "the token and more")
             code, text = http_get(sw, "/metrics", "s3cret")  # scraped during load
-        finally:
-            stop.set()
-            th.join()
         check(code == 200, f"metrics: {code}")
         for name in ("spillway_input_received_total{input=\"app\"}",
                      "spillway_route_kept_total{route=\"main\"}",
@@ -324,24 +332,11 @@ def test_top_shows_live_numbers():
         return
     with spill() as sw:
         sw.start()
-        stop = threading.Event()
-
-        def load():
-            i = 0
-            while not stop.is_set():
-                send(sw, 1000, i)
-                i += 1000
-
-        th = threading.Thread(target=load)
-        th.start()
-        try:
+        with loaded(sw, 1000):
             # A real terminal (script allocates a pty): the full-screen view, three refreshes.
             cmd = f"{BIN} ctl -s {sw.path('run/admin.sock')} top -n 3"
             r = subprocess.run(["script", "-q", "-c", cmd, "/dev/null"], capture_output=True,
                                text=True, timeout=60)
-        finally:
-            stop.set()
-            th.join()
         screen = r.stdout
         check("\x1b[H\x1b[2J" in screen and "spillway top" in screen, "full-screen view")
         rates = [l.split() for l in screen.splitlines() if l.startswith("app ")]
@@ -364,58 +359,47 @@ def test_top_keys_sort_and_quit():
         return
     with spill() as sw:
         sw.start()
-        stop = threading.Event()
-
-        def load():
-            i = 0
-            while not stop.is_set():
-                send(sw, 1000, i)
-                i += 1000
-
-        th = threading.Thread(target=load)
-        th.start()
-        server = f"spillway-test-{os.getpid()}"
-        tmux = ["tmux", "-L", server, "-f", "/dev/null"]
-        try:
-            cmd = f"{BIN} ctl -s {sw.path('run/admin.sock')} top; echo TOP-EXITED $?; sleep 60"
-            run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd])
-
-            def screen():
-                return run(tmux + ["capture-pane", "-p"]).stdout
-
-            # By name first: dl before out; once rates exist, `s` sorts by rate: out (busy) first.
-            wait_for(lambda: "sort: by name" in screen() and sink_rows(screen()) == ["dl", "out"]
-                     and any(l.startswith("out ") and float(l.split()[2]) > 0
-                             for l in screen().splitlines()), 30, "top by name with rates")
-            run(tmux + ["send-keys", "s"])
-            wait_for(lambda: "sort: by rate" in screen(), 10, "the sort key changes")
-            check(sink_rows(screen()) == ["out", "dl"], f"sorted by rate:\n{screen()}")
-            run(tmux + ["send-keys", "q"])
-            wait_for(lambda: "TOP-EXITED 0" in screen(), 10, "q quits with status 0")
-            # The terminal goes away under a top that ignores SIGHUP: its input is at its end
-            # for good. No more keys, but it must neither spin nor stop refreshing.
-            run(tmux + ["kill-server"])
-            tmux[2] += "-hup"  # a new server: the old one may still be going away
-            cmd = f"trap '' HUP; exec {BIN} ctl -s {sw.path('run/admin.sock')} top"
-            run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd])
-            wait_for(lambda: "spillway top" in screen(), 10, "top on the terminal")
-            pid = int(run(tmux + ["list-panes", "-F", "#{pane_pid}"]).stdout.split()[0])
-            run(tmux + ["kill-server"])
+        with loaded(sw, 1000):
+            server = f"spillway-test-{os.getpid()}"
+            tmux = ["tmux", "-L", server, "-f", "/dev/null"]
             try:
-                cpu = lambda: sum(int(x) for x in open(f"/proc/{pid}/stat").read()
-                                  .rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")
-                time.sleep(0.5)
-                c0, t0 = cpu(), time.monotonic()
-                time.sleep(3)
-                used = cpu() - c0
-                check(used < 0.3 * (time.monotonic() - t0),
-                      f"top after its terminal closed: {used:.2f} CPU s in 3 s (a busy loop)")
+                cmd = f"{BIN} ctl -s {sw.path('run/admin.sock')} top; echo TOP-EXITED $?; sleep 60"
+                run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd])
+
+                def screen():
+                    return run(tmux + ["capture-pane", "-p"]).stdout
+
+                # By name first: dl before out; once rates exist, `s` sorts by rate: out (busy) first.
+                wait_for(lambda: "sort: by name" in screen() and sink_rows(screen()) == ["dl", "out"]
+                         and any(l.startswith("out ") and float(l.split()[2]) > 0
+                                 for l in screen().splitlines()), 30, "top by name with rates")
+                run(tmux + ["send-keys", "s"])
+                wait_for(lambda: "sort: by rate" in screen(), 10, "the sort key changes")
+                check(sink_rows(screen()) == ["out", "dl"], f"sorted by rate:\n{screen()}")
+                run(tmux + ["send-keys", "q"])
+                wait_for(lambda: "TOP-EXITED 0" in screen(), 10, "q quits with status 0")
+                # The terminal goes away under a top that ignores SIGHUP: its input is at its end
+                # for good. No more keys, but it must neither spin nor stop refreshing.
+                run(tmux + ["kill-server"])
+                tmux[2] += "-hup"  # a new server: the old one may still be going away
+                cmd = f"trap '' HUP; exec {BIN} ctl -s {sw.path('run/admin.sock')} top"
+                run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd])
+                wait_for(lambda: "spillway top" in screen(), 10, "top on the terminal")
+                pid = int(run(tmux + ["list-panes", "-F", "#{pane_pid}"]).stdout.split()[0])
+                run(tmux + ["kill-server"])
+                try:
+                    cpu = lambda: sum(int(x) for x in open(f"/proc/{pid}/stat").read()
+                                      .rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")
+                    time.sleep(0.5)
+                    c0, t0 = cpu(), time.monotonic()
+                    time.sleep(3)
+                    used = cpu() - c0
+                    check(used < 0.3 * (time.monotonic() - t0),
+                          f"top after its terminal closed: {used:.2f} CPU s in 3 s (a busy loop)")
+                finally:
+                    os.kill(pid, 9)
             finally:
-                os.kill(pid, 9)
-        finally:
-            run(tmux + ["kill-server"])
-            stop.set()
-            th.join()
+                run(tmux + ["kill-server"])
         check(sw.stop() == 0, "clean stop")
 
 

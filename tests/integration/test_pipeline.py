@@ -250,6 +250,13 @@ def check_order(events):
         last[t] = e["seq"]
 
 
+def check_exactly_once_in_order(events, total):
+    seqs = [e["seq"] for e in events]
+    check(sorted(seqs) == list(range(total)), f"exactly once: {len(seqs)} for {total}, "
+          f"{len(set(seqs))} distinct")
+    check_order(events)
+
+
 def spill_totals(sw):
     st = stats(sw)
     return {k: sum(p[k] for p in st["partitions"])
@@ -281,9 +288,7 @@ def test_spill_and_replay_exactly_once_in_order():
             check(t["spilled"] > 0 and t["replayed"] == t["spilled"], f"replayed all: {t}")
             check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
             check(sw.stop() == 0, "clean stop")
-        seqs = [e["seq"] for e in gate.events]
-        check(sorted(seqs) == list(range(total)), f"exactly once: {len(seqs)} for {total}")
-        check_order(gate.events)
+        check_exactly_once_in_order(gate.events, total)
     finally:
         gate.close()
         mock.close()
@@ -359,9 +364,7 @@ def test_spill_backlog_survives_a_restart():
             check("backlog from a previous run" in sw.log(), "the restart finds the backlog")
             wait_for(lambda: gate.count() >= total, 120, "the backlog delivered after restart")
             check(sw.stop() == 0, "clean stop")
-        seqs = [e["seq"] for e in gate.events]
-        check(sorted(seqs) == list(range(total)), f"exactly once: {len(seqs)} for {total}")
-        check_order(gate.events)
+        check_exactly_once_in_order(gate.events, total)
     finally:
         gate.close()
         mock.close()
@@ -393,9 +396,7 @@ def test_spill_waits_for_an_unreachable_kafka():
             t = spill_totals(sw)
             check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
             check(sw.stop() == 0, "clean stop")
-        seqs = [e["seq"] for e in gate.events]
-        check(sorted(seqs) == list(range(total)), f"exactly once: {len(seqs)} for {total}")
-        check_order(gate.events)
+        check_exactly_once_in_order(gate.events, total)
     finally:
         gate.close()
         mock.close()
