@@ -1,8 +1,9 @@
 /* Datagram inputs: `udp` (listen host:port) and `unix_dgram` (a datagram socket at path, as
  * /dev/log is), one syslog message or one JSON object per datagram. Datagrams are read in
  * batches with recvmmsg (one syscall for up to BATCH datagrams). UDP has no flow control: when
- * the pipeline is full the socket is still drained and what is read is counted as dropped, so
- * nothing is lost silently in the kernel either. */
+ * the pipeline is full the socket is still drained and what is read is counted as dropped, and
+ * what the kernel itself drops when the receive buffer is full is counted as `overflow` (its
+ * SO_RXQ_OVFL counter, delivered with every datagram). */
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -45,6 +46,8 @@ struct dgram {
     size_t slot;
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
+    char ctl[BATCH][CMSG_SPACE(sizeof(uint32_t))];
+    uint32_t kernel_drops; /* the socket's SO_RXQ_OVFL count last seen */
     int paused;
     int is_unix;
     int format;
@@ -80,6 +83,28 @@ static void handle(struct dgram *d, const char *data, size_t len, int truncated)
         collector_json(in, data, len);
 }
 
+/* The kernel's count of datagrams it dropped for this socket (receive buffer full) comes with
+ * each datagram once SO_RXQ_OVFL is on; what it grew by since the last one is counted. */
+static void kernel_drops(struct dgram *d, struct msghdr *mh)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+            continue;
+        uint32_t total;
+        memcpy(&total, CMSG_DATA(c), sizeof(total));
+        uint32_t grew = total - d->kernel_drops; /* wraps like the kernel's counter */
+        d->kernel_drops = total;
+        if (!grew)
+            continue;
+        counter_add(&d->in->stats.overflow, grew);
+        int64_t sup = log_limit_take(&d->drop_log);
+        if (sup >= 0)
+            log_warn("receive buffer full: the kernel dropped datagrams (raise receive_buffer)",
+                     "{s:s, s:I, s:I}", "input", d->in->name, "dropped", (json_int_t)grew,
+                     "suppressed", (json_int_t)sup);
+    }
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct dgram *d = arg;
@@ -91,10 +116,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             memset(&d->msgs[i].msg_hdr, 0, sizeof(d->msgs[i].msg_hdr));
             d->msgs[i].msg_hdr.msg_iov = &d->iov[i];
             d->msgs[i].msg_hdr.msg_iovlen = 1;
+            d->msgs[i].msg_hdr.msg_control = d->ctl[i];
+            d->msgs[i].msg_hdr.msg_controllen = sizeof(d->ctl[i]);
         }
         int n = recvmmsg(fd, d->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             break;
+        kernel_drops(d, &d->msgs[n - 1].msg_hdr);
         uint64_t bytes = 0;
         for (int i = 0; i < n; i++)
             bytes += d->msgs[i].msg_len;
@@ -189,9 +217,12 @@ static int dgram_start(struct input *in, char *err, size_t errlen)
     int rc = d->is_unix ? bind_unix(d, err, errlen) : bind_udp(d, err, errlen);
     if (rc)
         return rc;
-    int rcvbuf = (int)d->o->receive_buffer;
+    int rcvbuf = (int)d->o->receive_buffer, one = 1;
     if (rcvbuf > 0)
         setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (!d->is_unix && setsockopt(d->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
+        log_warn("cannot count the kernel's datagram drops (SO_RXQ_OVFL)", "{s:s, s:s}", "input",
+                 in->name, "error", strerror(errno));
     d->ev = event_new(in->base, d->fd, EV_READ | EV_PERSIST, on_read, d);
     if (!d->ev || event_add(d->ev, NULL) < 0)
         return -ENOMEM;

@@ -35,18 +35,19 @@ static json_t *input_stats(const struct control_deps *d)
     for (int i = 0; d->collector && i < collector_input_count(d->collector); i++) {
         struct input *in = collector_input(d->collector, i);
         const struct input_stats *s = &in->stats;
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                                        "name", in->name, "type", in->type, "received",
-                                        (json_int_t)counter_get(&s->received), "bytes",
-                                        (json_int_t)counter_get(&s->bytes), "accepted",
-                                        (json_int_t)counter_get(&s->accepted), "dead_letter",
-                                        (json_int_t)counter_get(&s->dead_letter), "dropped",
-                                        (json_int_t)counter_get(&s->dropped), "connections",
-                                        (json_int_t)counter_get(&s->connections), "refused",
-                                        (json_int_t)counter_get(&s->refused), "rejected",
-                                        (json_int_t)counter_get(&s->rejected), "syslog_loose",
-                                        (json_int_t)counter_get(&s->syslog_loose)));
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+                      in->name, "type", in->type, "received", (json_int_t)counter_get(&s->received),
+                      "bytes", (json_int_t)counter_get(&s->bytes), "accepted",
+                      (json_int_t)counter_get(&s->accepted), "dead_letter",
+                      (json_int_t)counter_get(&s->dead_letter), "dropped",
+                      (json_int_t)counter_get(&s->dropped), "connections",
+                      (json_int_t)counter_get(&s->connections), "refused",
+                      (json_int_t)counter_get(&s->refused), "rejected",
+                      (json_int_t)counter_get(&s->rejected), "syslog_loose",
+                      (json_int_t)counter_get(&s->syslog_loose), "overflow",
+                      (json_int_t)counter_get(&s->overflow)));
     }
     return arr;
 }

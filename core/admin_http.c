@@ -150,6 +150,9 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
             {"spillway_input_syslog_loose_total", "counter",
              "Syslog messages kept with their raw text (neither RFC 5424 nor RFC 3164).",
              "syslog_loose"},
+            {"spillway_input_overflow_total", "counter",
+             "UDP datagrams the kernel dropped: the socket's receive buffer was full.",
+             "overflow"},
         },
       parts[] =
           {

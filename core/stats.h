@@ -28,6 +28,7 @@ struct input_stats {
     counter_t refused;      /* connections or requests refused (limits, pipeline full) */
     counter_t rejected;     /* requests answered with a 4xx (bad body, too large) */
     counter_t syslog_loose; /* syslog messages kept with their raw text (not RFC 5424/3164) */
+    counter_t overflow;     /* udp: datagrams the kernel dropped, receive buffer full */
 };
 
 struct partition_stats {

@@ -3,6 +3,7 @@ events that come out; limits and bad input give clear errors and lose nothing el
 import gzip
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -439,6 +440,42 @@ def test_tcp_format_auto():
               f"RFC 3164: {e}")
 
 
+def test_udp_kernel_overflow_is_counted():
+    """Datagrams the kernel drops because the socket's receive buffer is full are counted
+    (overflow), so every datagram sent is either received or counted: spillway is stopped
+    (SIGSTOP) while 200 datagrams arrive at a 4 KiB buffer that holds only a few."""
+    cfg = '  - {name: udp, type: udp, listen: "127.0.0.1:{udp}", receive_buffer: 4KiB}\n'
+    with spill(cfg) as sw:
+        sw.start()
+        port = sw.ports["udp"]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"<14>first", ("127.0.0.1", port))
+        wait_for(lambda: stats(sw)["udp"]["received"] == 1, 30, "the first datagram")
+        burst = 200
+        os.kill(sw.proc.pid, signal.SIGSTOP)
+        try:
+            for i in range(burst):
+                s.sendto(b"<14>burst %d " % i + b"x" * 200, ("127.0.0.1", port))
+        finally:
+            os.kill(sw.proc.pid, signal.SIGCONT)
+        sent = 1 + burst
+        # The kernel's count comes with the next datagram it queues: send one now and then
+        # until it is counted (the first ones may still find the buffer full).
+        deadline = time.monotonic() + 30
+        while stats(sw)["udp"]["overflow"] == 0:
+            check(time.monotonic() < deadline, f"overflow counted: {stats(sw)['udp']}")
+            s.sendto(b"<14>after", ("127.0.0.1", port))
+            sent += 1
+            time.sleep(0.2)
+        wait_for(lambda: stats(sw)["udp"]["received"] + stats(sw)["udp"]["overflow"]
+                 == sent, 30, "every datagram received or counted")
+        st = stats(sw)["udp"]
+        check(st["overflow"] > 0, f"the kernel dropped some, counted: {st}")
+        check("the kernel dropped datagrams" in sw.log(), "and logged")
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == st["received"], 30, "delivered")
+        check(sw.stop() == 0, "clean stop")
+
+
 def test_backpressure_when_full_block():
     """pipeline.when_full: block with a sink that never takes anything: the TCP input stops
     reading (its received count stops, the sender blocks), HTTP answers 503 with Retry-After,
@@ -511,4 +548,5 @@ if __name__ == "__main__":
           test_tail_glob_that_matches_rotated_names, test_stdin_pipe,
           test_stdin_to_stdout_text, test_limits_and_bad_input,
           test_http_idle_and_request_timeouts, test_tcp_format_auto,
-          test_backpressure_when_full_block])
+          test_backpressure_when_full_block,
+          test_udp_kernel_overflow_is_counted])
