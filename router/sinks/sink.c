@@ -81,9 +81,12 @@ void sinks_set_deadline(struct sinks *ss, int64_t deadline_ns)
 }
 
 /* Sleeps for a backoff step, in slices, returning early past the shutdown deadline. */
+/* Waits ns, less when the stop deadline passes, or when the drain starts during the wait: a
+ * destination that came back is then tried at once rather than after a long circuit wait. */
 static void backoff_sleep(struct sinks *ss, int64_t ns)
 {
-    while (ns > 0 && !past_deadline(ss)) {
+    int stopping = atomic_load(&ss->deadline) != 0;
+    while (ns > 0 && !past_deadline(ss) && (stopping || !atomic_load(&ss->deadline))) {
         int64_t step = ns > 50000000 ? 50000000 : ns;
         struct timespec ts = {0, (long)step};
         nanosleep(&ts, NULL);
@@ -106,6 +109,8 @@ void sink_set_error(struct sink *s, const char *fmt, ...)
 /* Remembers that rec was refused while delivering the current span; 0 when it already was. */
 static int mark_refused(struct sink *s, const char *rec)
 {
+    if (s->nrefused + s->unlisted >= s->span_records)
+        return 0; /* never more refused than the span holds (after an unlisted one, below) */
     /* Mostly refused in span order (a new one comes after the last): then no search. */
     if (s->nrefused > 0 && rec <= s->refused[s->nrefused - 1]) {
         for (size_t i = 0; i < s->nrefused; i++) {
@@ -116,8 +121,10 @@ static int mark_refused(struct sink *s, const char *rec)
     if (s->nrefused == s->refused_cap) {
         size_t cap = s->refused_cap ? s->refused_cap * 2 : 64;
         const char **nr = realloc(s->refused, cap * sizeof(*nr));
-        if (!nr)
-            return 1; /* counted, but not left out of the digest: the lesser harm */
+        if (!nr) { /* counted, but not left out of the digest: the lesser harm */
+            s->unlisted++;
+            return 1;
+        }
         s->refused = nr;
         s->refused_cap = cap;
     }
@@ -128,8 +135,7 @@ static int mark_refused(struct sink *s, const char *rec)
 void sink_refuse(struct sink *s, const char *rec, size_t len, const char *error)
 {
     if (!mark_refused(s, rec))
-        return;
-    counter_add(&s->stats.failed, 1);
+        return; /* counted in failed by deliver(), when the span is done with */
     struct sinks *ss = s->set;
     if (ss->dead < 0 || &ss->v[ss->dead] == s) {
         counter_add(&ss->dead_unsunk, 1);
@@ -230,12 +236,16 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
     uint64_t nrec = ring_count(span, len);
     int64_t backoff = BACKOFF_MIN_NS;
     struct log_limit lim = {0};
-    s->nrefused = 0;
+    s->nrefused = s->unlisted = 0;
+    s->span_records = nrec;
     for (;;) {
         enum sink_result rc = s->ops->write(s, span, len, nrec);
-        /* Refused by the type as it went, each record once (sink_refuse): never more than nrec. */
-        uint64_t refused = s->nrefused;
+        /* Refused by the type as it went, each record once (sink_refuse): never more than nrec.
+         * They count as failed when the span is done with, with the rest of it, so that while
+         * it is retried they are still queued (the balance of stats). */
+        uint64_t refused = s->nrefused + s->unlisted;
         if (rc == SINK_OK) {
+            counter_add(&s->stats.failed, refused);
             counter_add(&s->stats.delivered, nrec - refused);
             counter_add(&s->stats.done, nrec);
             attempt_done(s);
@@ -243,7 +253,7 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
             return;
         }
         if (rc == SINK_FAIL) {
-            counter_add(&s->stats.failed, nrec - refused);
+            counter_add(&s->stats.failed, nrec);
             counter_add(&s->stats.done, nrec);
             attempt_done(s);
             return;
@@ -251,11 +261,16 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         counter_add(&s->stats.retries, 1);
         int64_t cap = attempt_failed(s);
         if (past_deadline(ss)) {
+            counter_add(&s->stats.failed, refused);
             counter_add(&s->stats.dropped, nrec - refused);
             counter_add(&s->stats.done, nrec);
             atomic_fetch_add(&ss->abandoned, nrec - refused);
             return;
         }
+        if (atomic_load(&ss->deadline) && cap > BACKOFF_MAX_NS)
+            cap = BACKOFF_MAX_NS; /* draining: no circuit waits */
+        if (backoff > cap)
+            backoff = cap;
         if (log_limit_take(&lim) >= 0)
             log_warn("sink retrying", "{s:s, s:I, s:s}", "sink", s->name, "records",
                      (json_int_t)nrec, "state", sink_health_names[atomic_load(&s->health)]);

@@ -109,6 +109,8 @@ struct sink {
      * jitter's random state. */
     const char **refused;
     size_t nrefused, refused_cap;
+    uint64_t unlisted;     /* refused, but not listed (no memory for the list) */
+    uint64_t span_records; /* records in the span being delivered */
     unsigned fails;
     int64_t failing_since;
     uint64_t rng;

@@ -42,21 +42,24 @@ struct kafka_sink {
     struct log_limit lim;
 };
 
-/* Errors no retry can fix: the message goes to the dead_letter sink. A topic that does not
- * exist (and that the cluster does not create), or that the producer may not write, is one:
- * retrying would hold every event behind it forever. */
-static int final_error(rd_kafka_resp_err_t e)
+/* Errors no retry can fix: the message goes to the dead_letter sink. A topic named by an event
+ * (topic_field) that does not exist (and that the cluster does not create), or that the
+ * producer may not write, is one: retrying would hold every event behind it forever. The
+ * configured `topic` is different: missing or forbidden is an operator's matter (a topic
+ * created a little late, an ACL being fixed), so the sink retries, as for a broker down. */
+static int final_error(rd_kafka_resp_err_t e, int fixed_topic)
 {
     switch (e) {
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return 1;
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        return 1;
+        return !fixed_topic;
     default:
         return 0;
     }
@@ -89,7 +92,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         k->status[i] = DELIVERED;
         counter_add(&s->stats.bytes, m->len);
     } else {
-        k->status[i] = final_error(m->err) ? FINAL : RETRYABLE;
+        const struct kafka_sink_opts *o = s->opts;
+        int fixed = !strcmp(rd_kafka_topic_name(m->rkt), o->topic);
+        k->status[i] = final_error(m->err, fixed) ? FINAL : RETRYABLE;
         k->errors[i] = rd_kafka_err2str(m->err);
         sink_set_error(s, "%s", rd_kafka_err2str(m->err));
     }
@@ -179,7 +184,7 @@ static int produce(struct sink *s, struct kafka_sink *k, size_t i, const char *j
             return 0;
         }
         if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            k->status[i] = final_error(rc) ? FINAL : RETRYABLE;
+            k->status[i] = final_error(rc, !strcmp(topic, o->topic)) ? FINAL : RETRYABLE;
             k->errors[i] = rd_kafka_err2str(rc);
             sink_set_error(s, "%s", k->errors[i]);
             return -1;
