@@ -225,9 +225,15 @@ static int known_inode(struct tail *t, const char *path)
 static void scan(struct tail *t, int first)
 {
     glob_t g;
+    int rc = glob(t->o->path, GLOB_NOSORT, NULL, &g);
+    if (rc && rc != GLOB_NOMATCH) { /* out of memory or a read error: nothing is known */
+        if (log_limit_take(&t->lim) >= 0)
+            log_warn("tail: the glob failed; following the files already open", "{s:s, s:s}",
+                     "input", t->in->name, "path", t->o->path);
+        return;
+    }
     for (struct tfile *f = t->files; f; f = f->next)
         f->seen = 0;
-    int rc = glob(t->o->path, GLOB_NOSORT, NULL, &g);
     for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
         const char *p = g.gl_pathv[i];
         struct tfile *f = find(t, p, 1);
@@ -251,6 +257,15 @@ static void scan(struct tail *t, int first)
     }
     if (rc == 0)
         globfree(&g);
+}
+
+/* The file's path no longer names it (deleted, or renamed away): its position is of no use. A
+ * file only unmatched by the glob (its pattern, or a glob that found nothing while a directory
+ * could not be read) keeps its position. */
+static int file_gone(const struct tfile *f)
+{
+    struct stat st;
+    return stat(f->path, &st) < 0 ? errno == ENOENT : st.st_ino != f->ino;
 }
 
 /* Reads what was appended; returns 1 when the file is finished (rotated or gone, at EOF). */
@@ -299,7 +314,7 @@ static void poll_files(struct tail *t)
         collector_field(t->in->col, t->o->path_key, f->path);
         if (!t->paused && pump(t, f)) {
             *pp = f->next;
-            tfile_close(t, f, !f->rotated);
+            tfile_close(t, f, !f->rotated && file_gone(f));
             continue;
         }
         pp = &f->next;
