@@ -311,7 +311,10 @@ static void audit(struct router *r, const struct router_actor *who, const char *
                             .target = target,
                             .old_value = old,
                             .new_value = new};
-    state_audit_add(r->st, &a);
+    if (state_audit_add(r->st, &a)) /* the trail is kept in the log instead */
+        log_warn("audit entry not written to the state store", "{s:s, s:s, s:s, s:s, s:I, s:I}",
+                 "command", cmd, "target", target ? target : "", "old", old ? old : "", "new",
+                 new ? new : "", "uid", (json_int_t)who->uid, "pid", (json_int_t)who->pid);
 }
 
 int router_dial(struct router *r, const char *route, double rate, int64_t for_ns,
@@ -821,6 +824,9 @@ void router_join(struct router *r)
 {
     for (int i = 0; i < r->nworkers; i++)
         worker_join(r->workers[i]);
+    pthread_mutex_lock(&r->mu);
+    r->nrunning = 0; /* a reload during the drain no longer waits for them */
+    pthread_mutex_unlock(&r->mu);
 }
 
 int router_route_count(const struct router *r)

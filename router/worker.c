@@ -118,8 +118,13 @@ static void load_candidate(struct worker *w, int i, unsigned cand)
     size_t len;
     p->seen = cand;
     drop_pending(w, p);
-    if (router__candidate_source(w->r, i, cand, &src, &len))
-        return; /* already withdrawn, or no memory: the router reports it pending */
+    int rc = router__candidate_source(w->r, i, cand, &src, &len);
+    if (rc == -ENOENT)
+        return; /* already withdrawn */
+    if (rc) {   /* no memory for a copy: a load error like any other, so the reload resolves */
+        router__candidate_report(w->r, i, cand, w->partition, "out of memory");
+        return;
+    }
     char err[512];
     int hd = script_load(w->host, rt->script_path, src, len, err, sizeof(err));
     free(src);
