@@ -22,7 +22,7 @@
 #define REPLAY_IDLE_NS  (10 * 1000000LL)
 #define SAVE_EVERY_NS   (1000 * 1000000LL)
 #define CONNECT_WAIT_MS 3000 /* asking the brokers for the topic at start */
-#define RECONNECT_MS    2000  /* and again, from the spill thread, while they cannot be reached */
+#define RECONNECT_MS    2000 /* and again, from the spill thread, while they cannot be reached */
 
 struct part {
     pthread_mutex_t mu;        /* active and the decision to leave spill mode */
@@ -274,7 +274,9 @@ static int push_pending(struct spill *sp, int p)
         return 1;
     struct ring *ring = pipeline_ring(sp->pl, p);
     size_t took = ring_push(ring, pt->pending.data, pt->pending.len);
-    counter_add(&pipeline_stats(sp->pl, p)->in, ring_count(pt->pending.data, took));
+    uint64_t n = ring_count(pt->pending.data, took);
+    counter_add(&pipeline_stats(sp->pl, p)->in, n);
+    counter_add(&pt->stats.replayed, n); /* replayed = back in the ring, as the balance counts */
     memmove(pt->pending.data, pt->pending.data + took, pt->pending.len - took);
     pt->pending.len -= took;
     return pt->pending.len == 0;
@@ -357,7 +359,6 @@ static int replay(struct spill *sp, int p)
         }
         rd_kafka_message_destroy(m);
     }
-    counter_add(&pt->stats.replayed, (uint64_t)got);
     push_pending(sp, p);
     if (got == 0)
         maybe_leave(sp, p);
