@@ -37,6 +37,8 @@ struct control {
     _Atomic int ready;
     pthread_t thread;
     int started;
+    int64_t kv_next;    /* no kv flush before (monotonic ns): backing off a failed one */
+    int64_t kv_backoff; /* the wait after the next failure */
 };
 
 static void do_reload(struct control *c, const char *why)
@@ -86,12 +88,24 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(c->base);
 }
 
+/* A failed flush (the database locked by another process) cost this thread the busy timeout;
+ * it waits 2 s, then longer, up to 30 s, before the next attempt, so the admin commands queued
+ * behind it are answered in between. What is not flushed stays dirty: nothing is lost. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct control *c = arg;
     router_expire(c->d.router, time_now_ns());
-    if (c->d.kv)
-        kv_flush(c->d.kv);
+    int64_t now = time_mono_ns();
+    if (!c->d.kv || now < c->kv_next)
+        return;
+    if (kv_flush(c->d.kv) >= 0) {
+        c->kv_backoff = 0;
+        return;
+    }
+    c->kv_backoff = c->kv_backoff ? c->kv_backoff * 2 : 2000000000LL;
+    if (c->kv_backoff > 30000000000LL)
+        c->kv_backoff = 30000000000LL;
+    c->kv_next = time_mono_ns() + c->kv_backoff;
 }
 
 struct control *control_new(const struct control_deps *deps)
