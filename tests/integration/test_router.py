@@ -505,7 +505,7 @@ def test_dial_takes_effect_for_every_event_after_the_reply():
     with Spillway(config(0.75), extra_files={"scripts/main.lua": SAMPLE}) as sw:
         sw.start()
         sock = socket.create_connection(("127.0.0.1", sw.ports["tcp"]))
-        phase = {"k": -1}  # the last dial whose reply has come (-1: the configured rate)
+        phase = {"k": -1, "seq": 0}  # the last dial whose reply has come (-1: configured)
         batches = []  # (first seq, last seq, phase when begun)
         done = threading.Event()
 
@@ -516,22 +516,31 @@ def test_dial_takes_effect_for_every_event_after_the_reply():
                 sock.sendall(events_ndjson(range(seq, seq + step)))
                 batches.append((seq, seq + step - 1, k))
                 seq += step
+                phase["seq"] = seq
                 time.sleep(0.005)
             sock.close()
+
+        def routed():
+            return sum(route(sw)["counters"][k] for k in ("kept", "filtered"))
+
+        def settle():
+            """Until 2,000 events sent after this point are routed: each rate samples some
+            events, however far the pipeline lags behind the sender."""
+            mark = phase["seq"] + 2000
+            wait_for(lambda: routed() >= mark, 60, f"events past {mark} routed")
 
         th = threading.Thread(target=sender)
         th.start()
         for k, rate in enumerate(rates):
-            time.sleep(0.3)
+            settle()
             r = ctl(sw, "sample", "main", str(rate))
             check(r["ok"], f"dial {rate}: {r}")
             phase["k"] = k
-        time.sleep(0.3)
+        settle()
         done.set()
         th.join(30)
         sent = batches[-1][1] + 1
-        wait_for(lambda: sum(route(sw)["counters"][k] for k in ("kept", "filtered")) == sent,
-                 60, f"all {sent} events routed")
+        wait_for(lambda: routed() == sent, 60, f"all {sent} events routed")
         check(sw.stop() == 0, "clean stop")
         order = {0.75: -1, **{rate: k for k, rate in enumerate(rates)}}
         begun = {}
