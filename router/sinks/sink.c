@@ -231,9 +231,8 @@ static void attempt_done(struct sink *s)
     atomic_store(&s->health, SINK_UP);
 }
 
-static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t len)
+static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t len, uint64_t nrec)
 {
-    uint64_t nrec = ring_count(span, len);
     int64_t backoff = BACKOFF_MIN_NS;
     struct log_limit lim = {0};
     s->nrefused = s->unlisted = 0;
@@ -281,14 +280,15 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
 
 /* Batching: while less than batch_bytes (and fewer than batch_events records) is queued, wait
  * (up to batch_timeout from the first record) for more, so destinations that prefer large
- * requests get them. */
-static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t n)
+ * requests get them. Returns the span's length; *nrec its records, counted as it grows (its
+ * start stays put until it is released), so that delivering it need not count them again. */
+static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t n, uint64_t *nrec)
 {
     const struct sink_common *c = s->opts;
+    uint64_t count = ring_count(*span, n);
+    *nrec = count;
     if (c->batch_bytes <= 0 || (int64_t)n >= c->batch_bytes)
         return n;
-    /* Counted as the span grows (its start stays put until it is released). */
-    uint64_t count = c->batch_events > 0 ? ring_count(*span, n) : 0;
     int64_t until = time_mono_ns() + c->batch_timeout;
     while ((int64_t)n < c->batch_bytes &&
            (c->batch_events <= 0 || count < (uint64_t)c->batch_events) && time_mono_ns() < until &&
@@ -298,10 +298,11 @@ static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t
         size_t m = ring_peek(s->q, span, 0);
         if (m == n && ring_used(s->q) > n)
             break; /* the rest is past the ring's wrap: deliver this part now */
-        if (c->batch_events > 0 && m > n)
+        if (m > n)
             count += ring_count(*span + n, m - n);
         n = m;
     }
+    *nrec = count;
     return n;
 }
 
@@ -328,8 +329,9 @@ static void *sink_main(void *arg)
                 s->ops->flush(s);
             continue;
         }
-        n = gather(ss, s, &span, n);
-        deliver(ss, s, span, n);
+        uint64_t nrec;
+        n = gather(ss, s, &span, n, &nrec);
+        deliver(ss, s, span, n, nrec);
         ring_release(s->q, n);
     }
     if (s->ops->flush)
