@@ -23,6 +23,7 @@
 #include "input.h"
 #include "log.h"
 #include "otlp.h"
+#include "timeutil.h"
 
 struct http_opts {
     struct input_common common;
@@ -469,11 +470,6 @@ static void on_request(struct evhttp_request *req, void *arg)
     reply(req, 200, "OK", resp);
 }
 
-static struct timeval timeval_of(int64_t ns)
-{
-    return (struct timeval){(time_t)(ns / 1000000000), (suseconds_t)(ns % 1000000000 / 1000)};
-}
-
 static int http_start(struct input *in, char *err, size_t errlen)
 {
     struct httpin *h = calloc(1, sizeof(*h));
@@ -491,8 +487,8 @@ static int http_start(struct input *in, char *err, size_t errlen)
         return -ENOMEM;
     evhttp_set_max_body_size(h->http, h->o->max_body);
     evhttp_set_max_headers_size(h->http, 65536);
-    h->idle = timeval_of(h->o->idle_timeout);
-    h->request = timeval_of(h->o->request_timeout);
+    h->idle = time_timeval(h->o->idle_timeout);
+    h->request = time_timeval(h->o->request_timeout);
     evhttp_set_timeout_tv(h->http, &h->idle); /* a new connection is idle */
     h->deadline = h->request;
     h->deadline.tv_sec += 1;

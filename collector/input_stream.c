@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "input.h"
 #include "log.h"
+#include "timeutil.h"
 
 /* 256 KiB per read: about a thousand 250-byte events per syscall. */
 #define READ_CHUNK (256 * 1024)
@@ -97,10 +98,8 @@ static void conn_close(struct conn *cn)
 
 static void conn_arm(struct conn *cn)
 {
-    struct timeval tv;
     int64_t t = cn->st->o->idle_timeout;
-    tv.tv_sec = (time_t)(t / 1000000000);
-    tv.tv_usec = (suseconds_t)(t % 1000000000 / 1000);
+    struct timeval tv = time_timeval(t);
     event_add(cn->ev, t > 0 ? &tv : NULL);
 }
 

@@ -342,8 +342,7 @@ static int tail_start(struct input *in, char *err, size_t errlen)
     t->in = in;
     t->o = in->opts;
     t->buf = malloc(CHUNK);
-    struct timeval tv = {(time_t)(t->o->poll_interval / 1000000000),
-                         (suseconds_t)(t->o->poll_interval % 1000000000 / 1000)};
+    struct timeval tv = time_timeval(t->o->poll_interval);
     t->timer = event_new(in->base, -1, EV_PERSIST, on_timer, t);
     if (!t->buf || !t->timer || event_add(t->timer, &tv) < 0)
         return -ENOMEM;

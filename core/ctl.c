@@ -611,7 +611,7 @@ static int top_keys(int *keys, int64_t deadline, int *sort, json_t *st, json_t *
         FD_ZERO(&fds);
         if (*keys)
             FD_SET(0, &fds);
-        struct timeval tv = {(time_t)(left / 1000000000), (suseconds_t)(left % 1000000000 / 1000)};
+        struct timeval tv = time_timeval(left);
         if (select(*keys ? 1 : 0, &fds, NULL, NULL, &tv) <= 0)
             continue; /* timeout, or a signal: the loop checks the time left */
         char c;

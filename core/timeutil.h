@@ -5,11 +5,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define TIME_RFC3339_LEN 27 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" without the NUL */
 
 int64_t time_now_ns(void);  /* CLOCK_REALTIME */
 int64_t time_mono_ns(void); /* CLOCK_MONOTONIC */
+
+/* A duration in nanoseconds as a struct timeval (libevent, select). */
+static inline struct timeval time_timeval(int64_t ns)
+{
+    return (struct timeval){(time_t)(ns / 1000000000), (suseconds_t)(ns % 1000000000 / 1000)};
+}
 
 /* Writes TIME_RFC3339_LEN chars plus a NUL into out. */
 void time_format_rfc3339(int64_t unix_ns, char *out);
