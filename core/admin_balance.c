@@ -143,7 +143,7 @@ static int moved(json_t *a, json_t *b)
  * records were lost (or counted twice): "unbalanced". */
 json_t *admin__stats_balanced(const struct control_deps *d)
 {
-    json_t *st = admin__stats(d), *checks = checks_of(st), *first = checks_of(st);
+    json_t *st = admin__stats(d), *checks = checks_of(st), *first = json_incref(checks);
     json_t *diff = first_difference(checks);
     for (int n = 1; diff && n < SNAPSHOTS; n++) {
         struct timespec ts = {0, SNAPSHOT_NS};
