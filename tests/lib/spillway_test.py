@@ -3,6 +3,7 @@ ports, feed it with the clients a user has (socat, curl, logger), and wait on co
 generous bounds (never fixed sleeps for correctness)."""
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -30,10 +31,36 @@ if any(v in os.environ for v in SANITIZER_VARS):
         os.environ[v] = (opts + ":" if opts else "") + f"log_path={SANITIZER_DIR}/report"
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_handed_out = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing is bound to, below the kernel's ephemeral range: a port the kernel hands
+    out (bind to 0) is one it may give next to any client's outgoing connection (socat, curl,
+    spillway's sinks, another test running in parallel), which then takes it before spillway
+    binds it ("Address already in use"). Never the same port twice in one test process."""
+    low = max(1024, min(10000, _EPHEMERAL_LOW - 2000))
+    for _ in range(1000):
+        port = random.randrange(low, _EPHEMERAL_LOW)
+        if port in _handed_out:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 def rss_kib(pid):
