@@ -76,6 +76,8 @@ static json_t *partition_stats(const struct control_deps *d, uint64_t *held_byte
             json_object_set_new(o, "spill_refused",
                                 json_integer((json_int_t)counter_get(&ss->refused)));
             json_object_set_new(o, "spill_lost", json_integer((json_int_t)counter_get(&ss->lost)));
+            json_object_set_new(o, "spill_duplicates",
+                                json_integer((json_int_t)counter_get(&ss->duplicates)));
         }
         json_array_append_new(arr, o);
     }

@@ -151,8 +151,7 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
              "Syslog messages kept with their raw text (neither RFC 5424 nor RFC 3164).",
              "syslog_loose"},
             {"spillway_input_overflow_total", "counter",
-             "UDP datagrams the kernel dropped: the socket's receive buffer was full.",
-             "overflow"},
+             "UDP datagrams the kernel dropped: the socket's receive buffer was full.", "overflow"},
         },
       parts[] =
           {
@@ -173,6 +172,8 @@ static void metrics(struct admin_http *h, struct evbuffer *b)
                "Times Kafka could not take more (inputs blocked).", "spill_refused"},
               {"spillway_partition_spill_lost_total", "counter",
                "Spilled records lost (retention, or refused for good).", "spill_lost"},
+              {"spillway_partition_spill_duplicates_total", "counter",
+               "Second copies of spilled records Kafka kept, not replayed.", "spill_duplicates"},
           },
       routes[] =
           {

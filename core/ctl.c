@@ -191,10 +191,10 @@ static void print_stats(json_t *resp)
                ival(v, "partition"), ival(v, "in"), ival(v, "out"), ival(v, "held"),
                ival(v, "dropped"), ival(v, "dead_letters"));
         if (json_object_get(v, "spilled")) /* when_full: spill */
-            printf("  %s spilled %lld replayed %lld refused %lld lost %lld",
+            printf("  %s spilled %lld replayed %lld refused %lld lost %lld duplicates %lld",
                    json_is_true(json_object_get(v, "spilling")) ? "SPILLING" : "in memory",
                    ival(v, "spilled"), ival(v, "replayed"), ival(v, "spill_refused"),
-                   ival(v, "spill_lost"));
+                   ival(v, "spill_lost"), ival(v, "spill_duplicates"));
         putchar('\n');
     }
     printf("routes\n");

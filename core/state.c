@@ -34,6 +34,9 @@ static const char *const migrations[] = {
     "CREATE TABLE audit(id INTEGER PRIMARY KEY AUTOINCREMENT, at_ns INTEGER NOT NULL,"
     " uid INTEGER NOT NULL, pid INTEGER NOT NULL, command TEXT NOT NULL, target TEXT,"
     " old_value TEXT, new_value TEXT);",
+    /* 2: the spill's mark of the newest record replayed, kept with its offset. */
+    "ALTER TABLE offsets ADD COLUMN mark_run INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE offsets ADD COLUMN mark_seq INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -426,10 +429,13 @@ int state_position_delete(struct state *s, const char *input, const char *path)
     return step_done(s, st, "position delete");
 }
 
-int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset)
+int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset,
+                     uint64_t mark[2])
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT offset FROM offsets WHERE topic = ? AND partition = ?",
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT offset, mark_run, mark_seq FROM offsets WHERE topic = ? AND "
+                           "partition = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return failed(s, "offset get");
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
@@ -437,24 +443,31 @@ int state_offset_get(struct state *s, const char *topic, int partition, int64_t 
     int rc = sqlite3_step(st), found = 0;
     if (rc == SQLITE_ROW) {
         *offset = sqlite3_column_int64(st, 0);
+        if (mark) {
+            mark[0] = (uint64_t)sqlite3_column_int64(st, 1);
+            mark[1] = (uint64_t)sqlite3_column_int64(st, 2);
+        }
         found = 1;
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : failed(s, "offset get");
 }
 
-int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset)
+int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset,
+                     const uint64_t mark[2])
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT OR REPLACE INTO offsets(topic, partition, offset, updated_ns) "
-                           "VALUES(?,?,?,?)",
+                           "INSERT OR REPLACE INTO offsets(topic, partition, offset, updated_ns, "
+                           "mark_run, mark_seq) VALUES(?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
         return failed(s, "offset set");
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, partition);
     sqlite3_bind_int64(st, 3, offset);
     sqlite3_bind_int64(st, 4, time_now_ns());
+    sqlite3_bind_int64(st, 5, mark ? (sqlite3_int64)mark[0] : 0);
+    sqlite3_bind_int64(st, 6, mark ? (sqlite3_int64)mark[1] : 0);
     return step_done(s, st, "offset set");
 }
 

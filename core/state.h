@@ -77,9 +77,13 @@ int state_position_by_inode(struct state *s, const char *input, uint64_t inode, 
                             uint64_t *offset);
 int state_position_delete(struct state *s, const char *input, const char *path);
 
-/* Spill / kafka-mode offsets. */
-int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset);
-int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset);
+/* Spill replay offsets: get returns 1 found, 0 not, <0 error. mark (two numbers kept with the
+ * offset: the spill's key of the newest record replayed before it; 0, 0 when never set) may be
+ * NULL. */
+int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset,
+                     uint64_t mark[2]);
+int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset,
+                     const uint64_t mark[2]);
 
 /* Appends one audit entry. */
 struct state_audit {

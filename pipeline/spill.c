@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "buf.h"
@@ -33,7 +34,17 @@ struct part {
     int64_t saved;             /* the offset last written to the state store */
     int consuming;
     int64_t refused_at; /* when Kafka last could not take a record (monotonic ns), or 0 */
-    struct buf pending; /* replayed records that did not fit in the ring yet */
+    uint64_t seq;       /* of the last record spilled this run (its key; under mu) */
+    /* The replay (the spill thread's): the newest record taken, to recognise copies, and the
+     * records taken that did not fit in the ring yet, each with its offset and the newest
+     * record before it (what a stop saves for the first of them). */
+    struct spill_seen seen;
+    struct buf pending;
+    struct {
+        int64_t offset;
+        struct spill_seen before;
+    } pend[REPLAY_BATCH];
+    int pend_head, pend_n;
     struct spill_stats stats;
 };
 
@@ -41,6 +52,7 @@ struct spill {
     rd_kafka_t *prod, *cons;
     rd_kafka_topic_t *ptopic, *ctopic;
     char *topic;
+    uint64_t run; /* this run, in every spilled record's key (never 0) */
     int n;
     struct part *parts;
     struct pipeline *pl;
@@ -98,7 +110,8 @@ static int find_backlog(struct spill *sp, int timeout_ms, char *err, size_t errl
     for (int p = 0; p < sp->n; p++) {
         struct part *pt = &sp->parts[p];
         int64_t hi = ends[p], stored = 0;
-        int known = sp->st && state_offset_get(sp->st, sp->topic, p, &stored) == 1;
+        uint64_t mark[2] = {0, 0};
+        int known = sp->st && state_offset_get(sp->st, sp->topic, p, &stored, mark) == 1;
         if (known && stored > hi) {
             log_warn("spill: the stored replay offset is past the topic's end (topic recreated?); "
                      "starting from its end",
@@ -109,6 +122,7 @@ static int find_backlog(struct spill *sp, int timeout_ms, char *err, size_t errl
         /* Below the topic's start, the replay counts what retention deleted (skip_lost). */
         pt->next = known ? stored : hi;
         pt->saved = known ? stored : -1;
+        pt->seen = known ? (struct spill_seen){mark[0], mark[1]} : (struct spill_seen){0, 0};
         atomic_store(&pt->acked_end, hi);
         if (pt->next < hi) {
             pthread_mutex_lock(&pt->mu); /* the collector may be reading it already */
@@ -169,6 +183,9 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
         return NULL;
     sp->n = partitions;
     sp->pl = pl;
+    if (getrandom(&sp->run, sizeof(sp->run), GRND_NONBLOCK) != (ssize_t)sizeof(sp->run))
+        sp->run = (uint64_t)time_now_ns() ^ (uint64_t)(uintptr_t)sp;
+    sp->run |= 1;
     sp->st = st;
     sp->topic = strdup(cfg->kafka.topic);
     sp->parts = calloc((size_t)partitions, sizeof(*sp->parts));
@@ -246,10 +263,12 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
         kafka_envelope(hdr, r->flags, r->src);
         buf_append(&sp->msg, hdr, KAFKA_ENVELOPE);
         buf_append(&sp->msg, RING_REC_DATA(r), r->len);
-        rd_kafka_resp_err_t rc =
-            rd_kafka_producev(sp->prod, RD_KAFKA_V_RKT(sp->ptopic), RD_KAFKA_V_PARTITION(p),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_VALUE(sp->msg.data, sp->msg.len), RD_KAFKA_V_END);
+        unsigned char key[SPILL_KEY];
+        spill_key(key, sp->run, pt->seq + 1);
+        rd_kafka_resp_err_t rc = rd_kafka_producev(
+            sp->prod, RD_KAFKA_V_RKT(sp->ptopic), RD_KAFKA_V_PARTITION(p),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, SPILL_KEY),
+            RD_KAFKA_V_VALUE(sp->msg.data, sp->msg.len), RD_KAFKA_V_END);
         if (rc) {
             /* Kafka cannot take more now: the rest stays staged, the inputs pause (block). */
             counter_add(&pt->stats.refused, 1);
@@ -258,6 +277,7 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
                          "partition", p, "error", rd_kafka_err2str(rc));
             break;
         }
+        pt->seq++;
         atomic_fetch_add(&pt->in_flight, 1);
         counter_add(&pt->stats.spilled, 1);
         off += RING_REC_SIZE(r->len);
@@ -279,6 +299,9 @@ static int push_pending(struct spill *sp, int p)
     counter_add(&pt->stats.replayed, n); /* replayed = back in the ring, as the balance counts */
     memmove(pt->pending.data, pt->pending.data + took, pt->pending.len - took);
     pt->pending.len -= took;
+    pt->pend_head += (int)n;
+    if (!pt->pending.len)
+        pt->pend_head = pt->pend_n = 0;
     return pt->pending.len == 0;
 }
 
@@ -326,6 +349,31 @@ static void skip_lost(struct spill *sp, int p)
     pt->consuming = 0; /* restarts at next */
 }
 
+/* A record read back from Kafka: taken into pending, or recognised as a second copy of one
+ * taken already (counted, skipped). Returns 1 when taken. */
+static int take(struct part *pt, const rd_kafka_message_t *m)
+{
+    struct spill_seen before = pt->seen;
+    pt->next = m->offset + 1;
+    if (spill_seen_copy(&pt->seen, m->key, m->key_len)) {
+        counter_add(&pt->stats.duplicates, 1);
+        return 0;
+    }
+    uint16_t flags, src;
+    kafka_unenvelope(m->payload, &flags, &src);
+    if (ring_batch_add(&pt->pending, (const char *)m->payload + KAFKA_ENVELOPE,
+                       m->len - KAFKA_ENVELOPE, flags, src)) {
+        counter_add(&pt->stats.lost, 1);
+        log_error("spill: no memory to replay a record: it is lost", "{s:I}", "offset",
+                  (json_int_t)m->offset);
+        return 0;
+    }
+    pt->pend[pt->pend_n].offset = m->offset;
+    pt->pend[pt->pend_n].before = before;
+    pt->pend_n++;
+    return 1;
+}
+
 /* Pulls a batch of spilled records back while the ring is under half full. Returns how many. */
 static int replay(struct spill *sp, int p)
 {
@@ -349,14 +397,8 @@ static int replay(struct spill *sp, int p)
         rd_kafka_message_t *m = msgs[i];
         if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
             skip_lost(sp, p);
-        else if (!m->err && m->len >= KAFKA_ENVELOPE && m->offset >= pt->next) {
-            uint16_t flags, src;
-            kafka_unenvelope(m->payload, &flags, &src);
-            ring_batch_add(&pt->pending, (const char *)m->payload + KAFKA_ENVELOPE,
-                           m->len - KAFKA_ENVELOPE, flags, src);
-            pt->next = m->offset + 1;
-            got++;
-        }
+        else if (!m->err && m->len >= KAFKA_ENVELOPE && m->offset >= pt->next)
+            got += take(pt, m);
         rd_kafka_message_destroy(m);
     }
     push_pending(sp, p);
@@ -365,6 +407,8 @@ static int replay(struct spill *sp, int p)
     return got;
 }
 
+/* Saves where a restart resumes each partition's replay: at the first record taken that is not
+ * in the ring yet (pending never reached it), else at next; with the newest record before it. */
 static void save_offsets(struct spill *sp, int force)
 {
     int64_t now = time_mono_ns();
@@ -373,8 +417,12 @@ static void save_offsets(struct spill *sp, int force)
     sp->next_save = now + SAVE_EVERY_NS;
     for (int p = 0; p < sp->n; p++) {
         struct part *pt = &sp->parts[p];
-        if (pt->next != pt->saved && state_offset_set(sp->st, sp->topic, p, pt->next) == 0)
-            pt->saved = pt->next;
+        int waiting = pt->pend_head < pt->pend_n;
+        int64_t at = waiting ? pt->pend[pt->pend_head].offset : pt->next;
+        struct spill_seen seen = waiting ? pt->pend[pt->pend_head].before : pt->seen;
+        const uint64_t mark[2] = {seen.run, seen.seq};
+        if (at != pt->saved && state_offset_set(sp->st, sp->topic, p, at, mark) == 0)
+            pt->saved = at;
     }
 }
 
@@ -428,14 +476,7 @@ uint64_t spill_stop(struct spill *sp, int64_t deadline_ns)
     if (unacked > 0)
         log_error("spill: records not acknowledged by Kafka at the shutdown deadline", "{s:I}",
                   "records", (json_int_t)unacked);
-    /* Records replayed but still waiting for room are not in the ring: replay them next time
-     * by saving the offset of the first of them. */
-    for (int p = 0; p < sp->n; p++) {
-        struct part *pt = &sp->parts[p];
-        pt->next -= (int64_t)ring_count(pt->pending.data, pt->pending.len);
-        pt->pending.len = 0;
-    }
-    save_offsets(sp, 1);
+    save_offsets(sp, 1); /* records replayed but still waiting for room come back next time */
     return unacked > 0 ? (uint64_t)unacked : 0;
 }
 

@@ -37,11 +37,13 @@ int spill_active(struct spill *sp, int p);
 size_t spill_send(struct spill *sp, int p, const char *batch, size_t len);
 
 struct spill_stats {
-    counter_t spilled;  /* records sent to Kafka */
-    counter_t replayed; /* records pulled back into the ring */
-    counter_t refused;  /* times Kafka could not take more (fell back to block) */
-    counter_t lost;     /* records lost: deleted (retention) before their replay, or refused
-                         * for good by Kafka (a fatal producer error) */
+    counter_t spilled;    /* records sent to Kafka */
+    counter_t replayed;   /* records pulled back into the ring */
+    counter_t refused;    /* times Kafka could not take more (fell back to block) */
+    counter_t lost;       /* records lost: deleted (retention) before their replay, or refused
+                           * for good by Kafka (a fatal producer error) */
+    counter_t duplicates; /* second copies of spilled records (a producer retry Kafka kept
+                           * twice) recognised and not replayed */
 };
 struct spill_stats *spill_stats(struct spill *sp, int p);
 

@@ -260,14 +260,16 @@ def check_exactly_once_in_order(events, total):
 def spill_totals(sw):
     st = stats(sw)
     return {k: sum(p[k] for p in st["partitions"])
-            for k in ("spilled", "replayed", "dropped", "spill_lost", "spill_refused")}
+            for k in ("spilled", "replayed", "dropped", "spill_lost", "spill_refused",
+                      "spill_duplicates")}
 
 
-def spill_config(mock, gate, partitions=2):
+def spill_config(mock, gate, partitions=2, properties=""):
     sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{gate.port}/', "
              "batch_max_events: 1000, batch_timeout: 10ms}")
+    props = f", properties: {{{properties}}}" if properties else ""
     pipe = (f"{{partitions: {partitions}, memory_limit: 4MiB, when_full: spill, "
-            f"kafka: {{brokers: '{mock.bootstrap}', topic: spill}}}}")
+            f"kafka: {{brokers: '{mock.bootstrap}', topic: spill{props}}}}}")
     return config(pipe, sinks)
 
 
@@ -338,6 +340,41 @@ def test_spill_through_a_broker_outage_loses_nothing():
         # with respect to each other.
         check_order([e for e in gate.events if e["seq"] < total // 2])
         check_order([e for e in gate.events if e["seq"] >= total // 2])
+    finally:
+        gate.close()
+        mock.close()
+
+
+def test_spill_replay_skips_copies_kafka_kept():
+    """A broker that keeps a retried record twice (the mock does not deduplicate a plain
+    idempotent producer's retries): the spill is slowed past the producer's request timeout, so
+    requests Kafka wrote are sent again. The replay recognises the copies by their key, counts
+    them (spill_duplicates), and delivers every event exactly once, in order."""
+    mock, gate = Mock(), Gate()
+    try:
+        mock.cmd("topic spill 2")
+        with Spillway(spill_config(mock, gate, properties="socket.timeout.ms: '400'")) as sw:
+            sw.start()
+            total = 40000
+            addr = f"TCP:127.0.0.1:{sw.ports['tcp']}"
+            socat_send(payload(0, total // 2, pad=100), addr)  # the sink is paused (503)
+            wait_for(lambda: spill_totals(sw)["spilled"] > 5000, 60, "spilling")
+            mock.cmd("rtt 1 700")  # answers come after the producer gave up on them
+            sender = threading.Thread(target=socat_send,
+                                      args=(payload(total // 2, total // 2, pad=100), addr))
+            sender.start()
+            time.sleep(3)  # retries pile up copies (what is checked never depends on it)
+            mock.cmd("rtt 1 0")
+            sender.join(120)
+            gate.open.set()
+            wait_for(lambda: len({e["seq"] for e in list(gate.events)}) >= total, 120,
+                     "everything delivered")
+            t = spill_totals(sw)
+            check(t["spill_duplicates"] > 0, f"Kafka kept copies, recognised: {t}")
+            check(t["replayed"] == t["spilled"], f"replayed all, once: {t}")
+            check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
+            check(sw.stop() == 0, "clean stop")
+        check_exactly_once_in_order(gate.events, total)
     finally:
         gate.close()
         mock.close()
@@ -583,7 +620,8 @@ if __name__ == "__main__":
           test_block_loses_nothing_with_a_slow_sink,
           test_drop_newest_counts_exactly, test_partition_key_and_round_robin,
           test_spill_and_replay_exactly_once_in_order,
-          test_spill_through_a_broker_outage_loses_nothing, test_spill_backlog_survives_a_restart,
+          test_spill_through_a_broker_outage_loses_nothing,
+          test_spill_replay_skips_copies_kafka_kept, test_spill_backlog_survives_a_restart,
           test_spill_waits_for_an_unreachable_kafka, test_spill_lost_to_retention_is_counted,
           test_kafka_mode_router_killed_loses_nothing,
           test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing,

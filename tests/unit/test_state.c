@@ -465,25 +465,58 @@ static void test_positions_and_offsets(void **state)
     buf_free(&path);
 
     int64_t o = 7;
-    assert_int_equal(state_offset_get(s, "spill", 0, &o), 0);
+    assert_int_equal(state_offset_get(s, "spill", 0, &o, NULL), 0);
     assert_int_equal(o, 7); /* untouched when not found */
-    assert_int_equal(state_offset_set(s, "spill", 0, 100), 0);
-    assert_int_equal(state_offset_set(s, "spill", 1, -1), 0);
-    assert_int_equal(state_offset_set(s, "other", 0, INT64_MAX), 0);
-    assert_int_equal(state_offset_set(s, "spill", 0, 101), 0);
+    assert_int_equal(state_offset_set(s, "spill", 0, 100, NULL), 0);
+    assert_int_equal(state_offset_set(s, "spill", 1, -1, NULL), 0);
+    assert_int_equal(state_offset_set(s, "other", 0, INT64_MAX, NULL), 0);
+    assert_int_equal(state_offset_set(s, "spill", 0, 101, NULL), 0);
+    const uint64_t mark[2] = {UINT64_MAX, 42}; /* a spill key: run (any 64 bits), sequence */
+    assert_int_equal(state_offset_set(s, "spill", 2, 7, mark), 0);
 
     state_close(s);
     s = open_ok(f->db);
     assert_int_equal(state_position_get(s, "tail", "/var/log/a.log", &inode, &off), 1);
     assert_true(inode == 1234 && off == 9999);
-    assert_int_equal(state_offset_get(s, "spill", 0, &o), 1);
+    assert_int_equal(state_offset_get(s, "spill", 0, &o, NULL), 1);
     assert_int_equal(o, 101);
-    assert_int_equal(state_offset_get(s, "spill", 1, &o), 1);
+    assert_int_equal(state_offset_get(s, "spill", 1, &o, NULL), 1);
     assert_int_equal(o, -1);
-    assert_int_equal(state_offset_get(s, "other", 0, &o), 1);
+    assert_int_equal(state_offset_get(s, "other", 0, &o, NULL), 1);
     assert_true(o == INT64_MAX);
-    assert_int_equal(state_offset_get(s, "other", 1, &o), 0);
+    assert_int_equal(state_offset_get(s, "other", 1, &o, NULL), 0);
+    uint64_t got[2] = {1, 1};
+    assert_int_equal(state_offset_get(s, "spill", 2, &o, got), 1);
+    assert_true(o == 7 && got[0] == UINT64_MAX && got[1] == 42);
+    assert_int_equal(state_offset_get(s, "spill", 0, &o, got), 1);
+    assert_true(o == 101 && got[0] == 0 && got[1] == 0); /* set without a mark */
     state_close(s);
+}
+
+/* A database from before the spill's marks (schema version 1) is migrated: its offsets are
+ * kept, with no mark. */
+static void test_offsets_migrated_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = raw_open(f->db);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE offsets(topic TEXT NOT NULL, partition INTEGER "
+                                  "NOT NULL, offset INTEGER NOT NULL, updated_ns INTEGER NOT "
+                                  "NULL, PRIMARY KEY(topic, partition));"
+                                  "INSERT INTO offsets VALUES('spill', 0, 12345, 1);"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct state *s = open_ok(f->db);
+    int64_t o = 0;
+    uint64_t mark[2] = {9, 9};
+    assert_int_equal(state_offset_get(s, "spill", 0, &o, mark), 1);
+    assert_true(o == 12345 && mark[0] == 0 && mark[1] == 0);
+    state_close(s);
+    db = raw_open(f->db);
+    assert_true(raw_int(db, "PRAGMA user_version") >= 2);
+    sqlite3_close(db);
 }
 
 /* ---- audit ---- */
@@ -768,6 +801,7 @@ int main(void)
         T(test_overrides),
         T(test_kv),
         T(test_positions_and_offsets),
+        T(test_offsets_migrated_from_version_1),
         T(test_audit),
         T(test_not_a_database),
         T(test_newer_schema),
