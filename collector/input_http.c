@@ -73,8 +73,12 @@ struct httpin {
     char err[160]; /* the 400 answer's error, when it is built */
 };
 
+/* One OTLP body being handed over: a record (log record, span, data point) whose event is over
+ * max_event_size is dead-lettered as too large, and counted for the answer's partialSuccess. */
 struct otlp_sink {
     struct input *in;
+    size_t max;
+    int rejected;
 };
 
 static size_t slot(const struct conn_set *s, const void *p)
@@ -358,8 +362,29 @@ static int events_body(struct httpin *h, const char *b, size_t n, int *accepted,
 static void otlp_event(void *ud, const char *json, size_t len)
 {
     struct otlp_sink *s = ud;
+    if (len > s->max) {
+        collector_dead(s->in, "too large", json, s->max);
+        s->rejected++;
+        return;
+    }
     counter_add(&s->in->stats.received, 1);
     collector_event(s->in, json, len);
+}
+
+/* The Export*ServiceResponse: empty on full success; with partialSuccess (the signal's
+ * rejected count and why) when records were dead-lettered. */
+static json_t *otlp_response(enum otlp_signal sig, const struct otlp_sink *s)
+{
+    static const char *const rejected[] = {[OTLP_LOGS] = "rejectedLogRecords",
+                                           [OTLP_TRACES] = "rejectedSpans",
+                                           [OTLP_METRICS] = "rejectedDataPoints"};
+    if (!s->rejected)
+        return json_object();
+    char why[160];
+    snprintf(why, sizeof(why), "%d %s over max_event_size (%zu bytes) dead-lettered", s->rejected,
+             s->rejected == 1 ? "record" : "records", s->max);
+    return json_pack("{s:{s:i, s:s}}", "partialSuccess", rejected[sig], s->rejected, "errorMessage",
+                     why);
 }
 
 static const char *header(struct evhttp_request *req, const char *name)
@@ -455,7 +480,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
         resp = json_pack("{s:i, s:i}", "accepted", accepted, "dead_letter", dead);
     } else {
-        struct otlp_sink s = {in};
+        struct otlp_sink s = {in, (size_t)h->o->common.max_event_size, 0};
         int count =
             otlp_parse(sig, body, n, in->name, collector_now(in->col), otlp_event, &s, &err);
         if (count < 0) {
@@ -463,7 +488,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             reply_error(h, req, 400, "Bad Request", err);
             return;
         }
-        resp = json_object(); /* an empty Export*ServiceResponse: full success */
+        resp = otlp_response(sig, &s);
     }
     collector_commit(in->col);
     buf_trim(&h->body, 1 << 20);

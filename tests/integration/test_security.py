@@ -81,25 +81,39 @@ def test_input_limits_on_every_listener():
         body = json.loads(r.read())
         check(r.status == 200 and body == {"accepted": 0, "dead_letter": 1},
               f"http: the big single object dead-lettered: {r.status} {body}")
+        # OTLP: a log record whose event is over max_event_size, beside a small one: the big one
+        # is dead-lettered and the answer says so (partialSuccess), as OTLP receivers do.
+        recs = [{"body": {"stringValue": m}} for m in ("small", "x" * 2000)]
+        otlp = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]}).encode()
+        c.request("POST", "/v1/logs", otlp, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        body = json.loads(r.read())
+        ps = body.get("partialSuccess", {})
+        check(r.status == 200 and ps.get("rejectedLogRecords") == 1
+              and "max_event_size" in ps.get("errorMessage", ""),
+              f"otlp: the big record dead-lettered, partial success: {r.status} {body}")
         c.request("POST", "/v1/events", small * 5000)
         r = c.getresponse()
         r.read()
         check(r.status == 413, f"http: over max_body: {r.status}")
         c.close()
-        want = {"tcp": 2, "unix": 2, "tail": 2, "udp": 1, "dgram": 1, "statsd": 1, "web": 4}
+        want = {"tcp": 2, "unix": 2, "tail": 2, "udp": 1, "dgram": 1, "statsd": 1, "web": 5}
         wait_for(lambda: all(stats(sw)[k]["accepted"] - stats(sw)[k]["dead_letter"] >= v
                              for k, v in want.items())
-                 and count_lines(sw.path("dead.ndjson")) >= 9, 20, "every listener's records")
+                 and count_lines(sw.path("dead.ndjson")) >= 10, 20, "every listener's records")
         st = stats(sw)
         for name in want:
-            n = 3 if name == "web" else 1
+            n = 4 if name == "web" else 1
             check(st[name]["dead_letter"] == n, f"{name}: {n} record(s) too large: {st[name]}")
         dead = read_ndjson(sw.path("dead.ndjson"))
         check(all("too large" in d["error"] for d in dead), f"all as too large: {dead}")
         check(all(len(d.get("raw", "")) <= 4096 for d in dead), "raw text is cut")
         web = [d for d in dead if d["source"] == "web"]
-        check(len(web) == 3 and all(d["raw"] == big[:1024].decode() for d in web),
+        events = [d for d in web if d["raw"] == big[:1024].decode()]
+        check(len(web) == 4 and len(events) == 3,
               f"http: each with its first max_event_size bytes: {[d['raw'][:40] for d in web]}")
+        built = [d for d in web if d not in events][0]["raw"]  # the OTLP record's event
+        check(len(built) == 1024 and '"xxxx' in built, f"otlp: its event, cut: {built[:80]}")
         mode = stat.S_IMODE(os.stat(sw.path("run/in.sock")).st_mode)
         check(mode == 0o660, f"the unix socket's mode is 0660 by default: {oct(mode)}")
         # Connections over max_connections: refused and counted; those held keep working.
