@@ -108,7 +108,7 @@ def flood(port, seconds, senders=4, pad=200):
     return ts
 
 
-def flood_under_ceiling(pipeline_extra="", limit_mib=32):
+def flood_under_ceiling(pipeline_extra="", limit_mib=32, outside_kib=0):
     """Floods a spillway whose only sink is dead; returns (idle RSS, peak RSS, stats) in KiB."""
     dead = free_port()
     sinks = f"  - {{name: s, type: tcp, address: '127.0.0.1:{dead}', connect_timeout: 100ms}}"
@@ -129,8 +129,9 @@ def flood_under_ceiling(pipeline_extra="", limit_mib=32):
     held = st["memory"]["held_bytes"]
     check(held > limit_mib * 1024 * 1024 * 0.6, f"the flood filled the pipeline: {held}")
     # Fixed overhead: what the process uses idle (code, libraries, Lua states, SQLite)
-    # plus 16 MiB for read buffers and staging; see docs/pipeline.md.
-    bound = base + limit_mib * 1024 + 16 * 1024
+    # plus 16 MiB for read buffers and staging, and what the caller says is outside the limit;
+    # see docs/pipeline.md.
+    bound = base + limit_mib * 1024 + 16 * 1024 + outside_kib
     print(f"RSS idle {base} KiB, peak {peak} KiB, bound {bound} KiB, held {held} bytes")
     check(peak <= bound, f"RSS {peak} KiB over memory_limit + overhead ({bound} KiB)")
     return st
@@ -142,12 +143,14 @@ def test_memory_ceiling_with_a_stalled_sink():
 
 def test_memory_ceiling_while_spilling():
     """The same flood with when_full: spill: librdkafka's producer queue is inside the limit
-    (an eighth of it), and what Kafka holds is not in the process."""
+    (an eighth of it), and what Kafka holds is not in the process. A ring the router drained
+    below half early in the flood starts a replay, whose read-ahead is outside the limit (up
+    to 4 MiB per partition, docs/pipeline.md): seen once in CI, 64 MiB peak where 54 is usual."""
     mock = Mock()
     try:
         mock.cmd("topic spill 2")
         st = flood_under_ceiling(f", when_full: spill, kafka: {{brokers: '{mock.bootstrap}', "
-                                 "topic: spill}")
+                                 "topic: spill}", outside_kib=2 * 4 * 1024)
         spilled = sum(p["spilled"] for p in st["partitions"])
         check(spilled > 0, f"the flood spilled: {spilled}")
     finally:
