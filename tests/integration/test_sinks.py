@@ -403,6 +403,62 @@ def test_kafka_topic_from_field():
         mock.wait(10)
 
 
+def test_kafka_unknown_topics():
+    """The cluster reports a topic unknown (no auto-creation). Named by an event's field, it
+    dead-letters that event with the reason and never holds the others. As a sink's configured
+    topic it is retried instead (the operator may yet create it), and once it exists the queued
+    events are delivered."""
+    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+
+    def cmd(line):
+        mock.stdin.write(line + "\n")
+        mock.stdin.flush()
+        r = mock.stdout.readline().strip()
+        check(r == "ok", f"mock {line}: {r}")
+
+    try:
+        boot = mock.stdout.readline().split()[1]
+        cmd("topic audit 1")
+        cmd("topic events 1")
+        cmd("topic_error gone 3")  # UNKNOWN_TOPIC_OR_PART
+        cmd("topic_error later 3")  # (the mock has the topic, and says it has not)
+        props = "properties: {topic.metadata.propagation.max.ms: '200'}"
+        sinks = (f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events, "
+                 f"topic_field: dest, {props}}}\n"
+                 f"  - {{name: t, type: kafka, brokers: '{boot}', topic: later, {props}}}\n")
+        routes = "  - {name: r, sinks: [s, t]}\n"
+        dests = ["gone", "audit", None] * 3
+        lines = [json.dumps({"seq": i, "msg": "m", **({"dest": d} if d else {})})
+                 for i, d in enumerate(dests)]
+        with Spillway(config(sinks, routes)) as sw:
+            sw.start()
+            socat_send(("\n".join(lines) + "\n").encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 6
+                     and sink_stats(sw, "s")["failed"] == 3, 60,
+                     "s: the events for the unknown topic refused, the others delivered")
+            wait_for(lambda: sink_stats(sw, "t")["state"] != "up", 60, "t: retrying")
+            st = sink_stats(sw, "t")
+            check(st["failed"] == 0 and st["queued"] == 9 and "nknown topic" in st["last_error"],
+                  f"t: retrying, nothing dead-lettered: {st}")
+            cmd("topic_error later 0")
+            wait_for(lambda: sink_stats(sw, "t")["delivered"] == 9, 60,
+                     "t: its events delivered once the topic exists")
+            check(sw.stop() == 0, "clean stop")
+            dead = read_ndjson(sw.path("dead.ndjson"))
+            check(sorted(d["event"]["seq"] for d in dead) == [0, 3, 6]
+                  and all("nknown topic" in d["error"] for d in dead), f"dead: {dead}")
+        for topic, seqs in (("audit", [1, 4, 7]), ("events", [2, 5, 8]),
+                            ("later", list(range(9)))):
+            r = subprocess.run(["kcat", "-b", boot, "-C", "-t", topic, "-o", "beginning", "-e",
+                                "-q", "-f", "%s\n"], capture_output=True, text=True, timeout=60)
+            got = sorted(json.loads(l)["seq"] for l in r.stdout.splitlines() if l)
+            check(got == seqs, f"{topic}: {got} (want {seqs}) {r.stderr[-300:]}")
+    finally:
+        mock.stdin.close()
+        mock.wait(10)
+
+
 def test_elasticsearch_partial_failure():
     """A bulk answer that refuses one item (400), asks to retry two others (429) and accepts the
     rest: the refused item is dead-lettered once; only the 429 items are sent again (alone), one
@@ -526,5 +582,6 @@ if __name__ == "__main__":
           test_file_ends_a_line_cut_by_a_crash,
           test_shadow_on_dead_port_never_slows_primary, test_compare_same_and_different,
           test_compare_counts_only_accepted_events, test_kafka_topic_from_field,
+          test_kafka_unknown_topics,
           test_elasticsearch_partial_failure, test_circuit_opens_and_closes,
           test_http_batch_by_count])

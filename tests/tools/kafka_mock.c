@@ -4,6 +4,8 @@
  *   topic NAME PARTITIONS     create a topic
  *   down ID | up ID           take broker ID (1..N, -1: all) down or bring it back
  *   rtt ID MS                 add round-trip delay
+ *   topic_error NAME CODE     answer metadata requests for topic NAME with Kafka error CODE
+ *                             (3: unknown topic, 29: not authorized; 0 clears it)
  *   quit                      stop (also at end of input)
  * Usage: kafka_mock [BROKERS] */
 #include <librdkafka/rdkafka.h>
@@ -46,6 +48,8 @@ int main(int argc, char **argv)
                                : rd_kafka_mock_broker_set_up(mc, a);
         } else if (!strcmp(cmd, "rtt") && n == 3) {
             rc = rd_kafka_mock_broker_set_rtt(mc, atoi(name), b);
+        } else if (!strcmp(cmd, "topic_error") && n == 3) {
+            rd_kafka_mock_topic_set_error(mc, name, (rd_kafka_resp_err_t)b);
         } else {
             printf("error unknown command\n");
             fflush(stdout);
