@@ -12,11 +12,9 @@ import shutil
 import socket
 import subprocess
 
-from spillway_test import (BIN, SRC, Spillway, check, check_configs, count_lines, free_port, main,
-                           read_ndjson, run, wait_for)
+from spillway_test import (BIN, SRC, KafkaMock, Spillway, check, check_configs, count_lines,
+                           free_port, main, read_ndjson, run, wait_for)
 
-KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
-    os.path.dirname(BIN), "tests", "kafka_mock")
 COMPOSE = os.path.join(SRC, "docker-compose.yml")
 HOST_OVERRIDE = os.path.join(SRC, "tests", "docker", "compose.host.yml")
 SERVICES = {"spillway", "loadgen", "kafka", "kafka-init", "spillway-sbs", "receiver",
@@ -201,13 +199,9 @@ def test_spill_config_against_a_kafka_broker():
     """docker/spillway.yaml with SPILLWAY_WHEN_FULL=spill (the kafka profile's set-up) starts
     against a Kafka broker with its spill topic (librdkafka's mock cluster: the apache/kafka
     image cannot be fetched here), delivers, reports its spill counters, and stops cleanly."""
-    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        bootstrap = mock.stdout.readline().split()[1]
-        mock.stdin.write("topic spillway-spill 2\n")
-        mock.stdin.flush()
-        check(mock.stdout.readline().strip() == "ok", "mock topic created")
+    with KafkaMock() as mock:
+        bootstrap = mock.bootstrap
+        mock.cmd("topic spillway-spill 2")
         with open(os.path.join(SRC, "scripts", "default.lua")) as f:
             script = f.read()
         env = {"SPILLWAY_WHEN_FULL": "spill", "KAFKA_BROKERS": bootstrap,
@@ -227,9 +221,6 @@ def test_spill_config_against_a_kafka_broker():
             check(len(parts) == 2 and all("spilled" in p and p["spilling"] is False
                                           for p in parts), f"spill counters: {parts}")
             check(sw.stop() == 0, "clean stop")
-    finally:
-        mock.stdin.close()
-        mock.wait(10)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,9 @@ docs/operations.md's metric table names every metric family a running spillway s
 /metrics, and none that it does not."""
 import os
 import re
-import subprocess
 import urllib.request
 
-from spillway_test import BIN, SRC, Spillway, check, main, run
-
-KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
-    os.path.dirname(BIN), "tests", "kafka_mock")
+from spillway_test import BIN, SRC, KafkaMock, Spillway, check, main, run
 
 # Every kind of thing that has metrics of its own, so that each family is served: an input of
 # each transport (syslog first: a family is served when the first input has its counter), a
@@ -78,15 +74,11 @@ def test_metrics_table_matches_metrics():
     """Fails when a spillway_* family served on /metrics has no row in docs/operations.md's
     table, or the table names a family no longer served. Families that only some other
     configuration serves are not seen: add what they need to METRICS_CONFIG."""
-    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
     served = {}
-    try:
-        bootstrap = mock.stdout.readline().split()[1]
+    with KafkaMock() as mock:
+        bootstrap = mock.bootstrap
         for topic in ("spill", "pipe"):
-            mock.stdin.write(f"topic {topic} 2\n")
-            mock.stdin.flush()
-            check(mock.stdout.readline().strip() == "ok", f"mock topic {topic} created")
+            mock.cmd(f"topic {topic} 2")
         with open(os.path.join(SRC, "scripts", "default.lua")) as f:
             script = f.read()
         for name, pipeline in PIPELINES.items():
@@ -95,9 +87,6 @@ def test_metrics_table_matches_metrics():
                 sw.start()
                 served.update(served_metrics(sw.ports["admin_http"]))
                 check(sw.stop() == 0, f"clean stop ({name} pipeline)")
-    finally:
-        mock.stdin.close()
-        mock.wait(10)
     check(len(served) >= 40 and "spillway_partition_spilled_total" in served
           and "spillway_kafka_produced_total" in served,
           f"the configs serve every kind of family: {sorted(served)}")

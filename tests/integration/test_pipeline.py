@@ -7,15 +7,11 @@ import re
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
-from spillway_test import (BIN, Spillway, check, count_lines, free_port, main, read_ndjson,
-                           rss_kib, run, socat_send, wait_for)
-
-KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
-    os.path.dirname(BIN), "tests", "kafka_mock")
+from spillway_test import (BIN, KafkaMock, Spillway, check, count_lines, free_port, main,
+                           read_ndjson, rss_kib, run, socat_send, wait_for)
 
 
 class Gate:
@@ -146,7 +142,7 @@ def test_memory_ceiling_while_spilling():
     (an eighth of it), and what Kafka holds is not in the process. A ring the router drained
     below half early in the flood starts a replay, whose read-ahead is outside the limit (up
     to 4 MiB per partition, docs/pipeline.md): seen once in CI, 64 MiB peak where 54 is usual."""
-    mock = Mock()
+    mock = KafkaMock()
     try:
         mock.cmd("topic spill 2")
         st = flood_under_ceiling(f", when_full: spill, kafka: {{brokers: '{mock.bootstrap}', "
@@ -219,26 +215,6 @@ def test_partition_key_and_round_robin():
             check(sw.stop() == 0, "clean stop")
 
 
-class Mock:
-    def __init__(self, brokers=1):
-        self.p = subprocess.Popen([KAFKA_MOCK, str(brokers)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        self.bootstrap = self.p.stdout.readline().split()[1]
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        r = self.p.stdout.readline().strip()
-        check(r == "ok", f"mock {line}: {r}")
-
-    def close(self):
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        self.p.wait(10)
-
-
 def check_order(events):
     """Per-key order of first deliveries (a duplicate from a fault comes again later)."""
     last, seen = {}, set()
@@ -287,7 +263,7 @@ def spill_config(mock, gate, partitions=2, properties=""):
 def test_spill_and_replay_exactly_once_in_order():
     """Normal operation: a paused sink makes both partitions spill; once it is back the
     backlog comes back exactly once, each key in order."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
         with Spillway(spill_config(mock, gate)) as sw:
@@ -311,7 +287,7 @@ def test_spill_through_a_broker_outage_loses_nothing():
     """The broker goes away mid-spill, and again mid-replay: the inputs block (counted, logged
     once per outage), nothing is dropped, and once it is back every event is delivered exactly
     once (the idempotent producer retries without duplicating) in per-key order."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
         with Spillway(spill_config(mock, gate)) as sw:
@@ -355,7 +331,7 @@ def test_spill_replay_skips_copies_kafka_kept():
     idempotent producer's retries): the spill is slowed past the producer's request timeout, so
     requests Kafka wrote are sent again. The replay recognises the copies by their key, counts
     them (spill_duplicates), and delivers every event exactly once, in order."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
         with Spillway(spill_config(mock, gate, properties="socket.timeout.ms: '400'")) as sw:
@@ -388,7 +364,7 @@ def test_spill_replay_skips_copies_kafka_kept():
 def test_spill_backlog_survives_a_restart():
     """Stopped while a backlog waits in Kafka: what was in memory is delivered, the replay
     offsets are saved, and the next start replays the rest first: exactly once, in order."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
         sw = Spillway(spill_config(mock, gate))
@@ -416,7 +392,7 @@ def test_spill_waits_for_an_unreachable_kafka():
     """Kafka down when spillway starts: it starts anyway, a full partition blocks the inputs
     (counted, said once) instead of spilling, and once Kafka is reachable spilling works and
     everything is delivered exactly once, in order."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
         mock.cmd("down -1")
@@ -448,7 +424,7 @@ def test_spill_lost_to_retention_is_counted():
     """The mock broker keeps about 5 MiB per partition: spilling more than that while the sink
     is paused loses the oldest spilled records to retention. They are counted (spill_lost)
     and logged, and everything else is delivered: delivered + lost == sent."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 1")
         with Spillway(spill_config(mock, gate, partitions=1)) as sw:
@@ -473,7 +449,7 @@ def test_spill_lost_to_retention_is_counted():
 
 
 def test_kafka_mode_router_killed_loses_nothing():
-    mock = Mock()
+    mock = KafkaMock()
     try:
         mock.cmd("topic events 4")
         # A short session: the killed router's partitions go to the new one in seconds.
@@ -511,7 +487,7 @@ def test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing():
     """A router stopped (SIGTERM) while its sink refuses everything gives up on those records
     at shutdown_timeout and must not commit their offsets: restarted with the sink back, it
     consumes and delivers them again."""
-    mock, gate = Mock(), Gate()
+    mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic events 2")
         kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
@@ -550,7 +526,7 @@ def test_kafka_mode_two_routers_share_the_topic():
     partitions: each router delivers part of the stream, together everything (a rebalance may
     repeat what a router had not committed yet: at-least-once). A process with role all does
     both jobs alone, through the topic, once each."""
-    mock = Mock()
+    mock = KafkaMock()
     try:
         mock.cmd("topic events 4")
         kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "

@@ -9,11 +9,9 @@ import threading
 import time
 import urllib.request
 
-from spillway_test import (BIN, Spillway, check, count_lines, free_port, main, read_ndjson, run,
+from spillway_test import (BIN, KafkaMock, Spillway, check, count_lines, free_port, main, read_ndjson, run,
                            socat_send, wait_for)
 
-KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
-    os.path.dirname(BIN), "tests", "kafka_mock")
 
 
 class Receiver:
@@ -186,10 +184,8 @@ def test_http_retries_503_and_dead_letters_400():
 
 
 def test_kafka_sink_with_mock_broker():
-    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        boot = mock.stdout.readline().split()[1]
+    with KafkaMock() as mock:
+        boot = mock.bootstrap
         sinks = f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events}}\n"
         with Spillway(config(sinks)) as sw:
             sw.start()
@@ -204,26 +200,20 @@ def test_kafka_sink_with_mock_broker():
             ev = json.loads(val)
             check(key == ev["trace_id"], f"keyed by trace_id: {key} {ev}")
         check(sorted(json.loads(v)["seq"] for _, v in rows) == list(range(200)), "all, once")
-    finally:
-        mock.stdin.close()
-        mock.wait(10)
 
 
 def test_kafka_sink_stop_keeps_shutdown_timeout():
     """A Kafka sink whose broker went away: the stop still ends within shutdown_timeout (not
     the sink's message_timeout, 30 s), exit 1, the events it could not deliver counted."""
-    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        boot = mock.stdout.readline().split()[1]
+    with KafkaMock() as mock:
+        boot = mock.bootstrap
         sinks = f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events}}\n"
         conf = config(sinks).replace("shutdown_timeout: 20s", "shutdown_timeout: 2s")
         with Spillway(conf) as sw:
             sw.start()
             send(sw, 100)
             wait_for(lambda: sink_stats(sw, "s")["delivered"] == 100, 60, "kafka delivery")
-            mock.stdin.write("down -1\n")
-            mock.stdin.flush()
+            mock.cmd("down -1")
             send(sw, 100, 100)
             wait_for(lambda: sink_stats(sw, "s")["in"] == 200, 30, "queued for the sink")
             t0 = time.monotonic()
@@ -232,9 +222,6 @@ def test_kafka_sink_stop_keeps_shutdown_timeout():
             check(rc == 1, f"exit 1: events undelivered ({rc}, {took:.1f}s)")
             check(took < 10, f"stopped in {took:.1f}s with shutdown_timeout 2s")
             check('"undelivered":100' in sw.log(), f"and it says how many: {sw.log()[-600:]}")
-    finally:
-        mock.stdin.close()
-        mock.wait(10)
 
 
 def test_file_rotation_under_load():
@@ -360,10 +347,8 @@ def test_kafka_topic_from_field():
     keep the tail of the long one), the fixed topic for an event without the field or with an
     empty value, and the dead-letter sink (with the reason) for a value no topic can have, which
     never holds the events behind it."""
-    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        boot = mock.stdout.readline().split()[1]
+    with KafkaMock() as mock:
+        boot = mock.bootstrap
         sinks = (f"  - {{name: s, type: kafka, brokers: '{boot}', topic: events, "
                  "topic_field: dest}\n")
         want = {"orders-events": [], "audit": [], "events": []}
@@ -398,9 +383,6 @@ def test_kafka_topic_from_field():
                            timeout=60)
         topics = {t["topic"] for t in json.loads(r.stdout)["topics"]}
         check(topics == set(want), f"no other topic was produced to: {topics}")
-    finally:
-        mock.stdin.close()
-        mock.wait(10)
 
 
 def test_kafka_unknown_topics():
@@ -408,17 +390,8 @@ def test_kafka_unknown_topics():
     dead-letters that event with the reason and never holds the others. As a sink's configured
     topic it is retried instead (the operator may yet create it), and once it exists the queued
     events are delivered."""
-    mock = subprocess.Popen([KAFKA_MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-
-    def cmd(line):
-        mock.stdin.write(line + "\n")
-        mock.stdin.flush()
-        r = mock.stdout.readline().strip()
-        check(r == "ok", f"mock {line}: {r}")
-
-    try:
-        boot = mock.stdout.readline().split()[1]
+    with KafkaMock() as mock:
+        boot, cmd = mock.bootstrap, mock.cmd
         cmd("topic audit 1")
         cmd("topic events 1")
         cmd("topic_error gone 3")  # UNKNOWN_TOPIC_OR_PART
@@ -454,9 +427,6 @@ def test_kafka_unknown_topics():
                                 "-q", "-f", "%s\n"], capture_output=True, text=True, timeout=60)
             got = sorted(json.loads(l)["seq"] for l in r.stdout.splitlines() if l)
             check(got == seqs, f"{topic}: {got} (want {seqs}) {r.stderr[-300:]}")
-    finally:
-        mock.stdin.close()
-        mock.wait(10)
 
 
 def test_elasticsearch_partial_failure():

@@ -16,6 +16,8 @@ import time
 BIN = os.environ.get("SPILLWAY_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "spillway")
 SRC = os.environ.get("SPILLWAY_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
+KAFKA_MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(
+    os.path.dirname(BIN), "tests", "kafka_mock")
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -29,6 +31,36 @@ if any(v in os.environ for v in SANITIZER_VARS):
     for v in SANITIZER_VARS:
         opts = os.environ.get(v, "")
         os.environ[v] = (opts + ":" if opts else "") + f"log_path={SANITIZER_DIR}/report"
+
+
+class KafkaMock:
+    """A Kafka cluster on 127.0.0.1: librdkafka's mock cluster, run by tests/tools/kafka_mock in
+    its own process. bootstrap is its address; cmd() sends one of that tool's commands (topic,
+    down, up, rtt, topic_error) and checks the answer. A context manager, or close() it."""
+
+    def __init__(self, brokers=1):
+        self.p = subprocess.Popen([KAFKA_MOCK, str(brokers)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        self.bootstrap = self.p.stdout.readline().split()[1]
+
+    def cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        r = self.p.stdout.readline().strip()
+        check(r == "ok", f"mock {line}: {r}")
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _ephemeral_low():
