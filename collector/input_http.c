@@ -74,11 +74,10 @@ struct httpin {
 };
 
 /* One OTLP body being handed over: a record (log record, span, data point) whose event is over
- * max_event_size is dead-lettered as too large, and counted for the answer's partialSuccess. */
+ * max_event_size is dead-lettered as too large. */
 struct otlp_sink {
     struct input *in;
     size_t max;
-    int rejected;
 };
 
 static size_t slot(const struct conn_set *s, const void *p)
@@ -364,7 +363,6 @@ static void otlp_event(void *ud, const char *json, size_t len)
     struct otlp_sink *s = ud;
     if (len > s->max) {
         collector_dead(s->in, "too large", json, s->max);
-        s->rejected++;
         return;
     }
     counter_add(&s->in->stats.received, 1);
@@ -372,19 +370,19 @@ static void otlp_event(void *ud, const char *json, size_t len)
 }
 
 /* The Export*ServiceResponse: empty on full success; with partialSuccess (the signal's
- * rejected count and why) when records were dead-lettered. */
-static json_t *otlp_response(enum otlp_signal sig, const struct otlp_sink *s)
+ * rejected count and why) when records were dead-lettered: over max_event_size, or over the
+ * pipeline's largest record. */
+static json_t *otlp_response(enum otlp_signal sig, int dead, size_t max)
 {
     static const char *const rejected[] = {[OTLP_LOGS] = "rejectedLogRecords",
                                            [OTLP_TRACES] = "rejectedSpans",
                                            [OTLP_METRICS] = "rejectedDataPoints"};
-    if (!s->rejected)
+    if (!dead)
         return json_object();
     char why[160];
-    snprintf(why, sizeof(why), "%d %s over max_event_size (%zu bytes) dead-lettered", s->rejected,
-             s->rejected == 1 ? "record" : "records", s->max);
-    return json_pack("{s:{s:i, s:s}}", "partialSuccess", rejected[sig], s->rejected, "errorMessage",
-                     why);
+    snprintf(why, sizeof(why), "%d %s too large, dead-lettered (max_event_size %zu bytes)", dead,
+             dead == 1 ? "record" : "records", max);
+    return json_pack("{s:{s:i, s:s}}", "partialSuccess", rejected[sig], dead, "errorMessage", why);
 }
 
 static const char *header(struct evhttp_request *req, const char *name)
@@ -480,7 +478,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
         resp = json_pack("{s:i, s:i}", "accepted", accepted, "dead_letter", dead);
     } else {
-        struct otlp_sink s = {in, (size_t)h->o->common.max_event_size, 0};
+        struct otlp_sink s = {in, (size_t)h->o->common.max_event_size};
+        uint64_t dead0 = counter_get(&in->stats.dead_letter);
         int count =
             otlp_parse(sig, body, n, in->name, collector_now(in->col), otlp_event, &s, &err);
         if (count < 0) {
@@ -488,7 +487,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             reply_error(h, req, 400, "Bad Request", err);
             return;
         }
-        resp = otlp_response(sig, &s);
+        resp = otlp_response(sig, (int)(counter_get(&in->stats.dead_letter) - dead0), s.max);
     }
     collector_commit(in->col);
     buf_trim(&h->body, 1 << 20);

@@ -56,47 +56,6 @@ static inline void kafka_unenvelope(const unsigned char *hdr, uint16_t *flags, u
     *src = (uint16_t)(hdr[2] | hdr[3] << 8);
 }
 
-/* A spilled record's Kafka key: the run that spilled it and its place in that run's sequence
- * for its partition (1, 2, ...), both little endian uint64. The replay keeps, per partition,
- * the newest key it took, and recognises a second copy of a record a producer retry left in
- * Kafka: same run, a sequence number not above the newest. A broker deduplicates idempotent
- * retries itself; one that does not (librdkafka's mock cluster, a Kafka-compatible store
- * without idempotence) would otherwise replay the copy. Records of one run reach a Kafka
- * partition in the order they were spilled (the producer is idempotent, so ordered), and no
- * run spills once the next one started, so a sequence that goes back can only be a copy. */
-#define SPILL_KEY 16
-
-struct spill_seen {
-    uint64_t run, seq; /* the newest record taken; run 0: none yet */
-};
-
-static inline void spill_key(unsigned char *key, uint64_t run, uint64_t seq)
-{
-    for (int i = 0; i < 8; i++) {
-        key[i] = (unsigned char)(run >> (8 * i));
-        key[8 + i] = (unsigned char)(seq >> (8 * i));
-    }
-}
-
-/* 1 when the record keyed key (len bytes) is a copy of one already taken; otherwise notes it as
- * the newest and returns 0. A record without our key (spilled by an older version) is taken. */
-static inline int spill_seen_copy(struct spill_seen *s, const void *key, size_t len)
-{
-    const unsigned char *k = key;
-    uint64_t run = 0, seq = 0;
-    if (!k || len != SPILL_KEY)
-        return 0;
-    for (int i = 0; i < 8; i++) {
-        run |= (uint64_t)k[i] << (8 * i);
-        seq |= (uint64_t)k[8 + i] << (8 * i);
-    }
-    if (run == s->run && seq <= s->seq)
-        return 1;
-    s->run = run;
-    s->seq = seq;
-    return 0;
-}
-
 /* Kafka could not take a record (its bounded queue is full): notes when, and returns 1 when this
  * starts an episode worth one log line, i.e. no refusal in the REFUSAL_QUIET_NS before. A
  * burst refuses many times a second; each refusal is counted, the episode said once. */

@@ -1,5 +1,6 @@
 #include "spill.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "ring.h"
+#include "spill_key.h"
 #include "state.h"
 #include "timeutil.h"
 
@@ -42,7 +44,7 @@ struct part {
     struct buf pending;
     struct {
         int64_t offset;
-        struct spill_seen before;
+        struct spill_mark before;
     } pend[REPLAY_BATCH];
     int pend_head, pend_n;
     struct spill_stats stats;
@@ -122,7 +124,8 @@ static int find_backlog(struct spill *sp, int timeout_ms, char *err, size_t errl
         /* Below the topic's start, the replay counts what retention deleted (skip_lost). */
         pt->next = known ? stored : hi;
         pt->saved = known ? stored : -1;
-        pt->seen = known ? (struct spill_seen){mark[0], mark[1]} : (struct spill_seen){0, 0};
+        spill_seen_reset(&pt->seen,
+                         known ? (struct spill_mark){mark[0], mark[1]} : (struct spill_mark){0, 0});
         atomic_store(&pt->acked_end, hi);
         if (pt->next < hi) {
             pthread_mutex_lock(&pt->mu); /* the collector may be reading it already */
@@ -353,7 +356,7 @@ static void skip_lost(struct spill *sp, int p)
  * taken already (counted, skipped). Returns 1 when taken. */
 static int take(struct part *pt, const rd_kafka_message_t *m)
 {
-    struct spill_seen before = pt->seen;
+    struct spill_mark before = pt->seen.mark;
     pt->next = m->offset + 1;
     if (spill_seen_copy(&pt->seen, m->key, m->key_len)) {
         counter_add(&pt->stats.duplicates, 1);
@@ -368,13 +371,15 @@ static int take(struct part *pt, const rd_kafka_message_t *m)
                   (json_int_t)m->offset);
         return 0;
     }
+    assert(pt->pend_n < REPLAY_BATCH); /* pending is empty when a batch is read */
     pt->pend[pt->pend_n].offset = m->offset;
     pt->pend[pt->pend_n].before = before;
     pt->pend_n++;
     return 1;
 }
 
-/* Pulls a batch of spilled records back while the ring is under half full. Returns how many. */
+/* Pulls a batch of spilled records back while the ring is under half full. Returns how many
+ * records it read (copies included: reading them is progress too). */
 static int replay(struct spill *sp, int p)
 {
     struct part *pt = &sp->parts[p];
@@ -404,7 +409,7 @@ static int replay(struct spill *sp, int p)
     push_pending(sp, p);
     if (got == 0)
         maybe_leave(sp, p);
-    return got;
+    return n > 0 ? (int)n : 0;
 }
 
 /* Saves where a restart resumes each partition's replay: at the first record taken that is not
@@ -419,7 +424,7 @@ static void save_offsets(struct spill *sp, int force)
         struct part *pt = &sp->parts[p];
         int waiting = pt->pend_head < pt->pend_n;
         int64_t at = waiting ? pt->pend[pt->pend_head].offset : pt->next;
-        struct spill_seen seen = waiting ? pt->pend[pt->pend_head].before : pt->seen;
+        struct spill_mark seen = waiting ? pt->pend[pt->pend_head].before : pt->seen.mark;
         const uint64_t mark[2] = {seen.run, seen.seq};
         if (at != pt->saved && state_offset_set(sp->st, sp->topic, p, at, mark) == 0)
             pt->saved = at;

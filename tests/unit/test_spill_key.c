@@ -1,15 +1,23 @@
-/* Unit tests of the spill's record keys (pipeline/kafka.h): the replay recognises the second
- * copy of a record a producer retry left in Kafka (same run, a sequence number not above the
- * newest taken), and never takes a new record for a copy: a new run, a record without our
- * key, the next sequence number. */
+/* Unit tests of the spill's record keys (pipeline/spill_key.h): the replay recognises a second
+ * copy of a record a producer retry left in Kafka, and never takes a new record for a copy: a
+ * new run, a record without our key, a record written after higher ones of its run, a gap the
+ * window has given up on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
-#include "kafka.h"
+#include "spill_key.h"
+
+static struct spill_seen *fresh(void)
+{
+    struct spill_seen *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    return s;
+}
 
 static int copy(struct spill_seen *s, uint64_t run, uint64_t seq)
 {
@@ -32,27 +40,68 @@ static void test_key_layout(void **state)
 static void test_copies_of_a_retried_batch(void **state)
 {
     (void)state;
-    struct spill_seen s = {0, 0};
+    struct spill_seen *s = fresh();
     const uint64_t run = 0xfeedfacecafebeefull;
-    assert_false(copy(&s, run, 1));
-    assert_false(copy(&s, run, 2));
-    assert_false(copy(&s, run, 3));
-    assert_true(copy(&s, run, 1));
-    assert_true(copy(&s, run, 2));
-    assert_true(copy(&s, run, 3));
-    assert_false(copy(&s, run, 4));
-    assert_true(s.run == run && s.seq == 4);
+    assert_false(copy(s, run, 1));
+    assert_false(copy(s, run, 2));
+    assert_false(copy(s, run, 3));
+    assert_true(copy(s, run, 1));
+    assert_true(copy(s, run, 2));
+    assert_true(copy(s, run, 3));
+    assert_false(copy(s, run, 4));
+    assert_true(s->mark.run == run && s->mark.seq == 4);
+    free(s);
+}
+
+/* A broker that does not check sequences wrote a retried request after the one that followed
+ * it: 4 5 6 1 2 3 4 5 6. 1 2 3 are new (never skipped), the second 4 5 6 copies. */
+static void test_records_written_after_higher_ones(void **state)
+{
+    (void)state;
+    struct spill_seen *s = fresh();
+    for (uint64_t q = 4; q <= 6; q++)
+        assert_false(copy(s, 9, q));
+    assert_true(s->mark.seq == 0); /* 1 to 3 not taken yet */
+    for (uint64_t q = 1; q <= 3; q++)
+        assert_false(copy(s, 9, q));
+    assert_true(s->mark.seq == 6); /* the mark caught up */
+    for (uint64_t q = 4; q <= 6; q++)
+        assert_true(copy(s, 9, q));
+    assert_false(copy(s, 9, 7));
+    free(s);
+}
+
+/* A gap older than the window is given up on (a record Kafka refused for good): the window
+ * slides, records above the gap go on being recognised. */
+static void test_a_gap_older_than_the_window(void **state)
+{
+    (void)state;
+    struct spill_seen *s = fresh();
+    assert_false(copy(s, 1, 1));
+    /* 2 never comes: everything after it waits above the mark, then the window slides. */
+    for (uint64_t q = 3; q <= SPILL_WINDOW + 10; q++)
+        assert_false(copy(s, 1, q));
+    assert_true(s->mark.seq == SPILL_WINDOW + 10);
+    assert_true(copy(s, 1, 3));
+    assert_true(copy(s, 1, SPILL_WINDOW + 10));
+    assert_false(copy(s, 1, SPILL_WINDOW + 11));
+    /* A jump far ahead: taken, and a copy of it recognised. */
+    assert_false(copy(s, 1, 10 * SPILL_WINDOW));
+    assert_true(copy(s, 1, 10 * SPILL_WINDOW));
+    free(s);
 }
 
 /* The next run starts its sequence again at 1: its records are new, not copies. */
 static void test_a_new_run_is_not_a_copy(void **state)
 {
     (void)state;
-    struct spill_seen s = {0, 0};
-    assert_false(copy(&s, 7, 1000));
-    assert_false(copy(&s, 9, 1));
-    assert_false(copy(&s, 9, 2));
-    assert_true(copy(&s, 9, 2));
+    struct spill_seen *s = fresh();
+    assert_false(copy(s, 7, 1));
+    assert_false(copy(s, 7, 2));
+    assert_false(copy(s, 8, 1));
+    assert_false(copy(s, 8, 2));
+    assert_true(copy(s, 8, 2));
+    free(s);
 }
 
 /* Records spilled before keys existed (no key, or another length) are always taken, and leave
@@ -60,23 +109,28 @@ static void test_a_new_run_is_not_a_copy(void **state)
 static void test_records_without_our_key(void **state)
 {
     (void)state;
-    struct spill_seen s = {0, 0};
-    assert_false(copy(&s, 5, 10));
-    assert_false(spill_seen_copy(&s, NULL, 0));
-    assert_false(spill_seen_copy(&s, "abc", 3));
-    assert_true(s.run == 5 && s.seq == 10);
-    assert_true(copy(&s, 5, 10));
+    struct spill_seen *s = fresh();
+    assert_false(copy(s, 5, 1));
+    assert_false(spill_seen_copy(s, NULL, 0));
+    assert_false(spill_seen_copy(s, "abc", 3));
+    assert_true(s->mark.run == 5 && s->mark.seq == 1);
+    assert_true(copy(s, 5, 1));
+    free(s);
 }
 
-/* Restored from the state store after a restart: the mark of the newest record before the
- * saved offset tells copies after it apart. */
+/* Restored from the state store after a restart: the mark saved with the replay offset tells
+ * copies after it apart. */
 static void test_restored_mark(void **state)
 {
     (void)state;
-    struct spill_seen s = {3, 40};
-    assert_true(copy(&s, 3, 39));
-    assert_true(copy(&s, 3, 40));
-    assert_false(copy(&s, 3, 41));
+    struct spill_seen *s = fresh();
+    assert_false(copy(s, 3, 100)); /* anything before the reset is forgotten */
+    spill_seen_reset(s, (struct spill_mark){3, 40});
+    assert_true(copy(s, 3, 39));
+    assert_true(copy(s, 3, 40));
+    assert_false(copy(s, 3, 41));
+    assert_false(copy(s, 3, 100));
+    free(s);
 }
 
 int main(void)
@@ -84,6 +138,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_layout),
         cmocka_unit_test(test_copies_of_a_retried_batch),
+        cmocka_unit_test(test_records_written_after_higher_ones),
+        cmocka_unit_test(test_a_gap_older_than_the_window),
         cmocka_unit_test(test_a_new_run_is_not_a_copy),
         cmocka_unit_test(test_records_without_our_key),
         cmocka_unit_test(test_restored_mark),
