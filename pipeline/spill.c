@@ -37,9 +37,9 @@ struct part {
     int consuming;
     int64_t refused_at; /* when Kafka last could not take a record (monotonic ns), or 0 */
     uint64_t seq;       /* of the last record spilled this run (its key; under mu) */
-    /* The replay (the spill thread's): the newest record taken, to recognise copies, and the
-     * records taken that did not fit in the ring yet, each with its offset and the newest
-     * record before it (what a stop saves for the first of them). */
+    /* The replay (the spill thread's): which records of the current run it took, to recognise
+     * copies, and the records taken that did not fit in the ring yet, each with its offset and
+     * the mark from before it (what a stop saves for the first of them). */
     struct spill_seen seen;
     struct buf pending;
     struct {
@@ -413,7 +413,7 @@ static int replay(struct spill *sp, int p)
 }
 
 /* Saves where a restart resumes each partition's replay: at the first record taken that is not
- * in the ring yet (pending never reached it), else at next; with the newest record before it. */
+ * in the ring yet (pending never reached it), else at next; with the mark from before it. */
 static void save_offsets(struct spill *sp, int force)
 {
     int64_t now = time_mono_ns();
