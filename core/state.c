@@ -34,7 +34,7 @@ static const char *const migrations[] = {
     "CREATE TABLE audit(id INTEGER PRIMARY KEY AUTOINCREMENT, at_ns INTEGER NOT NULL,"
     " uid INTEGER NOT NULL, pid INTEGER NOT NULL, command TEXT NOT NULL, target TEXT,"
     " old_value TEXT, new_value TEXT);",
-    /* 2: the spill's mark of the newest record replayed, kept with its offset. */
+    /* 2: the spill replay's mark (pipeline/spill_key.h), kept with its offset. */
     "ALTER TABLE offsets ADD COLUMN mark_run INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE offsets ADD COLUMN mark_seq INTEGER NOT NULL DEFAULT 0;",
 };

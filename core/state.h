@@ -78,8 +78,8 @@ int state_position_by_inode(struct state *s, const char *input, uint64_t inode, 
 int state_position_delete(struct state *s, const char *input, const char *path);
 
 /* Spill replay offsets: get returns 1 found, 0 not, <0 error. mark (two numbers kept with the
- * offset: the spill's key of the newest record replayed before it; 0, 0 when never set) may be
- * NULL. */
+ * offset: the replay's mark from before it, a run and a sequence number, pipeline/spill_key.h;
+ * 0, 0 when never set) may be NULL. */
 int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset,
                      uint64_t mark[2]);
 int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset,
