@@ -538,10 +538,13 @@ static void top_partitions(json_t *st, json_t *prev, double dt, int sort)
     for (size_t k = 0; k < t.n; k++) {
         json_t *v = json_array_get(t.arr, t.ord[k]);
         char backlog[48] = "-"; /* spilled, not yet replayed (nor lost) */
-        if (json_object_get(v, "spilled"))
+        if (json_object_get(v, "spilled")) {
+            /* spill_lost counts Kafka records: copies retention deleted too (docs/pipeline.md) */
+            long long left = ival(v, "spilled") - ival(v, "replayed") - ival(v, "spill_lost");
             snprintf(backlog, sizeof(backlog), "%s%lld",
                      json_is_true(json_object_get(v, "spilling")) ? "spilling " : "",
-                     ival(v, "spilled") - ival(v, "replayed") - ival(v, "spill_lost"));
+                     left > 0 ? left : 0);
+        }
         printf("%-22lld %10.0f %10.0f %12lld %7.1f%% %10lld %16s\n", ival(v, "partition"),
                rate_at(st, prev, "partitions", t.ord[k], "in", dt),
                rate_at(st, prev, "partitions", t.ord[k], "out", dt), ival(v, "held"),
