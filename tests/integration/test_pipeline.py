@@ -248,6 +248,14 @@ def spill_totals(sw):
                       "spill_duplicates")}
 
 
+def check_all_replayed(sw):
+    """Everything spilled came back, once; nothing dropped, nothing lost. Returns the totals."""
+    t = spill_totals(sw)
+    check(t["spilled"] > 0 and t["replayed"] == t["spilled"], f"replayed all, once: {t}")
+    check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
+    return t
+
+
 def spill_config(mock, gate, partitions=2, properties=""):
     """The mock broker keeps about 5 MiB per partition (then deletes the oldest records): tests
     that must lose nothing spill well under that (40,000 events of about 180 bytes into two
@@ -273,9 +281,7 @@ def test_spill_and_replay_exactly_once_in_order():
             wait_for(lambda: spill_totals(sw)["spilled"] > 5000, 60, "spilling")
             gate.open.set()
             wait_for(lambda: gate.count() >= total, 120, "everything delivered")
-            t = spill_totals(sw)
-            check(t["spilled"] > 0 and t["replayed"] == t["spilled"], f"replayed all: {t}")
-            check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
+            check_all_replayed(sw)
             check(sw.stop() == 0, "clean stop")
         check_exactly_once_in_order(gate.events, total)
     finally:
@@ -286,7 +292,7 @@ def test_spill_and_replay_exactly_once_in_order():
 def test_spill_through_a_broker_outage_loses_nothing():
     """The broker goes away mid-spill, and again mid-replay: the inputs block (counted, logged
     once per outage), nothing is dropped, and once it is back every event is delivered exactly
-    once (the idempotent producer retries without duplicating) in per-key order."""
+    once (copies Kafka kept of retried produces are skipped on replay) in per-key order."""
     mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
@@ -311,9 +317,7 @@ def test_spill_through_a_broker_outage_loses_nothing():
             mock.cmd("up -1")
             wait_for(lambda: len({e["seq"] for e in list(gate.events)}) >= total, 120,
                      "everything delivered")
-            t = spill_totals(sw)
-            check(t["spilled"] > 0 and t["replayed"] == t["spilled"], f"replayed all: {t}")
-            check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
+            t = check_all_replayed(sw)
             check(sw.stop() == 0, "clean stop")
             # Counted at every refusal, said once per episode and partition (a burst, two
             # outages, two partitions: at most 6 lines, where every refusal would be thousands).
@@ -350,10 +354,8 @@ def test_spill_replay_skips_copies_kafka_kept():
             gate.open.set()
             wait_for(lambda: len({e["seq"] for e in list(gate.events)}) >= total, 120,
                      "everything delivered")
-            t = spill_totals(sw)
+            t = check_all_replayed(sw)
             check(t["spill_duplicates"] > 0, f"Kafka kept copies, recognised: {t}")
-            check(t["replayed"] == t["spilled"], f"replayed all, once: {t}")
-            check(t["dropped"] == 0 and t["spill_lost"] == 0, f"nothing dropped or lost: {t}")
             check(sw.stop() == 0, "clean stop")
         check_exactly_once_in_order(gate.events, total, senders=2)
     finally:
