@@ -14,14 +14,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "eview.h"
-#include "framer.h"
-#include "input.h"
-#include "jsontok.h"
-#include "normalize.h"
-#include "ring.h"
-#include "script.h"
+#include "collector/framer.h"
+#include "collector/input.h"
+#include "collector/normalize.h"
+#include "core/buf.h"
+#include "core/eview.h"
+#include "core/jsontok.h"
+#include "core/ring.h"
+#include "router/script.h"
 
 #define NEV 1024
 

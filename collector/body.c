@@ -1,4 +1,4 @@
-#include "body.h"
+#include "collector/body.h"
 
 #include <errno.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "jsontok.h"
+#include "core/jsontok.h"
 
 struct body_items {
     /* Token i of tok: an element of the body's array, or the body's single object. */

@@ -1,4 +1,4 @@
-#include "collector.h"
+#include "collector/collector.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -9,15 +9,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "utf8.h"
-#include "hash.h"
-#include "jsonw.h"
-#include "jsontok.h"
-#include "statsd.h"
-#include "syslog.h"
+#include "collector/statsd.h"
+#include "collector/syslog.h"
+#include "core/hash.h"
+#include "core/jsontok.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/utf8.h"
+#include "pipeline/pipeline.h"
 
 /* While blocked, staged records are retried this often. A timer rather than a cross-thread
  * wake-up keeps workers free of any knowledge of the collector; 1 ms is far below what a

@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
-#include "cfg.h"
-#include "input.h"
+#include "collector/input.h"
+#include "core/cfg.h"
 
 struct collector;
 struct pipeline;

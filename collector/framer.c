@@ -1,4 +1,4 @@
-#include "framer.h"
+#include "collector/framer.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "inflate.h"
+#include "collector/inflate.h"
 
 #include <errno.h>
 #include <zlib.h>

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 /* Inflates gzip or zlib data (the header says which) into out, refusing to grow past max.
  * Returns 0, -EINVAL (not gzip or zlib, or cut short), -ENOMEM or -E2BIG. */

@@ -1,4 +1,4 @@
-#include "input.h"
+#include "collector/input.h"
 
 extern const struct cfg_section input_tcp_section;
 extern const struct cfg_section input_unix_section;

@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
-#include "normalize.h"
-#include "stats.h"
+#include "collector/normalize.h"
+#include "core/cfg.h"
+#include "core/stats.h"
 
 struct input;
 struct collector;

@@ -16,10 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "fsutil.h"
-#include "input.h"
-#include "log.h"
+#include "collector/collector.h"
+#include "collector/input.h"
+#include "core/fsutil.h"
+#include "core/log.h"
 
 #define BATCH        32
 #define MAX_DGRAM    65535

@@ -15,15 +15,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "body.h"
-#include "collector.h"
-#include "dlist.h"
-#include "hash.h"
-#include "inflate.h"
-#include "input.h"
-#include "log.h"
-#include "otlp.h"
-#include "timeutil.h"
+#include "collector/body.h"
+#include "collector/collector.h"
+#include "collector/inflate.h"
+#include "collector/input.h"
+#include "collector/otlp.h"
+#include "core/dlist.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 
 struct http_opts {
     struct input_common common;

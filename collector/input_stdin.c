@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "framer.h"
-#include "input.h"
-#include "log.h"
+#include "collector/collector.h"
+#include "collector/framer.h"
+#include "collector/input.h"
+#include "core/log.h"
 
 #define CHUNK (256 * 1024)
 

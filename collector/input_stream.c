@@ -15,13 +15,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "dlist.h"
-#include "framer.h"
-#include "fsutil.h"
-#include "input.h"
-#include "log.h"
-#include "timeutil.h"
+#include "collector/collector.h"
+#include "collector/framer.h"
+#include "collector/input.h"
+#include "core/dlist.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 
 /* 256 KiB per read: about a thousand 250-byte events per syscall. */
 #define READ_CHUNK (256 * 1024)

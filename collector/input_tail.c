@@ -19,12 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "framer.h"
-#include "input.h"
-#include "log.h"
-#include "state.h"
-#include "timeutil.h"
+#include "collector/collector.h"
+#include "collector/framer.h"
+#include "collector/input.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "core/timeutil.h"
 
 #define READ_PER_POLL (4u << 20) /* per file per poll: one busy file cannot starve the others */
 #define CHUNK         (256 * 1024)

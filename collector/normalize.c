@@ -1,12 +1,12 @@
-#include "normalize.h"
+#include "collector/normalize.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "jsonw.h"
-#include "utf8.h"
+#include "core/hash.h"
+#include "core/jsonw.h"
+#include "core/utf8.h"
 
 /* Fields the normalizer places itself; a source member with one of these names is replaced. */
 enum canon_field { F_TIMESTAMP, F_KIND, F_SOURCE, F_RECEIVED_AT, F_COUNT };

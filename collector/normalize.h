@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "cfg.h"
-#include "jsontok.h"
-#include "timeutil.h"
+#include "core/buf.h"
+#include "core/cfg.h"
+#include "core/jsontok.h"
+#include "core/timeutil.h"
 
 struct normalizer {
     const char *source;               /* the input's name (borrowed) */

@@ -1,4 +1,4 @@
-#include "otlp.h"
+#include "collector/otlp.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "timeutil.h"
+#include "core/jsonw.h"
+#include "core/timeutil.h"
 
 /* Everything one request shares while its events are built. */
 struct ctx {

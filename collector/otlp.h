@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "normalize.h"
+#include "collector/normalize.h"
+#include "core/buf.h"
 
 enum otlp_signal { OTLP_LOGS, OTLP_TRACES, OTLP_METRICS };
 

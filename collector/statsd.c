@@ -1,4 +1,4 @@
-#include "statsd.h"
+#include "collector/statsd.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "timeutil.h"
-#include "utf8.h"
+#include "core/jsonw.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
 
 static const struct {
     const char *code;

@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "normalize.h"
+#include "collector/normalize.h"
+#include "core/buf.h"
 
 /* Appends the event for one line (no newline). Returns 0, or -EINVAL with *err set. */
 int statsd_to_event(const char *line, size_t len, const char *source, const struct recv_time *rt,

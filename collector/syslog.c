@@ -1,4 +1,4 @@
-#include "syslog.h"
+#include "collector/syslog.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "jsonw.h"
-#include "timeutil.h"
-#include "utf8.h"
+#include "core/jsonw.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
 
 const char *const syslog_levels[8] = {"EMERGENCY", "ALERT",  "CRITICAL", "ERROR",
                                       "WARN",      "NOTICE", "INFO",     "DEBUG"};

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "normalize.h"
+#include "collector/normalize.h"
+#include "core/buf.h"
 
 enum syslog_result {
     SYSLOG_OK = 0,     /* parsed as RFC 5424 or RFC 3164 */

@@ -1,4 +1,4 @@
-#include "cfg.h"
+#include "core/cfg.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 #define CFG_MAX_ERRORS 50
 #define CFG_MAX_KEYS   128

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 enum cfg_type {
     CFG_STRING,   /* char * (owned, never NULL after load: "" when unset) */

@@ -1,11 +1,11 @@
-#include "eview.h"
+#include "core/eview.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
+#include "core/jsonw.h"
 
 void eview_init(struct eview *v)
 {

@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "jsontok.h"
+#include "core/buf.h"
+#include "core/jsontok.h"
 
 enum ev_kind { EVK_MISSING, EVK_NULL, EVK_BOOL, EVK_NUMBER, EVK_STRING, EVK_OBJECT, EVK_ARRAY };
 

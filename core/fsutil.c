@@ -1,4 +1,4 @@
-#include "fsutil.h"
+#include "core/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -24,4 +24,16 @@ static inline uint64_t hash64(const void *data, size_t len)
     return h;
 }
 
+/* xorshift64*: a fast pseudo-random sequence (sampling without a key, retry jitter). The state
+ * is the caller's, never shared between threads, and must not start at 0. */
+static inline uint64_t rand64(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
 #endif

@@ -2,14 +2,14 @@
  * subtree links, and enforces RFC 8259 as it goes. jsmn itself plus a second validating pass
  * over its tokens cost 7,800 instructions for a 260-byte event; this pass costs 3,700
  * (docs/design.md). */
-#include "jsontok.h"
+#include "core/jsontok.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "core/utf8.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>

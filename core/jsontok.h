@@ -12,7 +12,7 @@
 #include <jsmn.h>
 #endif
 
-#include "buf.h"
+#include "core/buf.h"
 
 /* Where a paused tokenization stands (jsontok_resume). */
 struct jsontok_state {

@@ -1,4 +1,4 @@
-#include "jsonw.h"
+#include "core/jsonw.h"
 
 #include <errno.h>
 #include <math.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "core/utf8.h"
 
 /* 0: copy as is; 1: short escape in esc_char; 2: \u00XX. */
 static const char esc_char[32] = {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 /* Appends "s" as a quoted JSON string. Returns 0 or -ENOMEM. */
 int jsonw_string(struct buf *b, const char *s, size_t len);

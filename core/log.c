@@ -1,4 +1,4 @@
-#include "log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 enum log_level log_threshold = LOG_INFO;
 static int log_fd = 2;

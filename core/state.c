@@ -1,4 +1,4 @@
-#include "state.h"
+#include "core/state.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "timeutil.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 
 /* How long a statement waits for another process's lock before failing. */
 #define BUSY_TIMEOUT_MS 2000

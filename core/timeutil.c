@@ -1,4 +1,4 @@
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 #include <errno.h>
 #include <math.h>

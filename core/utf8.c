@@ -1,4 +1,4 @@
-#include "utf8.h"
+#include "core/utf8.h"
 
 size_t utf8_seq_len(const unsigned char *s, size_t len)
 {

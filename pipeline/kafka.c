@@ -1,12 +1,12 @@
-#include "kafka.h"
+#include "pipeline/kafka.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline.h"
-#include "timeutil.h"
+#include "core/timeutil.h"
+#include "pipeline/pipeline.h"
 
 int refusal_starts(int64_t *refused_at)
 {

@@ -1,4 +1,4 @@
-#include "kpipe.h"
+#include "pipeline/kpipe.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,12 +10,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "kafka.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "timeutil.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/timeutil.h"
+#include "pipeline/kafka.h"
+#include "pipeline/pipeline.h"
 
 #define CONSUME_BATCH 1024
 #define COMMIT_EVERY  (200 * 1000000LL)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stats.h"
+#include "core/stats.h"
 
 struct kpipe;
 struct pipeline;

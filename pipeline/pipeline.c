@@ -1,12 +1,12 @@
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ring.h"
-#include "kpipe.h"
-#include "spill.h"
+#include "core/ring.h"
+#include "pipeline/kpipe.h"
+#include "pipeline/spill.h"
 
 static const char *const when_full_names[] = {"block", "drop_newest", "spill", NULL};
 static const char *const mode_names[] = {"memory", "kafka", NULL};

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "cfg.h"
-#include "stats.h"
+#include "core/buf.h"
+#include "core/cfg.h"
+#include "core/stats.h"
 
 enum when_full { WHEN_FULL_BLOCK, WHEN_FULL_DROP_NEWEST, WHEN_FULL_SPILL };
 enum pipeline_mode { PIPELINE_MEMORY, PIPELINE_KAFKA };

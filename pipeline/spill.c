@@ -1,4 +1,4 @@
-#include "spill.h"
+#include "pipeline/spill.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -12,14 +12,14 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "buf.h"
-#include "kafka.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "spill_key.h"
-#include "state.h"
-#include "timeutil.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/state.h"
+#include "core/timeutil.h"
+#include "pipeline/kafka.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/spill_key.h"
 
 #define REPLAY_BATCH    512
 #define REPLAY_IDLE_NS  (10 * 1000000LL)

@@ -1,4 +1,4 @@
-#include "spill_key.h"
+#include "pipeline/spill_key.h"
 
 #include <string.h>
 

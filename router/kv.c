@@ -1,4 +1,4 @@
-#include "kv.h"
+#include "router/kv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "state.h"
+#include "core/hash.h"
+#include "core/state.h"
 
 /* Open addressing with tombstones left as "deleted, dirty" entries until flushed. The store is
  * meant to be small (routing state, not data); it grows by doubling. */

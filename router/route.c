@@ -1,4 +1,4 @@
-#include "route.h"
+#include "router/route.h"
 
 #include <stddef.h>
 

@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "cfg.h"
-#include "stats.h"
+#include "core/cfg.h"
+#include "core/stats.h"
 
 struct route_config {
     char *name;

@@ -1,4 +1,4 @@
-#include "router.h"
+#include "router/router.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -8,18 +8,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "fsutil.h"
-#include "kv.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "route.h"
-#include "script.h"
-#include "sink.h"
-#include "state.h"
-#include "timeutil.h"
-#include "worker.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/state.h"
+#include "core/timeutil.h"
+#include "pipeline/pipeline.h"
+#include "router/kv.h"
+#include "router/route.h"
+#include "router/script.h"
+#include "router/sinks/sink.h"
+#include "router/worker.h"
 
 /* How long a reload waits for every worker to compile a new version. A worker compiles it
  * between two chunks, or within 100 ms (PEEK_WAIT_NS) when idle; one blocked on a full sink
@@ -60,7 +59,8 @@ struct router {
     unsigned char *expired;  /* per route and key: router_expire's scratch (under persist_mu) */
     struct state *st;        /* may be NULL (spillway check, tests) */
     struct kv *kv;
-    const struct config *cfg;
+    struct router_setup setup; /* a copy; what it points at is borrowed */
+    const struct router_setup *cfg;
     struct pipeline *pl;
     struct sinks *sinks;
     struct route *routes;
@@ -86,13 +86,13 @@ static char *dotted_to_path(const char *s, size_t *len)
     return p;
 }
 
-static char *script_path(const struct config *cfg, const char *script)
+static char *script_path(const struct router_setup *cfg, const char *script)
 {
     char buf[4096];
     if (script[0] == '/')
         snprintf(buf, sizeof(buf), "%s", script);
     else
-        snprintf(buf, sizeof(buf), "%s/%s", cfg->router.scripts, script);
+        snprintf(buf, sizeof(buf), "%s/%s", cfg->router->scripts, script);
     return strdup(buf);
 }
 
@@ -111,7 +111,7 @@ static int resolve_sinks(struct sinks *ss, const struct cfg_strlist *names, int 
 }
 
 /* Reads a route's script; compiles it in a scratch host so errors surface at start. */
-static int load_source(const struct config *cfg, struct route *rt, char *err, size_t errlen)
+static int load_source(const struct router_setup *cfg, struct route *rt, char *err, size_t errlen)
 {
     int rc = fs_read_file(rt->script_path, &rt->source, &rt->source_len);
     if (rc) {
@@ -119,7 +119,7 @@ static int load_source(const struct config *cfg, struct route *rt, char *err, si
                  strerror(-rc));
         return rc;
     }
-    struct script_limits lim = {cfg->router.max_instructions, cfg->router.lua_memory};
+    struct script_limits lim = {cfg->router->max_instructions, cfg->router->lua_memory};
     struct script_host *h = script_host_new(&lim, NULL, 1);
     if (!h)
         return -ENOMEM;
@@ -130,12 +130,12 @@ static int load_source(const struct config *cfg, struct route *rt, char *err, si
 
 static int build_routes(struct router *r, char *err, size_t errlen)
 {
-    const struct config *cfg = r->cfg;
-    const struct route_config *rc = cfg->routes.v;
-    r->routes = calloc((size_t)cfg->routes.n + 1, sizeof(*r->routes));
+    const struct router_setup *cfg = r->cfg;
+    const struct route_config *rc = cfg->routes;
+    r->routes = calloc((size_t)cfg->nroutes + 1, sizeof(*r->routes));
     if (!r->routes)
         return -ENOMEM;
-    for (int i = 0; i < cfg->routes.n; i++) {
+    for (int i = 0; i < cfg->nroutes; i++) {
         struct route *rt = &r->routes[r->nroutes++];
         rt->name = rc[i].name;
         rt->stop = rc[i].stop;
@@ -161,8 +161,8 @@ static int build_routes(struct router *r, char *err, size_t errlen)
 /* The routes as the state store keeps them, from the config. */
 static int reconcile(struct router *r)
 {
-    const struct route_config *rc = r->cfg->routes.v;
-    int n = r->cfg->routes.n;
+    const struct route_config *rc = r->cfg->routes;
+    int n = r->cfg->nroutes;
     struct state_route *sr = calloc((size_t)n + 1, sizeof(*sr));
     char **lists = calloc((size_t)n * 2 + 1, sizeof(char *));
     int rc_ = sr && lists ? 0 : -ENOMEM;
@@ -502,7 +502,7 @@ static long reload_route(struct router *r, int i)
             free(src);
             return same ? 0 : (long)gen;
         }
-        struct script_limits lim = {r->cfg->router.max_instructions, r->cfg->router.lua_memory};
+        struct script_limits lim = {r->cfg->router->max_instructions, r->cfg->router->lua_memory};
         struct script_host *h = script_host_new(&lim, NULL, 1);
         rc = h ? script_load(h, rt->script_path, src, len, err, sizeof(err)) : -ENOMEM;
         script_host_free(h);
@@ -664,7 +664,7 @@ static json_t *origin_json(const struct route_origin *o)
 json_t *router_routes_json(struct router *r)
 {
     json_t *arr = json_array();
-    const struct route_config *rc = r->cfg->routes.v;
+    const struct route_config *rc = r->cfg->routes;
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->nroutes; i++) {
         struct route *rt = &r->routes[i];
@@ -721,7 +721,7 @@ struct kv *router__kv(struct router *r)
     return r->kv;
 }
 
-struct router *router_new(const struct config *cfg, struct pipeline *pl, struct sinks *sinks,
+struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, struct sinks *sinks,
                           struct state *st, struct kv *kv, char *err, size_t errlen)
 {
     struct router *r = calloc(1, sizeof(*r));
@@ -736,7 +736,8 @@ struct router *router_new(const struct config *cfg, struct pipeline *pl, struct 
     pthread_condattr_destroy(&ca);
     r->st = st;
     r->kv = kv;
-    r->cfg = cfg;
+    r->setup = *cfg;
+    r->cfg = &r->setup;
     r->pl = pl;
     r->sinks = sinks;
     if (build_routes(r, err, errlen))
@@ -791,10 +792,10 @@ void router_free(struct router *r)
     free(r);
 }
 
-int router_check_scripts(const struct config *cfg, char *err, size_t errlen)
+int router_check_scripts(const struct router_setup *cfg, char *err, size_t errlen)
 {
-    const struct route_config *rc = cfg->routes.v;
-    for (int i = 0; i < cfg->routes.n; i++) {
+    const struct route_config *rc = cfg->routes;
+    for (int i = 0; i < cfg->nroutes; i++) {
         if (!*rc[i].script)
             continue;
         struct route rt = {.name = rc[i].name, .script_path = script_path(cfg, rc[i].script)};
@@ -845,7 +846,7 @@ struct router_stats *router_stats(struct router *r)
 }
 
 /* For workers (worker.h). */
-const struct config *router__config(struct router *r)
+const struct router_setup *router__config(struct router *r)
 {
     return r->cfg;
 }

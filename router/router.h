@@ -1,34 +1,45 @@
 /* The router: one worker thread per partition, each draining its ring, offering every event to
  * the enabled routes in order (each worker has its own Lua host), and appending what routes
  * keep to their sinks' queues. The router owns the route table and the workers; it borrows
- * the config, the pipeline and the sinks, which must outlive it. */
+ * its setup, the pipeline and the sinks, which must outlive it. */
 #ifndef SPILLWAY_ROUTER_H
 #define SPILLWAY_ROUTER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stats.h"
+#include "core/stats.h"
 
-struct config;
 struct pipeline;
 struct sinks;
 struct router;
 struct route;
+struct route_config;
+struct router_config;
 struct state;
 struct kv;
 struct json_t;
 
+/* What the router takes from the config: the `router:` section, the `routes:` list and the
+ * names of the dead-letter and fallback sinks ("" for none), all borrowed for its life. */
+struct router_setup {
+    const struct router_config *router;
+    const struct route_config *routes;
+    int nroutes;
+    const char *dead_letter;
+    const char *fallback;
+};
+
 /* Resolves routes against the sinks and loads every script; with a state store, reconciles
  * the routes into it and puts the stored runtime overrides back in force. st and kv may be
  * NULL. NULL with a message in err ("path:line: message" for a script error). */
-struct router *router_new(const struct config *cfg, struct pipeline *pl, struct sinks *sinks,
+struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, struct sinks *sinks,
                           struct state *st, struct kv *kv, char *err, size_t errlen);
 void router_free(struct router *r);
 
 /* Checks the routes' scripts without running anything (spillway check). Returns 0 or -EINVAL
  * with err set. */
-int router_check_scripts(const struct config *cfg, char *err, size_t errlen);
+int router_check_scripts(const struct router_setup *cfg, char *err, size_t errlen);
 
 int router_start(struct router *r, char *err, size_t errlen);
 /* Waits for the workers to drain their (closed) rings and flush to the sinks. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hash.h"
+#include "core/hash.h"
 
 static inline uint64_t sample_threshold(double rate)
 {
@@ -26,22 +26,11 @@ static inline int sample_keep(double rate, const void *key, size_t len)
     return hash64(key, len) < sample_threshold(rate);
 }
 
-/* xorshift64*: per-worker state, never shared between threads. */
-static inline uint64_t sample_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static inline int sample_random(double rate, uint64_t *state)
 {
     if (rate >= 1.0)
         return 1;
-    return sample_rand(state) < sample_threshold(rate);
+    return rand64(state) < sample_threshold(rate);
 }
 
 #endif

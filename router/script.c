@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "script_int.h"
+#include "router/script_int.h"
 
 /* Every allocation goes through here so a script cannot take more than mem_limit. When ptr is
  * NULL, osize is a type tag rather than a size. */

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "jsonw.h"
-#include "sample.h"
-#include "script_int.h"
-#include "timeutil.h"
+#include "core/hash.h"
+#include "core/jsonw.h"
+#include "core/timeutil.h"
+#include "router/sample.h"
+#include "router/script_int.h"
 
 #define DEDUP_SLOTS 65536 /* direct-mapped: a collision forgets a key, never drops wrongly */
 #define DYN_SLOTS   8192

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsontok.h"
-#include "jsonw.h"
-#include "utf8.h"
-#include "script_int.h"
+#include "core/jsontok.h"
+#include "core/jsonw.h"
+#include "core/utf8.h"
+#include "router/script_int.h"
 
 #define EVENT_MT "spillway.event"
 

@@ -7,10 +7,10 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "buf.h"
-#include "eview.h"
-#include "log.h"
-#include "script.h"
+#include "core/buf.h"
+#include "core/eview.h"
+#include "core/log.h"
+#include "router/script.h"
 
 #define SCRIPT_HOOK_STEP 1000 /* instructions between two count-hook calls */
 #define SCRIPT_MAX_DEPTH 32   /* nesting when encoding Lua tables */

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "router/worker.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,21 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "eview.h"
-#include "hash.h"
-#include "jsonw.h"
-#include "kpipe.h"
-#include "kv.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "route.h"
-#include "router.h"
-#include "sample.h"
-#include "script.h"
-#include "sink.h"
-#include "timeutil.h"
+#include "core/eview.h"
+#include "core/hash.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/timeutil.h"
+#include "pipeline/kpipe.h"
+#include "pipeline/pipeline.h"
+#include "router/kv.h"
+#include "router/route.h"
+#include "router/router.h"
+#include "router/sample.h"
+#include "router/script.h"
+#include "router/sinks/sink.h"
 
 /* Records are processed in chunks of about this many bytes: each chunk is staged, pushed to
  * the sinks and released from the ring before the next, so the ring frees up steadily and a
@@ -191,8 +190,8 @@ static void sync_with_router(struct worker *w)
 
 static int load_scripts(struct worker *w, char *err, size_t errlen)
 {
-    const struct config *cfg = router__config(w->r);
-    struct script_limits lim = {cfg->router.max_instructions, cfg->router.lua_memory};
+    const struct router_setup *cfg = router__config(w->r);
+    struct script_limits lim = {cfg->router->max_instructions, cfg->router->lua_memory};
     struct script_env env = {
         .state_set = host_state_set, .sink_find = host_sink_find, .emit = host_emit, .ud = w};
     w->host = script_host_new(&lim, &env, 0x9E3779B97F4A7C15ULL * (uint64_t)(w->partition + 1));

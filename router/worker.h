@@ -10,7 +10,6 @@
 
 struct router;
 struct worker;
-struct config;
 struct pipeline;
 struct sinks;
 
@@ -20,7 +19,7 @@ int worker_start(struct worker *w, char *err, size_t errlen);
 void worker_join(struct worker *w);
 
 /* What the router lends its workers. */
-const struct config *router__config(struct router *r);
+const struct router_setup *router__config(struct router *r);
 struct pipeline *router__pipeline(struct router *r);
 struct sinks *router__sinks(struct router *r);
 int router__dead_sink(struct router *r);

@@ -1,12 +1,12 @@
-#include "encode.h"
+#include "router/sinks/encode.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsontok.h"
-#include "jsonw.h"
-#include "timeutil.h"
+#include "core/jsontok.h"
+#include "core/jsonw.h"
+#include "core/timeutil.h"
 
 const char *const encoding_names[] = {"ndjson", "json_array", "elasticsearch",
                                       "loki",   "splunk_hec", NULL};

@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "cfg.h"
+#include "core/buf.h"
+#include "core/cfg.h"
 
 enum encoding { ENC_NDJSON, ENC_JSON_ARRAY, ENC_ELASTICSEARCH, ENC_LOKI, ENC_SPLUNK_HEC };
 extern const char *const encoding_names[];

@@ -1,4 +1,4 @@
-#include "sink.h"
+#include "router/sinks/sink.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,12 +10,12 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "jsonw.h"
-#include "log.h"
-#include "ring.h"
-#include "sample.h"
-#include "timeutil.h"
-#include "utf8.h"
+#include "core/hash.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
 
 extern const struct cfg_section sink_file_section;
 extern const struct cfg_section sink_stdout_section;
@@ -194,7 +194,7 @@ static void observe(struct sink *s, const char *span, size_t len)
  * step. */
 static int64_t jittered(struct sink *s, int64_t ns)
 {
-    return ns - ns / 4 + (int64_t)(sample_rand(&s->rng) % (uint64_t)(ns / 2 + 1));
+    return ns - ns / 4 + (int64_t)(rand64(&s->rng) % (uint64_t)(ns / 2 + 1));
 }
 
 /* After a failed attempt: the sink is retrying, and its circuit opens once it has failed at

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
-#include "sinkstat.h"
-#include "stats.h"
+#include "core/cfg.h"
+#include "core/stats.h"
+#include "router/sinks/sinkstat.h"
 
 enum sink_result { SINK_OK = 0, SINK_RETRY = 1, SINK_FAIL = 2 };
 enum sink_when_full { SINK_BLOCK, SINK_DROP_NEWEST };

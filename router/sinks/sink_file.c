@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "fsutil.h"
-#include "jsontok.h"
-#include "log.h"
-#include "ring.h"
-#include "sink.h"
-#include "timeutil.h"
+#include "core/buf.h"
+#include "core/fsutil.h"
+#include "core/jsontok.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/timeutil.h"
+#include "router/sinks/sink.h"
 
 static const char *const fsync_modes[] = {"none", "batch", NULL};
 static const char *const stdout_formats[] = {"json", "text", NULL};

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "encode.h"
-#include "log.h"
-#include "ring.h"
-#include "sink.h"
-#include "utf8.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/utf8.h"
+#include "router/sinks/encode.h"
+#include "router/sinks/sink.h"
 
 static const char *const compressions[] = {"none", "gzip", NULL};
 

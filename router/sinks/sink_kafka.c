@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsontok.h"
-#include "log.h"
-#include "ring.h"
-#include "sink.h"
+#include "core/jsontok.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "router/sinks/sink.h"
 
 enum { PENDING, IN_FLIGHT, DELIVERED, RETRYABLE, FINAL };
 

@@ -15,10 +15,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "ring.h"
-#include "sink.h"
-#include "timeutil.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/timeutil.h"
+#include "router/sinks/sink.h"
 
 struct net_opts {
     struct sink_common common;

@@ -1,6 +1,6 @@
 /* `null` sink: counts and discards (benchmarks, and a shadow that measures a route's volume). */
-#include "ring.h"
-#include "sink.h"
+#include "core/ring.h"
+#include "router/sinks/sink.h"
 
 struct null_opts {
     struct sink_common common;

@@ -1,9 +1,9 @@
-#include "sinkstat.h"
+#include "router/sinks/sinkstat.h"
 
 #include <string.h>
 #include <xxhash.h>
 
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 void sinkstat_init(struct sinkstat *s)
 {

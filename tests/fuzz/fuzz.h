@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "framer.h"
-#include "jsontok.h"
-#include "normalize.h"
-#include "timeutil.h"
+#include "collector/framer.h"
+#include "collector/normalize.h"
+#include "core/buf.h"
+#include "core/jsontok.h"
+#include "core/timeutil.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,16 +20,16 @@
 #include <ftw.h>
 #include <unistd.h>
 
-#include "admin_int.h"
-#include "collector.h"
-#include "config.h"
-#include "control.h"
+#include "app/config.h"
+#include "collector/collector.h"
+#include "control/admin_int.h"
+#include "control/control.h"
 #include "fuzz.h"
-#include "kv.h"
-#include "pipeline.h"
-#include "router.h"
-#include "sink.h"
-#include "state.h"
+#include "core/state.h"
+#include "pipeline/pipeline.h"
+#include "router/kv.h"
+#include "router/router.h"
+#include "router/sinks/sink.h"
 
 static const char *const commands[] = {"version", "stats",  "routes", "sample", "route",
                                        "audit",   "config", "sinks",  "compare"};
@@ -145,12 +145,19 @@ static void world_new(struct world *w)
     w->kv = w->st ? kv_new(w->st) : NULL;
     w->sinks = w->kv ? sinks_new(&cfg.sinks, 64 * 1024, cfg.dead_letter, err, sizeof(err)) : NULL;
     w->pl = w->sinks ? pipeline_new(&cfg.pipeline, 2, 64 * 1024) : NULL;
-    w->router = w->pl ? router_new(&cfg, w->pl, w->sinks, w->st, w->kv, err, sizeof(err)) : NULL;
+    struct router_setup setup = config_router_setup(&cfg);
+    w->router = w->pl ? router_new(&setup, w->pl, w->sinks, w->st, w->kv, err, sizeof(err)) : NULL;
     w->col = w->router
                  ? collector_new(w->base, w->pl, w->st, &cfg.inputs, cfg.pipeline.partition_key)
                  : NULL;
     if (w->col) {
-        struct control_deps deps = {&cfg, w->router, w->kv, w->st, w->col, w->pl, w->sinks};
+        struct control_deps deps = config_control_deps(&cfg);
+        deps.router = w->router;
+        deps.kv = w->kv;
+        deps.state = w->st;
+        deps.collector = w->col;
+        deps.pipeline = w->pl;
+        deps.sinks = w->sinks;
         w->ctl = control_new(&deps);
     }
     if (!w->base || !w->ctl) {

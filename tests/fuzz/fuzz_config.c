@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "app/config.h"
 #include "fuzz.h"
 
 static int memfd = -1;

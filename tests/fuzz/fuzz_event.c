@@ -20,9 +20,9 @@
  * instruction limit ends a runaway call). */
 #include <jansson.h>
 
-#include "eview.h"
+#include "core/eview.h"
 #include "fuzz.h"
-#include "script.h"
+#include "router/script.h"
 
 static const char fallback_event[] =
     "{\"timestamp\":\"2026-01-01T00:00:00.123456Z\",\"kind\":\"log\",\"source\":\"app\","

@@ -17,10 +17,10 @@
  * (as fuzz_check_normalized says); nothing is written for a line refused. */
 #include <zlib.h>
 
-#include "body.h"
+#include "collector/body.h"
 #include "fuzz.h"
-#include "inflate.h"
-#include "jsontok.h"
+#include "collector/inflate.h"
+#include "core/jsontok.h"
 
 #define BODY_CAP  (256 * 1024)
 #define SMALL_CAP 100

@@ -12,7 +12,7 @@
 #include <math.h>
 
 #include "fuzz.h"
-#include "jsontok.h"
+#include "core/jsontok.h"
 
 static int jansson_limit(const json_error_t *e)
 {

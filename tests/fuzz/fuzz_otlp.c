@@ -7,7 +7,7 @@
  * must be resolved, not repeated; otlp_parse reads the body with jansson, so a duplicate
  * member of the body is already gone). */
 #include "fuzz.h"
-#include "otlp.h"
+#include "collector/otlp.h"
 
 struct ctx {
     const char *signal;

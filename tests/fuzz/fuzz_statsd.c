@@ -5,7 +5,7 @@
  * key (repeated tags become arrays, not repeated keys) and kind "metric"; a refused line leaves
  * the output as it was and says why. */
 #include "fuzz.h"
-#include "statsd.h"
+#include "collector/statsd.h"
 
 static void one_line(const char *line, size_t len)
 {

@@ -5,7 +5,7 @@
  * JSON object with no duplicate key and no \u0000 (text holding NUL is refused), a loose one
  * says why in syslog_error; a refused one leaves the output as it was and says why. */
 #include "fuzz.h"
-#include "syslog.h"
+#include "collector/syslog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -23,8 +23,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "eview.h"
-#include "script.h"
+#include "core/eview.h"
+#include "router/script.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

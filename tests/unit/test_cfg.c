@@ -15,10 +15,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "cfg.h"
-#include "config.h"
-#include "input.h"
-#include "sink.h"
+#include "app/config.h"
+#include "collector/input.h"
+#include "core/cfg.h"
+#include "router/sinks/sink.h"
 
 /* ---- helpers ---- */
 
@@ -402,7 +402,8 @@ static const struct err_case err_cases[] = {
      "when_full, mode, role, kafka",
      1},
     {"admin:\n  sockett: x\n", 2,
-     "admin.sockett: unknown key; valid keys: socket, socket_mode, allow_uids, http, http_token", 1},
+     "admin.sockett: unknown key; valid keys: socket, socket_mode, allow_uids, http, http_token",
+     1},
     {"inputs:\n  - name: a\n    type: tcp\n    listen: x:1\n    lisen: y\n", 5,
      "inputs[0].lisen: unknown key; valid keys: name, type, listen, max_event_size, aliases, "
      "format, max_connections, idle_timeout",

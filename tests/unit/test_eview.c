@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "eview.h"
+#include "core/eview.h"
 
 /* A path written with dots ("o.k.3") as eview wants it: NUL-separated segments. */
 struct path {

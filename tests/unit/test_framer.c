@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "framer.h"
+#include "collector/framer.h"
 
 #define MAX_LINES 256
 

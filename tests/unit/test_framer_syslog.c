@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "framer.h"
+#include "collector/framer.h"
 
 #define MAX_FRAMES 64
 #define N(a)       (sizeof(a) / sizeof((a)[0]))

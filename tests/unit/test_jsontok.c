@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "jsontok.h"
+#include "core/jsontok.h"
 
 #define L(s) s, sizeof(s) - 1 /* a literal with its length, NUL bytes included */
 

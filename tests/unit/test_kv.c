@@ -20,9 +20,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "kv.h"
-#include "state.h"
+#include "core/buf.h"
+#include "core/state.h"
+#include "router/kv.h"
 
 /* ---- helpers ---- */
 

@@ -15,8 +15,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "input.h"
-#include "normalize.h"
+#include "collector/input.h"
+#include "collector/normalize.h"
 
 #define L(s) s, sizeof(s) - 1
 

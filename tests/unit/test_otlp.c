@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "otlp.h"
+#include "collector/otlp.h"
 
 #define L(s) s, sizeof(s) - 1
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -20,9 +20,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "ring.h"
-#include "timeutil.h"
+#include "core/buf.h"
+#include "core/ring.h"
+#include "core/timeutil.h"
 
 /* ---- record content: deterministic, so the consumer can check every byte ---- */
 

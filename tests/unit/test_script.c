@@ -6,7 +6,7 @@
  * read with eq() from a one-line prelude (script_test.h). Cases that can hang run in a child. */
 #include "script_test.h"
 
-#include "script_int.h"
+#include "router/script_int.h"
 
 /* ---- loading and the process() contract ---- */
 

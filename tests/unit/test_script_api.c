@@ -2,9 +2,9 @@
  * the route's rate, sample_rate on kept events, the fraction kept, keyless events), dynsample,
  * dedup, mask, hash, now, log, state.get/set through the host's local copy and the state_set
  * hook, and emit through the sink hooks. */
-#include "hash.h"
-#include "log.h"
-#include "sample.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "router/sample.h"
 #include "script_test.h"
 
 /* ---- spillway.sample ---- */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "spill_key.h"
+#include "pipeline/spill_key.h"
 
 static struct spill_seen *fresh(void)
 {

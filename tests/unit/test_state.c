@@ -23,8 +23,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "buf.h"
-#include "state.h"
+#include "core/buf.h"
+#include "core/state.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

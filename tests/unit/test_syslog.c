@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "syslog.h"
+#include "collector/syslog.h"
 
 #define L(s) s, sizeof(s) - 1
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "timeutil.h"
+#include "core/timeutil.h"
 
 #define S 1000000000LL
 

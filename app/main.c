@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "cfg.h"
-#include "config.h"
-#include "ctl.h"
-#include "router.h"
+#include "app/app.h"
+#include "app/config.h"
+#include "core/cfg.h"
+#include "ctl/ctl.h"
+#include "router/router.h"
 
 static const char usage_main[] =
     "usage: spillway <command> [options]\n"
@@ -131,7 +131,8 @@ static int cmd_check(int argc, char **argv)
         return 1;
     }
     char err[1024] = "";
-    if (router_check_scripts(&cfg, err, sizeof(err))) {
+    struct router_setup setup = config_router_setup(&cfg);
+    if (router_check_scripts(&setup, err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
         config_free(&cfg);
         return 1;

@@ -7,8 +7,10 @@
 #define SPILLWAY_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-struct config;
+struct admin_config;
+struct cfg_section;
 struct router;
 struct kv;
 struct state;
@@ -18,7 +20,14 @@ struct sinks;
 struct control;
 
 struct control_deps {
-    const struct config *cfg;
+    const struct admin_config *admin;
+    const char *scripts;  /* router.scripts, watched for saves */
+    int64_t memory_limit; /* pipeline.memory_limit, for stats */
+    /* The whole configuration as loaded, the table that describes it and its file, for
+     * `spillway ctl config`. */
+    const struct cfg_section *config_root;
+    const void *config;
+    const char *config_file;
     struct router *router;
     struct kv *kv;
     struct state *state;

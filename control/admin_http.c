@@ -11,10 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_int.h"
-#include "config.h"
-#include "route.h"
-#include "sink.h"
+#include "control/admin_int.h"
+#include "router/route.h"
+#include "router/sinks/sink.h"
 
 struct admin_http {
     struct control *ctl;
@@ -272,7 +271,7 @@ static int same_token(const char *got, const char *want)
 
 static int authorized(struct admin_http *h, struct evhttp_request *req)
 {
-    const char *token = control_deps(h->ctl)->cfg->admin.http_token;
+    const char *token = control_deps(h->ctl)->admin->http_token;
     if (!*token)
         return 1;
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -319,7 +318,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 struct admin_http *admin_http_new(struct control *c, char *err, size_t errlen)
 {
-    const char *listen = control_deps(c)->cfg->admin.http;
+    const char *listen = control_deps(c)->admin->http;
     struct admin_http *h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;

@@ -1,7 +1,7 @@
 /* `spillway ctl`: the admin socket's command-line client. It turns arguments into one JSON
  * request, prints the response for people (or as is with --json), and exits 0 when the
  * response says ok, 1 when it carries an error, 2 on usage or connection problems. */
-#include "ctl.h"
+#include "ctl/ctl.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,8 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "timeutil.h"
+#include "core/buf.h"
+#include "core/timeutil.h"
 
 #define DEFAULT_SOCKET "run/admin.sock"
 

@@ -1,33 +1,15 @@
-#include "config.h"
+#include "app/config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
-#include "input.h"
-#include "sink.h"
+#include "collector/input.h"
+#include "core/fsutil.h"
+#include "router/sinks/sink.h"
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
-
-static const struct cfg_key admin_keys[] = {
-    {"socket", CFG_STRING, offsetof(struct admin_config, socket), "./run/admin.sock",
-     "Unix socket of the admin protocol (spillway ctl)."},
-    {"socket_mode", CFG_STRING, offsetof(struct admin_config, socket_mode), "0600",
-     "Permissions of the admin socket (0660 lets a group in; allow_uids must list them too)."},
-    {"allow_uids", CFG_STRLIST, offsetof(struct admin_config, allow_uids), NULL,
-     "User ids, besides root and spillway's own, whose clients the admin socket accepts "
-     "(checked with SO_PEERCRED)."},
-    {"http", CFG_STRING, offsetof(struct admin_config, http), "127.0.0.1:8686",
-     "host:port serving /metrics, /health and /ready; empty turns it off."},
-    {"http_token", CFG_STRING, offsetof(struct admin_config, http_token), "",
-     "Bearer token the HTTP admin requires when set (use ${ENV}).", CFG_SECRET},
-    {0},
-};
-
-static const struct cfg_section admin_section = {
-    .name = "admin", .size = sizeof(struct admin_config), .keys = admin_keys};
 
 static const struct cfg_key config_keys[] = {
     {"data_dir", CFG_STRING, offsetof(struct config, data_dir), "./data",
@@ -37,7 +19,7 @@ static const struct cfg_key config_keys[] = {
     {"shutdown_timeout", CFG_DURATION, offsetof(struct config, shutdown_timeout), "10s",
      "On SIGTERM/SIGINT, how long to drain in-flight events before giving up.", 0, 0, 3600},
     {"admin", CFG_SECTION, offsetof(struct config, admin), NULL, "The operator's interfaces.", 0, 0,
-     0, NULL, &admin_section},
+     0, NULL, &admin_config_section},
     {"inputs", CFG_LIST, offsetof(struct config, inputs), NULL,
      "Where events come from; every item has a name (its events' `source`) and a type.", 0, 0, 0,
      NULL, &input_list_section},
@@ -228,4 +210,27 @@ void config_summary(const struct config *cfg, char *out, size_t len)
     snprintf(out, len, "%d inputs, %d routes, %d sinks, %s partitions, memory_limit %lld bytes",
              cfg->inputs.n, cfg->routes.n, cfg->sinks.n,
              cfg->pipeline.partitions ? "fixed" : "auto", (long long)cfg->pipeline.memory_limit);
+}
+
+struct router_setup config_router_setup(const struct config *cfg)
+{
+    return (struct router_setup){
+        .router = &cfg->router,
+        .routes = cfg->routes.v,
+        .nroutes = cfg->routes.n,
+        .dead_letter = cfg->dead_letter,
+        .fallback = cfg->fallback,
+    };
+}
+
+struct control_deps config_control_deps(const struct config *cfg)
+{
+    return (struct control_deps){
+        .admin = &cfg->admin,
+        .scripts = cfg->router.scripts,
+        .memory_limit = cfg->pipeline.memory_limit,
+        .config_root = &config_section,
+        .config = cfg,
+        .config_file = cfg->file,
+    };
 }

@@ -1,5 +1,5 @@
 /* The admin commands: each takes a request object and returns the response. */
-#include "admin_int.h"
+#include "control/admin_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,20 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector.h"
-#include "config.h"
-#include "control.h"
-#include "fsutil.h"
-#include "kpipe.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "route.h"
-#include "router.h"
-#include "sink.h"
-#include "spill.h"
-#include "state.h"
-#include "timeutil.h"
+#include "collector/collector.h"
+#include "control/control.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/state.h"
+#include "core/timeutil.h"
+#include "pipeline/kpipe.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/spill.h"
+#include "router/route.h"
+#include "router/router.h"
+#include "router/sinks/sink.h"
 
 static json_t *cmd_version(struct admin *a, struct client *cl, json_t *req)
 {
@@ -148,7 +147,7 @@ json_t *admin__stats(const struct control_deps *d)
                                   (json_int_t)counter_get(&rs->reload_errors)));
     json_object_set_new(r, "memory",
                         json_pack("{s:I, s:I}", "held_bytes", (json_int_t)held, "limit",
-                                  (json_int_t)d->cfg->pipeline.memory_limit));
+                                  (json_int_t)d->memory_limit));
     if (d->collector)
         json_object_set_new(
             r, "collector",
@@ -306,8 +305,8 @@ static json_t *cmd_audit(struct admin *a, struct client *cl, json_t *req)
 static json_t *cmd_config(struct admin *a, struct client *cl, json_t *req)
 {
     const struct control_deps *d = control_deps(a->ctl);
-    return admin__ok(
-        json_pack("{s:s, s:o}", "file", d->cfg->file, "config", cfg_dump(&config_section, d->cfg)));
+    return admin__ok(json_pack("{s:s, s:o}", "file", d->config_file, "config",
+                               cfg_dump(d->config_root, d->config)));
 }
 
 static json_t *cmd_sinks(struct admin *a, struct client *cl, json_t *req)

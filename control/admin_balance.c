@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "admin_int.h"
+#include "control/admin_int.h"
 
 #define SNAPSHOTS   10
 #define SNAPSHOT_NS 5000000 /* between snapshots: 50 ms at most for a stats call under load */

@@ -1,4 +1,4 @@
-#include "app.h"
+#include "app/app.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -11,20 +11,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "config.h"
-#include "control.h"
-#include "fsutil.h"
-#include "kv.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "router.h"
-#include "sink.h"
-#include "kpipe.h"
-#include "spill.h"
-#include "state.h"
-#include "timeutil.h"
+#include "app/config.h"
+#include "collector/collector.h"
+#include "control/control.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/state.h"
+#include "core/timeutil.h"
+#include "pipeline/kpipe.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/spill.h"
+#include "router/kv.h"
+#include "router/router.h"
+#include "router/sinks/sink.h"
 
 struct app {
     struct config *cfg;
@@ -141,7 +141,8 @@ static int build(struct app *a, char *err, size_t errlen)
                pipeline_enable_spill(a->pl, &cfg->pipeline, a->st, kafka_bytes, err, errlen)) {
         return -EIO;
     }
-    a->router = router_new(cfg, a->pl, a->sinks, a->st, a->kv, err, errlen);
+    struct router_setup setup = config_router_setup(cfg);
+    a->router = router_new(&setup, a->pl, a->sinks, a->st, a->kv, err, errlen);
     if (!a->router)
         return -EINVAL;
     /* Tail positions are saved from the collector's event loop, which every input shares: a
@@ -154,7 +155,13 @@ static int build(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory creating the collector");
         return -ENOMEM;
     }
-    struct control_deps deps = {cfg, a->router, a->kv, a->st, a->col, a->pl, a->sinks};
+    struct control_deps deps = config_control_deps(cfg);
+    deps.router = a->router;
+    deps.kv = a->kv;
+    deps.state = a->st;
+    deps.collector = a->col;
+    deps.pipeline = a->pl;
+    deps.sinks = a->sinks;
     a->ctl = control_new(&deps);
     if (!a->ctl) {
         snprintf(err, errlen, "out of memory creating the control thread");

@@ -1,4 +1,4 @@
-#include "control.h"
+#include "control/control.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -10,13 +10,12 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "admin_int.h"
-#include "config.h"
-#include "kv.h"
-#include "log.h"
-#include "router.h"
-#include "timeutil.h"
+#include "control/admin.h"
+#include "control/admin_int.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "router/kv.h"
+#include "router/router.h"
 
 /* Editors save in bursts (write, rename, chmod): reload once the burst is over. */
 #define RELOAD_DEBOUNCE_US 100000
@@ -154,7 +153,7 @@ static int watch_scripts(struct control *c)
     c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (c->inotify_fd < 0)
         return -errno;
-    const char *dir = c->d.cfg->router.scripts;
+    const char *dir = c->d.scripts;
     if (inotify_add_watch(c->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
         log_info("not watching the scripts directory: reload with SIGHUP or spillway ctl reload",
                  "{s:s, s:s}", "dir", dir, "error", strerror(errno));
@@ -183,12 +182,12 @@ int control_start(struct control *c, char *err, size_t errlen)
     struct timeval tv = {0,
                          EXPIRE_EVERY_US < KV_FLUSH_EVERY_US ? EXPIRE_EVERY_US : KV_FLUSH_EVERY_US};
     event_add(c->tick_ev, &tv);
-    if (*c->d.cfg->admin.socket) {
+    if (*c->d.admin->socket) {
         c->admin = admin_new(c, err, errlen);
         if (!c->admin)
             return -EINVAL;
     }
-    if (*c->d.cfg->admin.http) {
+    if (*c->d.admin->http) {
         c->http = admin_http_new(c, err, errlen);
         if (!c->http)
             return -EINVAL;

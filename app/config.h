@@ -4,17 +4,12 @@
 #ifndef SPILLWAY_CONFIG_H
 #define SPILLWAY_CONFIG_H
 
-#include "cfg.h"
-#include "pipeline.h"
-#include "route.h"
-
-struct admin_config {
-    char *socket;
-    char *socket_mode;
-    struct cfg_strlist allow_uids;
-    char *http;
-    char *http_token;
-};
+#include "control/admin.h"
+#include "control/control.h"
+#include "core/cfg.h"
+#include "pipeline/pipeline.h"
+#include "router/route.h"
+#include "router/router.h"
 
 struct config {
     char *data_dir;
@@ -50,5 +45,11 @@ void config_free(struct config *cfg);
  * "FILE:LINE: ..." per call of fn. */
 void config_warnings(const struct config *c, void (*fn)(void *ud, const char *msg), void *ud);
 void config_summary(const struct config *cfg, char *out, size_t len);
+
+/* What the control plane borrows from cfg, with the other parts it serves (borrowed too). */
+struct control_deps config_control_deps(const struct config *cfg);
+
+/* What the router takes from cfg (borrowed: cfg must outlive the router). */
+struct router_setup config_router_setup(const struct config *cfg);
 
 #endif

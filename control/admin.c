@@ -1,4 +1,4 @@
-#include "admin_int.h"
+#include "control/admin_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,19 +17,36 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "config.h"
-#include "control.h"
-#include "dlist.h"
-#include "fsutil.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring.h"
-#include "route.h"
-#include "router.h"
-#include "sink.h"
-#include "state.h"
-#include "timeutil.h"
+#include "collector/collector.h"
+#include "control/control.h"
+#include "core/dlist.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "core/state.h"
+#include "core/timeutil.h"
+#include "pipeline/pipeline.h"
+#include "router/route.h"
+#include "router/router.h"
+#include "router/sinks/sink.h"
+
+static const struct cfg_key admin_keys[] = {
+    {"socket", CFG_STRING, offsetof(struct admin_config, socket), "./run/admin.sock",
+     "Unix socket of the admin protocol (spillway ctl)."},
+    {"socket_mode", CFG_STRING, offsetof(struct admin_config, socket_mode), "0600",
+     "Permissions of the admin socket (0660 lets a group in; allow_uids must list them too)."},
+    {"allow_uids", CFG_STRLIST, offsetof(struct admin_config, allow_uids), NULL,
+     "User ids, besides root and spillway's own, whose clients the admin socket accepts "
+     "(checked with SO_PEERCRED)."},
+    {"http", CFG_STRING, offsetof(struct admin_config, http), "127.0.0.1:8686",
+     "host:port serving /metrics, /health and /ready; empty turns it off."},
+    {"http_token", CFG_STRING, offsetof(struct admin_config, http_token), "",
+     "Bearer token the HTTP admin requires when set (use ${ENV}).", CFG_SECRET},
+    {0},
+};
+
+const struct cfg_section admin_config_section = {
+    .name = "admin", .size = sizeof(struct admin_config), .keys = admin_keys};
 
 #define MAX_REQUEST    (64 * 1024)
 #define MAX_UNREAD_OUT (4 * 1024 * 1024)
@@ -192,7 +209,7 @@ static int uid_allowed(struct admin *a, uid_t uid)
 {
     if (uid == 0 || uid == geteuid())
         return 1;
-    const struct cfg_strlist *l = &control_deps(a->ctl)->cfg->admin.allow_uids;
+    const struct cfg_strlist *l = &control_deps(a->ctl)->admin->allow_uids;
     for (int i = 0; i < l->n; i++) {
         if (strtoul(l->v[i], NULL, 10) == uid)
             return 1;
@@ -241,7 +258,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 struct admin *admin_new(struct control *c, char *err, size_t errlen)
 {
-    const struct admin_config *ac = &control_deps(c)->cfg->admin;
+    const struct admin_config *ac = control_deps(c)->admin;
     const char *path = ac->socket;
     struct admin *a = calloc(1, sizeof(*a));
     if (!a)

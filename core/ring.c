@@ -1,4 +1,4 @@
-#include "ring.h"
+#include "core/ring.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 #define RING_WRAP UINT32_MAX /* header len marking "continue at offset 0" */
 

@@ -7,10 +7,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "admin.h"
-#include "control.h"
-#include "log.h"
-#include "router.h"
+#include "control/admin.h"
+#include "control/control.h"
+#include "core/log.h"
+#include "router/router.h"
 
 struct bufferevent;
 struct evconnlistener;

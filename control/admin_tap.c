@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_int.h"
-#include "ring.h"
-#include "route.h"
+#include "control/admin_int.h"
+#include "core/ring.h"
+#include "router/route.h"
 
 #define TAP_RING_BYTES   (1u << 20)
 #define TAP_DRAIN_US     50000

@@ -8,8 +8,21 @@
 
 #include <stddef.h>
 
+#include "core/cfg.h"
+
 struct admin;
 struct control;
+
+/* The `admin:` section. */
+struct admin_config {
+    char *socket;
+    char *socket_mode;
+    struct cfg_strlist allow_uids;
+    char *http;
+    char *http_token;
+};
+
+extern const struct cfg_section admin_config_section;
 
 /* Opens the socket named by admin.socket. NULL with a message in err. */
 struct admin *admin_new(struct control *c, char *err, size_t errlen);
