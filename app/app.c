@@ -17,13 +17,13 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/ring.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "core/timeutil.h"
 #include "pipeline/kpipe.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/spill.h"
-#include "router/kv.h"
 #include "router/router.h"
+#include "router/script_state.h"
 #include "router/sinks/sink.h"
 
 struct app {
@@ -33,9 +33,9 @@ struct app {
     struct pipeline *pl;
     struct router *router;
     struct collector *col;
-    struct state *st;
-    struct state *col_st; /* the collector's own connection: it never waits on a lock */
-    struct kv *kv;
+    struct store *st;
+    struct store *col_st; /* the collector's own connection: it never waits on a lock */
+    struct script_state *kv;
     struct control *ctl;
     struct event *sig[3];
     int partitions;
@@ -54,12 +54,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     log_info("stopping: draining in-flight events", "{s:s}", "signal",
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
     event_base_loopbreak(a->base);
-}
-
-static int cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
 }
 
 /* With the embedded default, a fresh directory gets the default script to edit. */
@@ -100,7 +94,7 @@ static int collects_here(const struct config *cfg)
 static int build(struct app *a, char *err, size_t errlen)
 {
     struct config *cfg = a->cfg;
-    a->partitions = cfg->pipeline.partitions ? (int)cfg->pipeline.partitions : cpu_count();
+    a->partitions = config_partitions(cfg);
     /* The memory limit: half for the sink queues, the rest for the partition rings, less an
      * eighth of the whole for librdkafka's producer queue when Kafka is in play
      * (docs/pipeline.md). */
@@ -116,10 +110,10 @@ static int build(struct app *a, char *err, size_t errlen)
     }
     char dbpath[4096];
     snprintf(dbpath, sizeof(dbpath), "%s/spillway.db", cfg->data_dir);
-    a->st = state_open(dbpath, err, errlen);
+    a->st = store_open(dbpath, err, errlen);
     if (!a->st)
         return -EIO;
-    a->kv = kv_new(a->st);
+    a->kv = script_state_new(a->st);
     if (!a->kv)
         return -ENOMEM;
     a->sinks = sinks_new(&cfg->sinks, queue_bytes, cfg->dead_letter, err, errlen);
@@ -147,7 +141,7 @@ static int build(struct app *a, char *err, size_t errlen)
         return -EINVAL;
     /* Tail positions are saved from the collector's event loop, which every input shares: a
      * database locked by another process must not stall it for the busy timeout. */
-    a->col_st = state_open_nowait(a->st, err, errlen);
+    a->col_st = store_open_nowait(a->st, err, errlen);
     if (!a->col_st)
         return -EIO;
     a->col = collector_new(a->base, a->pl, a->col_st, &cfg->inputs, cfg->pipeline.partition_key);
@@ -157,8 +151,8 @@ static int build(struct app *a, char *err, size_t errlen)
     }
     struct control_deps deps = config_control_deps(cfg);
     deps.router = a->router;
-    deps.kv = a->kv;
-    deps.state = a->st;
+    deps.script_state = a->kv;
+    deps.store = a->st;
     deps.collector = a->col;
     deps.pipeline = a->pl;
     deps.sinks = a->sinks;
@@ -231,9 +225,9 @@ static void teardown(struct app *a)
     router_free(a->router);
     pipeline_free(a->pl);
     sinks_free(a->sinks);
-    kv_free(a->kv);
-    state_close(a->col_st);
-    state_close(a->st);
+    script_state_free(a->kv);
+    store_close(a->col_st);
+    store_close(a->st);
     if (a->base)
         event_base_free(a->base);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collector/input.h"
 #include "core/fsutil.h"
@@ -205,11 +206,20 @@ void config_warnings(const struct config *c, void (*fn)(void *ud, const char *ms
     }
 }
 
+int config_partitions(const struct config *cfg)
+{
+    if (cfg->pipeline.partitions)
+        return (int)cfg->pipeline.partitions;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 void config_summary(const struct config *cfg, char *out, size_t len)
 {
-    snprintf(out, len, "%d inputs, %d routes, %d sinks, %s partitions, memory_limit %lld bytes",
-             cfg->inputs.n, cfg->routes.n, cfg->sinks.n,
-             cfg->pipeline.partitions ? "fixed" : "auto", (long long)cfg->pipeline.memory_limit);
+    snprintf(out, len, "%d inputs, %d routes, %d sinks, %d partitions%s, memory_limit %lld bytes",
+             cfg->inputs.n, cfg->routes.n, cfg->sinks.n, config_partitions(cfg),
+             cfg->pipeline.partitions ? "" : " (one per CPU)",
+             (long long)cfg->pipeline.memory_limit);
 }
 
 struct router_setup config_router_setup(const struct config *cfg)

@@ -40,10 +40,12 @@ extern const size_t embedded_default_script_len;
 int config_load(const char *path, struct config *cfg, struct cfg_errors *errs);
 void config_free(struct config *cfg);
 
-/* One line: "N inputs, N routes, N sinks, N partitions". */
+/* The number of partitions: pipeline.partitions, or one per CPU when it is 0. */
+int config_partitions(const struct config *cfg);
 /* Reports what loads fine but is unused (e.g. routes in a kafka-mode collector), one message
  * "FILE:LINE: ..." per call of fn. */
 void config_warnings(const struct config *c, void (*fn)(void *ud, const char *msg), void *ud);
+/* One line: "N inputs, N routes, N sinks, N partitions, memory_limit N bytes". */
 void config_summary(const struct config *cfg, char *out, size_t len);
 
 /* What the control plane borrows from cfg, with the other parts it serves (borrowed too). */

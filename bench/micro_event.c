@@ -223,7 +223,7 @@ static void bench_framing(long iters)
         buf_putc(&all, '\n');
     }
     struct framer f;
-    framer_init(&f, 1 << 20);
+    framer_init(&f, FRAMING_LINE, 1 << 20);
     long lines = 0;
     double t0 = now_s();
     while (lines < iters) {

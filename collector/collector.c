@@ -9,8 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "collector/statsd.h"
-#include "collector/syslog.h"
 #include "core/hash.h"
 #include "core/jsontok.h"
 #include "core/jsonw.h"
@@ -87,10 +85,10 @@ static void set_paused(struct collector *c, int paused)
     c->paused = paused;
     for (int i = 0; i < c->ninputs; i++) {
         struct input *in = c->inputs[i];
-        if (paused && in->ops->pause)
-            in->ops->pause(in);
-        else if (!paused && in->ops->resume)
-            in->ops->resume(in);
+        if (paused && in->type->pause)
+            in->type->pause(in);
+        else if (!paused && in->type->resume)
+            in->type->resume(in);
     }
     log_debug(paused ? "pipeline full: inputs paused" : "inputs resumed", NULL);
 }
@@ -114,7 +112,7 @@ void collector_commit(struct collector *c)
     }
 }
 
-struct collector *collector_new(struct event_base *base, struct pipeline *pl, struct state *st,
+struct collector *collector_new(struct event_base *base, struct pipeline *pl, struct store *st,
                                 const struct cfg_list *inputs, const char *partition_key)
 {
     struct collector *c = calloc(1, sizeof(*c));
@@ -137,14 +135,13 @@ struct collector *collector_new(struct event_base *base, struct pipeline *pl, st
         if (!in)
             goto fail;
         c->inputs[c->ninputs++] = in;
-        in->ops = it->variant->impl;
+        in->type = input_types[it->index];
         in->name = it->name;
-        in->type = it->type;
         in->opts = it->opts;
         in->id = (uint16_t)i;
         in->col = c;
         in->base = base;
-        in->state = st;
+        in->store = st;
         const struct input_common *common = it->opts; /* every opts struct starts with it */
         normalizer_init(&in->norm, in->name, input_aliases(common), partition_key);
     }
@@ -161,8 +158,8 @@ void collector_free(struct collector *c)
         return;
     for (int i = 0; i < c->ninputs; i++) {
         struct input *in = c->inputs[i];
-        if (in->ops->destroy)
-            in->ops->destroy(in);
+        if (in->type->destroy)
+            in->type->destroy(in);
         normalizer_free(&in->norm);
         free(in);
     }
@@ -184,7 +181,7 @@ int collector_start(struct collector *c, char *err, size_t errlen)
 {
     for (int i = 0; i < c->ninputs; i++) {
         struct input *in = c->inputs[i];
-        int rc = in->ops->start(in, err, errlen);
+        int rc = in->type->start(in, err, errlen);
         if (rc)
             return rc;
     }
@@ -216,8 +213,8 @@ uint64_t collector_stop(struct collector *c, int64_t deadline_ns)
     c->drain_until = now + (deadline_ns - now) / 2;
     for (int i = 0; i < c->ninputs; i++) {
         struct input *in = c->inputs[i];
-        if (in->ops->stop)
-            in->ops->stop(in);
+        if (in->type->stop)
+            in->type->stop(in);
     }
     c->stopped = 1;
     evtimer_del(c->retry);
@@ -390,32 +387,23 @@ static int built_key_hash(struct collector *c, const char *json, size_t len, uin
     return 1;
 }
 
+struct buf *collector_buffer(struct collector *c)
+{
+    buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
+    return &c->built;
+}
+
 void collector_event(struct input *in, const char *json, size_t len)
 {
     struct collector *c = in->col;
     uint64_t hash;
+    counter_add(&in->stats.received, 1);
     if (len > c->max_record) {
         dead_letter(in, "too large", json, len);
         return;
     }
     int has = built_key_hash(c, json, len, &hash);
     stage(in, json, len, 0, has ? &hash : NULL);
-}
-
-void collector_syslog(struct input *in, const char *msg, size_t len)
-{
-    struct collector *c = in->col;
-    counter_add(&in->stats.received, 1);
-    const char *err = NULL;
-    buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
-    enum syslog_result r = syslog_to_event(msg, len, in->name, &c->now, &c->built, &err);
-    if (r == SYSLOG_REJECT) {
-        dead_letter(in, err, msg, len);
-        return;
-    }
-    if (r == SYSLOG_LOOSE)
-        counter_add(&in->stats.syslog_loose, 1);
-    collector_event(in, c->built.data, c->built.len);
 }
 
 int collector_paused(const struct collector *c)
@@ -445,39 +433,4 @@ void collector_json_token(struct input *in, int tok)
         return;
     }
     stage(in, c->scratch.data, c->scratch.len, 0, has_hash ? &hash : NULL);
-}
-
-void collector_statsd(struct input *in, const char *line, size_t len)
-{
-    struct collector *c = in->col;
-    counter_add(&in->stats.received, 1);
-    const char *err = NULL;
-    buf_reset(&c->built);
-    if (statsd_to_event(line, len, in->name, &c->now, &c->built, &err)) {
-        dead_letter(in, err, line, len);
-        return;
-    }
-    collector_event(in, c->built.data, c->built.len);
-}
-
-void collector_line(struct input *in, const char *line, size_t len)
-{
-    struct collector *c = in->col;
-    counter_add(&in->stats.received, 1);
-    if (utf8_check(line, len) != len || memchr(line, '\0', len)) {
-        dead_letter(in, "invalid UTF-8 or NUL in line", line, len);
-        return;
-    }
-    struct buf *o = &c->built;
-    buf_reset(o);
-    buf_puts(o, "{\"timestamp\":\"");
-    buf_append(o, c->now.text, TIME_RFC3339_LEN);
-    buf_puts(o, "\",\"kind\":\"log\",\"source\":");
-    jsonw_string(o, in->name, strlen(in->name));
-    buf_puts(o, ",\"message\":");
-    jsonw_string(o, line, len);
-    buf_puts(o, ",\"received_at\":\"");
-    buf_append(o, c->now.text, TIME_RFC3339_LEN);
-    buf_puts(o, "\"}");
-    collector_event(in, o->data, o->len);
 }

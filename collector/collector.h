@@ -16,10 +16,10 @@ struct pipeline;
 struct event_base;
 
 /* inputs: the config's `inputs:` list (borrowed for the collector's life). */
-struct state;
+struct store;
 
 /* st (may be NULL) keeps file-tail positions. */
-struct collector *collector_new(struct event_base *base, struct pipeline *pl, struct state *st,
+struct collector *collector_new(struct event_base *base, struct pipeline *pl, struct store *st,
                                 const struct cfg_list *inputs, const char *partition_key);
 void collector_free(struct collector *c);
 
@@ -54,15 +54,11 @@ int collector_json_try(struct input *in, const char *json, size_t len, const cha
 void collector_dead(struct input *in, const char *reason, const char *raw, size_t len);
 /* Element tok of in->norm.tok (already parsed by the input, e.g. a JSON array's item). */
 void collector_json_token(struct input *in, int tok);
-/* A syslog message (framing removed): parsed, or kept loosely (counted as syslog_loose), or
- * dead-lettered. */
-void collector_syslog(struct input *in, const char *msg, size_t len);
-/* A statsd line: a metric event or a dead letter. */
-void collector_statsd(struct input *in, const char *line, size_t len);
-/* A plain text line: {"message": line} (format lines). */
-void collector_line(struct input *in, const char *line, size_t len);
-/* A canonical event a parser built (valid JSON by construction): staged as it is. The caller
- * counts it as received. */
+/* For formats and parsers: a buffer to build one event in, empty, the collector's own; valid
+ * until the next collector_* call that takes an input. */
+struct buf *collector_buffer(struct collector *c);
+/* A canonical event a format or parser built (valid JSON by construction), counted as received:
+ * staged as it is, or dead-lettered as too large for the pipeline. */
 void collector_event(struct input *in, const char *json, size_t len);
 /* True while the pipeline is full under `block` (HTTP answers 503, UDP counts drops). */
 int collector_paused(const struct collector *c);

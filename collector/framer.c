@@ -3,16 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
-void framer_init(struct framer *f, size_t max)
+void framer_init(struct framer *f, enum framing how, size_t max)
 {
     memset(f, 0, sizeof(*f));
     f->max = max;
-}
-
-void framer_init_syslog(struct framer *f, size_t max)
-{
-    framer_init(f, max);
-    f->octets = 1;
+    f->octets = how == FRAMING_SYSLOG;
+    f->delim = how == FRAMING_NUL ? '\0' : '\n';
 }
 
 void framer_free(struct framer *f)
@@ -38,10 +34,10 @@ static void carry(struct framer *f, const char *data, size_t len, framer_fn fn, 
     f->discarding = 1;
 }
 
-/* A whole line (without its '\n'): delivered, or cut at max and flagged. */
+/* A whole line (without its delimiter): delivered, or cut at max and flagged. */
 static void line(struct framer *f, const char *p, size_t n, framer_fn fn, void *ud)
 {
-    if (n && p[n - 1] == '\r')
+    if (n && p[n - 1] == '\r' && f->delim == '\n')
         n--;
     if (n > f->max)
         fn(ud, p, f->max, FRAME_TRUNCATED);
@@ -122,7 +118,7 @@ void framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, v
                 continue;
             }
         }
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *nl = memchr(p, f->delim, (size_t)(end - p));
         if (!nl) {
             carry(f, p, (size_t)(end - p), fn, ud);
             return;

@@ -1,31 +1,31 @@
 #include "collector/input.h"
 
-extern const struct cfg_section input_tcp_section;
-extern const struct cfg_section input_unix_section;
-extern const struct cfg_section input_udp_section;
-extern const struct cfg_section input_http_section;
-extern const struct cfg_section input_statsd_section;
-extern const struct cfg_section input_tail_section;
-extern const struct cfg_section input_stdin_section;
-extern const struct cfg_section input_unix_dgram_section;
+/* The registry: an input type is its own file, which defines its descriptor, and a line in each
+ * of these two lists. The order is the config reference's. */
+extern const struct input_type input_tcp, input_unix, input_udp, input_unix_dgram, input_http,
+    input_statsd, input_tail, input_stdin;
 
-/* The registry: adding an input type adds one line here. */
 /* clang-format off */
-const struct cfg_section *const input_sections[] = {
-    &input_tcp_section,
-    &input_unix_section,
-    &input_udp_section,
-    &input_unix_dgram_section,
-    &input_http_section,
-    &input_statsd_section,
-    &input_tail_section,
-    &input_stdin_section,
+const struct input_type *const input_types[] = {
+    &input_tcp,
+    &input_unix,
+    &input_udp,
+    &input_unix_dgram,
+    &input_http,
+    &input_statsd,
+    &input_tail,
+    &input_stdin,
     NULL,
 };
 /* clang-format on */
 
+static const struct cfg_section *input_variant(int i)
+{
+    return input_types[i] ? &input_types[i]->cfg : NULL;
+}
+
 const struct cfg_section input_list_section = {
-    .name = "input", .variants = input_sections, .keys = (const struct cfg_key[]){{0}}};
+    .name = "input", .variant = input_variant, .keys = (const struct cfg_key[]){{0}}};
 
 static char *default_alias_keys[] = {"msg", "severity", "@timestamp"};
 static char *default_alias_vals[] = {"message", "level", "timestamp"};

@@ -1,5 +1,5 @@
-/* The input interface: every input type is a table of functions (one file each) registered in
- * input.c, with its config keys in a cfg_section whose impl points back at the ops. Inputs run
+/* The input interface: every input type is a typed descriptor (struct input_type: its config
+ * keys and its functions, one file each) registered in input.c's table. Inputs run
  * on the collector's event loop; they frame and parse what they read and hand records to the
  * collector (collector_json, collector_event, collector_dead). The collector owns every input;
  * an input owns its listeners and connections. */
@@ -16,9 +16,14 @@
 struct input;
 struct collector;
 struct event_base;
-struct state;
+struct store;
 
-struct input_ops {
+/* An input type: what `type:` names in the config. Each is one file (input_<x>.c) defining a
+ * const struct input_type, registered by one line in input.c. */
+struct input_type {
+    /* Name, one-line description, option keys and the size of the options struct (which starts
+     * with struct input_common): the config loader fills one per configured input. */
+    struct cfg_section cfg;
     /* Opens listeners/files. Returns 0 or a negative errno with a message in err. */
     int (*start)(struct input *in, char *err, size_t errlen);
     /* Backpressure: stop reading (the kernel then pushes back on senders), and resume. */
@@ -31,21 +36,21 @@ struct input_ops {
 };
 
 struct input {
-    const struct input_ops *ops;
+    const struct input_type *type;
     const char *name; /* borrowed from the config */
-    const char *type;
-    const void *opts; /* the type's config struct (borrowed) */
+    const void *opts; /* the type's options struct, filled from type->cfg.keys (borrowed) */
     uint16_t id;      /* index in the collector, carried in ring records */
     struct collector *col;
     struct event_base *base;
-    struct state *state; /* positions for file tails (may be NULL) */
+    struct store *store; /* positions for file tails (may be NULL) */
     struct normalizer norm;
     struct input_stats stats;
     void *priv; /* the type's own state */
 };
 
-/* All input config sections (NULL-terminated): the variants of `inputs:`. */
-extern const struct cfg_section *const input_sections[];
+/* The registry: every input type, NULL-terminated. */
+extern const struct input_type *const input_types[];
+/* `inputs:` in the config: a list whose items pick their type from the registry. */
 extern const struct cfg_section input_list_section;
 
 /* Keys every input accepts about its records. */

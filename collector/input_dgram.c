@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
+#include "collector/format.h"
 #include "collector/input.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -25,8 +26,7 @@
 #define MAX_DGRAM    65535
 #define READS_PER_CB 16 /* batches per wake-up, so one flood cannot starve the loop */
 
-enum { DFMT_SYSLOG, DFMT_JSON, DFMT_STATSD };
-static const char *const dgram_formats[] = {"syslog", "json", NULL};
+extern const struct input_type input_unix_dgram, input_statsd;
 
 struct dgram_opts {
     struct input_common common;
@@ -50,37 +50,46 @@ struct dgram {
     uint32_t kernel_drops; /* the socket's SO_RXQ_OVFL count last seen */
     int paused;
     int is_unix;
-    int format;
+    const struct format *fmt;
     struct log_limit drop_log;
 };
 
-/* A statsd datagram holds one or more lines. */
-static void statsd_lines(struct input *in, const char *data, size_t len)
+/* A datagram without the newline or NUL senders often end it with; 0 when nothing is left. */
+static size_t trimmed(const char *data, size_t len)
 {
-    for (size_t p = 0; p < len;) {
-        const char *nl = memchr(data + p, '\n', len - p);
-        size_t e = nl ? (size_t)(nl - data) : len;
-        if (e > p)
-            collector_statsd(in, data + p, e - p);
-        p = e + 1;
-    }
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\0'))
+        len--;
+    return len;
 }
 
 static void handle(struct dgram *d, const char *data, size_t len, int truncated)
 {
     struct input *in = d->in;
-    while (len && (data[len - 1] == '\n' || data[len - 1] == '\0'))
-        len--; /* senders often end a datagram with a newline or a NUL */
-    if (len == 0)
+    if ((len = trimmed(data, len)) == 0)
         return;
     if (truncated)
         collector_dead(in, "too large", data, len);
-    else if (d->format == DFMT_STATSD)
-        statsd_lines(in, data, len);
-    else if (d->format == DFMT_SYSLOG)
-        collector_syslog(in, data, len);
     else
-        collector_json(in, data, len);
+        format_for(d->fmt, data[0])->decode(in, data, len);
+}
+
+/* Datagrams read while the pipeline is full, counted as received and dropped: as many records as
+ * each would have made (a statsd datagram holds several lines). */
+static void drop(struct dgram *d, int n)
+{
+    uint64_t records = 0;
+    for (int i = 0; i < n; i++) {
+        const char *data = d->iov[i].iov_base;
+        size_t len = trimmed(data, d->msgs[i].msg_len);
+        if (len)
+            records += format_records(format_for(d->fmt, data[0]), data, len);
+    }
+    counter_add(&d->in->stats.received, records);
+    counter_add(&d->in->stats.dropped, records);
+    int64_t sup = log_limit_take(&d->drop_log);
+    if (sup >= 0)
+        log_warn("pipeline full: datagrams dropped (UDP cannot push back)", "{s:s, s:I}", "input",
+                 d->in->name, "suppressed", (json_int_t)sup);
 }
 
 /* The kernel's count of datagrams it dropped for this socket (receive buffer full) comes with
@@ -128,12 +137,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             bytes += d->msgs[i].msg_len;
         counter_add(&d->in->stats.bytes, bytes);
         if (d->paused || collector_paused(d->in->col)) {
-            counter_add(&d->in->stats.received, (uint64_t)n);
-            counter_add(&d->in->stats.dropped, (uint64_t)n);
-            int64_t sup = log_limit_take(&d->drop_log);
-            if (sup >= 0)
-                log_warn("pipeline full: datagrams dropped (UDP cannot push back)", "{s:s, s:I}",
-                         "input", d->in->name, "suppressed", (json_int_t)sup);
+            drop(d, n);
             continue;
         }
         for (int i = 0; i < n; i++)
@@ -205,8 +209,8 @@ static int dgram_start(struct input *in, char *err, size_t errlen)
     d->in = in;
     d->o = in->opts;
     d->fd = -1;
-    d->is_unix = strcmp(in->type, "unix_dgram") == 0;
-    d->format = strcmp(in->type, "statsd") == 0 ? DFMT_STATSD : d->o->format;
+    d->is_unix = in->type == &input_unix_dgram;
+    d->fmt = in->type == &input_statsd ? &format_statsd : format_at(d->o->format);
     /* One byte more than the limit, so a longer datagram shows as MSG_TRUNC. */
     d->slot = (size_t)d->o->common.max_event_size + 1;
     if (d->slot > MAX_DGRAM + 1)
@@ -274,23 +278,17 @@ static void dgram_destroy(struct input *in)
     in->priv = NULL;
 }
 
-static const struct input_ops dgram_ops = {
-    .start = dgram_start,
-    .pause = dgram_pause,
-    .resume = dgram_resume,
-    .stop = dgram_stop,
-    .destroy = dgram_destroy,
-};
+#define DGRAM_OPS                                                                                  \
+    .start = dgram_start, .pause = dgram_pause, .resume = dgram_resume, .stop = dgram_stop,        \
+    .destroy = dgram_destroy
 
 /* clang-format off */
 #define DGRAM_KEYS_COMMON                                                                          \
     {"max_event_size", CFG_SIZE, offsetof(struct dgram_opts, common.max_event_size), "64KiB",      \
      "Longest datagram; a longer one is dead-lettered as \"too large\".", 0, 16, 65536},          \
     {"aliases", CFG_STRMAP, offsetof(struct dgram_opts, common.aliases), NULL,                     \
-     "For format json: source field names mapped to canonical ones."},                             \
-    {"format", CFG_ENUM, offsetof(struct dgram_opts, format), "syslog",                            \
-     "syslog: one RFC 5424 or RFC 3164 message per datagram; json: one JSON object.",             \
-     0, 0, 0, dgram_formats},                                                                      \
+     "For format ndjson: source field names mapped to canonical ones."},                           \
+    FORMAT_KEY(struct dgram_opts, "syslog"),                                                       \
     {"receive_buffer", CFG_SIZE, offsetof(struct dgram_opts, receive_buffer), "4MiB",              \
      "Kernel receive buffer (SO_RCVBUF) to absorb bursts; 0 keeps the system default.",            \
      0, 0, 268435456}
@@ -312,12 +310,13 @@ static const struct cfg_key unix_dgram_keys[] = {
     {0},
 };
 
-const struct cfg_section input_udp_section = {
-    .name = "udp",
-    .desc = "UDP datagrams: syslog (RFC 5424 / RFC 3164) or one JSON object each.",
-    .size = sizeof(struct dgram_opts),
-    .keys = udp_keys,
-    .impl = &dgram_ops,
+const struct input_type input_udp = {
+    .cfg = {.name = "udp",
+            .desc = "UDP datagrams, one message each: syslog (RFC 5424 / RFC 3164), a JSON "
+                    "object, statsd lines or any other format.",
+            .size = sizeof(struct dgram_opts),
+            .keys = udp_keys},
+    DGRAM_OPS,
 };
 
 static const struct cfg_key statsd_keys[] = {
@@ -331,19 +330,20 @@ static const struct cfg_key statsd_keys[] = {
     {0},
 };
 
-const struct cfg_section input_statsd_section = {
-    .name = "statsd",
-    .desc = "StatsD over UDP (counters, gauges, timers, histograms, sets, distributions, sample "
-            "rates, DogStatsD tags) as kind: metric events.",
-    .size = sizeof(struct dgram_opts),
-    .keys = statsd_keys,
-    .impl = &dgram_ops,
+const struct input_type input_statsd = {
+    .cfg = {.name = "statsd",
+            .desc = "StatsD over UDP (counters, gauges, timers, histograms, sets, distributions, "
+                    "sample rates, DogStatsD tags) as kind: metric events: udp with format statsd.",
+            .size = sizeof(struct dgram_opts),
+            .keys = statsd_keys},
+    DGRAM_OPS,
 };
 
-const struct cfg_section input_unix_dgram_section = {
-    .name = "unix_dgram",
-    .desc = "A Unix datagram socket, as /dev/log: syslog or JSON per datagram.",
-    .size = sizeof(struct dgram_opts),
-    .keys = unix_dgram_keys,
-    .impl = &dgram_ops,
+const struct input_type input_unix_dgram = {
+    .cfg = {.name = "unix_dgram",
+            .desc = "A Unix datagram socket, as /dev/log: syslog, JSON or any other format per "
+                    "datagram.",
+            .size = sizeof(struct dgram_opts),
+            .keys = unix_dgram_keys},
+    DGRAM_OPS,
 };

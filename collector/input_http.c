@@ -365,7 +365,6 @@ static void otlp_event(void *ud, const char *json, size_t len)
         collector_dead(s->in, "too large", json, s->max);
         return;
     }
-    counter_add(&s->in->stats.received, 1);
     collector_event(s->in, json, len);
 }
 
@@ -566,13 +565,6 @@ static void http_destroy(struct input *in)
     in->priv = NULL;
 }
 
-/* Pausing is answered per request (503), not by closing sockets. */
-static const struct input_ops http_ops = {
-    .start = http_start,
-    .stop = http_stop,
-    .destroy = http_destroy,
-};
-
 static const struct cfg_key http_keys[] = {
     {"listen", CFG_STRING, offsetof(struct http_opts, listen), NULL,
      "Address to listen on, host:port.", CFG_REQUIRED},
@@ -592,11 +584,14 @@ static const struct cfg_key http_keys[] = {
     {0},
 };
 
-const struct cfg_section input_http_section = {
-    .name = "http",
-    .desc = "HTTP: POST /v1/events (NDJSON or a JSON array) and OTLP/HTTP JSON at /v1/logs, "
-            "/v1/traces, /v1/metrics; gzip accepted.",
-    .size = sizeof(struct http_opts),
-    .keys = http_keys,
-    .impl = &http_ops,
+/* Pausing is answered per request (503), not by closing sockets: no pause or resume. */
+const struct input_type input_http = {
+    .cfg = {.name = "http",
+            .desc = "HTTP: POST /v1/events (NDJSON or a JSON array) and OTLP/HTTP JSON at "
+                    "/v1/logs, /v1/traces, /v1/metrics; gzip accepted.",
+            .size = sizeof(struct http_opts),
+            .keys = http_keys},
+    .start = http_start,
+    .stop = http_stop,
+    .destroy = http_destroy,
 };

@@ -11,14 +11,11 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
-#include "collector/framer.h"
+#include "collector/format.h"
 #include "collector/input.h"
 #include "core/log.h"
 
 #define CHUNK (256 * 1024)
-
-enum { SFMT_NDJSON, SFMT_LINES, SFMT_SYSLOG };
-static const char *const stdin_formats[] = {"ndjson", "lines", "syslog", NULL};
 
 struct stdin_opts {
     struct input_common common;
@@ -31,24 +28,11 @@ struct sin {
     const struct stdin_opts *o;
     struct event *ev;
     int is_file; /* read from a timer rather than readiness */
-    struct framer fr;
+    struct format_stream fs;
     char *buf;
     int paused;
     int done;
 };
-
-static void on_line(void *ud, const char *line, size_t len, int flags)
-{
-    struct sin *s = ud;
-    if (flags & FRAME_TRUNCATED)
-        collector_dead(s->in, "too large", line, len);
-    else if (s->o->format == SFMT_SYSLOG)
-        collector_syslog(s->in, line, len);
-    else if (s->o->format == SFMT_LINES)
-        collector_line(s->in, line, len);
-    else
-        collector_json(s->in, line, len);
-}
 
 static void arm(struct sin *s)
 {
@@ -67,9 +51,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n = read(0, s->buf, CHUNK);
     if (n > 0) {
         counter_add(&s->in->stats.bytes, (uint64_t)n);
-        framer_feed(&s->fr, s->buf, (size_t)n, on_line, s);
+        format_stream_feed(&s->fs, s->buf, (size_t)n);
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        framer_finish(&s->fr, on_line, s);
+        format_stream_finish(&s->fs);
         s->done = 1;
         event_del(s->ev);
     }
@@ -96,10 +80,7 @@ static int stdin_start(struct input *in, char *err, size_t errlen)
     s->buf = malloc(CHUNK);
     if (!s->buf)
         return -ENOMEM;
-    if (s->o->format == SFMT_SYSLOG)
-        framer_init_syslog(&s->fr, (size_t)s->o->common.max_event_size);
-    else
-        framer_init(&s->fr, (size_t)s->o->common.max_event_size);
+    format_stream_init(&s->fs, in, format_at(s->o->format), (size_t)s->o->common.max_event_size);
     struct stat st;
     s->is_file = fstat(0, &st) == 0 && S_ISREG(st.st_mode);
     if (!s->is_file)
@@ -148,34 +129,29 @@ static void stdin_destroy(struct input *in)
         return;
     if (s->ev)
         event_free(s->ev);
-    framer_free(&s->fr);
+    format_stream_free(&s->fs);
     free(s->buf);
     free(s);
     in->priv = NULL;
 }
 
-static const struct input_ops stdin_ops = {
-    .start = stdin_start,
-    .pause = stdin_pause,
-    .resume = stdin_resume,
-    .stop = stdin_stop,
-    .destroy = stdin_destroy,
-};
-
 static const struct cfg_key stdin_keys[] = {
     INPUT_COMMON_KEYS(struct stdin_opts),
-    {"format", CFG_ENUM, offsetof(struct stdin_opts, format), "ndjson",
-     "ndjson: a JSON object per line; lines: each line is a message; syslog: syslog lines.", 0, 0,
-     0, stdin_formats},
+    FORMAT_KEY(struct stdin_opts, "ndjson"),
     {"exit_on_eof", CFG_BOOL, offsetof(struct stdin_opts, exit_on_eof), "true",
      "At the end of input, stop (draining everything to the sinks first)."},
     {0},
 };
 
-const struct cfg_section input_stdin_section = {
-    .name = "stdin",
-    .desc = "Standard input: NDJSON or plain lines, for some_app | spillway run -c FILE.",
-    .size = sizeof(struct stdin_opts),
-    .keys = stdin_keys,
-    .impl = &stdin_ops,
+const struct input_type input_stdin = {
+    .cfg = {.name = "stdin",
+            .desc = "Standard input, in any format (NDJSON, plain lines, syslog, ...), for "
+                    "some_app | spillway run -c FILE.",
+            .size = sizeof(struct stdin_opts),
+            .keys = stdin_keys},
+    .start = stdin_start,
+    .pause = stdin_pause,
+    .resume = stdin_resume,
+    .stop = stdin_stop,
+    .destroy = stdin_destroy,
 };

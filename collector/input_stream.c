@@ -16,20 +16,19 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
-#include "collector/framer.h"
+#include "collector/format.h"
 #include "collector/input.h"
 #include "core/dlist.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 
+extern const struct input_type input_unix;
+
 /* 256 KiB per read: about a thousand 250-byte events per syscall. */
 #define READ_CHUNK (256 * 1024)
 /* On stop, what the kernel still holds is read, up to this much per connection. */
 #define STOP_DRAIN_MAX (64u << 20)
-
-enum { FMT_NDJSON, FMT_SYSLOG, FMT_AUTO };
-static const char *const stream_formats[] = {"ndjson", "syslog", "auto", NULL};
 
 struct stream_opts {
     struct input_common common; /* first: the collector reads it generically */
@@ -43,10 +42,9 @@ struct stream_opts {
 
 struct conn {
     struct stream *st;
-    int format; /* FMT_NDJSON or FMT_SYSLOG; FMT_AUTO until the first byte arrives */
     evutil_socket_t fd;
     struct event *ev;
-    struct framer fr;
+    struct format_stream fs;
     struct conn *prev, *next;
 };
 
@@ -63,27 +61,6 @@ struct stream {
     struct log_limit refuse_log;
 };
 
-static void on_line(void *ud, const char *line, size_t len, int flags)
-{
-    struct conn *cn = ud;
-    if (flags & FRAME_TRUNCATED)
-        collector_dead(cn->st->in, "too large", line, len);
-    else if (cn->format == FMT_SYSLOG)
-        collector_syslog(cn->st->in, line, len);
-    else
-        collector_json(cn->st->in, line, len);
-}
-
-/* format: auto decides per connection from its first byte: '<' or a digit (RFC 6587 octet
- * counting) is syslog, anything else NDJSON. */
-static void pick_format(struct conn *cn, char first)
-{
-    size_t max = (size_t)cn->st->o->common.max_event_size;
-    cn->format = (first == '<' || (first >= '1' && first <= '9')) ? FMT_SYSLOG : FMT_NDJSON;
-    if (cn->format == FMT_SYSLOG)
-        framer_init_syslog(&cn->fr, max);
-}
-
 static void conn_close(struct conn *cn)
 {
     struct stream *st = cn->st;
@@ -92,7 +69,7 @@ static void conn_close(struct conn *cn)
     atomic_fetch_sub(&st->in->stats.connections, 1);
     event_free(cn->ev);
     evutil_closesocket(cn->fd);
-    framer_free(&cn->fr);
+    format_stream_free(&cn->fs);
     free(cn);
 }
 
@@ -110,14 +87,12 @@ static ssize_t conn_read(struct conn *cn)
     ssize_t n = read(cn->fd, st->rbuf, READ_CHUNK);
     if (n > 0) {
         counter_add(&st->in->stats.bytes, (uint64_t)n);
-        if (cn->format == FMT_AUTO)
-            pick_format(cn, st->rbuf[0]);
-        framer_feed(&cn->fr, st->rbuf, (size_t)n, on_line, cn);
+        format_stream_feed(&cn->fs, st->rbuf, (size_t)n);
         return n;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return -2;
-    framer_finish(&cn->fr, on_line, cn);
+    format_stream_finish(&cn->fs);
     return n == 0 ? 0 : -1;
 }
 
@@ -158,14 +133,10 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     }
     cn->st = st;
     cn->fd = fd;
-    cn->format = st->o->format;
-    if (cn->format == FMT_SYSLOG)
-        framer_init_syslog(&cn->fr, (size_t)st->o->common.max_event_size);
-    else
-        framer_init(&cn->fr, (size_t)st->o->common.max_event_size);
+    format_stream_init(&cn->fs, st->in, format_at(st->o->format),
+                       (size_t)st->o->common.max_event_size);
     cn->ev = event_new(st->in->base, fd, EV_READ | EV_PERSIST, on_read, cn);
     if (!cn->ev) {
-        framer_free(&cn->fr);
         free(cn);
         evutil_closesocket(fd);
         return;
@@ -254,7 +225,7 @@ static int stream_start(struct input *in, char *err, size_t errlen)
     in->priv = st;
     st->in = in;
     st->o = in->opts;
-    st->is_unix = strcmp(in->type, "unix") == 0;
+    st->is_unix = in->type == &input_unix;
     st->rbuf = malloc(READ_CHUNK);
     if (!st->rbuf)
         return -ENOMEM;
@@ -312,7 +283,7 @@ static void stream_stop(struct input *in)
             reading = collector_stop_commit(in->col) == 0; /* room in the rings, in time */
         }
         if (n == -2)
-            framer_finish(&cn->fr, on_line, cn);
+            format_stream_finish(&cn->fs);
         collector_stop_commit(in->col);
         conn_close(cn);
     }
@@ -333,21 +304,10 @@ static void stream_destroy(struct input *in)
     in->priv = NULL;
 }
 
-static const struct input_ops stream_ops = {
-    .start = stream_start,
-    .pause = stream_pause,
-    .resume = stream_resume,
-    .stop = stream_stop,
-    .destroy = stream_destroy,
-};
-
 /* clang-format off */
 #define STREAM_KEYS_COMMON                                                                         \
     INPUT_COMMON_KEYS(struct stream_opts),                                                         \
-    {"format", CFG_ENUM, offsetof(struct stream_opts, format), "ndjson",                           \
-     "ndjson: one JSON object per line; syslog: RFC 5424 or RFC 3164 messages, newline framed "    \
-     "or octet-counted (RFC 6587); auto: decided per connection by its first byte.",               \
-     0, 0, 0, stream_formats},                                                                     \
+    FORMAT_KEY(struct stream_opts, "ndjson"),                                                      \
     {"max_connections", CFG_INT, offsetof(struct stream_opts, max_connections), "1024",            \
      "Connections held at once; more are refused and counted.", 0, 1, 1000000},                   \
     {"idle_timeout", CFG_DURATION, offsetof(struct stream_opts, idle_timeout), "0s",               \
@@ -370,18 +330,23 @@ static const struct cfg_key unix_keys[] = {
     {0},
 };
 
-const struct cfg_section input_tcp_section = {
-    .name = "tcp",
-    .desc = "A TCP listener for NDJSON or syslog, any number of connections.",
-    .size = sizeof(struct stream_opts),
-    .keys = tcp_keys,
-    .impl = &stream_ops,
+#define STREAM_OPS                                                                                 \
+    .start = stream_start, .pause = stream_pause, .resume = stream_resume, .stop = stream_stop,    \
+    .destroy = stream_destroy
+
+const struct input_type input_tcp = {
+    .cfg = {.name = "tcp",
+            .desc = "A TCP listener for NDJSON, syslog or any other format, any number of "
+                    "connections.",
+            .size = sizeof(struct stream_opts),
+            .keys = tcp_keys},
+    STREAM_OPS,
 };
 
-const struct cfg_section input_unix_section = {
-    .name = "unix",
-    .desc = "A Unix stream socket for NDJSON or syslog.",
-    .size = sizeof(struct stream_opts),
-    .keys = unix_keys,
-    .impl = &stream_ops,
+const struct input_type input_unix = {
+    .cfg = {.name = "unix",
+            .desc = "A Unix stream socket for NDJSON, syslog or any other format.",
+            .size = sizeof(struct stream_opts),
+            .keys = unix_keys},
+    STREAM_OPS,
 };

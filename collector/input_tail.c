@@ -4,7 +4,7 @@
  * its start); copytruncate is detected by the file shrinking. A file is one inode, followed
  * once: when the glob also matches the rotated name (app.log.1 for app.log*), the open file
  * takes that name and keeps its position instead of being read again. Positions (inode +
- * offset of the last complete line handed on) are saved in the state store, so a restart
+ * offset of the last complete line handed on) are saved in the store, so a restart
  * neither re-reads nor skips a line, also for a file renamed while spillway was stopped.
  * Polling rather than inotify: simple, and it behaves the same on every filesystem (NFS,
  * overlay). */
@@ -20,17 +20,15 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
-#include "collector/framer.h"
+#include "collector/format.h"
 #include "collector/input.h"
 #include "core/log.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "core/timeutil.h"
 
 #define READ_PER_POLL (4u << 20) /* per file per poll: one busy file cannot starve the others */
 #define CHUNK         (256 * 1024)
 
-enum { TFMT_NDJSON, TFMT_LINES, TFMT_SYSLOG };
-static const char *const tail_formats[] = {"ndjson", "lines", "syslog", NULL};
 enum { FROM_BEGINNING, FROM_END };
 static const char *const read_froms[] = {"beginning", "end", NULL};
 
@@ -48,11 +46,11 @@ struct tfile {
     char *path;
     int fd;
     ino_t ino;
-    uint64_t offset; /* bytes read from the file into the framer */
-    uint64_t saved;  /* the position last written to the state store */
+    uint64_t offset; /* bytes read from the file into the stream */
+    uint64_t saved;  /* the position last written to the store */
     int rotated;     /* the path now names another file: read this one to its end */
     int seen;        /* matched by the last glob */
-    struct framer fr;
+    struct format_stream fs;
     struct tail *t;
     struct tfile *next;
 };
@@ -70,33 +68,20 @@ struct tail {
     struct log_limit lim;
 };
 
-static void on_line(void *ud, const char *line, size_t len, int flags)
-{
-    struct tfile *f = ud;
-    struct input *in = f->t->in;
-    if (flags & FRAME_TRUNCATED)
-        collector_dead(in, "too large", line, len);
-    else if (f->t->o->format == TFMT_SYSLOG)
-        collector_syslog(in, line, len);
-    else if (f->t->o->format == TFMT_LINES)
-        collector_line(in, line, len);
-    else
-        collector_json(in, line, len);
-}
-
 /* The position of the last complete line: what a restart resumes from. */
 static uint64_t committed(const struct tfile *f)
 {
-    return f->offset - (f->fr.partial.len < f->offset ? f->fr.partial.len : f->offset);
+    size_t carried = format_stream_carried(&f->fs);
+    return f->offset - (carried < f->offset ? carried : f->offset);
 }
 
 static void save(struct tail *t, struct tfile *f)
 {
     uint64_t pos = committed(f);
     /* A rotated file's path belongs to its successor now: never overwrite that position. */
-    if (!t->in->state || pos == f->saved || f->rotated)
+    if (!t->in->store || pos == f->saved || f->rotated)
         return;
-    if (state_position_set(t->in->state, t->in->name, f->path, (uint64_t)f->ino, pos) == 0)
+    if (store_position_set(t->in->store, t->in->name, f->path, (uint64_t)f->ino, pos) == 0)
         f->saved = pos;
 }
 
@@ -104,24 +89,20 @@ static void save(struct tail *t, struct tfile *f)
  * end; its position would only mislead a later file that reuses the inode. */
 static void tfile_close(struct tail *t, struct tfile *f, int gone)
 {
-    if (gone && t->in->state)
-        state_position_delete(t->in->state, t->in->name, f->path);
+    if (gone && t->in->store)
+        store_position_delete(t->in->store, t->in->name, f->path);
     else
         save(t, f);
     if (f->fd >= 0)
         close(f->fd);
-    framer_free(&f->fr);
+    format_stream_free(&f->fs);
     free(f->path);
     free(f);
 }
 
-static void init_framer(struct tail *t, struct tfile *f)
+static void init_stream(struct tail *t, struct tfile *f)
 {
-    size_t max = (size_t)t->o->common.max_event_size;
-    if (t->o->format == TFMT_SYSLOG)
-        framer_init_syslog(&f->fr, max);
-    else
-        framer_init(&f->fr, max);
+    format_stream_init(&f->fs, t->in, format_at(t->o->format), (size_t)t->o->common.max_event_size);
 }
 
 /* A file renamed while spillway was stopped (app.log -> app.log.1) resumes from the position
@@ -132,8 +113,8 @@ static int renamed_position(struct tail *t, const struct stat *st, uint64_t *ino
     uint64_t o = 0;
     struct stat now;
     int found =
-        t->in->state &&
-        state_position_by_inode(t->in->state, t->in->name, (uint64_t)st->st_ino, &old, &o) == 1 &&
+        t->in->store &&
+        store_position_by_inode(t->in->store, t->in->name, (uint64_t)st->st_ino, &old, &o) == 1 &&
         buf_append(&old, "", 1) == 0 && (stat(old.data, &now) < 0 || now.st_ino != st->st_ino);
     if (found) {
         *ino = (uint64_t)st->st_ino;
@@ -164,10 +145,10 @@ static struct tfile *tfile_open(struct tail *t, const char *path, int first_scan
     f->fd = fd;
     f->ino = st.st_ino;
     f->t = t;
-    init_framer(t, f);
+    init_stream(t, f);
     uint64_t ino = 0, off = 0;
     int known =
-        t->in->state && state_position_get(t->in->state, t->in->name, path, &ino, &off) == 1;
+        t->in->store && store_position_get(t->in->store, t->in->name, path, &ino, &off) == 1;
     int renamed = 0;
     if (!(known && ino == (uint64_t)st.st_ino))
         known = (renamed = renamed_position(t, &st, &ino, &off)) || known;
@@ -277,8 +258,8 @@ static int pump(struct tail *t, struct tfile *f)
                  t->in->name, "path", f->path);
         f->offset = 0;
         lseek(f->fd, 0, SEEK_SET);
-        framer_free(&f->fr);
-        init_framer(t, f);
+        format_stream_free(&f->fs);
+        init_stream(t, f);
     }
     size_t total = 0;
     for (;;) {
@@ -289,13 +270,13 @@ static int pump(struct tail *t, struct tfile *f)
             break;
         counter_add(&t->in->stats.bytes, (uint64_t)n);
         f->offset += (uint64_t)n;
-        framer_feed(&f->fr, t->buf, (size_t)n, on_line, f);
+        format_stream_feed(&f->fs, t->buf, (size_t)n);
         total += (size_t)n;
         if (total >= READ_PER_POLL)
             return 0;
     }
     if (f->rotated || !f->seen) {
-        framer_finish(&f->fr, on_line, f); /* nothing more will be appended to it */
+        format_stream_finish(&f->fs); /* nothing more will be appended to it */
         return 1;
     }
     return 0;
@@ -400,21 +381,11 @@ static void tail_destroy(struct input *in)
     in->priv = NULL;
 }
 
-static const struct input_ops tail_ops = {
-    .start = tail_start,
-    .pause = tail_pause,
-    .resume = tail_resume,
-    .stop = tail_stop,
-    .destroy = tail_destroy,
-};
-
 static const struct cfg_key tail_keys[] = {
     {"path", CFG_STRING, offsetof(struct tail_opts, path), NULL,
      "Files to follow: a glob such as /var/log/app/*.log.", CFG_REQUIRED},
     INPUT_COMMON_KEYS(struct tail_opts),
-    {"format", CFG_ENUM, offsetof(struct tail_opts, format), "lines",
-     "lines: each line is a message; ndjson: a JSON object per line; syslog: syslog lines.", 0, 0,
-     0, tail_formats},
+    FORMAT_KEY(struct tail_opts, "line"),
     {"read_from", CFG_ENUM, offsetof(struct tail_opts, read_from), "beginning",
      "Where to start in a file seen for the first time at start-up (files that appear later "
      "are always read from the beginning; known files resume from their saved position).",
@@ -429,11 +400,15 @@ static const struct cfg_key tail_keys[] = {
     {0},
 };
 
-const struct cfg_section input_tail_section = {
-    .name = "tail",
-    .desc = "Follows files matched by a glob, across rotation and restarts (positions in "
-            "SQLite).",
-    .size = sizeof(struct tail_opts),
-    .keys = tail_keys,
-    .impl = &tail_ops,
+const struct input_type input_tail = {
+    .cfg = {.name = "tail",
+            .desc = "Follows files matched by a glob, across rotation and restarts (positions in "
+                    "SQLite).",
+            .size = sizeof(struct tail_opts),
+            .keys = tail_keys},
+    .start = tail_start,
+    .pause = tail_pause,
+    .resume = tail_resume,
+    .stop = tail_stop,
+    .destroy = tail_destroy,
 };

@@ -23,7 +23,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/ring.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "core/timeutil.h"
 #include "pipeline/pipeline.h"
 #include "router/route.h"

@@ -14,7 +14,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/ring.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "core/timeutil.h"
 #include "pipeline/kpipe.h"
 #include "pipeline/pipeline.h"
@@ -35,18 +35,18 @@ static json_t *input_stats(const struct control_deps *d)
         struct input *in = collector_input(d->collector, i);
         const struct input_stats *s = &in->stats;
         json_array_append_new(
-            arr,
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-                      in->name, "type", in->type, "received", (json_int_t)counter_get(&s->received),
-                      "bytes", (json_int_t)counter_get(&s->bytes), "accepted",
-                      (json_int_t)counter_get(&s->accepted), "dead_letter",
-                      (json_int_t)counter_get(&s->dead_letter), "dropped",
-                      (json_int_t)counter_get(&s->dropped), "connections",
-                      (json_int_t)counter_get(&s->connections), "refused",
-                      (json_int_t)counter_get(&s->refused), "rejected",
-                      (json_int_t)counter_get(&s->rejected), "syslog_loose",
-                      (json_int_t)counter_get(&s->syslog_loose), "overflow",
-                      (json_int_t)counter_get(&s->overflow)));
+            arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+                           in->name, "type", in->type->cfg.name, "received",
+                           (json_int_t)counter_get(&s->received), "bytes",
+                           (json_int_t)counter_get(&s->bytes), "accepted",
+                           (json_int_t)counter_get(&s->accepted), "dead_letter",
+                           (json_int_t)counter_get(&s->dead_letter), "dropped",
+                           (json_int_t)counter_get(&s->dropped), "connections",
+                           (json_int_t)counter_get(&s->connections), "refused",
+                           (json_int_t)counter_get(&s->refused), "rejected",
+                           (json_int_t)counter_get(&s->rejected), "syslog_loose",
+                           (json_int_t)counter_get(&s->syslog_loose), "overflow",
+                           (json_int_t)counter_get(&s->overflow)));
     }
     return arr;
 }
@@ -90,15 +90,16 @@ static json_t *sink_json(struct sink *s)
     pthread_mutex_unlock(&s->stat.mu);
     uint64_t in = counter_get(&s->stats.in), delivered = counter_get(&s->stats.delivered),
              failed = counter_get(&s->stats.failed), dropped = counter_get(&s->stats.dropped);
-    return json_pack(
-        "{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "name", s->name,
-        "type", s->type, "state", sink_health_names[atomic_load(&s->health)], "last_error", err,
-        "in", (json_int_t)in, "delivered", (json_int_t)delivered, "failed", (json_int_t)failed,
-        "dropped", (json_int_t)dropped, "retries", (json_int_t)counter_get(&s->stats.retries),
-        "bytes", (json_int_t)counter_get(&s->stats.bytes), "queued", (json_int_t)ring_held(s->q),
-        "queued_bytes", (json_int_t)ring_used(s->q), "latency_p50_ms",
-        sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
-        sinkstat_percentile(&s->stat, 0.99) / 1000.0);
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+                     "name", s->name, "type", s->type->cfg.name, "state",
+                     sink_health_names[atomic_load(&s->health)], "last_error", err, "in",
+                     (json_int_t)in, "delivered", (json_int_t)delivered, "failed",
+                     (json_int_t)failed, "dropped", (json_int_t)dropped, "retries",
+                     (json_int_t)counter_get(&s->stats.retries), "bytes",
+                     (json_int_t)counter_get(&s->stats.bytes), "queued",
+                     (json_int_t)ring_held(s->q), "queued_bytes", (json_int_t)ring_used(s->q),
+                     "latency_p50_ms", sinkstat_percentile(&s->stat, 0.5) / 1000.0,
+                     "latency_p99_ms", sinkstat_percentile(&s->stat, 0.99) / 1000.0);
 }
 
 /* dropped by reason: refused by a full queue, by a full shadow queue (both never queued), and
@@ -261,22 +262,22 @@ static json_t *cmd_reload(struct admin *a, struct client *cl, json_t *req)
     char err[512];
     int rc = router_reload(control_deps(a->ctl)->router, &changed, err, sizeof(err));
     const struct control_deps *d = control_deps(a->ctl);
-    if (d->state) {
+    if (d->store) {
         char n[32];
         snprintf(n, sizeof(n), "%d reloaded", changed);
-        struct state_audit au = {.uid = cl->who.uid,
+        struct store_audit au = {.uid = cl->who.uid,
                                  .pid = cl->who.pid,
                                  .command = "reload",
                                  .target = "scripts",
                                  .new_value = rc ? err : n};
-        state_audit_add(d->state, &au);
+        store_audit_add(d->store, &au);
     }
     if (rc)
         return json_pack("{s:b, s:s, s:i}", "ok", 0, "error", err, "reloaded", changed);
     return admin__ok(json_pack("{s:i}", "reloaded", changed));
 }
 
-static void audit_row(void *ud, const struct state_audit *au)
+static void audit_row(void *ud, const struct store_audit *au)
 {
     char ts[TIME_RFC3339_LEN + 1];
     time_format_rfc3339(au->at_ns, ts);
@@ -295,7 +296,7 @@ static json_t *cmd_audit(struct admin *a, struct client *cl, json_t *req)
     if (count < 1 || count > 100000)
         return admin__fail("\"n\" must be between 1 and 100000");
     json_t *rows = json_array();
-    if (d->state && state_audit_each(d->state, count, audit_row, rows)) {
+    if (d->store && store_audit_each(d->store, count, audit_row, rows)) {
         json_decref(rows);
         return admin__fail("cannot read the audit log");
     }

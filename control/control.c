@@ -14,8 +14,8 @@
 #include "control/admin_int.h"
 #include "core/log.h"
 #include "core/timeutil.h"
-#include "router/kv.h"
 #include "router/router.h"
+#include "router/script_state.h"
 
 /* Editors save in bursts (write, rename, chmod): reload once the burst is over. */
 #define RELOAD_DEBOUNCE_US 100000
@@ -95,9 +95,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct control *c = arg;
     router_expire(c->d.router, time_now_ns());
     int64_t now = time_mono_ns();
-    if (!c->d.kv || now < c->kv_next)
+    if (!c->d.script_state || now < c->kv_next)
         return;
-    if (kv_flush(c->d.kv) >= 0) {
+    if (script_state_flush(c->d.script_state) >= 0) {
         c->kv_backoff = 0;
         return;
     }
@@ -213,8 +213,8 @@ void control_stop(struct control *c)
     event_active(c->stop_ev, EV_TIMEOUT, 0);
     pthread_join(c->thread, NULL);
     c->started = 0;
-    if (c->d.kv)
-        kv_flush(c->d.kv);
+    if (c->d.script_state)
+        script_state_flush(c->d.script_state);
 }
 
 void control_set_ready(struct control *c, int ready)

@@ -12,8 +12,8 @@
 struct admin_config;
 struct cfg_section;
 struct router;
-struct kv;
-struct state;
+struct script_state;
+struct store;
 struct collector;
 struct pipeline;
 struct sinks;
@@ -29,8 +29,8 @@ struct control_deps {
     const void *config;
     const char *config_file;
     struct router *router;
-    struct kv *kv;
-    struct state *state;
+    struct script_state *script_state;
+    struct store *store;
     struct collector *collector;
     struct pipeline *pipeline;
     struct sinks *sinks;

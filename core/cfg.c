@@ -9,6 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "core/cfg_int.h"
 #include "core/timeutil.h"
 
 #define CFG_MAX_ERRORS 50
@@ -185,16 +186,37 @@ int cfg_parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
-static void choices_text(const char *const *choices, char *out, size_t len)
+const char *cfg__choice(const struct cfg_key *k, int i, const char **alias)
+{
+    *alias = NULL;
+    if (!k->choice)
+        return k->choices[i];
+    const struct cfg_choice *c = k->choice(i);
+    if (!c)
+        return NULL;
+    *alias = c->alias;
+    return c->name;
+}
+
+static void names_text(const char *const *names, char *out, size_t len)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (int i = 0; choices[i] && o < len; i++)
-        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", choices[i]);
+    for (int i = 0; names[i] && o < len; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", names[i]);
+}
+
+static void choices_text(const struct cfg_key *k, char *out, size_t len)
+{
+    size_t o = 0;
+    const char *alias, *name;
+    out[0] = '\0';
+    for (int i = 0; (name = cfg__choice(k, i, &alias)) && o < len; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", name);
 }
 
 /* A bound as a user writes it: sizes with units, durations in seconds. */
-static void bound_text(const struct cfg_key *k, double v, char *out, size_t len)
+void cfg__bound_text(const struct cfg_key *k, double v, char *out, size_t len)
 {
     static const char *const units[] = {"", "KiB", "MiB", "GiB", "TiB"};
     if (k->type == CFG_SIZE) {
@@ -215,8 +237,8 @@ static int check_bounds(const struct cfg_key *k, double v, char *err, size_t err
 {
     if (k->min < k->max && (v < k->min || v > k->max)) {
         char lo[32], hi[32];
-        bound_text(k, k->min, lo, sizeof(lo));
-        bound_text(k, k->max, hi, sizeof(hi));
+        cfg__bound_text(k, k->min, lo, sizeof(lo));
+        cfg__bound_text(k, k->max, hi, sizeof(hi));
         snprintf(err, errlen, "must be between %s and %s", lo, hi);
         return -EINVAL;
     }
@@ -272,19 +294,19 @@ static int set_scalar(const struct cfg_key *k, void *p, const char *s, char *err
         }
         *(int64_t *)p = i64;
         return check_bounds(k, (double)i64 / 1e9, err, errlen);
-    case CFG_ENUM:
-        for (int i = 0; k->choices[i]; i++) {
-            if (strcmp(s, k->choices[i]) == 0) {
+    case CFG_ENUM: {
+        const char *name, *alias;
+        for (int i = 0; (name = cfg__choice(k, i, &alias)); i++) {
+            if (strcmp(s, name) == 0 || (alias && strcmp(s, alias) == 0)) {
                 *(int *)p = i;
                 return 0;
             }
         }
-        {
-            char valid[512];
-            choices_text(k->choices, valid, sizeof(valid));
-            snprintf(err, errlen, "\"%s\" is not valid; choose one of: %s", s, valid);
-        }
+        char valid[512];
+        choices_text(k, valid, sizeof(valid));
+        snprintf(err, errlen, "\"%s\" is not valid; choose one of: %s", s, valid);
         return -EINVAL;
+    }
     default:
         snprintf(err, errlen, "expected a %s, got a single value",
                  k->type == CFG_STRLIST ? "list"
@@ -295,7 +317,7 @@ static int set_scalar(const struct cfg_key *k, void *p, const char *s, char *err
 }
 
 static void load_section(struct loader *L, const struct cfg_section *sec, void *base,
-                         yaml_node_t *map, const char *path);
+                         yaml_node_t *map, const char *path, int item);
 
 static const char *node_kind(const yaml_node_t *n)
 {
@@ -304,7 +326,7 @@ static const char *node_kind(const yaml_node_t *n)
                                            : "value";
 }
 
-static void join_path(char *out, size_t len, const char *path, const char *key)
+void cfg__path(char *out, size_t len, const char *path, const char *key)
 {
     snprintf(out, len, "%s%s%s", path, *path ? "." : "", key);
 }
@@ -382,13 +404,15 @@ static void load_strmap(struct loader *L, struct cfg_strmap *m, yaml_node_t *n, 
     buf_free(&tmp);
 }
 
-static const struct cfg_section *find_variant(const struct cfg_section *sec, const char *type)
+/* The index of the variant named type, or -1. */
+static int find_variant(const struct cfg_section *sec, const char *type)
 {
-    for (int i = 0; sec->variants[i]; i++) {
-        if (strcmp(sec->variants[i]->name, type) == 0)
-            return sec->variants[i];
+    const struct cfg_section *v;
+    for (int i = 0; (v = sec->variant(i)); i++) {
+        if (strcmp(v->name, type) == 0)
+            return i;
     }
-    return NULL;
+    return -1;
 }
 
 /* A variant item reads name and type itself, then the type's own keys. */
@@ -396,6 +420,7 @@ static void load_variant_item(struct loader *L, const struct cfg_section *sec,
                               struct cfg_item *item, yaml_node_t *n, const char *path)
 {
     struct buf tmp = {0};
+    item->index = -1;
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *kn = yaml_document_get_node(L->doc, pr->key);
         yaml_node_t *vn = yaml_document_get_node(L->doc, pr->value);
@@ -404,7 +429,7 @@ static void load_variant_item(struct loader *L, const struct cfg_section *sec,
         if (!dst)
             continue;
         char kp[256];
-        join_path(kp, sizeof(kp), path, key);
+        cfg__path(kp, sizeof(kp), path, key);
         record_line(L, kp, node_line(kn));
         if (*dst) {
             cfg_error(L->errs, L->file, node_line(kn), kp, "is duplicate");
@@ -424,30 +449,31 @@ static void load_variant_item(struct loader *L, const struct cfg_section *sec,
     buf_free(&tmp);
     char kp[256];
     if (!item->name || !*item->name) {
-        join_path(kp, sizeof(kp), path, "name");
+        cfg__path(kp, sizeof(kp), path, "name");
         cfg_error(L->errs, L->file, node_line(n), kp, "is required");
     }
-    join_path(kp, sizeof(kp), path, "type");
+    cfg__path(kp, sizeof(kp), path, "type");
     char valid[512];
     const char *names[64];
     int nv = 0;
-    for (; sec->variants[nv] && nv < 63; nv++)
-        names[nv] = sec->variants[nv]->name;
+    for (const struct cfg_section *v; nv < 63 && (v = sec->variant(nv)); nv++)
+        names[nv] = v->name;
     names[nv] = NULL;
-    choices_text(names, valid, sizeof(valid));
+    names_text(names, valid, sizeof(valid));
     if (!item->type) {
         cfg_error(L->errs, L->file, node_line(n), kp, "is required; choose one of: %s", valid);
         item->type = strdup("");
         return;
     }
-    item->variant = find_variant(sec, item->type);
-    if (!item->variant) {
+    item->index = find_variant(sec, item->type);
+    if (item->index < 0) {
         cfg_error(L->errs, L->file, node_line(n), kp, "\"%s\" is not valid; choose one of: %s",
                   item->type, valid);
         return;
     }
+    item->variant = sec->variant(item->index);
     item->opts = calloc(1, item->variant->size);
-    load_section(L, item->variant, item->opts, n, path);
+    load_section(L, item->variant, item->opts, n, path, 1);
 }
 
 static void load_list(struct loader *L, const struct cfg_key *k, struct cfg_list *l, yaml_node_t *n,
@@ -459,7 +485,7 @@ static void load_list(struct loader *L, const struct cfg_key *k, struct cfg_list
         return;
     }
     int cnt = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
-    size_t isz = sec->variants ? sizeof(struct cfg_item) : sec->size;
+    size_t isz = sec->variant ? sizeof(struct cfg_item) : sec->size;
     l->v = calloc((size_t)cnt + 1, isz);
     l->lines = calloc((size_t)cnt + 1, sizeof(int));
     for (int i = 0; i < cnt; i++) {
@@ -474,10 +500,10 @@ static void load_list(struct loader *L, const struct cfg_key *k, struct cfg_list
         void *item = (char *)l->v + (size_t)l->n * isz;
         l->lines[l->n] = node_line(it);
         l->n++;
-        if (sec->variants)
+        if (sec->variant)
             load_variant_item(L, sec, item, it, ip);
         else
-            load_section(L, sec, item, it, ip);
+            load_section(L, sec, item, it, ip, 0);
     }
 }
 
@@ -486,7 +512,7 @@ static void apply_default(struct loader *L, const struct cfg_key *k, void *p, co
 {
     char err[512];
     if (k->type == CFG_SECTION) {
-        load_section(L, k->section, p, NULL, path);
+        load_section(L, k->section, p, NULL, path, 0);
         return;
     }
     if (k->type == CFG_STRING && !k->def) {
@@ -515,7 +541,7 @@ static void load_value(struct loader *L, const struct cfg_key *k, void *p, yaml_
         if (vn->type != YAML_MAPPING_NODE)
             cfg_error(L->errs, L->file, node_line(vn), kp, "expected a mapping, got a %s",
                       node_kind(vn));
-        load_section(L, k->section, p, vn->type == YAML_MAPPING_NODE ? vn : NULL, kp);
+        load_section(L, k->section, p, vn->type == YAML_MAPPING_NODE ? vn : NULL, kp, 0);
         break;
     case CFG_LIST:
         load_list(L, k, p, vn, kp);
@@ -547,12 +573,12 @@ static void load_value(struct loader *L, const struct cfg_key *k, void *p, yaml_
 }
 
 static void unknown_key(struct loader *L, const struct cfg_section *sec, yaml_node_t *kn,
-                        const char *kp)
+                        const char *kp, int item)
 {
     char valid[1024];
     size_t o = 0;
     valid[0] = '\0';
-    if (sec->impl) /* a variant item also takes name and type */
+    if (item) /* a variant item also takes name and type */
         o += (size_t)snprintf(valid, sizeof(valid), "name, type");
     for (const struct cfg_key *k = sec->keys; k->name && o < sizeof(valid); k++)
         o += (size_t)snprintf(valid + o, sizeof(valid) - o, "%s%s", o ? ", " : "", k->name);
@@ -560,9 +586,10 @@ static void unknown_key(struct loader *L, const struct cfg_section *sec, yaml_no
 }
 
 /* Fills base from the mapping (NULL: all defaults). Keys named in the mapping but not in the
- * table are errors; keys in the table but not in the mapping get their defaults. */
+ * table are errors; keys in the table but not in the mapping get their defaults. item: the
+ * mapping is a variant list's item, whose name and type load_variant_item reads. */
 static void load_section(struct loader *L, const struct cfg_section *sec, void *base,
-                         yaml_node_t *map, const char *path)
+                         yaml_node_t *map, const char *path, int item)
 {
     char seen[CFG_MAX_KEYS] = {0};
     int line = node_line(map);
@@ -577,8 +604,8 @@ static void load_section(struct loader *L, const struct cfg_section *sec, void *
             }
             const char *key = (const char *)kn->data.scalar.value;
             char kp[256];
-            join_path(kp, sizeof(kp), path, key);
-            if (sec->impl && (!strcmp(key, "name") || !strcmp(key, "type")))
+            cfg__path(kp, sizeof(kp), path, key);
+            if (item && (!strcmp(key, "name") || !strcmp(key, "type")))
                 continue; /* read by load_variant_item */
             int idx = -1;
             for (int i = 0; sec->keys[i].name; i++) {
@@ -588,7 +615,7 @@ static void load_section(struct loader *L, const struct cfg_section *sec, void *
                 }
             }
             if (idx < 0) {
-                unknown_key(L, sec, kn, kp);
+                unknown_key(L, sec, kn, kp, item);
                 continue;
             }
             if (seen[idx]) {
@@ -605,7 +632,7 @@ static void load_section(struct loader *L, const struct cfg_section *sec, void *
             continue;
         const struct cfg_key *k = &sec->keys[i];
         char kp[256];
-        join_path(kp, sizeof(kp), path, k->name);
+        cfg__path(kp, sizeof(kp), path, k->name);
         if (k->flags & CFG_REQUIRED)
             cfg_error(L->errs, L->file, line, kp, "is required");
         apply_default(L, k, (char *)base + k->offset, kp, line);
@@ -627,7 +654,7 @@ int cfg_load(const struct cfg_section *root, void *out, const char *text, size_t
                   parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
         struct loader L0 = {.doc = NULL, .file = filename, .errs = errs, .lines = lines};
-        load_section(&L0, root, out, NULL, "");
+        load_section(&L0, root, out, NULL, "", 0);
         return -EINVAL;
     }
     struct loader L = {.doc = &doc, .file = filename, .errs = errs, .lines = lines};
@@ -638,7 +665,7 @@ int cfg_load(const struct cfg_section *root, void *out, const char *text, size_t
         cfg_error(errs, filename, node_line(top), "config", "the top level must be a mapping");
         top = NULL;
     }
-    load_section(&L, root, out, top, "");
+    load_section(&L, root, out, top, "", 0);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return errs->count > before ? -EINVAL : 0;
@@ -678,7 +705,7 @@ static void free_value(const struct cfg_key *k, void *p)
     case CFG_LIST: {
         struct cfg_list *l = p;
         for (int i = 0; i < l->n; i++) {
-            if (k->section->variants) {
+            if (k->section->variant) {
                 struct cfg_item *it = cfg_list_item(l, i);
                 if (it->variant)
                     free_section(it->variant, it->opts);
@@ -710,162 +737,4 @@ static void free_section(const struct cfg_section *sec, void *base)
 void cfg_free(const struct cfg_section *root, void *out)
 {
     free_section(root, out);
-}
-
-static json_t *dump_section(const struct cfg_section *sec, const void *base);
-
-static json_t *dump_value(const struct cfg_key *k, const void *p)
-{
-    if (k->flags & CFG_SECRET) {
-        const char *s = k->type == CFG_STRING ? *(char *const *)p : "x";
-        return json_string(s && *s ? "<redacted>" : "");
-    }
-    switch (k->type) {
-    case CFG_STRING:
-        return json_string(*(char *const *)p ? *(char *const *)p : "");
-    case CFG_INT:
-    case CFG_SIZE:
-        return json_integer(*(const int64_t *)p);
-    case CFG_DURATION: {
-        char s[64];
-        snprintf(s, sizeof(s), "%gs", (double)*(const int64_t *)p / 1e9);
-        return json_string(s);
-    }
-    case CFG_BOOL:
-        return json_boolean(*(const int *)p);
-    case CFG_DOUBLE:
-        return json_real(*(const double *)p);
-    case CFG_ENUM:
-        return json_string(k->choices[*(const int *)p]);
-    case CFG_STRLIST: {
-        const struct cfg_strlist *l = p;
-        json_t *a = json_array();
-        for (int i = 0; i < l->n; i++)
-            json_array_append_new(a, json_string(l->v[i]));
-        return a;
-    }
-    case CFG_STRMAP: {
-        const struct cfg_strmap *m = p;
-        json_t *o = json_object();
-        for (int i = 0; i < m->n; i++)
-            json_object_set_new(o, m->key[i], json_string(m->val[i]));
-        return o;
-    }
-    case CFG_SECTION:
-        return dump_section(k->section, p);
-    case CFG_LIST: {
-        const struct cfg_list *l = p;
-        json_t *a = json_array();
-        for (int i = 0; i < l->n; i++) {
-            json_t *o;
-            if (k->section->variants) {
-                const struct cfg_item *it = cfg_list_item(l, i);
-                o = it->variant ? dump_section(it->variant, it->opts) : json_object();
-                json_object_set_new(o, "name", json_string(it->name ? it->name : ""));
-                json_object_set_new(o, "type", json_string(it->type ? it->type : ""));
-            } else {
-                o = dump_section(k->section, (const char *)l->v + (size_t)i * k->section->size);
-            }
-            json_array_append_new(a, o);
-        }
-        return a;
-    }
-    }
-    return json_null();
-}
-
-static json_t *dump_section(const struct cfg_section *sec, const void *base)
-{
-    json_t *o = json_object();
-    for (const struct cfg_key *k = sec->keys; k->name; k++)
-        json_object_set_new(o, k->name, dump_value(k, (const char *)base + k->offset));
-    return o;
-}
-
-json_t *cfg_dump(const struct cfg_section *root, const void *cfg)
-{
-    return dump_section(root, cfg);
-}
-
-static const char *type_name(const struct cfg_key *k)
-{
-    static const char *const names[] = {
-        [CFG_STRING] = "string",
-        [CFG_INT] = "integer",
-        [CFG_BOOL] = "boolean",
-        [CFG_DOUBLE] = "number",
-        [CFG_SIZE] = "size",
-        [CFG_DURATION] = "duration",
-        [CFG_ENUM] = "enum",
-        [CFG_STRLIST] = "list",
-        [CFG_STRMAP] = "mapping",
-        [CFG_SECTION] = "section",
-        [CFG_LIST] = "list of mappings",
-    };
-    return names[k->type];
-}
-
-static void reference_section(const struct cfg_section *sec, const char *path, struct buf *out);
-
-static void reference_key(const struct cfg_key *k, const char *path, struct buf *out)
-{
-    char kp[256];
-    join_path(kp, sizeof(kp), path, k->name);
-    buf_printf(out, "| `%s` | %s | ", kp, type_name(k));
-    if (k->flags & CFG_REQUIRED)
-        buf_puts(out, "required");
-    else if (k->def && *k->def)
-        buf_printf(out, "`%s`", k->def);
-    buf_printf(out, " | %s", k->desc ? k->desc : "");
-    if (k->type == CFG_ENUM) {
-        buf_puts(out, " One of:");
-        for (int i = 0; k->choices[i]; i++)
-            buf_printf(out, "%s `%s`", i ? "," : "", k->choices[i]);
-        buf_putc(out, '.');
-    }
-    if (k->min < k->max) {
-        char lo[32], hi[32];
-        bound_text(k, k->min, lo, sizeof(lo));
-        bound_text(k, k->max, hi, sizeof(hi));
-        buf_printf(out, " Range %s to %s.", lo, hi);
-    }
-    if (k->flags & CFG_SECRET)
-        buf_puts(out, " Secret: redacted in dumps.");
-    buf_puts(out, " |\n");
-}
-
-static void reference_section(const struct cfg_section *sec, const char *path, struct buf *out)
-{
-    buf_puts(out, "| key | type | default | description |\n|---|---|---|---|\n");
-    if (sec->impl)
-        buf_puts(out, "| `name` | string | required | Unique name. |\n"
-                      "| `type` | string | required | Selects this table of keys. |\n");
-    for (const struct cfg_key *k = sec->keys; k->name; k++) {
-        if (k->type != CFG_SECTION && k->type != CFG_LIST)
-            reference_key(k, path, out);
-    }
-    for (const struct cfg_key *k = sec->keys; k->name; k++) {
-        char kp[256];
-        join_path(kp, sizeof(kp), path, k->name);
-        if (k->type == CFG_SECTION) {
-            buf_printf(out, "\n### `%s`\n\n%s\n\n", kp, k->desc ? k->desc : "");
-            reference_section(k->section, kp, out);
-        } else if (k->type == CFG_LIST && k->section->variants) {
-            buf_printf(out, "\n### `%s`\n\n%s\n", kp, k->desc ? k->desc : "");
-            for (int i = 0; k->section->variants[i]; i++) {
-                const struct cfg_section *v = k->section->variants[i];
-                buf_printf(out, "\n#### `%s` type `%s`\n\n%s\n\n", kp, v->name,
-                           v->desc ? v->desc : "");
-                reference_section(v, "", out);
-            }
-        } else if (k->type == CFG_LIST) {
-            buf_printf(out, "\n### `%s`\n\n%s Each item:\n\n", kp, k->desc ? k->desc : "");
-            reference_section(k->section, "", out);
-        }
-    }
-}
-
-void cfg_reference(const struct cfg_section *root, struct buf *out)
-{
-    reference_section(root, "", out);
 }

@@ -2,7 +2,8 @@
  * struct they fill (type, default, bounds, description); cfg_load() walks a YAML document
  * (libyaml) against those tables, substitutes ${ENV} / ${ENV:-default}, applies defaults and
  * reports every problem as "FILE:LINE: key: message" with the valid choices. The same tables
- * generate the config reference (cfg_reference) and the redacted dump (cfg_dump).
+ * generate the config reference (cfg_reference) and the redacted dump (cfg_dump), both in
+ * cfg_doc.c.
  * The caller owns the output struct and releases it with cfg_free(). */
 #ifndef SPILLWAY_CFG_H
 #define SPILLWAY_CFG_H
@@ -50,6 +51,13 @@ struct cfg_list {
 
 struct cfg_section;
 
+/* One choice of an enum that a registry holds: the registry's descriptors embed it. */
+struct cfg_choice {
+    const char *name;
+    const char *alias; /* another spelling accepted for it (an older name), or NULL */
+    const char *desc;  /* one line, for the reference */
+};
+
 struct cfg_key {
     const char *name;
     enum cfg_type type;
@@ -60,13 +68,19 @@ struct cfg_key {
     double min, max;                   /* inclusive bounds, checked when min < max */
     const char *const *choices;        /* CFG_ENUM: NULL-terminated */
     const struct cfg_section *section; /* CFG_SECTION and CFG_LIST */
+    /* CFG_ENUM whose choices a registry holds (the formats) instead of choices: choice i,
+     * NULL past the last one. */
+    const struct cfg_choice *(*choice)(int i);
 };
 
-/* A list whose items pick their keys by their `type` (inputs, sinks) stores struct cfg_item. */
+/* A list whose items pick their keys by their `type` (inputs, sinks) stores struct cfg_item.
+ * index says which variant: the owner of the list finds its typed descriptor (struct
+ * input_type, struct sink_type) at that index of its own registry. */
 struct cfg_item {
     char *name;
     char *type;
-    const struct cfg_section *variant; /* the section chosen by type */
+    int index;                         /* of the variant chosen by type, -1 when none */
+    const struct cfg_section *variant; /* its section */
     void *opts;                        /* variant->size bytes, filled from variant->keys */
 };
 
@@ -75,9 +89,9 @@ struct cfg_section {
     const char *desc;
     size_t size;
     const struct cfg_key *keys; /* terminated by a key with name NULL */
-    /* For variant lists: every possible item type, NULL-terminated. */
-    const struct cfg_section *const *variants;
-    const void *impl; /* variant sections: the implementation (an input or sink vtable) */
+    /* For variant lists (inputs, sinks): the section of item type i, NULL past the last one.
+     * The registry behind it holds typed descriptors that embed these sections. */
+    const struct cfg_section *(*variant)(int i);
 };
 
 /* Where each key was written: "pipeline.when_full" -> line. Filled by cfg_load so checks made

@@ -11,12 +11,12 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/ring.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "core/timeutil.h"
 #include "pipeline/pipeline.h"
-#include "router/kv.h"
 #include "router/route.h"
 #include "router/script.h"
+#include "router/script_state.h"
 #include "router/sinks/sink.h"
 #include "router/worker.h"
 
@@ -57,8 +57,8 @@ struct router {
     unsigned gen_seq;        /* the last script generation handed out */
     struct candidate *cands; /* per route */
     unsigned char *expired;  /* per route and key: router_expire's scratch (under persist_mu) */
-    struct state *st;        /* may be NULL (spillway check, tests) */
-    struct kv *kv;
+    struct store *st;        /* may be NULL (spillway check, tests) */
+    struct script_state *kv;
     struct router_setup setup; /* a copy; what it points at is borrowed */
     const struct router_setup *cfg;
     struct pipeline *pl;
@@ -158,12 +158,12 @@ static int build_routes(struct router *r, char *err, size_t errlen)
     return 0;
 }
 
-/* The routes as the state store keeps them, from the config. */
+/* The routes as the store keeps them, from the config. */
 static int reconcile(struct router *r)
 {
     const struct route_config *rc = r->cfg->routes;
     int n = r->cfg->nroutes;
-    struct state_route *sr = calloc((size_t)n + 1, sizeof(*sr));
+    struct store_route *sr = calloc((size_t)n + 1, sizeof(*sr));
     char **lists = calloc((size_t)n * 2 + 1, sizeof(char *));
     int rc_ = sr && lists ? 0 : -ENOMEM;
     for (int i = 0; i < n && !rc_; i++) {
@@ -176,12 +176,12 @@ static int reconcile(struct router *r)
         lists[2 * i + 1] = json_dumps(b, JSON_COMPACT);
         json_decref(a);
         json_decref(b);
-        sr[i] = (struct state_route){rc[i].name,       rc[i].script, rc[i].sample_rate,
+        sr[i] = (struct store_route){rc[i].name,       rc[i].script, rc[i].sample_rate,
                                      rc[i].sample_key, lists[2 * i], lists[2 * i + 1],
                                      rc[i].enabled,    rc[i].stop};
     }
     if (!rc_)
-        rc_ = state_routes_reconcile(r->st, sr, n);
+        rc_ = store_routes_reconcile(r->st, sr, n);
     for (int i = 0; lists && i < n * 2; i++)
         free(lists[i]);
     free(lists);
@@ -211,7 +211,7 @@ static struct route *lock_route(struct router *r, const char *route, char *err, 
 }
 
 /* Applies one stored override (under the lock). */
-static void apply_override(void *ud, const struct state_override *o)
+static void apply_override(void *ud, const struct store_override *o)
 {
     struct router *r = ud;
     struct route *rt = find_route(r, o->route);
@@ -232,14 +232,14 @@ static void apply_override(void *ud, const struct state_override *o)
 static int apply_state(struct router *r, char *err, size_t errlen)
 {
     if (reconcile(r)) {
-        snprintf(err, errlen, "cannot write the route table to %s", state_path(r->st));
+        snprintf(err, errlen, "cannot write the route table to %s", store_path(r->st));
         return -EIO;
     }
     pthread_mutex_lock(&r->mu);
-    int rc = state_overrides_each(r->st, apply_override, r);
+    int rc = store_overrides_each(r->st, apply_override, r);
     pthread_mutex_unlock(&r->mu);
     if (rc) {
-        snprintf(err, errlen, "cannot read overrides from %s", state_path(r->st));
+        snprintf(err, errlen, "cannot read overrides from %s", store_path(r->st));
         return rc;
     }
     router_expire(r, time_now_ns());
@@ -262,7 +262,7 @@ static void revert(struct route *rt, const char *key)
 static void unpersist(struct router *r, struct route *rt, const char *key)
 {
     if (r->st)
-        state_override_clear(r->st, rt->name, key);
+        store_override_clear(r->st, rt->name, key);
 }
 
 int router_expire(struct router *r, int64_t now_ns)
@@ -305,14 +305,14 @@ static void audit(struct router *r, const struct router_actor *who, const char *
 {
     if (!r->st)
         return;
-    struct state_audit a = {.uid = who->uid,
+    struct store_audit a = {.uid = who->uid,
                             .pid = who->pid,
                             .command = cmd,
                             .target = target,
                             .old_value = old,
                             .new_value = new};
-    if (state_audit_add(r->st, &a)) /* the trail is kept in the log instead */
-        log_warn("audit entry not written to the state store", "{s:s, s:s, s:s, s:s, s:I, s:I}",
+    if (store_audit_add(r->st, &a)) /* the trail is kept in the log instead */
+        log_warn("audit entry not written to the store", "{s:s, s:s, s:s, s:s, s:I, s:I}",
                  "command", cmd, "target", target ? target : "", "old", old ? old : "", "new",
                  new ? new : "", "uid", (json_int_t)who->uid, "pid", (json_int_t)who->pid);
 }
@@ -336,13 +336,13 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
     int64_t now = time_now_ns();
     route_set_rate(rt, rate); /* workers read it for the next event */
     rt->rate_origin = (struct route_origin){1, now, for_ns ? now + for_ns : 0, who->uid};
-    struct state_override o = {
+    struct store_override o = {
         .expires_ns = rt->rate_origin.expires_ns, .set_ns = now, .uid = who->uid};
     snprintf(o.route, sizeof(o.route), "%s", route);
     snprintf(o.key, sizeof(o.key), "sample_rate");
     snprintf(o.value, sizeof(o.value), "%.17g", rate);
     pthread_mutex_unlock(&r->mu);
-    int rc = r->st ? state_override_set(r->st, &o) : 0;
+    int rc = r->st ? store_override_set(r->st, &o) : 0;
     char detail[96];
     if (for_ns)
         snprintf(detail, sizeof(detail), "%s for %gs", new, (double)for_ns / 1e9);
@@ -353,7 +353,7 @@ int router_dial(struct router *r, const char *route, double rate, int64_t for_ns
     log_info("sampling dialed", "{s:s, s:s, s:s, s:I}", "route", route, "from", old, "to", detail,
              "uid", (json_int_t)who->uid);
     if (rc)
-        snprintf(err, errlen, "applied, but could not be persisted to %s", state_path(r->st));
+        snprintf(err, errlen, "applied, but could not be persisted to %s", store_path(r->st));
     return rc;
 }
 
@@ -370,17 +370,17 @@ int router_set_enabled(struct router *r, const char *route, int enabled,
     atomic_store(&rt->enabled, enabled);
     int64_t now = time_now_ns();
     rt->enabled_origin = (struct route_origin){1, now, 0, who->uid};
-    struct state_override o = {.set_ns = now, .uid = who->uid};
+    struct store_override o = {.set_ns = now, .uid = who->uid};
     snprintf(o.route, sizeof(o.route), "%s", route);
     snprintf(o.key, sizeof(o.key), "enabled");
     snprintf(o.value, sizeof(o.value), "%d", enabled);
     pthread_mutex_unlock(&r->mu);
-    int rc = r->st ? state_override_set(r->st, &o) : 0;
+    int rc = r->st ? store_override_set(r->st, &o) : 0;
     audit(r, who, enabled ? "route enable" : "route disable", route, was ? "enabled" : "disabled",
           enabled ? "enabled" : "disabled");
     pthread_mutex_unlock(&r->persist_mu);
     if (rc)
-        snprintf(err, errlen, "applied, but could not be persisted to %s", state_path(r->st));
+        snprintf(err, errlen, "applied, but could not be persisted to %s", store_path(r->st));
     return rc;
 }
 
@@ -716,13 +716,13 @@ struct route *router_find(struct router *r, const char *name)
     return find_route(r, name);
 }
 
-struct kv *router__kv(struct router *r)
+struct script_state *router__kv(struct router *r)
 {
     return r->kv;
 }
 
 struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, struct sinks *sinks,
-                          struct state *st, struct kv *kv, char *err, size_t errlen)
+                          struct store *st, struct script_state *kv, char *err, size_t errlen)
 {
     struct router *r = calloc(1, sizeof(*r));
     if (!r)

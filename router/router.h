@@ -16,8 +16,8 @@ struct router;
 struct route;
 struct route_config;
 struct router_config;
-struct state;
-struct kv;
+struct store;
+struct script_state;
 struct json_t;
 
 /* What the router takes from the config: the `router:` section, the `routes:` list and the
@@ -30,11 +30,11 @@ struct router_setup {
     const char *fallback;
 };
 
-/* Resolves routes against the sinks and loads every script; with a state store, reconciles
+/* Resolves routes against the sinks and loads every script; with a store, reconciles
  * the routes into it and puts the stored runtime overrides back in force. st and kv may be
  * NULL. NULL with a message in err ("path:line: message" for a script error). */
 struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, struct sinks *sinks,
-                          struct state *st, struct kv *kv, char *err, size_t errlen);
+                          struct store *st, struct script_state *kv, char *err, size_t errlen);
 void router_free(struct router *r);
 
 /* Checks the routes' scripts without running anything (spillway check). Returns 0 or -EINVAL

@@ -15,11 +15,11 @@
 #include "core/timeutil.h"
 #include "pipeline/kpipe.h"
 #include "pipeline/pipeline.h"
-#include "router/kv.h"
 #include "router/route.h"
 #include "router/router.h"
 #include "router/sample.h"
 #include "router/script.h"
+#include "router/script_state.h"
 #include "router/sinks/sink.h"
 
 /* Records are processed in chunks of about this many bytes: each chunk is staged, pushed to
@@ -59,12 +59,12 @@ struct worker {
     int started;
     struct eview ev;
     struct script_host *host;
-    int *handles;                /* per route: script handle or -1 */
-    unsigned *gens;              /* per route: the script generation loaded */
-    struct pending_load *pend;   /* per route: a reload's candidate, compiled, not yet in use */
-    uint64_t kv_version;         /* of the spillway.state copy in the Lua host */
-    struct script_route *sroute; /* per route: what helpers see */
-    struct stage *stage;         /* [sink * 2 + (shadow ? 1 : 0)] */
+    int *handles;                  /* per route: script handle or -1 */
+    unsigned *gens;                /* per route: the script generation loaded */
+    struct pending_load *pend;     /* per route: a reload's candidate, compiled, not yet in use */
+    uint64_t script_state_version; /* of the spillway.state copy in the Lua host */
+    struct script_route *sroute;   /* per route: what helpers see */
+    struct stage *stage;           /* [sink * 2 + (shadow ? 1 : 0)] */
     struct route_local *local;
     struct buf dead;
     struct buf *tapstage; /* per route: tapped events of the current chunk */
@@ -92,8 +92,8 @@ static int host_emit(void *ud, int sink, const char *json, size_t len)
 static int host_state_set(void *ud, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct worker *w = ud;
-    struct kv *kv = router__kv(w->r);
-    return kv ? kv_set(kv, k, kl, v, vl) : 0;
+    struct script_state *kv = router__kv(w->r);
+    return kv ? script_state_set(kv, k, kl, v, vl) : 0;
 }
 
 static void kv_copy(void *ud, const char *k, size_t kl, const char *v, size_t vl)
@@ -181,10 +181,10 @@ static void sync_with_router(struct worker *w)
         }
         w->gens[i] = gen;
     }
-    struct kv *kv = router__kv(w->r);
-    if (kv && kv_version(kv) != w->kv_version) {
+    struct script_state *kv = router__kv(w->r);
+    if (kv && script_state_version(kv) != w->script_state_version) {
         script_kv_begin(w->host);
-        w->kv_version = kv_each(kv, kv_copy, w->host);
+        w->script_state_version = script_state_each(kv, kv_copy, w->host);
     }
 }
 

@@ -17,30 +17,31 @@
 #include "core/timeutil.h"
 #include "core/utf8.h"
 
-extern const struct cfg_section sink_file_section;
-extern const struct cfg_section sink_stdout_section;
-extern const struct cfg_section sink_null_section;
-extern const struct cfg_section sink_http_section;
-extern const struct cfg_section sink_tcp_section;
-extern const struct cfg_section sink_unix_section;
-extern const struct cfg_section sink_kafka_section;
+/* The registry: a sink type is its own file, which defines its descriptor, and a line in each
+ * of these two lists. The order is the config reference's. */
+extern const struct sink_type sink_file, sink_stdout, sink_null, sink_http, sink_tcp, sink_unix,
+    sink_kafka;
 
-/* The registry: adding a sink type adds one line here. */
 /* clang-format off */
-const struct cfg_section *const sink_sections[] = {
-    &sink_file_section,
-    &sink_stdout_section,
-    &sink_null_section,
-    &sink_http_section,
-    &sink_tcp_section,
-    &sink_unix_section,
-    &sink_kafka_section,
+const struct sink_type *const sink_types[] = {
+    &sink_file,
+    &sink_stdout,
+    &sink_null,
+    &sink_http,
+    &sink_tcp,
+    &sink_unix,
+    &sink_kafka,
     NULL,
 };
 /* clang-format on */
 
+static const struct cfg_section *sink_variant(int i)
+{
+    return sink_types[i] ? &sink_types[i]->cfg : NULL;
+}
+
 const struct cfg_section sink_list_section = {
-    .name = "sink", .variants = sink_sections, .keys = (const struct cfg_key[]){{0}}};
+    .name = "sink", .variant = sink_variant, .keys = (const struct cfg_key[]){{0}}};
 
 const char *const sink_when_full_names[] = {"block", "drop_newest", NULL};
 const char *const sink_health_names[] = {"up", "retrying", "circuit open"};
@@ -238,7 +239,7 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
     s->nrefused = s->unlisted = 0;
     s->span_records = nrec;
     for (;;) {
-        enum sink_result rc = s->ops->write(s, span, len, nrec);
+        enum sink_result rc = s->type->write(s, span, len, nrec);
         /* Refused by the type as it went, each record once (sink_refuse): never more than nrec.
          * They count as failed when the span is done with, with the rest of it, so that while
          * it is retried they are still queued (the balance of stats). */
@@ -316,8 +317,8 @@ static void *sink_main(void *arg)
         s->rng = (uint64_t)time_now_ns() ^ (uint64_t)(uintptr_t)s;
     s->rng |= 1; /* xorshift's one forbidden state is 0 */
     for (;;) {
-        if (atomic_exchange(&s->reopen, 0) && s->ops->reopen)
-            s->ops->reopen(s);
+        if (atomic_exchange(&s->reopen, 0) && s->type->reopen)
+            s->type->reopen(s);
         if (past_deadline(ss))
             break; /* sinks_stop counts what is left */
         const char *span;
@@ -325,8 +326,8 @@ static void *sink_main(void *arg)
         if (n == 0) {
             if (ring_closed_empty(s->q))
                 break;
-            if (s->ops->flush)
-                s->ops->flush(s);
+            if (s->type->flush)
+                s->type->flush(s);
             continue;
         }
         uint64_t nrec;
@@ -334,8 +335,8 @@ static void *sink_main(void *arg)
         deliver(ss, s, span, n, nrec);
         ring_release(s->q, n);
     }
-    if (s->ops->flush)
-        s->ops->flush(s);
+    if (s->type->flush)
+        s->type->flush(s);
     return NULL;
 }
 
@@ -354,9 +355,8 @@ struct sinks *sinks_new(const struct cfg_list *list, size_t queue_bytes, const c
         struct sink *s = &ss->v[ss->n++];
         s->set = ss;
         sinkstat_init(&s->stat);
-        s->ops = it->variant->impl;
+        s->type = sink_types[it->index];
         s->name = it->name;
-        s->type = it->type;
         s->opts = it->opts;
         s->id = i;
         s->when_full = ((const struct sink_common *)it->opts)->when_full;
@@ -383,8 +383,8 @@ void sinks_free(struct sinks *ss)
         struct sink *s = &ss->v[i];
         if (s->started)
             pthread_join(s->thread, NULL);
-        if (s->ops->close)
-            s->ops->close(s);
+        if (s->type->close)
+            s->type->close(s);
         ring_free(s->q);
         sinkstat_free(&s->stat);
         free(s->refused);
@@ -416,7 +416,7 @@ int sinks_start(struct sinks *ss, char *err, size_t errlen)
 {
     for (int i = 0; i < ss->n; i++) {
         struct sink *s = &ss->v[i];
-        int rc = s->ops->open ? s->ops->open(s, err, errlen) : 0;
+        int rc = s->type->open ? s->type->open(s, err, errlen) : 0;
         if (rc)
             return rc;
     }

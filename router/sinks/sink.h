@@ -1,13 +1,13 @@
 /* Sinks: destinations behind their own bounded queue and their own thread, so a slow or dead
- * sink never stalls another while its queue has room. Every sink type is a table of functions
- * (one file each, registered in sink.c) with its config keys in a cfg_section whose impl points
- * at the ops. Router workers append serialized events (one JSON object per record, no newline)
- * to the sink's queue; the sink thread hands whole spans of records to ops->write, which returns
- * OK (every record accepted except those it refused with sink_refuse), RETRY (the same span
- * comes back after a backoff; the type remembers what it already delivered or refused) or FAIL
- * (the rest dropped for good, counted). A sink failing long enough opens its circuit: it then
- * only probes its destination now and then until one attempt succeeds. The sink set (struct
- * sinks) owns every sink, its queue and its thread. */
+ * sink never stalls another while its queue has room. Every sink type is a typed descriptor
+ * (struct sink_type: its config keys and its functions, one file each) registered in sink.c. Router
+ * workers append serialized events (one JSON object per record, no newline) to the sink's queue;
+ * the sink thread hands whole spans of records to ops->write, which returns OK (every record
+ * accepted except those it refused with sink_refuse), RETRY (the same span comes back after a
+ * backoff; the type remembers what it already delivered or refused) or FAIL (the rest dropped for
+ * good, counted). A sink failing long enough opens its circuit: it then only probes its destination
+ * now and then until one attempt succeeds. The sink set (struct sinks) owns every sink, its queue
+ * and its thread. */
 #ifndef SPILLWAY_SINK_H
 #define SPILLWAY_SINK_H
 
@@ -25,7 +25,12 @@ enum sink_when_full { SINK_BLOCK, SINK_DROP_NEWEST };
 struct sink;
 struct ring;
 
-struct sink_ops {
+/* A sink type: what `type:` names in the config. Each is one file (sink_<x>.c) defining a const
+ * struct sink_type, registered by one line in sink.c. */
+struct sink_type {
+    /* Name, one-line description, option keys and the size of the options struct (which starts
+     * with struct sink_common): the config loader fills one per configured sink. */
+    struct cfg_section cfg;
     /* Called once before the thread starts (on the main thread): open files, check addresses.
      * Returns 0 or a negative errno with a message in err. */
     int (*open)(struct sink *s, char *err, size_t errlen);
@@ -80,7 +85,9 @@ struct sink_common {
 /* clang-format on */
 
 extern const char *const sink_when_full_names[];
-extern const struct cfg_section *const sink_sections[];
+/* The registry: every sink type, NULL-terminated. */
+extern const struct sink_type *const sink_types[];
+/* `sinks:` in the config: a list whose items pick their type from the registry. */
 extern const struct cfg_section sink_list_section;
 
 /* What `spillway ctl sinks` shows as state: delivering, retrying with backoff, or failing for
@@ -92,10 +99,9 @@ struct sinks;
 
 struct sink {
     struct sinks *set;
-    const struct sink_ops *ops;
+    const struct sink_type *type;
     const char *name; /* borrowed from the config */
-    const char *type;
-    const void *opts;
+    const void *opts; /* the type's options struct, filled from type->cfg.keys (borrowed) */
     int id;
     int when_full;
     struct ring *q;

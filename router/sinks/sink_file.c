@@ -20,6 +20,8 @@
 #include "core/timeutil.h"
 #include "router/sinks/sink.h"
 
+extern const struct sink_type sink_stdout;
+
 static const char *const fsync_modes[] = {"none", "batch", NULL};
 static const char *const stdout_formats[] = {"json", "text", NULL};
 
@@ -91,7 +93,7 @@ static int file_open(struct sink *s, char *err, size_t errlen)
         return -ENOMEM;
     s->priv = f;
     f->fd = -1;
-    if (strcmp(s->type, "stdout") == 0) {
+    if (s->type == &sink_stdout) {
         f->fd = 1;
         return 0;
     }
@@ -294,14 +296,6 @@ static void file_close(struct sink *s)
     s->priv = NULL;
 }
 
-static const struct sink_ops file_ops = {
-    .open = file_open,
-    .write = file_write,
-    .flush = file_flush,
-    .reopen = file_reopen,
-    .close = file_close,
-};
-
 static const struct cfg_key file_keys[] = {
     {"path", CFG_STRING, offsetof(struct file_opts, path), NULL,
      "File to append NDJSON to; its directory is created.", CFG_REQUIRED},
@@ -326,19 +320,30 @@ static const struct cfg_key stdout_keys[] = {
     {0},
 };
 
-const struct cfg_section sink_file_section = {
-    .name = "file",
-    .desc = "Appends NDJSON (one event per line) to a file, rotating by size or age. SIGHUP "
-            "reopens it (logrotate).",
-    .size = sizeof(struct file_opts),
-    .keys = file_keys,
-    .impl = &file_ops,
+#define FILE_OPS                                                                                   \
+    .open = file_open, .write = file_write, .flush = file_flush, .reopen = file_reopen,            \
+    .close = file_close
+
+const struct sink_type sink_file = {
+    .cfg =
+        {
+            .name = "file",
+            .desc =
+                "Appends NDJSON (one event per line) to a file, rotating by size or age. SIGHUP "
+                "reopens it (logrotate).",
+            .size = sizeof(struct file_opts),
+            .keys = file_keys,
+        },
+    FILE_OPS,
 };
 
-const struct cfg_section sink_stdout_section = {
-    .name = "stdout",
-    .desc = "Writes NDJSON, or a short human form, to standard output.",
-    .size = sizeof(struct file_opts),
-    .keys = stdout_keys,
-    .impl = &file_ops,
+const struct sink_type sink_stdout = {
+    .cfg =
+        {
+            .name = "stdout",
+            .desc = "Writes NDJSON, or a short human form, to standard output.",
+            .size = sizeof(struct file_opts),
+            .keys = stdout_keys,
+        },
+    FILE_OPS,
 };

@@ -329,12 +329,6 @@ static void http_close(struct sink *s)
     s->priv = NULL;
 }
 
-static const struct sink_ops http_ops = {
-    .open = http_open,
-    .write = http_write,
-    .close = http_close,
-};
-
 static const struct cfg_key http_keys[] = {
     {"url", CFG_STRING, offsetof(struct http_sink_opts, url), NULL,
      "Where to POST (e.g. http://es:9200/_bulk, http://loki:3100/loki/api/v1/push, "
@@ -376,11 +370,17 @@ static const struct cfg_key http_keys[] = {
     {0},
 };
 
-const struct cfg_section sink_http_section = {
-    .name = "http",
-    .desc = "POSTs batches over HTTP(S): NDJSON, JSON array, Elasticsearch bulk, Loki, Splunk "
-            "HEC; gzip, retries with backoff, TLS.",
-    .size = sizeof(struct http_sink_opts),
-    .keys = http_keys,
-    .impl = &http_ops,
+const struct sink_type sink_http = {
+    .cfg =
+        {
+            .name = "http",
+            .desc =
+                "POSTs batches over HTTP(S): NDJSON, JSON array, Elasticsearch bulk, Loki, Splunk "
+                "HEC; gzip, retries with backoff, TLS.",
+            .size = sizeof(struct http_sink_opts),
+            .keys = http_keys,
+        },
+    .open = http_open,
+    .write = http_write,
+    .close = http_close,
 };

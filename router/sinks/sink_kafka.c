@@ -273,12 +273,6 @@ static void kafka_close(struct sink *s)
     s->priv = NULL;
 }
 
-static const struct sink_ops kafka_ops = {
-    .open = kafka_open,
-    .write = kafka_write,
-    .close = kafka_close,
-};
-
 static const struct cfg_key kafka_keys[] = {
     {"brokers", CFG_STRING, offsetof(struct kafka_sink_opts, brokers), NULL,
      "Bootstrap brokers, host:port[,host:port].", CFG_REQUIRED},
@@ -299,11 +293,17 @@ static const struct cfg_key kafka_keys[] = {
     {0},
 };
 
-const struct cfg_section sink_kafka_section = {
-    .name = "kafka",
-    .desc = "Produces to Kafka (librdkafka, acks=all, idempotent); delivery reports drive the "
-            "acknowledgements.",
-    .size = sizeof(struct kafka_sink_opts),
-    .keys = kafka_keys,
-    .impl = &kafka_ops,
+const struct sink_type sink_kafka = {
+    .cfg =
+        {
+            .name = "kafka",
+            .desc =
+                "Produces to Kafka (librdkafka, acks=all, idempotent); delivery reports drive the "
+                "acknowledgements.",
+            .size = sizeof(struct kafka_sink_opts),
+            .keys = kafka_keys,
+        },
+    .open = kafka_open,
+    .write = kafka_write,
+    .close = kafka_close,
 };

@@ -20,6 +20,8 @@
 #include "core/timeutil.h"
 #include "router/sinks/sink.h"
 
+extern const struct sink_type sink_unix;
+
 struct net_opts {
     struct sink_common common;
     char *address;
@@ -46,8 +48,8 @@ static int net_open(struct sink *s, char *err, size_t errlen)
         return -ENOMEM;
     s->priv = n;
     n->fd = -1;
-    n->peer = strcmp(s->type, "unix") == 0 ? o->path : o->address;
-    if (strcmp(s->type, "unix") == 0) {
+    n->peer = s->type == &sink_unix ? o->path : o->address;
+    if (s->type == &sink_unix) {
         struct sockaddr_un *sun = (struct sockaddr_un *)&n->sa;
         sun->sun_family = AF_UNIX;
         if (strlen(o->path) >= sizeof(sun->sun_path)) {
@@ -189,12 +191,6 @@ static void net_close(struct sink *s)
     s->priv = NULL;
 }
 
-static const struct sink_ops net_ops = {
-    .open = net_open,
-    .write = net_write,
-    .close = net_close,
-};
-
 /* clang-format off */
 #define NET_KEYS                                                                                   \
     SINK_COMMON_KEYS(struct net_opts),                                                             \
@@ -218,18 +214,26 @@ static const struct cfg_key unix_keys[] = {
     {0},
 };
 
-const struct cfg_section sink_tcp_section = {
-    .name = "tcp",
-    .desc = "NDJSON over TCP, reconnecting as needed (feeds another spillway).",
-    .size = sizeof(struct net_opts),
-    .keys = tcp_keys,
-    .impl = &net_ops,
+#define NET_OPS .open = net_open, .write = net_write, .close = net_close
+
+const struct sink_type sink_tcp = {
+    .cfg =
+        {
+            .name = "tcp",
+            .desc = "NDJSON over TCP, reconnecting as needed (feeds another spillway).",
+            .size = sizeof(struct net_opts),
+            .keys = tcp_keys,
+        },
+    NET_OPS,
 };
 
-const struct cfg_section sink_unix_section = {
-    .name = "unix",
-    .desc = "NDJSON over a Unix stream socket, reconnecting as needed.",
-    .size = sizeof(struct net_opts),
-    .keys = unix_keys,
-    .impl = &net_ops,
+const struct sink_type sink_unix = {
+    .cfg =
+        {
+            .name = "unix",
+            .desc = "NDJSON over a Unix stream socket, reconnecting as needed.",
+            .size = sizeof(struct net_opts),
+            .keys = unix_keys,
+        },
+    NET_OPS,
 };

@@ -18,19 +18,18 @@ static enum sink_result null_write(struct sink *s, const char *span, size_t len,
     return SINK_OK;
 }
 
-static const struct sink_ops null_ops = {
-    .write = null_write,
-};
-
 static const struct cfg_key null_keys[] = {
     SINK_COMMON_KEYS(struct null_opts),
     {0},
 };
 
-const struct cfg_section sink_null_section = {
-    .name = "null",
-    .desc = "Counts and discards every event.",
-    .size = sizeof(struct null_opts),
-    .keys = null_keys,
-    .impl = &null_ops,
+const struct sink_type sink_null = {
+    .cfg =
+        {
+            .name = "null",
+            .desc = "Counts and discards every event.",
+            .size = sizeof(struct null_opts),
+            .keys = null_keys,
+        },
+    .write = null_write,
 };

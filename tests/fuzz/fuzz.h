@@ -141,10 +141,7 @@ static inline void fuzz_frame(int octets, size_t max, const char *data, size_t l
                               size_t chunk, struct fuzz_lines *out)
 {
     struct framer f;
-    if (octets)
-        framer_init_syslog(&f, max);
-    else
-        framer_init(&f, max);
+    framer_init(&f, octets ? FRAMING_SYSLOG : FRAMING_LINE, max);
     out->max = max;
     if (chunk == 0) {
         framer_feed(&f, data, split, fuzz_on_line, out);

@@ -1,5 +1,5 @@
 /* Admin requests, in process: the commands of core/admin_cmd.c (reached through
- * admin__command(), core/admin_int.h) run on a real configuration, state store, sinks,
+ * admin__command(), core/admin_int.h) run on a real configuration, store, sinks,
  * pipeline, router, collector and control plane built as core/app.c builds them, with no
  * thread started and no socket opened. The request is handled first as dispatch() in
  * core/admin.c does (JSON or not, an object, a "cmd" string, a known command), then given to a
@@ -25,10 +25,10 @@
 #include "control/admin_int.h"
 #include "control/control.h"
 #include "fuzz.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "pipeline/pipeline.h"
-#include "router/kv.h"
 #include "router/router.h"
+#include "router/script_state.h"
 #include "router/sinks/sink.h"
 
 static const char *const commands[] = {"version", "stats",  "routes", "sample", "route",
@@ -40,8 +40,8 @@ static struct config cfg;
 
 struct world {
     struct event_base *base;
-    struct state *st;
-    struct kv *kv;
+    struct store *st;
+    struct script_state *kv;
     struct sinks *sinks;
     struct pipeline *pl;
     struct router *router;
@@ -130,8 +130,8 @@ static void world_free(struct world *w)
     router_free(w->router);
     pipeline_free(w->pl);
     sinks_free(w->sinks);
-    kv_free(w->kv);
-    state_close(w->st);
+    script_state_free(w->kv);
+    store_close(w->st);
     if (w->base)
         event_base_free(w->base);
 }
@@ -141,8 +141,8 @@ static void world_new(struct world *w)
     char err[1024] = "";
     memset(w, 0, sizeof(*w));
     w->base = event_base_new();
-    w->st = state_open(":memory:", err, sizeof(err));
-    w->kv = w->st ? kv_new(w->st) : NULL;
+    w->st = store_open(":memory:", err, sizeof(err));
+    w->kv = w->st ? script_state_new(w->st) : NULL;
     w->sinks = w->kv ? sinks_new(&cfg.sinks, 64 * 1024, cfg.dead_letter, err, sizeof(err)) : NULL;
     w->pl = w->sinks ? pipeline_new(&cfg.pipeline, 2, 64 * 1024) : NULL;
     struct router_setup setup = config_router_setup(&cfg);
@@ -153,8 +153,8 @@ static void world_new(struct world *w)
     if (w->col) {
         struct control_deps deps = config_control_deps(&cfg);
         deps.router = w->router;
-        deps.kv = w->kv;
-        deps.state = w->st;
+        deps.script_state = w->kv;
+        deps.store = w->st;
         deps.collector = w->col;
         deps.pipeline = w->pl;
         deps.sinks = w->sinks;

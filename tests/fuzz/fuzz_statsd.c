@@ -1,11 +1,11 @@
-/* StatsD and DogStatsD lines (collector/statsd.h) as the statsd input reads a datagram: the
+/* StatsD and DogStatsD lines (collector/format_statsd.h) as the statsd input reads a datagram: the
  * whole datagram as one line, then every line of it split at newlines.
  *
  * What must hold: a line kept is appended as one line holding a JSON object with no duplicate
  * key (repeated tags become arrays, not repeated keys) and kind "metric"; a refused line leaves
  * the output as it was and says why. */
 #include "fuzz.h"
-#include "collector/statsd.h"
+#include "collector/format_statsd.h"
 
 static void one_line(const char *line, size_t len)
 {

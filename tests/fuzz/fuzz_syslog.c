@@ -1,11 +1,11 @@
 /* One syslog message (RFC 5424, RFC 3164 and what real senders make of them) through
- * syslog_to_event (collector/syslog.h), as the UDP input and the framer hand it over.
+ * syslog_to_event (collector/format_syslog.h), as the UDP input and the framer hand it over.
  *
  * What must hold: a message kept (strictly parsed or loose) is appended as one line holding a
  * JSON object with no duplicate key and no \u0000 (text holding NUL is refused), a loose one
  * says why in syslog_error; a refused one leaves the output as it was and says why. */
 #include "fuzz.h"
-#include "collector/syslog.h"
+#include "collector/format_syslog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

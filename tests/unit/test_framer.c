@@ -47,7 +47,7 @@ static void got_free(struct got *g)
 static void run(struct got *g, size_t max, const char *data, size_t len, size_t chunk, int finish)
 {
     struct framer f;
-    framer_init(&f, max);
+    framer_init(&f, FRAMING_LINE, max);
     memset(g, 0, sizeof(*g));
     if (chunk == 0)
         chunk = len ? len : 1;
@@ -153,7 +153,7 @@ static void test_cases_all_splits(void **state)
         }
         for (size_t cut = 0; cut <= len; cut++) {
             struct framer f;
-            framer_init(&f, c->max);
+            framer_init(&f, FRAMING_LINE, c->max);
             memset(&g, 0, sizeof(g));
             framer_feed(&f, c->in, cut, on_line, &g);
             framer_feed(&f, c->in + cut, len - cut, on_line, &g);
@@ -227,7 +227,7 @@ static void test_oversized_across_feeds(void **state)
 {
     struct framer f;
     struct got g = {0};
-    framer_init(&f, 8);
+    framer_init(&f, FRAMING_LINE, 8);
     framer_feed(&f, "ok\n0123", 7, on_line, &g);
     framer_feed(&f, "456789", 6, on_line, &g);
     framer_feed(&f, "ABCDEFGHIJ", 10, on_line, &g);
@@ -273,7 +273,7 @@ static void test_exact_max_across_feeds(void **state)
 {
     struct framer f;
     struct got g = {0};
-    framer_init(&f, 8);
+    framer_init(&f, FRAMING_LINE, 8);
     framer_feed(&f, "0123", 4, on_line, &g);
     framer_feed(&f, "4567", 4, on_line, &g);
     assert_int_equal(g.n, 0);

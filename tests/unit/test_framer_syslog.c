@@ -1,4 +1,4 @@
-/* Unit tests of the framer in syslog mode (collector/framer.h, framer_init_syslog): RFC 6587
+/* Unit tests of the framer in syslog mode (collector/framer.h, FRAMING_SYSLOG): RFC 6587
  * octet counting ("LEN SP MSG") next to newline framing in one stream. Frames come out the
  * same whatever the reads look like (split at every byte, byte by byte, in two at every
  * position); MSG keeps its newlines; a frame over max is delivered once, cut, and the stream
@@ -52,7 +52,7 @@ static void run_cuts(struct got *g, size_t max, const char *data, size_t len, co
                      int ncuts, int finish)
 {
     struct framer f;
-    framer_init_syslog(&f, max);
+    framer_init(&f, FRAMING_SYSLOG, max);
     memset(g, 0, sizeof(*g));
     size_t at = 0;
     for (int i = 0; i <= ncuts; i++) {
@@ -232,7 +232,7 @@ static int check_all_splits(const struct frame_case *c)
     got_free(&g);
     /* byte by byte */
     struct framer f;
-    framer_init_syslog(&f, c->max);
+    framer_init(&f, FRAMING_SYSLOG, c->max);
     memset(&g, 0, sizeof(g));
     for (size_t i = 0; i < len; i++)
         framer_feed(&f, c->in + i, 1, on_frame, &g);
@@ -284,7 +284,7 @@ static void test_built_frames_round_trip(void **state)
     }
     for (size_t chunk = 1; chunk <= in.len; chunk = chunk < 16 ? chunk + 1 : chunk * 2) {
         struct framer f;
-        framer_init_syslog(&f, 4096);
+        framer_init(&f, FRAMING_SYSLOG, 4096);
         struct got g = {0};
         for (size_t off = 0; off < in.len; off += chunk) {
             size_t n = in.len - off < chunk ? in.len - off : chunk;
@@ -312,7 +312,7 @@ static void test_built_frames_round_trip(void **state)
 static void test_plain_mode_has_no_octet_counting(void **state)
 {
     struct framer f;
-    framer_init(&f, 64);
+    framer_init(&f, FRAMING_LINE, 64);
     struct got g = {0};
     static const char in[] = "5 hello\n11 hello world\n";
     framer_feed(&f, in, sizeof(in) - 1, on_frame, &g);
@@ -328,7 +328,7 @@ static void test_plain_mode_has_no_octet_counting(void **state)
 static void test_finish_resets(void **state)
 {
     struct framer f;
-    framer_init_syslog(&f, 16);
+    framer_init(&f, FRAMING_SYSLOG, 16);
     struct got g = {0};
     framer_feed(&f, "10 abc", 6, on_frame, &g);
     framer_finish(&f, on_frame, &g);

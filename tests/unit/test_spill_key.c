@@ -118,7 +118,7 @@ static void test_records_without_our_key(void **state)
     free(s);
 }
 
-/* Restored from the state store after a restart: the mark saved with the replay offset tells
+/* Restored from the store after a restart: the mark saved with the replay offset tells
  * copies after it apart. */
 static void test_restored_mark(void **state)
 {

@@ -1,5 +1,5 @@
-/* Unit tests of the StatsD parser (collector/statsd.h): every metric type, gauge deltas, timer
- * units, sets keeping their member as a string, sample rates, DogStatsD tags and timestamps,
+/* Unit tests of the StatsD parser (collector/format_statsd.h): every metric type, gauge deltas,
+ * timer units, sets keeping their member as a string, sample rates, DogStatsD tags and timestamps,
  * and every kind of bad line refused with a reason and the output left as it was. Every
  * output is parsed with jansson (duplicate keys rejected) and compared as a whole with the
  * expected object. */
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "collector/statsd.h"
+#include "collector/format_statsd.h"
 
 #define L(s) s, sizeof(s) - 1
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -1,4 +1,4 @@
-/* Unit tests of the syslog parser (collector/syslog.h): the RFC 5424 examples of its section
+/* Unit tests of the syslog parser (collector/format_syslog.h): the RFC 5424 examples of its section
  * 6.5 and the RFC 3164 examples of its section 5.4, field by field; NILVALUEs, PRI bounds and
  * leading zeros, structured data escapes and malformed structured data, field length limits,
  * trailing newlines, and what is refused (invalid UTF-8, NUL bytes) with the output left as it
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "collector/syslog.h"
+#include "collector/format_syslog.h"
 
 #define L(s) s, sizeof(s) - 1
 

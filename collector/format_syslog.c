@@ -1,4 +1,4 @@
-#include "collector/syslog.h"
+#include "collector/format_syslog.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/collector.h"
+#include "collector/format.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
@@ -446,3 +448,26 @@ enum syslog_result syslog_to_event(const char *msg, size_t len, const char *sour
     end(&e, rt);
     return SYSLOG_LOOSE;
 }
+
+/* One message: parsed, or kept loosely (counted as syslog_loose), or dead-lettered. */
+static void syslog_decode(struct input *in, const char *msg, size_t len)
+{
+    const char *err = NULL;
+    struct buf *out = collector_buffer(in->col);
+    enum syslog_result r = syslog_to_event(msg, len, in->name, collector_now(in->col), out, &err);
+    if (r == SYSLOG_REJECT) {
+        collector_dead(in, err, msg, len);
+        return;
+    }
+    if (r == SYSLOG_LOOSE)
+        counter_add(&in->stats.syslog_loose, 1);
+    collector_event(in, out->data, out->len);
+}
+
+const struct format format_syslog = {
+    .id =
+        {"syslog", NULL,
+         "RFC 5424 or RFC 3164 messages; on a stream newline framed or octet-counted (RFC 6587)."},
+    .framing = FRAMING_SYSLOG,
+    .decode = syslog_decode,
+};

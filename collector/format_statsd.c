@@ -1,4 +1,4 @@
-#include "collector/statsd.h"
+#include "collector/format_statsd.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/collector.h"
+#include "collector/format.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
@@ -188,3 +190,52 @@ int statsd_to_event(const char *line, size_t len, const char *source, const stru
         return -EINVAL;
     return 0;
 }
+
+/* The next non-empty line of msg from *at: its start in *line and its length returned, with *at
+ * moved past it; 0 once there is none. */
+static size_t next_line(const char *msg, size_t len, size_t *at, const char **line)
+{
+    while (*at < len) {
+        const char *nl = memchr(msg + *at, '\n', len - *at);
+        size_t s = *at, e = nl ? (size_t)(nl - msg) : len;
+        *at = e + 1;
+        if (e > s) {
+            *line = msg + s;
+            return e - s;
+        }
+    }
+    return 0;
+}
+
+/* A message holds one or more lines (a datagram often carries several); each is a record. */
+static void statsd_decode(struct input *in, const char *msg, size_t len)
+{
+    const char *line;
+    for (size_t at = 0, n; (n = next_line(msg, len, &at, &line));) {
+        const char *err = NULL;
+        struct buf *out = collector_buffer(in->col);
+        if (statsd_to_event(line, n, in->name, collector_now(in->col), out, &err))
+            collector_dead(in, err, line, n);
+        else
+            collector_event(in, out->data, out->len);
+    }
+}
+
+/* The records statsd_decode makes of a message: its non-empty lines. */
+static size_t statsd_records(const char *msg, size_t len)
+{
+    const char *line;
+    size_t count = 0;
+    for (size_t at = 0; next_line(msg, len, &at, &line);)
+        count++;
+    return count;
+}
+
+const struct format format_statsd = {
+    .id = {"statsd", NULL,
+           "StatsD lines (counters, gauges, timers, histograms, sets, distributions, sample "
+           "rates, DogStatsD tags) as kind: metric events."},
+    .framing = FRAMING_LINE,
+    .decode = statsd_decode,
+    .records = statsd_records,
+};

@@ -1,7 +1,7 @@
-/* Unit tests of the SQLite state store (core/state.h), each in its own temporary directory:
+/* Unit tests of the SQLite store (core/state.h), each in its own temporary directory:
  * the schema and its version, data kept across a reopen, routes reconciled (with overrides of
  * removed routes deleted, and a failed reconcile changing nothing), overrides, binary-safe
- * key-values, file positions, spill offsets, the audit log, and state_open's refusals: a file
+ * key-values, file positions, spill offsets, the audit log, and store_open's refusals: a file
  * that is not a database, a newer schema, a read-only database, a locked one. Checks that
  * need to see the tables read them with sqlite3 directly. */
 #include <errno.h>
@@ -24,7 +24,7 @@
 #include <sqlite3.h>
 
 #include "core/buf.h"
-#include "core/state.h"
+#include "core/store.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -64,12 +64,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct state *open_ok(const char *path)
+static struct store *open_ok(const char *path)
 {
     char err[512] = "";
-    struct state *s = state_open(path, err, sizeof(err));
+    struct store *s = store_open(path, err, sizeof(err));
     if (!s) {
-        print_error("state_open(%s): %s\n", path, err);
+        print_error("store_open(%s): %s\n", path, err);
         fail();
     }
     return s;
@@ -139,10 +139,10 @@ static double seconds_since(const struct timespec *t0)
 static void test_open_creates_schema(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
-    assert_string_equal(state_path(s), f->db);
-    state_close(s);
-    state_close(NULL);
+    struct store *s = open_ok(f->db);
+    assert_string_equal(store_path(s), f->db);
+    store_close(s);
+    store_close(NULL);
 
     sqlite3 *db = raw_open(f->db);
     assert_true(raw_int(db, "PRAGMA user_version") >= 1);
@@ -166,7 +166,7 @@ static void test_open_creates_schema(void **state)
 
     /* Reopening an up-to-date database migrates nothing and keeps the version. */
     s = open_ok(f->db);
-    state_close(s);
+    store_close(s);
     db = raw_open(f->db);
     assert_int_equal(raw_int(db, "PRAGMA user_version"), version);
     sqlite3_close(db);
@@ -177,7 +177,7 @@ static void test_open_in_missing_dir(void **state)
     struct fixture *f = *state;
     char path[256], err[512] = "";
     snprintf(path, sizeof(path), "%s/no/such/dir/spillway.db", f->dir);
-    assert_null(state_open(path, err, sizeof(err)));
+    assert_null(store_open(path, err, sizeof(err)));
     assert_non_null(strstr(err, path));
 }
 
@@ -187,7 +187,7 @@ struct collected {
     int n;
 };
 
-static void collect_override(void *ud, const struct state_override *o)
+static void collect_override(void *ud, const struct store_override *o)
 {
     struct collected *c = ud;
     c->len +=
@@ -198,11 +198,11 @@ static void collect_override(void *ud, const struct state_override *o)
 }
 
 /* Overrides in a stable order, for comparison. */
-static void overrides_text(struct state *s, char *out, size_t len)
+static void overrides_text(struct store *s, char *out, size_t len)
 {
     struct collected c;
     memset(&c, 0, sizeof(c));
-    assert_int_equal(state_overrides_each(s, collect_override, &c), 0);
+    assert_int_equal(store_overrides_each(s, collect_override, &c), 0);
     /* Sort the ';'-separated items. */
     char *items[64];
     int n = 0;
@@ -221,7 +221,7 @@ static void overrides_text(struct state *s, char *out, size_t len)
         at += (size_t)snprintf(out + at, len - at, "%s%s", i ? ";" : "", items[i]);
 }
 
-static void expect_overrides(struct state *s, const char *want)
+static void expect_overrides(struct store *s, const char *want)
 {
     char got[4096];
     overrides_text(s, got, sizeof(got));
@@ -231,10 +231,10 @@ static void expect_overrides(struct state *s, const char *want)
     }
 }
 
-static struct state_override ovr(const char *route, const char *key, const char *value,
+static struct store_override ovr(const char *route, const char *key, const char *value,
                                  int64_t expires, int64_t set, int64_t uid)
 {
-    struct state_override o;
+    struct store_override o;
     memset(&o, 0, sizeof(o));
     snprintf(o.route, sizeof(o.route), "%s", route);
     snprintf(o.key, sizeof(o.key), "%s", key);
@@ -250,22 +250,22 @@ static struct state_override ovr(const char *route, const char *key, const char 
 static void test_routes_reconcile(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
-    const struct state_route three[] = {
+    struct store *s = open_ok(f->db);
+    const struct store_route three[] = {
         {"errors", "errors.lua", 1.0, "trace_id", "[\"es\"]", "[]", 1, 1},
         {"all", NULL, 0.25, "trace_id", "[\"file\",\"kafka\"]", "[\"candidate\"]", 1, 0},
         {"debug", "debug.lua", 0.0, NULL, "[\"null\"]", NULL, 0, 0},
     };
-    assert_int_equal(state_routes_reconcile(s, three, 3), 0);
-    struct state_override a = ovr("all", "sample_rate", "0.5", 0, 100, 1000);
-    struct state_override b = ovr("debug", "enabled", "true", 5000, 200, 0);
-    struct state_override c = ovr("errors", "sample_rate", "0.1", 0, 300, 7);
-    assert_int_equal(state_override_set(s, &a), 0);
-    assert_int_equal(state_override_set(s, &b), 0);
-    assert_int_equal(state_override_set(s, &c), 0);
+    assert_int_equal(store_routes_reconcile(s, three, 3), 0);
+    struct store_override a = ovr("all", "sample_rate", "0.5", 0, 100, 1000);
+    struct store_override b = ovr("debug", "enabled", "true", 5000, 200, 0);
+    struct store_override c = ovr("errors", "sample_rate", "0.1", 0, 300, 7);
+    assert_int_equal(store_override_set(s, &a), 0);
+    assert_int_equal(store_override_set(s, &b), 0);
+    assert_int_equal(store_override_set(s, &c), 0);
     /* An override of a route not (yet) in the table is kept until the next reconcile. */
-    struct state_override d = ovr("future", "enabled", "false", 0, 400, 0);
-    assert_int_equal(state_override_set(s, &d), 0);
+    struct store_override d = ovr("future", "enabled", "false", 0, 400, 0);
+    assert_int_equal(store_override_set(s, &d), 0);
 
     sqlite3 *db = raw_open(f->db);
     expect_rows(db,
@@ -277,65 +277,65 @@ static void test_routes_reconcile(void **state)
 
     /* Reconcile again: "debug" goes, "new" comes, the order changes; the overrides of routes
      * that no longer exist are deleted, the others kept. */
-    const struct state_route two[] = {
+    const struct store_route two[] = {
         {"all", NULL, 0.5, "trace_id", "[\"file\"]", "[]", 1, 0},
         {"new", "new.lua", 1.0, "service", "[\"stdout\"]", "[]", 1, 0},
         {"errors", "errors.lua", 1.0, "trace_id", "[\"es\"]", "[]", 1, 1},
     };
-    assert_int_equal(state_routes_reconcile(s, two, 3), 0);
+    assert_int_equal(store_routes_reconcile(s, two, 3), 0);
     expect_rows(db, "SELECT position, name, sample_rate FROM routes ORDER BY position",
                 "0|all|0.5;1|new|1.0;2|errors|1.0");
     expect_overrides(s, "all.sample_rate=0.5@0/100/1000;errors.sample_rate=0.1@0/300/7");
 
     /* A failed reconcile (duplicate names) changes nothing. */
-    const struct state_route dup[] = {
+    const struct store_route dup[] = {
         {"x", NULL, 1.0, NULL, "[]", "[]", 1, 0},
         {"x", NULL, 1.0, NULL, "[]", "[]", 1, 0},
     };
-    assert_true(state_routes_reconcile(s, dup, 2) < 0);
+    assert_true(store_routes_reconcile(s, dup, 2) < 0);
     expect_rows(db, "SELECT position, name FROM routes ORDER BY position", "0|all;1|new;2|errors");
     expect_overrides(s, "all.sample_rate=0.5@0/100/1000;errors.sample_rate=0.1@0/300/7");
 
     /* No routes at all: every override goes. */
-    assert_int_equal(state_routes_reconcile(s, NULL, 0), 0);
+    assert_int_equal(store_routes_reconcile(s, NULL, 0), 0);
     assert_int_equal(raw_int(db, "SELECT count(*) FROM routes"), 0);
     expect_overrides(s, "");
     sqlite3_close(db);
-    state_close(s);
+    store_close(s);
 }
 
 static void test_overrides(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
-    const struct state_route routes[] = {
+    struct store *s = open_ok(f->db);
+    const struct store_route routes[] = {
         {"r1", NULL, 1.0, "trace_id", "[]", "[]", 1, 0},
         {"r2", NULL, 1.0, "trace_id", "[]", "[]", 1, 0},
     };
-    assert_int_equal(state_routes_reconcile(s, routes, 2), 0);
+    assert_int_equal(store_routes_reconcile(s, routes, 2), 0);
     expect_overrides(s, "");
-    struct state_override o = ovr("r1", "sample_rate", "0.01", 123456789012345678LL, 42, 1000);
-    assert_int_equal(state_override_set(s, &o), 0);
+    struct store_override o = ovr("r1", "sample_rate", "0.01", 123456789012345678LL, 42, 1000);
+    assert_int_equal(store_override_set(s, &o), 0);
     expect_overrides(s, "r1.sample_rate=0.01@123456789012345678/42/1000");
     /* Setting again replaces (one row per route and key). */
     o = ovr("r1", "sample_rate", "0.5", 0, 43, 0);
-    assert_int_equal(state_override_set(s, &o), 0);
+    assert_int_equal(store_override_set(s, &o), 0);
     o = ovr("r1", "enabled", "false", 0, 44, 0);
-    assert_int_equal(state_override_set(s, &o), 0);
+    assert_int_equal(store_override_set(s, &o), 0);
     o = ovr("r2", "sample_rate", "1", 1, 45, 0); /* long expired: still listed */
-    assert_int_equal(state_override_set(s, &o), 0);
+    assert_int_equal(store_override_set(s, &o), 0);
     expect_overrides(s, "r1.enabled=false@0/44/0;r1.sample_rate=0.5@0/43/0;"
                         "r2.sample_rate=1@1/45/0");
     /* Clearing one leaves the others; clearing what is not there is fine. */
-    assert_int_equal(state_override_clear(s, "r1", "sample_rate"), 0);
-    assert_int_equal(state_override_clear(s, "r1", "sample_rate"), 0);
-    assert_int_equal(state_override_clear(s, "nope", "enabled"), 0);
+    assert_int_equal(store_override_clear(s, "r1", "sample_rate"), 0);
+    assert_int_equal(store_override_clear(s, "r1", "sample_rate"), 0);
+    assert_int_equal(store_override_clear(s, "nope", "enabled"), 0);
     expect_overrides(s, "r1.enabled=false@0/44/0;r2.sample_rate=1@1/45/0");
     /* Kept across a reopen. */
-    state_close(s);
+    store_close(s);
     s = open_ok(f->db);
     expect_overrides(s, "r1.enabled=false@0/44/0;r2.sample_rate=1@1/45/0");
-    state_close(s);
+    store_close(s);
 }
 
 /* ---- key-values ---- */
@@ -361,7 +361,7 @@ static void collect_kv(void *ud, const char *k, size_t kl, const char *v, size_t
     c->n++;
 }
 
-/* The value seen for key by state_kv_each, or -1 when the key is not listed. */
+/* The value seen for key by store_kv_each, or -1 when the key is not listed. */
 static int seen_value(const struct kv_seen *c, const char *k, size_t kl, const char *v, size_t vl)
 {
     for (int i = 0; i < c->n; i++) {
@@ -371,11 +371,11 @@ static int seen_value(const struct kv_seen *c, const char *k, size_t kl, const c
     return -1;
 }
 
-static void expect_kv(struct state *s, const char *k, size_t kl, const char *v, size_t vl)
+static void expect_kv(struct store *s, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct buf out = {0};
     buf_puts(&out, "#"); /* get appends */
-    int rc = state_kv_get(s, k, kl, &out);
+    int rc = store_kv_get(s, k, kl, &out);
     if (!v) {
         assert_int_equal(rc, 0);
         assert_int_equal(out.len, 1);
@@ -390,30 +390,30 @@ static void expect_kv(struct state *s, const char *k, size_t kl, const char *v, 
 static void test_kv(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
+    struct store *s = open_ok(f->db);
     static const char k1[] = "plain", v1[] = "value";
     static const char k2[] = "bin\0key\xff", v2[] = "\0\x01\x02zero\0";
     static const char k3[] = "bin\0kez\xff"; /* differs from k2 after the NUL */
     expect_kv(s, k1, 5, NULL, 0);
-    assert_int_equal(state_kv_set(s, k1, 5, v1, 5), 0);
-    assert_int_equal(state_kv_set(s, k2, sizeof(k2) - 1, v2, sizeof(v2) - 1), 0);
-    assert_int_equal(state_kv_set(s, k3, sizeof(k3) - 1, "3", 1), 0);
-    assert_int_equal(state_kv_set(s, "empty", 5, "", 0), 0);
+    assert_int_equal(store_kv_set(s, k1, 5, v1, 5), 0);
+    assert_int_equal(store_kv_set(s, k2, sizeof(k2) - 1, v2, sizeof(v2) - 1), 0);
+    assert_int_equal(store_kv_set(s, k3, sizeof(k3) - 1, "3", 1), 0);
+    assert_int_equal(store_kv_set(s, "empty", 5, "", 0), 0);
     expect_kv(s, k1, 5, v1, 5);
     expect_kv(s, k2, sizeof(k2) - 1, v2, sizeof(v2) - 1);
     expect_kv(s, k3, sizeof(k3) - 1, "3", 1);
     expect_kv(s, "empty", 5, "", 0);
     expect_kv(s, "bin", 3, NULL, 0); /* the key is not cut at its NUL */
     /* Overwrite, delete, delete what is not there. */
-    assert_int_equal(state_kv_set(s, k1, 5, "other", 5), 0);
+    assert_int_equal(store_kv_set(s, k1, 5, "other", 5), 0);
     expect_kv(s, k1, 5, "other", 5);
-    assert_int_equal(state_kv_set(s, k3, sizeof(k3) - 1, NULL, 0), 0);
+    assert_int_equal(store_kv_set(s, k3, sizeof(k3) - 1, NULL, 0), 0);
     expect_kv(s, k3, sizeof(k3) - 1, NULL, 0);
-    assert_int_equal(state_kv_set(s, "never", 5, NULL, 0), 0);
+    assert_int_equal(store_kv_set(s, "never", 5, NULL, 0), 0);
 
     struct kv_seen seen;
     memset(&seen, 0, sizeof(seen));
-    assert_int_equal(state_kv_each(s, collect_kv, &seen), 0);
+    assert_int_equal(store_kv_each(s, collect_kv, &seen), 0);
     assert_int_equal(seen.n, 3);
     assert_int_equal(seen_value(&seen, k1, 5, "other", 5), 1);
     assert_int_equal(seen_value(&seen, k2, sizeof(k2) - 1, v2, sizeof(v2) - 1), 1);
@@ -421,12 +421,12 @@ static void test_kv(void **state)
     assert_int_equal(seen_value(&seen, k3, sizeof(k3) - 1, "3", 1), -1);
 
     /* Kept across a reopen. */
-    state_close(s);
+    store_close(s);
     s = open_ok(f->db);
     expect_kv(s, k1, 5, "other", 5);
     expect_kv(s, k2, sizeof(k2) - 1, v2, sizeof(v2) - 1);
     expect_kv(s, k3, sizeof(k3) - 1, NULL, 0);
-    state_close(s);
+    store_close(s);
 }
 
 /* ---- positions, offsets ---- */
@@ -434,63 +434,63 @@ static void test_kv(void **state)
 static void test_positions_and_offsets(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
+    struct store *s = open_ok(f->db);
     uint64_t inode = 1, off = 1;
-    assert_int_equal(state_position_get(s, "tail", "/var/log/a.log", &inode, &off), 0);
-    assert_int_equal(state_position_set(s, "tail", "/var/log/a.log", 1234, 5678), 0);
-    assert_int_equal(state_position_set(s, "tail", "/var/log/b.log", UINT64_MAX, UINT64_MAX - 1),
+    assert_int_equal(store_position_get(s, "tail", "/var/log/a.log", &inode, &off), 0);
+    assert_int_equal(store_position_set(s, "tail", "/var/log/a.log", 1234, 5678), 0);
+    assert_int_equal(store_position_set(s, "tail", "/var/log/b.log", UINT64_MAX, UINT64_MAX - 1),
                      0);
-    assert_int_equal(state_position_set(s, "tail2", "/var/log/a.log", 9, 10), 0);
-    assert_int_equal(state_position_get(s, "tail", "/var/log/a.log", &inode, &off), 1);
+    assert_int_equal(store_position_set(s, "tail2", "/var/log/a.log", 9, 10), 0);
+    assert_int_equal(store_position_get(s, "tail", "/var/log/a.log", &inode, &off), 1);
     assert_int_equal(inode, 1234);
     assert_int_equal(off, 5678);
-    assert_int_equal(state_position_get(s, "tail", "/var/log/b.log", &inode, &off), 1);
+    assert_int_equal(store_position_get(s, "tail", "/var/log/b.log", &inode, &off), 1);
     assert_true(inode == UINT64_MAX && off == UINT64_MAX - 1);
-    assert_int_equal(state_position_get(s, "tail2", "/var/log/a.log", &inode, &off), 1);
+    assert_int_equal(store_position_get(s, "tail2", "/var/log/a.log", &inode, &off), 1);
     assert_true(inode == 9 && off == 10);
-    assert_int_equal(state_position_set(s, "tail", "/var/log/a.log", 1234, 9999), 0);
+    assert_int_equal(store_position_set(s, "tail", "/var/log/a.log", 1234, 9999), 0);
 
     /* By inode: the newest row of that input, whatever its path; delete removes one path. */
     struct buf path = {0};
-    assert_int_equal(state_position_by_inode(s, "tail", 9, &path, &off), 0);
-    assert_int_equal(state_position_by_inode(s, "tail", 1234, &path, &off), 1);
+    assert_int_equal(store_position_by_inode(s, "tail", 9, &path, &off), 0);
+    assert_int_equal(store_position_by_inode(s, "tail", 1234, &path, &off), 1);
     assert_int_equal(off, 9999);
     assert_memory_equal(path.data, "/var/log/a.log", path.len);
     assert_int_equal(path.len, strlen("/var/log/a.log"));
-    assert_int_equal(state_position_delete(s, "tail", "/var/log/a.log"), 0);
+    assert_int_equal(store_position_delete(s, "tail", "/var/log/a.log"), 0);
     buf_reset(&path);
-    assert_int_equal(state_position_by_inode(s, "tail", 1234, &path, &off), 0);
-    assert_int_equal(state_position_get(s, "tail", "/var/log/a.log", &inode, &off), 0);
-    assert_int_equal(state_position_set(s, "tail", "/var/log/a.log", 1234, 9999), 0);
+    assert_int_equal(store_position_by_inode(s, "tail", 1234, &path, &off), 0);
+    assert_int_equal(store_position_get(s, "tail", "/var/log/a.log", &inode, &off), 0);
+    assert_int_equal(store_position_set(s, "tail", "/var/log/a.log", 1234, 9999), 0);
     buf_free(&path);
 
     int64_t o = 7;
-    assert_int_equal(state_offset_get(s, "spill", 0, &o, NULL), 0);
+    assert_int_equal(store_offset_get(s, "spill", 0, &o, NULL), 0);
     assert_int_equal(o, 7); /* untouched when not found */
-    assert_int_equal(state_offset_set(s, "spill", 0, 100, NULL), 0);
-    assert_int_equal(state_offset_set(s, "spill", 1, -1, NULL), 0);
-    assert_int_equal(state_offset_set(s, "other", 0, INT64_MAX, NULL), 0);
-    assert_int_equal(state_offset_set(s, "spill", 0, 101, NULL), 0);
+    assert_int_equal(store_offset_set(s, "spill", 0, 100, NULL), 0);
+    assert_int_equal(store_offset_set(s, "spill", 1, -1, NULL), 0);
+    assert_int_equal(store_offset_set(s, "other", 0, INT64_MAX, NULL), 0);
+    assert_int_equal(store_offset_set(s, "spill", 0, 101, NULL), 0);
     const uint64_t mark[2] = {UINT64_MAX, 42}; /* a spill key: run (any 64 bits), sequence */
-    assert_int_equal(state_offset_set(s, "spill", 2, 7, mark), 0);
+    assert_int_equal(store_offset_set(s, "spill", 2, 7, mark), 0);
 
-    state_close(s);
+    store_close(s);
     s = open_ok(f->db);
-    assert_int_equal(state_position_get(s, "tail", "/var/log/a.log", &inode, &off), 1);
+    assert_int_equal(store_position_get(s, "tail", "/var/log/a.log", &inode, &off), 1);
     assert_true(inode == 1234 && off == 9999);
-    assert_int_equal(state_offset_get(s, "spill", 0, &o, NULL), 1);
+    assert_int_equal(store_offset_get(s, "spill", 0, &o, NULL), 1);
     assert_int_equal(o, 101);
-    assert_int_equal(state_offset_get(s, "spill", 1, &o, NULL), 1);
+    assert_int_equal(store_offset_get(s, "spill", 1, &o, NULL), 1);
     assert_int_equal(o, -1);
-    assert_int_equal(state_offset_get(s, "other", 0, &o, NULL), 1);
+    assert_int_equal(store_offset_get(s, "other", 0, &o, NULL), 1);
     assert_true(o == INT64_MAX);
-    assert_int_equal(state_offset_get(s, "other", 1, &o, NULL), 0);
+    assert_int_equal(store_offset_get(s, "other", 1, &o, NULL), 0);
     uint64_t got[2] = {1, 1};
-    assert_int_equal(state_offset_get(s, "spill", 2, &o, got), 1);
+    assert_int_equal(store_offset_get(s, "spill", 2, &o, got), 1);
     assert_true(o == 7 && got[0] == UINT64_MAX && got[1] == 42);
-    assert_int_equal(state_offset_get(s, "spill", 0, &o, got), 1);
+    assert_int_equal(store_offset_get(s, "spill", 0, &o, got), 1);
     assert_true(o == 101 && got[0] == 0 && got[1] == 0); /* set without a mark */
-    state_close(s);
+    store_close(s);
 }
 
 /* A database from before the spill's marks (schema version 1) is migrated: its offsets are
@@ -508,12 +508,12 @@ static void test_offsets_migrated_from_version_1(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    struct state *s = open_ok(f->db);
+    struct store *s = open_ok(f->db);
     int64_t o = 0;
     uint64_t mark[2] = {9, 9};
-    assert_int_equal(state_offset_get(s, "spill", 0, &o, mark), 1);
+    assert_int_equal(store_offset_get(s, "spill", 0, &o, mark), 1);
     assert_true(o == 12345 && mark[0] == 0 && mark[1] == 0);
-    state_close(s);
+    store_close(s);
     db = raw_open(f->db);
     assert_true(raw_int(db, "PRAGMA user_version") >= 2);
     sqlite3_close(db);
@@ -527,7 +527,7 @@ struct audit_seen {
     char cmd[32][32], target[32][32], oldv[32][32], newv[32][32];
 };
 
-static void collect_audit(void *ud, const struct state_audit *a)
+static void collect_audit(void *ud, const struct store_audit *a)
 {
     struct audit_seen *c = ud;
     assert_true(c->n < 32);
@@ -545,17 +545,17 @@ static void collect_audit(void *ud, const struct state_audit *a)
 static void test_audit(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
+    struct store *s = open_ok(f->db);
     struct audit_seen seen;
     memset(&seen, 0, sizeof(seen));
-    assert_int_equal(state_audit_each(s, 10, collect_audit, &seen), 0);
+    assert_int_equal(store_audit_each(s, 10, collect_audit, &seen), 0);
     assert_int_equal(seen.n, 0);
     int64_t before = (int64_t)time(NULL) * 1000000000LL;
     for (int i = 1; i <= 10; i++) {
         char cmd[16], newv[16];
         snprintf(cmd, sizeof(cmd), "cmd%d", i);
         snprintf(newv, sizeof(newv), "%d", i * 10);
-        struct state_audit a = {
+        struct store_audit a = {
             .at_ns = i == 10 ? 0 : 1000 + i, /* 0: now */
             .uid = 1000 + i,
             .pid = 40000 + i,
@@ -564,10 +564,10 @@ static void test_audit(void **state)
             .old_value = NULL,
             .new_value = newv,
         };
-        assert_int_equal(state_audit_add(s, &a), 0);
+        assert_int_equal(store_audit_add(s, &a), 0);
     }
     /* The last three, oldest first. */
-    assert_int_equal(state_audit_each(s, 3, collect_audit, &seen), 0);
+    assert_int_equal(store_audit_each(s, 3, collect_audit, &seen), 0);
     assert_int_equal(seen.n, 3);
     for (int i = 0; i < 3; i++) {
         char want[16];
@@ -586,21 +586,21 @@ static void test_audit(void **state)
     assert_true(seen.at[2] >= before); /* at_ns 0 means now */
     /* Asking for more than there are gives them all, oldest first. */
     memset(&seen, 0, sizeof(seen));
-    assert_int_equal(state_audit_each(s, 25, collect_audit, &seen), 0);
+    assert_int_equal(store_audit_each(s, 25, collect_audit, &seen), 0);
     assert_int_equal(seen.n, 10);
     assert_string_equal(seen.cmd[0], "cmd1");
     assert_string_equal(seen.cmd[9], "cmd10");
     /* A command is required. */
-    struct state_audit bad = {.command = NULL};
-    assert_true(state_audit_add(s, &bad) < 0);
+    struct store_audit bad = {.command = NULL};
+    assert_true(store_audit_add(s, &bad) < 0);
     /* Kept across a reopen. */
-    state_close(s);
+    store_close(s);
     s = open_ok(f->db);
     memset(&seen, 0, sizeof(seen));
-    assert_int_equal(state_audit_each(s, 1, collect_audit, &seen), 0);
+    assert_int_equal(store_audit_each(s, 1, collect_audit, &seen), 0);
     assert_int_equal(seen.n, 1);
     assert_string_equal(seen.cmd[0], "cmd10");
-    state_close(s);
+    store_close(s);
 }
 
 /* ---- refusals ---- */
@@ -624,13 +624,13 @@ static void test_not_a_database(void **state)
             write_file(f->db, garbage, sizeof(garbage) - 1, 200);
         } else {
             /* A real header followed by damaged pages. */
-            struct state *s = open_ok(f->db);
+            struct store *s = open_ok(f->db);
             for (int k = 0; k < 3000; k++) {
                 char key[32];
                 snprintf(key, sizeof(key), "key-%d", k);
-                assert_int_equal(state_kv_set(s, key, strlen(key), "some value", 10), 0);
+                assert_int_equal(store_kv_set(s, key, strlen(key), "some value", 10), 0);
             }
-            state_close(s);
+            store_close(s);
             int fd = open(f->db, O_WRONLY);
             assert_true(fd >= 0);
             char junk[4096];
@@ -641,10 +641,10 @@ static void test_not_a_database(void **state)
             close(fd);
         }
         char err[1024] = "";
-        struct state *s = state_open(f->db, err, sizeof(err));
+        struct store *s = store_open(f->db, err, sizeof(err));
         if (s || (!strstr(err, "corrupt") && !strstr(err, "not a"))) {
-            print_error("%s: state_open gave %p, `%s`\n", kinds[i], (void *)s, err);
-            state_close(s);
+            print_error("%s: store_open gave %p, `%s`\n", kinds[i], (void *)s, err);
+            store_close(s);
             fail();
         }
         assert_non_null(strstr(err, f->db)); /* the message names the file */
@@ -655,12 +655,12 @@ static void test_not_a_database(void **state)
 static void test_newer_schema(void **state)
 {
     struct fixture *f = *state;
-    state_close(open_ok(f->db));
+    store_close(open_ok(f->db));
     sqlite3 *db = raw_open(f->db);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char err[512] = "";
-    struct state *s = state_open(f->db, err, sizeof(err));
+    struct store *s = store_open(f->db, err, sizeof(err));
     assert_null(s);
     assert_non_null(strstr(err, "newer"));
 }
@@ -672,20 +672,20 @@ static void read_only_child(const char *dir, const char *db, int drop)
     if (drop && (setgid(65534) || setuid(65534)))
         _exit(77);
     char err[512] = "";
-    struct state *s = state_open(db, err, sizeof(err));
+    struct store *s = store_open(db, err, sizeof(err));
     int ok = !s && (strstr(err, "readonly") || strstr(err, "read-only") ||
                     strstr(err, "read only") || strstr(err, "permission"));
     if (!ok)
-        fprintf(stderr, "read-only %s: state_open gave %p, `%s`\n", dir, (void *)s, err);
+        fprintf(stderr, "read-only %s: store_open gave %p, `%s`\n", dir, (void *)s, err);
     _exit(ok ? 0 : 3);
 }
 
 static void test_read_only(void **state)
 {
     struct fixture *f = *state;
-    struct state *s = open_ok(f->db);
-    assert_int_equal(state_kv_set(s, "k", 1, "v", 1), 0);
-    state_close(s);
+    struct store *s = open_ok(f->db);
+    assert_int_equal(store_kv_set(s, "k", 1, "v", 1), 0);
+    store_close(s);
     int root = geteuid() == 0;
     assert_int_equal(chmod(f->db, 0444), 0);
     assert_int_equal(chmod(f->dir, 0555), 0);
@@ -705,12 +705,12 @@ static void test_read_only(void **state)
     /* The data is intact and writable again once the modes are back. */
     s = open_ok(f->db);
     struct buf out = {0};
-    assert_int_equal(state_kv_get(s, "k", 1, &out), 1);
+    assert_int_equal(store_kv_get(s, "k", 1, &out), 1);
     buf_free(&out);
-    state_close(s);
+    store_close(s);
 }
 
-/* Another connection holding an exclusive transaction: state_open gives up within a few
+/* Another connection holding an exclusive transaction: store_open gives up within a few
  * seconds, saying the database is locked, and works once the lock is gone. Both journal modes:
  * a database spillway created (WAL) and one created by another tool (rollback journal). */
 static void test_locked(void **state)
@@ -719,7 +719,7 @@ static void test_locked(void **state)
     for (int wal = 1; wal >= 0; wal--) {
         unlink(f->db);
         if (wal)
-            state_close(open_ok(f->db));
+            store_close(open_ok(f->db));
         sqlite3 *db = raw_open(f->db);
         assert_int_equal(
             sqlite3_exec(db,
@@ -731,18 +731,18 @@ static void test_locked(void **state)
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         char err[512] = "";
-        struct state *s = state_open(f->db, err, sizeof(err));
+        struct store *s = store_open(f->db, err, sizeof(err));
         double took = seconds_since(&t0);
         if (s || !strstr(err, "locked") || took > 10) {
-            print_error("%s: state_open gave %p after %.1f s: `%s`\n", wal ? "wal" : "rollback",
+            print_error("%s: store_open gave %p after %.1f s: `%s`\n", wal ? "wal" : "rollback",
                         (void *)s, took, err);
-            state_close(s);
+            store_close(s);
             sqlite3_close(db);
             fail();
         }
         assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
-        state_close(open_ok(f->db));
+        store_close(open_ok(f->db));
     }
 }
 
@@ -755,18 +755,18 @@ struct opener {
 static void *open_thread(void *arg)
 {
     struct opener *o = arg;
-    struct state *s = state_open(o->path, o->err, sizeof(o->err));
+    struct store *s = store_open(o->path, o->err, sizeof(o->err));
     o->ok = s != NULL;
-    state_close(s);
+    store_close(s);
     return NULL;
 }
 
 /* Regression (was a bug, fixed): core/state.c migrate() reads PRAGMA user_version before taking the
  * write lock (BEGIN IMMEDIATE), so two processes opening a new database at the same time (two
  * spillway roles on one data_dir, started together) both read version 0, and the one that gets the
- * lock second runs migration 0 again over the schema the first committed: state_open fails with
+ * lock second runs migration 0 again over the schema the first committed: store_open fails with
  * "spillway.db: table routes already exists". Reproduced deterministically: hold a write lock
- * on a fresh WAL database, start two state_open calls (both read version 0, then wait for the
+ * on a fresh WAL database, start two store_open calls (both read version 0, then wait for the
  * lock), release it. Expected: both open the database. */
 static void test_concurrent_first_open(void **state)
 {

@@ -1,33 +1,34 @@
-/* The state store: <data_dir>/spillway.db (SQLite, WAL, schema versioned with migrations).
+/* The store: <data_dir>/spillway.db (SQLite, WAL, schema versioned with migrations).
  * It holds the route table reconciled from the config, runtime overrides (sampling dial,
  * enable/disable) with optional expiry, the spillway.state key-values, file-tail positions,
  * spill offsets and the admin audit log. Only this module includes sqlite3.h. Calls are
- * thread-safe (one serialized connection per struct state) but they do disk I/O: never call them
+ * thread-safe (one serialized connection per struct store) but they do disk I/O: never call them
  * from a router worker's hot path; the control thread does the writes. The caller owns the struct
- * state. */
-#ifndef SPILLWAY_STATE_H
-#define SPILLWAY_STATE_H
+ * store. (spillway.state, the key-values scripts share, is served from memory by
+ * router/script_state.h; the store only persists it.) */
+#ifndef SPILLWAY_STORE_H
+#define SPILLWAY_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
 
-struct state;
+struct store;
 
 /* Opens (creating) the database, migrates the schema and checks that it is readable and
  * writable. NULL with a clear message in err for a corrupt, locked or read-only database. */
-struct state *state_open(const char *path, char *err, size_t errlen);
+struct store *store_open(const char *path, char *err, size_t errlen);
 /* Another connection to s's (already opened and migrated) database, for a thread that must
  * never wait on SQLite: the collector's event loop. Its statements fail at once when another
  * connection or process holds the write lock, instead of waiting the busy timeout; the caller
  * tries again later. The caller owns the result and closes it before s. */
-struct state *state_open_nowait(const struct state *s, char *err, size_t errlen);
-void state_close(struct state *s);
-const char *state_path(const struct state *s);
+struct store *store_open_nowait(const struct store *s, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_path(const struct store *s);
 
 /* One configured route, as reconciled into the routes table. */
-struct state_route {
+struct store_route {
     const char *name;
     const char *script;
     double sample_rate;
@@ -40,10 +41,10 @@ struct state_route {
 
 /* Makes the routes table equal to the config's routes (in order); overrides of routes that no
  * longer exist are removed. Returns 0 or a negative errno. */
-int state_routes_reconcile(struct state *s, const struct state_route *routes, int n);
+int store_routes_reconcile(struct store *s, const struct store_route *routes, int n);
 
 /* A runtime override of a route value ("sample_rate" or "enabled"). */
-struct state_override {
+struct store_override {
     char route[256];
     char key[32];
     char value[64];
@@ -52,41 +53,41 @@ struct state_override {
     int64_t uid;
 };
 
-int state_override_set(struct state *s, const struct state_override *o);
-int state_override_clear(struct state *s, const char *route, const char *key);
+int store_override_set(struct store *s, const struct store_override *o);
+int store_override_clear(struct store *s, const char *route, const char *key);
 /* Calls fn for every override, expired or not. */
-int state_overrides_each(struct state *s, void (*fn)(void *ud, const struct state_override *o),
+int store_overrides_each(struct store *s, void (*fn)(void *ud, const struct store_override *o),
                          void *ud);
 
 /* spillway.state key-values. get returns 1 (found, value appended to out), 0, or <0. */
-int state_kv_get(struct state *s, const char *key, size_t klen, struct buf *out);
+int store_kv_get(struct store *s, const char *key, size_t klen, struct buf *out);
 /* val NULL deletes. */
-int state_kv_set(struct state *s, const char *key, size_t klen, const char *val, size_t vlen);
-int state_kv_each(struct state *s,
+int store_kv_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen);
+int store_kv_each(struct store *s,
                   void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
                   void *ud);
 
 /* File-tail positions. get returns 1 found, 0 not, <0 error. */
-int state_position_get(struct state *s, const char *input, const char *path, uint64_t *inode,
+int store_position_get(struct store *s, const char *input, const char *path, uint64_t *inode,
                        uint64_t *offset);
-int state_position_set(struct state *s, const char *input, const char *path, uint64_t inode,
+int store_position_set(struct store *s, const char *input, const char *path, uint64_t inode,
                        uint64_t offset);
 /* The newest position of an input's file with this inode, whatever its path then (a file renamed
  * while spillway was stopped): 1 found (its path appended to path), 0 not, <0 error. */
-int state_position_by_inode(struct state *s, const char *input, uint64_t inode, struct buf *path,
+int store_position_by_inode(struct store *s, const char *input, uint64_t inode, struct buf *path,
                             uint64_t *offset);
-int state_position_delete(struct state *s, const char *input, const char *path);
+int store_position_delete(struct store *s, const char *input, const char *path);
 
 /* Spill replay offsets: get returns 1 found, 0 not, <0 error. mark (two numbers kept with the
  * offset: the replay's mark from before it, a run and a sequence number, pipeline/spill_key.h;
  * 0, 0 when never set) may be NULL. */
-int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset,
+int store_offset_get(struct store *s, const char *topic, int partition, int64_t *offset,
                      uint64_t mark[2]);
-int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset,
+int store_offset_set(struct store *s, const char *topic, int partition, int64_t offset,
                      const uint64_t mark[2]);
 
 /* Appends one audit entry. */
-struct state_audit {
+struct store_audit {
     int64_t id;
     int64_t at_ns;
     int64_t uid;
@@ -96,9 +97,9 @@ struct state_audit {
     const char *old_value;
     const char *new_value;
 };
-int state_audit_add(struct state *s, const struct state_audit *a);
+int store_audit_add(struct store *s, const struct store_audit *a);
 /* The last n entries, oldest first. */
-int state_audit_each(struct state *s, int n, void (*fn)(void *ud, const struct state_audit *a),
+int store_audit_each(struct store *s, int n, void (*fn)(void *ud, const struct store_audit *a),
                      void *ud);
 
 #endif

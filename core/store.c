@@ -1,4 +1,4 @@
-#include "core/state.h"
+#include "core/store.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -13,7 +13,7 @@
 /* How long a statement waits for another process's lock before failing. */
 #define BUSY_TIMEOUT_MS 2000
 
-struct state {
+struct store {
     sqlite3 *db;
     char *path;
 };
@@ -40,7 +40,7 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static int exec(struct state *s, const char *sql, char *err, size_t errlen)
+static int exec(struct store *s, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
@@ -52,7 +52,7 @@ static int exec(struct state *s, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
-static int user_version(struct state *s)
+static int user_version(struct store *s)
 {
     sqlite3_stmt *st;
     int v = -1;
@@ -65,7 +65,7 @@ static int user_version(struct state *s)
 }
 
 /* quick_check reads every page: a corrupt file is refused here, at start, not mid-run. */
-static int check_integrity(struct state *s, char *err, size_t errlen)
+static int check_integrity(struct store *s, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
@@ -87,7 +87,7 @@ static int check_integrity(struct state *s, char *err, size_t errlen)
     return ok ? 0 : -EIO;
 }
 
-static int migrate(struct state *s, char *err, size_t errlen)
+static int migrate(struct store *s, char *err, size_t errlen)
 {
     /* BEGIN IMMEDIATE first: the version is read under the write lock (two processes opening a
      * new database together must not both migrate it), and a read-only or locked database is
@@ -123,7 +123,7 @@ fail:
  * it actually chose: a file system without the shared memory WAL needs keeps the rollback
  * journal, which still works (only slower under contention), so that is a warning, not an
  * error. A database that cannot answer at all (locked, read-only) is an error. */
-static int set_wal(struct state *s, char *err, size_t errlen)
+static int set_wal(struct store *s, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
@@ -142,9 +142,9 @@ static int set_wal(struct state *s, char *err, size_t errlen)
     return exec(s, "PRAGMA synchronous = NORMAL", err, errlen);
 }
 
-struct state *state_open(const char *path, char *err, size_t errlen)
+struct store *store_open(const char *path, char *err, size_t errlen)
 {
-    struct state *s = calloc(1, sizeof(*s));
+    struct store *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->path = strdup(path);
@@ -164,13 +164,13 @@ struct state *state_open(const char *path, char *err, size_t errlen)
         goto fail;
     return s;
 fail:
-    state_close(s);
+    store_close(s);
     return NULL;
 }
 
-struct state *state_open_nowait(const struct state *s, char *err, size_t errlen)
+struct store *store_open_nowait(const struct store *s, char *err, size_t errlen)
 {
-    struct state *n = calloc(1, sizeof(*n));
+    struct store *n = calloc(1, sizeof(*n));
     if (!n)
         return NULL;
     n->path = strdup(s->path);
@@ -179,13 +179,13 @@ struct state *state_open_nowait(const struct state *s, char *err, size_t errlen)
     if (rc != SQLITE_OK || !n->path) {
         snprintf(err, errlen, "%s: cannot open: %s", s->path,
                  n->db ? sqlite3_errmsg(n->db) : sqlite3_errstr(rc));
-        state_close(n);
+        store_close(n);
         return NULL;
     }
     return n;
 }
 
-void state_close(struct state *s)
+void store_close(struct store *s)
 {
     if (!s)
         return;
@@ -194,27 +194,27 @@ void state_close(struct state *s)
     free(s);
 }
 
-const char *state_path(const struct state *s)
+const char *store_path(const struct store *s)
 {
     return s->path;
 }
 
 /* Logs and maps a failed statement. */
-static int failed(struct state *s, const char *what)
+static int failed(struct store *s, const char *what)
 {
-    log_error("state store write failed", "{s:s, s:s, s:s}", "path", s->path, "op", what, "error",
+    log_error("store write failed", "{s:s, s:s, s:s}", "path", s->path, "op", what, "error",
               sqlite3_errmsg(s->db));
     return -EIO;
 }
 
-static int step_done(struct state *s, sqlite3_stmt *st, const char *what)
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : failed(s, what);
 }
 
-int state_routes_reconcile(struct state *s, const struct state_route *routes, int n)
+int store_routes_reconcile(struct store *s, const struct store_route *routes, int n)
 {
     char err[512];
     if (exec(s, "BEGIN IMMEDIATE", err, sizeof(err)))
@@ -222,7 +222,7 @@ int state_routes_reconcile(struct state *s, const struct state_route *routes, in
     if (exec(s, "DELETE FROM routes", err, sizeof(err)))
         goto fail;
     for (int i = 0; i < n; i++) {
-        const struct state_route *r = &routes[i];
+        const struct store_route *r = &routes[i];
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(s->db,
                                "INSERT INTO routes(name, position, script, sample_rate, "
@@ -253,7 +253,7 @@ fail:
     return failed(s, "reconcile routes");
 }
 
-int state_override_set(struct state *s, const struct state_override *o)
+int store_override_set(struct store *s, const struct store_override *o)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -270,7 +270,7 @@ int state_override_set(struct state *s, const struct state_override *o)
     return step_done(s, st, "set override");
 }
 
-int state_override_clear(struct state *s, const char *route, const char *key)
+int store_override_clear(struct store *s, const char *route, const char *key)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM overrides WHERE route = ? AND key = ?", -1, &st,
@@ -287,7 +287,7 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
-int state_overrides_each(struct state *s, void (*fn)(void *ud, const struct state_override *o),
+int store_overrides_each(struct store *s, void (*fn)(void *ud, const struct store_override *o),
                          void *ud)
 {
     sqlite3_stmt *st;
@@ -297,7 +297,7 @@ int state_overrides_each(struct state *s, void (*fn)(void *ud, const struct stat
         return failed(s, "read overrides");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct state_override o;
+        struct store_override o;
         copy_col(o.route, sizeof(o.route), st, 0);
         copy_col(o.key, sizeof(o.key), st, 1);
         copy_col(o.value, sizeof(o.value), st, 2);
@@ -310,7 +310,7 @@ int state_overrides_each(struct state *s, void (*fn)(void *ud, const struct stat
     return rc == SQLITE_DONE ? 0 : failed(s, "read overrides");
 }
 
-int state_kv_get(struct state *s, const char *key, size_t klen, struct buf *out)
+int store_kv_get(struct store *s, const char *key, size_t klen, struct buf *out)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
@@ -327,7 +327,7 @@ int state_kv_get(struct state *s, const char *key, size_t klen, struct buf *out)
     return found;
 }
 
-int state_kv_set(struct state *s, const char *key, size_t klen, const char *val, size_t vlen)
+int store_kv_set(struct store *s, const char *key, size_t klen, const char *val, size_t vlen)
 {
     sqlite3_stmt *st;
     const char *sql = val ? "INSERT OR REPLACE INTO kv(key, value, updated_ns) VALUES(?,?,?)"
@@ -342,7 +342,7 @@ int state_kv_set(struct state *s, const char *key, size_t klen, const char *val,
     return step_done(s, st, "kv set");
 }
 
-int state_kv_each(struct state *s,
+int store_kv_each(struct store *s,
                   void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
                   void *ud)
 {
@@ -360,7 +360,7 @@ int state_kv_each(struct state *s,
     return rc == SQLITE_DONE ? 0 : failed(s, "kv read");
 }
 
-int state_position_get(struct state *s, const char *input, const char *path, uint64_t *inode,
+int store_position_get(struct store *s, const char *input, const char *path, uint64_t *inode,
                        uint64_t *offset)
 {
     sqlite3_stmt *st;
@@ -380,7 +380,7 @@ int state_position_get(struct state *s, const char *input, const char *path, uin
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : failed(s, "position get");
 }
 
-int state_position_set(struct state *s, const char *input, const char *path, uint64_t inode,
+int store_position_set(struct store *s, const char *input, const char *path, uint64_t inode,
                        uint64_t offset)
 {
     sqlite3_stmt *st;
@@ -397,7 +397,7 @@ int state_position_set(struct state *s, const char *input, const char *path, uin
     return step_done(s, st, "position set");
 }
 
-int state_position_by_inode(struct state *s, const char *input, uint64_t inode, struct buf *path,
+int store_position_by_inode(struct store *s, const char *input, uint64_t inode, struct buf *path,
                             uint64_t *offset)
 {
     sqlite3_stmt *st;
@@ -418,7 +418,7 @@ int state_position_by_inode(struct state *s, const char *input, uint64_t inode, 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : failed(s, "position by inode");
 }
 
-int state_position_delete(struct state *s, const char *input, const char *path)
+int store_position_delete(struct store *s, const char *input, const char *path)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM file_positions WHERE input = ? AND path = ?", -1,
@@ -429,7 +429,7 @@ int state_position_delete(struct state *s, const char *input, const char *path)
     return step_done(s, st, "position delete");
 }
 
-int state_offset_get(struct state *s, const char *topic, int partition, int64_t *offset,
+int store_offset_get(struct store *s, const char *topic, int partition, int64_t *offset,
                      uint64_t mark[2])
 {
     sqlite3_stmt *st;
@@ -453,7 +453,7 @@ int state_offset_get(struct state *s, const char *topic, int partition, int64_t 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : failed(s, "offset get");
 }
 
-int state_offset_set(struct state *s, const char *topic, int partition, int64_t offset,
+int store_offset_set(struct store *s, const char *topic, int partition, int64_t offset,
                      const uint64_t mark[2])
 {
     sqlite3_stmt *st;
@@ -471,7 +471,7 @@ int state_offset_set(struct state *s, const char *topic, int partition, int64_t 
     return step_done(s, st, "offset set");
 }
 
-int state_audit_add(struct state *s, const struct state_audit *a)
+int store_audit_add(struct store *s, const struct store_audit *a)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -489,7 +489,7 @@ int state_audit_add(struct state *s, const struct state_audit *a)
     return step_done(s, st, "audit");
 }
 
-int state_audit_each(struct state *s, int n, void (*fn)(void *ud, const struct state_audit *a),
+int store_audit_each(struct store *s, int n, void (*fn)(void *ud, const struct store_audit *a),
                      void *ud)
 {
     sqlite3_stmt *st;
@@ -501,7 +501,7 @@ int state_audit_each(struct state *s, int n, void (*fn)(void *ud, const struct s
     sqlite3_bind_int(st, 1, n);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct state_audit a = {
+        struct store_audit a = {
             .id = sqlite3_column_int64(st, 0),
             .at_ns = sqlite3_column_int64(st, 1),
             .uid = sqlite3_column_int64(st, 2),

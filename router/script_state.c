@@ -1,4 +1,4 @@
-#include "router/kv.h"
+#include "router/script_state.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/hash.h"
-#include "core/state.h"
+#include "core/store.h"
 
 /* Open addressing with tombstones left as "deleted, dirty" entries until flushed. The store is
  * meant to be small (routing state, not data); it grows by doubling. */
@@ -21,15 +21,15 @@ struct kv_entry {
     int dirty;
 };
 
-struct kv {
+struct script_state {
     pthread_mutex_t mu;
     struct kv_entry *v;
     size_t cap, n;
     _Atomic uint64_t version;
-    struct state *st;
+    struct store *st;
 };
 
-static struct kv_entry *find(struct kv *kv, const char *key, size_t klen, uint64_t h)
+static struct kv_entry *find(struct script_state *kv, const char *key, size_t klen, uint64_t h)
 {
     for (size_t i = h & (kv->cap - 1);; i = (i + 1) & (kv->cap - 1)) {
         struct kv_entry *e = &kv->v[i];
@@ -38,7 +38,7 @@ static struct kv_entry *find(struct kv *kv, const char *key, size_t klen, uint64
     }
 }
 
-static int grow(struct kv *kv)
+static int grow(struct script_state *kv)
 {
     size_t cap = kv->cap ? kv->cap * 2 : 64;
     struct kv_entry *v = calloc(cap, sizeof(*v));
@@ -56,7 +56,8 @@ static int grow(struct kv *kv)
     return 0;
 }
 
-static int put(struct kv *kv, const char *key, size_t klen, const char *val, size_t vlen, int dirty)
+static int put(struct script_state *kv, const char *key, size_t klen, const char *val, size_t vlen,
+               int dirty)
 {
     if (!key)
         key = "";
@@ -99,24 +100,24 @@ static void load_one(void *ud, const char *k, size_t kl, const char *v, size_t v
     put(ud, k, kl, v, vl, 0);
 }
 
-struct kv *kv_new(struct state *st)
+struct script_state *script_state_new(struct store *st)
 {
-    struct kv *kv = calloc(1, sizeof(*kv));
+    struct script_state *kv = calloc(1, sizeof(*kv));
     if (!kv)
         return NULL;
     pthread_mutex_init(&kv->mu, NULL);
     kv->st = st;
     if (grow(kv)) {
-        kv_free(kv);
+        script_state_free(kv);
         return NULL;
     }
     if (st)
-        state_kv_each(st, load_one, kv);
+        store_kv_each(st, load_one, kv);
     atomic_store(&kv->version, 1); /* workers start at 0: their first sync copies the store */
     return kv;
 }
 
-void kv_free(struct kv *kv)
+void script_state_free(struct script_state *kv)
 {
     if (!kv)
         return;
@@ -129,7 +130,8 @@ void kv_free(struct kv *kv)
     free(kv);
 }
 
-int kv_set(struct kv *kv, const char *key, size_t klen, const char *val, size_t vlen)
+int script_state_set(struct script_state *kv, const char *key, size_t klen, const char *val,
+                     size_t vlen)
 {
     pthread_mutex_lock(&kv->mu);
     int rc = put(kv, key, klen, val, vlen, 1);
@@ -139,13 +141,14 @@ int kv_set(struct kv *kv, const char *key, size_t klen, const char *val, size_t 
     return rc;
 }
 
-uint64_t kv_version(const struct kv *kv)
+uint64_t script_state_version(const struct script_state *kv)
 {
-    return atomic_load_explicit(&((struct kv *)kv)->version, memory_order_acquire);
+    return atomic_load_explicit(&((struct script_state *)kv)->version, memory_order_acquire);
 }
 
-uint64_t kv_each(struct kv *kv,
-                 void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl), void *ud)
+uint64_t script_state_each(struct script_state *kv,
+                           void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
+                           void *ud)
 {
     pthread_mutex_lock(&kv->mu);
     uint64_t v = atomic_load(&kv->version);
@@ -160,7 +163,7 @@ uint64_t kv_each(struct kv *kv,
 
 /* Deleted keys stay as entries until their deletion is written; then they go, so a churn of
  * short-lived keys does not grow the table forever. Rebuilding keeps probing correct. */
-static void compact(struct kv *kv)
+static void compact(struct script_state *kv)
 {
     pthread_mutex_lock(&kv->mu);
     size_t dead = 0;
@@ -198,7 +201,7 @@ struct pending {
 
 /* Copies the dirty entries under the lock, writes them without it (state.set never waits for
  * the disk), then clears the flags of the entries that did not change meanwhile. */
-int kv_flush(struct kv *kv)
+int script_state_flush(struct script_state *kv)
 {
     if (!kv->st)
         return 0;
@@ -236,7 +239,7 @@ int kv_flush(struct kv *kv)
     int rc = 0, written = 0;
     for (size_t i = 0; i < np; i++) {
         if (rc == 0)
-            rc = state_kv_set(kv->st, p[i].key, p[i].klen, p[i].deleted ? NULL : p[i].val,
+            rc = store_kv_set(kv->st, p[i].key, p[i].klen, p[i].deleted ? NULL : p[i].val,
                               p[i].vlen);
         if (rc == 0) {
             pthread_mutex_lock(&kv->mu);
