@@ -11,7 +11,7 @@ RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev \
       liblua5.4-dev libsqlite3-dev libyaml-dev libjsmn-dev zlib1g-dev libssl-dev \
-      libcurl4-openssl-dev libxxhash-dev \
+      libcurl4-openssl-dev libxxhash-dev protobuf-c-compiler libprotobuf-c-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -19,10 +19,14 @@ COPY tools/ tools/
 COPY conf/ conf/
 COPY scripts/ scripts/
 COPY bench/ bench/
+COPY proto/ proto/
 COPY core/ core/
-COPY collector/ collector/
 COPY pipeline/ pipeline/
+COPY collector/ collector/
 COPY router/ router/
+COPY control/ control/
+COPY ctl/ ctl/
+COPY app/ app/
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPILLWAY_TESTS=OFF >/dev/null \
  && cmake --build /build -j2 --target spillway \
  && /build/spillway version
@@ -33,7 +37,8 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libevent-2.1-7 libevent-pthreads-2.1-7 librdkafka1 libjansson4 liblua5.4-0 \
-      libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 ca-certificates curl sqlite3 \
+      libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 libprotobuf-c1 ca-certificates curl \
+      sqlite3 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid so a bind-mounted data directory can be given to it (chown 10001).
 RUN groupadd --system --gid 10001 spillway \
