@@ -99,7 +99,8 @@ static int build(struct app *a, char *err, size_t errlen)
      * eighth of the whole for librdkafka's producer queue when Kafka is in play
      * (docs/pipeline.md). */
     size_t limit = (size_t)cfg->pipeline.memory_limit;
-    int kafka = cfg->pipeline.when_full == WHEN_FULL_SPILL || cfg->pipeline.mode == PIPELINE_KAFKA;
+    int kafka =
+        cfg->pipeline.when_full == PIPELINE_FULL_SPILL || cfg->pipeline.mode == PIPELINE_KAFKA;
     size_t kafka_bytes = kafka ? limit / 8 : 0;
     size_t ring_bytes = (limit / 2 - kafka_bytes) / (size_t)a->partitions;
     size_t queue_bytes = limit / 2 / (size_t)(cfg->sinks.n ? cfg->sinks.n : 1);
@@ -131,7 +132,7 @@ static int build(struct app *a, char *err, size_t errlen)
                                   role != ROLE_COLLECTOR, kafka_bytes, err, errlen))
             return -EIO;
         kpipe_set_sinks(pipeline_kpipe(a->pl), sinks_count(a->sinks), sink_counts, a->sinks);
-    } else if (cfg->pipeline.when_full == WHEN_FULL_SPILL &&
+    } else if (cfg->pipeline.when_full == PIPELINE_FULL_SPILL &&
                pipeline_enable_spill(a->pl, &cfg->pipeline, a->st, kafka_bytes, err, errlen)) {
         return -EIO;
     }

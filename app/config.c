@@ -152,7 +152,7 @@ static void validate(struct config *c, struct cfg_errors *errs)
                       "no sink named \"%s\"; sinks: %s", single[k], names[0] ? names : "(none)");
         }
     }
-    if (c->pipeline.when_full == WHEN_FULL_SPILL && !*c->pipeline.kafka.brokers)
+    if (c->pipeline.when_full == PIPELINE_FULL_SPILL && !*c->pipeline.kafka.brokers)
         cfg_error(errs, c->file, key_line(c, "pipeline.when_full", 0), "pipeline.when_full",
                   "spill needs pipeline.kafka.brokers");
 }

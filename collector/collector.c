@@ -37,6 +37,8 @@ struct collector {
     size_t max_record;
     const char *partition_key;
     uint64_t stream;     /* the stream the current read comes from (see collector_begin) */
+    int spread;          /* the read is of messages (requests, datagrams), not of a stream */
+    uint64_t message;    /* counts those messages: keyless events go round robin by it */
     char key_probe[256]; /* "\"<partition_key>\":" */
     struct jsontok keytok;
     struct buf keyval;
@@ -248,13 +250,21 @@ struct input *collector_input(struct collector *c, int i)
 void collector_begin(struct collector *c)
 {
     collector_begin_stream(c, 0);
+    c->spread = 1;
+    c->message++;
 }
 
 void collector_begin_stream(struct collector *c, uint64_t stream)
 {
     recv_time_now(&c->now);
     c->stream = stream;
+    c->spread = 0;
     c->field.len = 0;
+}
+
+void collector_next_message(struct collector *c)
+{
+    c->message++;
 }
 
 void collector_field(struct collector *c, const char *name, const char *value)
@@ -300,11 +310,13 @@ static void stage(struct input *in, const char *data, size_t len, uint16_t flags
         data = c->with_field.data;
         len = c->with_field.len;
     }
-    /* Without a partition key an event follows its stream (connection, file, input), so one
-     * sender's events stay in order; only an empty partition_key means round robin. */
+    /* Without a partition key an event follows its stream (a connection, a file), so one
+     * sender's events stay in order; events of messages (an HTTP request, a datagram) go round
+     * robin by message, a request's events together. An empty partition_key: every event round
+     * robin. */
     uint64_t sticky;
     if (!hash && *c->partition_key) {
-        sticky = hash64(&c->stream, sizeof(c->stream)) ^ in->id;
+        sticky = c->spread ? c->message : hash64(&c->stream, sizeof(c->stream)) ^ in->id;
         hash = &sticky;
     }
     struct buf *b = pipeline_producer_batch(&c->prod, hash);

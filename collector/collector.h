@@ -36,8 +36,12 @@ int collector_input_count(const struct collector *c);
 struct input *collector_input(struct collector *c, int i);
 
 /* For inputs, during a read: */
-/* Marks the start of a read: takes the receive time once for all its records. */
+/* Marks the start of a read of a message (an HTTP request; for datagrams, see
+ * collector_next_message): takes the receive time once for all its records. Its events without
+ * a partition key go to the next partition (round robin by message), together. */
 void collector_begin(struct collector *c);
+/* The records that follow come from the next message of the same read (a datagram). */
+void collector_next_message(struct collector *c);
 /* The same for a read from one stream (a connection, a file): its events without a partition
  * key go to one partition, so they keep their order. */
 void collector_begin_stream(struct collector *c, uint64_t stream);

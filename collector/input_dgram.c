@@ -67,6 +67,7 @@ static void handle(struct dgram *d, const char *data, size_t len, int truncated)
     struct input *in = d->in;
     if ((len = trimmed(data, len)) == 0)
         return;
+    collector_next_message(in->col);
     if (truncated)
         collector_dead(in, "too large", data, len);
     else

@@ -47,7 +47,7 @@ static void arm(struct sin *s)
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct sin *s = arg;
-    collector_begin(s->in->col);
+    collector_begin_stream(s->in->col, 1); /* one stream: its events keep their order */
     ssize_t n = read(0, s->buf, CHUNK);
     if (n > 0) {
         counter_add(&s->in->stats.bytes, (uint64_t)n);

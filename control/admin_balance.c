@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "control/admin_int.h"
+#include "core/stats.h"
 
 #define SNAPSHOTS   10
 #define SNAPSHOT_NS 5000000 /* between snapshots: 50 ms at most for a stats call under load */
@@ -29,83 +30,89 @@ static void check(json_t *checks, const char *stage, const char *name, const cha
                                     "difference", (json_int_t)(left - right)));
 }
 
-static void input_checks(json_t *st, json_t *checks)
+/* The rule of a stage whose table marks what comes in and what goes out: "in = out + held". */
+static int stage_rule(const struct stat_stage *stage, char *rule, size_t len)
 {
-    size_t i;
-    json_t *v;
-    long long accepted = 0;
-    json_array_foreach(json_object_get(st, "inputs"), i, v)
-    {
-        check(checks, "input", json_string_value(json_object_get(v, "name")),
-              "received = accepted + dropped", ival(v, "received"),
-              ival(v, "accepted") + ival(v, "dropped"));
-        accepted += ival(v, "accepted");
+    size_t o = 0;
+    int nout = 0;
+    rule[0] = '\0';
+    for (const struct stat_field *f = stage->fields; f->name; f++) {
+        if (f->flags & STAT_IN)
+            o += (size_t)snprintf(rule + o, o < len ? len - o : 0, "%s = ", f->name);
     }
-    json_t *col = json_object_get(st, "collector");
-    if (!col)
-        return; /* router role: no inputs here */
-    long long staged = ival(col, "staged");
-    json_t *kf = json_object_get(st, "kafka");
-    if (kf) { /* Kafka mode: the inputs feed the topic, the rings are fed by the consumer */
-        check(checks, "inputs -> kafka", NULL, "accepted = produced + staged", accepted,
-              ival(kf, "produced") + staged);
-        return;
+    for (const struct stat_field *f = stage->fields; f->name && o; f++) {
+        if (f->flags & STAT_OUT)
+            o += (size_t)snprintf(rule + o, o < len ? len - o : 0, "%s%s", nout++ ? " + " : "",
+                                  f->name);
     }
-    long long to_partitions = 0;
-    json_array_foreach(json_object_get(st, "partitions"), i, v)
-    {
-        /* Replayed records come back from the spill topic: they entered once, as spilled. */
-        to_partitions += ival(v, "in") - ival(v, "replayed") + ival(v, "spilled");
-    }
-    check(checks, "inputs -> partitions", NULL,
-          "accepted = partition in - replayed + spilled + staged", accepted,
-          to_partitions + staged);
+    return nout > 0;
 }
 
-static void partition_checks(json_t *st, json_t *checks)
+/* Each element of such a stage: what came in equals the sum of what went out. */
+static void stage_checks(json_t *st, json_t *checks, const struct stat_stage *stage)
+{
+    char rule[256];
+    if (!stage->id || !stage_rule(stage, rule, sizeof(rule)))
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(st, stage->key), i, v)
+    {
+        json_t *c = stage->nested ? json_object_get(v, stage->nested) : v;
+        long long in = 0, out = 0;
+        for (const struct stat_field *f = stage->fields; f->name; f++) {
+            in += f->flags & STAT_IN ? ival(c, f->name) : 0;
+            out += f->flags & STAT_OUT ? ival(c, f->name) : 0;
+        }
+        json_t *id = json_object_get(v, stage->id);
+        char name[32];
+        if (json_is_integer(id))
+            snprintf(name, sizeof(name), "%lld", (long long)json_integer_value(id));
+        check(checks, stage->name, json_is_integer(id) ? name : json_string_value(id), rule, in,
+              out);
+    }
+}
+
+/* Records that pass from one stage to the next arrive there: the inputs' accepted records are
+ * in the partitions (or the Kafka topic), and every dead letter reached the dead-letter sink or
+ * was counted without one. */
+static void flow_checks(json_t *st, json_t *checks)
 {
     size_t i;
     json_t *v;
-    long long dead = 0;
-    json_array_foreach(json_object_get(st, "partitions"), i, v)
-    {
-        char name[32];
-        snprintf(name, sizeof(name), "%lld", ival(v, "partition"));
-        check(checks, "partition", name, "in = out + held", ival(v, "in"),
-              ival(v, "out") + ival(v, "held"));
-        dead += ival(v, "dead_letters");
+    long long accepted = 0, dead = 0, errors = 0;
+    json_array_foreach(json_object_get(st, "inputs"), i, v) accepted += ival(v, "accepted");
+    json_t *col = json_object_get(st, "collector");
+    json_t *kf = json_object_get(st, "kafka");
+    if (col && kf) { /* Kafka mode: the inputs feed the topic, the rings are fed by the consumer */
+        check(checks, "inputs -> kafka", NULL, "accepted = produced + staged", accepted,
+              ival(kf, "produced") + ival(col, "staged"));
+    } else if (col) { /* a router role has no inputs here */
+        long long to_partitions = 0;
+        json_array_foreach(json_object_get(st, "partitions"), i, v)
+        {
+            /* Replayed records come back from the spill topic: they entered once, as spilled. */
+            to_partitions += ival(v, "in") - ival(v, "replayed") + ival(v, "spilled");
+        }
+        check(checks, "inputs -> partitions", NULL,
+              "accepted = partition in - replayed + spilled + staged", accepted,
+              to_partitions + ival(col, "staged"));
     }
-    long long errors = 0;
-    json_array_foreach(json_object_get(st, "routes"), i, v)
-    {
-        json_t *c = json_object_get(v, "counters");
-        check(checks, "route", json_string_value(json_object_get(v, "name")),
-              "in = kept + filtered + errors", ival(c, "in"),
-              ival(c, "kept") + ival(c, "filtered") + ival(c, "errors"));
-        errors += ival(c, "errors");
-    }
+    json_array_foreach(json_object_get(st, "partitions"), i, v) dead += ival(v, "dead_letters");
+    json_array_foreach(json_object_get(st, "routes"), i, v) errors +=
+        ival(json_object_get(v, "counters"), "errors");
     json_t *r = json_object_get(st, "router");
     check(checks, "dead letters", NULL,
           "partition dead_letters + route errors = router dead_letter + dead_letter_unsunk",
           dead + errors, ival(r, "dead_letter") + ival(r, "dead_letter_unsunk"));
 }
 
-static void sink_checks(json_t *st, json_t *checks)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(st, "sinks"), i, v) check(
-        checks, "sink", json_string_value(json_object_get(v, "name")),
-        "in = delivered + failed + dropped_shutdown + queued", ival(v, "in"),
-        ival(v, "delivered") + ival(v, "failed") + ival(v, "dropped_shutdown") + ival(v, "queued"));
-}
-
 static json_t *checks_of(json_t *st)
 {
     json_t *checks = json_array();
-    input_checks(st, checks);
-    partition_checks(st, checks);
-    sink_checks(st, checks);
+    for (int i = 0; stat_stages[i]; i++)
+        stage_checks(st, checks, stat_stages[i]);
+    flow_checks(st, checks);
     return checks;
 }
 

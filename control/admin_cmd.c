@@ -33,20 +33,9 @@ static json_t *input_stats(const struct control_deps *d)
     json_t *arr = json_array();
     for (int i = 0; d->collector && i < collector_input_count(d->collector); i++) {
         struct input *in = collector_input(d->collector, i);
-        const struct input_stats *s = &in->stats;
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-                           in->name, "type", in->type->cfg.name, "received",
-                           (json_int_t)counter_get(&s->received), "bytes",
-                           (json_int_t)counter_get(&s->bytes), "accepted",
-                           (json_int_t)counter_get(&s->accepted), "dead_letter",
-                           (json_int_t)counter_get(&s->dead_letter), "dropped",
-                           (json_int_t)counter_get(&s->dropped), "connections",
-                           (json_int_t)counter_get(&s->connections), "refused",
-                           (json_int_t)counter_get(&s->refused), "rejected",
-                           (json_int_t)counter_get(&s->rejected), "syslog_loose",
-                           (json_int_t)counter_get(&s->syslog_loose), "overflow",
-                           (json_int_t)counter_get(&s->overflow)));
+        json_t *o = json_pack("{s:s, s:s}", "name", in->name, "type", in->type->cfg.name);
+        stat_put(&stat_inputs, &in->stats, o);
+        json_array_append_new(arr, o);
     }
     return arr;
 }
@@ -54,29 +43,18 @@ static json_t *input_stats(const struct control_deps *d)
 static json_t *partition_stats(const struct control_deps *d, uint64_t *held_bytes)
 {
     json_t *arr = json_array();
+    struct spill *sp = d->pipeline ? pipeline_spill(d->pipeline) : NULL;
     for (int i = 0; d->pipeline && i < pipeline_partitions(d->pipeline); i++) {
-        const struct partition_stats *s = pipeline_stats(d->pipeline, i);
         struct ring *r = pipeline_ring(d->pipeline, i);
         *held_bytes += ring_used(r);
         /* held is the ring's own record count, not in - out: it is what the balance checks. */
-        json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "partition", i, "in",
-                              (json_int_t)counter_get(&s->in), "out",
-                              (json_int_t)counter_get(&s->out), "held", (json_int_t)ring_held(r),
-                              "dropped", (json_int_t)counter_get(&s->dropped), "dead_letters",
-                              (json_int_t)counter_get(&s->dead), "bytes_held",
-                              (json_int_t)ring_used(r), "capacity", (json_int_t)ring_capacity(r));
-        struct spill *sp = pipeline_spill(d->pipeline);
+        json_t *o = json_pack("{s:i, s:I, s:I, s:I}", "partition", i, "held",
+                              (json_int_t)ring_held(r), "bytes_held", (json_int_t)ring_used(r),
+                              "capacity", (json_int_t)ring_capacity(r));
+        stat_put(&stat_partitions, pipeline_stats(d->pipeline, i), o);
         if (sp) {
-            struct spill_stats *ss = spill_stats(sp, i);
             json_object_set_new(o, "spilling", json_boolean(spill_active(sp, i)));
-            json_object_set_new(o, "spilled", json_integer((json_int_t)counter_get(&ss->spilled)));
-            json_object_set_new(o, "replayed",
-                                json_integer((json_int_t)counter_get(&ss->replayed)));
-            json_object_set_new(o, "spill_refused",
-                                json_integer((json_int_t)counter_get(&ss->refused)));
-            json_object_set_new(o, "spill_lost", json_integer((json_int_t)counter_get(&ss->lost)));
-            json_object_set_new(o, "spill_duplicates",
-                                json_integer((json_int_t)counter_get(&ss->duplicates)));
+            stat_put(&stat_spill, spill_stats(sp, i), o);
         }
         json_array_append_new(arr, o);
     }
@@ -88,64 +66,49 @@ static json_t *sink_json(struct sink *s)
     pthread_mutex_lock(&s->stat.mu);
     json_t *err = json_string(s->last_error);
     pthread_mutex_unlock(&s->stat.mu);
-    uint64_t in = counter_get(&s->stats.in), delivered = counter_get(&s->stats.delivered),
-             failed = counter_get(&s->stats.failed), dropped = counter_get(&s->stats.dropped);
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
-                     "name", s->name, "type", s->type->cfg.name, "state",
-                     sink_health_names[atomic_load(&s->health)], "last_error", err, "in",
-                     (json_int_t)in, "delivered", (json_int_t)delivered, "failed",
-                     (json_int_t)failed, "dropped", (json_int_t)dropped, "retries",
-                     (json_int_t)counter_get(&s->stats.retries), "bytes",
-                     (json_int_t)counter_get(&s->stats.bytes), "queued",
-                     (json_int_t)ring_held(s->q), "queued_bytes", (json_int_t)ring_used(s->q),
-                     "latency_p50_ms", sinkstat_percentile(&s->stat, 0.5) / 1000.0,
-                     "latency_p99_ms", sinkstat_percentile(&s->stat, 0.99) / 1000.0);
+    /* dropped by reason: refused by a full queue, by a full shadow queue (both never queued),
+     * and abandoned at shutdown (queued, then given up on: the rest of dropped). */
+    uint64_t shutdown = counter_get(&s->stats.dropped) - counter_get(&s->stats.dropped_full) -
+                        counter_get(&s->stats.dropped_shadow);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:f, s:f}", "name", s->name, "type",
+                          s->type->cfg.name, "state", sink_health_names[atomic_load(&s->health)],
+                          "last_error", err, "dropped_shutdown", (json_int_t)shutdown, "queued",
+                          (json_int_t)ring_held(s->q), "queued_bytes", (json_int_t)ring_used(s->q),
+                          "latency_p50_ms", sinkstat_percentile(&s->stat, 0.5) / 1000.0,
+                          "latency_p99_ms", sinkstat_percentile(&s->stat, 0.99) / 1000.0);
+    stat_put(&stat_sinks, &s->stats, o);
+    return o;
 }
 
-/* dropped by reason: refused by a full queue, by a full shadow queue (both never queued), and
- * abandoned at shutdown (queued, then given up on: the rest of dropped). */
-static void sink_drops(json_t *o, const struct sink *s)
-{
-    uint64_t full = counter_get(&s->stats.dropped_full),
-             shadow = counter_get(&s->stats.dropped_shadow);
-    json_object_set_new(o, "dropped_queue_full", json_integer((json_int_t)full));
-    json_object_set_new(o, "dropped_shadow", json_integer((json_int_t)shadow));
-    json_object_set_new(o, "dropped_shutdown",
-                        json_integer((json_int_t)(counter_get(&s->stats.dropped) - full - shadow)));
-}
-
-/* Every sink as `sinks` shows it, with its drops by reason; adds their queued bytes to
- * *held_bytes. */
+/* Every sink as `sinks` shows it; adds their queued bytes to *held_bytes. */
 static json_t *sink_stats(const struct control_deps *d, uint64_t *held_bytes)
 {
     json_t *arr = json_array();
     for (int i = 0; d->sinks && i < sinks_count(d->sinks); i++) {
         struct sink *s = sinks_get(d->sinks, i);
         *held_bytes += ring_used(s->q);
-        json_t *o = sink_json(s);
-        sink_drops(o, s);
-        json_array_append_new(arr, o);
+        json_array_append_new(arr, sink_json(s));
     }
     return arr;
+}
+
+/* One object of the stats document made of a struct's counters only. */
+static json_t *counters(const struct stat_stage *st, const void *stats)
+{
+    json_t *o = json_object();
+    stat_put(st, stats, o);
+    return o;
 }
 
 json_t *admin__stats(const struct control_deps *d)
 {
     uint64_t held = 0;
-    json_t *routes = router_routes_json(d->router);
     json_t *r = json_object();
-    struct router_stats *rs = router_stats(d->router);
     json_object_set_new(r, "inputs", input_stats(d));
     json_object_set_new(r, "partitions", partition_stats(d, &held));
-    json_object_set_new(r, "routes", routes);
+    json_object_set_new(r, "routes", router_routes_json(d->router));
     json_object_set_new(r, "sinks", sink_stats(d, &held));
-    json_object_set_new(r, "router",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "unrouted",
-                                  (json_int_t)counter_get(&rs->unrouted), "dead_letter",
-                                  (json_int_t)counter_get(&rs->dead_letter), "dead_letter_unsunk",
-                                  (json_int_t)counter_get(&rs->dead_unsunk), "reloads",
-                                  (json_int_t)counter_get(&rs->reloads), "reload_errors",
-                                  (json_int_t)counter_get(&rs->reload_errors)));
+    json_object_set_new(r, "router", counters(&stat_router, router_stats(d->router)));
     json_object_set_new(r, "memory",
                         json_pack("{s:I, s:I}", "held_bytes", (json_int_t)held, "limit",
                                   (json_int_t)d->memory_limit));
@@ -154,16 +117,8 @@ json_t *admin__stats(const struct control_deps *d)
             r, "collector",
             json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
     struct kpipe *kp = d->pipeline ? pipeline_kpipe(d->pipeline) : NULL;
-    if (kp) { /* Kafka mode: what went to the topic, came from it, and was committed */
-        struct kpipe_stats *ks = kpipe_stats(kp);
-        json_object_set_new(r, "kafka",
-                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "produced",
-                                      (json_int_t)counter_get(&ks->produced), "consumed",
-                                      (json_int_t)counter_get(&ks->consumed), "committed",
-                                      (json_int_t)counter_get(&ks->committed), "refused",
-                                      (json_int_t)counter_get(&ks->refused), "lost",
-                                      (json_int_t)counter_get(&ks->lost)));
-    }
+    if (kp) /* Kafka mode: what went to the topic, came from it, and was committed */
+        json_object_set_new(r, "kafka", counters(&stat_kafka, kpipe_stats(kp)));
     return r;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "control/admin_int.h"
+#include "core/stats.h"
 #include "router/route.h"
 #include "router/sinks/sink.h"
 
@@ -35,40 +36,45 @@ static void label(struct evbuffer *b, const char *name, const char *v)
     evbuffer_add(b, "\"", 1);
 }
 
-/* One metric family: HELP, TYPE, then a sample per array element. */
-static void family(struct evbuffer *b, const char *name, const char *type, const char *help,
-                   json_t *arr, const char *lname, const char *lkey, const char *field)
+/* A member of the stats document as a sample value: numbers as they are, booleans as 0/1. */
+static double sample_value(json_t *v)
 {
-    json_t *first = json_array_get(arr, 0);
-    if (first && !json_object_get(first, field) &&
-        !json_object_get(json_object_get(first, "counters"), field))
-        return; /* a feature not configured (spill counters without spill) */
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    size_t i;
-    json_t *e;
-    json_array_foreach(arr, i, e)
-    {
-        json_t *v = json_object_get(e, field);
-        if (!v)
-            v = json_object_get(json_object_get(e, "counters"), field);
-        json_t *lv = json_object_get(e, lkey);
-        char num[32];
-        if (json_is_integer(lv))
-            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(lv));
-        evbuffer_add_printf(b, "%s{", name);
-        label(b, lname, json_is_integer(lv) ? num : json_string_value(lv));
-        if (json_is_boolean(v))
-            evbuffer_add_printf(b, "} %d\n", json_is_true(v));
-        else
-            evbuffer_add_printf(b, "} %.17g\n", json_number_value(v));
-    }
+    return json_is_boolean(v) ? (double)json_is_true(v) : json_number_value(v);
 }
 
-static void single(struct evbuffer *b, const char *name, const char *type, const char *help,
-                   double v)
+/* One metric family, from a stage's field: HELP, TYPE, then a sample per element (labelled with
+ * the stage's name), or the one sample of a single-object stage. Nothing when the stats
+ * document does not have it (a feature not configured: spill counters without spill). */
+static void family(struct evbuffer *b, json_t *st, const struct stat_stage *stage,
+                   const struct stat_field *f)
 {
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name,
-                        v);
+    json_t *doc = json_object_get(st, stage->key);
+    json_t *first = stage->id ? json_array_get(doc, 0) : doc;
+    if (stage->nested)
+        first = json_object_get(first, stage->nested);
+    if (!json_object_get(first, f->name))
+        return;
+    char name[128];
+    stat_metric(stage, f, name, sizeof(name));
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, f->help, name,
+                        f->kind == STAT_COUNTER ? "counter" : "gauge");
+    if (!stage->id) {
+        evbuffer_add_printf(b, "%s %.17g\n", name, sample_value(json_object_get(doc, f->name)));
+        return;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(doc, i, e)
+    {
+        json_t *v = json_object_get(stage->nested ? json_object_get(e, stage->nested) : e, f->name);
+        json_t *id = json_object_get(e, stage->id);
+        char num[32];
+        if (json_is_integer(id))
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(id));
+        evbuffer_add_printf(b, "%s{", name);
+        label(b, stage->name, json_is_integer(id) ? num : json_string_value(id));
+        evbuffer_add_printf(b, "} %.17g\n", sample_value(v));
+    }
 }
 
 /* A gauge per sink: 1 when its state (as `ctl sinks` shows it) is `state`. */
@@ -121,135 +127,25 @@ static void latency(struct evbuffer *b, struct sinks *ss)
     }
 }
 
+/* Every field of every stage's table (core/stats.c), then what is not a plain number: the
+ * sinks' states and their latency histograms. */
 static void metrics(struct admin_http *h, struct evbuffer *b)
 {
     const struct control_deps *d = control_deps(h->ctl);
     json_t *st = admin__stats(d);
-    json_t *in = json_object_get(st, "inputs"), *pa = json_object_get(st, "partitions"),
-           *ro = json_object_get(st, "routes"), *si = json_object_get(st, "sinks"),
-           *rt = json_object_get(st, "router"), *mem = json_object_get(st, "memory");
-    static const struct {
-        const char *name, *type, *help, *field;
-    } inputs[] =
-        {
-            {"spillway_input_received_total", "counter", "Records read (good and bad).",
-             "received"},
-            {"spillway_input_bytes_total", "counter", "Raw bytes read.", "bytes"},
-            {"spillway_input_accepted_total", "counter", "Records handed to the pipeline.",
-             "accepted"},
-            {"spillway_input_dead_letter_total", "counter", "Records that could not be parsed.",
-             "dead_letter"},
-            {"spillway_input_dropped_total", "counter", "Records dropped by a full pipeline.",
-             "dropped"},
-            {"spillway_input_connections", "gauge", "Open connections.", "connections"},
-            {"spillway_input_refused_total", "counter", "Connections or requests refused.",
-             "refused"},
-            {"spillway_input_rejected_total", "counter", "Requests answered with a 4xx.",
-             "rejected"},
-            {"spillway_input_syslog_loose_total", "counter",
-             "Syslog messages kept with their raw text (neither RFC 5424 nor RFC 3164).",
-             "syslog_loose"},
-            {"spillway_input_overflow_total", "counter",
-             "UDP datagrams the kernel dropped: the socket's receive buffer was full.", "overflow"},
-        },
-      parts[] =
-          {
-              {"spillway_partition_in_total", "counter", "Records pushed into the ring.", "in"},
-              {"spillway_partition_out_total", "counter", "Records taken by the worker.", "out"},
-              {"spillway_partition_dropped_total", "counter", "Records refused when full.",
-               "dropped"},
-              {"spillway_partition_held", "gauge", "Records in the ring.", "held"},
-              {"spillway_partition_bytes", "gauge", "Bytes held in the ring.", "bytes_held"},
-              {"spillway_partition_capacity_bytes", "gauge", "Ring capacity.", "capacity"},
-              {"spillway_partition_spilling", "gauge", "1 while the partition spills to Kafka.",
-               "spilling"},
-              {"spillway_partition_spilled_total", "counter", "Records spilled to Kafka.",
-               "spilled"},
-              {"spillway_partition_replayed_total", "counter", "Spilled records replayed.",
-               "replayed"},
-              {"spillway_partition_spill_refused_total", "counter",
-               "Times Kafka could not take more (inputs blocked).", "spill_refused"},
-              {"spillway_partition_spill_lost_total", "counter",
-               "Spilled records lost (retention, or refused for good).", "spill_lost"},
-              {"spillway_partition_spill_duplicates_total", "counter",
-               "Second copies of spilled records Kafka kept, not replayed.", "spill_duplicates"},
-          },
-      routes[] =
-          {
-              {"spillway_route_in_total", "counter", "Events offered to the route.", "in"},
-              {"spillway_route_kept_total", "counter", "Events the route kept.", "kept"},
-              {"spillway_route_filtered_total", "counter",
-               "Events not for the route (incl. sampled "
-               "out).",
-               "filtered"},
-              {"spillway_route_sampled_out_total", "counter", "Events sampled out.", "sampled_out"},
-              {"spillway_route_errors_total", "counter", "Script errors (events dead-lettered).",
-               "errors"},
-              {"spillway_route_sample_rate", "gauge", "The route's effective sampling rate.",
-               "sample_rate"},
-              {"spillway_route_enabled", "gauge", "1 when the route is enabled.", "enabled"},
-              {"spillway_route_reloads_total", "counter", "Script reloads.", "reloads"},
-          },
-      sinks[] = {
-          {"spillway_sink_in_total", "counter", "Events queued.", "in"},
-          {"spillway_sink_delivered_total", "counter", "Events the destination accepted.",
-           "delivered"},
-          {"spillway_sink_failed_total", "counter", "Events refused for good (dead-lettered).",
-           "failed"},
-          {"spillway_sink_dropped_total", "counter", "Events dropped (full queue, shutdown).",
-           "dropped"},
-          {"spillway_sink_retries_total", "counter", "Delivery attempts retried.", "retries"},
-          {"spillway_sink_bytes_total", "counter", "Bytes delivered.", "bytes"},
-          {"spillway_sink_queued", "gauge", "Events waiting in the queue.", "queued"},
-          {"spillway_sink_queue_bytes", "gauge", "Bytes waiting in the queue.", "queued_bytes"},
-      };
-    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-        family(b, inputs[i].name, inputs[i].type, inputs[i].help, in, "input", "name",
-               inputs[i].field);
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-        family(b, parts[i].name, parts[i].type, parts[i].help, pa, "partition", "partition",
-               parts[i].field);
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        family(b, routes[i].name, routes[i].type, routes[i].help, ro, "route", "name",
-               routes[i].field);
-    for (size_t i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++)
-        family(b, sinks[i].name, sinks[i].type, sinks[i].help, si, "sink", "name", sinks[i].field);
+    for (int i = 0; stat_stages[i]; i++) {
+        for (const struct stat_field *f = stat_stages[i]->fields; f->name; f++) {
+            if (!(f->flags & STAT_NOMETRIC))
+                family(b, st, stat_stages[i], f);
+        }
+    }
+    json_t *si = json_object_get(st, "sinks");
     sink_state(b, si, "spillway_sink_up",
                "1 when the sink delivers, 0 while it retries or its circuit is open.", "up");
     sink_state(b, si, "spillway_sink_circuit_open",
                "1 while the sink's circuit is open (failing for circuit_after: it only probes).",
                "circuit open");
     latency(b, d->sinks);
-    single(b, "spillway_unrouted_total", "counter", "Events no route kept.",
-           json_number_value(json_object_get(rt, "unrouted")));
-    single(b, "spillway_dead_letter_total", "counter", "Records sent to the dead-letter sink.",
-           json_number_value(json_object_get(rt, "dead_letter")));
-    single(b, "spillway_script_reloads_total", "counter", "Script reloads.",
-           json_number_value(json_object_get(rt, "reloads")));
-    single(b, "spillway_script_reload_errors_total", "counter", "Script reloads that failed.",
-           json_number_value(json_object_get(rt, "reload_errors")));
-    static const struct {
-        const char *name, *help, *field;
-    } kafka[] = {
-        {"spillway_kafka_produced_total", "Kafka mode: records produced to the pipeline topic.",
-         "produced"},
-        {"spillway_kafka_consumed_total", "Kafka mode: records consumed from the pipeline topic.",
-         "consumed"},
-        {"spillway_kafka_committed_total",
-         "Kafka mode: consumed records whose offsets were committed.", "committed"},
-        {"spillway_kafka_refused_total",
-         "Kafka mode: times Kafka could not take more (inputs blocked).", "refused"},
-        {"spillway_kafka_lost_total",
-         "Kafka mode: records Kafka refused for good (fatal producer error).", "lost"},
-    };
-    json_t *kf = json_object_get(st, "kafka");
-    for (size_t k = 0; kf && k < sizeof(kafka) / sizeof(kafka[0]); k++)
-        single(b, kafka[k].name, "counter", kafka[k].help,
-               json_number_value(json_object_get(kf, kafka[k].field)));
-    single(b, "spillway_memory_held_bytes", "gauge", "Bytes held in rings and sink queues.",
-           json_number_value(json_object_get(mem, "held_bytes")));
-    single(b, "spillway_memory_limit_bytes", "gauge", "pipeline.memory_limit.",
-           json_number_value(json_object_get(mem, "limit")));
     evbuffer_add_printf(b,
                         "# HELP spillway_build_info The running version.\n"
                         "# TYPE spillway_build_info gauge\n"

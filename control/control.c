@@ -13,6 +13,7 @@
 #include "control/admin.h"
 #include "control/admin_int.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 #include "router/router.h"
 #include "router/script_state.h"
@@ -193,6 +194,8 @@ int control_start(struct control *c, char *err, size_t errlen)
             return -EINVAL;
     }
     rc = pthread_create(&c->thread, NULL, control_main, c);
+    if (rc == 0)
+        thread_name(c->thread, "sw-control");
     if (rc) {
         snprintf(err, errlen, "cannot start the control thread: %s", strerror(rc));
         return -rc;

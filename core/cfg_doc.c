@@ -3,12 +3,34 @@
  * docs/config.md holds (`spillway config-reference`, checked by test_docs). */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/cfg.h"
 #include "core/cfg_int.h"
 
 static json_t *dump_section(const struct cfg_section *sec, const void *base);
+
+/* A string as dumped: a password in a URL's userinfo ("scheme://user:secret@host/...") is
+ * redacted wherever a URL is configured, whatever the key. */
+static json_t *string_dump(const char *s)
+{
+    const char *scheme = strstr(s, "://");
+    if (!scheme)
+        return json_string(s);
+    const char *auth = scheme + 3;
+    size_t host_at = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', host_at);
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return json_string(s);
+    char *out = NULL;
+    if (asprintf(&out, "%.*s<redacted>%s", (int)(colon + 1 - s), s, at) < 0)
+        return json_string("<redacted>");
+    json_t *j = json_string(out);
+    free(out);
+    return j;
+}
 
 static json_t *dump_value(const struct cfg_key *k, const void *p)
 {
@@ -18,7 +40,7 @@ static json_t *dump_value(const struct cfg_key *k, const void *p)
     }
     switch (k->type) {
     case CFG_STRING:
-        return json_string(*(char *const *)p ? *(char *const *)p : "");
+        return string_dump(*(char *const *)p ? *(char *const *)p : "");
     case CFG_INT:
     case CFG_SIZE:
         return json_integer(*(const int64_t *)p);

@@ -1,9 +1,15 @@
 /* Counters for every stage, updated with relaxed atomics once per batch where possible and read
- * by the admin side. The balance each stage keeps: in = out + held + dropped + dead-lettered. */
+ * by the admin side. The balance each stage keeps: in = out + held + dropped + dead-lettered.
+ *
+ * Each stage's counters are described once, in a table of struct stat_field (stats.c): the
+ * `stats` document (`spillway ctl stats --json`), /metrics, the balance check and `spillway
+ * ctl top` all walk these tables, and test_docs checks docs/admin.md and docs/operations.md
+ * against what they produce. Adding a counter is a field here and a row there. */
 #ifndef SPILLWAY_STATS_H
 #define SPILLWAY_STATS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef _Atomic uint64_t counter_t;
@@ -61,5 +67,90 @@ struct sink_stats {
     counter_t dropped_full;
     counter_t dropped_shadow;
 };
+
+struct spill_stats {
+    counter_t spilled;    /* records sent to Kafka */
+    counter_t replayed;   /* records pulled back into the ring */
+    counter_t refused;    /* times Kafka could not take more (fell back to block) */
+    counter_t lost;       /* records lost: deleted (retention) before their replay, or refused
+                           * for good by Kafka (a fatal producer error) */
+    counter_t duplicates; /* second copies of spilled records (a producer retry Kafka kept
+                           * twice) recognised and not replayed */
+};
+
+struct kpipe_stats {
+    counter_t produced;
+    counter_t consumed;
+    counter_t committed;
+    counter_t refused; /* times Kafka could not take more: the inputs blocked */
+    counter_t lost;    /* records Kafka refused for good (a fatal producer error) */
+};
+
+struct router_stats {
+    counter_t reloads;
+    counter_t reload_errors;
+    counter_t unrouted;         /* events no route kept */
+    counter_t dead_letter;      /* records sent to the dead-letter sink */
+    counter_t dead_unsunk;      /* dead letters with no dead_letter sink (counted, logged) */
+    counter_t serialize_errors; /* of route errors: events that could not be serialized */
+    counter_t fallback_dropped; /* unrouted events the fallback sink could not be given */
+};
+
+/* --- The descriptions ------------------------------------------------------------------- */
+
+enum stat_kind {
+    STAT_COUNTER, /* only grows: a Prometheus counter, named ..._total */
+    STAT_GAUGE,   /* goes up and down (a level, a state, a setting) */
+};
+
+enum {
+    STAT_IN = 1 << 0,       /* the stage's balance: the field counting what came in... */
+    STAT_OUT = 1 << 1,      /* ...equals the sum of these (what went out, is held, was dropped) */
+    STAT_TOP = 1 << 2,      /* a column of `spillway ctl top` */
+    STAT_NOMETRIC = 1 << 3, /* in the stats document only (/metrics has it another way) */
+};
+
+/* The offset of a value the control plane computes when stats asks (the records a ring holds,
+ * a rate in force) rather than a counter_t of the stage's struct. */
+#define STAT_COMPUTED SIZE_MAX
+
+struct stat_field {
+    const char *name; /* its member in the stats document */
+    enum stat_kind kind;
+    size_t offset; /* of its counter_t in the stage's struct, or STAT_COMPUTED */
+    unsigned flags;
+    const char *help; /* what it counts: HELP on /metrics */
+    /* Its /metrics family; NULL: spillway_<stage>_<name>, with _total for a counter. */
+    const char *metric;
+};
+
+/* A stage of the stats document: an array of elements (inputs, partitions, routes, sinks) or
+ * one object (router, kafka, memory, collector). Two tables may describe one stage when its
+ * values come from two structs (partitions and their spill counters). */
+struct stat_stage {
+    const char *name; /* the metric prefix and label: "input" */
+    const char *key;  /* its member in the stats document: "inputs" */
+    const char *id;   /* the member that names an element ("name", "partition"); NULL: one object */
+    const char *nested; /* the member of an element holding these fields ("counters"), or NULL */
+    const struct stat_field *fields; /* ends with a NULL name */
+};
+
+extern const struct stat_stage stat_inputs, stat_partitions, stat_spill, stat_route_counters,
+    stat_routes, stat_sinks, stat_router, stat_kafka, stat_memory, stat_collector;
+/* Every table, in the order /metrics serves them; NULL-terminated. */
+extern const struct stat_stage *const stat_stages[];
+
+static inline uint64_t stat_value(const struct stat_field *f, const void *stats)
+{
+    return counter_get((const counter_t *)((const char *)stats + f->offset));
+}
+
+/* Sets every counter of stage s (read from its struct at stats) as a member of obj; the caller
+ * sets the computed fields. */
+struct json_t;
+void stat_put(const struct stat_stage *s, const void *stats, struct json_t *obj);
+
+/* The /metrics family of field f of stage s, into out. */
+void stat_metric(const struct stat_stage *s, const struct stat_field *f, char *out, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
  * request, prints the response for people (or as is with --json), and exits 0 when the
  * response says ok, 1 when it carries an error, 2 on usage or connection problems. */
 #include "ctl/ctl.h"
+#include "ctl/ctl_int.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -9,13 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <sys/socket.h>
-#include <termios.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/stats.h"
 #include "core/timeutil.h"
 
 #define DEFAULT_SOCKET "run/admin.sock"
@@ -63,7 +63,7 @@ static int connect_socket(const char *path)
 }
 
 /* Sends one request line and reads one response line. */
-static json_t *roundtrip(const char *path, json_t *req)
+json_t *ctl__roundtrip(const char *path, json_t *req)
 {
     int fd = connect_socket(path);
     if (fd < 0)
@@ -139,11 +139,6 @@ static void print_routes(json_t *routes)
     }
 }
 
-static long long ival(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
-
 /* The last line of `stats`: "balanced", or where the counters disagree and by how much. */
 static void print_balance(json_t *b)
 {
@@ -157,7 +152,7 @@ static void print_balance(json_t *b)
         return;
     }
     const char *stage = json_string_value(json_object_get(b, "stage"));
-    long long by = ival(b, "difference");
+    long long by = ctl__ival(b, "difference");
     if (!strcmp(state, "in_flight"))
         printf("balance: in flight (events moving; %lld at %s): exact once the flow stops\n", by,
                stage);
@@ -167,56 +162,62 @@ static void print_balance(json_t *b)
     json_t *c;
     json_array_foreach(json_object_get(b, "checks"), i, c)
     {
-        if (ival(c, "difference"))
+        if (ctl__ival(c, "difference"))
             printf("  %-24s %s: %lld vs %lld (difference %lld)\n",
                    json_string_value(json_object_get(c, "stage")),
-                   json_string_value(json_object_get(c, "rule")), ival(c, "left"), ival(c, "right"),
-                   ival(c, "difference"));
+                   json_string_value(json_object_get(c, "rule")), ctl__ival(c, "left"),
+                   ctl__ival(c, "right"), ctl__ival(c, "difference"));
     }
 }
 
+/* One value of the stats document as text. */
+static void print_value(const char *name, json_t *v)
+{
+    if (json_is_integer(v))
+        printf(" %s %lld", name, (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        printf(" %s %g", name, json_real_value(v));
+    else if (json_is_boolean(v))
+        printf(" %s %s", name, json_is_true(v) ? "yes" : "no");
+}
+
+/* Every stage the counters' tables describe (core/stats.c), in their order: a line per element
+ * (or one for a single object) with each field the document has. */
 static void print_stats(json_t *resp)
 {
-    size_t i;
-    json_t *v;
-    printf("inputs\n");
-    json_array_foreach(json_object_get(resp, "inputs"), i, v)
-        printf("  %-14s received %-10lld accepted %-10lld dead_letter %-8lld dropped %lld\n",
-               json_string_value(json_object_get(v, "name")), ival(v, "received"),
-               ival(v, "accepted"), ival(v, "dead_letter"), ival(v, "dropped"));
-    printf("partitions\n");
-    json_array_foreach(json_object_get(resp, "partitions"), i, v)
-    {
-        printf("  %-14lld in %-10lld out %-10lld held %-8lld dropped %-8lld dead_letters %lld",
-               ival(v, "partition"), ival(v, "in"), ival(v, "out"), ival(v, "held"),
-               ival(v, "dropped"), ival(v, "dead_letters"));
-        if (json_object_get(v, "spilled")) /* when_full: spill */
-            printf("  %s spilled %lld replayed %lld refused %lld lost %lld duplicates %lld",
-                   json_is_true(json_object_get(v, "spilling")) ? "SPILLING" : "in memory",
-                   ival(v, "spilled"), ival(v, "replayed"), ival(v, "spill_refused"),
-                   ival(v, "spill_lost"), ival(v, "spill_duplicates"));
-        putchar('\n');
+    const char *last = NULL;
+    for (int i = 0; stat_stages[i]; i++) {
+        const struct stat_stage *st = stat_stages[i];
+        json_t *doc = json_object_get(resp, st->key);
+        if (!doc || (last && !strcmp(last, st->key)))
+            continue; /* not configured, or a second table of a stage printed already */
+        last = st->key;
+        if (!st->id) {
+            printf("%s:", st->key);
+            for (const struct stat_field *f = st->fields; f->name; f++)
+                print_value(f->name, json_object_get(doc, f->name));
+            putchar('\n');
+            continue;
+        }
+        printf("%s\n", st->key);
+        size_t k;
+        json_t *v;
+        json_array_foreach(doc, k, v)
+        {
+            json_t *id = json_object_get(v, st->id);
+            if (json_is_integer(id))
+                printf("  %-14lld", (long long)json_integer_value(id));
+            else
+                printf("  %-14s", json_string_value(id));
+            /* Every table of this stage: the ones after it share its key. */
+            for (int j = i; stat_stages[j] && !strcmp(stat_stages[j]->key, st->key); j++) {
+                json_t *c = stat_stages[j]->nested ? json_object_get(v, stat_stages[j]->nested) : v;
+                for (const struct stat_field *f = stat_stages[j]->fields; f->name; f++)
+                    print_value(f->name, json_object_get(c, f->name));
+            }
+            putchar('\n');
+        }
     }
-    printf("routes\n");
-    json_array_foreach(json_object_get(resp, "routes"), i, v)
-    {
-        json_t *c = json_object_get(v, "counters");
-        printf("  %-14s in %-10lld kept %-10lld filtered %-8lld (sampled out %lld) errors %lld\n",
-               json_string_value(json_object_get(v, "name")), ival(c, "in"), ival(c, "kept"),
-               ival(c, "filtered"), ival(c, "sampled_out"), ival(c, "errors"));
-    }
-    printf("sinks\n");
-    json_array_foreach(json_object_get(resp, "sinks"), i, v)
-        printf("  %-14s in %-10lld delivered %-10lld failed %-6lld queued %-8lld dropped: queue "
-               "full %lld, shadow %lld, shutdown %lld\n",
-               json_string_value(json_object_get(v, "name")), ival(v, "in"), ival(v, "delivered"),
-               ival(v, "failed"), ival(v, "queued"), ival(v, "dropped_queue_full"),
-               ival(v, "dropped_shadow"), ival(v, "dropped_shutdown"));
-    json_t *r = json_object_get(resp, "router");
-    printf("router: unrouted %lld  dead_letter %lld  dead_letter_unsunk %lld  reloads %lld  "
-           "reload_errors %lld\n",
-           ival(r, "unrouted"), ival(r, "dead_letter"), ival(r, "dead_letter_unsunk"),
-           ival(r, "reloads"), ival(r, "reload_errors"));
     print_balance(json_object_get(resp, "balance"));
 }
 
@@ -229,8 +230,8 @@ static void print_audit(json_t *rows)
         const char *oldv = json_string_value(json_object_get(a, "old_value"));
         const char *newv = json_string_value(json_object_get(a, "new_value"));
         printf("%s  uid %-6lld pid %-7lld %-15s %-16s %s -> %s\n",
-               json_string_value(json_object_get(a, "at")), ival(a, "uid"), ival(a, "pid"),
-               json_string_value(json_object_get(a, "command")),
+               json_string_value(json_object_get(a, "at")), ctl__ival(a, "uid"),
+               ctl__ival(a, "pid"), json_string_value(json_object_get(a, "command")),
                json_string_value(json_object_get(a, "target")) ?: "", oldv ? oldv : "-",
                newv ? newv : "-");
     }
@@ -245,9 +246,9 @@ static void print_sink_line(json_t *v)
     printf("%-14s %-6s %-12s in %-9lld delivered %-9lld bytes %-11lld failed %-6lld dropped "
            "%-6lld retries %-5lld queued %-7lld p50 %.1fms p99 %.1fms%s%s\n",
            json_string_value(json_object_get(v, "name")),
-           json_string_value(json_object_get(v, "type")), state, ival(v, "in"),
-           ival(v, "delivered"), ival(v, "bytes"), ival(v, "failed"), ival(v, "dropped"),
-           ival(v, "retries"), ival(v, "queued"),
+           json_string_value(json_object_get(v, "type")), state, ctl__ival(v, "in"),
+           ctl__ival(v, "delivered"), ctl__ival(v, "bytes"), ctl__ival(v, "failed"),
+           ctl__ival(v, "dropped"), ctl__ival(v, "retries"), ctl__ival(v, "queued"),
            json_real_value(json_object_get(v, "latency_p50_ms")),
            json_real_value(json_object_get(v, "latency_p99_ms")), err && *err ? label : "",
            err && *err ? err : "");
@@ -262,7 +263,7 @@ static void print_compare(json_t *resp)
     printf("window (received_at)          %-10s %-10s\n", "a", "b");
     json_array_foreach(json_object_get(resp, "windows"), i, w)
         printf("  %-27s %-10lld %-10lld %s\n", json_string_value(json_object_get(w, "window")),
-               ival(w, "a"), ival(w, "b"),
+               ctl__ival(w, "a"), ctl__ival(w, "b"),
                !json_is_true(json_object_get(w, "settled")) ? "in flight"
                : json_is_true(json_object_get(w, "same"))   ? "same events"
                                                             : "DIFFERENT");
@@ -308,7 +309,7 @@ static void print_human(const char *cmd, json_t *resp)
         if (rev)
             printf(" for %gs, then back to the configured rate\n", json_real_value(rev));
     } else if (!strcmp(cmd, "reload")) {
-        printf("reloaded %lld script(s)\n", ival(resp, "reloaded"));
+        printf("reloaded %lld script(s)\n", ctl__ival(resp, "reloaded"));
     } else if (!strcmp(cmd, "route")) {
         printf("route %s %s%s", json_string_value(json_object_get(resp, "route")),
                json_is_true(json_object_get(resp, "enabled")) ? "enabled" : "disabled",
@@ -443,240 +444,6 @@ static int do_tap(const char *path, json_t *req, int as_json)
     return rc;
 }
 
-/* `top`'s sort keys: every table follows the same one. */
-enum { SORT_NAME, SORT_RATE, SORT_KEYS };
-static const char *const sort_names[] = {"name", "rate"};
-
-/* The per-second change of counter f of element i of array arr between two stats documents
- * (routes keep theirs under "counters"). Elements are matched by position after checking they
- * name the same thing: the lists only change with a restart. */
-static double rate_at(json_t *now, json_t *prev, const char *arr, size_t i, const char *f,
-                      double dt)
-{
-    json_t *x = json_array_get(json_object_get(now, arr), i);
-    json_t *y = prev ? json_array_get(json_object_get(prev, arr), i) : NULL;
-    if (!x || !y || dt <= 0 ||
-        !json_equal(json_object_get(x, "name") ?: json_object_get(x, "partition"),
-                    json_object_get(y, "name") ?: json_object_get(y, "partition")))
-        return 0;
-    json_t *cx = json_object_get(x, "counters") ?: x, *cy = json_object_get(y, "counters") ?: y;
-    return (double)(ival(cx, f) - ival(cy, f)) / dt;
-}
-
-/* One table's row order: config order by name (partitions by number), or by the rate of
- * counter f, highest first. The caller frees the array. */
-static size_t *table_order(json_t *st, json_t *prev, const char *arr, const char *f, double dt,
-                           int sort)
-{
-    json_t *a = json_object_get(st, arr);
-    size_t n = json_array_size(a);
-    size_t *order = calloc(n + 1, sizeof(size_t));
-    double *rate = calloc(n + 1, sizeof(double));
-    if (!order || !rate) {
-        free(rate);
-        free(order);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        order[i] = i;
-        rate[i] = rate_at(st, prev, arr, i, f, dt);
-    }
-    for (size_t i = 0; i < n; i++) { /* a handful of rows: selection sort */
-        for (size_t j = i + 1; j < n; j++) {
-            const char *na =
-                json_string_value(json_object_get(json_array_get(a, order[i]), "name"));
-            const char *nb =
-                json_string_value(json_object_get(json_array_get(a, order[j]), "name"));
-            int swap = sort == SORT_RATE ? rate[order[j]] > rate[order[i]]
-                                         : na && nb && strcmp(nb, na) < 0;
-            if (swap) {
-                size_t t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
-        }
-    }
-    free(rate);
-    return order;
-}
-
-/* A table's rows in order: row k is element ord[k] of the stats array arr. */
-struct top_table {
-    json_t *arr;
-    size_t *ord, n;
-};
-
-static struct top_table top_table(json_t *st, json_t *prev, const char *arr, const char *f,
-                                  double dt, int sort)
-{
-    struct top_table t = {json_object_get(st, arr), table_order(st, prev, arr, f, dt, sort), 0};
-    t.n = t.ord ? json_array_size(t.arr) : 0;
-    return t;
-}
-
-static void top_inputs(json_t *st, json_t *prev, double dt, int sort)
-{
-    printf("%-22s %10s %10s %12s %8s %10s\n", "INPUT", "in/s", "out/s", "received", "dead",
-           "dropped");
-    struct top_table t = top_table(st, prev, "inputs", "received", dt, sort);
-    for (size_t k = 0; k < t.n; k++) {
-        json_t *v = json_array_get(t.arr, t.ord[k]);
-        printf("%-22s %10.0f %10.0f %12lld %8lld %10lld\n",
-               json_string_value(json_object_get(v, "name")),
-               rate_at(st, prev, "inputs", t.ord[k], "received", dt),
-               rate_at(st, prev, "inputs", t.ord[k], "accepted", dt), ival(v, "received"),
-               ival(v, "dead_letter"), ival(v, "dropped"));
-    }
-    free(t.ord);
-}
-
-static void top_partitions(json_t *st, json_t *prev, double dt, int sort)
-{
-    printf("\n%-22s %10s %10s %12s %8s %10s %16s\n", "PARTITION", "in/s", "out/s", "held", "fill %",
-           "dropped", "spill backlog");
-    struct top_table t = top_table(st, prev, "partitions", "in", dt, sort);
-    for (size_t k = 0; k < t.n; k++) {
-        json_t *v = json_array_get(t.arr, t.ord[k]);
-        char backlog[48] = "-"; /* spilled, not yet replayed (nor lost) */
-        if (json_object_get(v, "spilled")) {
-            /* spill_lost counts Kafka records: copies retention deleted too (docs/pipeline.md) */
-            long long left = ival(v, "spilled") - ival(v, "replayed") - ival(v, "spill_lost");
-            snprintf(backlog, sizeof(backlog), "%s%lld",
-                     json_is_true(json_object_get(v, "spilling")) ? "spilling " : "",
-                     left > 0 ? left : 0);
-        }
-        printf("%-22lld %10.0f %10.0f %12lld %7.1f%% %10lld %16s\n", ival(v, "partition"),
-               rate_at(st, prev, "partitions", t.ord[k], "in", dt),
-               rate_at(st, prev, "partitions", t.ord[k], "out", dt), ival(v, "held"),
-               100.0 * (double)ival(v, "bytes_held") / (double)(ival(v, "capacity") ?: 1),
-               ival(v, "dropped"), backlog);
-    }
-    free(t.ord);
-}
-
-static void top_routes(json_t *st, json_t *prev, double dt, int sort)
-{
-    printf("\n%-22s %10s %10s %12s %8s\n", "ROUTE", "in/s", "kept/s", "rate", "errors");
-    struct top_table t = top_table(st, prev, "routes", "in", dt, sort);
-    for (size_t k = 0; k < t.n; k++) {
-        json_t *v = json_array_get(t.arr, t.ord[k]);
-        printf("%-22s %10.0f %10.0f %12g %8lld\n", json_string_value(json_object_get(v, "name")),
-               rate_at(st, prev, "routes", t.ord[k], "in", dt),
-               rate_at(st, prev, "routes", t.ord[k], "kept", dt),
-               json_real_value(json_object_get(v, "sample_rate")),
-               ival(json_object_get(v, "counters"), "errors"));
-    }
-    free(t.ord);
-}
-
-static void top_sinks(json_t *st, json_t *prev, double dt, int sort)
-{
-    printf("\n%-22s %10s %10s %12s %8s %10s %s\n", "SINK", "in/s", "out/s", "queued", "failed",
-           "dropped", "state");
-    struct top_table t = top_table(st, prev, "sinks", "delivered", dt, sort);
-    for (size_t k = 0; k < t.n; k++) {
-        json_t *v = json_array_get(t.arr, t.ord[k]);
-        printf("%-22s %10.0f %10.0f %12lld %8lld %10lld %s\n",
-               json_string_value(json_object_get(v, "name")),
-               rate_at(st, prev, "sinks", t.ord[k], "in", dt),
-               rate_at(st, prev, "sinks", t.ord[k], "delivered", dt), ival(v, "queued"),
-               ival(v, "failed"), ival(v, "dropped"),
-               json_string_value(json_object_get(v, "state")));
-    }
-    free(t.ord);
-}
-
-static void draw_top(json_t *st, json_t *prev, double dt, int tty, int sort)
-{
-    if (tty)
-        printf("\033[H\033[2J");
-    char ts[TIME_RFC3339_LEN + 1];
-    time_format_rfc3339(time_now_ns(), ts);
-    json_t *mem = json_object_get(st, "memory");
-    const char *bal = json_string_value(json_object_get(json_object_get(st, "balance"), "state"));
-    printf("spillway top  %s  memory %.1f / %.1f MiB  balance %s   (q quit, s sort: by %s)\n\n", ts,
-           (double)ival(mem, "held_bytes") / 1048576.0, (double)ival(mem, "limit") / 1048576.0,
-           bal ? bal : "-", sort_names[sort]);
-    top_inputs(st, prev, dt, sort);
-    top_partitions(st, prev, dt, sort);
-    top_routes(st, prev, dt, sort);
-    top_sinks(st, prev, dt, sort);
-    fflush(stdout);
-}
-
-/* Waits until the next refresh (deadline, CLOCK_MONOTONIC ns) for keys on stdin, redrawing at
- * once when the sort key changes. Returns 1 on q. Without a terminal, or once stdin is at its
- * end (*keys cleared), it only waits: a closed stdin never makes it spin. */
-static int top_keys(int *keys, int64_t deadline, int *sort, json_t *st, json_t *prev, double dt)
-{
-    for (int64_t left; (left = deadline - time_mono_ns()) > 0;) {
-        fd_set fds;
-        FD_ZERO(&fds);
-        if (*keys)
-            FD_SET(0, &fds);
-        struct timeval tv = time_timeval(left);
-        if (select(*keys ? 1 : 0, &fds, NULL, NULL, &tv) <= 0)
-            continue; /* timeout, or a signal: the loop checks the time left */
-        char c;
-        ssize_t r = read(0, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r != 1) {
-            *keys = 0; /* end of input (or a hung-up terminal): no more keys, refresh goes on */
-            continue;
-        }
-        if (c == 'q' || c == 'Q')
-            return 1;
-        if (c == 's' || c == 'S') {
-            *sort = (*sort + 1) % SORT_KEYS;
-            draw_top(st, prev, dt, 1, *sort);
-        }
-    }
-    return 0;
-}
-
-static int do_top(const char *path, int iterations)
-{
-    int tty = isatty(1) && isatty(0);
-    struct termios saved, raw;
-    if (tty && tcgetattr(0, &saved) == 0) {
-        raw = saved;
-        raw.c_lflag &= ~(unsigned)(ICANON | ECHO);
-        tcsetattr(0, TCSANOW, &raw);
-    } else {
-        tty = 0;
-    }
-    json_t *prev = NULL, *cur = NULL;
-    int64_t tcur = 0;
-    int sort = SORT_NAME, keys = tty, rc = 0;
-    for (int it = 0; iterations <= 0 || it < iterations; it++) {
-        json_t *req = json_pack("{s:s}", "cmd", "stats");
-        json_t *st = roundtrip(path, req);
-        json_decref(req);
-        if (!st) {
-            rc = 2;
-            break;
-        }
-        int64_t now = time_mono_ns();
-        json_decref(prev);
-        prev = cur;
-        cur = st;
-        double dt = prev ? (double)(now - tcur) / 1e9 : 0;
-        tcur = now;
-        if (tty || prev) /* plain mode prints from the second sample, when rates exist */
-            draw_top(cur, prev, dt, tty, sort);
-        if (iterations > 0 && it + 1 >= iterations)
-            break;
-        if (top_keys(&keys, now + 1000000000LL, &sort, cur, prev, dt))
-            break;
-    }
-    json_decref(prev);
-    json_decref(cur);
-    if (tty)
-        tcsetattr(0, TCSANOW, &saved);
-    return rc;
-}
-
 int ctl_main(int argc, char **argv)
 {
     const char *path = getenv("SPILLWAY_ADMIN_SOCKET");
@@ -717,7 +484,7 @@ int ctl_main(int argc, char **argv)
             fprintf(stderr, "usage: spillway ctl top [-n ITERATIONS]\n");
             return 2;
         }
-        return do_top(sock, n);
+        return ctl__top(sock, n);
     }
     if (!strcmp(argv[i], "tap")) {
         int n = 0, before = 0;
@@ -745,7 +512,7 @@ int ctl_main(int argc, char **argv)
     json_t *req = build_request(argc - i, argv + i);
     if (!req)
         return 2;
-    json_t *resp = roundtrip(sock, req);
+    json_t *resp = ctl__roundtrip(sock, req);
     json_decref(req);
     if (!resp)
         return 2;

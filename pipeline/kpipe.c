@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 #include "pipeline/kafka.h"
 #include "pipeline/pipeline.h"
@@ -332,6 +333,8 @@ static void *kpipe_main(void *arg)
 int kpipe_start(struct kpipe *kp, char *err, size_t errlen)
 {
     int rc = pthread_create(&kp->thread, NULL, kpipe_main, kp);
+    if (rc == 0)
+        thread_name(kp->thread, "sw-kafka");
     if (rc) {
         snprintf(err, errlen, "cannot start the kafka thread: %s", strerror(rc));
         return -rc;

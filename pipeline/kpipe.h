@@ -49,13 +49,6 @@ size_t kpipe_send(struct kpipe *kp, int kp_partition, const char *batch, size_t 
  * reaches those, the records are safe. */
 void kpipe_worker_done(struct kpipe *kp, int p, uint64_t processed, const uint64_t *sink_in, int n);
 
-struct kpipe_stats {
-    counter_t produced;
-    counter_t consumed;
-    counter_t committed;
-    counter_t refused; /* times Kafka could not take more: the inputs blocked */
-    counter_t lost;    /* records Kafka refused for good (a fatal producer error) */
-};
 struct kpipe_stats *kpipe_stats(struct kpipe *kp);
 
 #endif

@@ -33,8 +33,10 @@ static const struct cfg_key pipeline_keys[] = {
      "of CPUs.",
      0, 0, 256},
     {"partition_key", CFG_STRING, offsetof(struct pipeline_config, partition_key), "trace_id",
-     "Field whose value picks the partition: events with the same value keep their order. "
-     "Empty (or an event without the field): round robin."},
+     "Field whose value picks the partition: events with the same value keep their order. An "
+     "event without the field goes with its stream, so a connection's or a file's events stay "
+     "in order; those of HTTP requests and datagrams go round robin by request or datagram. "
+     "Empty: every event round robin."},
     {"memory_limit", CFG_SIZE, offsetof(struct pipeline_config, memory_limit), "64MiB",
      "Bytes held by in-flight events: half for the partition rings, half for the sink queues.", 0,
      1048576, 1099511627776.0},
@@ -88,7 +90,7 @@ fail:
     return NULL;
 }
 
-int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct state *st,
+int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct store *st,
                           size_t kafka_bytes, char *err, size_t errlen)
 {
     p->spill = spill_new(cfg, p, p->n, st, kafka_bytes, err, errlen);
@@ -199,7 +201,7 @@ size_t pipeline_producer_flush(struct pipeline_producer *pr)
             if (took < b->len && sp)
                 took += spill_send(sp, i, b->data + took, b->len - took);
         }
-        if (took < b->len && pr->p->when_full == WHEN_FULL_DROP_NEWEST) {
+        if (took < b->len && pr->p->when_full == PIPELINE_FULL_DROP_NEWEST) {
             for (size_t off = took; off < b->len;) {
                 const struct ring_rec *r = (const struct ring_rec *)(b->data + off);
                 if (pr->on_drop)

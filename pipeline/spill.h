@@ -2,7 +2,7 @@
  * to the spill topic (Kafka partition = our partition, so order is kept), and from then on all
  * of that partition's new records follow them into Kafka. A replay thread pulls them back into
  * the ring whenever it is under half full, in order, and the partition leaves spill mode only
- * once everything it spilled has been replayed. Replay offsets are kept in the state store, so
+ * once everything it spilled has been replayed. Replay offsets are kept in the store, so
  * a restart resumes a backlog where it stopped. When Kafka cannot take more (down, or its
  * local queue full), the records stay staged and the inputs are paused: spill falls back to
  * block, nothing is dropped. The pipeline owns the spill. */
@@ -17,12 +17,12 @@
 struct spill;
 struct pipeline;
 struct pipeline_config;
-struct state;
+struct store;
 
 /* Connects, checks the topic has at least `partitions` partitions, and finds any backlog left
  * by a previous run. NULL with a message in err. */
 struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, int partitions,
-                        struct state *st, size_t producer_bytes, char *err, size_t errlen);
+                        struct store *st, size_t producer_bytes, char *err, size_t errlen);
 /* Starts the replay thread. */
 int spill_start(struct spill *sp, char *err, size_t errlen);
 /* Flushes what was handed to Kafka (until deadline_ns) and stops the replay thread. Returns
@@ -36,15 +36,6 @@ void spill_free(struct spill *sp);
 int spill_active(struct spill *sp, int p);
 size_t spill_send(struct spill *sp, int p, const char *batch, size_t len);
 
-struct spill_stats {
-    counter_t spilled;    /* records sent to Kafka */
-    counter_t replayed;   /* records pulled back into the ring */
-    counter_t refused;    /* times Kafka could not take more (fell back to block) */
-    counter_t lost;       /* records lost: deleted (retention) before their replay, or refused
-                           * for good by Kafka (a fatal producer error) */
-    counter_t duplicates; /* second copies of spilled records (a producer retry Kafka kept
-                           * twice) recognised and not replayed */
-};
 struct spill_stats *spill_stats(struct spill *sp, int p);
 
 #endif

@@ -77,14 +77,6 @@ int router_reload(struct router *r, int *nchanged, char *err, size_t errlen);
 /* The route table with effective values and their origin (a new JSON array). */
 struct json_t *router_routes_json(struct router *r);
 
-struct router_stats {
-    counter_t reloads;
-    counter_t reload_errors;
-    counter_t unrouted;         /* events no route kept */
-    counter_t dead_letter;      /* records sent to the dead-letter sink */
-    counter_t dead_unsunk;      /* dead letters with no dead_letter sink (counted, logged) */
-    counter_t serialize_errors; /* events that could not be serialized (dead-lettered) */
-};
 struct router_stats *router_stats(struct router *r);
 
 #endif

@@ -79,11 +79,19 @@ void script__push_value(lua_State *L, struct script_host *h, const struct ev_val
         lua_pushboolean(L, v->text[0] == 't');
         break;
     case EVK_NUMBER: {
+        /* lua_stringtonumber wants a C string: a short number is copied on the stack, a longer
+         * one (JSON puts no bound on digits) into the host's scratch buffer, never cut. */
         char num[64];
-        size_t n = v->len < sizeof(num) - 1 ? v->len : sizeof(num) - 1;
-        memcpy(num, v->text, n);
-        num[n] = '\0';
-        if (lua_stringtonumber(L, num) == 0)
+        const char *text = num;
+        if (v->len < sizeof(num)) {
+            memcpy(num, v->text, v->len);
+            num[v->len] = '\0';
+        } else {
+            buf_reset(&h->tmp);
+            text = buf_append(&h->tmp, v->text, v->len) || buf_putc(&h->tmp, '\0') ? NULL
+                                                                                   : h->tmp.data;
+        }
+        if (!text || lua_stringtonumber(L, text) == 0)
             lua_pushnil(L);
         break;
     }

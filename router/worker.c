@@ -12,6 +12,7 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 #include "pipeline/kpipe.h"
 #include "pipeline/pipeline.h"
@@ -70,11 +71,12 @@ struct worker {
     struct buf *tapstage; /* per route: tapped events of the current chunk */
     struct buf tapev;
     uint64_t rng;
-    uint64_t unrouted, dead_unsunk, dead_sent;
+    uint64_t unrouted, dead_unsunk, dead_sent, serialize_errors, fallback_dropped;
     uint64_t dead_in;   /* dead letters among the records taken from the ring */
     uint64_t processed; /* records taken from the ring so far */
     uint64_t *sink_in;  /* kafka mode: the sinks' in counters after a publish */
     struct log_limit err_log;
+    struct log_limit oom_log; /* out of memory: its own, so script errors never hide it */
 };
 
 static int host_sink_find(void *ud, const char *name)
@@ -277,7 +279,7 @@ static void push_stage(struct worker *w, int idx)
     if (!b->len)
         return;
     struct sink *s = sinks_get(w->sinks, idx / 2);
-    int block = (idx % 2) == 0 && s->when_full == SINK_BLOCK;
+    int block = (idx % 2) == 0 && s->when_full == SINK_FULL_BLOCK;
     size_t off = ring_push(s->q, b->data, b->len);
     counter_add(&s->stats.in, ring_count(b->data, off));
     while (block && off < b->len && !sinks_past_deadline(w->sinks)) {
@@ -339,7 +341,9 @@ static void publish(struct worker *w, uint64_t records)
     counter_add(&rs->unrouted, w->unrouted);
     counter_add(&rs->dead_unsunk, w->dead_unsunk);
     counter_add(&rs->dead_letter, w->dead_sent);
-    w->unrouted = w->dead_unsunk = w->dead_sent = 0;
+    counter_add(&rs->serialize_errors, w->serialize_errors);
+    counter_add(&rs->fallback_dropped, w->fallback_dropped);
+    w->unrouted = w->dead_unsunk = w->dead_sent = w->serialize_errors = w->fallback_dropped = 0;
     struct partition_stats *ps = pipeline_stats(router__pipeline(w->r), w->partition);
     counter_add(&ps->dead, w->dead_in);
     counter_add(&ps->out, records);
@@ -368,7 +372,8 @@ static void stage_dead(struct worker *w, const char *data, size_t len)
         w->dead_unsunk++;
 }
 
-/* A record a route could not process: {"timestamp","kind","source","error","event"}. */
+/* A record a route could not process: {"timestamp","kind","source","error","event"}. One that
+ * cannot be built (out of memory) is counted as a dead letter without a sink. */
 static void route_failed(struct worker *w, const struct route *rt, const char *error)
 {
     if (log_limit_take(&w->err_log) >= 0)
@@ -377,15 +382,18 @@ static void route_failed(struct worker *w, const struct route *rt, const char *e
     char ts[TIME_RFC3339_LEN + 1];
     time_format_rfc3339(time_now_ns(), ts);
     buf_reset(d);
-    buf_printf(d, "{\"timestamp\":\"%s\",\"kind\":\"event\",\"source\":", ts);
     char src[256];
     snprintf(src, sizeof(src), "route:%s", rt->name);
-    jsonw_string(d, src, strlen(src));
-    buf_puts(d, ",\"error\":");
-    jsonw_string(d, error, strlen(error));
-    buf_puts(d, ",\"event\":");
-    buf_append(d, w->ev.js, w->ev.len);
-    buf_putc(d, '}');
+    if (buf_printf(d, "{\"timestamp\":\"%s\",\"kind\":\"event\",\"source\":", ts) < 0 ||
+        jsonw_string(d, src, strlen(src)) || buf_puts(d, ",\"error\":") ||
+        jsonw_string(d, error, strlen(error)) || buf_puts(d, ",\"event\":") ||
+        buf_append(d, w->ev.js, w->ev.len) || buf_putc(d, '}')) {
+        w->dead_unsunk++;
+        if (log_limit_take(&w->oom_log) >= 0)
+            log_error("out of memory building a dead letter: counted as dead_letter_unsunk",
+                      "{s:s}", "route", rt->name);
+        return;
+    }
     stage_dead(w, d->data, d->len);
 }
 
@@ -484,6 +492,7 @@ static void process_event(struct worker *w, const char *data, size_t len)
         }
         if (deliver(w, rt)) {
             l->errors++;
+            w->serialize_errors++;
             route_failed(w, rt, "out of memory serializing the event");
             continue;
         }
@@ -499,8 +508,13 @@ static void process_event(struct worker *w, const char *data, size_t len)
     }
     if (!kept) {
         w->unrouted++;
-        if (w->fallback_sink >= 0)
-            ring_batch_add(&w->stage[w->fallback_sink * 2].batch, data, len, 0, 0);
+        if (w->fallback_sink >= 0 &&
+            ring_batch_add(&w->stage[w->fallback_sink * 2].batch, data, len, 0, 0)) {
+            w->fallback_dropped++;
+            if (log_limit_take(&w->oom_log) >= 0)
+                log_error("out of memory staging an unrouted event for the fallback sink: dropped",
+                          NULL);
+        }
     }
 }
 
@@ -557,6 +571,8 @@ static void *worker_main(void *arg)
 int worker_start(struct worker *w, char *err, size_t errlen)
 {
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc == 0)
+        thread_name(w->thread, "sw-worker-%d", w->partition);
     if (rc) {
         snprintf(err, errlen, "cannot start worker %d: %s", w->partition, strerror(rc));
         return -rc;

@@ -14,6 +14,7 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
 
@@ -428,6 +429,8 @@ int sinks_start(struct sinks *ss, char *err, size_t errlen)
         ta->ss = ss;
         ta->s = s;
         int rc = pthread_create(&s->thread, NULL, sink_main, ta);
+        if (rc == 0)
+            thread_name(s->thread, "sw-sink-%s", s->name);
         if (rc) {
             free(ta);
             snprintf(err, errlen, "sink %s: cannot start its thread: %s", s->name, strerror(rc));

@@ -20,7 +20,7 @@
 #include "router/sinks/sinkstat.h"
 
 enum sink_result { SINK_OK = 0, SINK_RETRY = 1, SINK_FAIL = 2 };
-enum sink_when_full { SINK_BLOCK, SINK_DROP_NEWEST };
+enum sink_when_full { SINK_FULL_BLOCK, SINK_FULL_DROP_NEWEST };
 
 struct sink;
 struct ring;

@@ -55,6 +55,7 @@ struct http_sink {
     struct encode_item *redo;
     size_t nredo, redo_cap;
     struct log_limit lim;
+    char why[256]; /* why the last attempt failed, for the retry warning */
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -158,8 +159,11 @@ static long post(struct sink *s, struct http_sink *h, const char *ctype, size_t 
     const struct buf *send = &h->body;
     int z = o->compression == 1;
     if (z) {
-        if (gzip_body(&h->body, &h->zbody))
+        if (gzip_body(&h->body, &h->zbody)) {
+            snprintf(h->why, sizeof(h->why), "out of memory compressing the batch");
+            sink_set_error(s, "%s", h->why);
             return -1;
+        }
         send = &h->zbody;
     }
     char ct[96];
@@ -174,7 +178,8 @@ static long post(struct sink *s, struct http_sink *h, const char *ctype, size_t 
     CURLcode rc = curl_easy_perform(h->curl);
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
-        sink_set_error(s, "%s", curl_easy_strerror(rc));
+        snprintf(h->why, sizeof(h->why), "%s", curl_easy_strerror(rc));
+        sink_set_error(s, "%s", h->why);
         return -1;
     }
     long code = 0;
@@ -256,11 +261,19 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
     size_t sent = 0;
     long code = post(s, h, ctype, &sent);
     if (code < 0 || code == 408 || code == 429 || code >= 500) {
-        if (code >= 0)
-            sink_set_error(s, "HTTP %ld: %.*s", code, resp_shown(h, 200),
-                           h->resp.data ? h->resp.data : "");
-        if (log_limit_take(&h->lim) >= 0)
-            log_warn("http sink: will retry", "{s:s, s:i}", "sink", s->name, "status", (int)code);
+        if (code >= 0) {
+            snprintf(h->why, sizeof(h->why), "HTTP %ld: %.*s", code, resp_shown(h, 200),
+                     h->resp.data ? h->resp.data : "");
+            sink_set_error(s, "%s", h->why);
+        }
+        /* The reason `ctl sinks` shows, and the HTTP status when there was an answer. */
+        int64_t sup = log_limit_take(&h->lim);
+        if (sup >= 0 && code >= 0)
+            log_warn("http sink: will retry", "{s:s, s:i, s:s, s:I}", "sink", s->name, "status",
+                     (int)code, "error", h->why, "suppressed", (json_int_t)sup);
+        else if (sup >= 0)
+            log_warn("http sink: will retry", "{s:s, s:s, s:I}", "sink", s->name, "error", h->why,
+                     "suppressed", (json_int_t)sup);
         return SINK_RETRY;
     }
     if (code >= 300) {

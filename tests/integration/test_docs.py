@@ -1,7 +1,10 @@
 """The docs that describe what the binary exposes must match the binary: docs/config.md is
 generated from the config key tables, so no key goes undocumented and no documented key is stale;
 docs/operations.md's metric table names every metric family a running spillway serves on
-/metrics, and none that it does not."""
+/metrics, and none that it does not; docs/admin.md's `stats` row names every member of the stats
+document. /metrics and the stats document are both derived from the counters' tables
+(core/stats.c), so a counter added there and not documented fails here."""
+import json
 import os
 import re
 import urllib.request
@@ -51,6 +54,29 @@ def test_config_reference_matches_code():
           "docs/config.md is out of date: run tools/gen-config-doc.sh build/spillway")
 
 
+LAYERS = ["core", "pipeline", "collector", "router", "control", "ctl", "app"]
+
+
+def test_includes_name_their_folder():
+    """The build checks the layers (each library sees only its own folder and those below), as
+    long as every include names its folder: "core/buf.h", never "buf.h" or "../core/buf.h",
+    which would find a file by the including file's own directory instead."""
+    bad = []
+    for layer in LAYERS:
+        for root, _, files in os.walk(os.path.join(SRC, layer)):
+            for name in files:
+                if not name.endswith((".c", ".h")):
+                    continue
+                path = os.path.join(root, name)
+                with open(path) as f:
+                    for n, line in enumerate(f, 1):
+                        m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+                        if m and (m.group(1).startswith(".") or
+                                  m.group(1).split("/")[0] not in LAYERS):
+                            bad.append(f"{os.path.relpath(path, SRC)}:{n}: {m.group(1)}")
+    check(not bad, "includes that do not name their folder:\n  " + "\n  ".join(bad))
+
+
 def documented_metrics():
     """The metric names in the first column of docs/operations.md's metric table."""
     with open(os.path.join(SRC, "docs", "operations.md")) as f:
@@ -61,6 +87,22 @@ def documented_metrics():
         if line.startswith("| `spillway_"):
             names |= set(re.findall(r"`(spillway_[a-z0-9_]+)`", line.split("|")[1]))
     return names
+
+
+def stats_members(st):
+    """{stage: set of member names} of a stats document: every member an element (or a stage's
+    one object) carries, the routes' counters included."""
+    out = {}
+    for stage, v in st.items():
+        if stage == "balance" or not isinstance(v, (dict, list)):
+            continue
+        items = v if isinstance(v, list) else [v]
+        names = set()
+        for e in items:
+            for k, x in e.items():
+                names |= set(x) if k == "counters" else {k}
+        out[stage] = names
+    return out
 
 
 def served_metrics(port):
@@ -74,7 +116,7 @@ def test_metrics_table_matches_metrics():
     """Fails when a spillway_* family served on /metrics has no row in docs/operations.md's
     table, or the table names a family no longer served. Families that only some other
     configuration serves are not seen: add what they need to METRICS_CONFIG."""
-    served = {}
+    served, stats = {}, {}
     with KafkaMock() as mock:
         bootstrap = mock.bootstrap
         for topic in ("spill", "pipe"):
@@ -86,6 +128,9 @@ def test_metrics_table_matches_metrics():
             with Spillway(conf, extra_files={"scripts/default.lua": script}) as sw:
                 sw.start()
                 served.update(served_metrics(sw.ports["admin_http"]))
+                r = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json", "stats"])
+                for stage, names in stats_members(json.loads(r.stdout)).items():
+                    stats.setdefault(stage, set()).update(names)
                 check(sw.stop() == 0, f"clean stop ({name} pipeline)")
     check(len(served) >= 40 and "spillway_partition_spilled_total" in served
           and "spillway_kafka_produced_total" in served,
@@ -98,7 +143,17 @@ def test_metrics_table_matches_metrics():
     stale = sorted(documented - set(served))
     check(not stale, "docs/operations.md names metric families that /metrics does not serve:\n  "
           + "\n  ".join(stale))
+    # docs/admin.md's `stats` row names every member of every stage of the stats document
+    # (routes and sinks by reference to their own commands' rows).
+    with open(os.path.join(SRC, "docs", "admin.md")) as f:
+        row = "".join(l for l in f if l.startswith(("| `stats` |", "| `routes` |", "| `sinks` |")))
+    undocumented = sorted(f"{stage}.{n}" for stage, names in stats.items() for n in names
+                          if not re.search(rf"\b{re.escape(n)}\b", row))
+    check(len(stats) >= 7 and not undocumented,
+          "members of `spillway ctl stats --json` missing from docs/admin.md's `stats` row:\n  "
+          + "\n  ".join(undocumented))
 
 
 if __name__ == "__main__":
-    main([test_config_reference_matches_code, test_metrics_table_matches_metrics])
+    main([test_config_reference_matches_code, test_metrics_table_matches_metrics,
+          test_includes_name_their_folder])

@@ -540,6 +540,61 @@ def test_lua_script_errors_on_every_event():
         check(sw.stop() == 0, "clean stop")
 
 
+OOM_CONFIG = """
+data_dir: ./data
+shutdown_timeout: 20s
+admin: {socket: ./run/admin.sock, http: ""}
+pipeline: {partitions: 1, memory_limit: 64MiB}
+inputs: [{name: app, type: tcp, listen: "127.0.0.1:{tcp}", max_event_size: 4MiB}]
+router: {scripts: ./scripts}
+routes: [{name: r, script: pick.lua, sinks: [out]}]
+sinks:
+  - {name: out, type: file, path: ./out.ndjson}
+  - {name: fb, type: file, path: ./fallback.ndjson}
+  - {name: dl, type: file, path: ./dead.ndjson}
+fallback: fb
+dead_letter: dl
+"""
+
+
+def test_worker_out_of_memory_is_counted():
+    """A router worker that runs out of memory staging an event for its sinks loses nothing
+    silently: a kept event it cannot serialize is a route error and counts as a serialize error
+    (the counter existed, but nothing counted it), an unrouted one it cannot hand to the fallback
+    sink counts as fallback_dropped (it was lost without a count), and the counts still balance.
+    Out of memory comes from tests/tools/failalloc.c: every allocation of 1 MiB or more on a
+    worker thread fails, so small events go through and 2 MB ones do not."""
+    big = "x" * 2_000_000
+    env = {"LD_PRELOAD": os.environ["FAILALLOC"], "FAILALLOC_MIN": str(1 << 20),
+           "FAILALLOC_THREAD": "sw-worker"}
+    script = "function process(ev) return ev.route == 'yes' end\n"
+    with Spillway(OOM_CONFIG, env=env, extra_files={"scripts/pick.lua": script}) as sw:
+        sw.start()
+        lines = [{"route": "yes", "n": 1}, {"route": "no", "n": 2},
+                 {"route": "yes", "n": 3, "pad": big}, {"route": "no", "n": 4, "pad": big},
+                 {"route": "yes", "n": 5}, {"route": "no", "n": 6}]
+        socat_send("".join(json.dumps(l) + "\n" for l in lines).encode(),
+                   f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == 2
+                 and count_lines(sw.path("fallback.ndjson")) == 2, 30, "the small events")
+        st = ctl(sw, "stats")
+        rt = st["router"]
+        c = next(r for r in st["routes"] if r["name"] == "r")["counters"]
+        check(rt["serialize_errors"] == 1 and c["errors"] == 1 and c["kept"] == 2,
+              f"the big kept event: a route error, a serialize error: {rt} {c}")
+        # No route kept the big ones (one failed, one was not for it): neither could be handed
+        # to the fallback sink, and both are counted.
+        check(rt["fallback_dropped"] == 2 and rt["unrouted"] == 4,
+              f"the big unrouted events: counted as dropped by the fallback: {rt}")
+        # Its dead letter (with the 2 MB event in it) could not be staged either: counted.
+        check(rt["dead_letter"] + rt["dead_letter_unsunk"] == 1, f"the dead letter: {rt}")
+        check(st["balance"]["state"] == "balanced", f"balance: {st['balance']}")
+        check([json.loads(l)["n"] for l in open(sw.path("out.ndjson"))] == [1, 5], "kept")
+        check("out of memory" in sw.log(),
+              "out of memory is logged (once a second at most: the rest is counted)")
+        check(sw.stop() == 0, "clean stop")
+
+
 DB_CONFIG = """
 data_dir: ./data
 shutdown_timeout: 20s
@@ -760,5 +815,6 @@ if __name__ == "__main__":
     main([test_http_sink_accepts_then_hangs, test_http_sink_resets_connections,
           test_http_sink_answers_500, test_http_sink_disappears_and_comes_back,
           test_file_sink_disk_full, test_file_sink_file_size_limit, test_sigterm_under_full_load,
-          test_lua_script_errors_on_every_event, test_sqlite_locked_by_another_process,
+          test_lua_script_errors_on_every_event, test_worker_out_of_memory_is_counted,
+          test_sqlite_locked_by_another_process,
           test_sqlite_locked_or_read_only_at_start, test_idle_connections_and_slowloris])

@@ -9,6 +9,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.request
 
 from spillway_test import (BIN, KafkaMock, Spillway, check, count_lines, free_port, main,
                            read_ndjson, rss_kib, run, socat_send, wait_for)
@@ -213,6 +214,57 @@ def test_partition_key_and_round_robin():
             else:
                 check(min(ins) > total // 4, f"{key}, {traces} keys: both partitions: {ins}")
             check(sw.stop() == 0, "clean stop")
+
+
+def test_keyless_events_spread_by_message():
+    """Events without the partition key follow their stream: one TCP connection's events all go
+    to one partition, in order; but HTTP requests and UDP datagrams are messages, spread round
+    robin by message (once, every keyless HTTP and UDP event went to one partition)."""
+    inputs = ('inputs: [{name: app, type: tcp, listen: "127.0.0.1:{tcp}"}, '
+              '{name: web, type: http, listen: "127.0.0.1:{http}"}, '
+              '{name: dg, type: udp, listen: "127.0.0.1:{udp}", format: ndjson}]')
+    conf = config("{partitions: 2}", "  - {name: s, type: file, path: ./out.ndjson}")
+    conf = re.sub(r"^inputs: .*$", lambda _: inputs, conf, flags=re.M)
+    with Spillway(conf) as sw:
+        sw.start()
+
+        def ins():
+            return [p["in"] for p in stats(sw)["partitions"]]
+
+        socat_send("".join(json.dumps({"seq": i, "src": "tcp"}) + "\n"
+                           for i in range(1000)).encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: sum(ins()) == 1000, 30, "the connection's events")
+        after_tcp = ins()
+        check(sorted(after_tcp) == [0, 1000], f"one connection, one partition: {after_tcp}")
+        check_seq_order([e for e in read_ndjson(sw.path("out.ndjson")) if e["src"] == "tcp"])
+        for r in range(20):
+            body = "".join(json.dumps({"seq": i, "src": "http", "req": r}) + "\n"
+                           for i in range(50)).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{sw.ports['http']}/v1/events",
+                                         data=body, method="POST")
+            urllib.request.urlopen(req, timeout=30).read()
+        wait_for(lambda: sum(ins()) == 2000, 30, "the requests' events")
+        http = [b - a for a, b in zip(after_tcp, ins())]
+        check(min(http) >= 400, f"20 requests spread over both partitions: {http}")
+        before = ins()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            for i in range(200):
+                u.sendto(json.dumps({"seq": i, "src": "udp"}).encode(),
+                         ("127.0.0.1", sw.ports["udp"]))
+                if i % 50 == 49:
+                    wait_for(lambda: sum(ins()) == 2001 + i, 30, "datagrams read")
+        udp = [b - a for a, b in zip(before, ins())]
+        check(min(udp) >= 80, f"200 datagrams spread over both partitions: {udp}")
+        check(sw.stop() == 0, "clean stop")
+        # A request's events stay together: one worker, in order.
+        got = [e for e in read_ndjson(sw.path("out.ndjson")) if e["src"] == "http"]
+        for r in range(20):
+            check_seq_order([e for e in got if e["req"] == r])
+
+
+def check_seq_order(events):
+    seqs = [e["seq"] for e in events]
+    check(seqs == sorted(seqs) and len(seqs) == len(set(seqs)), f"in order: {seqs[:50]}...")
 
 
 def check_order(events):
@@ -602,6 +654,7 @@ if __name__ == "__main__":
     main([test_memory_ceiling_with_a_stalled_sink, test_memory_ceiling_while_spilling,
           test_block_loses_nothing_with_a_slow_sink,
           test_drop_newest_counts_exactly, test_partition_key_and_round_robin,
+          test_keyless_events_spread_by_message,
           test_spill_and_replay_exactly_once_in_order,
           test_spill_through_a_broker_outage_loses_nothing,
           test_spill_replay_skips_copies_kafka_kept, test_spill_backlog_survives_a_restart,

@@ -160,7 +160,8 @@ def test_input_limits_on_every_listener():
 
 
 SECRETS = {"HEADER_TOKEN": "hdr-secret-4711", "ADMIN_TOKEN": "admin-secret-4712",
-           "SASL_PASSWORD": "sasl-secret-4713", "SPILL_PASSWORD": "spill-secret-4714"}
+           "SASL_PASSWORD": "sasl-secret-4713", "SPILL_PASSWORD": "spill-secret-4714",
+           "URL_PASSWORD": "url-secret-4715"}
 SECRET_CONFIG = """
 data_dir: ./data
 shutdown_timeout: 1s
@@ -169,9 +170,10 @@ pipeline:
   partitions: 2
   kafka: {brokers: "127.0.0.1:1", properties: {sasl.username: u, sasl.password: "${SPILL_PASSWORD}"}}
 inputs: [{name: app, type: tcp, listen: "127.0.0.1:{tcp}"}]
-routes: [{name: r, sinks: [web, kafka]}]
+routes: [{name: r, sinks: [web, kafka, basic]}]
 sinks:
   - {name: web, type: http, url: "http://127.0.0.1:1/", headers: {Authorization: "Bearer ${HEADER_TOKEN}"}}
+  - {name: basic, type: http, url: "http://ingest:${URL_PASSWORD}@127.0.0.1:1/_bulk"}
   - {name: kafka, type: kafka, brokers: "127.0.0.1:1", topic: t, message_timeout: 1s,
      properties: {security.protocol: sasl_plaintext, sasl.mechanisms: PLAIN, sasl.username: u,
                   sasl.password: "${SASL_PASSWORD}"}}
@@ -179,9 +181,10 @@ sinks:
 
 
 def test_secrets_never_printed():
-    """Tokens and passwords (http sink headers, the admin HTTP token, kafka sasl.password in a
-    sink's and in the pipeline's properties) appear in no config dump (ctl config, --json or
-    not), not in `spillway check`, and not in the log, even while the sinks fail and retry."""
+    """Tokens and passwords (http sink headers, a password in a sink's URL, the admin HTTP token,
+    kafka sasl.password in a sink's and in the pipeline's properties) appear in no config dump
+    (ctl config, --json or not), not in `spillway check`, and not in the log, even while the
+    sinks fail and retry."""
     with Spillway(SECRET_CONFIG, env=SECRETS) as sw:
         sw.start()
         socat_send(b'{"msg":"hello"}\n' * 10, f"TCP:127.0.0.1:{sw.ports['tcp']}")
@@ -199,6 +202,9 @@ def test_secrets_never_printed():
         check(web["headers"] == "<redacted>" and kafka["properties"] == "<redacted>"
               and cfg["pipeline"]["kafka"]["properties"] == "<redacted>",
               f"headers and properties: {web} {kafka} {cfg['pipeline']['kafka']}")
+        basic = next(s for s in cfg["sinks"] if s["name"] == "basic")
+        check(basic["url"] == "http://ingest:<redacted>@127.0.0.1:1/_bulk",
+              f"a URL's password is redacted, the rest kept: {basic['url']}")
         chk = run([BIN, "check", "-c", sw.config_path], env=dict(os.environ, **SECRETS))
         outs += [chk.stdout, chk.stderr]
         check(sw.stop() in (0, 1), "stops")

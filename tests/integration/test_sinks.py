@@ -183,6 +183,38 @@ def test_http_retries_503_and_dead_letters_400():
         bad.close()
 
 
+def test_http_retry_warning_says_why():
+    """The warning logged when the http sink will retry says why, as `ctl sinks` does: the
+    HTTP status and answer when there was one, the connection's failure when there was not
+    (it logged "status": -1 and nothing else)."""
+    rx = Receiver(codes=(503, 200))
+    dead_port = free_port()
+    try:
+        sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{rx.port}/x', "
+                 f"batch_timeout: 10ms}}\n"
+                 f"  - {{name: gone, type: http, url: 'http://127.0.0.1:{dead_port}/x', "
+                 f"batch_timeout: 10ms}}\n")
+        with Spillway(config(sinks, "  - {name: r, sinks: [s, gone]}\n")) as sw:
+            sw.start()
+            send(sw, 1)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 1, 30, "delivered after a 503")
+
+            def warnings(sink):
+                return [r for r in sw.log_records()
+                        if r.get("msg") == "http sink: will retry" and r.get("sink") == sink]
+
+            wait_for(lambda: warnings("gone"), 30, "the dead port's warning")
+            w = warnings("s")[0]
+            check(w.get("status") == 503 and w.get("error", "").startswith("HTTP 503"), f"{w}")
+            w = warnings("gone")[0]
+            reason = sink_stats(sw, "gone")["last_error"]
+            check("status" not in w and w.get("error") == reason and "connect" in reason.lower(),
+                  f"the reason ctl sinks shows ({reason!r}), no status: {w}")
+            check(sw.stop() in (0, 1), "stops")
+    finally:
+        rx.close()
+
+
 def test_kafka_sink_with_mock_broker():
     with KafkaMock() as mock:
         boot = mock.bootstrap
@@ -547,6 +579,7 @@ def test_http_batch_by_count():
 
 if __name__ == "__main__":
     main([test_http_encodings, test_http_retries_503_and_dead_letters_400,
+          test_http_retry_warning_says_why,
           test_kafka_sink_with_mock_broker, test_kafka_sink_stop_keeps_shutdown_timeout,
           test_file_rotation_under_load,
           test_file_ends_a_line_cut_by_a_crash,

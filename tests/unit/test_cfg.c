@@ -178,7 +178,7 @@ static void test_good_config_values(void **state)
     assert_int_equal(c->pipeline.partitions, 4);
     assert_string_equal(c->pipeline.partition_key, "");
     assert_int_equal(c->pipeline.memory_limit, 128LL * 1024 * 1024);
-    assert_int_equal(c->pipeline.when_full, WHEN_FULL_DROP_NEWEST);
+    assert_int_equal(c->pipeline.when_full, PIPELINE_FULL_DROP_NEWEST);
     assert_int_equal(c->pipeline.mode, PIPELINE_MEMORY);
     assert_int_equal(c->pipeline.role, ROLE_ALL);
     assert_string_equal(c->pipeline.kafka.brokers, "k1:9092,k2:9092");
@@ -218,9 +218,10 @@ static void test_good_config_values(void **state)
     assert_int_equal(c->sinks.n, 3);
     assert_string_equal(item(&c->sinks, 0)->type, "stdout");
     assert_int_equal(((const struct sink_common *)item(&c->sinks, 0)->opts)->when_full,
-                     SINK_DROP_NEWEST);
+                     SINK_FULL_DROP_NEWEST);
     assert_string_equal(item(&c->sinks, 1)->type, "file");
-    assert_int_equal(((const struct sink_common *)item(&c->sinks, 1)->opts)->when_full, SINK_BLOCK);
+    assert_int_equal(((const struct sink_common *)item(&c->sinks, 1)->opts)->when_full,
+                     SINK_FULL_BLOCK);
     assert_string_equal(item(&c->sinks, 2)->variant->name, "null");
     assert_string_equal(c->dead_letter, "archive");
     assert_string_equal(c->fallback, "events");
@@ -290,7 +291,7 @@ static void test_cfg_load_string(void **state)
     assert_int_equal(e.count, 0);
     assert_int_equal(c.log_level, 2);
     assert_int_equal(c.pipeline.partitions, 8);
-    assert_int_equal(c.pipeline.when_full, WHEN_FULL_SPILL);
+    assert_int_equal(c.pipeline.when_full, PIPELINE_FULL_SPILL);
     assert_int_equal(c.pipeline.mode, PIPELINE_KAFKA);
     assert_int_equal(c.pipeline.role, ROLE_ROUTER);
     assert_string_equal(c.pipeline.kafka.brokers, "b:9092");
@@ -344,7 +345,7 @@ static void check_all_defaults(const struct config *c)
     assert_int_equal(c->pipeline.partitions, 0);
     assert_string_equal(c->pipeline.partition_key, "trace_id");
     assert_int_equal(c->pipeline.memory_limit, 64LL * 1024 * 1024);
-    assert_int_equal(c->pipeline.when_full, WHEN_FULL_BLOCK);
+    assert_int_equal(c->pipeline.when_full, PIPELINE_FULL_BLOCK);
     assert_string_equal(c->pipeline.kafka.brokers, "");
     assert_string_equal(c->pipeline.kafka.group, "spillway");
     assert_string_equal(c->router.scripts, "./scripts");

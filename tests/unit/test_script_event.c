@@ -175,6 +175,28 @@ static void test_writes(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* A JSON number may have any number of digits: one longer than any fixed buffer is read whole
+ * (it was cut at 63 characters, so this one read as 1) and written back as what it is. */
+static void test_long_number(void **state)
+{
+    static const char long_doc[] =
+        "{\"x\":1.0000000000000000000000000000000000000000000000000000000000000e5}";
+    struct script_host *h = new_host(NULL, NULL, 1);
+    struct eview v;
+    eview_init(&v);
+    int hd = load(h, "function process(ev) eq(ev.x, 100000.0) eq(math.type(ev.x), 'float')"
+                     " ev.y = ev.x return true end");
+    const char *err = NULL;
+    int rc = run(h, hd, &v, long_doc, NULL, &err);
+    if (rc != 1)
+        print_error("rc %d: %s\n", rc, err ? err : "");
+    assert_int_equal(rc, 1);
+    assert_true(event_is(&v, "{\"x\":1e5,\"y\":100000}"));
+    script_unload(h, hd);
+    eview_free(&v);
+    script_host_free(h);
+}
+
 /* An empty Lua table cannot say whether it was a list or a map: either empty container is
  * fine, but it must be one, valid, and read back as empty. */
 static void test_write_empty_table(void **state)
@@ -428,6 +450,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_writes),
+        cmocka_unit_test(test_long_number),
         cmocka_unit_test(test_write_empty_table),
         cmocka_unit_test(test_write_failures),
         cmocka_unit_test(test_pairs_and_tostring),
