@@ -440,6 +440,49 @@ def test_tcp_format_auto():
               f"RFC 3164: {e}")
 
 
+def test_every_format_on_every_kind_of_input():
+    """The format registry serves every byte-stream input: statsd lines over TCP, auto per
+    datagram over UDP (syslog or NDJSON), plain lines over a unix datagram socket (`lines`, the
+    older spelling, still accepted), syslog from a tailed file (stdin: test_stdin_*)."""
+    cfg = ('  - {name: st, type: tcp, listen: "127.0.0.1:{tcp}", format: statsd}\n'
+           '  - {name: dg, type: udp, listen: "127.0.0.1:{udp}", format: auto}\n'
+           '  - {name: ux, type: unix_dgram, path: ./run/lines.sock, format: lines}\n'
+           '  - {name: tl, type: tail, path: ./logs/*.log, format: syslog, poll_interval: 50ms}\n')
+    with spill(cfg) as sw:
+        os.makedirs(sw.path("logs"), exist_ok=True)
+        with open(sw.path("logs/app.log"), "w") as f:
+            f.write("<11>Dec  6 10:00:00 web nginx: from a file\n")
+        sw.start()
+        socat_send(b"api.requests:3|c|#env:prod\nlatency:12|ms\n", f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.sendto(b"<13>Dec  6 10:00:00 host app: a syslog datagram", ("127.0.0.1", sw.ports["udp"]))
+            u.sendto(b'{"msg":"a json datagram"}', ("127.0.0.1", sw.ports["udp"]))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as u:
+            u.sendto(b"just a line {not json}\n", sw.path("run/lines.sock"))
+        wait_lines(sw, 6)
+        conf = json.loads(run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json",
+                               "config"]).stdout)["config"]
+        check(sw.stop() == 0, "clean stop")
+        check(count_lines(sw.path("dead.ndjson")) == 0, "nothing dead-lettered")
+        by = {}
+        for e in events(sw):
+            by.setdefault(e["source"], []).append(e)
+    st = {e["name"]: e for e in by["st"]}
+    check(st["api.requests"]["kind"] == "metric" and st["api.requests"]["value"] == 3
+          and st["api.requests"]["tags"] == {"env": "prod"} and st["latency"]["unit"] == "ms",
+          f"statsd over tcp: {by['st']}")
+    dg = {e["message"]: e for e in by["dg"]}
+    check(dg["a syslog datagram"]["service"] == "app" and "facility" in dg["a syslog datagram"]
+          and "facility" not in dg["a json datagram"], f"auto per datagram: {by['dg']}")
+    check([e["message"] for e in by["ux"]] == ["just a line {not json}"], f"lines: {by['ux']}")
+    tl = by["tl"][0]
+    check(tl["service"] == "nginx" and tl["level"] == "ERROR" and tl["message"] == "from a file"
+          and tl["file"].endswith("logs/app.log"), f"syslog from a file: {tl}")
+    formats = {i["name"]: i["format"] for i in conf["inputs"]}
+    check(formats == {"st": "statsd", "dg": "auto", "ux": "line", "tl": "syslog"},
+          f"canonical names in ctl config: {formats}")
+
+
 def test_udp_kernel_overflow_is_counted():
     """Datagrams the kernel drops because the socket's receive buffer is full are counted
     (overflow), so every datagram sent is either received or counted: spillway is stopped
@@ -544,6 +587,7 @@ inputs:
 
 if __name__ == "__main__":
     main([test_syslog_with_logger, test_syslog_loose_and_rejected, test_http_events_and_otlp,
+          test_every_format_on_every_kind_of_input,
           test_statsd, test_tail_rotation_truncation_and_restart,
           test_tail_glob_that_matches_rotated_names, test_stdin_pipe,
           test_stdin_to_stdout_text, test_limits_and_bad_input,
