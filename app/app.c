@@ -35,7 +35,7 @@ struct app {
     struct collector *col;
     struct store *st;
     struct store *col_st; /* the collector's own connection: it never waits on a lock */
-    struct script_state *kv;
+    struct script_state *script_state;
     struct control *ctl;
     struct event *sig[3];
     int partitions;
@@ -114,8 +114,8 @@ static int build(struct app *a, char *err, size_t errlen)
     a->st = store_open(dbpath, err, errlen);
     if (!a->st)
         return -EIO;
-    a->kv = script_state_new(a->st);
-    if (!a->kv)
+    a->script_state = script_state_new(a->st);
+    if (!a->script_state)
         return -ENOMEM;
     a->sinks = sinks_new(&cfg->sinks, queue_bytes, cfg->dead_letter, err, errlen);
     if (!a->sinks)
@@ -137,7 +137,7 @@ static int build(struct app *a, char *err, size_t errlen)
         return -EIO;
     }
     struct router_setup setup = config_router_setup(cfg);
-    a->router = router_new(&setup, a->pl, a->sinks, a->st, a->kv, err, errlen);
+    a->router = router_new(&setup, a->pl, a->sinks, a->st, a->script_state, err, errlen);
     if (!a->router)
         return -EINVAL;
     /* Tail positions are saved from the collector's event loop, which every input shares: a
@@ -152,7 +152,7 @@ static int build(struct app *a, char *err, size_t errlen)
     }
     struct control_deps deps = config_control_deps(cfg);
     deps.router = a->router;
-    deps.script_state = a->kv;
+    deps.script_state = a->script_state;
     deps.store = a->st;
     deps.collector = a->col;
     deps.pipeline = a->pl;
@@ -226,7 +226,7 @@ static void teardown(struct app *a)
     router_free(a->router);
     pipeline_free(a->pl);
     sinks_free(a->sinks);
-    script_state_free(a->kv);
+    script_state_free(a->script_state);
     store_close(a->col_st);
     store_close(a->st);
     if (a->base)

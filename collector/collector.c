@@ -249,9 +249,14 @@ struct input *collector_input(struct collector *c, int i)
 
 void collector_begin(struct collector *c)
 {
+    collector_begin_messages(c);
+    c->message++;
+}
+
+void collector_begin_messages(struct collector *c)
+{
     collector_begin_stream(c, 0);
     c->spread = 1;
-    c->message++;
 }
 
 void collector_begin_stream(struct collector *c, uint64_t stream)

@@ -36,11 +36,13 @@ int collector_input_count(const struct collector *c);
 struct input *collector_input(struct collector *c, int i);
 
 /* For inputs, during a read: */
-/* Marks the start of a read of a message (an HTTP request; for datagrams, see
- * collector_next_message): takes the receive time once for all its records. Its events without
- * a partition key go to the next partition (round robin by message), together. */
+/* Marks the start of a read of one message (an HTTP request): takes the receive time once for
+ * all its records. Its events without a partition key go to the next partition (round robin by
+ * message), together. */
 void collector_begin(struct collector *c);
-/* The records that follow come from the next message of the same read (a datagram). */
+/* The same for a read of several messages (datagrams): collector_next_message before each. */
+void collector_begin_messages(struct collector *c);
+/* The records that follow come from the next message of the read. */
 void collector_next_message(struct collector *c);
 /* The same for a read from one stream (a connection, a file): its events without a partition
  * key go to one partition, so they keep their order. */

@@ -2,18 +2,8 @@
 
 #include "collector/collector.h"
 
-/* The registry: a format is its own file, which defines its descriptor, and one line here (and
- * in format.h's list of descriptors). */
-/* clang-format off */
-const struct format *const formats[] = {
-    &format_ndjson,
-    &format_syslog,
-    &format_statsd,
-    &format_line,
-    &format_auto,
-    NULL,
-};
-/* clang-format on */
+#define FORMAT_ROW(f) &f,
+const struct format *const formats[] = {FORMATS(FORMAT_ROW) NULL};
 
 const struct cfg_choice *format_choice(int i)
 {

@@ -29,9 +29,20 @@ struct format {
     const struct format *(*detect)(char first);
 };
 
-/* The registry, NULL-terminated, in the order the config reference lists them. */
+/* The registry: a format is its own file, which defines its descriptor, and one line here. The
+ * order is the config reference's. */
+#define FORMATS(X)                                                                                 \
+    X(format_ndjson)                                                                               \
+    X(format_syslog)                                                                               \
+    X(format_statsd)                                                                               \
+    X(format_line)                                                                                 \
+    X(format_auto)
+
+#define FORMAT_DECLARE(f) extern const struct format f;
+FORMATS(FORMAT_DECLARE)
+
+/* Every format, NULL-terminated (format.c, from FORMATS). */
 extern const struct format *const formats[];
-extern const struct format format_ndjson, format_syslog, format_statsd, format_line, format_auto;
 
 /* For an input's `format` key (struct cfg_key.choice): format i's name, or NULL. */
 const struct cfg_choice *format_choice(int i);

@@ -1,23 +1,7 @@
 #include "collector/input.h"
 
-/* The registry: an input type is its own file, which defines its descriptor, and a line in each
- * of these two lists. The order is the config reference's. */
-extern const struct input_type input_tcp, input_unix, input_udp, input_unix_dgram, input_http,
-    input_statsd, input_tail, input_stdin;
-
-/* clang-format off */
-const struct input_type *const input_types[] = {
-    &input_tcp,
-    &input_unix,
-    &input_udp,
-    &input_unix_dgram,
-    &input_http,
-    &input_statsd,
-    &input_tail,
-    &input_stdin,
-    NULL,
-};
-/* clang-format on */
+#define INPUT_TYPE_ROW(t) &t,
+const struct input_type *const input_types[] = {INPUT_TYPES(INPUT_TYPE_ROW) NULL};
 
 static const struct cfg_section *input_variant(int i)
 {

@@ -48,7 +48,22 @@ struct input {
     void *priv; /* the type's own state */
 };
 
-/* The registry: every input type, NULL-terminated. */
+/* The registry: an input type is its own file, which defines its descriptor, and one line here.
+ * The order is the config reference's. */
+#define INPUT_TYPES(X)                                                                             \
+    X(input_tcp)                                                                                   \
+    X(input_unix)                                                                                  \
+    X(input_udp)                                                                                   \
+    X(input_unix_dgram)                                                                            \
+    X(input_http)                                                                                  \
+    X(input_statsd)                                                                                \
+    X(input_tail)                                                                                  \
+    X(input_stdin)
+
+#define INPUT_TYPE_DECLARE(t) extern const struct input_type t;
+INPUT_TYPES(INPUT_TYPE_DECLARE)
+
+/* Every input type, NULL-terminated (input.c, from INPUT_TYPES). */
 extern const struct input_type *const input_types[];
 /* `inputs:` in the config: a list whose items pick their type from the registry. */
 extern const struct cfg_section input_list_section;

@@ -1,5 +1,6 @@
 /* Datagram inputs: `udp` (listen host:port) and `unix_dgram` (a datagram socket at path, as
- * /dev/log is), one syslog message or one JSON object per datagram. Datagrams are read in
+ * /dev/log is), one message per datagram in any format of the registry (syslog by default;
+ * `statsd` is udp with format statsd). Datagrams are read in
  * batches with recvmmsg (one syscall for up to BATCH datagrams). UDP has no flow control: when
  * the pipeline is full the socket is still drained and what is read is counted as dropped, and
  * what the kernel itself drops when the receive buffer is full is counted as `overflow` (its
@@ -25,8 +26,6 @@
 #define BATCH        32
 #define MAX_DGRAM    65535
 #define READS_PER_CB 16 /* batches per wake-up, so one flood cannot starve the loop */
-
-extern const struct input_type input_unix_dgram, input_statsd;
 
 struct dgram_opts {
     struct input_common common;
@@ -67,7 +66,8 @@ static void handle(struct dgram *d, const char *data, size_t len, int truncated)
     struct input *in = d->in;
     if ((len = trimmed(data, len)) == 0)
         return;
-    collector_next_message(in->col);
+    if (!d->is_unix)
+        collector_next_message(in->col);
     if (truncated)
         collector_dead(in, "too large", data, len);
     else
@@ -82,7 +82,9 @@ static void drop(struct dgram *d, int n)
     for (int i = 0; i < n; i++) {
         const char *data = d->iov[i].iov_base;
         size_t len = trimmed(data, d->msgs[i].msg_len);
-        if (len)
+        if (d->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+            records += len > 0; /* read, it would be one record: dead-lettered as too large */
+        else if (len)
             records += format_records(format_for(d->fmt, data[0]), data, len);
     }
     counter_add(&d->in->stats.received, records);
@@ -118,7 +120,13 @@ static void kernel_drops(struct dgram *d, struct msghdr *mh)
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct dgram *d = arg;
-    collector_begin(d->in->col);
+    /* UDP datagrams spread round robin (a keyless one goes to the next partition); a unix
+     * datagram socket's senders are local processes (syslog(3) through /dev/log), whose
+     * messages keep their order as one stream. */
+    if (d->is_unix)
+        collector_begin_stream(d->in->col, (uint64_t)(uintptr_t)d);
+    else
+        collector_begin_messages(d->in->col);
     for (int round = 0; round < READS_PER_CB; round++) {
         for (int i = 0; i < BATCH; i++) {
             d->iov[i].iov_base = d->bufs + (size_t)i * d->slot;
@@ -211,7 +219,7 @@ static int dgram_start(struct input *in, char *err, size_t errlen)
     d->o = in->opts;
     d->fd = -1;
     d->is_unix = in->type == &input_unix_dgram;
-    d->fmt = in->type == &input_statsd ? &format_statsd : format_at(d->o->format);
+    d->fmt = format_at(d->o->format);
     /* One byte more than the limit, so a longer datagram shows as MSG_TRUNC. */
     d->slot = (size_t)d->o->common.max_event_size + 1;
     if (d->slot > MAX_DGRAM + 1)
@@ -231,8 +239,8 @@ static int dgram_start(struct input *in, char *err, size_t errlen)
     d->ev = event_new(in->base, d->fd, EV_READ | EV_PERSIST, on_read, d);
     if (!d->ev || event_add(d->ev, NULL) < 0)
         return -ENOMEM;
-    log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type, "address",
-             d->is_unix ? d->o->path : d->o->listen);
+    log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type->cfg.name,
+             "address", d->is_unix ? d->o->path : d->o->listen);
     return 0;
 }
 
@@ -323,6 +331,7 @@ const struct input_type input_udp = {
 static const struct cfg_key statsd_keys[] = {
     {"listen", CFG_STRING, offsetof(struct dgram_opts, listen), NULL,
      "Address to listen on, host:port (statsd's usual port is 8125).", CFG_REQUIRED},
+    FORMAT_KEY(struct dgram_opts, "statsd"),
     {"max_event_size", CFG_SIZE, offsetof(struct dgram_opts, common.max_event_size), "64KiB",
      "Longest datagram; a longer one is dead-lettered as \"too large\".", 0, 16, 65536},
     {"receive_buffer", CFG_SIZE, offsetof(struct dgram_opts, receive_buffer), "4MiB",

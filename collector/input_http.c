@@ -537,8 +537,8 @@ static int http_start(struct input *in, char *err, size_t errlen)
                  strerror(errno));
         return -EADDRINUSE;
     }
-    log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type, "address",
-             h->o->listen);
+    log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type->cfg.name,
+             "address", h->o->listen);
     return 0;
 }
 

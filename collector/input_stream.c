@@ -1,5 +1,6 @@
-/* Stream inputs: `tcp` (listen host:port) and `unix` (a stream socket at path), newline framed.
- * One read of up to READ_CHUNK bytes per wake-up feeds the framer; the collector flushes once
+/* Stream inputs: `tcp` (listen host:port) and `unix` (a stream socket at path), in any format of
+ * the registry (collector/format.h), framed as the format says. One read of up to READ_CHUNK
+ * bytes per wake-up feeds the connection's format_stream; the collector flushes once
  * per read. Pausing removes the read events, so unread data stays in the kernel and TCP flow
  * control slows the sender down. */
 #include <errno.h>
@@ -22,8 +23,6 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/timeutil.h"
-
-extern const struct input_type input_unix;
 
 /* 256 KiB per read: about a thousand 250-byte events per syscall. */
 #define READ_CHUNK (256 * 1024)
@@ -233,8 +232,8 @@ static int stream_start(struct input *in, char *err, size_t errlen)
     if (rc == 0)
         evconnlistener_set_error_cb(st->lis, on_listen_error);
     if (rc == 0)
-        log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type", in->type,
-                 "address", st->is_unix ? st->o->path : st->o->listen);
+        log_info("input listening", "{s:s, s:s, s:s}", "input", in->name, "type",
+                 in->type->cfg.name, "address", st->is_unix ? st->o->path : st->o->listen);
     return rc;
 }
 

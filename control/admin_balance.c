@@ -58,18 +58,14 @@ static void stage_checks(json_t *st, json_t *checks, const struct stat_stage *st
     json_t *v;
     json_array_foreach(json_object_get(st, stage->key), i, v)
     {
-        json_t *c = stage->nested ? json_object_get(v, stage->nested) : v;
+        json_t *c = stat_fields_of(stage, v);
         long long in = 0, out = 0;
         for (const struct stat_field *f = stage->fields; f->name; f++) {
             in += f->flags & STAT_IN ? ival(c, f->name) : 0;
             out += f->flags & STAT_OUT ? ival(c, f->name) : 0;
         }
-        json_t *id = json_object_get(v, stage->id);
         char name[32];
-        if (json_is_integer(id))
-            snprintf(name, sizeof(name), "%lld", (long long)json_integer_value(id));
-        check(checks, stage->name, json_is_integer(id) ? name : json_string_value(id), rule, in,
-              out);
+        check(checks, stage->name, stat_id_of(stage, v, name, sizeof(name)), rule, in, out);
     }
 }
 

@@ -66,16 +66,12 @@ static json_t *sink_json(struct sink *s)
     pthread_mutex_lock(&s->stat.mu);
     json_t *err = json_string(s->last_error);
     pthread_mutex_unlock(&s->stat.mu);
-    /* dropped by reason: refused by a full queue, by a full shadow queue (both never queued),
-     * and abandoned at shutdown (queued, then given up on: the rest of dropped). */
-    uint64_t shutdown = counter_get(&s->stats.dropped) - counter_get(&s->stats.dropped_full) -
-                        counter_get(&s->stats.dropped_shadow);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:f, s:f}", "name", s->name, "type",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:f, s:f}", "name", s->name, "type",
                           s->type->cfg.name, "state", sink_health_names[atomic_load(&s->health)],
-                          "last_error", err, "dropped_shutdown", (json_int_t)shutdown, "queued",
-                          (json_int_t)ring_held(s->q), "queued_bytes", (json_int_t)ring_used(s->q),
-                          "latency_p50_ms", sinkstat_percentile(&s->stat, 0.5) / 1000.0,
-                          "latency_p99_ms", sinkstat_percentile(&s->stat, 0.99) / 1000.0);
+                          "last_error", err, "queued", (json_int_t)ring_held(s->q), "queued_bytes",
+                          (json_int_t)ring_used(s->q), "latency_p50_ms",
+                          sinkstat_percentile(&s->stat, 0.5) / 1000.0, "latency_p99_ms",
+                          sinkstat_percentile(&s->stat, 0.99) / 1000.0);
     stat_put(&stat_sinks, &s->stats, o);
     return o;
 }

@@ -50,9 +50,7 @@ static void family(struct evbuffer *b, json_t *st, const struct stat_stage *stag
 {
     json_t *doc = json_object_get(st, stage->key);
     json_t *first = stage->id ? json_array_get(doc, 0) : doc;
-    if (stage->nested)
-        first = json_object_get(first, stage->nested);
-    if (!json_object_get(first, f->name))
+    if (!json_object_get(stat_fields_of(stage, first), f->name))
         return;
     char name[128];
     stat_metric(stage, f, name, sizeof(name));
@@ -66,14 +64,11 @@ static void family(struct evbuffer *b, json_t *st, const struct stat_stage *stag
     json_t *e;
     json_array_foreach(doc, i, e)
     {
-        json_t *v = json_object_get(stage->nested ? json_object_get(e, stage->nested) : e, f->name);
-        json_t *id = json_object_get(e, stage->id);
-        char num[32];
-        if (json_is_integer(id))
-            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(id));
+        char id[32];
         evbuffer_add_printf(b, "%s{", name);
-        label(b, stage->name, json_is_integer(id) ? num : json_string_value(id));
-        evbuffer_add_printf(b, "} %.17g\n", sample_value(v));
+        label(b, stage->name, stat_id_of(stage, e, id, sizeof(id)));
+        evbuffer_add_printf(b, "} %.17g\n",
+                            sample_value(json_object_get(stat_fields_of(stage, e), f->name)));
     }
 }
 

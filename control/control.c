@@ -28,7 +28,7 @@ struct control {
     struct event_base *base;
     struct event *reload_ev;   /* activated from other threads */
     struct event *debounce_ev; /* inotify burst -> one reload */
-    struct event *tick_ev;     /* expiry and kv flush */
+    struct event *tick_ev;     /* expiry and the spillway.state flush */
     struct event *inotify_ev;
     struct event *stop_ev; /* activated by control_stop: the loop breaks from inside */
     int inotify_fd;
@@ -37,8 +37,9 @@ struct control {
     _Atomic int ready;
     pthread_t thread;
     int started;
-    int64_t kv_next;    /* no kv flush before (monotonic ns): backing off a failed one */
-    int64_t kv_backoff; /* the wait after the next failure */
+    int64_t
+        flush_next; /* no spillway.state flush before (monotonic ns): backing off a failed one */
+    int64_t flush_backoff; /* the wait after the next failure */
 };
 
 static void do_reload(struct control *c, const char *why)
@@ -96,16 +97,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct control *c = arg;
     router_expire(c->d.router, time_now_ns());
     int64_t now = time_mono_ns();
-    if (!c->d.script_state || now < c->kv_next)
+    if (!c->d.script_state || now < c->flush_next)
         return;
     if (script_state_flush(c->d.script_state) >= 0) {
-        c->kv_backoff = 0;
+        c->flush_backoff = 0;
         return;
     }
-    c->kv_backoff = c->kv_backoff ? c->kv_backoff * 2 : 2000000000LL;
-    if (c->kv_backoff > 30000000000LL)
-        c->kv_backoff = 30000000000LL;
-    c->kv_next = time_mono_ns() + c->kv_backoff;
+    c->flush_backoff = c->flush_backoff ? c->flush_backoff * 2 : 2000000000LL;
+    if (c->flush_backoff > 30000000000LL)
+        c->flush_backoff = 30000000000LL;
+    c->flush_next = time_mono_ns() + c->flush_backoff;
 }
 
 struct control *control_new(const struct control_deps *deps)
@@ -193,9 +194,7 @@ int control_start(struct control *c, char *err, size_t errlen)
         if (!c->http)
             return -EINVAL;
     }
-    rc = pthread_create(&c->thread, NULL, control_main, c);
-    if (rc == 0)
-        thread_name(c->thread, "sw-control");
+    rc = thread_start(&c->thread, control_main, c, "control");
     if (rc) {
         snprintf(err, errlen, "cannot start the control thread: %s", strerror(rc));
         return -rc;

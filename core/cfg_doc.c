@@ -11,25 +11,31 @@
 
 static json_t *dump_section(const struct cfg_section *sec, const void *base);
 
-/* A string as dumped: a password in a URL's userinfo ("scheme://user:secret@host/...") is
- * redacted wherever a URL is configured, whatever the key. */
+/* A string as dumped: the password of every URL's userinfo in it ("scheme://user:secret@host/",
+ * also in a list "a://u:p@h1, b://u:p@h2") is redacted, whatever the key: a URL is written in
+ * many places (sinks, brokers, ${ENV} values). */
 static json_t *string_dump(const char *s)
 {
-    const char *scheme = strstr(s, "://");
-    if (!scheme)
-        return json_string(s);
-    const char *auth = scheme + 3;
-    size_t host_at = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', host_at);
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon)
-        return json_string(s);
-    char *out = NULL;
-    if (asprintf(&out, "%.*s<redacted>%s", (int)(colon + 1 - s), s, at) < 0)
-        return json_string("<redacted>");
-    json_t *j = json_string(out);
-    free(out);
-    return j;
+    struct buf out = {0};
+    const char *p = s, *scheme;
+    int failed = 0;
+    while ((scheme = strstr(p, "://"))) {
+        const char *auth = scheme + 3;
+        size_t n = strcspn(auth, "/?#, \t");
+        const char *at = memchr(auth, '@', n);
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            failed |= buf_append(&out, p, (size_t)(colon + 1 - p)) | buf_puts(&out, "<redacted>");
+            p = at;
+        } else {
+            failed |= buf_append(&out, p, (size_t)(auth + n - p));
+            p = auth + n;
+        }
+    }
+    failed |= buf_puts(&out, p);
+    json_t *j = failed ? NULL : json_stringn(out.data ? out.data : "", out.len);
+    buf_free(&out);
+    return j ? j : json_string("<redacted>"); /* out of memory: nothing of it */
 }
 
 static json_t *dump_value(const struct cfg_key *k, const void *p)
@@ -61,14 +67,14 @@ static json_t *dump_value(const struct cfg_key *k, const void *p)
         const struct cfg_strlist *l = p;
         json_t *a = json_array();
         for (int i = 0; i < l->n; i++)
-            json_array_append_new(a, json_string(l->v[i]));
+            json_array_append_new(a, string_dump(l->v[i]));
         return a;
     }
     case CFG_STRMAP: {
         const struct cfg_strmap *m = p;
         json_t *o = json_object();
         for (int i = 0; i < m->n; i++)
-            json_object_set_new(o, m->key[i], json_string(m->val[i]));
+            json_object_set_new(o, m->key[i], string_dump(m->val[i]));
         return o;
     }
     case CFG_SECTION:

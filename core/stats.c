@@ -8,12 +8,12 @@
 
 /* clang-format off */
 static const struct stat_field input_fields[] = {
-    {"received", STAT_COUNTER, C(input_stats, received), STAT_IN | STAT_TOP,
+    {"received", STAT_COUNTER, C(input_stats, received), STAT_IN | STAT_TOP | STAT_SORT,
      "Records read (good and bad)."},
     {"bytes", STAT_COUNTER, C(input_stats, bytes), 0, "Raw bytes read."},
     {"accepted", STAT_COUNTER, C(input_stats, accepted), STAT_OUT,
      "Records handed to the pipeline."},
-    {"dead_letter", STAT_COUNTER, C(input_stats, dead_letter), STAT_TOP,
+    {"dead_letter", STAT_COUNTER, C(input_stats, dead_letter), STAT_TOP | STAT_BRIEF,
      "Records that could not be parsed."},
     {"dropped", STAT_COUNTER, C(input_stats, dropped), STAT_OUT | STAT_TOP,
      "Records dropped by a full pipeline."},
@@ -28,11 +28,13 @@ static const struct stat_field input_fields[] = {
 };
 
 static const struct stat_field partition_fields[] = {
-    {"in", STAT_COUNTER, C(partition_stats, in), STAT_IN, "Records pushed into the ring."},
+    {"in", STAT_COUNTER, C(partition_stats, in), STAT_IN | STAT_SORT,
+     "Records pushed into the ring."},
     {"out", STAT_COUNTER, C(partition_stats, out), STAT_OUT, "Records taken by the worker."},
     {"held", STAT_GAUGE, STAT_COMPUTED, STAT_OUT | STAT_TOP, "Records in the ring."},
-    {"dropped", STAT_COUNTER, C(partition_stats, dropped), STAT_TOP, "Records refused when full."},
-    {"dead_letters", STAT_COUNTER, C(partition_stats, dead), 0,
+    {"dropped", STAT_COUNTER, C(partition_stats, dropped), STAT_TOP | STAT_BRIEF,
+     "Records refused when full."},
+    {"dead_letters", STAT_COUNTER, C(partition_stats, dead), STAT_BRIEF,
      "Of out: dead letters (the rest were events offered to the routes)."},
     {"bytes_held", STAT_GAUGE, STAT_COMPUTED, 0, "Bytes held in the ring.",
      "spillway_partition_bytes"},
@@ -55,11 +57,11 @@ static const struct stat_field spill_fields[] = {
 };
 
 static const struct stat_field route_counter_fields[] = {
-    {"in", STAT_COUNTER, C(route_stats, in), STAT_IN, "Events offered to the route."},
+    {"in", STAT_COUNTER, C(route_stats, in), STAT_IN | STAT_SORT, "Events offered to the route."},
     {"kept", STAT_COUNTER, C(route_stats, kept), STAT_OUT, "Events the route kept."},
     {"filtered", STAT_COUNTER, C(route_stats, filtered), STAT_OUT,
      "Events not for the route (incl. sampled out)."},
-    {"sampled_out", STAT_COUNTER, C(route_stats, sampled_out), 0, "Events sampled out."},
+    {"sampled_out", STAT_COUNTER, C(route_stats, sampled_out), STAT_BRIEF, "Events sampled out."},
     {"errors", STAT_COUNTER, C(route_stats, errors), STAT_OUT | STAT_TOP,
      "Script errors (events dead-lettered)."},
     {0},
@@ -74,7 +76,7 @@ static const struct stat_field route_fields[] = {
 
 static const struct stat_field sink_fields[] = {
     {"in", STAT_COUNTER, C(sink_stats, in), STAT_IN, "Events queued."},
-    {"delivered", STAT_COUNTER, C(sink_stats, delivered), STAT_OUT,
+    {"delivered", STAT_COUNTER, C(sink_stats, delivered), STAT_OUT | STAT_SORT,
      "Events the destination accepted."},
     {"failed", STAT_COUNTER, C(sink_stats, failed), STAT_OUT | STAT_TOP,
      "Events refused for good (dead-lettered)."},
@@ -84,7 +86,7 @@ static const struct stat_field sink_fields[] = {
      "Of dropped: refused by a full queue (drop_newest, or block past the shutdown deadline)."},
     {"dropped_shadow", STAT_COUNTER, C(sink_stats, dropped_shadow), 0,
      "Of dropped: shadow copies refused by a full queue."},
-    {"dropped_shutdown", STAT_COUNTER, STAT_COMPUTED, STAT_OUT,
+    {"dropped_shutdown", STAT_COUNTER, C(sink_stats, dropped_shutdown), STAT_OUT,
      "Of dropped: queued, then abandoned at shutdown."},
     {"retries", STAT_COUNTER, C(sink_stats, retries), 0, "Delivery attempts retried."},
     {"bytes", STAT_COUNTER, C(sink_stats, bytes), 0, "Bytes delivered."},
@@ -171,6 +173,20 @@ void stat_put(const struct stat_stage *s, const void *stats, json_t *obj)
         if (f->offset != STAT_COMPUTED)
             json_object_set_new(obj, f->name, json_integer((json_int_t)stat_value(f, stats)));
     }
+}
+
+json_t *stat_fields_of(const struct stat_stage *s, json_t *e)
+{
+    return s->nested ? json_object_get(e, s->nested) : e;
+}
+
+const char *stat_id_of(const struct stat_stage *s, json_t *e, char *buf, size_t len)
+{
+    json_t *id = json_object_get(e, s->id);
+    if (!json_is_integer(id))
+        return json_string_value(id);
+    snprintf(buf, len, "%lld", (long long)json_integer_value(id));
+    return buf;
 }
 
 void stat_metric(const struct stat_stage *s, const struct stat_field *f, char *out, size_t len)

@@ -66,6 +66,7 @@ struct sink_stats {
      * of dropped was in the queue and abandoned at shutdown. */
     counter_t dropped_full;
     counter_t dropped_shadow;
+    counter_t dropped_shutdown; /* of dropped: queued, then abandoned at shutdown */
 };
 
 struct spill_stats {
@@ -108,6 +109,8 @@ enum {
     STAT_OUT = 1 << 1,      /* ...equals the sum of these (what went out, is held, was dropped) */
     STAT_TOP = 1 << 2,      /* a column of `spillway ctl top` */
     STAT_NOMETRIC = 1 << 3, /* in the stats document only (/metrics has it another way) */
+    STAT_SORT = 1 << 4,     /* `ctl top` sorts the stage's rows by this one's rate */
+    STAT_BRIEF = 1 << 5,    /* `ctl stats` always shows it (the others when not 0) */
 };
 
 /* The offset of a value the control plane computes when stats asks (the records a ring holds,
@@ -149,6 +152,11 @@ static inline uint64_t stat_value(const struct stat_field *f, const void *stats)
  * sets the computed fields. */
 struct json_t;
 void stat_put(const struct stat_stage *s, const void *stats, struct json_t *obj);
+
+/* In a stats document: the object holding stage s's fields for element e (e itself, or its
+ * nested member), and the name of e (its id member as text, into buf). */
+struct json_t *stat_fields_of(const struct stat_stage *s, struct json_t *e);
+const char *stat_id_of(const struct stat_stage *s, struct json_t *e, char *buf, size_t len);
 
 /* The /metrics family of field f of stage s, into out. */
 void stat_metric(const struct stat_stage *s, const struct stat_field *f, char *out, size_t len);

@@ -170,21 +170,37 @@ static void print_balance(json_t *b)
     }
 }
 
-/* One value of the stats document as text. */
-static void print_value(const char *name, json_t *v)
+/* One value of the stats document as text, appended to line: those a stage's table marks (its
+ * balance, top's columns, the brief ones) always, the other counters when they are not 0
+ * (something to look at: refused connections, loose syslog, spill refusals). --json has every
+ * one. */
+static void put_value(struct buf *line, const struct stat_field *f, json_t *v, int all)
 {
+    int marked = f->flags & (STAT_IN | STAT_OUT | STAT_TOP | STAT_BRIEF);
+    if (!all && !marked && (f->kind != STAT_COUNTER || json_integer_value(v) == 0))
+        return;
     if (json_is_integer(v))
-        printf(" %s %lld", name, (long long)json_integer_value(v));
+        buf_printf(line, " %s %-9lld", f->name, (long long)json_integer_value(v));
     else if (json_is_real(v))
-        printf(" %s %g", name, json_real_value(v));
+        buf_printf(line, " %s %-9g", f->name, json_real_value(v));
     else if (json_is_boolean(v))
-        printf(" %s %s", name, json_is_true(v) ? "yes" : "no");
+        buf_printf(line, " %s %-9s", f->name, json_is_true(v) ? "yes" : "no");
+}
+
+/* Prints line without the padding at its end, and empties it. */
+static void put_line(struct buf *line)
+{
+    while (line->len && line->data[line->len - 1] == ' ')
+        line->len--;
+    printf("%.*s\n", (int)line->len, line->data ? line->data : "");
+    buf_reset(line);
 }
 
 /* Every stage the counters' tables describe (core/stats.c), in their order: a line per element
- * (or one for a single object) with each field the document has. */
+ * (or one for a single object). */
 static void print_stats(json_t *resp)
 {
+    struct buf line = {0};
     const char *last = NULL;
     for (int i = 0; stat_stages[i]; i++) {
         const struct stat_stage *st = stat_stages[i];
@@ -193,10 +209,10 @@ static void print_stats(json_t *resp)
             continue; /* not configured, or a second table of a stage printed already */
         last = st->key;
         if (!st->id) {
-            printf("%s:", st->key);
+            buf_printf(&line, "%s:", st->key);
             for (const struct stat_field *f = st->fields; f->name; f++)
-                print_value(f->name, json_object_get(doc, f->name));
-            putchar('\n');
+                put_value(&line, f, json_object_get(doc, f->name), 1);
+            put_line(&line);
             continue;
         }
         printf("%s\n", st->key);
@@ -204,20 +220,18 @@ static void print_stats(json_t *resp)
         json_t *v;
         json_array_foreach(doc, k, v)
         {
-            json_t *id = json_object_get(v, st->id);
-            if (json_is_integer(id))
-                printf("  %-14lld", (long long)json_integer_value(id));
-            else
-                printf("  %-14s", json_string_value(id));
+            char id[32];
+            buf_printf(&line, "  %-14s", stat_id_of(st, v, id, sizeof(id)));
             /* Every table of this stage: the ones after it share its key. */
             for (int j = i; stat_stages[j] && !strcmp(stat_stages[j]->key, st->key); j++) {
-                json_t *c = stat_stages[j]->nested ? json_object_get(v, stat_stages[j]->nested) : v;
+                json_t *c = stat_fields_of(stat_stages[j], v);
                 for (const struct stat_field *f = stat_stages[j]->fields; f->name; f++)
-                    print_value(f->name, json_object_get(c, f->name));
+                    put_value(&line, f, json_object_get(c, f->name), 0);
             }
-            putchar('\n');
+            put_line(&line);
         }
     }
+    buf_free(&line);
     print_balance(json_object_get(resp, "balance"));
 }
 

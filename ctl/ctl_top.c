@@ -51,15 +51,11 @@ static double rate_at(const struct stat_stage *st, json_t *now, json_t *prev, si
     if (!f || !x || !y || dt <= 0 ||
         !json_equal(json_object_get(x, st->id), json_object_get(y, st->id)))
         return 0;
-    if (st->nested) {
-        x = json_object_get(x, st->nested);
-        y = json_object_get(y, st->nested);
-    }
-    return (double)(ctl__ival(x, f) - ctl__ival(y, f)) / dt;
+    return (double)(ctl__ival(stat_fields_of(st, x), f) - ctl__ival(stat_fields_of(st, y), f)) / dt;
 }
 
-/* The rows' order: config order by name (partitions by number), or by the rate out, highest
- * first. The caller frees the array. */
+/* The rows' order: config order by name (partitions by number), or by the rate of the field
+ * the table marks for sorting, highest first. The caller frees the array. */
 static size_t *row_order(const struct view *vw, json_t *st, json_t *prev, double dt, int sort)
 {
     const struct stat_stage *s = vw->counts;
@@ -74,7 +70,7 @@ static size_t *row_order(const struct view *vw, json_t *st, json_t *prev, double
     }
     for (size_t i = 0; i < n; i++) {
         order[i] = i;
-        rate[i] = rate_at(s, st, prev, i, marked(s, STAT_OUT), dt);
+        rate[i] = rate_at(s, st, prev, i, marked(s, STAT_SORT), dt);
     }
     for (size_t i = 0; i < n; i++) { /* a handful of rows: selection sort */
         for (size_t j = i + 1; j < n; j++) {
@@ -107,7 +103,7 @@ static void top_values(const struct stat_stage *st, json_t *v)
 {
     if (!st)
         return;
-    json_t *c = st->nested ? json_object_get(v, st->nested) : v;
+    json_t *c = stat_fields_of(st, v);
     for (const struct stat_field *f = st->fields; f->name; f++) {
         if (!(f->flags & STAT_TOP))
             continue;
@@ -134,11 +130,8 @@ static void draw_view(const struct view *vw, json_t *st, json_t *prev, double dt
     size_t *ord = row_order(vw, st, prev, dt, sort);
     for (size_t k = 0; ord && k < json_array_size(arr); k++) {
         json_t *v = json_array_get(arr, ord[k]);
-        json_t *id = json_object_get(v, s->id);
-        if (json_is_integer(id))
-            printf("%-22lld", (long long)json_integer_value(id));
-        else
-            printf("%-22s", json_string_value(id));
+        char id[32];
+        printf("%-22s", stat_id_of(s, v, id, sizeof(id)));
         printf(" %10.0f %10.0f", rate_at(s, st, prev, ord[k], marked(s, STAT_IN), dt),
                rate_at(s, st, prev, ord[k], marked(s, STAT_OUT), dt));
         top_values(s, v);

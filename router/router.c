@@ -174,13 +174,14 @@ struct route *router_find(struct router *r, const char *name)
     return router__find(r, name);
 }
 
-struct script_state *router__kv(struct router *r)
+struct script_state *router__script_state(struct router *r)
 {
-    return r->kv;
+    return r->script_state;
 }
 
 struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, struct sinks *sinks,
-                          struct store *st, struct script_state *kv, char *err, size_t errlen)
+                          struct store *st, struct script_state *script_state, char *err,
+                          size_t errlen)
 {
     struct router *r = calloc(1, sizeof(*r));
     if (!r)
@@ -193,7 +194,7 @@ struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, s
     pthread_cond_init(&r->resolved, &ca);
     pthread_condattr_destroy(&ca);
     r->st = st;
-    r->kv = kv;
+    r->script_state = script_state;
     r->setup = *cfg;
     r->cfg = &r->setup;
     r->pl = pl;

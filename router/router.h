@@ -31,10 +31,11 @@ struct router_setup {
 };
 
 /* Resolves routes against the sinks and loads every script; with a store, reconciles
- * the routes into it and puts the stored runtime overrides back in force. st and kv may be
- * NULL. NULL with a message in err ("path:line: message" for a script error). */
+ * the routes into it and puts the stored runtime overrides back in force. st and script_state may
+ * be NULL. NULL with a message in err ("path:line: message" for a script error). */
 struct router *router_new(const struct router_setup *cfg, struct pipeline *pl, struct sinks *sinks,
-                          struct store *st, struct script_state *kv, char *err, size_t errlen);
+                          struct store *st, struct script_state *script_state, char *err,
+                          size_t errlen);
 void router_free(struct router *r);
 
 /* Checks the routes' scripts without running anything (spillway check). Returns 0 or -EINVAL

@@ -51,7 +51,7 @@ struct router {
     struct candidate *cands; /* per route */
     unsigned char *expired;  /* per route and key: router_expire's scratch (under persist_mu) */
     struct store *st;        /* may be NULL (spillway check, tests) */
-    struct script_state *kv;
+    struct script_state *script_state;
     struct router_setup setup; /* a copy; what it points at is borrowed */
     const struct router_setup *cfg;
     struct pipeline *pl;

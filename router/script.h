@@ -58,10 +58,10 @@ int script_run(struct script_host *h, int handle, struct eview *ev, const struct
  * during it, so the event counts as sampled out rather than filtered. */
 int script_sampled_out(const struct script_host *h);
 
-/* spillway.state.get reads a copy local to this host (no lock per read): kv_begin empties it,
- * kv_put fills it from the shared store. */
-void script_kv_begin(struct script_host *h);
-void script_kv_put(struct script_host *h, const char *k, size_t kl, const char *v, size_t vl);
+/* spillway.state.get reads a copy local to this host (no lock per read): script_shared_begin
+ * empties it, script_shared_put fills it from the router's master copy (router/script_state.h). */
+void script_shared_begin(struct script_host *h);
+void script_shared_put(struct script_host *h, const char *k, size_t kl, const char *v, size_t vl);
 
 /* Lua memory in use by the state (bytes). */
 size_t script_memory(const struct script_host *h);

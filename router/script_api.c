@@ -266,15 +266,15 @@ static int l_log(lua_State *L)
     return 0;
 }
 
-#define KV_REG "spillway.kv"
+#define KV_REG "spillway.shared"
 
-void script_kv_begin(struct script_host *h)
+void script_shared_begin(struct script_host *h)
 {
     lua_newtable(h->L);
     lua_setfield(h->L, LUA_REGISTRYINDEX, KV_REG);
 }
 
-void script_kv_put(struct script_host *h, const char *k, size_t kl, const char *v, size_t vl)
+void script_shared_put(struct script_host *h, const char *k, size_t kl, const char *v, size_t vl)
 {
     lua_State *L = h->L;
     lua_getfield(L, LUA_REGISTRYINDEX, KV_REG);

@@ -11,7 +11,7 @@
 
 /* Open addressing with tombstones left as "deleted, dirty" entries until flushed. The store is
  * meant to be small (routing state, not data); it grows by doubling. */
-struct kv_entry {
+struct entry {
     char *key;
     size_t klen;
     char *val; /* NULL: deleted */
@@ -23,48 +23,48 @@ struct kv_entry {
 
 struct script_state {
     pthread_mutex_t mu;
-    struct kv_entry *v;
+    struct entry *v;
     size_t cap, n;
     _Atomic uint64_t version;
     struct store *st;
 };
 
-static struct kv_entry *find(struct script_state *kv, const char *key, size_t klen, uint64_t h)
+static struct entry *find(struct script_state *ss, const char *key, size_t klen, uint64_t h)
 {
-    for (size_t i = h & (kv->cap - 1);; i = (i + 1) & (kv->cap - 1)) {
-        struct kv_entry *e = &kv->v[i];
+    for (size_t i = h & (ss->cap - 1);; i = (i + 1) & (ss->cap - 1)) {
+        struct entry *e = &ss->v[i];
         if (!e->key || (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen)))
             return e;
     }
 }
 
-static int grow(struct script_state *kv)
+static int grow(struct script_state *ss)
 {
-    size_t cap = kv->cap ? kv->cap * 2 : 64;
-    struct kv_entry *v = calloc(cap, sizeof(*v));
+    size_t cap = ss->cap ? ss->cap * 2 : 64;
+    struct entry *v = calloc(cap, sizeof(*v));
     if (!v)
         return -ENOMEM;
-    struct kv_entry *old = kv->v;
-    size_t oldcap = kv->cap;
-    kv->v = v;
-    kv->cap = cap;
+    struct entry *old = ss->v;
+    size_t oldcap = ss->cap;
+    ss->v = v;
+    ss->cap = cap;
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].key)
-            *find(kv, old[i].key, old[i].klen, old[i].hash) = old[i];
+            *find(ss, old[i].key, old[i].klen, old[i].hash) = old[i];
     }
     free(old);
     return 0;
 }
 
-static int put(struct script_state *kv, const char *key, size_t klen, const char *val, size_t vlen,
+static int put(struct script_state *ss, const char *key, size_t klen, const char *val, size_t vlen,
                int dirty)
 {
     if (!key)
         key = "";
-    if ((kv->n + 1) * 2 > kv->cap && grow(kv))
+    if ((ss->n + 1) * 2 > ss->cap && grow(ss))
         return -ENOMEM;
     uint64_t h = hash64(key, klen);
-    struct kv_entry *e = find(kv, key, klen, h);
+    struct entry *e = find(ss, key, klen, h);
     char *nv = NULL;
     if (val) {
         nv = malloc(vlen + 1);
@@ -85,7 +85,7 @@ static int put(struct script_state *kv, const char *key, size_t klen, const char
         e->key[klen] = '\0';
         e->klen = klen;
         e->hash = h;
-        kv->n++;
+        ss->n++;
     }
     free(e->val);
     e->val = nv;
@@ -102,80 +102,80 @@ static void load_one(void *ud, const char *k, size_t kl, const char *v, size_t v
 
 struct script_state *script_state_new(struct store *st)
 {
-    struct script_state *kv = calloc(1, sizeof(*kv));
-    if (!kv)
+    struct script_state *ss = calloc(1, sizeof(*ss));
+    if (!ss)
         return NULL;
-    pthread_mutex_init(&kv->mu, NULL);
-    kv->st = st;
-    if (grow(kv)) {
-        script_state_free(kv);
+    pthread_mutex_init(&ss->mu, NULL);
+    ss->st = st;
+    if (grow(ss)) {
+        script_state_free(ss);
         return NULL;
     }
     if (st)
-        store_kv_each(st, load_one, kv);
-    atomic_store(&kv->version, 1); /* workers start at 0: their first sync copies the store */
-    return kv;
+        store_kv_each(st, load_one, ss);
+    atomic_store(&ss->version, 1); /* workers start at 0: their first sync copies the store */
+    return ss;
 }
 
-void script_state_free(struct script_state *kv)
+void script_state_free(struct script_state *ss)
 {
-    if (!kv)
+    if (!ss)
         return;
-    for (size_t i = 0; i < kv->cap; i++) {
-        free(kv->v[i].key);
-        free(kv->v[i].val);
+    for (size_t i = 0; i < ss->cap; i++) {
+        free(ss->v[i].key);
+        free(ss->v[i].val);
     }
-    free(kv->v);
-    pthread_mutex_destroy(&kv->mu);
-    free(kv);
+    free(ss->v);
+    pthread_mutex_destroy(&ss->mu);
+    free(ss);
 }
 
-int script_state_set(struct script_state *kv, const char *key, size_t klen, const char *val,
+int script_state_set(struct script_state *ss, const char *key, size_t klen, const char *val,
                      size_t vlen)
 {
-    pthread_mutex_lock(&kv->mu);
-    int rc = put(kv, key, klen, val, vlen, 1);
+    pthread_mutex_lock(&ss->mu);
+    int rc = put(ss, key, klen, val, vlen, 1);
     if (rc == 0)
-        atomic_fetch_add(&kv->version, 1);
-    pthread_mutex_unlock(&kv->mu);
+        atomic_fetch_add(&ss->version, 1);
+    pthread_mutex_unlock(&ss->mu);
     return rc;
 }
 
-uint64_t script_state_version(const struct script_state *kv)
+uint64_t script_state_version(const struct script_state *ss)
 {
-    return atomic_load_explicit(&((struct script_state *)kv)->version, memory_order_acquire);
+    return atomic_load_explicit(&((struct script_state *)ss)->version, memory_order_acquire);
 }
 
-uint64_t script_state_each(struct script_state *kv,
+uint64_t script_state_each(struct script_state *ss,
                            void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
                            void *ud)
 {
-    pthread_mutex_lock(&kv->mu);
-    uint64_t v = atomic_load(&kv->version);
-    for (size_t i = 0; i < kv->cap; i++) {
-        const struct kv_entry *e = &kv->v[i];
+    pthread_mutex_lock(&ss->mu);
+    uint64_t v = atomic_load(&ss->version);
+    for (size_t i = 0; i < ss->cap; i++) {
+        const struct entry *e = &ss->v[i];
         if (e->key && e->val)
             fn(ud, e->key, e->klen, e->val, e->vlen);
     }
-    pthread_mutex_unlock(&kv->mu);
+    pthread_mutex_unlock(&ss->mu);
     return v;
 }
 
 /* Deleted keys stay as entries until their deletion is written; then they go, so a churn of
  * short-lived keys does not grow the table forever. Rebuilding keeps probing correct. */
-static void compact(struct script_state *kv)
+static void compact(struct script_state *ss)
 {
-    pthread_mutex_lock(&kv->mu);
+    pthread_mutex_lock(&ss->mu);
     size_t dead = 0;
-    for (size_t i = 0; i < kv->cap; i++)
-        dead += kv->v[i].key && !kv->v[i].val && !kv->v[i].dirty;
-    if (dead && dead * 4 >= kv->n) {
-        struct kv_entry *old = kv->v;
-        size_t cap = kv->cap;
-        struct kv_entry *v = calloc(cap, sizeof(*v));
+    for (size_t i = 0; i < ss->cap; i++)
+        dead += ss->v[i].key && !ss->v[i].val && !ss->v[i].dirty;
+    if (dead && dead * 4 >= ss->n) {
+        struct entry *old = ss->v;
+        size_t cap = ss->cap;
+        struct entry *v = calloc(cap, sizeof(*v));
         if (v) {
-            kv->v = v;
-            kv->n = 0;
+            ss->v = v;
+            ss->n = 0;
             for (size_t i = 0; i < cap; i++) {
                 if (!old[i].key)
                     continue;
@@ -183,13 +183,13 @@ static void compact(struct script_state *kv)
                     free(old[i].key);
                     continue;
                 }
-                *find(kv, old[i].key, old[i].klen, old[i].hash) = old[i];
-                kv->n++;
+                *find(ss, old[i].key, old[i].klen, old[i].hash) = old[i];
+                ss->n++;
             }
             free(old);
         }
     }
-    pthread_mutex_unlock(&kv->mu);
+    pthread_mutex_unlock(&ss->mu);
 }
 
 struct pending {
@@ -201,15 +201,15 @@ struct pending {
 
 /* Copies the dirty entries under the lock, writes them without it (state.set never waits for
  * the disk), then clears the flags of the entries that did not change meanwhile. */
-int script_state_flush(struct script_state *kv)
+int script_state_flush(struct script_state *ss)
 {
-    if (!kv->st)
+    if (!ss->st)
         return 0;
     struct pending *p = NULL;
     size_t np = 0, cap = 0;
-    pthread_mutex_lock(&kv->mu);
-    for (size_t i = 0; i < kv->cap; i++) {
-        struct kv_entry *e = &kv->v[i];
+    pthread_mutex_lock(&ss->mu);
+    for (size_t i = 0; i < ss->cap; i++) {
+        struct entry *e = &ss->v[i];
         if (!e->key || !e->dirty)
             continue;
         if (np == cap) {
@@ -235,24 +235,24 @@ int script_state_flush(struct script_state *kv)
         p[np].deleted = !e->val;
         np++;
     }
-    pthread_mutex_unlock(&kv->mu);
+    pthread_mutex_unlock(&ss->mu);
     int rc = 0, written = 0;
     for (size_t i = 0; i < np; i++) {
         if (rc == 0)
-            rc = store_kv_set(kv->st, p[i].key, p[i].klen, p[i].deleted ? NULL : p[i].val,
+            rc = store_kv_set(ss->st, p[i].key, p[i].klen, p[i].deleted ? NULL : p[i].val,
                               p[i].vlen);
         if (rc == 0) {
-            pthread_mutex_lock(&kv->mu);
-            struct kv_entry *e = find(kv, p[i].key, p[i].klen, hash64(p[i].key, p[i].klen));
+            pthread_mutex_lock(&ss->mu);
+            struct entry *e = find(ss, p[i].key, p[i].klen, hash64(p[i].key, p[i].klen));
             if (e->key && e->seq == p[i].seq)
                 e->dirty = 0;
-            pthread_mutex_unlock(&kv->mu);
+            pthread_mutex_unlock(&ss->mu);
             written++;
         }
         free(p[i].key);
         free(p[i].val);
     }
     free(p);
-    compact(kv);
+    compact(ss);
     return rc ? rc : written;
 }

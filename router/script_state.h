@@ -13,18 +13,18 @@ struct store;
 
 /* Loads every key from the store (st may be NULL: memory only). */
 struct script_state *script_state_new(struct store *st);
-void script_state_free(struct script_state *kv);
+void script_state_free(struct script_state *ss);
 
 /* val NULL deletes. Returns 0 or -ENOMEM. Never touches disk. */
-int script_state_set(struct script_state *kv, const char *key, size_t klen, const char *val,
+int script_state_set(struct script_state *ss, const char *key, size_t klen, const char *val,
                      size_t vlen);
-uint64_t script_state_version(const struct script_state *kv);
+uint64_t script_state_version(const struct script_state *ss);
 /* Calls fn for every key under the lock; returns the version the copy corresponds to. */
-uint64_t script_state_each(struct script_state *kv,
+uint64_t script_state_each(struct script_state *ss,
                            void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
                            void *ud);
 /* Writes the changed keys to the store; returns how many, or <0 on error (they stay
  * pending and are retried). */
-int script_state_flush(struct script_state *kv);
+int script_state_flush(struct script_state *ss);
 
 #endif

@@ -94,13 +94,13 @@ static int host_emit(void *ud, int sink, const char *json, size_t len)
 static int host_state_set(void *ud, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct worker *w = ud;
-    struct script_state *kv = router__kv(w->r);
-    return kv ? script_state_set(kv, k, kl, v, vl) : 0;
+    struct script_state *ss = router__script_state(w->r);
+    return ss ? script_state_set(ss, k, kl, v, vl) : 0;
 }
 
-static void kv_copy(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+static void shared_copy(void *ud, const char *k, size_t kl, const char *v, size_t vl)
 {
-    script_kv_put(ud, k, kl, v, vl);
+    script_shared_put(ud, k, kl, v, vl);
 }
 
 static void drop_pending(struct worker *w, struct pending_load *p)
@@ -183,10 +183,10 @@ static void sync_with_router(struct worker *w)
         }
         w->gens[i] = gen;
     }
-    struct script_state *kv = router__kv(w->r);
-    if (kv && script_state_version(kv) != w->script_state_version) {
-        script_kv_begin(w->host);
-        w->script_state_version = script_state_each(kv, kv_copy, w->host);
+    struct script_state *ss = router__script_state(w->r);
+    if (ss && script_state_version(ss) != w->script_state_version) {
+        script_shared_begin(w->host);
+        w->script_state_version = script_state_each(ss, shared_copy, w->host);
     }
 }
 
@@ -570,9 +570,7 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w, char *err, size_t errlen)
 {
-    int rc = pthread_create(&w->thread, NULL, worker_main, w);
-    if (rc == 0)
-        thread_name(w->thread, "sw-worker-%d", w->partition);
+    int rc = thread_start(&w->thread, worker_main, w, "worker-%d", w->partition);
     if (rc) {
         snprintf(err, errlen, "cannot start worker %d: %s", w->partition, strerror(rc));
         return -rc;

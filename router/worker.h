@@ -30,6 +30,6 @@ unsigned router__candidate_gen(struct router *r, int i);
 unsigned router__dropped_gen(struct router *r, int i);
 int router__candidate_source(struct router *r, int i, unsigned gen, char **src, size_t *len);
 void router__candidate_report(struct router *r, int i, unsigned gen, int worker, const char *error);
-struct script_state *router__kv(struct router *r);
+struct script_state *router__script_state(struct router *r);
 
 #endif

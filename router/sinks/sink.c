@@ -18,23 +18,8 @@
 #include "core/timeutil.h"
 #include "core/utf8.h"
 
-/* The registry: a sink type is its own file, which defines its descriptor, and a line in each
- * of these two lists. The order is the config reference's. */
-extern const struct sink_type sink_file, sink_stdout, sink_null, sink_http, sink_tcp, sink_unix,
-    sink_kafka;
-
-/* clang-format off */
-const struct sink_type *const sink_types[] = {
-    &sink_file,
-    &sink_stdout,
-    &sink_null,
-    &sink_http,
-    &sink_tcp,
-    &sink_unix,
-    &sink_kafka,
-    NULL,
-};
-/* clang-format on */
+#define SINK_TYPE_ROW(t) &t,
+const struct sink_type *const sink_types[] = {SINK_TYPES(SINK_TYPE_ROW) NULL};
 
 static const struct cfg_section *sink_variant(int i)
 {
@@ -264,6 +249,7 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         if (past_deadline(ss)) {
             counter_add(&s->stats.failed, refused);
             counter_add(&s->stats.dropped, nrec - refused);
+            counter_add(&s->stats.dropped_shutdown, nrec - refused);
             counter_add(&s->stats.done, nrec);
             atomic_fetch_add(&ss->abandoned, nrec - refused);
             return;
@@ -428,9 +414,7 @@ int sinks_start(struct sinks *ss, char *err, size_t errlen)
             return -ENOMEM;
         ta->ss = ss;
         ta->s = s;
-        int rc = pthread_create(&s->thread, NULL, sink_main, ta);
-        if (rc == 0)
-            thread_name(s->thread, "sw-sink-%s", s->name);
+        int rc = thread_start(&s->thread, sink_main, ta, "sink:%s", s->name);
         if (rc) {
             free(ta);
             snprintf(err, errlen, "sink %s: cannot start its thread: %s", s->name, strerror(rc));
@@ -460,6 +444,7 @@ uint64_t sinks_stop(struct sinks *ss, int64_t deadline_ns)
         while ((n = ring_peek(s->q, &span, 0)) > 0) {
             uint64_t c = ring_count(span, n);
             counter_add(&s->stats.dropped, c);
+            counter_add(&s->stats.dropped_shutdown, c);
             counter_add(&s->stats.done, c);
             lost += c;
             ring_release(s->q, n);

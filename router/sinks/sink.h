@@ -2,7 +2,7 @@
  * sink never stalls another while its queue has room. Every sink type is a typed descriptor
  * (struct sink_type: its config keys and its functions, one file each) registered in sink.c. Router
  * workers append serialized events (one JSON object per record, no newline) to the sink's queue;
- * the sink thread hands whole spans of records to ops->write, which returns OK (every record
+ * the sink thread hands whole spans of records to type->write, which returns OK (every record
  * accepted except those it refused with sink_refuse), RETRY (the same span comes back after a
  * backoff; the type remembers what it already delivered or refused) or FAIL (the rest dropped for
  * good, counted). A sink failing long enough opens its circuit: it then only probes its destination
@@ -85,7 +85,21 @@ struct sink_common {
 /* clang-format on */
 
 extern const char *const sink_when_full_names[];
-/* The registry: every sink type, NULL-terminated. */
+/* The registry: a sink type is its own file, which defines its descriptor, and one line here.
+ * The order is the config reference's. */
+#define SINK_TYPES(X)                                                                              \
+    X(sink_file)                                                                                   \
+    X(sink_stdout)                                                                                 \
+    X(sink_null)                                                                                   \
+    X(sink_http)                                                                                   \
+    X(sink_tcp)                                                                                    \
+    X(sink_unix)                                                                                   \
+    X(sink_kafka)
+
+#define SINK_TYPE_DECLARE(t) extern const struct sink_type t;
+SINK_TYPES(SINK_TYPE_DECLARE)
+
+/* Every sink type, NULL-terminated (sink.c, from SINK_TYPES). */
 extern const struct sink_type *const sink_types[];
 /* `sinks:` in the config: a list whose items pick their type from the registry. */
 extern const struct cfg_section sink_list_section;

@@ -20,8 +20,6 @@
 #include "core/timeutil.h"
 #include "router/sinks/sink.h"
 
-extern const struct sink_type sink_stdout;
-
 static const char *const fsync_modes[] = {"none", "batch", NULL};
 static const char *const stdout_formats[] = {"json", "text", NULL};
 

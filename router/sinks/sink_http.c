@@ -268,12 +268,10 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
         }
         /* The reason `ctl sinks` shows, and the HTTP status when there was an answer. */
         int64_t sup = log_limit_take(&h->lim);
-        if (sup >= 0 && code >= 0)
-            log_warn("http sink: will retry", "{s:s, s:i, s:s, s:I}", "sink", s->name, "status",
-                     (int)code, "error", h->why, "suppressed", (json_int_t)sup);
-        else if (sup >= 0)
-            log_warn("http sink: will retry", "{s:s, s:s, s:I}", "sink", s->name, "error", h->why,
-                     "suppressed", (json_int_t)sup);
+        if (sup >= 0)
+            log_warn("http sink: will retry", "{s:s, s:o*, s:s, s:I}", "sink", s->name, "status",
+                     code >= 0 ? json_integer(code) : NULL, "error", h->why, "suppressed",
+                     (json_int_t)sup);
         return SINK_RETRY;
     }
     if (code >= 300) {

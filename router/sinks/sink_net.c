@@ -20,8 +20,6 @@
 #include "core/timeutil.h"
 #include "router/sinks/sink.h"
 
-extern const struct sink_type sink_unix;
-
 struct net_opts {
     struct sink_common common;
     char *address;

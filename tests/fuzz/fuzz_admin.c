@@ -1,6 +1,6 @@
-/* Admin requests, in process: the commands of core/admin_cmd.c (reached through
- * admin__command(), core/admin_int.h) run on a real configuration, store, sinks,
- * pipeline, router, collector and control plane built as core/app.c builds them, with no
+/* Admin requests, in process: the commands of control/admin_cmd.c (reached through
+ * admin__command(), control/admin_int.h) run on a real configuration, store, sinks,
+ * pipeline, router, collector and control plane built as app/app.c builds them, with no
  * thread started and no socket opened. The request is handled first as dispatch() in
  * core/admin.c does (JSON or not, an object, a "cmd" string, a known command), then given to a
  * command: its own "cmd" when that is one of version, stats, routes, sample, route, audit,
@@ -41,7 +41,7 @@ static struct config cfg;
 struct world {
     struct event_base *base;
     struct store *st;
-    struct script_state *kv;
+    struct script_state *script_state;
     struct sinks *sinks;
     struct pipeline *pl;
     struct router *router;
@@ -130,7 +130,7 @@ static void world_free(struct world *w)
     router_free(w->router);
     pipeline_free(w->pl);
     sinks_free(w->sinks);
-    script_state_free(w->kv);
+    script_state_free(w->script_state);
     store_close(w->st);
     if (w->base)
         event_base_free(w->base);
@@ -142,18 +142,21 @@ static void world_new(struct world *w)
     memset(w, 0, sizeof(*w));
     w->base = event_base_new();
     w->st = store_open(":memory:", err, sizeof(err));
-    w->kv = w->st ? script_state_new(w->st) : NULL;
-    w->sinks = w->kv ? sinks_new(&cfg.sinks, 64 * 1024, cfg.dead_letter, err, sizeof(err)) : NULL;
+    w->script_state = w->st ? script_state_new(w->st) : NULL;
+    w->sinks = w->script_state ? sinks_new(&cfg.sinks, 64 * 1024, cfg.dead_letter, err, sizeof(err))
+                               : NULL;
     w->pl = w->sinks ? pipeline_new(&cfg.pipeline, 2, 64 * 1024) : NULL;
     struct router_setup setup = config_router_setup(&cfg);
-    w->router = w->pl ? router_new(&setup, w->pl, w->sinks, w->st, w->kv, err, sizeof(err)) : NULL;
+    w->router = w->pl
+                    ? router_new(&setup, w->pl, w->sinks, w->st, w->script_state, err, sizeof(err))
+                    : NULL;
     w->col = w->router
                  ? collector_new(w->base, w->pl, w->st, &cfg.inputs, cfg.pipeline.partition_key)
                  : NULL;
     if (w->col) {
         struct control_deps deps = config_control_deps(&cfg);
         deps.router = w->router;
-        deps.script_state = w->kv;
+        deps.script_state = w->script_state;
         deps.store = w->st;
         deps.collector = w->col;
         deps.pipeline = w->pl;

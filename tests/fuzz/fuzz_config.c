@@ -1,5 +1,5 @@
 /* The YAML configuration loader: cfg_load(&config_section, ...) (core/cfg.h) on the input as a
- * whole spillway config, then the same text through config_load() (core/config.h) from a file,
+ * whole spillway config, then the same text through config_load() (app/config.h) from a file,
  * which adds the checks that span sections, then config_free / cfg_free.
  *
  * What must hold: no crash and no leak (libFuzzer's leak check, or LeakSanitizer in the

@@ -179,9 +179,9 @@ static void run_once(const char *phase, const char *ev, size_t evlen, const char
                      size_t opslen)
 {
     static const struct script_route route = {"fuzz", 1.0};
-    script_kv_begin(host);
-    script_kv_put(host, "ops", 3, ops, opslen);
-    script_kv_put(host, "phase", 5, phase, 1);
+    script_shared_begin(host);
+    script_shared_put(host, "ops", 3, ops, opslen);
+    script_shared_put(host, "phase", 5, phase, 1);
     const char *err = NULL;
     int rc = script_run(host, handle, &view, &route, &err);
     FUZZ_CHECK(rc == 0 || rc == 1 || (rc == -1 && err), "script_run returned %d", rc);

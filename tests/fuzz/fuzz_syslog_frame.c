@@ -1,4 +1,4 @@
-/* Syslog over a stream (RFC 6587) as the TCP and Unix inputs frame it: framer_init_syslog
+/* Syslog over a stream (RFC 6587) as the TCP and Unix inputs frame it: FRAMING_SYSLOG
  * (collector/framer.h), octet-counted frames ("LEN SP MSG", MSG may hold newlines) mixed with
  * newline-framed ones in one stream.
  *

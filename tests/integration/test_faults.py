@@ -566,7 +566,7 @@ def test_worker_out_of_memory_is_counted():
     worker thread fails, so small events go through and 2 MB ones do not."""
     big = "x" * 2_000_000
     env = {"LD_PRELOAD": os.environ["FAILALLOC"], "FAILALLOC_MIN": str(1 << 20),
-           "FAILALLOC_THREAD": "sw-worker"}
+           "FAILALLOC_THREAD": "worker-"}
     script = "function process(ev) return ev.route == 'yes' end\n"
     with Spillway(OOM_CONFIG, env=env, extra_files={"scripts/pick.lua": script}) as sw:
         sw.start()

@@ -462,6 +462,10 @@ def test_every_format_on_every_kind_of_input():
         wait_lines(sw, 6)
         conf = json.loads(run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json",
                                "config"]).stdout)["config"]
+        listening = {r["input"]: r for r in sw.log_records() if r.get("msg") == "input listening"}
+        check(listening.get("st", {}).get("type") == "tcp" and listening["dg"]["type"] == "udp"
+              and listening["ux"]["address"] == "./run/lines.sock",
+              f"each input says where it listens: {listening}")
         check(sw.stop() == 0, "clean stop")
         check(count_lines(sw.path("dead.ndjson")) == 0, "nothing dead-lettered")
         by = {}

@@ -1,5 +1,5 @@
 /* Unit tests of the table-driven config loader (core/cfg.h) and of the whole configuration
- * (core/config.h): good files load into the right values, every kind of mistake is reported as
+ * (app/config.h): good files load into the right values, every kind of mistake is reported as
  * "FILE:LINE: key: message" on the right line with the valid choices, ${ENV} substitution,
  * the size converter, and freeing after errors. */
 #include <errno.h>
@@ -272,6 +272,43 @@ static void test_good_config_dump(void **state)
     cfg_free(&config_section, &c);
     cfg_errors_free(&e);
     loaded_free(&l);
+}
+
+/* A password in a URL's userinfo is redacted in the dump wherever a URL is written (any string,
+ * several URLs in one value, list items, map values); the rest of the URL is kept. */
+static void test_dump_redacts_url_passwords(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"http://user:secret@es:9200/_bulk", "http://user:<redacted>@es:9200/_bulk"},
+        {"http://es:9200/x@y:z", "http://es:9200/x@y:z"},                    /* '@' in the path */
+        {"http://user@es:9200/", "http://user@es:9200/"},                    /* no password */
+        {"https://u:p:q@[::1]:8088/c", "https://u:<redacted>@[::1]:8088/c"}, /* ':' in it, IPv6 */
+        {"sasl://a:one@h1:9092, sasl://b:two@h2:9092", "sasl://a:<redacted>@h1:9092, "
+                                                       "sasl://b:<redacted>@h2:9092"},
+        {"no url: here", "no url: here"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "sinks:\n  - {name: s, type: http, url: \"%s\", headers: {X: \"%s\"}}\n"
+                 "routes: [{name: r, sinks: [s], shadow: [\"%s\"]}]\n",
+                 cases[i].in, cases[i].in, cases[i].in);
+        struct config c;
+        memset(&c, 0, sizeof(c));
+        struct cfg_errors e = {0};
+        assert_int_equal(cfg_load(&config_section, &c, yaml, strlen(yaml), "t.yaml", &e, NULL), 0);
+        json_t *d = cfg_dump(&config_section, &c);
+        json_t *sink = json_array_get(json_object_get(d, "sinks"), 0);
+        json_t *route = json_array_get(json_object_get(d, "routes"), 0);
+        assert_string_equal(json_string_value(json_object_get(sink, "url")), cases[i].out);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(route, "shadow"), 0)),
+                            cases[i].out);
+        json_decref(d);
+        cfg_free(&config_section, &c);
+        cfg_errors_free(&e);
+    }
 }
 
 /* cfg_load straight from a string (no cross-section checks). */
@@ -876,6 +913,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_config_values),
         cmocka_unit_test(test_good_config_dump),
+        cmocka_unit_test(test_dump_redacts_url_passwords),
         cmocka_unit_test(test_cfg_load_string),
         cmocka_unit_test(test_embedded_default),
         cmocka_unit_test(test_empty_file_all_defaults),

@@ -344,10 +344,37 @@ static void test_exact_max_with_crlf(void **state)
     assert_true(ok);
 }
 
+/* NUL framing (GELF over TCP): a NUL ends a message, whatever the split of the reads; a newline
+ * or a CR inside is part of it; empty messages are skipped; an oversized one is cut once. */
+static void test_nul_framing(void **state)
+{
+    static const char data[] = "{\"a\":1}\0line one\nline two\r\0\0" /* empty skipped */
+                               "0123456789ABCDEFGHIJ\0tail";
+    size_t len = sizeof(data) - 1;
+    for (size_t chunk = 1; chunk <= len; chunk++) {
+        struct framer f;
+        struct got g = {0};
+        framer_init(&f, FRAMING_NUL, 18);
+        for (size_t off = 0; off < len; off += chunk)
+            framer_feed(&f, data + off, len - off < chunk ? len - off : chunk, on_line, &g);
+        framer_finish(&f, on_line, &g);
+        framer_free(&f);
+        assert_int_equal(g.n, 4);
+        assert_string_equal(g.line[0], "{\"a\":1}");
+        assert_string_equal(g.line[1], "line one\nline two\r");
+        assert_string_equal(g.line[2], "0123456789ABCDEFGH");
+        assert_int_equal(g.flags[2], FRAME_TRUNCATED);
+        assert_string_equal(g.line[3], "tail");
+        assert_int_equal(g.flags[3], 0);
+        got_free(&g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases_all_splits),
+        cmocka_unit_test(test_nul_framing),
         cmocka_unit_test(test_byte_by_byte_equals_one_feed),
         cmocka_unit_test(test_oversized_across_feeds),
         cmocka_unit_test(test_exact_max_across_feeds),

@@ -1,4 +1,4 @@
-/* Unit tests of the MPSC byte ring (pipeline/ring.h): the record layout built by the batch
+/* Unit tests of the MPSC byte ring (core/ring.h): the record layout built by the batch
  * helpers, push/peek/release round trips, wrap-around over many cycles (checking ring_held as it
  * goes), a full ring accepting a prefix of whole records, close semantics, timeouts, and a
  * 4-producer stress test checking that each producer's sequence arrives complete, in order and

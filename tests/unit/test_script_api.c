@@ -508,9 +508,9 @@ static void test_state(void **state)
     struct script_host *h = new_host(NULL, &env, 1);
     struct eview v;
     eview_init(&v);
-    script_kv_begin(h);
-    script_kv_put(h, "a", 1, "1", 1);
-    script_kv_put(h, "bin\0k", 5, "v\0al", 4);
+    script_shared_begin(h);
+    script_shared_put(h, "a", 1, "1", 1);
+    script_shared_put(h, "bin\0k", 5, "v\0al", 4);
     int get = load(h, "function process(ev) ev.got = spillway.state.get(ev.k) return true end");
     int set = load(h, "function process(ev) spillway.state.set(ev.k, ev.v)"
                       " eq(spillway.state.get(ev.k), ev.v and tostring(ev.v)) return true end");
@@ -567,7 +567,7 @@ static void test_state(void **state)
     assert_non_null(strstr(err, "state.set"));
     rec.fail = 0;
     /* kv_begin starts the local copy over (the router then refills it). */
-    script_kv_begin(h);
+    script_shared_begin(h);
     assert_int_equal(run(h, get, &v, "{\"k\":\"b\"}", NULL, &err), 1);
     assert_false(has_field(&v, "got"));
     eview_free(&v);

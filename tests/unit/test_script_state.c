@@ -1,4 +1,4 @@
-/* Unit tests of the router's spillway.store (router/kv.h), in memory and over a real
+/* Unit tests of the router's spillway.state (router/script_state.h), in memory and over a real
  * store in a temporary directory: set/delete seen through script_state_each, the version moving on
  * every set, script_state_flush writing each change once (and again after a new set, even one made
  * while a flush runs), script_state_new loading what the store holds, and memory staying bounded.
@@ -263,10 +263,10 @@ static void test_new_loads_store(void **state)
     script_state_free(kv);
 }
 
-/* Regression (was a bug, fixed): router/kv.c script_state_new() loads with store_kv_each(), which
- * passes a zero-length BLOB value as v == NULL (sqlite3_column_blob returns NULL for an empty
- * BLOB), and load_one() hands that to put(), where val == NULL means "deleted". So
- * spillway.state.set("k", "") survives in the database but after a restart the key is gone:
+/* Regression (was a bug, fixed): router/script_state.c script_state_new() loads with
+ * store_kv_each(), which passes a zero-length BLOB value as v == NULL (sqlite3_column_blob returns
+ * NULL for an empty BLOB), and load_one() hands that to put(), where val == NULL means "deleted".
+ * So spillway.state.set("k", "") survives in the database but after a restart the key is gone:
  * script_state_set(kv, "e", 1, "", 0); script_state_flush(kv); script_state_new(store) then
  * script_state_each lists nothing for "e" (want "e="). */
 static void test_new_loads_empty_value(void **state)
@@ -311,10 +311,11 @@ static void empty_key_child(const char *db)
     _exit(ok ? 0 : 3);
 }
 
-/* Regression (was a bug, fixed): router/kv.c put() copies the key with memcpy(e->key, key, klen);
- * for the empty key (spillway.state.set("", "v") is accepted) script_state_new() gets key == NULL
- * from store_kv_each (an empty BLOB again) and calls memcpy(dst, NULL, 0), undefined behaviour: the
- * sanitizer build aborts at start-up ("null pointer passed as argument 2"). Runs in a child. */
+/* Regression (was a bug, fixed): router/script_state.c put() copies the key with memcpy(e->key,
+ * key, klen); for the empty key (spillway.state.set("", "v") is accepted) script_state_new() gets
+ * key == NULL from store_kv_each (an empty BLOB again) and calls memcpy(dst, NULL, 0), undefined
+ * behaviour: the sanitizer build aborts at start-up ("null pointer passed as argument 2"). Runs in
+ * a child. */
 static void test_new_loads_empty_key(void **state)
 {
     struct fixture *f = *state;
@@ -405,9 +406,9 @@ static size_t heap_in_use(void)
     return mi.uordblks + mi.hblkhd;
 }
 
-/* Regression (was a bug, fixed): router/kv.c never removes a deleted key: put() with val NULL keeps
- * the entry (key copy, slot, count towards growth) forever, flushed or not, though the comment says
- * tombstones stay only "until flushed". A script that keeps short-lived keys
+/* Regression (was a bug, fixed): router/script_state.c never removes a deleted key: put() with val
+ * NULL keeps the entry (key copy, slot, count towards growth) forever, flushed or not, though the
+ * comment says tombstones stay only "until flushed". A script that keeps short-lived keys
  * (spillway.state.set(id, v) ... spillway.state.set(id, nil)) grows the store without bound:
  * 100,000 distinct keys set, deleted and flushed leave ~18 MB allocated (want: about what an
  * empty store holds). */
@@ -452,5 +453,5 @@ int main(void)
         T(test_deleted_keys_do_not_accumulate),
     };
 #undef T
-    return cmocka_run_group_tests_name("kv", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("script_state", tests, NULL, NULL);
 }

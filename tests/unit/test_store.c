@@ -1,4 +1,4 @@
-/* Unit tests of the SQLite store (core/state.h), each in its own temporary directory:
+/* Unit tests of the SQLite store (core/store.h), each in its own temporary directory:
  * the schema and its version, data kept across a reopen, routes reconciled (with overrides of
  * removed routes deleted, and a failed reconcile changing nothing), overrides, binary-safe
  * key-values, file positions, spill offsets, the audit log, and store_open's refusals: a file
