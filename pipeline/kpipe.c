@@ -332,9 +332,7 @@ static void *kpipe_main(void *arg)
 
 int kpipe_start(struct kpipe *kp, char *err, size_t errlen)
 {
-    int rc = pthread_create(&kp->thread, NULL, kpipe_main, kp);
-    if (rc == 0)
-        thread_name(kp->thread, "sw-kafka");
+    int rc = thread_start(&kp->thread, kpipe_main, kp, "kafka");
     if (rc) {
         snprintf(err, errlen, "cannot start the kafka thread: %s", strerror(rc));
         return -rc;

@@ -35,7 +35,7 @@ static const struct cfg_key pipeline_keys[] = {
     {"partition_key", CFG_STRING, offsetof(struct pipeline_config, partition_key), "trace_id",
      "Field whose value picks the partition: events with the same value keep their order. An "
      "event without the field goes with its stream, so a connection's or a file's events stay "
-     "in order; those of HTTP requests and datagrams go round robin by request or datagram. "
+     "in order; those of HTTP requests and UDP datagrams go round robin by request or datagram. "
      "Empty: every event round robin."},
     {"memory_limit", CFG_SIZE, offsetof(struct pipeline_config, memory_limit), "64MiB",
      "Bytes held by in-flight events: half for the partition rings, half for the sink queues.", 0,

@@ -457,9 +457,7 @@ static void *spill_main(void *arg)
 
 int spill_start(struct spill *sp, char *err, size_t errlen)
 {
-    int rc = pthread_create(&sp->thread, NULL, spill_main, sp);
-    if (rc == 0)
-        thread_name(sp->thread, "sw-spill");
+    int rc = thread_start(&sp->thread, spill_main, sp, "spill");
     if (rc) {
         snprintf(err, errlen, "cannot start the spill thread: %s", strerror(rc));
         return -rc;
