@@ -88,7 +88,7 @@ fail:
     return NULL;
 }
 
-int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct state *st,
+int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct store *st,
                           size_t kafka_bytes, char *err, size_t errlen)
 {
     p->spill = spill_new(cfg, p, p->n, st, kafka_bytes, err, errlen);

@@ -46,10 +46,10 @@ int pipeline_partitions(const struct pipeline *p);
 struct ring *pipeline_ring(struct pipeline *p, int partition);
 struct partition_stats *pipeline_stats(struct pipeline *p, int partition);
 size_t pipeline_max_event(const struct pipeline *p);
-struct state;
+struct store;
 struct spill;
 /* when_full: spill: connects to pipeline.kafka (kafka_bytes bounds librdkafka's queue). */
-int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct state *st,
+int pipeline_enable_spill(struct pipeline *p, const struct pipeline_config *cfg, struct store *st,
                           size_t kafka_bytes, char *err, size_t errlen);
 struct spill *pipeline_spill(struct pipeline *p); /* NULL without spill */
 struct kpipe;

@@ -15,7 +15,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/ring.h"
-#include "core/state.h"
+#include "core/store.h"
 #include "core/timeutil.h"
 #include "pipeline/kafka.h"
 #include "pipeline/pipeline.h"
@@ -58,7 +58,7 @@ struct spill {
     int n;
     struct part *parts;
     struct pipeline *pl;
-    struct state *st;
+    struct store *st;
     struct buf msg; /* envelope + payload being sent */
     pthread_t thread;
     int started;
@@ -113,7 +113,7 @@ static int find_backlog(struct spill *sp, int timeout_ms, char *err, size_t errl
         struct part *pt = &sp->parts[p];
         int64_t hi = ends[p], stored = 0;
         uint64_t mark[2] = {0, 0};
-        int known = sp->st && state_offset_get(sp->st, sp->topic, p, &stored, mark) == 1;
+        int known = sp->st && store_offset_get(sp->st, sp->topic, p, &stored, mark) == 1;
         if (known && stored > hi) {
             log_warn("spill: the stored replay offset is past the topic's end (topic recreated?); "
                      "starting from its end",
@@ -179,7 +179,7 @@ static void reconnect(struct spill *sp)
 }
 
 struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, int partitions,
-                        struct state *st, size_t producer_bytes, char *err, size_t errlen)
+                        struct store *st, size_t producer_bytes, char *err, size_t errlen)
 {
     struct spill *sp = calloc(1, sizeof(*sp));
     if (!sp)
@@ -426,7 +426,7 @@ static void save_offsets(struct spill *sp, int force)
         int64_t at = waiting ? pt->pend[pt->pend_head].offset : pt->next;
         struct spill_mark seen = waiting ? pt->pend[pt->pend_head].before : pt->seen.mark;
         const uint64_t mark[2] = {seen.run, seen.seq};
-        if (at != pt->saved && state_offset_set(sp->st, sp->topic, p, at, mark) == 0)
+        if (at != pt->saved && store_offset_set(sp->st, sp->topic, p, at, mark) == 0)
             pt->saved = at;
     }
 }

@@ -17,12 +17,12 @@
 struct spill;
 struct pipeline;
 struct pipeline_config;
-struct state;
+struct store;
 
 /* Connects, checks the topic has at least `partitions` partitions, and finds any backlog left
  * by a previous run. NULL with a message in err. */
 struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, int partitions,
-                        struct state *st, size_t producer_bytes, char *err, size_t errlen);
+                        struct store *st, size_t producer_bytes, char *err, size_t errlen);
 /* Starts the replay thread. */
 int spill_start(struct spill *sp, char *err, size_t errlen);
 /* Flushes what was handed to Kafka (until deadline_ns) and stops the replay thread. Returns
