@@ -28,7 +28,7 @@ static void arena_pb_free(void *ud, void *p)
     (void)ud, (void)p;
 }
 
-struct otlp_decoder *otlp_decoder_new(const char *source)
+struct otlp_decoder *otlp_decoder_new(const char *source, const char *key_field)
 {
     struct otlp_decoder *d = calloc(1, sizeof(*d));
     if (!d)
@@ -36,7 +36,7 @@ struct otlp_decoder *otlp_decoder_new(const char *source)
     d->alloc = (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, &d->arena};
     /* Between requests the arena keeps what a request of a few MiB needs, not a rare huge one. */
     d->arena.keep = 16 << 20;
-    if (otlp_map_init(&d->map, source))
+    if (otlp_map_init(&d->map, source, key_field))
         goto fail;
     return d;
 fail:
@@ -92,6 +92,15 @@ static int wire_type_of(ProtobufCType t)
     }
 }
 
+/* The field numbered id: protobuf-c sorts a message's fields by number, and most OTLP messages
+ * number theirs from 1 without a gap, so the direct slot is tried before the general lookup. */
+static const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *d, uint64_t id)
+{
+    if (id - 1 < d->n_fields && d->fields[id - 1].id == id)
+        return &d->fields[id - 1];
+    return protobuf_c_message_descriptor_get_field(d, (unsigned)id);
+}
+
 /* Walks the wire form of a message of type desc (p[0..n), at offset base of the body) before
  * protobuf-c unpacks it, which recurses once per nested message with nothing to stop it: a body
  * of messages nested a million deep would overflow the stack. The walk stops at OTLP_MAX_DEPTH
@@ -99,7 +108,7 @@ static int wire_type_of(ProtobufCType t)
  * length prefix of a 1 KB body), a cut varint, a wire type its field cannot have. Unknown fields
  * are only skipped, as protobuf-c skips them. */
 static int pb_check(struct otlp_decoder *d, const ProtobufCMessageDescriptor *desc,
-                    const uint8_t *p, size_t n, size_t base, int depth)
+                    const uint8_t *p, size_t n, size_t base, int depth, int full)
 {
     static const char *const wire[] = {
         "varint", "64-bit", "length-delimited", "group start", "group end", "32-bit", "6", "7"};
@@ -113,8 +122,7 @@ static int pb_check(struct otlp_decoder *d, const ProtobufCMessageDescriptor *de
             return -EINVAL;
         }
         int wt = (int)(tag & 7);
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
+        const ProtobufCFieldDescriptor *f = field_of(desc, tag >> 3);
         if (f && wt != wire_type_of(f->type) &&
             !(wt == 2 && f->label == PROTOBUF_C_LABEL_REPEATED)) {
             snprintf(d->err, sizeof(d->err),
@@ -143,14 +151,19 @@ static int pb_check(struct otlp_decoder *d, const ProtobufCMessageDescriptor *de
                          (unsigned long long)len, base + at, desc->name, n - i);
                 return -EINVAL;
             }
-            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            /* Each level of nesting takes two bytes at least (a tag and a length): a message
+             * too short to reach OTLP_MAX_DEPTH is left to protobuf-c, unless the check is the
+             * full one that says why protobuf-c refused a body (most records are short: the
+             * walk then costs next to nothing). */
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                (full || depth + 1 + len / 2 > OTLP_MAX_DEPTH)) {
                 if (depth >= OTLP_MAX_DEPTH) {
                     snprintf(d->err, sizeof(d->err),
                              "protobuf: messages nested deeper than %d (offset %zu)",
                              OTLP_MAX_DEPTH, base + at);
                     return -EINVAL;
                 }
-                int rc = pb_check(d, f->descriptor, p + i, (size_t)len, base + i, depth + 1);
+                int rc = pb_check(d, f->descriptor, p + i, (size_t)len, base + i, depth + 1, full);
                 if (rc)
                     return rc;
             }
@@ -206,15 +219,18 @@ static int pb_decode(struct otlp_decoder *d, enum otlp_signal sig, const char *b
                      ProtobufCMessage **req)
 {
     const ProtobufCMessageDescriptor *desc = request_descriptor(sig);
-    int rc = pb_check(d, desc, (const uint8_t *)body, len, 0, 1);
+    int rc = pb_check(d, desc, (const uint8_t *)body, len, 0, 1, 0);
     if (rc)
         return rc;
     *req = pb_unpack(d, sig, (const uint8_t *)body, len);
     if (*req)
         return 0;
-    if (!d->arena.over)
+    if (d->arena.over)
+        return -ENOMEM;
+    /* protobuf-c does not say why: the full walk does, in most cases. */
+    if (pb_check(d, desc, (const uint8_t *)body, len, 0, 1, 1) == 0)
         snprintf(d->err, sizeof(d->err), "protobuf: the body does not decode as %s", desc->name);
-    return d->arena.over ? -ENOMEM : -EINVAL;
+    return -EINVAL;
 }
 
 /* ---- both ---- */
@@ -236,9 +252,11 @@ int otlp_decode(struct otlp_decoder *d, enum otlp_signal sig, enum otlp_encoding
                  "the request decodes into more than %zu bytes (%d per byte of body, plus 1 MiB)",
                  d->arena.limit, OTLP_MEMORY_PER_BYTE);
         rc = -E2BIG;
-    } else if (rc == -ENOMEM) {
-        snprintf(d->err, sizeof(d->err), "out of memory decoding the request");
     }
+    if (rc == 0)
+        rc = otlp_map_prepare(&d->map, sig, rt, out);
+    if (rc == -ENOMEM && !d->err[0])
+        snprintf(d->err, sizeof(d->err), "out of memory decoding the request");
     if (rc) {
         *err = d->err;
         return rc;
@@ -247,5 +265,5 @@ int otlp_decode(struct otlp_decoder *d, enum otlp_signal sig, enum otlp_encoding
         const struct otlp_invalid *v = &d->json.invalid[i];
         out->invalid(out->ud, v->why, body + v->start, v->end - v->start);
     }
-    return (int)d->json.ninvalid + otlp_map_request(&d->map, sig, req, rt, out);
+    return (int)d->json.ninvalid + otlp_map_request(&d->map, sig, req);
 }

@@ -20,8 +20,10 @@ enum otlp_encoding { OTLP_PROTOBUF, OTLP_JSON };
 
 /* Where a decode hands what it made. Strings are valid until the call returns. */
 struct otlp_out {
-    /* An event: valid JSON, one object on one line. */
-    void (*event)(void *ud, const char *json, size_t len);
+    /* An event: valid JSON, one object on one line. key[0..klen) is the JSON text of the value
+     * of its member named as the decoder's key field (a string with its quotes), or NULL when
+     * it has none: the partition key, found without searching the event. */
+    void (*event)(void *ud, const char *json, size_t len, const char *key, size_t klen);
     /* A record of a JSON body that does not decode (a log record, span or metric holding a value
      * of the wrong type, an id that is not hex, ...): why, and the record's JSON text. The other
      * records are delivered. */
@@ -31,9 +33,10 @@ struct otlp_out {
 
 struct otlp_decoder;
 
-/* A decoder for the events of input `source` (borrowed for the decoder's life). NULL when out of
- * memory. */
-struct otlp_decoder *otlp_decoder_new(const char *source);
+/* A decoder for the events of input `source`, which tells where the value of their member named
+ * key_field is (NULL or "": none). Both strings are borrowed for the decoder's life. NULL when
+ * out of memory. */
+struct otlp_decoder *otlp_decoder_new(const char *source, const char *key_field);
 void otlp_decoder_free(struct otlp_decoder *d);
 
 /* Decodes one export request of signal sig and hands its records to out, in order: first the

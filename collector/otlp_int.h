@@ -40,7 +40,8 @@ struct keyset {
     size_t mark;
 };
 
-#define OTLP_ANY_DEPTH 32 /* AnyValue containers nested deeper are written as null */
+#define OTLP_ANY_DEPTH   32 /* AnyValue containers nested deeper are written as null */
+#define OTLP_FIELD_CACHE 64 /* hashes of the mapping's own keys, by address */
 
 /* The mapping's state, reused from request to request so that a record costs no allocation. */
 struct otlp_map {
@@ -52,18 +53,35 @@ struct otlp_map {
     struct keyset kv[OTLP_ANY_DEPTH + 2]; /* the keys of an object being written, per depth */
     char tail[64];                        /* ,"received_at":"..."} */
     size_t tail_len;
+    /* The key field ("\"name\"", as written) and where its value is: in the head (offsets in
+     * head, for the scope's events) or in the record's part of out. pending is the buffer whose
+     * last key is the key field: its value ends where the next key (or the buffer) starts. */
+    struct buf key;
+    uint64_t key_hash;
+    size_t head_at, head_end, out_at, out_end;
+    int in_head, in_out;
+    const struct buf *pending;
+    int fixed;                  /* the key field is timestamp, kind, source or received_at (1-4) */
+    size_t start_at, start_end; /* kind's or source's value in start */
     const struct recv_time *rt;
     const struct otlp_out *o;
     int count;
     int nomem;
+    struct {
+        const char *key;
+        uint64_t hash;
+    } fcache[OTLP_FIELD_CACHE];
 };
 
-int otlp_map_init(struct otlp_map *m, const char *source);
+int otlp_map_init(struct otlp_map *m, const char *source, const char *key_field);
 void otlp_map_free(struct otlp_map *m);
-/* Hands the events of a decoded request (the message of signal sig) to o. Returns how many, or
- * -ENOMEM. */
-int otlp_map_request(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMessage *req,
-                     const struct recv_time *rt, const struct otlp_out *o);
+/* Readies the mapping of a request of signal sig received at rt whose events go to o. Returns 0
+ * or -ENOMEM. */
+int otlp_map_prepare(struct otlp_map *m, enum otlp_signal sig, const struct recv_time *rt,
+                     const struct otlp_out *o);
+/* Hands the events of a decoded request (the message of the prepared signal) to o. Returns how
+ * many (an event that could not be written for want of memory goes as an invalid record). */
+int otlp_map_request(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMessage *req);
 
 /* One record of a JSON body that did not decode: its text and why. */
 struct otlp_invalid {

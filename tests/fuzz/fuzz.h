@@ -77,6 +77,27 @@ static inline void fuzz_check_object(const char *what, const char *text, size_t 
     json_decref(j);
 }
 
+/* Aborts unless key[0..klen) is the JSON text of the value of member `name` of the object
+ * text[0..len) (NULL when it has none): where a decoder says the partition key's value is. */
+static inline void fuzz_check_key(const char *what, const char *text, size_t len, const char *name,
+                                  const char *key, size_t klen)
+{
+    struct jsontok t = {0};
+    FUZZ_CHECK(jsontok_parse(&t, text, len) == 0, "%s: output is not JSON", what);
+    int v = jsontok_find(&t, 0, name, strlen(name));
+    if (v < 0) {
+        FUZZ_CHECK(!key, "%s: a key value for %s, which the event lacks: %.*s", what, name,
+                   (int)len, text);
+    } else {
+        size_t s = jsontok_text_start(&t, v), e = jsontok_text_end(&t, v);
+        FUZZ_CHECK(key == text + s && klen == e - s,
+                   "%s: the key value for %s is not the "
+                   "member's (%.*s): %.*s",
+                   what, name, (int)(e - s), text + s, (int)len, text);
+    }
+    jsontok_free(&t);
+}
+
 /* 1 when jansson loads text[0..len) with flags (any JSON value at the top). json_loadb stops
  * at a NUL byte as at the end of the text ("1\0x" loads as 1), so text holding one is not
  * JSON here, whatever jansson says. */

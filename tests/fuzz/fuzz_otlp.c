@@ -18,11 +18,12 @@ struct ctx {
     struct buf all; /* every event and reason, to compare two decodes */
 };
 
-static void on_event(void *ud, const char *json, size_t len)
+static void on_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
 {
     struct ctx *c = ud;
     c->events++;
     fuzz_check_object(c->signal, json, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES);
+    fuzz_check_key(c->signal, json, len, "trace_id", key, klen);
     buf_append(&c->all, json, len);
     buf_putc(&c->all, '\n');
 }
@@ -45,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const enum otlp_signal sigs[] = {OTLP_LOGS, OTLP_TRACES, OTLP_METRICS};
     const char *body = (const char *)data;
     struct recv_time rt = fuzz_recv_time();
-    struct otlp_decoder *d = otlp_decoder_new("otlp");
+    struct otlp_decoder *d = otlp_decoder_new("otlp", "trace_id");
     FUZZ_CHECK(d, "otlp_decoder_new failed");
     for (int s = 0; s < 3; s++) {
         struct buf first = {0};

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "collector/otlp.h"
+#include "core/jsontok.h"
 
 #define L(s) s, sizeof(s) - 1
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -48,11 +49,33 @@ struct events {
     char *raw[MAX_INVALID];
 };
 
-static inline void on_event(void *ud, const char *json, size_t len)
+/* The decoder's key field (the partition key): every event says where its value is, which must
+ * be exactly the member's text (NULL when the event has none). */
+static const char *key_field = "trace_id";
+
+static inline void check_key(const char *json, size_t len, const char *key, size_t klen)
+{
+    struct jsontok t = {0};
+    assert_int_equal(jsontok_parse(&t, json, len), 0);
+    int v = jsontok_find(&t, 0, key_field, strlen(key_field));
+    if (v < 0) {
+        assert_null(key);
+    } else {
+        size_t s = jsontok_text_start(&t, v), e = jsontok_text_end(&t, v);
+        if (!key || key != json + s || klen != e - s)
+            print_error("key field %s: got %.*s, want %.*s\n", key_field, key ? (int)klen : 4,
+                        key ? key : "NULL", (int)(e - s), json + s);
+        assert_true(key == json + s && klen == e - s);
+    }
+    jsontok_free(&t);
+}
+
+static inline void on_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
 {
     struct events *ev = ud;
     assert_true(ev->n < MAX_EVENTS);
     assert_null(memchr(json, '\n', len));
+    check_key(json, len, key, klen);
     ev->text[ev->n] = strndup(json, len);
     json_error_t e;
     ev->obj[ev->n] = json_loadb(json, len, JSON_REJECT_DUPLICATES, &e);
@@ -91,7 +114,7 @@ static inline int decode(struct events *ev, enum otlp_signal sig, enum otlp_enco
 {
     static char why[256];
     struct recv_time rt = fixed_rt();
-    struct otlp_decoder *d = otlp_decoder_new(SRC);
+    struct otlp_decoder *d = otlp_decoder_new(SRC, key_field);
     assert_non_null(d);
     const struct otlp_out out = {on_event, on_invalid, ev};
     memset(ev, 0, sizeof(*ev));

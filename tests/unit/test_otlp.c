@@ -520,6 +520,44 @@ static void test_metric_encodings(void **state)
     events_free(&ev);
 }
 
+/* The decoder says where the partition key's value is in each event (on_event checks it against
+ * the event's member, or that there is none), wherever the field comes from: the resource, the
+ * scope, the record's own fields, an attribute (renamed or not), a span's events. */
+static void test_key_field_anywhere(void **state)
+{
+    static const char *const keys[] = {"service",       "resource.service.name",
+                                       "scope.name",    "scope.my.scope.attribute",
+                                       "level",         "message",
+                                       "span_id",       "my.span.attr",
+                                       "events",        "value",
+                                       "bucket_counts", "name",
+                                       "received_at",   "timestamp",
+                                       "kind",          "source",
+                                       "absent"};
+    static const char *const files[] = {"logs.json", "trace.json", "metrics.json"};
+    static const enum otlp_signal sigs[] = {OTLP_LOGS, OTLP_TRACES, OTLP_METRICS};
+    static const char spans[] =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"s\",\"events\":[{}],"
+        "\"attributes\":[{\"key\":\"name\",\"value\":{\"stringValue\":\"x\\\"y\"}}]}]}]}]}";
+    for (size_t k = 0; k < N(keys); k++) {
+        key_field = keys[k];
+        for (size_t f = 0; f < N(files); f++) {
+            size_t len;
+            char *body = read_fixture(files[f], &len);
+            struct events ev;
+            const char *err;
+            assert_true(parse(&ev, sigs[f], body, len, &err) > 0);
+            events_free(&ev);
+            free(body);
+        }
+        struct events ev;
+        const char *err;
+        assert_int_equal(parse(&ev, OTLP_TRACES, L(spans), &err), 1);
+        events_free(&ev);
+    }
+    key_field = "trace_id";
+}
+
 /* ---- records that do not decode ---- */
 
 /* A log record, span or metric that does not decode is handed over as invalid (why, and its
@@ -687,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_path),
         cmocka_unit_test(test_field_name_forms),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_key_field_anywhere), /* last: it changes key_field */
     };
     return cmocka_run_group_tests_name("otlp", tests, NULL, NULL);
 }
