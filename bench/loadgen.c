@@ -5,7 +5,14 @@
  *   loadgen http HOST:PORT FILE CONNS BATCH
  *                                        POSTs FILE to /v1/events in batches of BATCH lines over
  *                                        CONNS keep-alive connections (one thread each)
- * Prints the seconds it took to send everything. */
+ *   loadgen otlp PB_FILE JSON_FILE N     writes one OTLP ExportLogsServiceRequest of N log
+ *                                        records (one resource, one scope; the fields of `gen`'s
+ *                                        events) as protobuf and as OTLP/JSON
+ *   loadgen post HOST:PORT PATH FILE CONTENT_TYPE CONNS REQUESTS
+ *                                        POSTs FILE as one request body REQUESTS times in all,
+ *                                        over CONNS keep-alive connections (one thread each)
+ * Prints the seconds it took to send everything. A request answered 503 (the pipeline is full)
+ * is sent again after 1 ms. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +27,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 
 static double now(void)
 {
@@ -67,6 +76,149 @@ static int gen(const char *path, long n, int syslog)
     return fclose(f) ? 1 : 0;
 }
 
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+
+/* One OTLP request of n log records with the fields of gen()'s events: the level as severity,
+ * service and host in the one resource, trace and span ids, the message as the body, user,
+ * email, latency_ms and seq as attributes. Written as protobuf (protobuf-c) and as OTLP/JSON. */
+static int gen_otlp(const char *pb_path, const char *json_path, long n)
+{
+    static const char *levels[] = {"DEBUG", "INFO", "INFO", "INFO", "INFO", "WARN", "ERROR"};
+    static const int sevs[] = {5, 9, 9, 9, 9, 13, 17};
+    static const char *paths[] = {"/api/items", "/api/cart", "/api/pay", "/login", "/search"};
+    FILE *jf = fopen(json_path, "w");
+    FILE *pf = fopen(pb_path, "wb");
+    Opentelemetry__Proto__Logs__V1__LogRecord *recs = calloc((size_t)n, sizeof(*recs));
+    Opentelemetry__Proto__Logs__V1__LogRecord **rp = calloc((size_t)n, sizeof(*rp));
+    KeyValue *kvs = calloc((size_t)n * 4, sizeof(*kvs));
+    KeyValue **kvp = calloc((size_t)n * 4, sizeof(*kvp));
+    AnyValue *vals = calloc((size_t)n * 5, sizeof(*vals));
+    char *text = calloc((size_t)n, 256);
+    uint8_t *ids = calloc((size_t)n, 24);
+    if (!jf || !pf || !recs || !rp || !kvs || !kvp || !vals || !text || !ids)
+        return 1;
+    fprintf(jf, "{\"resourceLogs\":[{\"resource\":{\"attributes\":["
+                "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"checkout\"}},"
+                "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"web-07\"}}]},"
+                "\"scopeLogs\":[{\"scope\":{\"name\":\"bench\"},\"logRecords\":[");
+    unsigned long x = 88172645463325252UL;
+    for (long i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned long t = x % 50000, lvl = x % 7;
+        char *msg = text + i * 256, *user = msg + 100, *email = msg + 130, *trace = msg + 180;
+        snprintf(msg, 100, "GET %s/%lu returned %d", paths[(x >> 14) % 5], (x >> 16) % 100000,
+                 (x % 13) ? 200 : 503);
+        snprintf(user, 30, "u%05lu", (x >> 12) % 99991);
+        snprintf(email, 50, "user%lu@example.com", (x >> 20) % 9973);
+        snprintf(trace, 33, "%016lx%016lx", t * 2654435761UL, t);
+        uint8_t *id = ids + i * 24;
+        for (int k = 0; k < 16; k++)
+            sscanf(trace + 2 * k, "%2hhx", &id[k]);
+        for (int k = 0; k < 8; k++)
+            id[16 + k] = (uint8_t)(x >> (8 * k));
+        char lat[24]; /* the double the JSON text reads as, exactly */
+        snprintf(lat, sizeof(lat), "%lu.%lu", (x >> 9) % 900, (x >> 3) % 10);
+        double latency = strtod(lat, NULL);
+        uint64_t ts = 1795773600000000000ULL + (uint64_t)i * 1000000ULL; /* 2026-11-27T10:00Z */
+        Opentelemetry__Proto__Logs__V1__LogRecord *r = &recs[i];
+        opentelemetry__proto__logs__v1__log_record__init(r);
+        r->time_unix_nano = ts;
+        r->severity_number = sevs[lvl];
+        r->severity_text = (char *)levels[lvl];
+        AnyValue *v = &vals[i * 5];
+        for (int k = 0; k < 5; k++)
+            opentelemetry__proto__common__v1__any_value__init(&v[k]);
+        v[0].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        v[0].string_value = msg;
+        r->body = &v[0];
+        r->trace_id = (ProtobufCBinaryData){16, id};
+        r->span_id = (ProtobufCBinaryData){8, id + 16};
+        const char *keys[] = {"user", "email", "latency_ms", "seq"};
+        v[1].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        v[1].string_value = user;
+        v[2].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        v[2].string_value = email;
+        v[3].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+        v[3].double_value = latency;
+        v[4].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+        v[4].int_value = i;
+        for (int k = 0; k < 4; k++) {
+            KeyValue *kv = &kvs[i * 4 + k];
+            opentelemetry__proto__common__v1__key_value__init(kv);
+            kv->key = (char *)keys[k];
+            kv->value = &v[k + 1];
+            kvp[i * 4 + k] = kv;
+        }
+        r->attributes = &kvp[i * 4];
+        r->n_attributes = 4;
+        rp[i] = r;
+        fprintf(jf,
+                "%s{\"timeUnixNano\":\"%llu\",\"severityNumber\":%d,\"severityText\":\"%s\","
+                "\"body\":{\"stringValue\":\"%s\"},\"traceId\":\"%s\","
+                "\"spanId\":\"%016llx\",\"attributes\":["
+                "{\"key\":\"user\",\"value\":{\"stringValue\":\"%s\"}},"
+                "{\"key\":\"email\",\"value\":{\"stringValue\":\"%s\"}},"
+                "{\"key\":\"latency_ms\",\"value\":{\"doubleValue\":%s}},"
+                "{\"key\":\"seq\",\"value\":{\"intValue\":\"%ld\"}}]}",
+                i ? "," : "", (unsigned long long)ts, sevs[lvl], levels[lvl], msg, trace,
+                (unsigned long long)__builtin_bswap64(x), user, email, lat, i);
+    }
+    fputs("]}]}]}", jf);
+    Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
+        OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+    scope.name = "bench";
+    AnyValue rv[2];
+    KeyValue rkv[2], *rkvp[2] = {&rkv[0], &rkv[1]};
+    const char *rk[] = {"service.name", "host.name"}, *rs[] = {"checkout", "web-07"};
+    for (int k = 0; k < 2; k++) {
+        opentelemetry__proto__common__v1__any_value__init(&rv[k]);
+        rv[k].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        rv[k].string_value = (char *)rs[k];
+        opentelemetry__proto__common__v1__key_value__init(&rkv[k]);
+        rkv[k].key = (char *)rk[k];
+        rkv[k].value = &rv[k];
+    }
+    Opentelemetry__Proto__Resource__V1__Resource res =
+        OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    res.attributes = rkvp;
+    res.n_attributes = 2;
+    Opentelemetry__Proto__Logs__V1__ScopeLogs sl = OPENTELEMETRY__PROTO__LOGS__V1__SCOPE_LOGS__INIT;
+    sl.scope = &scope;
+    sl.log_records = rp;
+    sl.n_log_records = (size_t)n;
+    Opentelemetry__Proto__Logs__V1__ScopeLogs *slp = &sl;
+    Opentelemetry__Proto__Logs__V1__ResourceLogs rl =
+        OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT;
+    rl.resource = &res;
+    rl.scope_logs = &slp;
+    rl.n_scope_logs = 1;
+    Opentelemetry__Proto__Logs__V1__ResourceLogs *rlp = &rl;
+    Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest req =
+        OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_SERVICE_REQUEST__INIT;
+    req.resource_logs = &rlp;
+    req.n_resource_logs = 1;
+    size_t len =
+        opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(
+            &req);
+    uint8_t *buf = malloc(len);
+    if (!buf)
+        return 1;
+    opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, buf);
+    int bad = fwrite(buf, 1, len, pf) != len;
+    free(buf);
+    free(recs);
+    free(rp);
+    free(kvs);
+    free(kvp);
+    free(vals);
+    free(text);
+    free(ids);
+    return (fclose(pf) | fclose(jf) | bad) ? 1 : 0;
+}
+
 static int dial(const char *hostport)
 {
     char host[256];
@@ -104,6 +256,9 @@ struct job {
     const char *data;
     size_t len;
     int batch; /* http: lines per request; 0: raw tcp */
+    /* post: the whole data as one body, requests times, to path with content type ctype */
+    const char *path, *ctype;
+    long requests;
     int rc;
 };
 
@@ -121,6 +276,7 @@ static void split(const char *data, size_t len, int n, struct job *jobs)
     }
 }
 
+/* Reads one response: 0 for 200, 1 for 503 or 429 (send it again), -1 for anything else. */
 static int read_response(int fd)
 {
     char buf[4096];
@@ -134,6 +290,7 @@ static int read_response(int fd)
         char *end = strstr(buf, "\r\n\r\n");
         if (!end)
             continue;
+        int status = have > 12 ? atoi(buf + 9) : 0;
         const char *cl = strcasestr(buf, "Content-Length:");
         size_t body = cl ? (size_t)atol(cl + 15) : 0;
         size_t got = have - (size_t)(end + 4 - buf);
@@ -143,7 +300,20 @@ static int read_response(int fd)
                 return -1;
             got += (size_t)r;
         }
-        return strncmp(buf + 9, "200", 3) == 0 ? 0 : 1;
+        return status == 200 ? 0 : status == 503 || status == 429 ? 1 : -1;
+    }
+}
+
+/* Sends one request (head, then body) until it is answered 200; 503 means retry. */
+static int request(int fd, const char *head, size_t hn, const char *body, size_t n)
+{
+    for (;;) {
+        if (write_all(fd, head, hn) || write_all(fd, body, n))
+            return -1;
+        int rc = read_response(fd);
+        if (rc <= 0)
+            return rc;
+        usleep(1000); /* 503: the pipeline is full, retry the same request */
     }
 }
 
@@ -153,6 +323,17 @@ static void *run_job(void *arg)
     int fd = dial(j->addr);
     if (fd < 0) {
         j->rc = 1;
+        return NULL;
+    }
+    if (j->path) {
+        char head[512];
+        int hn = snprintf(head, sizeof(head),
+                          "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                          "Content-Length: %zu\r\n\r\n",
+                          j->path, j->ctype, j->len);
+        for (long i = 0; i < j->requests && !j->rc; i++)
+            j->rc = request(fd, head, (size_t)hn, j->data, j->len) ? 1 : 0;
+        close(fd);
         return NULL;
     }
     if (!j->batch) {
@@ -176,19 +357,9 @@ static void *run_job(void *arg)
                           "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
                           "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
                           (size_t)(q - p));
-        for (;;) {
-            if (write_all(fd, head, (size_t)hn) || write_all(fd, p, (size_t)(q - p))) {
-                j->rc = 1;
-                return NULL;
-            }
-            int rc = read_response(fd);
-            if (rc < 0) {
-                j->rc = 1;
-                return NULL;
-            }
-            if (rc == 0)
-                break;
-            usleep(1000); /* 503: the pipeline is full, retry the same batch */
+        if (request(fd, head, (size_t)hn, p, (size_t)(q - p))) {
+            j->rc = 1;
+            return NULL;
         }
         p = q;
     }
@@ -200,24 +371,39 @@ int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "gen"))
         return gen(argv[2], atol(argv[3]), argc > 4 && !strcmp(argv[4], "syslog"));
-    if (argc < 5 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "http"))) {
+    if (argc == 5 && !strcmp(argv[1], "otlp"))
+        return gen_otlp(argv[2], argv[3], atol(argv[4]));
+    int post = argc == 8 && !strcmp(argv[1], "post");
+    if (!post && (argc < 5 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "http")))) {
         fprintf(stderr, "usage: loadgen gen FILE N [syslog] | tcp ADDR FILE CONNS | "
-                        "http ADDR FILE CONNS BATCH\n");
+                        "http ADDR FILE CONNS BATCH | otlp PB_FILE JSON_FILE N | "
+                        "post ADDR PATH FILE CONTENT_TYPE CONNS REQUESTS\n");
         return 2;
     }
-    int fd = open(argv[3], O_RDONLY);
+    const char *file = argv[post ? 4 : 3];
+    int fd = open(file, O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        perror(argv[3]);
+        perror(file);
         return 1;
     }
     const char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int conns = atoi(argv[4]);
+    int conns = atoi(argv[post ? 6 : 4]);
     int batch = !strcmp(argv[1], "http") ? (argc > 5 ? atoi(argv[5]) : 500) : 0;
     struct job jobs[64] = {0};
     if (conns < 1 || conns > 64)
         return 2;
-    split(data, (size_t)st.st_size, conns, jobs);
+    if (post) {
+        long requests = atol(argv[7]);
+        for (int i = 0; i < conns; i++)
+            jobs[i] = (struct job){.data = data,
+                                   .len = (size_t)st.st_size,
+                                   .path = argv[3],
+                                   .ctype = argv[5],
+                                   .requests = requests / conns + (i < requests % conns)};
+    } else {
+        split(data, (size_t)st.st_size, conns, jobs);
+    }
     pthread_t th[64];
     double t0 = now();
     for (int i = 0; i < conns; i++) {
