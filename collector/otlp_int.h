@@ -40,8 +40,7 @@ struct keyset {
     size_t mark;
 };
 
-#define OTLP_ANY_DEPTH   32 /* AnyValue containers nested deeper are written as null */
-#define OTLP_FIELD_CACHE 64 /* hashes of the mapping's own keys, by address */
+#define OTLP_ANY_DEPTH 32 /* AnyValue containers nested deeper are written as null */
 
 /* The mapping's state, reused from request to request so that a record costs no allocation. */
 struct otlp_map {
@@ -67,10 +66,6 @@ struct otlp_map {
     const struct otlp_out *o;
     int count;
     int nomem;
-    struct {
-        const char *key;
-        uint64_t hash;
-    } fcache[OTLP_FIELD_CACHE];
 };
 
 int otlp_map_init(struct otlp_map *m, const char *source, const char *key_field);
@@ -90,11 +85,15 @@ struct otlp_invalid {
 };
 
 /* The JSON decoder's state, reused from request to request. */
+struct jnames;
+#define OTLP_JSON_TYPES 128 /* slots for the message types' field names (OTLP has about 35) */
+
 struct otlp_json {
     struct jsontok tok;
     struct buf scratch; /* unescaped strings */
     struct otlp_invalid *invalid;
     size_t ninvalid, capinvalid;
+    struct jnames *names[OTLP_JSON_TYPES]; /* by message type, made on first use */
 };
 
 void otlp_json_free(struct otlp_json *j);

@@ -8,13 +8,6 @@
 #define FIRST_BLOCK (64 * 1024)
 #define KEEP        (1024 * 1024)
 
-struct arena_block {
-    struct arena_block *next;
-    size_t size; /* bytes in data */
-    size_t pos;  /* bytes taken */
-    _Alignas(ALIGN) unsigned char data[];
-};
-
 static struct arena_block *block_new(size_t size, struct arena_block *next)
 {
     struct arena_block *b = malloc(sizeof(*b) + size);
@@ -41,7 +34,8 @@ static int grow(struct arena *a, size_t need)
     return 0;
 }
 
-void *arena_alloc(struct arena *a, size_t size)
+/* arena_alloc's way when the block in front has no room (or there is none), or past the limit. */
+void *arena__alloc(struct arena *a, size_t size)
 {
     if (size > SIZE_MAX / 2)
         return NULL;

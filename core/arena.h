@@ -6,8 +6,16 @@
 #define SPILLWAY_ARENA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-struct arena_block;
+/* A block of memory the arena hands out from (internal; in the header for arena_alloc's fast
+ * path, inlined where a decoder makes its many small allocations). */
+struct arena_block {
+    struct arena_block *next;
+    size_t size; /* bytes in data */
+    size_t pos;  /* bytes taken */
+    _Alignas(8) unsigned char data[];
+};
 
 struct arena {
     struct arena_block *head; /* the block being filled; older ones follow it */
@@ -21,7 +29,22 @@ struct arena {
 /* Returns size bytes aligned for any scalar type (8 bytes), or NULL when out of memory or when
  * it would take the arena past a->limit (then a->over is set). Each allocation remembers the size
  * asked for (arena_size), in a header of 8 bytes before it. */
-void *arena_alloc(struct arena *a, size_t size);
+void *arena__alloc(struct arena *a, size_t size);
+
+static inline void *arena_alloc(struct arena *a, size_t size)
+{
+    size_t need = sizeof(size_t) + ((size + 7) & ~(size_t)7);
+    struct arena_block *b = a->head;
+    if (size <= SIZE_MAX / 2 && b && b->size - b->pos >= need &&
+        (!a->limit || a->used + need <= a->limit)) {
+        unsigned char *p = b->data + b->pos;
+        b->pos += need;
+        a->used += need;
+        *(size_t *)p = size;
+        return p + sizeof(size_t);
+    }
+    return arena__alloc(a, size);
+}
 
 /* The size asked for when p (a pointer arena_alloc returned) was allocated. */
 static inline size_t arena_size(const void *p)

@@ -8,6 +8,8 @@
  * Protobuf, and its equivalence with OTLP/JSON, is test_otlp_pb.c's. */
 #include "otlp_test.h"
 
+#include "core/jsonw.h"
+
 /* What every event of the examples carries from its resource and scope. */
 #define RES_SCOPE                                                                                  \
     "\"source\":\"" SRC "\",\"service\":\"my.service\",\"resource.service.name\":\"my.service\","  \
@@ -680,6 +682,70 @@ static void test_field_name_forms(void **state)
     events_free(&b);
 }
 
+/* Doubles read from OTLP/JSON are the doubles strtod reads (the decoder reads short decimals
+ * without it): the same text written back, for decimals of every length and random ones. */
+static void test_doubles_read_exactly(void **state)
+{
+    static const char *const fixed[] = {
+        "0.1",
+        "-0.0",
+        "123.456",
+        "1e5",
+        "1.5E-7",
+        "0.000001",
+        "2.50",
+        "007.25",
+        "-12",
+        "9007199254740993",
+        "123456789012345.6",
+        "0.30000000000000004",
+        "1234567890123456789012345678901234567890123456789012345678901234567890.5"};
+    uint64_t x = 0x243f6a8885a308d3ULL;
+    int bad = 0;
+    for (int i = 0; i < 400; i++) {
+        char num[120];
+        if (i < (int)N(fixed)) {
+            snprintf(num, sizeof(num), "%s", fixed[i]);
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            int digits = 1 + (int)(x % 18), point = (int)((x >> 8) % (digits + 1));
+            size_t n = 0;
+            if (x >> 63)
+                num[n++] = '-';
+            for (int d = 0; d < digits; d++) {
+                if (d == point && d)
+                    num[n++] = '.';
+                num[n++] = (char)('0' + (x >> (d * 3 + 10)) % 10);
+            }
+            num[n] = '\0';
+        }
+        const char *digit = num + (num[0] == '-');
+        int leading_zero = digit[0] == '0' && digit[1] >= '0' && digit[1] <= '9';
+        for (int quoted = leading_zero; quoted < 2; quoted++) { /* 007 is JSON only quoted */
+            char body[400];
+            snprintf(body, sizeof(body),
+                     "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"attributes\":["
+                     "{\"key\":\"d\",\"value\":{\"doubleValue\":%s%s%s}}]}]}]}]}",
+                     quoted ? "\"" : "", num, quoted ? "\"" : "");
+            struct events ev;
+            const char *err;
+            struct buf want = {0};
+            buf_puts(&want, "\"d\":");
+            jsonw_double(&want, strtod(num, NULL));
+            buf_puts(&want, ",\"received_at\"");
+            buf_putc(&want, '\0');
+            if (parse(&ev, OTLP_LOGS, body, strlen(body), &err) != 1 ||
+                !strstr(ev.text[0], want.data)) {
+                print_error("%s: %s, want %s\n", num, ev.n ? ev.text[0] : err, want.data);
+                bad++;
+            }
+            buf_free(&want);
+            events_free(&ev);
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* Values nested past what a decoder may recurse into: the record is invalid, the body is not
  * refused, nothing crashes. */
 static void test_deep_nesting(void **state)
@@ -725,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_path),
         cmocka_unit_test(test_field_name_forms),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_doubles_read_exactly),
         cmocka_unit_test(test_key_field_anywhere), /* last: it changes key_field */
     };
     return cmocka_run_group_tests_name("otlp", tests, NULL, NULL);
