@@ -8,6 +8,10 @@
 
 #include "core/utf8.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* 0: copy as is; 1: short escape in esc_char; 2: \u00XX. */
 static const char esc_char[32] = {
     ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
@@ -25,6 +29,30 @@ static inline int plain8(uint64_t w)
     return !(ctrl | q | bs | (w & high));
 }
 
+/* How many bytes from s on need no escape: sixteen at a time (SSE2: as signed bytes, control
+ * characters and non-ASCII are those below 0x20), then eight, then one. */
+static inline size_t plain_run(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned stop = (unsigned)_mm_movemask_epi8(m);
+        if (stop)
+            return i + (size_t)__builtin_ctz(stop);
+    }
+#endif
+    for (uint64_t w; i + 8 <= len && (memcpy(&w, s + i, 8), plain8(w)); i += 8)
+        ;
+    while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
 int jsonw_string_body(struct buf *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -35,19 +63,15 @@ int jsonw_string_body(struct buf *b, const char *str, size_t len)
     char *o = b->data + b->len;
     size_t i = 0;
     while (i < len) {
-        /* Most text needs no escape: eight bytes at a time while that holds. */
-        uint64_t w;
-        if (len - i >= 8 && (memcpy(&w, s + i, 8), plain8(w))) {
-            memcpy(o, &w, 8);
-            o += 8;
-            i += 8;
-            continue;
-        }
+        /* Most text needs no escape: it is copied in runs. */
+        size_t run = plain_run(s + i, len - i);
+        memcpy(o, s + i, run);
+        o += run;
+        i += run;
+        if (i == len)
+            break;
         unsigned char c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            *o++ = (char)c;
-            i++;
-        } else if (c < 0x20) {
+        if (c < 0x20) {
             if (esc_char[c]) {
                 *o++ = '\\';
                 *o++ = esc_char[c];
