@@ -154,7 +154,9 @@ static int pb_check(struct otlp_decoder *d, const ProtobufCMessageDescriptor *de
             /* Each level of nesting takes two bytes at least (a tag and a length): a message
              * too short to reach OTLP_MAX_DEPTH is left to protobuf-c, unless the check is the
              * full one that says why protobuf-c refused a body (most records are short: the
-             * walk then costs next to nothing). */
+             * walk then costs next to nothing). protobuf-c checks every wire type this walk
+             * checks but a bool's: in a message left to it, a bool sent with another wire type
+             * is read from its first byte rather than refused. */
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
                 (full || depth + 1 + len / 2 > OTLP_MAX_DEPTH)) {
                 if (depth >= OTLP_MAX_DEPTH) {
