@@ -580,8 +580,8 @@ static void test_invalid_records_left_out(void **state)
         "logRecords[2]: not an object",
         "logRecords[3]: not an object",
         "logRecords[4]: null",
-        "logRecords[5].severityNumber: \"SEVERITY_NUMBER_LOUD\" is not a value of "
-        "opentelemetry.proto.logs.v1.SeverityNumber",
+        ("logRecords[5].severityNumber: \"SEVERITY_NUMBER_LOUD\" is not a value of "
+         "opentelemetry.proto.logs.v1.SeverityNumber"),
         "logRecords[6].timeUnixNano: -5 is out of range",
         "logRecords[7].attributes[0].value.intValue: 1.5 is not an integer",
     };
