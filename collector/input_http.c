@@ -565,6 +565,41 @@ static int admit(struct httpin *h, struct evhttp_request *req)
     return -1;
 }
 
+/* The request's body, in one piece and decompressed (gzip, deflate): 0, or -1 once the request
+ * is answered (413 over max_body, 415, 400, 503 out of memory). Counts the bytes read. */
+static int read_body(struct httpin *h, struct evhttp_request *req, const char **body, size_t *n)
+{
+    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+    *n = evbuffer_get_length(ib);
+    counter_add(&h->in->stats.bytes, *n);
+    *body = contiguous(h, ib, *n);
+    if (!*body && *n) {
+        reply_busy(h, req, "out of memory reading the body");
+        return -1;
+    }
+    const char *enc = header(req, "Content-Encoding");
+    if (!enc || !strcmp(enc, "identity"))
+        return 0;
+    if (strcmp(enc, "gzip") && strcmp(enc, "deflate") && strcmp(enc, "x-gzip")) {
+        reply_error(h, req, 415, "Unsupported Media Type",
+                    "Content-Encoding must be gzip, deflate or identity");
+        return -1;
+    }
+    buf_reset(&h->body);
+    int rc = inflate_body((const unsigned char *)*body, *n, &h->body, (size_t)h->o->max_body);
+    if (rc == -E2BIG) {
+        reply_error(h, req, 413, "Payload Too Large", "decompressed body over max_body");
+        return -1;
+    }
+    if (rc) {
+        reply_error(h, req, 400, "Bad Request", "body is not valid gzip/deflate data");
+        return -1;
+    }
+    *body = h->body.data ? h->body.data : "";
+    *n = h->body.len;
+    return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct httpin *h = arg;
@@ -601,34 +636,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_busy(h, req, "pipeline full, retry later");
         return;
     }
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(ib);
-    counter_add(&in->stats.bytes, n);
-    const char *body = contiguous(h, ib, n);
-    if (!body && n) {
-        reply_busy(h, req, "out of memory reading the body");
+    const char *body;
+    size_t n;
+    if (read_body(h, req, &body, &n))
         return;
-    }
-    const char *enc_hdr = header(req, "Content-Encoding");
-    if (enc_hdr && strcmp(enc_hdr, "identity") != 0) {
-        if (strcmp(enc_hdr, "gzip") && strcmp(enc_hdr, "deflate") && strcmp(enc_hdr, "x-gzip")) {
-            reply_error(h, req, 415, "Unsupported Media Type",
-                        "Content-Encoding must be gzip, deflate or identity");
-            return;
-        }
-        buf_reset(&h->body);
-        int rc = inflate_body((const unsigned char *)body, n, &h->body, (size_t)h->o->max_body);
-        if (rc == -E2BIG) {
-            reply_error(h, req, 413, "Payload Too Large", "decompressed body over max_body");
-            return;
-        }
-        if (rc) {
-            reply_error(h, req, 400, "Bad Request", "body is not valid gzip/deflate data");
-            return;
-        }
-        body = h->body.data ? h->body.data : "";
-        n = h->body.len;
-    }
     collector_begin(in->col);
     if (sig >= 0) {
         otlp_body(h, req, body ? body : "", n);

@@ -7,6 +7,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdint.h>
 
+#include "collector/keyset.h"
 #include "collector/otlp.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -27,18 +28,6 @@ static inline size_t otlp_strlen(const char *s)
         return 0;
     return arena_size(s) - 1;
 }
-
-/* A set of keys already in a JSON object, by a 64-bit hash of their text as written. Entries
- * inserted after a mark can be taken out again (the record's keys, after each record; the
- * resource and scope keys before the mark stay for the scope's every record). */
-struct keyset {
-    uint64_t *slot; /* 0: empty */
-    size_t mask;    /* slots - 1 */
-    size_t n;
-    uint32_t *undo; /* the slot of each entry, in the order inserted */
-    size_t nundo, capundo;
-    size_t mark;
-};
 
 #define OTLP_ANY_DEPTH 32 /* AnyValue containers nested deeper are written as null */
 

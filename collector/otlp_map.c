@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/keyset.h"
 #include "collector/otlp_int.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
@@ -38,104 +39,8 @@ typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint SummaryDataPoint;
             m->nomem = 1;                                                                          \
     } while (0)
 
-/* ---- the set of keys ---- */
-
-/* A hash of a key's text, eight bytes at a time: only this set uses it, so it need not be
- * stable across versions like core/hash.h's. Never 0 (the empty slot). */
-static uint64_t key_hash(const char *p, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w = 0;
-    const char *end = p + n;
-    for (; end - p > 8; p += 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-    }
-    /* The last 1 to 8 bytes: the key's last eight when it has them (overlapping), else byte by
-     * byte in a register (a memcpy of a variable size into w went through the stack and stalled
-     * the load after it: a quarter of put_key's time). */
-    if (n >= 8) {
-        memcpy(&w, end - 8, 8);
-    } else {
-        w = 0;
-        for (size_t i = 0; i < n; i++)
-            w |= (uint64_t)(unsigned char)p[i] << (8 * i);
-    }
-    h = (h ^ w) * 0x94d049bb133111ebULL;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
-    return h ? h : 1;
-}
-
-static int ks_grow(struct keyset *ks)
-{
-    size_t cap = ks->slot ? (ks->mask + 1) * 2 : 64;
-    uint64_t *slot = calloc(cap, sizeof(*slot));
-    uint32_t *undo = realloc(ks->undo, cap / 2 * sizeof(*undo));
-    if (!slot || !undo) {
-        free(slot);
-        if (undo)
-            ks->undo = undo;
-        return -ENOMEM;
-    }
-    /* Reinserted in the order they came, so the undo order (and the mark) still holds. */
-    for (size_t i = 0; i < ks->nundo; i++) {
-        uint64_t h = ks->slot[ks->undo[i]];
-        size_t at = (size_t)h & (cap - 1);
-        while (slot[at])
-            at = (at + 1) & (cap - 1);
-        slot[at] = h;
-        undo[i] = (uint32_t)at;
-    }
-    free(ks->slot);
-    ks->slot = slot;
-    ks->undo = undo;
-    ks->mask = cap - 1;
-    ks->capundo = cap / 2;
-    return 0;
-}
-
-/* Adds h; returns 1 when it was there already, 0 when added, -ENOMEM. */
-static int ks_add(struct keyset *ks, uint64_t h)
-{
-    if (ks->nundo >= ks->capundo && ks_grow(ks))
-        return -ENOMEM;
-    size_t at = (size_t)h & ks->mask;
-    for (; ks->slot[at]; at = (at + 1) & ks->mask) {
-        if (ks->slot[at] == h)
-            return 1;
-    }
-    ks->slot[at] = h;
-    ks->undo[ks->nundo++] = (uint32_t)at;
-    return 0;
-}
-
-/* Takes out every entry added after the mark, newest first: with linear probing that leaves the
- * table as it was at the mark. */
-static void ks_to_mark(struct keyset *ks)
-{
-    while (ks->nundo > ks->mark)
-        ks->slot[ks->undo[--ks->nundo]] = 0;
-}
-
-static void ks_clear(struct keyset *ks)
-{
-    ks->mark = 0;
-    ks_to_mark(ks);
-}
-
-static void ks_free(struct keyset *ks)
-{
-    free(ks->slot);
-    free(ks->undo);
-    memset(ks, 0, sizeof(*ks));
-}
-
 /* ---- writing ---- */
 
-/* Writes [sep]"<prefix><key>" into o and adds it to ks; then the colon. Returns -1 with nothing
- * written when ks has that key already. */
 /* The event's keys are written in order, each followed by its value: the value of the key field
  * ends where the next key starts, or where its buffer ends (key_ends). */
 static void key_ends(struct otlp_map *m, const struct buf *o, size_t at)
@@ -164,6 +69,8 @@ static void track_key(struct otlp_map *m, const struct buf *o, size_t at, size_t
     }
 }
 
+/* Writes [sep]"<prefix><key>" into o and adds it to ks; then the colon. Returns -1 with nothing
+ * written when ks has that key already. */
 static int put_key(struct otlp_map *m, struct buf *o, struct keyset *ks, char sep,
                    const char *prefix, size_t plen, const char *k, size_t klen)
 {
@@ -182,8 +89,8 @@ static int put_key(struct otlp_map *m, struct buf *o, struct keyset *ks, char se
     o->len = (size_t)(p + plen - o->data);
     jsonw_string_body(o, k, klen);
     o->data[o->len++] = '"';
-    uint64_t h = key_hash(o->data + key, o->len - key);
-    int rc = ks_add(ks, h);
+    uint64_t h = keyset_hash(o->data + key, o->len - key);
+    int rc = keyset_add(ks, h);
     if (rc) {
         m->nomem |= rc < 0;
         o->len = at;
@@ -198,7 +105,7 @@ static int put_key(struct otlp_map *m, struct buf *o, struct keyset *ks, char se
 /* Takes a key (its text as written, quotes included) without writing it yet. */
 static int reserve(struct otlp_map *m, const char *quoted)
 {
-    int rc = ks_add(&m->keys, key_hash(quoted, strlen(quoted)));
+    int rc = keyset_add(&m->keys, keyset_hash(quoted, strlen(quoted)));
     m->nomem |= rc < 0;
     return rc ? -1 : 0;
 }
@@ -220,8 +127,8 @@ static int field(struct otlp_map *m, const char *key, size_t klen)
     memcpy(p + 2, key, klen);
     p[klen + 2] = '"';
     p[klen + 3] = ':';
-    uint64_t h = key_hash(p + 1, klen + 2);
-    int rc = ks_add(&m->keys, h);
+    uint64_t h = keyset_hash(p + 1, klen + 2);
+    int rc = keyset_add(&m->keys, h);
     if (rc) {
         m->nomem |= rc < 0;
         return -1;
@@ -351,7 +258,7 @@ static void write_kvlist(struct otlp_map *m, struct buf *o, KeyValue *const *kv,
         write_any(m, o, kv[i]->value, depth);
     }
     OUT(buf_putc(o, '}'));
-    ks_clear(ks);
+    keyset_clear(ks);
 }
 
 /* An AnyValue as plain JSON: bytes as base64, nothing set (or too deep) as null. */
@@ -458,7 +365,7 @@ static void build_head(struct otlp_map *m, const Resource *res, const Scope *sco
                                         "\"received_at\""};
     struct buf *o = &m->head;
     buf_reset(o);
-    ks_clear(&m->keys);
+    keyset_clear(&m->keys);
     m->in_head = 0;
     m->pending = NULL;
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -498,7 +405,7 @@ static void set_key(struct otlp_map *m, size_t at, size_t end)
 static void begin(struct otlp_map *m, uint64_t time_ns)
 {
     struct buf *o = &m->out;
-    ks_to_mark(&m->keys);
+    keyset_to_mark(&m->keys);
     buf_reset(o);
     m->in_out = 0;
     m->pending = NULL;
@@ -579,8 +486,9 @@ static void member(struct otlp_map *m, struct buf *o, int *n, const char *key, s
 
 /* A span's events and links keep the proto3 JSON form (the fields that have a value, 64-bit
  * integers as strings, ids as hex), their attributes as a plain object. */
-static void write_event(struct otlp_map *m, struct buf *o, const SpanEvent *e)
+static void write_event(struct otlp_map *m, struct buf *o, const void *item)
 {
+    const SpanEvent *e = item;
     int n = 0;
     OUT(buf_putc(o, '{'));
     if (e->time_unix_nano) {
@@ -604,8 +512,9 @@ static void write_event(struct otlp_map *m, struct buf *o, const SpanEvent *e)
     OUT(buf_putc(o, '}'));
 }
 
-static void write_link(struct otlp_map *m, struct buf *o, const SpanLink *l)
+static void write_link(struct otlp_map *m, struct buf *o, const void *item)
 {
+    const SpanLink *l = item;
     int n = 0;
     OUT(buf_putc(o, '{'));
     if (l->trace_id.len) {
@@ -633,6 +542,25 @@ static void write_link(struct otlp_map *m, struct buf *o, const SpanLink *l)
         OUT(jsonw_uint(o, l->flags));
     }
     OUT(buf_putc(o, '}'));
+}
+
+/* ,"events":[...] or ,"links":[...], whose key was reserved: each element by write. */
+static void write_list(struct otlp_map *m, const char *quoted, size_t qlen, void *const *items,
+                       size_t n, void (*write)(struct otlp_map *, struct buf *, const void *))
+{
+    struct buf *o = &m->out;
+    size_t at = o->len;
+    OUT(buf_putc(o, ','));
+    OUT(buf_append(o, quoted, qlen));
+    OUT(buf_putc(o, ':'));
+    track_key(m, o, at, at + 1, keyset_hash(quoted, qlen));
+    OUT(buf_putc(o, '['));
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            OUT(buf_putc(o, ','));
+        write(m, o, items[i]);
+    }
+    OUT(buf_putc(o, ']'));
 }
 
 static void span(struct otlp_map *m, const Span *sp)
@@ -663,30 +591,10 @@ static void span(struct otlp_map *m, const Span *sp)
     int has_events = sp->n_events && reserve(m, "\"events\"") == 0;
     int has_links = sp->n_links && reserve(m, "\"links\"") == 0;
     write_attrs(m, o, sp->attributes, sp->n_attributes, NULL, 0);
-    if (has_events) {
-        size_t at = o->len;
-        OUT(buf_append(o, L(",\"events\":")));
-        track_key(m, o, at, at + 1, key_hash(L("\"events\"")));
-        OUT(buf_putc(o, '['));
-        for (size_t i = 0; i < sp->n_events; i++) {
-            if (i)
-                OUT(buf_putc(o, ','));
-            write_event(m, o, sp->events[i]);
-        }
-        OUT(buf_putc(o, ']'));
-    }
-    if (has_links) {
-        size_t at = o->len;
-        OUT(buf_append(o, L(",\"links\":")));
-        track_key(m, o, at, at + 1, key_hash(L("\"links\"")));
-        OUT(buf_putc(o, '['));
-        for (size_t i = 0; i < sp->n_links; i++) {
-            if (i)
-                OUT(buf_putc(o, ','));
-            write_link(m, o, sp->links[i]);
-        }
-        OUT(buf_putc(o, ']'));
-    }
+    if (has_events)
+        write_list(m, L("\"events\""), (void *const *)sp->events, sp->n_events, write_event);
+    if (has_links)
+        write_list(m, L("\"links\""), (void *const *)sp->links, sp->n_links, write_link);
     finish(m);
 }
 
@@ -837,7 +745,7 @@ static void summary_point(struct otlp_map *m, const struct metric_info *mi,
             OUT(jsonw_double(o, p->quantile_values[i]->value));
         }
         OUT(buf_putc(o, '}'));
-        ks_clear(&m->kv[0]);
+        keyset_clear(&m->kv[0]);
     }
     point_end(m, p->attributes, p->n_attributes);
 }
@@ -983,7 +891,7 @@ int otlp_map_init(struct otlp_map *m, const char *source, const char *key_field)
         static const char *const fixed[] = {NULL, "timestamp", "kind", "source", "received_at"};
         if (jsonw_string(&m->key, key_field, strlen(key_field)))
             return -ENOMEM;
-        m->key_hash = key_hash(m->key.data, m->key.len);
+        m->key_hash = keyset_hash(m->key.data, m->key.len);
         for (int i = 1; i <= FIXED_RECEIVED_AT; i++)
             m->fixed = strcmp(key_field, fixed[i]) ? m->fixed : i;
     }
@@ -997,7 +905,7 @@ void otlp_map_free(struct otlp_map *m)
     buf_free(&m->start);
     buf_free(&m->head);
     buf_free(&m->out);
-    ks_free(&m->keys);
+    keyset_free(&m->keys);
     for (size_t i = 0; i < sizeof(m->kv) / sizeof(m->kv[0]); i++)
-        ks_free(&m->kv[i]);
+        keyset_free(&m->kv[i]);
 }

@@ -303,8 +303,8 @@ inputs:
             check(head.get("retry-after") == "1" and st.get("code") == 14
                   and head["content-type"] == "application/x-protobuf",
                   f"503 with Retry-After and UNAVAILABLE: {head} {st}")
-            one = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": recs[:1]}]}]})
-            status, head, answer = until_503(one.encode(), "application/json", 1)
+            doc = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]})
+            status, head, answer = until_503(doc.encode(), "application/json", 500)
             check(status == 503 and head.get("retry-after") == "1"
                   and head["content-type"] == "application/json"
                   and json.loads(answer)["code"] == 14, f"JSON 503: {status} {answer!r}")
