@@ -5,7 +5,14 @@
  *   loadgen http HOST:PORT FILE CONNS BATCH
  *                                        POSTs FILE to /v1/events in batches of BATCH lines over
  *                                        CONNS keep-alive connections (one thread each)
- * Prints the seconds it took to send everything. */
+ *   loadgen otlp PB_FILE JSON_FILE N     writes one OTLP ExportLogsServiceRequest of N log
+ *                                        records (one resource, one scope; the fields of `gen`'s
+ *                                        events) as protobuf and as OTLP/JSON
+ *   loadgen post HOST:PORT PATH FILE CONTENT_TYPE CONNS REQUESTS
+ *                                        POSTs FILE as one request body REQUESTS times in all,
+ *                                        over CONNS keep-alive connections (one thread each)
+ * Prints the seconds it took to send everything. A request answered 503 (the pipeline is full)
+ * is sent again after 1 ms. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +27,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "otlp_body.h"
 
 static double now(void)
 {
@@ -67,6 +76,21 @@ static int gen(const char *path, long n, int syslog)
     return fclose(f) ? 1 : 0;
 }
 
+/* The OTLP request of `loadgen otlp`, both ways, into two files. */
+static int gen_otlp(const char *pb_path, const char *json_path, long n)
+{
+    struct buf pb = {0}, json = {0};
+    if (otlp_body(n, &pb, &json))
+        return 1;
+    FILE *pf = fopen(pb_path, "wb"), *jf = fopen(json_path, "w");
+    int bad = !pf || !jf || fwrite(pb.data, 1, pb.len, pf) != pb.len ||
+              fwrite(json.data, 1, json.len, jf) != json.len;
+    bad |= (pf ? fclose(pf) : 0) | (jf ? fclose(jf) : 0);
+    buf_free(&pb);
+    buf_free(&json);
+    return bad ? 1 : 0;
+}
+
 static int dial(const char *hostport)
 {
     char host[256];
@@ -104,6 +128,9 @@ struct job {
     const char *data;
     size_t len;
     int batch; /* http: lines per request; 0: raw tcp */
+    /* post: the whole data as one body, requests times, to path with content type ctype */
+    const char *path, *ctype;
+    long requests;
     int rc;
 };
 
@@ -121,6 +148,7 @@ static void split(const char *data, size_t len, int n, struct job *jobs)
     }
 }
 
+/* Reads one response: 0 for 200, 1 for 503 or 429 (send it again), -1 for anything else. */
 static int read_response(int fd)
 {
     char buf[4096];
@@ -134,6 +162,7 @@ static int read_response(int fd)
         char *end = strstr(buf, "\r\n\r\n");
         if (!end)
             continue;
+        int status = have > 12 ? atoi(buf + 9) : 0;
         const char *cl = strcasestr(buf, "Content-Length:");
         size_t body = cl ? (size_t)atol(cl + 15) : 0;
         size_t got = have - (size_t)(end + 4 - buf);
@@ -143,7 +172,20 @@ static int read_response(int fd)
                 return -1;
             got += (size_t)r;
         }
-        return strncmp(buf + 9, "200", 3) == 0 ? 0 : 1;
+        return status == 200 ? 0 : status == 503 || status == 429 ? 1 : -1;
+    }
+}
+
+/* Sends one request (head, then body) until it is answered 200; 503 means retry. */
+static int request(int fd, const char *head, size_t hn, const char *body, size_t n)
+{
+    for (;;) {
+        if (write_all(fd, head, hn) || write_all(fd, body, n))
+            return -1;
+        int rc = read_response(fd);
+        if (rc <= 0)
+            return rc;
+        usleep(1000); /* 503: the pipeline is full, retry the same request */
     }
 }
 
@@ -153,6 +195,17 @@ static void *run_job(void *arg)
     int fd = dial(j->addr);
     if (fd < 0) {
         j->rc = 1;
+        return NULL;
+    }
+    if (j->path) {
+        char head[512];
+        int hn = snprintf(head, sizeof(head),
+                          "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                          "Content-Length: %zu\r\n\r\n",
+                          j->path, j->ctype, j->len);
+        for (long i = 0; i < j->requests && !j->rc; i++)
+            j->rc = request(fd, head, (size_t)hn, j->data, j->len) ? 1 : 0;
+        close(fd);
         return NULL;
     }
     if (!j->batch) {
@@ -176,19 +229,9 @@ static void *run_job(void *arg)
                           "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
                           "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
                           (size_t)(q - p));
-        for (;;) {
-            if (write_all(fd, head, (size_t)hn) || write_all(fd, p, (size_t)(q - p))) {
-                j->rc = 1;
-                return NULL;
-            }
-            int rc = read_response(fd);
-            if (rc < 0) {
-                j->rc = 1;
-                return NULL;
-            }
-            if (rc == 0)
-                break;
-            usleep(1000); /* 503: the pipeline is full, retry the same batch */
+        if (request(fd, head, (size_t)hn, p, (size_t)(q - p))) {
+            j->rc = 1;
+            return NULL;
         }
         p = q;
     }
@@ -200,24 +243,39 @@ int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "gen"))
         return gen(argv[2], atol(argv[3]), argc > 4 && !strcmp(argv[4], "syslog"));
-    if (argc < 5 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "http"))) {
+    if (argc == 5 && !strcmp(argv[1], "otlp"))
+        return gen_otlp(argv[2], argv[3], atol(argv[4]));
+    int post = argc == 8 && !strcmp(argv[1], "post");
+    if (!post && (argc < 5 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "http")))) {
         fprintf(stderr, "usage: loadgen gen FILE N [syslog] | tcp ADDR FILE CONNS | "
-                        "http ADDR FILE CONNS BATCH\n");
+                        "http ADDR FILE CONNS BATCH | otlp PB_FILE JSON_FILE N | "
+                        "post ADDR PATH FILE CONTENT_TYPE CONNS REQUESTS\n");
         return 2;
     }
-    int fd = open(argv[3], O_RDONLY);
+    const char *file = argv[post ? 4 : 3];
+    int fd = open(file, O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        perror(argv[3]);
+        perror(file);
         return 1;
     }
     const char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int conns = atoi(argv[4]);
+    int conns = atoi(argv[post ? 6 : 4]);
     int batch = !strcmp(argv[1], "http") ? (argc > 5 ? atoi(argv[5]) : 500) : 0;
     struct job jobs[64] = {0};
     if (conns < 1 || conns > 64)
         return 2;
-    split(data, (size_t)st.st_size, conns, jobs);
+    if (post) {
+        long requests = atol(argv[7]);
+        for (int i = 0; i < conns; i++)
+            jobs[i] = (struct job){.data = data,
+                                   .len = (size_t)st.st_size,
+                                   .path = argv[3],
+                                   .ctype = argv[5],
+                                   .requests = requests / conns + (i < requests % conns)};
+    } else {
+        split(data, (size_t)st.st_size, conns, jobs);
+    }
     pthread_t th[64];
     double t0 = now();
     for (int i = 0; i < conns; i++) {

@@ -4,7 +4,9 @@
  *   B. our path: jsontok (one strict checking pass) and normalization by splicing (collector),
  *   C. the worker: event view + Lua process() through the proxy + splice serialization,
  *   D. the pieces of C on their own (tokenize, Lua call, serialize),
- *   F. framing NDJSON lines out of 64 KiB reads, R. a ring push and pop in batches of 1,000.
+ *   F. framing NDJSON lines out of 64 KiB reads, R. a ring push and pop in batches of 1,000,
+ *   O, OJ. an OTLP request of 512 log records (S7's) decoded and mapped into events, per record:
+ *      protobuf, and the same records as OTLP/JSON.
  * Prints ns/event and events/s per core. Usage: micro_event [iterations] [ID...] */
 #define JSMN_STATIC
 #include <jsmn.h>
@@ -17,11 +19,13 @@
 #include "collector/framer.h"
 #include "collector/input.h"
 #include "collector/normalize.h"
+#include "collector/otlp.h"
 #include "core/buf.h"
 #include "core/eview.h"
 #include "core/jsontok.h"
 #include "core/ring.h"
 #include "router/script.h"
+#include "otlp_body.h"
 
 #define NEV 1024
 
@@ -261,6 +265,46 @@ static void bench_ring(long iters)
 
 /* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2), e.g.
  * to count instructions of one under callgrind on a noisy machine. */
+static void otlp_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
+{
+    *(size_t *)ud += len + klen;
+    (void)json, (void)key;
+}
+
+static void otlp_invalid(void *ud, const char *why, const char *raw, size_t len)
+{
+    (void)ud, (void)why, (void)raw, (void)len;
+}
+
+/* One S7 request decoded again and again (iterations / 512 times, at least once). */
+static void bench_otlp(long iters, enum otlp_encoding enc)
+{
+    struct buf pb = {0}, js = {0};
+    if (otlp_body(512, &pb, &js))
+        return;
+    const struct buf *body = enc == OTLP_PROTOBUF ? &pb : &js;
+    struct otlp_decoder *d = otlp_decoder_new("otlp", "trace_id");
+    struct recv_time rt;
+    recv_time_now(&rt);
+    size_t bytes = 0;
+    const struct otlp_out out = {otlp_event, otlp_invalid, &bytes};
+    const char *err;
+    long reqs = (iters + 511) / 512;
+    double t0 = now_s();
+    for (long i = 0; i < reqs; i++) {
+        if (otlp_decode(d, OTLP_LOGS, enc, body->data, body->len, &rt, &out, &err) != 512) {
+            fprintf(stderr, "otlp_decode: %s\n", err);
+            break;
+        }
+    }
+    report(enc == OTLP_PROTOBUF ? "O. OTLP protobuf -> events, per record"
+                                : "OJ. OTLP/JSON -> events, per record",
+           now_s() - t0, reqs * 512);
+    otlp_decoder_free(d);
+    buf_free(&pb);
+    buf_free(&js);
+}
+
 static int nwant;
 static char **wanted;
 
@@ -287,6 +331,10 @@ int main(int argc, char **argv)
         bench_framing(iters);
     if (want("R"))
         bench_ring(iters);
+    if (want("O"))
+        bench_otlp(iters, OTLP_PROTOBUF);
+    if (want("OJ"))
+        bench_otlp(iters, OTLP_JSON);
     if (want("A"))
         bench_jansson(iters);
     if (want("B"))

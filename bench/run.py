@@ -61,6 +61,30 @@ def cache(kind, n=N):
     return path
 
 
+OTLP_BATCH = 512  # log records per OTLP request (S7, S7J)
+
+
+def otlp_bodies():
+    """One OTLP/HTTP logs request of OTLP_BATCH records (the fields of the NDJSON events, one
+    resource), as protobuf and as OTLP/JSON: the same records both ways."""
+    os.makedirs(CACHE, exist_ok=True)
+    pb = os.path.join(CACHE, f"otlp-logs-{OTLP_BATCH}.pb")
+    js = os.path.join(CACHE, f"otlp-logs-{OTLP_BATCH}.json")
+    if not (os.path.exists(pb) and os.path.exists(js)):
+        subprocess.run([LOADGEN, "otlp", pb + ".tmp", js + ".tmp", str(OTLP_BATCH)], check=True)
+        os.rename(pb + ".tmp", pb)
+        os.rename(js + ".tmp", js)
+    return pb, js
+
+
+def events_of(name):
+    if name == "S6":
+        return N6
+    if name in ("S7", "S7J"):
+        return N // OTLP_BATCH * OTLP_BATCH
+    return N
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
@@ -137,6 +161,14 @@ def scenario(name):
     elif name == "S5":
         inp = f"{{name: app, type: http, listen: '127.0.0.1:{port}', max_body: 16MiB}}"
         send = [LOADGEN, "http", f"127.0.0.1:{port}", data, "4", "500"]
+    elif name in ("S7", "S7J"):
+        # OTLP/HTTP logs, 512 records per request, 4 keep-alive clients -> null: protobuf (S7)
+        # or the same records as OTLP/JSON (S7J).
+        inp = f"{{name: otlp, type: http, listen: '127.0.0.1:{port}', max_body: 16MiB}}"
+        pb, js = otlp_bodies()
+        body, ctype = (pb, "application/x-protobuf") if name == "S7" else (js, "application/json")
+        send = [LOADGEN, "post", f"127.0.0.1:{port}", "/v1/logs", body, ctype, "4",
+                str(N // OTLP_BATCH)]
     elif name == "S6":
         sink_port = free_port()
         sinks = (f"  - {{name: out, type: tcp, address: '127.0.0.1:{sink_port}', "
@@ -184,7 +216,7 @@ def run_once(name):
         time.sleep(0.02)
     time.sleep(0.2)
     cpu0 = cpu_seconds(p.pid)
-    n = N6 if name == "S6" else N
+    n = events_of(name)
     t0 = time.monotonic()
     sender = subprocess.Popen(send, stdout=subprocess.PIPE)
     extra = ""
@@ -245,7 +277,7 @@ def loopback(kind):
 
 
 def main():
-    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6"]
+    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J"]
     rows = []
     loop = {k: statistics.median(loopback(k) for _ in range(RUNS)) for k in ("ndjson", "syslog")}
     for name in names:

@@ -384,23 +384,28 @@ void collector_json(struct input *in, const char *json, size_t len)
     }
 }
 
-/* The partition hash of an event built by a parser (syslog, OTLP, statsd): the partition key's
- * value is looked up only when its name appears in the text at all. */
+/* The partition hash of a key's value: a string's characters (unescaped), else its JSON text
+ * (text[0..n), a string without its quotes). */
+static uint64_t value_hash(struct collector *c, const char *text, size_t n, int is_string)
+{
+    if (is_string && memchr(text, '\\', n)) {
+        buf_reset(&c->keyval);
+        jsontok_unescape(text, n, &c->keyval);
+        text = c->keyval.data;
+        n = c->keyval.len;
+    }
+    return hash64(text, n);
+}
+
+/* The partition hash of an event built by a parser (syslog, statsd): the partition key's value
+ * is looked up only when its name appears in the text at all. */
 static int built_key_hash(struct collector *c, const char *json, size_t len, uint64_t *hash)
 {
     int v = *c->partition_key ? find_member(c, json, len, c->key_probe, c->partition_key) : -1;
     if (v < 0)
         return 0;
     const jsmntok_t *t = &c->keytok.tok[v];
-    const char *text = json + t->start;
-    size_t n = (size_t)(t->end - t->start);
-    if (t->type == JSMN_STRING && memchr(text, '\\', n)) {
-        buf_reset(&c->keyval);
-        jsontok_unescape(text, n, &c->keyval);
-        text = c->keyval.data;
-        n = c->keyval.len;
-    }
-    *hash = hash64(text, n);
+    *hash = value_hash(c, json + t->start, (size_t)(t->end - t->start), t->type == JSMN_STRING);
     return 1;
 }
 
@@ -421,6 +426,25 @@ void collector_event(struct input *in, const char *json, size_t len)
     }
     int has = built_key_hash(c, json, len, &hash);
     stage(in, json, len, 0, has ? &hash : NULL);
+}
+
+void collector_event_keyed(struct input *in, const char *json, size_t len, const char *key,
+                           size_t klen)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.received, 1);
+    if (len > c->max_record) {
+        dead_letter(in, "too large", json, len);
+        return;
+    }
+    int str = key && klen >= 2 && key[0] == '"';
+    uint64_t hash = key ? value_hash(c, key + str, klen - 2 * (size_t)str, str) : 0;
+    stage(in, json, len, 0, key ? &hash : NULL);
+}
+
+const char *collector_partition_key(const struct collector *c)
+{
+    return c->partition_key;
 }
 
 int collector_paused(const struct collector *c)

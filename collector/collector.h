@@ -66,6 +66,13 @@ struct buf *collector_buffer(struct collector *c);
 /* A canonical event a format or parser built (valid JSON by construction), counted as received:
  * staged as it is, or dead-lettered as too large for the pipeline. */
 void collector_event(struct input *in, const char *json, size_t len);
+/* As collector_event, from a parser that knows where the partition key's value is: key[0..klen)
+ * is its JSON text in json (a string with its quotes), or NULL when the event has no such member
+ * (OTLP: the mapping writes every member, so the event is not searched again). */
+void collector_event_keyed(struct input *in, const char *json, size_t len, const char *key,
+                           size_t klen);
+/* The partition key's field name ("" for round robin), borrowed for the collector's life. */
+const char *collector_partition_key(const struct collector *c);
 /* True while the pipeline is full under `block` (HTTP answers 503, UDP counts drops). */
 int collector_paused(const struct collector *c);
 /* Ends a read: moves the staged records into the rings (see above). */

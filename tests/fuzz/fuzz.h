@@ -51,8 +51,9 @@ static inline struct recv_time fuzz_recv_time(void)
 }
 
 /* Aborts unless text[0..len) is one JSON object on one line that jansson loads with flags.
- * what names the producer for the message. A \u0000 escape in a key is valid JSON that
- * jansson cannot load: such text is checked by jsontok instead (duplicates unchecked). */
+ * what names the producer for the message. A \u0000 escape in a key and an integer past
+ * INT64_MAX (a uint64 count) are valid JSON that jansson cannot load: such text is checked by
+ * jsontok instead (duplicates unchecked). */
 static inline void fuzz_check_object(const char *what, const char *text, size_t len, size_t flags)
 {
     json_error_t e;
@@ -60,7 +61,8 @@ static inline void fuzz_check_object(const char *what, const char *text, size_t 
         text = ""; /* an empty buffer: no JSON either */
     FUZZ_CHECK(!memchr(text, '\n', len), "%s: output holds a newline: %.*s", what, (int)len, text);
     json_t *j = json_loadb(text, len, flags, &e);
-    if (!j && json_error_code(&e) == json_error_null_byte_in_key) {
+    if (!j && (json_error_code(&e) == json_error_null_byte_in_key ||
+               json_error_code(&e) == json_error_numeric_overflow)) {
         struct jsontok t = {0};
         int rc = jsontok_parse(&t, text, len);
         FUZZ_CHECK(rc == 0 && t.tok[0].type == JSMN_OBJECT,
@@ -73,6 +75,27 @@ static inline void fuzz_check_object(const char *what, const char *text, size_t 
                (int)len, text);
     FUZZ_CHECK(json_is_object(j), "%s: output is not a JSON object: %.*s", what, (int)len, text);
     json_decref(j);
+}
+
+/* Aborts unless key[0..klen) is the JSON text of the value of member `name` of the object
+ * text[0..len) (NULL when it has none): where a decoder says the partition key's value is. */
+static inline void fuzz_check_key(const char *what, const char *text, size_t len, const char *name,
+                                  const char *key, size_t klen)
+{
+    struct jsontok t = {0};
+    FUZZ_CHECK(jsontok_parse(&t, text, len) == 0, "%s: output is not JSON", what);
+    int v = jsontok_find(&t, 0, name, strlen(name));
+    if (v < 0) {
+        FUZZ_CHECK(!key, "%s: a key value for %s, which the event lacks: %.*s", what, name,
+                   (int)len, text);
+    } else {
+        size_t s = jsontok_text_start(&t, v), e = jsontok_text_end(&t, v);
+        FUZZ_CHECK(key == text + s && klen == e - s,
+                   "%s: the key value for %s is not the "
+                   "member's (%.*s): %.*s",
+                   what, name, (int)(e - s), text + s, (int)len, text);
+    }
+    jsontok_free(&t);
 }
 
 /* 1 when jansson loads text[0..len) with flags (any JSON value at the top). json_loadb stops
