@@ -1,8 +1,11 @@
 /* `http` input (libevent's evhttp): POST /v1/events (NDJSON, one JSON object, or a JSON
- * array) and OTLP/HTTP JSON at /v1/logs, /v1/traces, /v1/metrics. Bodies may be gzip or
- * deflate encoded. Answers 200 with what was accepted, 400 with a JSON error for a body it
- * cannot read at all, 413 over max_body, 415 for an unsupported encoding or OTLP protobuf, and
- * 503 with Retry-After while the pipeline is full (so a sender retries rather than loses). */
+ * array) and OTLP/HTTP, protobuf or JSON, at /v1/logs, /v1/traces, /v1/metrics. Bodies may be
+ * gzip or deflate encoded. Answers 200 with what was accepted (for OTLP the
+ * Export*ServiceResponse, with partial_success when records were dead-lettered), 400 for a body
+ * it cannot read at all, 413 over max_body, 415 for an unsupported content type or encoding,
+ * and 503 with Retry-After while the pipeline is full (so a sender retries rather than loses).
+ * OTLP errors carry a google.rpc.Status in the request's encoding, /v1/events ones
+ * {"error": ...}. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "collector/body.h"
@@ -20,6 +24,7 @@
 #include "collector/inflate.h"
 #include "collector/input.h"
 #include "collector/otlp.h"
+#include "collector/otlp_reply.h"
 #include "core/dlist.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -71,13 +76,12 @@ struct httpin {
     struct log_limit lim;
     struct log_limit reject_log;
     char err[160]; /* the 400 answer's error, when it is built */
-};
-
-/* One OTLP body being handed over: a record (log record, span, data point) whose event is over
- * max_event_size is dead-lettered as too large. */
-struct otlp_sink {
-    struct input *in;
-    size_t max;
+    struct otlp_decoder *otlp;
+    struct buf answer; /* an OTLP answer's body */
+    /* The request being answered (evhttp hands over one at a time): an OTLP signal, or -1 for
+     * /v1/events; and for OTLP the encoding of its body, which its answer takes. */
+    int sig;
+    enum otlp_encoding enc;
 };
 
 static size_t slot(const struct conn_set *s, const void *p)
@@ -254,19 +258,46 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
     return bev;
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason, json_t *body)
+static void send_body(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+                      const char *body, size_t len)
 {
     struct evbuffer *b = evbuffer_new();
+    if (b && len)
+        evbuffer_add(b, body, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_send_reply(req, code, reason, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+/* A /v1/events answer (a JSON object, and a newline for curl's sake). */
+static void reply(struct evhttp_request *req, int code, const char *reason, json_t *body)
+{
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    if (text) {
-        evbuffer_add(b, text, strlen(text));
-        evbuffer_add(b, "\n", 1);
-        free(text);
+    size_t n = text ? strlen(text) : 0;
+    if (text)
+        text[n] = '\n'; /* json_dumps's NUL: the body is sent by length */
+    send_body(req, code, reason, "application/json", text, text ? n + 1 : 0);
+    free(text);
+}
+
+/* The answer to an error: a google.rpc.Status for OTLP, in the request's encoding, else
+ * {"error": msg}. */
+static void reply_status(struct httpin *h, struct evhttp_request *req, int code, const char *reason,
+                         const char *msg)
+{
+    if (h->sig < 0) {
+        reply(req, code, reason, json_pack("{s:s}", "error", msg));
+        return;
     }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, code, reason, b);
-    evbuffer_free(b);
+    enum otlp_rpc_code rpc = code == 503                  ? OTLP_RPC_UNAVAILABLE
+                             : code == 413                ? OTLP_RPC_RESOURCE_EXHAUSTED
+                             : code == 404 || code == 405 ? OTLP_RPC_UNIMPLEMENTED
+                                                          : OTLP_RPC_INVALID_ARGUMENT;
+    buf_reset(&h->answer);
+    otlp_reply_status(&h->answer, h->enc, rpc, msg);
+    send_body(req, code, reason, otlp_content_type(h->enc), h->answer.data, h->answer.len);
 }
 
 /* A 4xx: counted, and logged (rate-limited) so the operator sees what senders are told. */
@@ -278,7 +309,16 @@ static void reply_error(struct httpin *h, struct evhttp_request *req, int code, 
     if (sup >= 0)
         log_warn("http request rejected", "{s:s, s:i, s:s, s:I}", "input", h->in->name, "status",
                  code, "error", msg, "suppressed", (json_int_t)sup);
-    reply(req, code, reason, json_pack("{s:s}", "error", msg));
+    reply_status(h, req, code, reason, msg);
+}
+
+/* 503 with Retry-After: the pipeline is full, or memory ran out; counted as refused. The body
+ * was not taken: the sender sends it again. */
+static void reply_busy(struct httpin *h, struct evhttp_request *req, const char *msg)
+{
+    counter_add(&h->in->stats.refused, 1);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    reply_status(h, req, 503, "Service Unavailable", msg);
 }
 
 /* One /v1/events body being handed over (events_body). A body of which no line is a JSON
@@ -358,30 +398,97 @@ static int events_body(struct httpin *h, const char *b, size_t n, int *accepted,
     return 0;
 }
 
+/* One OTLP request being handed over: each event staged, except one over max_event_size, which
+ * is dead-lettered as too large (its first bytes kept), and a record that does not decode
+ * (OTLP/JSON), dead-lettered with why. The answer's partial success counts both. */
+struct otlp_request {
+    struct input *in;
+    size_t max;   /* max_event_size */
+    int invalid;  /* records that did not decode */
+    char why[96]; /* the first one's reason */
+};
+
 static void otlp_event(void *ud, const char *json, size_t len)
 {
-    struct otlp_sink *s = ud;
-    if (len > s->max) {
-        collector_dead(s->in, "too large", json, s->max);
+    struct otlp_request *r = ud;
+    if (len > r->max) {
+        collector_dead(r->in, "too large", json, r->max);
         return;
     }
-    collector_event(s->in, json, len);
+    collector_event(r->in, json, len);
 }
 
-/* The Export*ServiceResponse: empty on full success; with partialSuccess (the signal's
- * rejected count and why) when records were dead-lettered: over max_event_size, or over the
- * pipeline's largest record. */
-static json_t *otlp_response(enum otlp_signal sig, int dead, size_t max)
+static void otlp_invalid(void *ud, const char *why, const char *raw, size_t len)
 {
-    static const char *const rejected[] = {[OTLP_LOGS] = "rejectedLogRecords",
-                                           [OTLP_TRACES] = "rejectedSpans",
-                                           [OTLP_METRICS] = "rejectedDataPoints"};
-    if (!dead)
-        return json_object();
-    char why[160];
-    snprintf(why, sizeof(why), "%d %s too large, dead-lettered (max_event_size %zu bytes)", dead,
-             dead == 1 ? "record" : "records", max);
-    return json_pack("{s:{s:i, s:s}}", "partialSuccess", rejected[sig], dead, "errorMessage", why);
+    struct otlp_request *r = ud;
+    if (!r->invalid++)
+        snprintf(r->why, sizeof(r->why), "%s", why);
+    collector_dead(r->in, why, raw, len > r->max ? r->max : len);
+}
+
+/* The partial success's message: how many records were dead-lettered and why. What was
+ * dead-lettered and did not fail to decode was too large: over max_event_size, or over the
+ * pipeline's largest record. */
+static void otlp_partial(char *msg, size_t size, const struct otlp_request *r, int dead)
+{
+    int large = dead - r->invalid, n = 0;
+    if (large > 0)
+        n = snprintf(msg, size, "%d %s too large, dead-lettered (max_event_size %zu bytes)", large,
+                     large == 1 ? "record" : "records", r->max);
+    if (r->invalid && n >= 0 && (size_t)n < size)
+        snprintf(msg + n, size - (size_t)n, "%s%d %s invalid, dead-lettered (%s%s)", n ? "; " : "",
+                 r->invalid, r->invalid == 1 ? "record" : "records",
+                 r->invalid > 1 ? "first: " : "", r->why);
+}
+
+/* POST /v1/logs, /v1/traces, /v1/metrics: the records decoded and handed over, then the
+ * Export*ServiceResponse; a body that does not decode gets 400 (413 when it would decode into
+ * too much memory) with a google.rpc.Status, and nothing of it is kept. */
+static void otlp_body(struct httpin *h, struct evhttp_request *req, const char *body, size_t n)
+{
+    struct input *in = h->in;
+    struct otlp_request r = {.in = in, .max = (size_t)h->o->common.max_event_size};
+    const struct otlp_out out = {otlp_event, otlp_invalid, &r};
+    uint64_t dead0 = counter_get(&in->stats.dead_letter);
+    const char *err = "";
+    int rc = otlp_decode(h->otlp, h->sig, h->enc, body, n, collector_now(in->col), &out, &err);
+    collector_commit(in->col);
+    if (rc == -ENOMEM) {
+        reply_busy(h, req, err);
+        return;
+    }
+    if (rc < 0) {
+        reply_error(h, req, rc == -E2BIG ? 413 : 400,
+                    rc == -E2BIG ? "Payload Too Large" : "Bad Request", err);
+        return;
+    }
+    int dead = (int)(counter_get(&in->stats.dead_letter) - dead0);
+    char msg[256];
+    if (dead)
+        otlp_partial(msg, sizeof(msg), &r, dead);
+    buf_reset(&h->answer);
+    otlp_reply_export(&h->answer, h->sig, h->enc, dead, dead ? msg : NULL);
+    send_body(req, 200, "OK", otlp_content_type(h->enc), h->answer.data, h->answer.len);
+}
+
+/* The encoding a Content-Type names (its media type, before any parameter, in any case), or -1
+ * for one OTLP does not use. A request without one is taken as JSON, as before protobuf. */
+static int otlp_encoding_of(const char *ctype)
+{
+    if (!ctype)
+        return OTLP_JSON;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    size_t n = strcspn(ctype, ";");
+    while (n && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+        n--;
+    if (n == strlen("application/json") && !strncasecmp(ctype, "application/json", n))
+        return OTLP_JSON;
+    if ((n == strlen("application/x-protobuf") &&
+         !strncasecmp(ctype, "application/x-protobuf", n)) ||
+        (n == strlen("application/protobuf") && !strncasecmp(ctype, "application/protobuf", n)))
+        return OTLP_PROTOBUF;
+    return -1;
 }
 
 static const char *header(struct evhttp_request *req, const char *name)
@@ -410,6 +517,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     struct httpin *h = arg;
     struct input *in = h->in;
+    h->sig = -1;
+    h->enc = OTLP_JSON;
     if (admit(h, req))
         return;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
@@ -424,30 +533,29 @@ static void on_request(struct evhttp_request *req, void *arg)
                     "unknown path; POST to /v1/events, /v1/logs, /v1/traces or /v1/metrics");
         return;
     }
+    h->sig = sig;
+    int enc = sig >= 0 ? otlp_encoding_of(header(req, "Content-Type")) : OTLP_JSON;
+    if (enc < 0) {
+        reply_error(h, req, 415, "Unsupported Media Type",
+                    "OTLP/HTTP takes Content-Type application/x-protobuf or application/json");
+        return;
+    }
+    h->enc = (enum otlp_encoding)enc;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         reply_error(h, req, 405, "Method Not Allowed", "use POST");
         return;
     }
     if (collector_paused(in->col)) {
-        counter_add(&in->stats.refused, 1);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        reply(req, 503, "Service Unavailable",
-              json_pack("{s:s}", "error", "pipeline full, retry later"));
-        return;
-    }
-    const char *ctype = header(req, "Content-Type");
-    if (sig >= 0 && ctype && strstr(ctype, "protobuf")) {
-        reply_error(h, req, 415, "Unsupported Media Type",
-                    "only OTLP/HTTP JSON is supported (set the exporter protocol to http/json)");
+        reply_busy(h, req, "pipeline full, retry later");
         return;
     }
     struct evbuffer *ib = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(ib);
     counter_add(&in->stats.bytes, n);
     const char *body = (const char *)evbuffer_pullup(ib, -1);
-    const char *enc = header(req, "Content-Encoding");
-    if (enc && strcmp(enc, "identity") != 0) {
-        if (strcmp(enc, "gzip") && strcmp(enc, "deflate") && strcmp(enc, "x-gzip")) {
+    const char *enc_hdr = header(req, "Content-Encoding");
+    if (enc_hdr && strcmp(enc_hdr, "identity") != 0) {
+        if (strcmp(enc_hdr, "gzip") && strcmp(enc_hdr, "deflate") && strcmp(enc_hdr, "x-gzip")) {
             reply_error(h, req, 415, "Unsupported Media Type",
                         "Content-Encoding must be gzip, deflate or identity");
             return;
@@ -466,31 +574,21 @@ static void on_request(struct evhttp_request *req, void *arg)
         n = h->body.len;
     }
     collector_begin(in->col);
-    const char *err = NULL;
-    json_t *resp;
-    if (sig == -1) {
-        int accepted = 0, dead = 0;
-        if (events_body(h, body, n, &accepted, &dead, &err)) {
-            collector_commit(in->col);
-            reply_error(h, req, 400, "Bad Request", err);
-            return;
-        }
-        resp = json_pack("{s:i, s:i}", "accepted", accepted, "dead_letter", dead);
+    if (sig >= 0) {
+        otlp_body(h, req, body ? body : "", n);
     } else {
-        struct otlp_sink s = {in, (size_t)h->o->common.max_event_size};
-        uint64_t dead0 = counter_get(&in->stats.dead_letter);
-        int count =
-            otlp_parse(sig, body, n, in->name, collector_now(in->col), otlp_event, &s, &err);
-        if (count < 0) {
-            collector_commit(in->col);
+        int accepted = 0, dead = 0;
+        const char *err = NULL;
+        int rc = events_body(h, body ? body : "", n, &accepted, &dead, &err);
+        collector_commit(in->col);
+        if (rc)
             reply_error(h, req, 400, "Bad Request", err);
-            return;
-        }
-        resp = otlp_response(sig, (int)(counter_get(&in->stats.dead_letter) - dead0), s.max);
+        else
+            reply(req, 200, "OK",
+                  json_pack("{s:i, s:i}", "accepted", accepted, "dead_letter", dead));
     }
-    collector_commit(in->col);
     buf_trim(&h->body, 1 << 20);
-    reply(req, 200, "OK", resp);
+    buf_trim(&h->answer, 1 << 16);
 }
 
 static int http_start(struct input *in, char *err, size_t errlen)
@@ -506,7 +604,8 @@ static int http_start(struct input *in, char *err, size_t errlen)
         h->conns.cap <<= 1;
     h->conns.v = calloc(h->conns.cap, sizeof(*h->conns.v));
     h->http = evhttp_new(in->base);
-    if (!h->conns.v || !h->http)
+    h->otlp = otlp_decoder_new(in->name);
+    if (!h->conns.v || !h->http || !h->otlp)
         return -ENOMEM;
     evhttp_set_max_body_size(h->http, h->o->max_body);
     evhttp_set_max_headers_size(h->http, 65536);
@@ -560,6 +659,8 @@ static void http_destroy(struct input *in)
         return;
     http_stop(in);
     buf_free(&h->body);
+    buf_free(&h->answer);
+    otlp_decoder_free(h->otlp);
     free(h->conns.v);
     free(h);
     in->priv = NULL;
@@ -587,8 +688,8 @@ static const struct cfg_key http_keys[] = {
 /* Pausing is answered per request (503), not by closing sockets: no pause or resume. */
 const struct input_type input_http = {
     .cfg = {.name = "http",
-            .desc = "HTTP: POST /v1/events (NDJSON or a JSON array) and OTLP/HTTP JSON at "
-                    "/v1/logs, /v1/traces, /v1/metrics; gzip accepted.",
+            .desc = "HTTP: POST /v1/events (NDJSON or a JSON array) and OTLP/HTTP (protobuf or "
+                    "JSON) at /v1/logs, /v1/traces, /v1/metrics; gzip accepted.",
             .size = sizeof(struct http_opts),
             .keys = http_keys},
     .start = http_start,

@@ -1,524 +1,251 @@
-#include "collector/otlp.h"
-
+/* The OTLP decoder: a request body, protobuf or JSON, into protobuf-c structures allocated in an
+ * arena reset per request (so decoding makes no malloc per message once the arena has grown to
+ * the usual request), then into events by the one mapping (otlp_map.c). */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jsonw.h"
-#include "core/timeutil.h"
+#include "collector/otlp_int.h"
 
-/* Everything one request shares while its events are built. */
-struct ctx {
-    struct buf keys; /* top-level keys written for the current event, NUL-separated */
-    const char *source;
-    const struct recv_time *rt;
-    otlp_emit_fn emit;
-    void *ud;
-    struct buf out;
-    int count;
-    json_t *resource; /* attributes array of the current resource */
-    json_t *scope;    /* the current scope object */
+struct otlp_decoder {
+    struct arena arena;
+    ProtobufCAllocator alloc; /* protobuf-c's allocations, from the arena */
+    struct otlp_json json;
+    struct otlp_map map;
+    char err[256];
 };
 
-static void write_any(struct buf *o, json_t *v, int depth);
-
-/* Remembers the keys written in one JSON object (length-prefixed: a key may hold NUL bytes).
- * Returns 1 when k was written already: each key appears once, the first wins. */
-static int key_seen(struct buf *keys, const char *k, size_t n)
+static void *arena_pb_alloc(void *ud, size_t size)
 {
-    for (size_t off = 0; off < keys->len;) {
-        size_t l;
-        memcpy(&l, keys->data + off, sizeof(l));
-        off += sizeof(l);
-        if (l == n && !memcmp(keys->data + off, k, n))
-            return 1;
-        off += l;
-    }
-    buf_append(keys, &n, sizeof(n));
-    buf_append(keys, k, n);
-    return 0;
+    return arena_alloc(ud, size);
 }
 
-/* [{key, value}] (a kvlistValue, an event's or link's attributes) -> a plain object. */
-static void write_kvlist(struct buf *o, json_t *vals, int depth)
+/* Nothing is freed one by one: the arena is reset per request. protobuf-c frees what it
+ * allocated on a failure path and its scratch space through here. */
+static void arena_pb_free(void *ud, void *p)
 {
-    struct buf keys = {0};
-    json_t *kv;
-    size_t i;
-    int first = 1;
-    buf_putc(o, '{');
-    json_array_foreach(vals, i, kv)
-    {
-        json_t *kj = json_object_get(kv, "key");
-        if (!json_is_string(kj) || key_seen(&keys, json_string_value(kj), json_string_length(kj)))
-            continue;
-        if (!first)
-            buf_putc(o, ',');
-        first = 0;
-        jsonw_string(o, json_string_value(kj), json_string_length(kj));
-        buf_putc(o, ':');
-        write_any(o, json_object_get(kv, "value"), depth);
-    }
-    buf_putc(o, '}');
-    buf_free(&keys);
+    (void)ud, (void)p;
 }
 
-/* AnyValue -> plain JSON. */
-static void write_any(struct buf *o, json_t *v, int depth)
+struct otlp_decoder *otlp_decoder_new(const char *source)
 {
-    json_t *x;
-    if (!json_is_object(v) || depth > 32) {
-        buf_puts(o, "null");
-    } else if ((x = json_object_get(v, "stringValue"))) {
-        const char *s = json_string_value(x);
-        jsonw_string(o, s ? s : "", s ? json_string_length(x) : 0);
-    } else if ((x = json_object_get(v, "boolValue"))) {
-        buf_puts(o, json_is_true(x) ? "true" : "false");
-    } else if ((x = json_object_get(v, "intValue"))) {
-        /* int64 is a string in proto3 JSON, a number from some encoders. */
-        if (json_is_integer(x))
-            jsonw_int(o, json_integer_value(x));
-        else if (json_is_string(x))
-            jsonw_int(o, strtoll(json_string_value(x), NULL, 10));
-        else
-            buf_puts(o, "null");
-    } else if ((x = json_object_get(v, "doubleValue"))) {
-        jsonw_double(o, json_is_number(x)
-                            ? json_number_value(x)
-                            : strtod(json_string_value(x) ? json_string_value(x) : "", NULL));
-    } else if ((x = json_object_get(v, "arrayValue"))) {
-        json_t *vals = json_object_get(x, "values"), *e;
-        size_t i;
-        buf_putc(o, '[');
-        json_array_foreach(vals, i, e)
-        {
-            if (i)
-                buf_putc(o, ',');
-            write_any(o, e, depth + 1);
-        }
-        buf_putc(o, ']');
-    } else if ((x = json_object_get(v, "kvlistValue"))) {
-        write_kvlist(o, json_object_get(x, "values"), depth + 1);
-    } else if ((x = json_object_get(v, "bytesValue"))) {
-        const char *s = json_string_value(x); /* base64, kept as text */
-        jsonw_string(o, s ? s : "", s ? strlen(s) : 0);
-    } else {
-        buf_puts(o, "null");
-    }
-}
-
-static _Thread_local struct ctx *cur_ctx; /* the request being parsed on this thread */
-
-/* Writes ,"prefix+key": and remembers the key. Returns 0, or -1 (nothing written) when that
- * key is already in the event: every key appears once. */
-static int field_key(struct buf *o, const char *prefix, const char *key)
-{
-    struct ctx *c = cur_ctx;
-    struct buf k = {0};
-    buf_puts(&k, prefix ? prefix : "");
-    buf_puts(&k, key);
-    if (key_seen(&c->keys, k.data, k.len)) {
-        buf_free(&k);
-        return -1;
-    }
-    buf_putc(o, ',');
-    jsonw_string(o, k.data, k.len);
-    buf_putc(o, ':');
-    buf_free(&k);
-    return 0;
-}
-
-static int canonical(const char *k)
-{
-    static const char *const names[] = {"timestamp", "kind",    "source", "received_at",
-                                        "service",   "host",    "level",  "message",
-                                        "trace_id",  "span_id", "name",   NULL};
-    for (int i = 0; names[i]; i++) {
-        if (!strcmp(names[i], k))
-            return 1;
-    }
-    return 0;
-}
-
-/* Attributes [{key, value}] as fields; plain ones clash-checked against canonical names. */
-static void write_attrs(struct buf *o, json_t *attrs, const char *prefix)
-{
-    json_t *kv;
-    size_t i;
-    json_array_foreach(attrs, i, kv)
-    {
-        const char *k = json_string_value(json_object_get(kv, "key"));
-        if (!k)
-            continue;
-        /* The record's own attributes go to the top level; one that would clash with a field
-         * already written becomes attributes.<key> (and is dropped only if that clashes too). */
-        if (field_key(o,
-                      prefix         ? prefix
-                      : canonical(k) ? "attributes."
-                                     : NULL,
-                      k) &&
-            (prefix || field_key(o, "attributes.", k)))
-            continue;
-        write_any(o, json_object_get(kv, "value"), 0);
-    }
-}
-
-static const char *attr_string(json_t *attrs, const char *key)
-{
-    json_t *kv;
-    size_t i;
-    json_array_foreach(attrs, i, kv)
-    {
-        const char *k = json_string_value(json_object_get(kv, "key"));
-        if (k && !strcmp(k, key))
-            return json_string_value(json_object_get(json_object_get(kv, "value"), "stringValue"));
-    }
+    struct otlp_decoder *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->alloc = (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, &d->arena};
+    /* Between requests the arena keeps what a request of a few MiB needs, not a rare huge one. */
+    d->arena.keep = 16 << 20;
+    if (otlp_map_init(&d->map, source))
+        goto fail;
+    return d;
+fail:
+    otlp_decoder_free(d);
     return NULL;
 }
 
-/* A uint64 nanosecond field: a string (proto3 JSON) or a number. 0 when absent. */
-static int64_t nanos(json_t *v)
+void otlp_decoder_free(struct otlp_decoder *d)
 {
-    if (json_is_integer(v))
-        return json_integer_value(v);
-    if (json_is_string(v))
-        return strtoll(json_string_value(v), NULL, 10);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+    if (!d)
+        return;
+    otlp_map_free(&d->map);
+    otlp_json_free(&d->json);
+    arena_free(&d->arena);
+    free(d);
+}
+
+/* ---- protobuf ---- */
+
+/* Reads a varint at p[*i..n); -1 when it is cut short or longer than 10 bytes. */
+static int varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 70 && *i < n; shift += 7) {
+        uint8_t b = p[(*i)++];
+        x |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 0);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The wire type a field's values come in (length-delimited also for packed repeated scalars). */
+static int wire_type_of(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 1;
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return 5;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+/* Walks the wire form of a message of type desc (p[0..n), at offset base of the body) before
+ * protobuf-c unpacks it, which recurses once per nested message with nothing to stop it: a body
+ * of messages nested a million deep would overflow the stack. The walk stops at OTLP_MAX_DEPTH
+ * and says what is wrong where, which protobuf-c does not: a length past the end (the 100 MB
+ * length prefix of a 1 KB body), a cut varint, a wire type its field cannot have. Unknown fields
+ * are only skipped, as protobuf-c skips them. */
+static int pb_check(struct otlp_decoder *d, const ProtobufCMessageDescriptor *desc,
+                    const uint8_t *p, size_t n, size_t base, int depth)
+{
+    static const char *const wire[] = {
+        "varint", "64-bit", "length-delimited", "group start", "group end", "32-bit", "6", "7"};
+    size_t i = 0;
+    while (i < n) {
+        size_t at = i;
+        uint64_t tag, len = 0;
+        if (varint(p, n, &i, &tag) || (tag >> 3) == 0 || (tag >> 3) > 536870911) {
+            snprintf(d->err, sizeof(d->err), "protobuf: bad field tag at offset %zu in %s",
+                     base + at, desc->name);
+            return -EINVAL;
+        }
+        int wt = (int)(tag & 7);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3));
+        if (f && wt != wire_type_of(f->type) &&
+            !(wt == 2 && f->label == PROTOBUF_C_LABEL_REPEATED)) {
+            snprintf(d->err, sizeof(d->err),
+                     "protobuf: field %s of %s has wire type %s, not %s (offset %zu)", f->name,
+                     desc->name, wire[wt], wire[wire_type_of(f->type)], base + at);
+            return -EINVAL;
+        }
+        int bad = 0;
+        switch (wt) {
+        case 0:
+            bad = varint(p, n, &i, &len);
+            break;
+        case 1:
+            bad = n - i < 8;
+            i += bad ? 0 : 8;
+            break;
+        case 5:
+            bad = n - i < 4;
+            i += bad ? 0 : 4;
+            break;
+        case 2:
+            if (varint(p, n, &i, &len) || len > n - i) {
+                snprintf(d->err, sizeof(d->err),
+                         "protobuf: length %llu at offset %zu in %s runs past the end of the "
+                         "message (%zu bytes left)",
+                         (unsigned long long)len, base + at, desc->name, n - i);
+                return -EINVAL;
+            }
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (depth >= OTLP_MAX_DEPTH) {
+                    snprintf(d->err, sizeof(d->err),
+                             "protobuf: messages nested deeper than %d (offset %zu)",
+                             OTLP_MAX_DEPTH, base + at);
+                    return -EINVAL;
+                }
+                int rc = pb_check(d, f->descriptor, p + i, (size_t)len, base + i, depth + 1);
+                if (rc)
+                    return rc;
+            }
+            i += (size_t)len;
+            break;
+        default:
+            snprintf(d->err, sizeof(d->err),
+                     "protobuf: wire type %s at offset %zu in %s (not used by OTLP)", wire[wt],
+                     base + at, desc->name);
+            return -EINVAL;
+        }
+        if (bad) {
+            snprintf(d->err, sizeof(d->err), "protobuf: value cut short at offset %zu in %s",
+                     base + at, desc->name);
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 
-static void put_time(struct buf *o, const char *key, int64_t ns)
+static ProtobufCMessage *pb_unpack(struct otlp_decoder *d, enum otlp_signal sig,
+                                   const uint8_t *body, size_t len)
 {
-    char ts[TIME_RFC3339_LEN + 1];
-    time_format_rfc3339(ns, ts);
-    if (field_key(o, NULL, key) == 0)
-        buf_printf(o, "\"%s\"", ts);
-}
-
-static void put_str(struct buf *o, const char *key, const char *v)
-{
-    if (!v || !*v || field_key(o, NULL, key))
-        return;
-    jsonw_string(o, v, strlen(v));
-}
-
-static void put_hex_id(struct buf *o, const char *key, json_t *v)
-{
-    const char *s = json_string_value(v);
-    if (!s || !*s || field_key(o, NULL, key))
-        return;
-    size_t at = o->len;
-    jsonw_string(o, s, strlen(s));
-    for (size_t i = at; i < o->len; i++) {
-        if (o->data[i] >= 'A' && o->data[i] <= 'F')
-            o->data[i] = (char)(o->data[i] + 32);
+    switch (sig) {
+    case OTLP_LOGS:
+        return (ProtobufCMessage *)
+            opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
+                &d->alloc, len, body);
+    case OTLP_TRACES:
+        return (ProtobufCMessage *)
+            opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+                &d->alloc, len, body);
+    default:
+        return (ProtobufCMessage *)
+            opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+                &d->alloc, len, body);
     }
 }
 
-/* {"timestamp", "kind", "source", service/host, resource.*, scope.* — what every event of a
- * request starts with. */
-static void begin(struct ctx *c, int64_t ts_ns, const char *kind)
+static const ProtobufCMessageDescriptor *request_descriptor(enum otlp_signal sig)
 {
-    struct buf *o = &c->out;
-    buf_reset(o);
-    char ts[TIME_RFC3339_LEN + 1];
-    if (ts_ns > 0)
-        time_format_rfc3339(ts_ns, ts);
-    else
-        memcpy(ts, c->rt->text, sizeof(ts));
-    buf_reset(&c->keys);
-    static const char *const fixed[] = {"timestamp", "kind", "source", "received_at"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        key_seen(&c->keys, fixed[i], strlen(fixed[i]));
-    buf_printf(o, "{\"timestamp\":\"%s\",\"kind\":\"%s\",\"source\":", ts, kind);
-    jsonw_string(o, c->source, strlen(c->source));
-    put_str(o, "service", attr_string(c->resource, "service.name"));
-    put_str(o, "host", attr_string(c->resource, "host.name"));
-    write_attrs(o, c->resource, "resource.");
-    if (c->scope) {
-        put_str(o, "scope.name", json_string_value(json_object_get(c->scope, "name")));
-        put_str(o, "scope.version", json_string_value(json_object_get(c->scope, "version")));
-        /* A scope attribute named name or version loses to the two above. */
-        write_attrs(o, json_object_get(c->scope, "attributes"), "scope.");
+    switch (sig) {
+    case OTLP_LOGS:
+        return &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor;
+    case OTLP_TRACES:
+        return &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
+    default:
+        return &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor;
     }
 }
 
-static void finish(struct ctx *c)
+static int pb_decode(struct otlp_decoder *d, enum otlp_signal sig, const char *body, size_t len,
+                     ProtobufCMessage **req)
 {
-    struct buf *o = &c->out;
-    buf_puts(o, ",\"received_at\":\"");
-    buf_append(o, c->rt->text, TIME_RFC3339_LEN);
-    buf_puts(o, "\"}");
-    c->emit(c->ud, o->data, o->len);
-    c->count++;
+    const ProtobufCMessageDescriptor *desc = request_descriptor(sig);
+    int rc = pb_check(d, desc, (const uint8_t *)body, len, 0, 1);
+    if (rc)
+        return rc;
+    *req = pb_unpack(d, sig, (const uint8_t *)body, len);
+    if (*req)
+        return 0;
+    if (!d->arena.over)
+        snprintf(d->err, sizeof(d->err), "protobuf: the body does not decode as %s", desc->name);
+    return d->arena.over ? -ENOMEM : -EINVAL;
 }
 
-/* Severity numbers 1-24 in groups of four: TRACE DEBUG INFO WARN ERROR FATAL. */
-static const char *severity_level(json_t *num)
-{
-    static const char *const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
-    json_int_t n = json_integer_value(num);
-    return n >= 1 && n <= 24 ? names[(n - 1) / 4] : NULL;
-}
+/* ---- both ---- */
 
-static void log_record(struct ctx *c, json_t *r)
+int otlp_decode(struct otlp_decoder *d, enum otlp_signal sig, enum otlp_encoding enc,
+                const char *body, size_t len, const struct recv_time *rt,
+                const struct otlp_out *out, const char **err)
 {
-    int64_t ts = nanos(json_object_get(r, "timeUnixNano"));
-    if (!ts)
-        ts = nanos(json_object_get(r, "observedTimeUnixNano"));
-    begin(c, ts, "log");
-    struct buf *o = &c->out;
-    const char *text = json_string_value(json_object_get(r, "severityText"));
-    put_str(o, "level",
-            text && *text ? text : severity_level(json_object_get(r, "severityNumber")));
-    json_t *num = json_object_get(r, "severityNumber");
-    if (json_is_integer(num))
-        if (field_key(o, NULL, "severity_number") == 0)
-            buf_printf(o, "%lld", (long long)json_integer_value(num));
-    json_t *body = json_object_get(r, "body");
-    if (body && !field_key(o, NULL, "message"))
-        write_any(o, body, 0);
-    put_hex_id(o, "trace_id", json_object_get(r, "traceId"));
-    put_hex_id(o, "span_id", json_object_get(r, "spanId"));
-    write_attrs(o, json_object_get(r, "attributes"), NULL);
-    finish(c);
-}
-
-static const char *span_kind(json_t *k)
-{
-    static const char *const names[] = {"UNSPECIFIED", "INTERNAL", "SERVER",
-                                        "CLIENT",      "PRODUCER", "CONSUMER"};
-    if (json_is_integer(k)) {
-        json_int_t n = json_integer_value(k);
-        return n >= 0 && n <= 5 ? names[n] : NULL;
+    ProtobufCMessage *req = NULL;
+    arena_reset(&d->arena);
+    d->arena.limit = len * OTLP_MEMORY_PER_BYTE + (1 << 20);
+    d->json.ninvalid = 0;
+    d->err[0] = '\0';
+    int rc = enc == OTLP_PROTOBUF ? pb_decode(d, sig, body, len, &req)
+                                  : otlp_json_decode(&d->json, &d->arena, request_descriptor(sig),
+                                                     body, len, &req, d->err, sizeof(d->err));
+    if (rc == -ENOMEM && d->arena.over) {
+        snprintf(d->err, sizeof(d->err),
+                 "the request decodes into more than %zu bytes (%d per byte of body, plus 1 MiB)",
+                 d->arena.limit, OTLP_MEMORY_PER_BYTE);
+        rc = -E2BIG;
+    } else if (rc == -ENOMEM) {
+        snprintf(d->err, sizeof(d->err), "out of memory decoding the request");
     }
-    const char *s = json_string_value(k); /* "SPAN_KIND_SERVER" */
-    return s && !strncmp(s, "SPAN_KIND_", 10) ? s + 10 : s;
-}
-
-static void span(struct ctx *c, json_t *sp)
-{
-    int64_t start = nanos(json_object_get(sp, "startTimeUnixNano"));
-    int64_t end = nanos(json_object_get(sp, "endTimeUnixNano"));
-    begin(c, start, "trace");
-    struct buf *o = &c->out;
-    put_hex_id(o, "trace_id", json_object_get(sp, "traceId"));
-    put_hex_id(o, "span_id", json_object_get(sp, "spanId"));
-    put_hex_id(o, "parent_span_id", json_object_get(sp, "parentSpanId"));
-    put_str(o, "name", json_string_value(json_object_get(sp, "name")));
-    put_str(o, "span_kind", span_kind(json_object_get(sp, "kind")));
-    if (start && end >= start)
-        if (field_key(o, NULL, "duration_ns") == 0)
-            buf_printf(o, "%lld", (long long)(end - start));
-    if (end)
-        put_time(o, "end_time", end);
-    json_t *st = json_object_get(sp, "status");
-    json_t *code = json_object_get(st, "code");
-    static const char *const codes[] = {"UNSET", "OK", "ERROR"};
-    const char *cs =
-        json_is_integer(code) && json_integer_value(code) >= 0 && json_integer_value(code) <= 2
-            ? codes[json_integer_value(code)]
-            : json_string_value(code);
-    if (cs && !strncmp(cs, "STATUS_CODE_", 12))
-        cs = cs + 12;
-    put_str(o, "status", cs ? cs : "UNSET");
-    put_str(o, "status_message", json_string_value(json_object_get(st, "message")));
-    write_attrs(o, json_object_get(sp, "attributes"), NULL);
-    static const char *const lists[] = {"events", "links", NULL};
-    for (int i = 0; lists[i]; i++) {
-        json_t *arr = json_object_get(sp, lists[i]);
-        if (!json_is_array(arr) || json_array_size(arr) == 0 || field_key(o, NULL, lists[i]))
-            continue;
-        /* Kept close to the wire form, with attributes turned into plain objects. */
-        json_t *e;
-        size_t k;
-        buf_putc(o, '[');
-        json_array_foreach(arr, k, e)
-        {
-            if (k)
-                buf_putc(o, ',');
-            buf_putc(o, '{');
-            int first = 1;
-            const char *key;
-            json_t *v;
-            json_object_foreach(e, key, v)
-            {
-                if (!first)
-                    buf_putc(o, ',');
-                first = 0;
-                jsonw_string(o, key, strlen(key));
-                buf_putc(o, ':');
-                if (!strcmp(key, "attributes")) {
-                    write_kvlist(o, v, 0);
-                } else {
-                    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-                    buf_puts(o, t ? t : "null");
-                    free(t);
-                }
-            }
-            buf_putc(o, '}');
-        }
-        buf_putc(o, ']');
+    if (rc) {
+        *err = d->err;
+        return rc;
     }
-    finish(c);
-}
-
-static void number_field(struct buf *o, const char *key, json_t *v)
-{
-    if (!v || field_key(o, NULL, key))
-        return;
-    if (json_is_integer(v))
-        jsonw_int(o, json_integer_value(v));
-    else if (json_is_real(v))
-        jsonw_double(o, json_real_value(v));
-    else if (json_is_string(v)) /* int64/uint64 as strings */
-        jsonw_int(o, strtoll(json_string_value(v), NULL, 10));
-    else
-        buf_puts(o, "null");
-}
-
-static void number_array(struct buf *o, const char *key, json_t *arr)
-{
-    if (!json_is_array(arr) || field_key(o, NULL, key))
-        return;
-    buf_putc(o, '[');
-    json_t *v;
-    size_t i;
-    json_array_foreach(arr, i, v)
-    {
-        if (i)
-            buf_putc(o, ',');
-        if (json_is_string(v))
-            jsonw_int(o, strtoll(json_string_value(v), NULL, 10));
-        else if (json_is_integer(v))
-            jsonw_int(o, json_integer_value(v));
-        else
-            jsonw_double(o, json_number_value(v));
+    for (size_t i = 0; i < d->json.ninvalid; i++) {
+        const struct otlp_invalid *v = &d->json.invalid[i];
+        out->invalid(out->ud, v->why, body + v->start, v->end - v->start);
     }
-    buf_putc(o, ']');
-}
-
-static void data_point(struct ctx *c, json_t *m, const char *type, json_t *agg, json_t *dp)
-{
-    begin(c, nanos(json_object_get(dp, "timeUnixNano")), "metric");
-    struct buf *o = &c->out;
-    put_str(o, "name", json_string_value(json_object_get(m, "name")));
-    put_str(o, "unit", json_string_value(json_object_get(m, "unit")));
-    put_str(o, "description", json_string_value(json_object_get(m, "description")));
-    put_str(o, "metric_type", type);
-    json_t *temp = json_object_get(agg, "aggregationTemporality");
-    if (json_is_integer(temp) && json_integer_value(temp))
-        put_str(o, "temporality", json_integer_value(temp) == 1 ? "delta" : "cumulative");
-    json_t *mono = json_object_get(agg, "isMonotonic");
-    if (json_is_boolean(mono))
-        if (field_key(o, NULL, "monotonic") == 0)
-            buf_puts(o, json_is_true(mono) ? "true" : "false");
-    int64_t start = nanos(json_object_get(dp, "startTimeUnixNano"));
-    if (start)
-        put_time(o, "start_time", start);
-    if (json_object_get(dp, "asDouble"))
-        number_field(o, "value", json_object_get(dp, "asDouble"));
-    else if (json_object_get(dp, "asInt"))
-        number_field(o, "value", json_object_get(dp, "asInt"));
-    static const char *const nums[] = {"count", "sum", "min", "max", "scale", "zeroCount", NULL};
-    static const char *const names[] = {"count", "sum", "min", "max", "scale", "zero_count", NULL};
-    for (int i = 0; nums[i]; i++)
-        number_field(o, names[i], json_object_get(dp, nums[i]));
-    number_array(o, "bucket_counts", json_object_get(dp, "bucketCounts"));
-    number_array(o, "explicit_bounds", json_object_get(dp, "explicitBounds"));
-    json_t *qv = json_object_get(dp, "quantileValues");
-    if (json_is_array(qv) && !field_key(o, NULL, "quantiles")) {
-        struct buf keys = {0};
-        buf_putc(o, '{');
-        json_t *q;
-        size_t i;
-        int first = 1;
-        json_array_foreach(qv, i, q)
-        {
-            char name[40];
-            int n = snprintf(name, sizeof(name), "%g",
-                             json_number_value(json_object_get(q, "quantile")));
-            if (key_seen(&keys, name, (size_t)n))
-                continue; /* the same quantile twice: the first wins */
-            buf_printf(o, "%s\"%s\":", first ? "" : ",", name);
-            first = 0;
-            jsonw_double(o, json_number_value(json_object_get(q, "value")));
-        }
-        buf_putc(o, '}');
-        buf_free(&keys);
-    }
-    write_attrs(o, json_object_get(dp, "attributes"), NULL);
-    finish(c);
-}
-
-static void metric(struct ctx *c, json_t *m)
-{
-    static const char *const kinds[] = {"gauge",   "sum", "histogram", "exponentialHistogram",
-                                        "summary", NULL};
-    static const char *const types[] = {"gauge",   "sum", "histogram", "exponential_histogram",
-                                        "summary", NULL};
-    for (int i = 0; kinds[i]; i++) {
-        json_t *agg = json_object_get(m, kinds[i]);
-        if (!agg)
-            continue;
-        json_t *dp;
-        size_t k;
-        json_array_foreach(json_object_get(agg, "dataPoints"), k, dp)
-            data_point(c, m, types[i], agg, dp);
-    }
-}
-
-int otlp_parse(enum otlp_signal sig, const char *body, size_t len, const char *source,
-               const struct recv_time *rt, otlp_emit_fn emit, void *ud, const char **err)
-{
-    static const char *const top[] = {"resourceLogs", "resourceSpans", "resourceMetrics"};
-    static const char *const scopes[] = {"scopeLogs", "scopeSpans", "scopeMetrics"};
-    static const char *const items[] = {"logRecords", "spans", "metrics"};
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        *err = "body is not valid JSON";
-        return -EINVAL;
-    }
-    json_t *res_list = json_object_get(root, top[sig]);
-    if (!json_is_object(root) || (res_list && !json_is_array(res_list))) {
-        json_decref(root);
-        *err = "body is not an OTLP JSON export request";
-        return -EINVAL;
-    }
-    struct ctx c = {.source = source, .rt = rt, .emit = emit, .ud = ud};
-    cur_ctx = &c;
-    json_t *res;
-    size_t i;
-    json_array_foreach(res_list, i, res)
-    {
-        c.resource = json_object_get(json_object_get(res, "resource"), "attributes");
-        json_t *sc;
-        size_t j;
-        json_array_foreach(json_object_get(res, scopes[sig]), j, sc)
-        {
-            c.scope = json_object_get(sc, "scope");
-            json_t *it;
-            size_t k;
-            json_array_foreach(json_object_get(sc, items[sig]), k, it)
-            {
-                if (!json_is_object(it))
-                    continue;
-                if (sig == OTLP_LOGS)
-                    log_record(&c, it);
-                else if (sig == OTLP_TRACES)
-                    span(&c, it);
-                else
-                    metric(&c, it);
-            }
-        }
-    }
-    buf_free(&c.out);
-    buf_free(&c.keys);
-    cur_ctx = NULL;
-    json_decref(root);
-    return c.count;
+    return (int)d->json.ninvalid + otlp_map_request(&d->map, sig, req, rt, out);
 }

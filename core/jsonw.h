@@ -10,8 +10,12 @@
 
 /* Appends "s" as a quoted JSON string. Returns 0 or -ENOMEM. */
 int jsonw_string(struct buf *b, const char *s, size_t len);
+/* The same without the quotes: what goes between them (to build a key from parts). */
+int jsonw_string_body(struct buf *b, const char *s, size_t len);
 int jsonw_int(struct buf *b, int64_t v);
-/* Non-finite values become null. */
+int jsonw_uint(struct buf *b, uint64_t v);
+/* The shortest text that reads back as v (as printf's %.15g when that does, else %.16g or
+ * %.17g). Non-finite values become null. */
 int jsonw_double(struct buf *b, double v);
 /* Appends already-valid JSON text, dropping whitespace outside strings when it holds line
  * breaks, so the result always fits on one NDJSON line. */

@@ -51,8 +51,9 @@ static inline struct recv_time fuzz_recv_time(void)
 }
 
 /* Aborts unless text[0..len) is one JSON object on one line that jansson loads with flags.
- * what names the producer for the message. A \u0000 escape in a key is valid JSON that
- * jansson cannot load: such text is checked by jsontok instead (duplicates unchecked). */
+ * what names the producer for the message. A \u0000 escape in a key and an integer past
+ * INT64_MAX (a uint64 count) are valid JSON that jansson cannot load: such text is checked by
+ * jsontok instead (duplicates unchecked). */
 static inline void fuzz_check_object(const char *what, const char *text, size_t len, size_t flags)
 {
     json_error_t e;
@@ -60,7 +61,8 @@ static inline void fuzz_check_object(const char *what, const char *text, size_t 
         text = ""; /* an empty buffer: no JSON either */
     FUZZ_CHECK(!memchr(text, '\n', len), "%s: output holds a newline: %.*s", what, (int)len, text);
     json_t *j = json_loadb(text, len, flags, &e);
-    if (!j && json_error_code(&e) == json_error_null_byte_in_key) {
+    if (!j && (json_error_code(&e) == json_error_null_byte_in_key ||
+               json_error_code(&e) == json_error_numeric_overflow)) {
         struct jsontok t = {0};
         int rc = jsontok_parse(&t, text, len);
         FUZZ_CHECK(rc == 0 && t.tok[0].type == JSMN_OBJECT,

@@ -173,8 +173,11 @@ def test_http_events_and_otlp():
         code, _ = curl(u + "/v1/events", gzip.compress(b'{"a":"' + b"y" * 200_000 + b'"}'),
                        "Content-Encoding: gzip")
         check(code == 413, f"gzip bomb over max_body after decompression: {code}")
-        code, _ = curl(u + "/v1/logs", b"\x0a\x00", "Content-Type: application/x-protobuf")
-        check(code == 415, f"protobuf: {code}")
+        # OTLP protobuf (test_otlp_http.py has the rest): one empty ResourceLogs, no record.
+        code, body = curl(u + "/v1/logs", b"\x0a\x00", "Content-Type: application/x-protobuf")
+        check(code == 200 and body == "", f"protobuf: {code} {body!r}")
+        code, body = curl(u + "/v1/logs", b"\x0a\x00", "Content-Type: text/plain")
+        check(code == 415 and json.loads(body)["code"] == 3, f"text/plain: {code} {body!r}")
         for path, doc in (("/v1/logs", OTLP_LOGS), ("/v1/traces", OTLP_TRACES),
                           ("/v1/metrics", OTLP_METRICS)):
             code, body = curl(u + path, json.dumps(doc).encode(),

@@ -253,6 +253,52 @@ class Spillway:
         return False
 
 
+class OtlpProtobuf:
+    """OTLP protobuf bodies made and read by Google's protobuf library, not by spillway's code:
+    tests/lib/otlp_pb.py run by /usr/bin/python3 (Debian's python3-protobuf), with message
+    classes protoc (protobuf-compiler) generates from proto/ into a temporary directory. A test
+    that needs this fails when those are missing, saying what to install; it never skips."""
+
+    PYTHON = "/usr/bin/python3"
+    HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "otlp_pb.py")
+
+    def __init__(self):
+        need = "(apt-get install python3 python3-protobuf protobuf-compiler, or tools/deps.sh)"
+        check(os.path.exists(self.PYTHON), f"{self.PYTHON} not found {need}")
+        r = subprocess.run([self.PYTHON, "-c", "import google.protobuf"], capture_output=True)
+        check(r.returncode == 0, f"{self.PYTHON} has no google.protobuf {need}")
+        protoc = shutil.which("protoc")
+        check(protoc, f"protoc not found {need}")
+        self.dir = tempfile.mkdtemp(prefix="spillway-otlp-pb-")
+        root = os.path.join(SRC, "proto")
+        # google/protobuf/*.proto come with python3-protobuf; generating them again would shadow
+        # nothing (that package wins) but is not needed.
+        protos = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                  if f.endswith(".proto") and "google/protobuf" not in d]
+        r = subprocess.run([protoc, f"--python_out={self.dir}", f"-I{root}"] + sorted(protos),
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"protoc --python_out failed: {r.stderr}")
+
+    def _run(self, what, kind, data):
+        r = subprocess.run([self.PYTHON, self.HELPER, self.dir, what, kind], input=data,
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0, f"otlp_pb.py {what} {kind}: {r.stderr.decode(errors='replace')}")
+        return r.stdout
+
+    def encode(self, kind, doc):
+        """The ExportLogs/Trace/MetricsServiceRequest (kind logs, traces, metrics) that the OTLP/JSON
+        document doc (a dict) describes, as protobuf bytes."""
+        return self._run("encode", kind, json.dumps(doc).encode())
+
+    def decode(self, kind, data):
+        """A protobuf Export*ServiceResponse (kind logs, traces, metrics) or google.rpc.Status
+        (kind status) as proto3 JSON (a dict; int64 values as strings)."""
+        return json.loads(self._run("decode", kind, data))
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def socat_send(data, address, timeout=120):
     """Sends bytes with socat (-u: one way) and waits for it to finish."""
     r = subprocess.run(["socat", "-u", "-", address], input=data, timeout=timeout,

@@ -1,0 +1,874 @@
+/* The one mapping from decoded OTLP requests (protobuf-c structures, whichever encoding they came
+ * in) to canonical events. Each event is written with core/jsonw.h into a buffer reused for every
+ * record: {"timestamp","kind","source", then what the resource and scope give (rendered once per
+ * scope, "the head"), then the record's fields, its attributes, "received_at"}. Every key is
+ * written once: a set of the keys already in the event (hashes of their text as written, so two
+ * keys that escape alike are the same key) turns a record attribute that would repeat one into
+ * `attributes.<key>`, and drops it only when that is taken too. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/otlp_int.h"
+#include "core/jsonw.h"
+#include "core/timeutil.h"
+
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
+typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
+typedef Opentelemetry__Proto__Logs__V1__LogRecord LogRecord;
+typedef Opentelemetry__Proto__Trace__V1__Span Span;
+typedef Opentelemetry__Proto__Trace__V1__Span__Event SpanEvent;
+typedef Opentelemetry__Proto__Trace__V1__Span__Link SpanLink;
+typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberDataPoint;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramDataPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint ExpDataPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets Buckets;
+typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint SummaryDataPoint;
+
+#define L(s) s, sizeof(s) - 1
+/* Every write goes through OUT: a buffer that could not grow (it is then left as it was) marks
+ * the record, which is then handed over as invalid rather than as truncated JSON. */
+#define OUT(call)                                                                                  \
+    do {                                                                                           \
+        if (call)                                                                                  \
+            m->nomem = 1;                                                                          \
+    } while (0)
+
+/* ---- the set of keys ---- */
+
+/* A hash of a key's text, eight bytes at a time: only this set uses it, so it need not be
+ * stable across versions like core/hash.h's. Never 0 (the empty slot). */
+static uint64_t key_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+static int ks_grow(struct keyset *ks)
+{
+    size_t cap = ks->slot ? (ks->mask + 1) * 2 : 64;
+    uint64_t *slot = calloc(cap, sizeof(*slot));
+    uint32_t *undo = realloc(ks->undo, cap / 2 * sizeof(*undo));
+    if (!slot || !undo) {
+        free(slot);
+        if (undo)
+            ks->undo = undo;
+        return -ENOMEM;
+    }
+    /* Reinserted in the order they came, so the undo order (and the mark) still holds. */
+    for (size_t i = 0; i < ks->nundo; i++) {
+        uint64_t h = ks->slot[ks->undo[i]];
+        size_t at = (size_t)h & (cap - 1);
+        while (slot[at])
+            at = (at + 1) & (cap - 1);
+        slot[at] = h;
+        undo[i] = (uint32_t)at;
+    }
+    free(ks->slot);
+    ks->slot = slot;
+    ks->undo = undo;
+    ks->mask = cap - 1;
+    ks->capundo = cap / 2;
+    return 0;
+}
+
+/* Adds h; returns 1 when it was there already, 0 when added, -ENOMEM. */
+static int ks_add(struct keyset *ks, uint64_t h)
+{
+    if (ks->nundo >= ks->capundo && ks_grow(ks))
+        return -ENOMEM;
+    size_t at = (size_t)h & ks->mask;
+    for (; ks->slot[at]; at = (at + 1) & ks->mask) {
+        if (ks->slot[at] == h)
+            return 1;
+    }
+    ks->slot[at] = h;
+    ks->undo[ks->nundo++] = (uint32_t)at;
+    return 0;
+}
+
+/* Takes out every entry added after the mark, newest first: with linear probing that leaves the
+ * table as it was at the mark. */
+static void ks_to_mark(struct keyset *ks)
+{
+    while (ks->nundo > ks->mark)
+        ks->slot[ks->undo[--ks->nundo]] = 0;
+}
+
+static void ks_clear(struct keyset *ks)
+{
+    ks->mark = 0;
+    ks_to_mark(ks);
+}
+
+static void ks_free(struct keyset *ks)
+{
+    free(ks->slot);
+    free(ks->undo);
+    memset(ks, 0, sizeof(*ks));
+}
+
+/* ---- writing ---- */
+
+/* Writes [sep]"<prefix><key>" into o and adds it to ks; then the colon. Returns -1 with nothing
+ * written when ks has that key already. */
+static int put_key(struct otlp_map *m, struct buf *o, struct keyset *ks, char sep,
+                   const char *prefix, size_t plen, const char *k, size_t klen)
+{
+    size_t at = o->len, key = at + (sep != 0);
+    int rc = (sep ? buf_putc(o, sep) : 0) | buf_putc(o, '"') | buf_append(o, prefix, plen) |
+             jsonw_string_body(o, k, klen) | buf_putc(o, '"');
+    if (rc == 0)
+        rc = ks_add(ks, key_hash(o->data + key, o->len - key));
+    if (rc == 0)
+        rc = buf_putc(o, ':');
+    if (rc) {
+        m->nomem |= rc < 0;
+        o->len = at;
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes a key (its text as written, quotes included) without writing it yet. */
+static int reserve(struct otlp_map *m, const char *quoted)
+{
+    int rc = ks_add(&m->keys, key_hash(quoted, strlen(quoted)));
+    m->nomem |= rc < 0;
+    return rc ? -1 : 0;
+}
+
+/* ,"key": for a field of the mapping's own (a constant name). */
+static int field(struct otlp_map *m, const char *key, size_t klen)
+{
+    return put_key(m, &m->out, &m->keys, ',', NULL, 0, key, klen);
+}
+
+static void put_str(struct otlp_map *m, const char *key, size_t klen, const char *v, size_t vlen)
+{
+    if (vlen && field(m, key, klen) == 0)
+        OUT(jsonw_string(&m->out, v, vlen));
+}
+
+static void put_cstr(struct otlp_map *m, const char *key, size_t klen, const char *v)
+{
+    if (v)
+        put_str(m, key, klen, v, strlen(v));
+}
+
+static void put_uint(struct otlp_map *m, const char *key, size_t klen, uint64_t v)
+{
+    if (field(m, key, klen) == 0)
+        OUT(jsonw_uint(&m->out, v));
+}
+
+static void put_double(struct otlp_map *m, const char *key, size_t klen, double v)
+{
+    if (field(m, key, klen) == 0)
+        OUT(jsonw_double(&m->out, v));
+}
+
+/* A fixed64 time in nanoseconds as the signed type the time functions take (the largest uint64
+ * values, past the year 2262, are cut to the largest int64). */
+static int64_t ns(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static void write_time(struct otlp_map *m, struct buf *o, uint64_t v)
+{
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(ns(v), ts);
+    OUT(buf_putc(o, '"'));
+    OUT(buf_append(o, ts, TIME_RFC3339_LEN));
+    OUT(buf_putc(o, '"'));
+}
+
+static void put_time(struct otlp_map *m, const char *key, size_t klen, uint64_t v)
+{
+    if (field(m, key, klen) == 0)
+        write_time(m, &m->out, v);
+}
+
+static int write_hex(struct buf *o, const ProtobufCBinaryData *id)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (buf_reserve(o, id->len * 2 + 2))
+        return -ENOMEM;
+    char *p = o->data + o->len;
+    *p++ = '"';
+    for (size_t i = 0; i < id->len; i++) {
+        *p++ = hex[id->data[i] >> 4];
+        *p++ = hex[id->data[i] & 15];
+    }
+    *p++ = '"';
+    o->len = (size_t)(p - o->data);
+    return 0;
+}
+
+/* A trace or span id as lowercase hex; an empty one is no id. */
+static void put_id(struct otlp_map *m, const char *key, size_t klen, const ProtobufCBinaryData *id)
+{
+    if (id->len && field(m, key, klen) == 0)
+        OUT(write_hex(&m->out, id));
+}
+
+static int write_base64(struct buf *o, const ProtobufCBinaryData *b)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (buf_reserve(o, (b->len + 2) / 3 * 4 + 2))
+        return -ENOMEM;
+    char *p = o->data + o->len;
+    const unsigned char *s = b->data;
+    size_t i = 0;
+    *p++ = '"';
+    for (; i + 3 <= b->len; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        *p++ = t[v >> 18];
+        *p++ = t[v >> 12 & 63];
+        *p++ = t[v >> 6 & 63];
+        *p++ = t[v & 63];
+    }
+    if (i < b->len) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < b->len ? (uint32_t)s[i + 1] << 8 : 0);
+        *p++ = t[v >> 18];
+        *p++ = t[v >> 12 & 63];
+        *p++ = i + 1 < b->len ? t[v >> 6 & 63] : '=';
+        *p++ = '=';
+    }
+    *p++ = '"';
+    o->len = (size_t)(p - o->data);
+    return 0;
+}
+
+static void write_any(struct otlp_map *m, struct buf *o, const AnyValue *v, int depth);
+
+/* Key/value pairs as a JSON object; a key given twice keeps its first value. */
+static void write_kvlist(struct otlp_map *m, struct buf *o, KeyValue *const *kv, size_t n,
+                         int depth)
+{
+    struct keyset *ks = &m->kv[depth];
+    char sep = 0;
+    OUT(buf_putc(o, '{'));
+    for (size_t i = 0; i < n; i++) {
+        if (put_key(m, o, ks, sep, NULL, 0, kv[i]->key, otlp_strlen(kv[i]->key)))
+            continue;
+        sep = ',';
+        write_any(m, o, kv[i]->value, depth);
+    }
+    OUT(buf_putc(o, '}'));
+    ks_clear(ks);
+}
+
+/* An AnyValue as plain JSON: bytes as base64, nothing set (or too deep) as null. */
+static void write_any(struct otlp_map *m, struct buf *o, const AnyValue *v, int depth)
+{
+    if (!v || depth > OTLP_ANY_DEPTH) {
+        OUT(buf_append(o, L("null")));
+        return;
+    }
+    switch (v->value_case) {
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+        OUT(jsonw_string(o, v->string_value, otlp_strlen(v->string_value)));
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+        if (v->bool_value)
+            OUT(buf_append(o, L("true")));
+        else
+            OUT(buf_append(o, L("false")));
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+        OUT(jsonw_int(o, v->int_value));
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+        OUT(jsonw_double(o, v->double_value));
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
+        OUT(buf_putc(o, '['));
+        for (size_t i = 0; v->array_value && i < v->array_value->n_values; i++) {
+            if (i)
+                OUT(buf_putc(o, ','));
+            write_any(m, o, v->array_value->values[i], depth + 1);
+        }
+        OUT(buf_putc(o, ']'));
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE:
+        if (depth + 1 > OTLP_ANY_DEPTH) {
+            OUT(buf_append(o, L("null")));
+        } else if (v->kvlist_value) {
+            write_kvlist(m, o, v->kvlist_value->values, v->kvlist_value->n_values, depth + 1);
+        } else {
+            OUT(buf_append(o, L("{}")));
+        }
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE:
+        OUT(write_base64(o, &v->bytes_value));
+        break;
+    default:
+        OUT(buf_append(o, L("null")));
+        break;
+    }
+}
+
+/* Attributes as fields of o: with a prefix (resource., scope.) a key already written is skipped;
+ * without one (the record's own), such a key, or a canonical field's name, becomes
+ * attributes.<key> (skipped only when that is taken too). */
+static void write_attrs(struct otlp_map *m, struct buf *o, KeyValue *const *kv, size_t n,
+                        const char *prefix, size_t plen)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+    } canonical[] = {{L("timestamp")}, {L("kind")},    {L("source")}, {L("received_at")},
+                     {L("service")},   {L("host")},    {L("level")},  {L("message")},
+                     {L("trace_id")},  {L("span_id")}, {L("name")}};
+    for (size_t i = 0; i < n; i++) {
+        const char *k = kv[i]->key;
+        size_t klen = otlp_strlen(k);
+        int taken;
+        if (prefix) {
+            taken = put_key(m, o, &m->keys, ',', prefix, plen, k, klen);
+        } else {
+            int canon = 0;
+            for (size_t c = 0; !canon && c < sizeof(canonical) / sizeof(canonical[0]); c++)
+                canon = canonical[c].n == klen && !memcmp(canonical[c].s, k, klen);
+            taken = (canon || put_key(m, o, &m->keys, ',', NULL, 0, k, klen)) &&
+                    put_key(m, o, &m->keys, ',', L("attributes."), k, klen);
+        }
+        if (!taken)
+            write_any(m, o, kv[i]->value, 0);
+    }
+}
+
+/* The first string value of attribute key, or NULL. */
+static const char *attr_string(KeyValue *const *kv, size_t n, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (otlp_strlen(kv[i]->key) == klen && !memcmp(kv[i]->key, key, klen))
+            return kv[i]->value &&
+                           kv[i]->value->value_case ==
+                               OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
+                       ? kv[i]->value->string_value
+                       : NULL;
+    }
+    return NULL;
+}
+
+/* ---- events ---- */
+
+/* What every event of a scope carries after timestamp, kind and source: service and host from
+ * the resource, its attributes as resource.<key>, the scope's name, version and attributes. */
+static void build_head(struct otlp_map *m, const Resource *res, const Scope *scope)
+{
+    static const char *const fixed[] = {"\"timestamp\"", "\"kind\"", "\"source\"",
+                                        "\"received_at\""};
+    struct buf *o = &m->head;
+    buf_reset(o);
+    ks_clear(&m->keys);
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        reserve(m, fixed[i]);
+    KeyValue *const *attrs = res ? res->attributes : NULL;
+    size_t nattrs = res ? res->n_attributes : 0;
+    const char *svc = attr_string(attrs, nattrs, L("service.name"));
+    const char *host = attr_string(attrs, nattrs, L("host.name"));
+    if (otlp_strlen(svc) && put_key(m, o, &m->keys, ',', NULL, 0, L("service")) == 0)
+        OUT(jsonw_string(o, svc, otlp_strlen(svc)));
+    if (otlp_strlen(host) && put_key(m, o, &m->keys, ',', NULL, 0, L("host")) == 0)
+        OUT(jsonw_string(o, host, otlp_strlen(host)));
+    write_attrs(m, o, attrs, nattrs, L("resource."));
+    if (scope) {
+        /* A scope attribute named name or version loses to these two. */
+        if (otlp_strlen(scope->name) && put_key(m, o, &m->keys, ',', NULL, 0, L("scope.name")) == 0)
+            OUT(jsonw_string(o, scope->name, otlp_strlen(scope->name)));
+        if (otlp_strlen(scope->version) &&
+            put_key(m, o, &m->keys, ',', NULL, 0, L("scope.version")) == 0)
+            OUT(jsonw_string(o, scope->version, otlp_strlen(scope->version)));
+        write_attrs(m, o, scope->attributes, scope->n_attributes, L("scope."));
+    }
+    m->keys.mark = m->keys.nundo;
+}
+
+/* Starts an event: its time (the record's, else the receive time), kind, source, the head. */
+static void begin(struct otlp_map *m, uint64_t time_ns)
+{
+    struct buf *o = &m->out;
+    ks_to_mark(&m->keys);
+    buf_reset(o);
+    OUT(buf_append(o, L("{\"timestamp\":")));
+    if (time_ns) {
+        write_time(m, o, time_ns);
+    } else {
+        OUT(buf_putc(o, '"'));
+        OUT(buf_append(o, m->rt->text, TIME_RFC3339_LEN));
+        OUT(buf_putc(o, '"'));
+    }
+    OUT(buf_append(o, m->start.data, m->start.len));
+    OUT(buf_append(o, m->head.data, m->head.len));
+}
+
+/* Hands the event over; one that could not be written whole goes as an invalid record. */
+static void finish(struct otlp_map *m)
+{
+    struct buf *o = &m->out;
+    OUT(buf_append(o, m->tail, m->tail_len));
+    if (m->nomem)
+        m->o->invalid(m->o->ud, "out of memory building its event", "", 0);
+    else
+        m->o->event(m->o->ud, o->data, o->len);
+    m->nomem = 0;
+    m->count++;
+}
+
+/* Severity numbers 1-24 in groups of four: TRACE DEBUG INFO WARN ERROR FATAL. */
+static const char *severity_level(int n)
+{
+    static const char *const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+    return n >= 1 && n <= 24 ? names[(n - 1) / 4] : NULL;
+}
+
+static void log_record(struct otlp_map *m, const LogRecord *r)
+{
+    begin(m, r->time_unix_nano ? r->time_unix_nano : r->observed_time_unix_nano);
+    size_t tlen = otlp_strlen(r->severity_text);
+    if (tlen)
+        put_str(m, L("level"), r->severity_text, tlen);
+    else
+        put_cstr(m, L("level"), severity_level(r->severity_number));
+    if (r->severity_number && field(m, L("severity_number")) == 0)
+        OUT(jsonw_int(&m->out, r->severity_number));
+    if (r->body && field(m, L("message")) == 0)
+        write_any(m, &m->out, r->body, 0);
+    put_id(m, L("trace_id"), &r->trace_id);
+    put_id(m, L("span_id"), &r->span_id);
+    write_attrs(m, &m->out, r->attributes, r->n_attributes, NULL, 0);
+    finish(m);
+}
+
+/* Writes the key of an object's next member: a comma before all but the first. */
+static void member(struct otlp_map *m, struct buf *o, int *n, const char *key, size_t klen)
+{
+    if ((*n)++)
+        OUT(buf_putc(o, ','));
+    OUT(buf_putc(o, '"'));
+    OUT(buf_append(o, key, klen));
+    OUT(buf_append(o, L("\":")));
+}
+
+/* A span's events and links keep the proto3 JSON form (the fields that have a value, 64-bit
+ * integers as strings, ids as hex), their attributes as a plain object. */
+static void write_event(struct otlp_map *m, struct buf *o, const SpanEvent *e)
+{
+    int n = 0;
+    OUT(buf_putc(o, '{'));
+    if (e->time_unix_nano) {
+        member(m, o, &n, L("timeUnixNano"));
+        OUT(buf_putc(o, '"'));
+        OUT(jsonw_uint(o, e->time_unix_nano));
+        OUT(buf_putc(o, '"'));
+    }
+    if (otlp_strlen(e->name)) {
+        member(m, o, &n, L("name"));
+        OUT(jsonw_string(o, e->name, otlp_strlen(e->name)));
+    }
+    if (e->n_attributes) {
+        member(m, o, &n, L("attributes"));
+        write_kvlist(m, o, e->attributes, e->n_attributes, 0);
+    }
+    if (e->dropped_attributes_count) {
+        member(m, o, &n, L("droppedAttributesCount"));
+        OUT(jsonw_uint(o, e->dropped_attributes_count));
+    }
+    OUT(buf_putc(o, '}'));
+}
+
+static void write_link(struct otlp_map *m, struct buf *o, const SpanLink *l)
+{
+    int n = 0;
+    OUT(buf_putc(o, '{'));
+    if (l->trace_id.len) {
+        member(m, o, &n, L("traceId"));
+        OUT(write_hex(o, &l->trace_id));
+    }
+    if (l->span_id.len) {
+        member(m, o, &n, L("spanId"));
+        OUT(write_hex(o, &l->span_id));
+    }
+    if (otlp_strlen(l->trace_state)) {
+        member(m, o, &n, L("traceState"));
+        OUT(jsonw_string(o, l->trace_state, otlp_strlen(l->trace_state)));
+    }
+    if (l->n_attributes) {
+        member(m, o, &n, L("attributes"));
+        write_kvlist(m, o, l->attributes, l->n_attributes, 0);
+    }
+    if (l->dropped_attributes_count) {
+        member(m, o, &n, L("droppedAttributesCount"));
+        OUT(jsonw_uint(o, l->dropped_attributes_count));
+    }
+    if (l->flags) {
+        member(m, o, &n, L("flags"));
+        OUT(jsonw_uint(o, l->flags));
+    }
+    OUT(buf_putc(o, '}'));
+}
+
+static void span(struct otlp_map *m, const Span *sp)
+{
+    /* SPAN_KIND_UNSPECIFIED (0) is no kind: protobuf cannot tell it from an absent one. */
+    static const char *const kinds[] = {NULL,     "INTERNAL", "SERVER",
+                                        "CLIENT", "PRODUCER", "CONSUMER"};
+    static const char *const codes[] = {"UNSET", "OK", "ERROR"};
+    struct buf *o = &m->out;
+    uint64_t start = sp->start_time_unix_nano, end = sp->end_time_unix_nano;
+    begin(m, start);
+    put_id(m, L("trace_id"), &sp->trace_id);
+    put_id(m, L("span_id"), &sp->span_id);
+    put_id(m, L("parent_span_id"), &sp->parent_span_id);
+    put_str(m, L("name"), sp->name, otlp_strlen(sp->name));
+    if ((unsigned)sp->kind < sizeof(kinds) / sizeof(kinds[0]))
+        put_cstr(m, L("span_kind"), kinds[sp->kind]);
+    if (start && end >= start)
+        put_uint(m, L("duration_ns"), ns(end) - ns(start));
+    if (end)
+        put_time(m, L("end_time"), end);
+    unsigned code = sp->status ? (unsigned)sp->status->code : 0;
+    put_cstr(m, L("status"), codes[code < 3 ? code : 0]);
+    if (sp->status)
+        put_str(m, L("status_message"), sp->status->message, otlp_strlen(sp->status->message));
+    /* Events and links come after the attributes, but their names are taken first: an
+     * attribute called events must not stand in for the span's events. */
+    int has_events = sp->n_events && reserve(m, "\"events\"") == 0;
+    int has_links = sp->n_links && reserve(m, "\"links\"") == 0;
+    write_attrs(m, o, sp->attributes, sp->n_attributes, NULL, 0);
+    if (has_events) {
+        OUT(buf_append(o, L(",\"events\":[")));
+        for (size_t i = 0; i < sp->n_events; i++) {
+            if (i)
+                OUT(buf_putc(o, ','));
+            write_event(m, o, sp->events[i]);
+        }
+        OUT(buf_putc(o, ']'));
+    }
+    if (has_links) {
+        OUT(buf_append(o, L(",\"links\":[")));
+        for (size_t i = 0; i < sp->n_links; i++) {
+            if (i)
+                OUT(buf_putc(o, ','));
+            write_link(m, o, sp->links[i]);
+        }
+        OUT(buf_putc(o, ']'));
+    }
+    finish(m);
+}
+
+/* ---- metrics: one event per data point ---- */
+
+static void put_uints(struct otlp_map *m, const char *key, size_t klen, const uint64_t *v, size_t n)
+{
+    if (!n || field(m, key, klen))
+        return;
+    OUT(buf_putc(&m->out, '['));
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            OUT(buf_putc(&m->out, ','));
+        OUT(jsonw_uint(&m->out, v[i]));
+    }
+    OUT(buf_putc(&m->out, ']'));
+}
+
+static void put_doubles(struct otlp_map *m, const char *key, size_t klen, const double *v, size_t n)
+{
+    if (!n || field(m, key, klen))
+        return;
+    OUT(buf_putc(&m->out, '['));
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            OUT(buf_putc(&m->out, ','));
+        OUT(jsonw_double(&m->out, v[i]));
+    }
+    OUT(buf_putc(&m->out, ']'));
+}
+
+/* What the metric says of each of its points: name, unit, description, type, temporality,
+ * monotonic. The point's own fields follow. */
+struct metric_info {
+    const Metric *m;
+    const char *type;
+    int temporality; /* the aggregation temporality, 0 when the type has none */
+    int monotonic;   /* sums: 0 or 1; others: -1 */
+};
+
+static void point_begin(struct otlp_map *m, const struct metric_info *mi, uint64_t time,
+                        uint64_t start)
+{
+    begin(m, time);
+    put_str(m, L("name"), mi->m->name, otlp_strlen(mi->m->name));
+    put_str(m, L("unit"), mi->m->unit, otlp_strlen(mi->m->unit));
+    put_str(m, L("description"), mi->m->description, otlp_strlen(mi->m->description));
+    put_cstr(m, L("metric_type"), mi->type);
+    if (mi->temporality == 1 || mi->temporality == 2)
+        put_cstr(m, L("temporality"), mi->temporality == 1 ? "delta" : "cumulative");
+    if (mi->monotonic >= 0 && field(m, L("monotonic")) == 0)
+        OUT(buf_puts(&m->out, mi->monotonic ? "true" : "false"));
+    if (start)
+        put_time(m, L("start_time"), start);
+}
+
+static void point_end(struct otlp_map *m, KeyValue *const *attrs, size_t n)
+{
+    write_attrs(m, &m->out, attrs, n, NULL, 0);
+    finish(m);
+}
+
+static void number_point(struct otlp_map *m, const struct metric_info *mi, const NumberDataPoint *p)
+{
+    point_begin(m, mi, p->time_unix_nano, p->start_time_unix_nano);
+    if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE)
+        put_double(m, L("value"), p->as_double);
+    else if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT &&
+             field(m, L("value")) == 0)
+        OUT(jsonw_int(&m->out, p->as_int));
+    point_end(m, p->attributes, p->n_attributes);
+}
+
+static void histogram_point(struct otlp_map *m, const struct metric_info *mi,
+                            const HistogramDataPoint *p)
+{
+    point_begin(m, mi, p->time_unix_nano, p->start_time_unix_nano);
+    put_uint(m, L("count"), p->count);
+    if (p->_sum_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM)
+        put_double(m, L("sum"), p->sum);
+    if (p->_min_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MIN_MIN)
+        put_double(m, L("min"), p->min);
+    if (p->_max_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MAX_MAX)
+        put_double(m, L("max"), p->max);
+    put_uints(m, L("bucket_counts"), p->bucket_counts, p->n_bucket_counts);
+    put_doubles(m, L("explicit_bounds"), p->explicit_bounds, p->n_explicit_bounds);
+    point_end(m, p->attributes, p->n_attributes);
+}
+
+/* An exponential histogram's positive or negative buckets: {"offset", "bucket_counts"}. */
+static void put_buckets(struct otlp_map *m, const char *key, size_t klen, const Buckets *b)
+{
+    if (!b || field(m, key, klen))
+        return;
+    struct buf *o = &m->out;
+    OUT(buf_append(o, L("{\"offset\":")));
+    OUT(jsonw_int(o, b->offset));
+    OUT(buf_append(o, L(",\"bucket_counts\":[")));
+    for (size_t i = 0; i < b->n_bucket_counts; i++) {
+        if (i)
+            OUT(buf_putc(o, ','));
+        OUT(jsonw_uint(o, b->bucket_counts[i]));
+    }
+    OUT(buf_append(o, L("]}")));
+}
+
+static void exponential_point(struct otlp_map *m, const struct metric_info *mi,
+                              const ExpDataPoint *p)
+{
+    point_begin(m, mi, p->time_unix_nano, p->start_time_unix_nano);
+    put_uint(m, L("count"), p->count);
+    if (p->_sum_case ==
+        OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM)
+        put_double(m, L("sum"), p->sum);
+    if (p->_min_case ==
+        OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MIN_MIN)
+        put_double(m, L("min"), p->min);
+    if (p->_max_case ==
+        OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MAX_MAX)
+        put_double(m, L("max"), p->max);
+    if (field(m, L("scale")) == 0)
+        OUT(jsonw_int(&m->out, p->scale));
+    put_uint(m, L("zero_count"), p->zero_count);
+    if (p->zero_threshold != 0)
+        put_double(m, L("zero_threshold"), p->zero_threshold);
+    put_buckets(m, L("positive"), p->positive);
+    put_buckets(m, L("negative"), p->negative);
+    point_end(m, p->attributes, p->n_attributes);
+}
+
+static void summary_point(struct otlp_map *m, const struct metric_info *mi,
+                          const SummaryDataPoint *p)
+{
+    point_begin(m, mi, p->time_unix_nano, p->start_time_unix_nano);
+    put_uint(m, L("count"), p->count);
+    put_double(m, L("sum"), p->sum);
+    if (p->n_quantile_values && field(m, L("quantiles")) == 0) {
+        /* {"<quantile>": value}; the same quantile twice keeps the first. */
+        struct buf *o = &m->out;
+        char sep = 0;
+        OUT(buf_putc(o, '{'));
+        for (size_t i = 0; i < p->n_quantile_values; i++) {
+            char q[40];
+            int n = snprintf(q, sizeof(q), "%g", p->quantile_values[i]->quantile);
+            if (put_key(m, o, &m->kv[0], sep, NULL, 0, q, (size_t)n))
+                continue;
+            sep = ',';
+            OUT(jsonw_double(o, p->quantile_values[i]->value));
+        }
+        OUT(buf_putc(o, '}'));
+        ks_clear(&m->kv[0]);
+    }
+    point_end(m, p->attributes, p->n_attributes);
+}
+
+static void metric(struct otlp_map *m, const Metric *mt)
+{
+    struct metric_info mi = {.m = mt, .monotonic = -1};
+    switch (mt->data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        mi.type = "gauge";
+        for (size_t i = 0; mt->gauge && i < mt->gauge->n_data_points; i++)
+            number_point(m, &mi, mt->gauge->data_points[i]);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        mi.type = "sum";
+        if (!mt->sum)
+            break;
+        mi.temporality = mt->sum->aggregation_temporality;
+        mi.monotonic = mt->sum->is_monotonic ? 1 : 0;
+        for (size_t i = 0; i < mt->sum->n_data_points; i++)
+            number_point(m, &mi, mt->sum->data_points[i]);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        mi.type = "histogram";
+        if (!mt->histogram)
+            break;
+        mi.temporality = mt->histogram->aggregation_temporality;
+        for (size_t i = 0; i < mt->histogram->n_data_points; i++)
+            histogram_point(m, &mi, mt->histogram->data_points[i]);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        mi.type = "exponential_histogram";
+        if (!mt->exponential_histogram)
+            break;
+        mi.temporality = mt->exponential_histogram->aggregation_temporality;
+        for (size_t i = 0; i < mt->exponential_histogram->n_data_points; i++)
+            exponential_point(m, &mi, mt->exponential_histogram->data_points[i]);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
+        mi.type = "summary";
+        for (size_t i = 0; mt->summary && i < mt->summary->n_data_points; i++)
+            summary_point(m, &mi, mt->summary->data_points[i]);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- requests ---- */
+
+static void map_logs(struct otlp_map *m,
+                     const Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *r)
+{
+    for (size_t i = 0; i < r->n_resource_logs; i++) {
+        const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = r->resource_logs[i];
+        for (size_t j = 0; j < rl->n_scope_logs; j++) {
+            const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[j];
+            if (!sl->n_log_records)
+                continue;
+            build_head(m, rl->resource, sl->scope);
+            for (size_t k = 0; k < sl->n_log_records; k++)
+                log_record(m, sl->log_records[k]);
+        }
+    }
+}
+
+static void
+map_traces(struct otlp_map *m,
+           const Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r)
+{
+    for (size_t i = 0; i < r->n_resource_spans; i++) {
+        const Opentelemetry__Proto__Trace__V1__ResourceSpans *rs = r->resource_spans[i];
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            const Opentelemetry__Proto__Trace__V1__ScopeSpans *ss = rs->scope_spans[j];
+            if (!ss->n_spans)
+                continue;
+            build_head(m, rs->resource, ss->scope);
+            for (size_t k = 0; k < ss->n_spans; k++)
+                span(m, ss->spans[k]);
+        }
+    }
+}
+
+static void
+map_metrics(struct otlp_map *m,
+            const Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *r)
+{
+    for (size_t i = 0; i < r->n_resource_metrics; i++) {
+        const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = r->resource_metrics[i];
+        for (size_t j = 0; j < rm->n_scope_metrics; j++) {
+            const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = rm->scope_metrics[j];
+            if (!sm->n_metrics)
+                continue;
+            build_head(m, rm->resource, sm->scope);
+            for (size_t k = 0; k < sm->n_metrics; k++)
+                metric(m, sm->metrics[k]);
+        }
+    }
+}
+
+int otlp_map_request(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMessage *req,
+                     const struct recv_time *rt, const struct otlp_out *o)
+{
+    static const char *const kinds[] = {
+        [OTLP_LOGS] = "log", [OTLP_TRACES] = "trace", [OTLP_METRICS] = "metric"};
+    m->rt = rt;
+    m->o = o;
+    m->count = 0;
+    m->nomem = 0;
+    buf_reset(&m->start);
+    OUT(buf_append(&m->start, L(",\"kind\":\"")));
+    OUT(buf_puts(&m->start, kinds[sig]));
+    OUT(buf_append(&m->start, L("\",")));
+    OUT(buf_append(&m->start, m->source.data, m->source.len));
+    m->tail_len = (size_t)snprintf(m->tail, sizeof(m->tail), ",\"received_at\":\"%s\"}", rt->text);
+    if (sig == OTLP_LOGS)
+        map_logs(m, (const void *)req);
+    else if (sig == OTLP_TRACES)
+        map_traces(m, (const void *)req);
+    else
+        map_metrics(m, (const void *)req);
+    /* A rare huge record must not keep its memory for the life of the input. */
+    buf_trim(&m->out, 1 << 20);
+    buf_trim(&m->head, 1 << 20);
+    return m->nomem ? -ENOMEM : m->count;
+}
+
+int otlp_map_init(struct otlp_map *m, const char *source)
+{
+    memset(m, 0, sizeof(*m));
+    if (buf_append(&m->source, L("\"source\":")))
+        return -ENOMEM;
+    return jsonw_string(&m->source, source, strlen(source));
+}
+
+void otlp_map_free(struct otlp_map *m)
+{
+    buf_free(&m->source);
+    buf_free(&m->start);
+    buf_free(&m->head);
+    buf_free(&m->out);
+    ks_free(&m->keys);
+    for (size_t i = 0; i < sizeof(m->kv) / sizeof(m->kv[0]); i++)
+        ks_free(&m->kv[i]);
+}
