@@ -17,6 +17,7 @@
 struct httpc {
     CURL *curl;
     struct curl_slist *headers; /* the configured ones and "Expect:" */
+    int h2c_no_reuse;           /* see httpc_new */
     struct httpc_answer ans;
     char why[CURL_ERROR_SIZE];
 };
@@ -193,8 +194,14 @@ struct httpc *httpc_new(const struct httpc_opts *o)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &c->ans);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->why);
-    if (o->version == HTTPC_HTTP2)
+    if (o->version == HTTPC_HTTP2) {
         curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* libcurl before 8.0.0 (Debian 12 has 7.88.1) fails the second request on a reused
+         * HTTP/2 prior-knowledge connection with "Error in the HTTP2 framing layer" (curl issue
+         * 10634, fixed by pull request 10643): in clear (h2c) each request then takes a
+         * connection of its own. HTTP/2 over TLS negotiates by ALPN and is not affected. */
+        c->h2c_no_reuse = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+    }
     const struct httpc_tls *t = o->tls;
     if (t) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, t->verify ? 1L : 0L);
@@ -255,6 +262,8 @@ int httpc_post(struct httpc *c, const char *url, const char *const *extra, size_
         hdrs = l;
     }
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_FORBID_REUSE,
+                     c->h2c_no_reuse && !strncmp(url, "http://", 7) ? 1L : 0L);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);

@@ -20,8 +20,8 @@
 
 /* The registry: a sink type is its own file, which defines its descriptor, and a line in each
  * of these two lists. The order is the config reference's. */
-extern const struct sink_type sink_file, sink_stdout, sink_null, sink_http, sink_tcp, sink_unix,
-    sink_kafka;
+extern const struct sink_type sink_file, sink_stdout, sink_null, sink_http, sink_otlp, sink_tcp,
+    sink_unix, sink_kafka;
 
 /* clang-format off */
 const struct sink_type *const sink_types[] = {
@@ -29,6 +29,7 @@ const struct sink_type *const sink_types[] = {
     &sink_stdout,
     &sink_null,
     &sink_http,
+    &sink_otlp,
     &sink_tcp,
     &sink_unix,
     &sink_kafka,
