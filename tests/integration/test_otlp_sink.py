@@ -11,6 +11,7 @@ import gzip
 import http.server
 import json
 import os
+import shutil
 import threading
 import time
 import urllib.request
@@ -18,6 +19,7 @@ import urllib.request
 from spillway_test import (BIN, OtlpGrpcReceiver, OtlpProtobuf, Spillway, check, count_lines,
                            free_port, main, read_ndjson, run, socat_send, wait_for)
 from test_otlp_http import LOGS, METRICS, TRACES
+from test_sink_types import make_certs
 
 RECEIVER = """
 data_dir: ./data
@@ -138,6 +140,36 @@ def test_round_trip_over_grpc():
                       f"headers as metadata: {[r['metadata'] for r in reqs]}")
                 dump = json.dumps(ctl(a, "config"))
                 check("s3cret" not in dump and "<redacted>" in dump, "headers redacted")
+                check(a.stop() == 0, "A stops clean")
+    finally:
+        pb.close()
+
+
+def test_grpc_over_tls():
+    """grpc to https://: HTTP/2 over TLS (ALPN), the server verified with tls_ca_file; requests
+    on one connection one after the other."""
+    if not shutil.which("openssl"):
+        print("  skip: the openssl CLI is not installed (needed to make the certificates)")
+        return
+    pb = OtlpProtobuf()
+    try:
+        conf = sender({"otel": "protocol: grpc, endpoint: 'https://127.0.0.1:PORT', "
+                               "tls_ca_file: ./ca.pem"})
+        with Spillway(conf) as a:
+            make_certs(a.dir)
+            with OtlpGrpcReceiver(pb, tls=(a.path("server.pem"), a.path("server.key"))) as rx:
+                with open(a.config_path) as f:
+                    text = f.read().replace("PORT", str(rx.port))
+                with open(a.config_path, "w") as f:
+                    f.write(text)
+                a.start()
+                for i in range(3):
+                    send_logs(a, 2, start=2 * i)
+                    wait_for(lambda: sink_stats(a, "otel")["delivered"] == 2 * i + 2, 30,
+                             f"batch {i} delivered")
+                st = sink_stats(a, "otel")
+                check(st["retries"] == 0 and st["failed"] == 0, f"{st}")
+                check(sum(r["records"] for r in rx.requests()) == 6, f"{rx.requests()}")
                 check(a.stop() == 0, "A stops clean")
     finally:
         pb.close()
@@ -309,5 +341,5 @@ def test_http_answers():
 
 
 if __name__ == "__main__":
-    main([test_round_trip_over_http, test_round_trip_over_grpc, test_grpc_answers,
-          test_http_answers])
+    main([test_round_trip_over_http, test_round_trip_over_grpc, test_grpc_over_tls,
+          test_grpc_answers, test_http_answers])

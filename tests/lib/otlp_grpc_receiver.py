@@ -3,9 +3,9 @@ opentelemetry.proto.collector.{logs,trace,metrics}.v1 served by Debian's python3
 127.0.0.1), with message classes generated from proto/ by protoc at test time. Run by
 /usr/bin/python3; spillway_test.OtlpGrpcReceiver drives it.
 
-    otlp_grpc_receiver.py GEN_DIR LOG
+    otlp_grpc_receiver.py GEN_DIR LOG [CERT KEY]
 
-prints "listening PORT", then takes commands on stdin, one per line, each answered "ok":
+(with CERT and KEY, PEM files, it serves over TLS) prints "listening PORT", then takes commands on stdin, one per line, each answered "ok":
 
     answer CODE [retry_ms=N] [rejected=N] [message=TEXT]
         queues the answer to a coming request (first in, first out; with none queued a request
@@ -114,7 +114,12 @@ def main():
     for signal, (service, *_) in SERVICES.items():
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, {"Export": handler(signal)}),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if len(sys.argv) > 4:
+        with open(sys.argv[3], "rb") as c, open(sys.argv[4], "rb") as k:
+            creds = grpc.ssl_server_credentials(((k.read(), c.read()),))
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"listening {port}", flush=True)
     for line in sys.stdin:

@@ -309,12 +309,14 @@ class OtlpGrpcReceiver:
 
     HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "otlp_grpc_receiver.py")
 
-    def __init__(self, pb):
+    def __init__(self, pb, tls=None):
+        """tls: (certificate, key) PEM files to serve over TLS instead of h2c."""
         r = subprocess.run([OtlpProtobuf.PYTHON, "-c", "import grpc"], capture_output=True)
         check(r.returncode == 0, f"{OtlpProtobuf.PYTHON} has no grpc (apt-get install "
               "python3-grpcio, or tools/deps.sh)")
         self.log = os.path.join(pb.dir, "grpc-requests.ndjson")
-        self.p = subprocess.Popen([OtlpProtobuf.PYTHON, self.HELPER, pb.dir, self.log],
+        self.p = subprocess.Popen([OtlpProtobuf.PYTHON, self.HELPER, pb.dir, self.log,
+                                   *(tls or ())],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline().split()
         check(line[:1] == ["listening"], f"otlp_grpc_receiver did not start: {line}")
