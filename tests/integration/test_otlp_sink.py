@@ -340,6 +340,39 @@ def test_http_answers():
         rx.close()
 
 
+def test_http_json_answers():
+    """http/json: the request in OTLP/JSON (ids in hex); a partial success in OTLP/JSON
+    dead-letters as many events as it rejected; a 400's JSON body is the dead letters' error."""
+    js = {"Content-Type": "application/json"}
+    rx = HttpReceiver([(200, js, b'{"partialSuccess":{"rejectedLogRecords":"1",'
+                                 b'"errorMessage":"one too old"}}'),
+                       (400, js, b'{"code":3,"message":"bad json"}'), (200, js, b"{}")])
+    try:
+        conf = sender({"otel": f"protocol: http/json, compression: none, "
+                               f"endpoint: 'http://127.0.0.1:{rx.port}'"})
+        with Spillway(conf) as a:
+            a.start()
+            socat_send(b'{"msg":"a","seq":0,"trace_id":"4BF92F3577B34DA6A3CE929D0E0E4736"}\n'
+                       b'{"msg":"b","seq":1}\n', f"TCP:127.0.0.1:{a.ports['tcp']}")
+            wait_for(lambda: sink_stats(a, "otel")["failed"] == 1, 30, "partial success")
+            st = sink_stats(a, "otel")
+            check(st["delivered"] == 1 and "one too old" in st["last_error"], f"{st}")
+            req = json.loads(rx.requests[0]["raw"])
+            rec = req["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+            check(rx.requests[0]["headers"].get("Content-Type") == "application/json" and
+                  rec["traceId"] == "4bf92f3577b34da6a3ce929d0e0e4736" and
+                  rec["body"] == {"stringValue": "a"} and
+                  isinstance(rec["timeUnixNano"], str), f"OTLP/JSON: {rec}")
+            check([x["event"]["seq"] for x in dead(a)] == [1], "the last event dead-lettered")
+            send_logs(a, 1, start=2)
+            wait_for(lambda: sink_stats(a, "otel")["failed"] == 2, 30, "400 is final")
+            check(dead(a)[-1]["error"] == 'HTTP 400: {"code":3,"message":"bad json"}',
+                  f"{dead(a)[-1]}")
+            check(a.stop() == 0, "A stops clean")
+    finally:
+        rx.close()
+
+
 if __name__ == "__main__":
     main([test_round_trip_over_http, test_round_trip_over_grpc, test_grpc_over_tls,
-          test_grpc_answers, test_http_answers])
+          test_grpc_answers, test_http_answers, test_http_json_answers])
