@@ -633,6 +633,33 @@ static void test_json_form(void **state)
     otlp_encoder_free(e);
 }
 
+/* A string holding U+0000 keeps it in OTLP/JSON and ends there in protobuf (protobuf-c's strings
+ * are C strings), as docs/sinks.md says. */
+static void test_nul_in_strings(void **state)
+{
+    static const char ev[] = "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"message\":"
+                             "\"a\\u0000b\",\"k\":\"c\\u0000\"}";
+    struct otlp_encoder *e = otlp_encoder_new();
+    add_ok(e, ev, OTLP_ENCODE_LOGS);
+    struct buf out = {0};
+    assert_int_equal(otlp_encoder_write(e, OTLP_ENCODE_LOGS, OTLP_ENCODE_JSON, &out), 0);
+    buf_putc(&out, '\0');
+    assert_non_null(strstr(out.data, "{\"stringValue\":\"a\\u0000b\"}"));
+    assert_non_null(strstr(out.data, "{\"stringValue\":\"c\\u0000\"}"));
+    buf_reset(&out);
+    assert_int_equal(otlp_encoder_write(e, OTLP_ENCODE_LOGS, OTLP_ENCODE_PROTOBUF, &out), 0);
+    LogsRequest *r = opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
+        NULL, out.len, (const uint8_t *)out.data);
+    assert_non_null(r);
+    const Opentelemetry__Proto__Logs__V1__LogRecord *l =
+        r->resource_logs[0]->scope_logs[0]->log_records[0];
+    assert_string_equal(body_text(l->body), "a");
+    assert_string_equal(l->attributes[0]->value->string_value, "c");
+    opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(r, NULL);
+    buf_free(&out);
+    otlp_encoder_free(e);
+}
+
 /* Values nested deeper than the input keeps come back as it wrote them (null past depth 32; 35
  * levels stay within the 100 messages the decoder takes), and escaped keys keep their text. */
 static void test_deep_values_and_escapes(void **state)
@@ -654,6 +681,115 @@ static void test_deep_values_and_escapes(void **state)
     buf_free(&body);
 }
 
+/* Every field of a log, span and metric event of each shape given every kind of value: each
+ * event is either refused with a reason or encoded into a request that the input decodes (in
+ * both formats), never a crash or a request the input cannot read. */
+static void test_any_value_in_any_field(void **state)
+{
+    static const char *const templates[] = {
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"log\",\"service\":\"s\","
+        "\"host\":\"h\",\"resource.service.name\":\"s\",\"scope.name\":\"n\","
+        "\"scope.version\":\"v\",\"level\":\"INFO\",\"severity_number\":9,\"message\":\"m\","
+        "\"trace_id\":\"0123456789abcdef0123456789abcdef\",\"span_id\":\"0102030405060708\","
+        "\"attributes.x\":1,\"received_at\":\"2026-01-01T00:00:01.000000Z\"}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"trace\","
+        "\"trace_id\":\"0123456789abcdef0123456789abcdef\",\"span_id\":\"0102030405060708\","
+        "\"parent_span_id\":\"0102030405060709\",\"name\":\"n\",\"span_kind\":\"SERVER\","
+        "\"duration_ns\":5,\"end_time\":\"2026-01-01T00:00:00.000000Z\",\"status\":\"OK\","
+        "\"status_message\":\"m\",\"events\":[{\"timeUnixNano\":\"1\",\"name\":\"e\","
+        "\"attributes\":{\"a\":1},\"droppedAttributesCount\":1}],\"links\":[{\"traceId\":"
+        "\"0123456789abcdef0123456789abcdef\",\"spanId\":\"0102030405060708\",\"traceState\":"
+        "\"t\",\"attributes\":{},\"flags\":1}]}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
+        "\"unit\":\"u\",\"description\":\"d\",\"metric_type\":\"sum\",\"temporality\":"
+        "\"delta\",\"monotonic\":true,\"start_time\":\"2026-01-01T00:00:00.000000Z\","
+        "\"value\":1}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
+        "\"metric_type\":\"histogram\",\"temporality\":\"cumulative\",\"count\":3,\"sum\":1,"
+        "\"min\":0,\"max\":1,\"bucket_counts\":[1,2],\"explicit_bounds\":[0.5]}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
+        "\"metric_type\":\"exponential_histogram\",\"count\":3,\"sum\":1,\"scale\":2,"
+        "\"zero_count\":1,\"zero_threshold\":0.1,\"positive\":{\"offset\":1,\"bucket_counts\":"
+        "[1]},\"negative\":{\"offset\":-1,\"bucket_counts\":[]}}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
+        "\"metric_type\":\"summary\",\"count\":3,\"sum\":1,\"quantiles\":{\"0.5\":1}}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
+        "\"metric_type\":\"counter\",\"value\":2,\"statsd_sample_rate\":0.5,\"tags\":"
+        "{\"a\":[\"b\"],\"f\":true}}",
+        "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
+        "\"metric_type\":\"gauge\",\"gauge_delta\":true,\"value\":-2}",
+    };
+    static const char *const values[] = {"null",
+                                         "true",
+                                         "false",
+                                         "0",
+                                         "-1",
+                                         "1.5",
+                                         "1e400",
+                                         "18446744073709551616",
+                                         "\"\"",
+                                         "\"x\"",
+                                         "\"\\u0001\\\"\"",
+                                         "\"0123456789ABCDEF0123456789abcdef\"",
+                                         "\"2026-01-01T00:00:00Z\"",
+                                         "[]",
+                                         "{}",
+                                         "[1,\"a\",null,[{}]]",
+                                         "{\"a\":{\"b\":[1]}}",
+                                         "[{\"name\":1}]",
+                                         "[{\"traceId\":\"zz\"}]",
+                                         "{\"offset\":\"x\"}"};
+    struct otlp_encoder *e = otlp_encoder_new();
+    struct jsontok t = {0};
+    struct buf ev = {0}, out = {0};
+    int accepted = 0, refused = 0;
+    for (size_t ti = 0; ti < N(templates); ti++) {
+        assert_int_equal(jsontok_parse(&t, templates[ti], strlen(templates[ti])), 0);
+        /* Each top-level member's value, replaced by each value in turn. */
+        for (int k = 1, m = 0; m < t.tok[0].size; m++, k = t.next[k]) {
+            for (size_t vi = 0; vi < N(values); vi++) {
+                const char *js = templates[ti];
+                buf_reset(&ev);
+                buf_append(&ev, js,
+                           (size_t)t.tok[k + 1].start - (t.tok[k + 1].type == JSMN_STRING));
+                buf_puts(&ev, values[vi]);
+                size_t end = jsontok_text_end(&t, k + 1);
+                buf_append(&ev, js + end, strlen(js) - end);
+                otlp_encoder_reset(e);
+                const char *why;
+                int sig = otlp_encoder_add(e, ev.data, ev.len, &why);
+                if (sig < 0) {
+                    assert_int_equal(sig, -EINVAL);
+                    assert_true(why && *why);
+                    refused++;
+                    continue;
+                }
+                accepted++;
+                static const enum otlp_signal back[] = {OTLP_LOGS, OTLP_TRACES, OTLP_METRICS};
+                for (int fmt = OTLP_ENCODE_PROTOBUF; fmt <= OTLP_ENCODE_JSON; fmt++) {
+                    buf_reset(&out);
+                    assert_int_equal(otlp_encoder_write(e, sig, fmt, &out), 0);
+                    struct events got;
+                    const char *err;
+                    int rc =
+                        decode(&got, back[sig], fmt == OTLP_ENCODE_JSON ? OTLP_JSON : OTLP_PROTOBUF,
+                               out.data, out.len, &err);
+                    if (rc != 1 || got.ninvalid)
+                        print_error("%.*s: %s\n", (int)ev.len, ev.data, rc < 0 ? err : "invalid");
+                    assert_int_equal(rc, 1);
+                    assert_int_equal(got.ninvalid, 0);
+                    events_free(&got);
+                }
+            }
+        }
+    }
+    assert_true(accepted > 100 && refused > 50);
+    jsontok_free(&t);
+    buf_free(&ev);
+    buf_free(&out);
+    otlp_encoder_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,7 +804,9 @@ int main(void)
         cmocka_unit_test(test_statsd_metrics),
         cmocka_unit_test(test_refused_with_a_reason),
         cmocka_unit_test(test_json_form),
+        cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_deep_values_and_escapes),
+        cmocka_unit_test(test_any_value_in_any_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
