@@ -93,6 +93,11 @@ void sink_set_error(struct sink *s, const char *fmt, ...)
     va_end(ap);
 }
 
+void sink_retry_after(struct sink *s, int64_t ns)
+{
+    s->retry_after = ns > SINK_RETRY_AFTER_MAX_NS ? SINK_RETRY_AFTER_MAX_NS : ns;
+}
+
 /* Remembers that rec was refused while delivering the current span; 0 when it already was. */
 static int mark_refused(struct sink *s, const char *rec)
 {
@@ -225,6 +230,7 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
     s->nrefused = s->unlisted = 0;
     s->span_records = nrec;
     for (;;) {
+        s->retry_after = 0;
         enum sink_result rc = s->type->write(s, span, len, nrec);
         /* Refused by the type as it went, each record once (sink_refuse): never more than nrec.
          * They count as failed when the span is done with, with the rest of it, so that while
@@ -261,7 +267,10 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         if (log_limit_take(&lim) >= 0)
             log_warn("sink retrying", "{s:s, s:I, s:s}", "sink", s->name, "records",
                      (json_int_t)nrec, "state", sink_health_names[atomic_load(&s->health)]);
-        backoff_sleep(ss, jittered(s, backoff));
+        /* The destination's own delay (Retry-After, RetryInfo) when it asks for longer: it knows
+         * when it can take more, and retrying sooner only earns another refusal. */
+        int64_t wait = jittered(s, backoff);
+        backoff_sleep(ss, s->retry_after > wait ? s->retry_after : wait);
         backoff = backoff * 2 > cap ? cap : backoff * 2;
     }
 }

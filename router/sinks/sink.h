@@ -92,6 +92,7 @@ extern const char *const sink_when_full_names[];
     X(sink_stdout)                                                                                 \
     X(sink_null)                                                                                   \
     X(sink_http)                                                                                   \
+    X(sink_otlp)                                                                                   \
     X(sink_tcp)                                                                                    \
     X(sink_unix)                                                                                   \
     X(sink_kafka)
@@ -131,6 +132,7 @@ struct sink {
     size_t nrefused, refused_cap;
     uint64_t unlisted;     /* refused, but not listed (no memory for the list) */
     uint64_t span_records; /* records in the span being delivered */
+    int64_t retry_after;   /* the wait the destination asked for with the last RETRY (ns) */
     unsigned fails;
     int64_t failing_since;
     uint64_t rng;
@@ -147,6 +149,13 @@ void sink_set_error(struct sink *s, const char *fmt, ...) __attribute__((format(
  * there is none), counted as failed, and left out of delivered, the compare digest and the
  * latency. Refusing the same record again while delivering the same span does nothing. */
 void sink_refuse(struct sink *s, const char *rec, size_t len, const char *error);
+
+/* For implementations, from write() before it returns SINK_RETRY: the destination asked to be
+ * tried again no sooner than ns from now (HTTP Retry-After, gRPC's RetryInfo). The next wait is
+ * that long (at most SINK_RETRY_AFTER_MAX_NS), or the backoff's when that is longer; the backoff
+ * goes on doubling as usual. */
+void sink_retry_after(struct sink *s, int64_t ns);
+#define SINK_RETRY_AFTER_MAX_NS (300 * 1000000000LL)
 
 /* Iterates the records of a span. */
 #define SINK_FOREACH(rec, span, len)                                                               \

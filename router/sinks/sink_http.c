@@ -1,24 +1,22 @@
 /* `http` sink: POSTs batches to a URL with libcurl (keep-alive, TLS, timeouts), encoded as
  * NDJSON, a JSON array, an Elasticsearch _bulk body, a Loki push or Splunk HEC envelopes,
  * optionally gzip-compressed. 2xx is delivered; 408, 429, 5xx and network errors are retried
- * (the generic sink loop backs off exponentially with jitter); any other 4xx is final and the
+ * (the generic sink loop backs off exponentially with jitter, or waits what a 429's or 503's
+ * Retry-After asks when that is longer); any other 4xx is final and the
  * batch's events go to the dead_letter sink with the response. A retry resumes at the request
  * that failed, so earlier requests of the same span are never sent twice. Elasticsearch answers
  * per item: items refused for good are dead-lettered once, and only the items it asked to retry
  * (429, 5xx) are sent again, on their own, before the sink goes on. */
-#include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "core/log.h"
 #include "core/ring.h"
-#include "core/utf8.h"
 #include "router/sinks/encode.h"
+#include "router/sinks/httpc.h"
 #include "router/sinks/sink.h"
 
 static const char *const compressions[] = {"none", "gzip", NULL};
@@ -36,17 +34,14 @@ struct http_sink_opts {
     struct cfg_strmap static_labels;
     char *sourcetype;
     char *hec_index;
-    char *tls_ca_file;
-    char *tls_cert_file;
-    char *tls_key_file;
-    int tls_verify;
+    struct httpc_tls tls;
 };
 
 struct http_sink {
-    CURL *curl;
-    struct curl_slist *hdrs[2]; /* per compression: without, with Content-Encoding */
+    struct httpc *http;
     struct encode_opts enc;
-    struct buf body, zbody, resp;
+    struct buf body, zbody;
+    const struct buf *resp; /* the last answer's body (the client's) */
     struct encode_item *items;
     size_t items_cap;
     size_t progress; /* bytes of the current span delivered or dead-lettered */
@@ -58,108 +53,56 @@ struct http_sink {
     char why[256]; /* why the last attempt failed, for the retry warning */
 };
 
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+/* The start of the last answer's body, for an error message: "%.*s" with resp_shown(). */
+static const char *resp_text(const struct http_sink *h)
 {
-    struct buf *b = ud;
-    if (b->len < 65536) /* only the start of a response is ever shown */
-        buf_append(b, p, sz * n);
-    return sz * n;
+    return h->resp->data ? h->resp->data : "";
 }
 
-/* How much of the response body to show in an error: at most max bytes, and only the valid
- * UTF-8 start of it (a destination may answer anything; errors end up in JSON). The body is not
- * NUL-terminated: print it with "%.*s". */
 static int resp_shown(const struct http_sink *h, size_t max)
 {
-    return (int)utf8_check(h->resp.data, h->resp.len < max ? h->resp.len : max);
-}
-
-static int gzip_body(const struct buf *in, struct buf *out)
-{
-    z_stream zs = {0};
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY))
-        return -ENOMEM;
-    buf_reset(out);
-    if (buf_reserve(out, deflateBound(&zs, in->len))) {
-        deflateEnd(&zs);
-        return -ENOMEM;
-    }
-    zs.next_in = (unsigned char *)in->data;
-    zs.avail_in = (uInt)in->len;
-    zs.next_out = (unsigned char *)out->data;
-    zs.avail_out = (uInt)out->cap;
-    int rc = deflate(&zs, Z_FINISH);
-    out->len = zs.total_out;
-    deflateEnd(&zs);
-    return rc == Z_STREAM_END ? 0 : -EIO;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return httpc_shown(h->resp, max);
 }
 
 static int http_open(struct sink *s, char *err, size_t errlen)
 {
     /* Sinks are opened on the main thread before any sink thread runs libcurl. */
-    pthread_once(&curl_once, curl_init_once);
+    httpc_global_init();
     const struct http_sink_opts *o = s->opts;
     struct http_sink *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
     s->priv = h;
-    h->curl = curl_easy_init();
-    if (!h->curl) {
-        snprintf(err, errlen, "sink %s: cannot initialize libcurl", s->name);
-        return -ENOMEM;
-    }
     h->enc = (struct encode_opts){o->encoding,       o->index,      &o->labels,
                                   &o->static_labels, o->sourcetype, o->hec_index};
     if (o->encoding == ENC_ELASTICSEARCH && !*o->index) {
         snprintf(err, errlen, "sink %s: encoding elasticsearch needs index", s->name);
         return -EINVAL;
     }
-    for (int z = 0; z < 2; z++) {
-        for (int i = 0; i < o->headers.n; i++) {
-            char line[4096];
-            snprintf(line, sizeof(line), "%s: %s", o->headers.key[i], o->headers.val[i]);
-            h->hdrs[z] = curl_slist_append(h->hdrs[z], line);
-        }
-        h->hdrs[z] = curl_slist_append(h->hdrs[z], "Expect:"); /* no 100-continue round trip */
-        if (z)
-            h->hdrs[z] = curl_slist_append(h->hdrs[z], "Content-Encoding: gzip");
+    const struct httpc_opts ho = {.timeout = o->request_timeout,
+                                  .connect_timeout = o->connect_timeout,
+                                  .tls = &o->tls,
+                                  .headers = &o->headers,
+                                  .version = HTTPC_HTTP1};
+    h->http = httpc_new(&ho);
+    if (!h->http) {
+        snprintf(err, errlen, "sink %s: cannot initialize libcurl", s->name);
+        return -ENOMEM;
     }
-    CURL *c = h->curl;
-    curl_easy_setopt(c, CURLOPT_URL, o->url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->request_timeout / 1000000));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout / 1000000));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->resp);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
-    if (*o->tls_ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, o->tls_ca_file);
-    if (*o->tls_cert_file)
-        curl_easy_setopt(c, CURLOPT_SSLCERT, o->tls_cert_file);
-    if (*o->tls_key_file)
-        curl_easy_setopt(c, CURLOPT_SSLKEY, o->tls_key_file);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "spillway/" SPILLWAY_VERSION);
+    h->resp = &httpc_answer(h->http)->body;
     return 0;
 }
 
 /* One POST of h->body. Returns the HTTP status, or -1 on a network error (message set); *sent
- * is the body's size on the wire. */
+ * is the body's size on the wire. A 429 or 503 that says when to come back (Retry-After) sets
+ * the next retry's wait. */
 static long post(struct sink *s, struct http_sink *h, const char *ctype, size_t *sent)
 {
     const struct http_sink_opts *o = s->opts;
     const struct buf *send = &h->body;
     int z = o->compression == 1;
     if (z) {
-        if (gzip_body(&h->body, &h->zbody)) {
+        if (httpc_gzip(h->body.data, h->body.len, &h->zbody)) {
             snprintf(h->why, sizeof(h->why), "out of memory compressing the batch");
             sink_set_error(s, "%s", h->why);
             return -1;
@@ -168,24 +111,18 @@ static long post(struct sink *s, struct http_sink *h, const char *ctype, size_t 
     }
     char ct[96];
     snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
-    struct curl_slist *hdrs = curl_slist_append(NULL, ct);
-    for (struct curl_slist *l = h->hdrs[z]; l; l = l->next)
-        hdrs = curl_slist_append(hdrs, l->data);
-    buf_reset(&h->resp);
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, send->data ? send->data : "");
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)send->len);
-    CURLcode rc = curl_easy_perform(h->curl);
-    curl_slist_free_all(hdrs);
-    if (rc != CURLE_OK) {
-        snprintf(h->why, sizeof(h->why), "%s", curl_easy_strerror(rc));
+    const char *extra[] = {ct, "Content-Encoding: gzip"};
+    const char *why;
+    if (httpc_post(h->http, o->url, extra, z ? 2 : 1, send->data, send->len, &why)) {
+        snprintf(h->why, sizeof(h->why), "%s", why);
         sink_set_error(s, "%s", h->why);
         return -1;
     }
-    long code = 0;
-    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
+    const struct httpc_answer *a = httpc_answer(h->http);
+    if ((a->status == 429 || a->status == 503) && a->retry_after > 0)
+        sink_retry_after(s, a->retry_after);
     *sent = send->len;
-    return code;
+    return a->status;
 }
 
 /* Room for n items in *v (capacity *cap). Returns 0 or -ENOMEM. */
@@ -212,7 +149,7 @@ static size_t es_items(struct sink *s, struct http_sink *h, const struct encode_
                        size_t n)
 {
     h->nredo = 0;
-    json_t *r = json_loadb(h->resp.data ? h->resp.data : "", h->resp.len, 0, NULL);
+    json_t *r = json_loadb(resp_text(h), h->resp->len, 0, NULL);
     if (!r || !json_is_true(json_object_get(r, "errors"))) {
         json_decref(r);
         return n;
@@ -263,7 +200,7 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
     if (code < 0 || code == 408 || code == 429 || code >= 500) {
         if (code >= 0) {
             snprintf(h->why, sizeof(h->why), "HTTP %ld: %.*s", code, resp_shown(h, 200),
-                     h->resp.data ? h->resp.data : "");
+                     resp_text(h));
             sink_set_error(s, "%s", h->why);
         }
         /* The reason `ctl sinks` shows, and the HTTP status when there was an answer. */
@@ -276,8 +213,7 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
     }
     if (code >= 300) {
         char msg[512];
-        snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", code, resp_shown(h, 400),
-                 h->resp.data ? h->resp.data : "");
+        snprintf(msg, sizeof(msg), "HTTP %ld: %.*s", code, resp_shown(h, 400), resp_text(h));
         sink_set_error(s, "%s", msg);
         for (size_t i = 0; i < n; i++)
             sink_refuse(s, items[i].json, items[i].len, msg);
@@ -327,13 +263,9 @@ static void http_close(struct sink *s)
     struct http_sink *h = s->priv;
     if (!h)
         return;
-    if (h->curl)
-        curl_easy_cleanup(h->curl);
-    curl_slist_free_all(h->hdrs[0]);
-    curl_slist_free_all(h->hdrs[1]);
+    httpc_free(h->http);
     buf_free(&h->body);
     buf_free(&h->zbody);
-    buf_free(&h->resp);
     free(h->items);
     free(h->redo);
     free(h);
@@ -370,14 +302,7 @@ static const struct cfg_key http_keys[] = {
      "splunk_hec: the sourcetype of every event."},
     {"hec_index", CFG_STRING, offsetof(struct http_sink_opts, hec_index), "",
      "splunk_hec: the index (empty: the token's default)."},
-    {"tls_ca_file", CFG_STRING, offsetof(struct http_sink_opts, tls_ca_file), "",
-     "CA bundle to verify the server with (default: the system's)."},
-    {"tls_cert_file", CFG_STRING, offsetof(struct http_sink_opts, tls_cert_file), "",
-     "Client certificate (PEM) for mutual TLS."},
-    {"tls_key_file", CFG_STRING, offsetof(struct http_sink_opts, tls_key_file), "",
-     "Client key (PEM) for mutual TLS."},
-    {"tls_verify", CFG_BOOL, offsetof(struct http_sink_opts, tls_verify), "true",
-     "Verify the server's certificate and name."},
+    HTTPC_TLS_KEYS(struct http_sink_opts, tls),
     {0},
 };
 

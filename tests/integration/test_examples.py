@@ -191,6 +191,24 @@ def test_trace_sampling():
           f"what was dropped counts as sampled out: {c}")
 
 
+def test_sample_traces_only():
+    # 1,000 traces of two spans each, and a log of each trace: at rate 0.5 whole traces go, and
+    # every log stays, unsampled.
+    traces = ["%016x" % (0x4bf92f3577b00000 + t * 7919) for t in range(1000)]
+    sent = [{"kind": "trace", "trace_id": traces[t], "span": s} for s in range(2)
+            for t in range(1000)] + [{"kind": "log", "trace_id": t, "msg": "x"} for t in traces]
+    out, dead, c = run_events("sample_traces_only.lua", sent, 1000, rate=0.5)
+    logs = [e for e in out if e["kind"] == "log"]
+    check(len(logs) == 1000 and not any("sample_rate" in e for e in logs), "every log kept")
+    spans = {}
+    for e in out:
+        if e["kind"] == "trace":
+            spans.setdefault(e["trace_id"], []).append(e["span"])
+    check(all(sorted(v) == [0, 1] for v in spans.values()), "every trace kept or dropped whole")
+    check(abs(len(spans) - 500) <= 75, f"{len(spans)} of 1000 traces kept, expected 500 +- 15%")
+    check(not dead and c["sampled_out"] == 3000 - len(out), f"counters: {c}")
+
+
 def test_errors_and_dynamic():
     # A chatty service (2,000 INFO lines in a burst) with warnings and errors mixed in, and a
     # quiet one: every warning and error is kept, the quiet service whole, the chatty thinned.
@@ -225,4 +243,4 @@ if __name__ == "__main__":
     main([test_example_configs_pass_check, test_example_scripts_compile,
           test_example_scripts_are_documented, test_drop_debug, test_mask_pii,
           test_enrich_static, test_dedup_messages, test_route_by_kind, test_trace_sampling,
-          test_errors_and_dynamic])
+          test_sample_traces_only, test_errors_and_dynamic])

@@ -18,8 +18,9 @@ class Receiver:
     """An HTTP server recording every request; answers from a script of status codes (the
     last one repeats)."""
 
-    def __init__(self, codes=(200,), body=b"{}", port=None, answer=None):
-        """answer(raw body) -> (code, response body), when given, replaces the script."""
+    def __init__(self, codes=(200,), body=b"{}", port=None, answer=None, retry_after=None):
+        """answer(raw body) -> (code, response body), when given, replaces the script;
+        retry_after, when given, is sent as Retry-After with every 429 and 503."""
         self.requests = []
         self.codes = list(codes)
         self.body = body
@@ -43,6 +44,8 @@ class Receiver:
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
                                            "body": raw, "code": code, "t": time.monotonic()})
                 self.send_response(code)
+                if retry_after is not None and code in (429, 503):
+                    self.send_header("Retry-After", str(retry_after))
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -181,6 +184,26 @@ def test_http_retries_503_and_dead_letters_400():
     finally:
         rx.close()
         bad.close()
+
+
+def test_http_honours_retry_after():
+    """A 503 with Retry-After: 2 is retried after the 2 s it asks for, not after the 50 ms the
+    backoff would wait (nor its 5 s cap): the destination knows when it can take more."""
+    rx = Receiver(codes=(503, 200), retry_after=2)
+    try:
+        sinks = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{rx.port}/x', "
+                 f"batch_timeout: 10ms}}\n")
+        conf = config(sinks).replace("partitions: 2", "partitions: 1")
+        with Spillway(conf) as sw:
+            sw.start()
+            send(sw, 3)
+            wait_for(lambda: sink_stats(sw, "s")["delivered"] == 3, 30, "delivered after the 503")
+            check([r["code"] for r in rx.requests] == [503, 200], f"{rx.requests}")
+            gap = rx.requests[1]["t"] - rx.requests[0]["t"]
+            check(1.9 <= gap < 4.5, f"the retry came {gap:.2f} s after the 503, not ~2 s")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        rx.close()
 
 
 def test_http_retry_warning_says_why():
@@ -579,7 +602,7 @@ def test_http_batch_by_count():
 
 if __name__ == "__main__":
     main([test_http_encodings, test_http_retries_503_and_dead_letters_400,
-          test_http_retry_warning_says_why,
+          test_http_honours_retry_after, test_http_retry_warning_says_why,
           test_kafka_sink_with_mock_broker, test_kafka_sink_stop_keeps_shutdown_timeout,
           test_file_rotation_under_load,
           test_file_ends_a_line_cut_by_a_crash,

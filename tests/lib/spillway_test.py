@@ -299,6 +299,69 @@ class OtlpProtobuf:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class OtlpGrpcReceiver:
+    """An OTLP/gRPC receiver in a process of its own: tests/lib/otlp_grpc_receiver.py run by
+    /usr/bin/python3 (Debian's python3-grpcio), with the message classes of pb (an OtlpProtobuf).
+    port is where it listens (h2c); answer() queues scripted answers (OK, UNAVAILABLE with a
+    RetryInfo, INVALID_ARGUMENT, a partial success...); forward() sends every request it answers
+    OK on to another spillway's http input; requests() lists what it got. A test that needs it
+    fails when python3-grpcio is missing, saying so; it never skips."""
+
+    HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "otlp_grpc_receiver.py")
+
+    def __init__(self, pb, tls=None):
+        """tls: (certificate, key) PEM files to serve over TLS instead of h2c."""
+        r = subprocess.run([OtlpProtobuf.PYTHON, "-c", "import grpc"], capture_output=True)
+        check(r.returncode == 0, f"{OtlpProtobuf.PYTHON} has no grpc (apt-get install "
+              "python3-grpcio, or tools/deps.sh)")
+        self.log = os.path.join(pb.dir, "grpc-requests.ndjson")
+        self.p = subprocess.Popen([OtlpProtobuf.PYTHON, self.HELPER, pb.dir, self.log,
+                                   *(tls or ())],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline().split()
+        check(line[:1] == ["listening"], f"otlp_grpc_receiver did not start: {line}")
+        self.port = int(line[1])
+
+    def _cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        r = self.p.stdout.readline().strip()
+        check(r == "ok", f"otlp_grpc_receiver {line}: {r}")
+
+    def answer(self, code, retry_ms=0, rejected=0, message=""):
+        words = [code] + ([f"retry_ms={retry_ms}"] if retry_ms else []) + \
+                ([f"rejected={rejected}"] if rejected else []) + \
+                ([f"message={message}"] if message else [])
+        self._cmd("answer " + " ".join(words))
+
+    def forward(self, url):
+        self._cmd(f"forward {url}")
+
+    def requests(self):
+        out = []
+        if os.path.exists(self.log):
+            with open(self.log) as f:
+                out = [json.loads(line) for line in f if line.endswith("\n")]
+        return out
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def socat_send(data, address, timeout=120):
     """Sends bytes with socat (-u: one way) and waits for it to finish."""
     r = subprocess.run(["socat", "-u", "-", address], input=data, timeout=timeout,

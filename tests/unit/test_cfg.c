@@ -499,8 +499,8 @@ static const struct err_case err_cases[] = {
      "unix_dgram, http, statsd, tail, stdin",
      1},
     {"sinks:\n  - {name: s, type: fax}\n", 2,
-     "sinks[0].type: \"fax\" is not valid; choose one of: file, stdout, null, http, tcp, unix, "
-     "kafka",
+     "sinks[0].type: \"fax\" is not valid; choose one of: file, stdout, null, http, otlp, tcp, "
+     "unix, kafka",
      1},
     /* missing required keys */
     {"inputs:\n  - {name: a, type: tcp}\n", 2, "inputs[0].listen: is required", 1},
