@@ -2,7 +2,8 @@
 # runtime libraries. docs/operations.md explains the volumes, ports and environment.
 #
 #   docker build -t spillway .
-#   docker run -d --name spillway -p 5170:5170 -p 5514:5514/udp -p 4318:4318 -p 8686:8686 spillway
+#   docker run -d --name spillway -p 5170:5170 -p 5514:5514/udp -p 4318:4318 -p 4317:4317 \
+#       -p 8686:8686 spillway
 #   docker exec spillway spillway ctl stats
 
 FROM debian:bookworm AS build
@@ -12,6 +13,7 @@ RUN apt-get update -q \
       build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev \
       liblua5.4-dev libsqlite3-dev libyaml-dev libjsmn-dev zlib1g-dev libssl-dev \
       libcurl4-openssl-dev libxxhash-dev protobuf-c-compiler libprotobuf-c-dev \
+      libnghttp2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -37,7 +39,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libevent-2.1-7 libevent-pthreads-2.1-7 librdkafka1 libjansson4 liblua5.4-0 \
-      libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 libprotobuf-c1 ca-certificates curl \
+      libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 libprotobuf-c1 libnghttp2-14 ca-certificates curl \
       sqlite3 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid so a bind-mounted data directory can be given to it (chown 10001).
@@ -57,7 +59,7 @@ USER spillway
 ENV SPILLWAY_ADMIN_SOCKET=/var/lib/spillway/run/admin.sock
 VOLUME ["/var/lib/spillway/data", "/var/lib/spillway/scripts"]
 # NDJSON over TCP, syslog over UDP, HTTP (NDJSON and OTLP/HTTP JSON), admin HTTP.
-EXPOSE 5170/tcp 5514/udp 4318/tcp 8686/tcp
+EXPOSE 5170/tcp 5514/udp 4318/tcp 4317/tcp 8686/tcp
 # docker stop sends SIGTERM to spillway itself (exec form, no shell in between): it drains
 # to the sinks within shutdown_timeout (8s in docker/spillway.yaml, under docker's 10s).
 STOPSIGNAL SIGTERM

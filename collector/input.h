@@ -56,6 +56,7 @@ struct input {
     X(input_udp)                                                                                   \
     X(input_unix_dgram)                                                                            \
     X(input_http)                                                                                  \
+    X(input_otlp_grpc)                                                                             \
     X(input_statsd)                                                                                \
     X(input_tail)                                                                                  \
     X(input_stdin)

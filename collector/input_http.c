@@ -25,6 +25,7 @@
 #include "collector/inflate.h"
 #include "collector/input.h"
 #include "collector/otlp.h"
+#include "collector/otlp_intake.h"
 #include "collector/otlp_reply.h"
 #include "core/dlist.h"
 #include "core/hash.h"
@@ -435,60 +436,16 @@ static int events_body(struct httpin *h, const char *b, size_t n, int *accepted,
     return 0;
 }
 
-/* One OTLP request being handed over: each event staged, except one over max_event_size, which
- * is dead-lettered as too large (its first bytes kept), and a record that does not decode
- * (OTLP/JSON), dead-lettered with why. The answer's partial success counts both. */
-struct otlp_request {
-    struct input *in;
-    size_t max;   /* max_event_size */
-    int invalid;  /* records that did not decode */
-    char why[96]; /* the first one's reason */
-};
-
-static void otlp_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
-{
-    struct otlp_request *r = ud;
-    if (len > r->max) {
-        collector_dead(r->in, "too large", json, r->max);
-        return;
-    }
-    collector_event_keyed(r->in, json, len, key, klen);
-}
-
-static void otlp_invalid(void *ud, const char *why, const char *raw, size_t len)
-{
-    struct otlp_request *r = ud;
-    if (!r->invalid++)
-        snprintf(r->why, sizeof(r->why), "%s", why);
-    collector_dead(r->in, why, raw, len > r->max ? r->max : len);
-}
-
-/* The partial success's message: how many records were dead-lettered and why. What was
- * dead-lettered and did not fail to decode was too large: over max_event_size, or over the
- * pipeline's largest record. */
-static void otlp_partial(char *msg, size_t size, const struct otlp_request *r, int dead)
-{
-    int large = dead - r->invalid, n = 0;
-    if (large > 0)
-        n = snprintf(msg, size, "%d %s too large, dead-lettered (max_event_size %zu bytes)", large,
-                     large == 1 ? "record" : "records", r->max);
-    if (r->invalid && n >= 0 && (size_t)n < size)
-        snprintf(msg + n, size - (size_t)n, "%s%d %s invalid, dead-lettered (%s%s)", n ? "; " : "",
-                 r->invalid, r->invalid == 1 ? "record" : "records",
-                 r->invalid > 1 ? "first: " : "", r->why);
-}
-
 /* POST /v1/logs, /v1/traces, /v1/metrics: the records decoded and handed over, then the
  * Export*ServiceResponse; a body that does not decode gets 400 (413 when it would decode into
  * too much memory) with a google.rpc.Status, and nothing of it is kept. */
 static void otlp_body(struct httpin *h, struct evhttp_request *req, const char *body, size_t n)
 {
     struct input *in = h->in;
-    struct otlp_request r = {.in = in, .max = (size_t)h->o->common.max_event_size};
-    const struct otlp_out out = {otlp_event, otlp_invalid, &r};
-    uint64_t dead0 = counter_get(&in->stats.dead_letter);
+    struct otlp_intake take;
+    otlp_intake_begin(&take, in, (size_t)h->o->common.max_event_size);
     const char *err = "";
-    int rc = otlp_decode(h->otlp, h->sig, h->enc, body, n, collector_now(in->col), &out, &err);
+    int rc = otlp_decode(h->otlp, h->sig, h->enc, body, n, collector_now(in->col), &take.out, &err);
     collector_commit(in->col);
     if (rc == -ENOMEM) {
         reply_busy(h, req, err);
@@ -499,10 +456,8 @@ static void otlp_body(struct httpin *h, struct evhttp_request *req, const char *
                     rc == -E2BIG ? "Payload Too Large" : "Bad Request", err);
         return;
     }
-    int dead = (int)(counter_get(&in->stats.dead_letter) - dead0);
     char msg[256];
-    if (dead)
-        otlp_partial(msg, sizeof(msg), &r, dead);
+    int64_t dead = otlp_intake_rejected(&take, msg, sizeof(msg));
     buf_reset(&h->answer);
     otlp_reply_export(&h->answer, h->sig, h->enc, dead, dead ? msg : NULL);
     send_body(req, 200, "OK", otlp_content_type(h->enc), h->answer.data, h->answer.len);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/hash.h"
 #include "core/jsonw.h"
 #include "core/utf8.h"
@@ -48,33 +49,6 @@ void normalizer_free(struct normalizer *n)
     n->field = NULL;
 }
 
-static int b64_append(struct buf *out, const unsigned char *s, size_t len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (buf_reserve(out, (len + 2) / 3 * 4 + 2))
-        return -ENOMEM;
-    char *o = out->data + out->len;
-    *o++ = '"';
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        *o++ = tbl[v >> 18];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = tbl[(v >> 6) & 63];
-        *o++ = tbl[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
-        *o++ = tbl[v >> 18];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o++ = '"';
-    out->len = (size_t)(o - out->data);
-    return 0;
-}
-
 int normalize_dead_letter(struct buf *out, const char *source, const struct recv_time *rt,
                           const char *error, const char *raw, size_t rawlen)
 {
@@ -89,7 +63,7 @@ int normalize_dead_letter(struct buf *out, const char *source, const struct recv
     rc |= jsonw_string(out, raw, keep);
     if (utf8_check(raw, keep) != keep) {
         rc |= buf_puts(out, ",\"raw_base64\":");
-        rc |= b64_append(out, (const unsigned char *)raw, keep);
+        rc |= buf_putc(out, '"') | base64_append(out, raw, keep) | buf_putc(out, '"');
     }
     if (keep < rawlen)
         rc |= buf_printf(out, ",\"raw_bytes\":%zu", rawlen);

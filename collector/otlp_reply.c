@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "core/jsonw.h"
+#include "google/protobuf/any.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
@@ -88,4 +91,27 @@ int otlp_reply_status(struct buf *out, enum otlp_encoding enc, enum otlp_rpc_cod
     int rc = buf_puts(out, "{\"code\":") | jsonw_int(out, code) | buf_puts(out, ",\"message\":") |
              jsonw_string(out, message, strlen(message)) | buf_puts(out, "}");
     return rc ? -ENOMEM : 0;
+}
+
+int otlp_reply_retry(struct buf *out, const char *message, int64_t delay_s)
+{
+    Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
+    delay.seconds = delay_s;
+    Google__Rpc__RetryInfo info = GOOGLE__RPC__RETRY_INFO__INIT;
+    info.retry_delay = &delay;
+    uint8_t packed[32]; /* a RetryInfo of seconds only: a dozen bytes */
+    size_t n = google__rpc__retry_info__get_packed_size(&info);
+    if (n > sizeof(packed))
+        return -ENOMEM;
+    google__rpc__retry_info__pack(&info, packed);
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    any.type_url = "type.googleapis.com/google.rpc.RetryInfo";
+    any.value = (ProtobufCBinaryData){n, packed};
+    Google__Protobuf__Any *details[1] = {&any};
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    st.code = OTLP_RPC_UNAVAILABLE;
+    st.message = (char *)message;
+    st.n_details = 1;
+    st.details = details;
+    return pack(out, &st.base);
 }

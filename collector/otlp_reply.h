@@ -30,4 +30,9 @@ int otlp_reply_export(struct buf *out, enum otlp_signal sig, enum otlp_encoding 
 int otlp_reply_status(struct buf *out, enum otlp_encoding enc, enum otlp_rpc_code code,
                       const char *message);
 
+/* Appends a google.rpc.Status UNAVAILABLE, in protobuf, whose details hold a RetryInfo asking
+ * the client to retry after delay_s seconds (what gRPC's grpc-status-details-bin carries, and
+ * what the OpenTelemetry SDKs honour). Returns 0 or -ENOMEM. */
+int otlp_reply_retry(struct buf *out, const char *message, int64_t delay_s);
+
 #endif

@@ -198,12 +198,12 @@ ok "docker build --network host -t $IMAGE . in $((SECONDS - t0))s"
 
 # ---------------------------------------------------------------------------------------------
 # 4. The image alone, on the host network.
-read -r P_TCP P_SYSLOG P_HTTP P_ADMIN <<<"$(free_ports 4)"
+read -r P_TCP P_SYSLOG P_HTTP P_ADMIN P_GRPC <<<"$(free_ports 5)"
 mkdir -p "$WORK/data"
 chown 10001:10001 "$WORK/data" 2>/dev/null || chmod 0777 "$WORK/data"
 docker run -d --name "$NAME" --network host \
     -e SPILLWAY_BIND=127.0.0.1 -e SPILLWAY_TCP_PORT="$P_TCP" -e SPILLWAY_SYSLOG_PORT="$P_SYSLOG" \
-    -e SPILLWAY_HTTP_PORT="$P_HTTP" -e SPILLWAY_ADMIN_PORT="$P_ADMIN" \
+    -e SPILLWAY_HTTP_PORT="$P_HTTP" -e SPILLWAY_ADMIN_PORT="$P_ADMIN" -e SPILLWAY_GRPC_PORT="$P_GRPC" \
     -v "$WORK/data:/var/lib/spillway/data" "$IMAGE" >/dev/null
 wait_until 30 "/ready on the admin port" curl -fsS "http://127.0.0.1:$P_ADMIN/ready"
 ok "container $NAME ready (tcp $P_TCP, udp $P_SYSLOG, http $P_HTTP, admin $P_ADMIN)"
@@ -258,9 +258,9 @@ docker rm -v "$NAME" >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # 5. docker-compose, host network, side-by-side profile.
-read -r T_SPILLWAY_TCP T_SPILLWAY_SYSLOG T_SPILLWAY_HTTP T_SPILLWAY_ADMIN \
-    T_SBS_TCP T_SBS_SYSLOG T_SBS_HTTP T_SBS_ADMIN T_RECEIVER_HTTP T_RECEIVER_ADMIN <<<"$(free_ports 10)"
-export T_SPILLWAY_TCP T_SPILLWAY_SYSLOG T_SPILLWAY_HTTP T_SPILLWAY_ADMIN \
+read -r T_SPILLWAY_TCP T_SPILLWAY_SYSLOG T_SPILLWAY_HTTP T_SPILLWAY_ADMIN T_SPILLWAY_GRPC \
+    T_SBS_TCP T_SBS_SYSLOG T_SBS_HTTP T_SBS_ADMIN T_RECEIVER_HTTP T_RECEIVER_ADMIN <<<"$(free_ports 11)"
+export T_SPILLWAY_TCP T_SPILLWAY_SYSLOG T_SPILLWAY_HTTP T_SPILLWAY_ADMIN T_SPILLWAY_GRPC \
     T_SBS_TCP T_SBS_SYSLOG T_SBS_HTTP T_SBS_ADMIN T_RECEIVER_HTTP T_RECEIVER_ADMIN
 
 # docker-compose 1.29 refuses published ports with network_mode: host, and an override cannot

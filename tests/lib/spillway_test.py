@@ -299,6 +299,33 @@ class OtlpProtobuf:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class OtlpGrpcClient:
+    """OTLP/gRPC calls made by Debian's python3-grpcio (tests/lib/otlp_grpc_client.py run by
+    /usr/bin/python3), with the message classes of pb (an OtlpProtobuf). A test that needs it
+    fails when python3-grpcio is missing, saying so; it never skips."""
+
+    HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "otlp_grpc_client.py")
+
+    def __init__(self, pb):
+        r = subprocess.run([OtlpProtobuf.PYTHON, "-c", "import grpc"], capture_output=True)
+        check(r.returncode == 0, f"{OtlpProtobuf.PYTHON} has no grpc (apt-get install "
+              "python3-grpcio, or tools/deps.sh)")
+        self.pb = pb
+
+    def export(self, port, signal, doc=None, raw=None, gzip=False, path=None, timeout=30):
+        """Calls signal's Export on 127.0.0.1:port with doc (an OTLP/JSON dict) or the raw bytes;
+        returns {"code", "message", "response" (OK), "retry_s" (RetryInfo)}."""
+        args = [OtlpProtobuf.PYTHON, self.HELPER, self.pb.dir, f"127.0.0.1:{port}", signal,
+                "--timeout", str(timeout)]
+        args += ["--gzip"] if gzip else []
+        args += ["--raw"] if raw is not None else []
+        args += ["--path", path] if path else []
+        data = raw if raw is not None else json.dumps(doc).encode()
+        r = subprocess.run(args, input=data, capture_output=True, timeout=timeout + 30)
+        check(r.returncode == 0, f"otlp_grpc_client: {r.stderr.decode(errors='replace')}")
+        return json.loads(r.stdout)
+
+
 class OtlpGrpcReceiver:
     """An OTLP/gRPC receiver in a process of its own: tests/lib/otlp_grpc_receiver.py run by
     /usr/bin/python3 (Debian's python3-grpcio), with the message classes of pb (an OtlpProtobuf).

@@ -349,13 +349,14 @@ static void test_embedded_default(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(e.count, 0);
     assert_string_equal(c.file, CONFIG_EMBEDDED_NAME);
-    assert_int_equal(c.inputs.n, 4);
+    assert_int_equal(c.inputs.n, 5);
     assert_string_equal(item(&c.inputs, 0)->name, "app");
     assert_string_equal(item(&c.inputs, 0)->type, "tcp");
     assert_string_equal(item(&c.inputs, 1)->name, "local");
     assert_string_equal(item(&c.inputs, 1)->type, "unix");
     assert_string_equal(item(&c.inputs, 2)->type, "udp");
     assert_string_equal(item(&c.inputs, 3)->type, "http");
+    assert_string_equal(item(&c.inputs, 4)->type, "otlp_grpc");
     assert_int_equal(c.routes.n, 1);
     assert_int_equal(c.sinks.n, 2);
     assert_int_equal(c.pipeline.partitions, 2);
@@ -496,7 +497,7 @@ static const struct err_case err_cases[] = {
     /* unknown item types list the valid types */
     {"inputs:\n  - {name: a, type: carrier_pigeon}\n", 2,
      "inputs[0].type: \"carrier_pigeon\" is not valid; choose one of: tcp, unix, udp, "
-     "unix_dgram, http, statsd, tail, stdin",
+     "unix_dgram, http, otlp_grpc, statsd, tail, stdin",
      1},
     {"sinks:\n  - {name: s, type: fax}\n", 2,
      "sinks[0].type: \"fax\" is not valid; choose one of: file, stdout, null, http, otlp, tcp, "
@@ -507,8 +508,8 @@ static const struct err_case err_cases[] = {
     {"inputs:\n  - name: a\n    type: unix\n", 2, "inputs[0].path: is required", 1},
     {"inputs:\n  - {type: tcp, listen: \"y:2\"}\n", 2, "inputs[0].name: is required", 1},
     {"inputs:\n  - {name: a, listen: \"y:2\"}\n", 2,
-     "inputs[0].type: is required; choose one of: tcp, unix, udp, unix_dgram, http, statsd, "
-     "tail, stdin",
+     "inputs[0].type: is required; choose one of: tcp, unix, udp, unix_dgram, http, otlp_grpc, "
+     "statsd, tail, stdin",
      1},
     {"sinks:\n  - {name: f, type: file}\n", 2, "sinks[0].path: is required", 1},
     {"routes:\n  - {sinks: []}\n", 2, "routes[0].name: is required", 1},
