@@ -70,6 +70,7 @@ struct worker {
     struct buf dead;
     struct buf *tapstage; /* per route: tapped events of the current chunk */
     struct buf tapev;
+    struct buf num; /* a sample_rate written by default_sample */
     uint64_t rng;
     uint64_t unrouted, dead_unsunk, dead_sent, serialize_errors, fallback_dropped;
     uint64_t dead_in;   /* dead letters among the records taken from the ring */
@@ -262,6 +263,7 @@ void worker_free(struct worker *w)
     free(w->tapstage);
     free(w->sink_in);
     buf_free(&w->tapev);
+    buf_free(&w->num);
     free(w->handles);
     free(w->gens);
     free(w->pend);
@@ -414,11 +416,10 @@ static int default_sample(struct worker *w, const struct route *rt, double rate)
     } else {
         keep = sample_keep(rate, v.text, v.len);
     }
-    if (keep) {
-        struct buf num = {0};
-        jsonw_double(&num, rate);
-        eview_set(&w->ev, "sample_rate", 11, num.data, num.len);
-        buf_free(&num);
+    if (keep) { /* the rate as JSON, in the worker's own buffer: no allocation per event */
+        buf_reset(&w->num);
+        if (jsonw_double(&w->num, rate) == 0)
+            eview_set(&w->ev, "sample_rate", 11, w->num.data, w->num.len);
     }
     return keep;
 }

@@ -170,6 +170,7 @@ static void observe(struct sink *s, const char *span, size_t len)
     if (s->nrefused > 1)
         qsort(s->refused, s->nrefused, sizeof(*s->refused), cmp_ptr);
     size_t j = 0;
+    sinkstat_begin(&s->stat);
     SINK_FOREACH(r, span, len)
     {
         const char *data = RING_REC_DATA(r);
@@ -179,6 +180,7 @@ static void observe(struct sink *s, const char *span, size_t len)
             continue;
         sinkstat_record(&s->stat, data, r->len, now);
     }
+    sinkstat_end(&s->stat);
 }
 
 /* Backoff with jitter: a wait of ns +-25%, from the sink thread's own random state (seeded from

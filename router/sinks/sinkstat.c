@@ -33,10 +33,15 @@ static const char *received_at(const char *json, size_t len)
 
 static struct sinkstat_window *window(struct sinkstat *s, const char *key)
 {
+    if (s->win[s->last].key[0] && memcmp(s->win[s->last].key, key, 18) == 0)
+        return &s->win[s->last];
     for (int i = 0; i < SINKSTAT_WINDOWS; i++) {
-        if (s->win[i].key[0] && memcmp(s->win[i].key, key, 18) == 0)
+        if (s->win[i].key[0] && memcmp(s->win[i].key, key, 18) == 0) {
+            s->last = i;
             return &s->win[i];
+        }
     }
+    s->last = s->next;
     struct sinkstat_window *w = &s->win[s->next];
     s->next = (s->next + 1) % SINKSTAT_WINDOWS;
     memset(w, 0, sizeof(*w));
@@ -44,11 +49,20 @@ static struct sinkstat_window *window(struct sinkstat *s, const char *key)
     return w;
 }
 
+void sinkstat_begin(struct sinkstat *s)
+{
+    pthread_mutex_lock(&s->mu);
+}
+
+void sinkstat_end(struct sinkstat *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
+
 void sinkstat_record(struct sinkstat *s, const char *json, size_t len, int64_t now_ns)
 {
     const char *ra = received_at(json, len);
     uint64_t h = XXH3_64bits(json, len);
-    pthread_mutex_lock(&s->mu);
     struct sinkstat_window *w = window(s, ra ? ra : "(no received_at)..");
     w->count++;
     w->sum += h;
@@ -64,7 +78,6 @@ void sinkstat_record(struct sinkstat *s, const char *json, size_t len, int64_t n
             s->lat_n++;
         }
     }
-    pthread_mutex_unlock(&s->mu);
 }
 
 double sinkstat_percentile(struct sinkstat *s, double p)

@@ -24,6 +24,7 @@ struct sinkstat {
     pthread_mutex_t mu;
     struct sinkstat_window win[SINKSTAT_WINDOWS];
     int next; /* ring position of the next new window */
+    int last; /* the window the previous record went to: most of a span's records share it */
     uint64_t lat[SINKSTAT_BUCKETS];
     uint64_t lat_n;
     uint64_t sampled; /* records seen, to sample latency 1 in 16 */
@@ -31,8 +32,11 @@ struct sinkstat {
 
 void sinkstat_init(struct sinkstat *s);
 void sinkstat_free(struct sinkstat *s);
-/* Records one delivered record (a canonical event's JSON). */
+/* Records delivered records (canonical events' JSON) between sinkstat_begin and sinkstat_end,
+ * which hold the lock once for a whole span rather than once per record. */
+void sinkstat_begin(struct sinkstat *s);
 void sinkstat_record(struct sinkstat *s, const char *json, size_t len, int64_t now_ns);
+void sinkstat_end(struct sinkstat *s);
 /* Latency percentile in microseconds (upper bucket bound), 0 when nothing was measured. */
 double sinkstat_percentile(struct sinkstat *s, double p);
 /* Copies the windows (newest first) into out[SINKSTAT_WINDOWS]; returns how many. */
