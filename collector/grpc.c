@@ -17,18 +17,17 @@
 struct call {
     struct grpc_conn *c;
     int32_t id;
-    char path[160]; /* :path; a longer one names no method spillway has */
-    int post;       /* :method POST */
-    int grpc;       /* content-type application/grpc (or +proto, ;params) */
-    int gzip;       /* grpc-encoding: gzip */
-    int64_t started_ns;
-    int whole;       /* the request message arrived whole, or the call was answered before */
-    int answered;    /* a reply was submitted */
-    int discard;     /* request bytes are dropped from now on (answered early) */
-    size_t dropped;  /* bytes dropped so far: past max_message, the call is reset */
-    struct buf msg;  /* the request as it arrives: prefix, then the message */
-    size_t held;     /* bytes read while paused, acknowledged on resume */
-    struct buf resp; /* the answer's DATA: prefix and response message */
+    char path[160];    /* :path; a longer one names no method spillway has */
+    int post;          /* :method POST */
+    int grpc;          /* content-type application/grpc (or +proto, ;params) */
+    int gzip;          /* grpc-encoding: gzip */
+    int64_t active_ns; /* the last time the call moved: a byte of it read or a frame sent */
+    int whole;         /* the request message arrived whole, or the call was answered before */
+    int answered;      /* a reply was submitted */
+    int discard;       /* request bytes are dropped from now on (answered early) */
+    struct buf msg;    /* the request as it arrives: prefix, then the message */
+    size_t held;       /* bytes read and not acknowledged: paused, or over the budget */
+    struct buf resp;   /* the answer's DATA: prefix and response message */
     size_t resp_off;
     char status[12];
     struct call *prev, *next;
@@ -41,6 +40,9 @@ struct grpc_conn {
     struct call *calls;
     int ncalls;
     int paused;
+    size_t buffered;     /* request bytes gathered by the calls not yet whole */
+    int nomem;           /* a callback ran out of memory: the connection cannot go on */
+    size_t budget;       /* past this, request bytes are not acknowledged (memory per connection) */
     struct buf inflated; /* a compressed request, inflated (reused) */
     struct buf scratch;  /* grpc-message and grpc-status-details-bin, encoded (reused) */
 };
@@ -50,18 +52,42 @@ static struct call *call_of(struct grpc_conn *c, int32_t id)
     return nghttp2_session_get_stream_user_data(c->h2, id);
 }
 
-/* Request bytes the server is done with: the client may send more. While paused, those of a
- * call still being read are held back. Those of a call answered before its request ended (too
- * large, not gRPC) are dropped and count for the connection only, so that call's own window
- * runs out and its client, which has the answer, stops, while the other calls go on. */
+/* Request bytes read: acknowledged (the client may send as many more) unless the pipeline is
+ * full (paused) or the connection's calls already hold its budget of request bytes; those are
+ * held back, and acknowledged by release() once the pause ends or calls complete. The bytes of
+ * a call answered before its request ended (too large, not gRPC) are dropped and count for the
+ * connection only, so that call's own window runs out and its client, which has the answer,
+ * stops, while the other calls go on. */
 static void ack(struct grpc_conn *c, struct call *call, size_t n)
 {
     if (!call || call->discard)
         nghttp2_session_consume_connection(c->h2, n);
-    else if (c->paused)
+    else if (c->paused || c->buffered > c->budget)
         call->held += n;
     else
         nghttp2_session_consume(c->h2, call->id, n);
+}
+
+/* Acknowledges what calls held back, when the pause is over and the budget allows. */
+static void release(struct grpc_conn *c)
+{
+    for (struct call *call = c->calls; call && !c->paused; call = call->next) {
+        if (call->held && c->buffered <= c->budget) {
+            nghttp2_session_consume(c->h2, call->id, call->held);
+            call->held = 0;
+        }
+    }
+}
+
+/* A call's gathered request is done with (handed over, or dropped): its memory goes. */
+static void drop_request(struct grpc_conn *c, struct call *call)
+{
+    c->buffered -= call->msg.len;
+    buf_free(&call->msg);
+    if (call->held && call->discard) {
+        nghttp2_session_consume_connection(c->h2, call->held);
+        call->held = 0;
+    }
 }
 
 /* gRPC's percent-encoding of grpc-message: bytes outside printable ASCII, and '%'. */
@@ -125,6 +151,7 @@ static void reply_http(struct grpc_conn *c, struct call *call, int http, const c
     nghttp2_nv nv[1] = {NV(":status", st, strlen(st))};
     call->answered = call->discard = 1;
     nghttp2_submit_response(c->h2, call->id, nv, 1, NULL);
+    drop_request(c, call);
     if (c->h.refused)
         c->h.refused(c->h.ud, http, GRPC_OK, why);
 }
@@ -135,7 +162,6 @@ int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_status status, co
     struct call *call = call_of(c, id);
     if (!call || call->answered)
         return 0;
-    call->answered = 1;
     snprintf(call->status, sizeof(call->status), "%d", status);
     nghttp2_nv nv[6] = {NV(":status", "200", 3), NV("content-type", "application/grpc", 16),
                         NV("grpc-accept-encoding", "gzip", 4)};
@@ -147,7 +173,10 @@ int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_status status, co
         if (buf_append(&call->resp, prefix, PREFIX) || buf_append(&call->resp, resp, resp_len))
             return -ENOMEM;
         nghttp2_data_provider prd = {.source.ptr = call, .read_callback = read_resp};
-        return nghttp2_submit_response(c->h2, id, nv, 3, &prd) ? -ENOMEM : 0;
+        if (nghttp2_submit_response(c->h2, id, nv, 3, &prd))
+            return -ENOMEM;
+        call->answered = 1;
+        return 0;
     }
     /* An error: trailers-only (one HEADERS frame that ends the stream). */
     struct buf *sc = &c->scratch;
@@ -158,9 +187,12 @@ int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_status status, co
     if (details && details_len && base64_append(sc, details, details_len))
         return -ENOMEM;
     size_t n = 3 + trailers(nv + 3, call, sc, mlen);
-    int rc = nghttp2_submit_response(c->h2, id, nv, n, NULL);
-    call->discard = 1; /* what the client still sends is dropped (see on_data) */
-    return rc ? -ENOMEM : 0;
+    if (nghttp2_submit_response(c->h2, id, nv, n, NULL))
+        return -ENOMEM;
+    call->answered = 1;
+    call->discard = 1; /* what the client still sends is dropped (see ack) */
+    drop_request(c, call);
+    return 0;
 }
 
 /* An error the server decides itself, counted through the handler. */
@@ -171,10 +203,17 @@ static void refuse(struct grpc_conn *c, struct call *call, enum grpc_status st, 
         c->h.refused(c->h.ud, 200, st, why);
 }
 
+/* The length a message's prefix says (big endian, after the compressed flag). */
+static size_t prefix_length(const char *msg)
+{
+    const unsigned char *m = (const unsigned char *)msg;
+    return (size_t)m[1] << 24 | (size_t)m[2] << 16 | (size_t)m[3] << 8 | m[4];
+}
+
 /* The request ended: its one message goes to the handler, or the call is refused. */
 static void request_done(struct grpc_conn *c, struct call *call)
 {
-    if (call->answered || call->whole)
+    if (call->answered || call->whole || call->discard)
         return;
     call->whole = 1;
     const unsigned char *m = (const unsigned char *)call->msg.data;
@@ -183,7 +222,7 @@ static void request_done(struct grpc_conn *c, struct call *call)
                call->msg.len ? "request message cut short" : "no request message");
         return;
     }
-    size_t len = (size_t)m[1] << 24 | (size_t)m[2] << 16 | (size_t)m[3] << 8 | m[4];
+    size_t len = prefix_length(call->msg.data);
     if (call->msg.len != PREFIX + len) {
         refuse(c, call, GRPC_INVALID_ARGUMENT, "request message cut short");
         return;
@@ -211,35 +250,35 @@ static void request_done(struct grpc_conn *c, struct call *call)
         return;
     }
     c->h.call(c->h.ud, c, call->id, call->path, msg, len);
+    drop_request(c, call);
+    buf_trim(&c->inflated, 64 * 1024);
+    release(c);
 }
 
 /* Request bytes: gathered (at most one message of max_message bytes and its prefix). */
+
+/* Request bytes: gathered (one message of at most max_message bytes and its prefix), or the
+ * call refused as soon as its prefix says too much. */
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
                    void *ud)
 {
     struct grpc_conn *c = ud;
     struct call *call = call_of(c, id);
     if (call && !call->discard) {
-        const unsigned char *m = (const unsigned char *)call->msg.data;
+        call->active_ns = time_mono_ns();
         if (buf_append(&call->msg, data, len)) {
             refuse(c, call, GRPC_RESOURCE_EXHAUSTED, "out of memory reading the message");
-        } else if (call->msg.len >= PREFIX) {
-            m = (const unsigned char *)call->msg.data;
-            size_t want = (size_t)m[1] << 24 | (size_t)m[2] << 16 | (size_t)m[3] << 8 | m[4];
+        } else {
+            c->buffered += len;
+            size_t want = call->msg.len >= PREFIX ? prefix_length(call->msg.data) : 0;
             if (want > c->lim.max_message) {
                 char why[96];
                 snprintf(why, sizeof(why), "message of %zu bytes, over max_message_size (%zu)",
                          want, c->lim.max_message);
                 refuse(c, call, GRPC_RESOURCE_EXHAUSTED, why);
-            } else if (call->msg.len > PREFIX + want) {
+            } else if (call->msg.len > PREFIX + want && call->msg.len >= PREFIX) {
                 refuse(c, call, GRPC_INVALID_ARGUMENT, "more than one request message (unary)");
             }
-        }
-        if (call->discard) { /* what was gathered goes */
-            if (call->held)
-                nghttp2_session_consume_connection(s, call->held);
-            call->held = 0;
-            buf_free(&call->msg);
         }
     }
     ack(c, call, len);
@@ -252,11 +291,13 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     struct call *call = calloc(1, sizeof(*call));
-    if (!call)
+    if (!call) {
+        c->nomem = 1;
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     call->c = c;
     call->id = f->hd.stream_id;
-    call->started_ns = time_mono_ns();
+    call->active_ns = time_mono_ns();
     DLIST_PUSH(c->calls, call);
     c->ncalls++;
     nghttp2_session_set_stream_user_data(s, call->id, call);
@@ -313,6 +354,15 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* A frame of a call went out: the call moves (its answer is read by the client). */
+static int on_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct call *call = call_of(ud, f->hd.stream_id);
+    if (call)
+        call->active_ns = time_mono_ns();
+    return 0;
+}
+
 static int on_close(nghttp2_session *s, int32_t id, uint32_t error, void *ud)
 {
     struct grpc_conn *c = ud;
@@ -321,6 +371,7 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t error, void *ud)
         return 0;
     if (call->held) /* the call is gone: what it held back counts for the connection only */
         nghttp2_session_consume_connection(s, call->held);
+    c->buffered -= call->msg.len;
     nghttp2_session_set_stream_user_data(s, id, NULL);
     DLIST_UNLINK(c->calls, call);
     c->ncalls--;
@@ -339,11 +390,14 @@ struct grpc_conn *grpc_conn_new(const struct grpc_limits *lim, const struct grpc
         goto fail;
     c->lim = *lim;
     c->h = *h;
+    /* Two largest messages in the making: one large call can always complete. */
+    c->budget = 2 * lim->max_message;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_sent);
     /* Request bytes are acknowledged by the server (ack), not as soon as they are read: that is
      * how a full pipeline slows the clients down. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -370,8 +424,8 @@ void grpc_conn_free(struct grpc_conn *c)
 {
     if (!c)
         return;
-    nghttp2_session_del(c->h2); /* closes every stream: on_close frees the calls */
-    while (c->calls) {          /* (those a failed session_new left) */
+    nghttp2_session_del(c->h2); /* frees its streams without calling on_close: */
+    while (c->calls) {          /* the calls are freed here */
         struct call *call = c->calls;
         DLIST_UNLINK(c->calls, call);
         buf_free(&call->msg);
@@ -386,7 +440,7 @@ void grpc_conn_free(struct grpc_conn *c)
 int grpc_conn_recv(struct grpc_conn *c, const char *data, size_t len)
 {
     ssize_t n = nghttp2_session_mem_recv(c->h2, (const uint8_t *)data, len);
-    if (n == NGHTTP2_ERR_NOMEM)
+    if (n == NGHTTP2_ERR_NOMEM || c->nomem)
         return -ENOMEM;
     return n < 0 ? -EPROTO : 0;
 }
@@ -419,11 +473,11 @@ void grpc_conn_pause(struct grpc_conn *c, int paused)
     c->paused = paused;
     if (paused)
         return;
-    for (struct call *call = c->calls; call; call = call->next) {
-        if (call->held)
-            nghttp2_session_consume(c->h2, call->id, call->held);
-        call->held = 0;
-    }
+    /* Calls stalled by the pause start their time again: they could not move. */
+    int64_t now = time_mono_ns();
+    for (struct call *call = c->calls; call; call = call->next)
+        call->active_ns = now;
+    release(c);
 }
 
 void grpc_conn_goaway(struct grpc_conn *c)
@@ -439,14 +493,20 @@ int grpc_conn_calls(const struct grpc_conn *c)
 
 int grpc_conn_expire(struct grpc_conn *c, int64_t now_ns, int64_t age_ns)
 {
+    if (c->paused) /* nothing can move while the pipeline is full: not the calls' doing */
+        return 0;
     int n = 0;
     for (struct call *call = c->calls; call; call = call->next) {
-        if (call->whole || call->discard || now_ns - call->started_ns < age_ns)
+        if (now_ns - call->active_ns < age_ns)
             continue;
-        call->discard = 1;
+        /* A request that trickles, a client that sends on after its answer, or one that does
+         * not read its answer: the call is reset and its memory goes. */
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->id, NGHTTP2_CANCEL);
-        if (c->h.refused)
+        call->active_ns = now_ns; /* until the reset closes it */
+        if (!call->answered && c->h.refused)
             c->h.refused(c->h.ud, 0, GRPC_CANCELLED, "request not whole in time");
+        call->answered = call->discard = 1;
+        drop_request(c, call);
         n++;
     }
     return n;

@@ -6,9 +6,11 @@
  * later. What the protocol itself decides is answered here: a content type that is not gRPC
  * (HTTP 415), a message over the size limit (RESOURCE_EXHAUSTED, without reading the rest), a
  * compression other than gzip (UNIMPLEMENTED), a message cut short or a second one
- * (INVALID_ARGUMENT). HTTP/2 flow control carries backpressure: while paused, the request bytes
- * read are not acknowledged, so a client stops sending once its window is spent. PINGs are
- * answered by nghttp2. The caller owns the connection. */
+ * (INVALID_ARGUMENT). HTTP/2 flow control carries backpressure and bounds memory: request bytes
+ * read are not acknowledged while paused, nor while the calls in the making hold two messages'
+ * worth (2 x max_message), so a client stops sending once its window is spent: a connection
+ * holds at most that plus its window. PINGs are answered by nghttp2. The caller owns the
+ * connection. */
 #ifndef SPILLWAY_GRPC_H
 #define SPILLWAY_GRPC_H
 
@@ -79,8 +81,9 @@ void grpc_conn_pause(struct grpc_conn *c, int paused);
 void grpc_conn_goaway(struct grpc_conn *c);
 /* Calls open: started and not yet closed. */
 int grpc_conn_calls(const struct grpc_conn *c);
-/* Cancels (RST_STREAM) the calls whose request is still not whole age_ns after it began (a
- * client that trickles). Returns how many. */
+/* Cancels (RST_STREAM) the calls that have not moved for age_ns (no byte of theirs read, no
+ * frame of theirs sent): a request that trickles, a client that goes on sending after its
+ * answer or does not read it. Not while paused: then nothing can move. Returns how many. */
 int grpc_conn_expire(struct grpc_conn *c, int64_t now_ns, int64_t age_ns);
 
 #endif

@@ -192,8 +192,9 @@ static void request_ends(struct hconn *c)
 /* libevent reads a socket 4 KiB at a time (EVBUFFER_MAX_READ in 2.1), so a 200 KB request took
  * fifty turns of the loop, each an epoll_wait, an ioctl and a readv (a fifth of S7J's CPU went to
  * the kernel). When a read brought something, what else the kernel holds is taken here at once,
- * READ_AHEAD at a time and at most 4 of those per turn; evhttp then parses it as if bufferevent
- * had read it. An end of stream or an error is left for bufferevent's next read to see. */
+ * READ_AHEAD at a time and at most 64 of those (1 MiB) per turn; evhttp then parses it as if
+ * bufferevent had read it. An end of stream or an error is left for bufferevent's next read to see.
+ */
 #define READ_AHEAD (16 * 1024)
 
 static void read_ahead(struct hconn *c, struct evbuffer *b)

@@ -33,7 +33,6 @@
 #include "core/timeutil.h"
 
 #define READ_CHUNK (64 * 1024)
-#define OUT_MAX    (4u << 20) /* answers a client has not read: past this, it is not read either */
 #define WINDOW     (1u << 20) /* receive window per call and per connection */
 #define RETRY_S    1          /* the delay UNAVAILABLE asks for while the pipeline is full */
 
@@ -54,9 +53,10 @@ struct gconn {
     struct grpc_conn *h2;
     struct buf out; /* to write: out.data[out_off, out.len) */
     size_t out_off;
-    int64_t active_ns; /* the last byte read or written */
-    int reading;       /* rev is armed */
-    int closing;       /* close once out is written */
+    int64_t active_ns;  /* the last byte read or written */
+    int64_t blocked_ns; /* since when the socket takes nothing of what is to write (0: it does) */
+    int reading;        /* rev is armed */
+    int closing;        /* close once out is written */
     struct gconn *prev, *next;
 };
 
@@ -98,11 +98,12 @@ static void arm_read(struct gconn *cn, int on)
         event_del(cn->rev);
 }
 
-/* What the pipeline and the client's reading allow: read when the answers it has not read yet
- * are few, and not after the stop ended the reading. */
+/* A connection is read while what is to be written to it goes out: a client that does not read
+ * its answers is not read either (its requests wait in the kernel, then in the client), and is
+ * cut off after idle_timeout of that (on_tick). After the stop, drain() reads by itself. */
 static void update_reading(struct gconn *cn)
 {
-    arm_read(cn, !cn->closing && !cn->g->stopped && cn->out.len - cn->out_off < OUT_MAX);
+    arm_read(cn, !cn->closing && !cn->g->stopped && !cn->blocked_ns);
 }
 
 static void reply(struct gconn *cn, int32_t id, enum grpc_status st, const char *why)
@@ -139,7 +140,9 @@ static void on_call(void *ud, struct grpc_conn *h2, int32_t id, const char *path
         reply(cn, id, GRPC_UNIMPLEMENTED, why);
         return;
     }
-    if (collector_paused(in->col) || g->paused) {
+    /* While stopping, the collector no longer pauses: a call waits for room in the rings
+     * (collector_stop_commit) instead. */
+    if (g->paused && !g->stopping) {
         counter_add(&in->stats.refused, 1);
         reply(cn, id, GRPC_UNAVAILABLE, "pipeline full: retry later");
         return;
@@ -150,10 +153,15 @@ static void on_call(void *ud, struct grpc_conn *h2, int32_t id, const char *path
     const char *err = "";
     int rc = otlp_decode(g->otlp, (enum otlp_signal)sig, OTLP_PROTOBUF, msg, len,
                          collector_now(in->col), &take.out, &err);
-    if (g->stopping)
-        collector_stop_commit(in->col);
-    else
+    if (!g->stopping) {
         collector_commit(in->col);
+    } else if (collector_stop_commit(in->col)) {
+        /* No room before the stop's time ran out: what stays staged is dropped at the stop
+         * (counted), so the client must not be told it was taken. */
+        counter_add(&in->stats.refused, 1);
+        reply(cn, id, GRPC_UNAVAILABLE, "stopping: retry elsewhere");
+        return;
+    }
     if (rc == -ENOMEM) {
         counter_add(&in->stats.refused, 1);
         reply(cn, id, GRPC_UNAVAILABLE, err);
@@ -204,8 +212,13 @@ static void conn_flush(struct gconn *cn)
         }
         ssize_t w =
             send(cn->fd, cn->out.data + cn->out_off, cn->out.len - cn->out_off, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!cn->blocked_ns)
+                cn->blocked_ns = time_mono_ns();
             break;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0) { /* the peer is gone: nothing more can be written */
             buf_reset(&cn->out);
             cn->out_off = 0;
@@ -214,6 +227,7 @@ static void conn_flush(struct gconn *cn)
         }
         cn->out_off += (size_t)w;
         cn->active_ns = time_mono_ns();
+        cn->blocked_ns = 0;
     }
     /* While stopping, the loop no longer runs: drain() polls the sockets itself. */
     if (cn->out_off < cn->out.len && !cn->g->stopped)
@@ -241,10 +255,13 @@ static int conn_read(struct gconn *cn)
         return -1;
     counter_add(&g->in->stats.bytes, (uint64_t)n);
     cn->active_ns = time_mono_ns();
-    if (grpc_conn_recv(cn->h2, g->rbuf, (size_t)n)) {
+    int rc = grpc_conn_recv(cn->h2, g->rbuf, (size_t)n);
+    if (rc) {
         int64_t sup = log_limit_take(&g->lim);
         if (sup >= 0)
-            log_warn("otlp_grpc connection closed: not HTTP/2 (h2c with prior knowledge)",
+            log_warn(rc == -ENOMEM ? "otlp_grpc connection closed: out of memory"
+                                   : "otlp_grpc connection closed: not HTTP/2 (h2c with prior "
+                                     "knowledge)",
                      "{s:s, s:I}", "input", g->in->name, "suppressed", (json_int_t)sup);
         cn->closing = 1; /* its GOAWAY is still sent */
         return -1;
@@ -333,15 +350,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     for (struct gconn *cn = g->conns, *next; cn; cn = next) {
         next = cn->next;
         grpc_conn_expire(cn->h2, now, g->o->request_timeout);
-        if (now - cn->active_ns >= g->o->idle_timeout) {
-            if (cn->out_off < cn->out.len) { /* it does not read: nothing more to do for it */
-                conn_close(cn);
-                continue;
-            }
-            if (!grpc_conn_calls(cn->h2)) {
-                grpc_conn_goaway(cn->h2);
-                cn->closing = 1;
-            }
+        if (cn->blocked_ns && now - cn->blocked_ns >= g->o->idle_timeout) {
+            conn_close(cn); /* it has read nothing of its answers all this time */
+            continue;
+        }
+        if (now - cn->active_ns >= g->o->idle_timeout && !grpc_conn_calls(cn->h2)) {
+            grpc_conn_goaway(cn->h2);
+            cn->closing = 1;
         }
         conn_flush(cn);
         if (conn_finished(cn))
@@ -415,11 +430,18 @@ static void drain(struct grpcin *g)
         grpc_conn_goaway(cn->h2);
         conn_flush(cn);
     }
-    while (g->conns && collector_stop_commit(g->in->col) == 0) {
-        struct pollfd fds[64];
-        struct gconn *who[64];
+    struct pollfd *fds = calloc((size_t)g->nconns + 1, sizeof(*fds));
+    struct gconn **who = calloc((size_t)g->nconns + 1, sizeof(*who));
+    while (fds && who && g->conns && collector_stop_commit(g->in->col) == 0) {
+        if (g->paused) { /* the rings took what was staged: the held bytes may come */
+            g->paused = 0;
+            for (struct gconn *cn = g->conns; cn; cn = cn->next) {
+                grpc_conn_pause(cn->h2, 0);
+                conn_flush(cn);
+            }
+        }
         int n = 0;
-        for (struct gconn *cn = g->conns; cn && n < 64; cn = cn->next) {
+        for (struct gconn *cn = g->conns; cn; cn = cn->next) {
             fds[n] = (struct pollfd){cn->fd, POLLIN | (cn->out_off < cn->out.len ? POLLOUT : 0)};
             who[n++] = cn;
         }
@@ -434,6 +456,8 @@ static void drain(struct grpcin *g)
                 conn_close(cn);
         }
     }
+    free(fds);
+    free(who);
     while (g->conns)
         conn_close(g->conns);
 }

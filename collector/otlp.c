@@ -263,6 +263,21 @@ int otlp_decode(struct otlp_decoder *d, enum otlp_signal sig, enum otlp_encoding
         *err = d->err;
         return rc;
     }
+    /* The events may take this many bytes in all: a resource repeated in every record must not
+     * turn a small body into gigabytes of copies (OTLP_EXPANSION). */
+    size_t budget = len * OTLP_EXPANSION + (64u << 20);
+    rc = otlp_map_check(&d->map, sig, req, budget);
+    if (rc) {
+        if (rc == -E2BIG)
+            snprintf(d->err, sizeof(d->err),
+                     "the request's events would take more than %zu bytes (%d per byte of body, "
+                     "plus 64 MiB): its resource or scope attributes repeated in every record",
+                     budget, OTLP_EXPANSION);
+        else
+            snprintf(d->err, sizeof(d->err), "out of memory mapping the request");
+        *err = d->err;
+        return rc;
+    }
     for (size_t i = 0; i < d->json.ninvalid; i++) {
         const struct otlp_invalid *v = &d->json.invalid[i];
         out->invalid(out->ud, v->why, body + v->start, v->end - v->start);

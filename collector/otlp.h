@@ -45,7 +45,8 @@ void otlp_decoder_free(struct otlp_decoder *d);
  * -EINVAL  the body is not an export request of that encoding (not protobuf, not JSON, a
  *          resource or scope that does not decode, nested deeper than OTLP_MAX_DEPTH);
  * -E2BIG   decoding it would take more memory than OTLP_MEMORY_PER_BYTE times its size (plus
- *          1 MiB): millions of near-empty messages;
+ *          1 MiB): millions of near-empty messages; or its events more than OTLP_EXPANSION
+ *          times its size (plus 64 MiB): a big resource repeated in every tiny record;
  * -ENOMEM. */
 int otlp_decode(struct otlp_decoder *d, enum otlp_signal sig, enum otlp_encoding enc,
                 const char *body, size_t len, const struct recv_time *rt,
@@ -55,5 +56,8 @@ int otlp_decode(struct otlp_decoder *d, enum otlp_signal sig, enum otlp_encoding
 #define OTLP_MAX_DEPTH 100
 /* Decoded messages may take this many bytes per byte of body (a typical request takes 4 to 6). */
 #define OTLP_MEMORY_PER_BYTE 16
+/* The events of a request may take this many bytes per byte of body, plus 64 MiB: a resource of
+ * many attributes over hundreds of records takes 10 to 20 times the body. */
+#define OTLP_EXPANSION 64
 
 #endif

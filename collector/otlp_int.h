@@ -55,6 +55,7 @@ struct otlp_map {
     const struct otlp_out *o;
     int count;
     int nomem;
+    int head_nomem; /* the scope's head could not be written whole: its records are invalid */
 };
 
 int otlp_map_init(struct otlp_map *m, const char *source, const char *key_field);
@@ -66,6 +67,11 @@ int otlp_map_prepare(struct otlp_map *m, enum otlp_signal sig, const struct recv
 /* Hands the events of a decoded request (the message of the prepared signal) to o. Returns how
  * many (an event that could not be written for want of memory goes as an invalid record). */
 int otlp_map_request(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMessage *req);
+/* Whether the request's events stay within budget bytes in all: each record repeats its scope's
+ * head (the resource's and scope's fields), so a big resource over many tiny records would make
+ * far more than the body holds. 0, or -E2BIG (nothing handed over), or -ENOMEM. */
+int otlp_map_check(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMessage *req,
+                   size_t budget);
 
 /* One record of a JSON body that did not decode: its text and why. */
 struct otlp_invalid {

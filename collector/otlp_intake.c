@@ -9,7 +9,7 @@ static void intake_event(void *ud, const char *json, size_t len, const char *key
 {
     struct otlp_intake *t = ud;
     if (len > t->max) {
-        collector_dead(t->in, "too large", json, t->max);
+        collector_dead(t->in, "too large", json, len); /* raw keeps its start, raw_bytes its size */
         return;
     }
     collector_event_keyed(t->in, json, len, key, klen);
@@ -20,7 +20,7 @@ static void intake_invalid(void *ud, const char *why, const char *raw, size_t le
     struct otlp_intake *t = ud;
     if (!t->invalid++)
         snprintf(t->why, sizeof(t->why), "%s", why);
-    collector_dead(t->in, why, raw, len > t->max ? t->max : len);
+    collector_dead(t->in, why, raw, len);
 }
 
 void otlp_intake_begin(struct otlp_intake *t, struct input *in, size_t max)

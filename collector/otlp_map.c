@@ -390,6 +390,10 @@ static void build_head(struct otlp_map *m, const Resource *res, const Scope *sco
     }
     key_ends(m, o, o->len);
     m->keys.mark = m->keys.nundo;
+    /* Every record of the scope starts with the head: one that could not be written whole makes
+     * each of them invalid (begin), not only the first. */
+    m->head_nomem = m->nomem;
+    m->nomem = 0;
 }
 
 /* Starts an event: its time (the record's, else the receive time), kind, source, the head. */
@@ -427,6 +431,7 @@ static void begin(struct otlp_map *m, uint64_t time_ns)
     if (m->in_head)
         set_key(m, o->len + m->head_at, o->len + m->head_end);
     OUT(buf_append(o, m->head.data, m->head.len));
+    m->nomem |= m->head_nomem;
 }
 
 /* Hands the event over; one that could not be written whole goes as an invalid record. */
@@ -878,7 +883,54 @@ int otlp_map_request(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMe
     /* A rare huge record must not keep its memory for the life of the input. */
     buf_trim(&m->out, 1 << 20);
     buf_trim(&m->head, 1 << 20);
-    return m->nomem ? -ENOMEM : m->count;
+    m->nomem = 0;
+    return m->count;
+}
+
+/* The bytes the records of a scope will take at least: its head, the fields every event has,
+ * repeated for each record. */
+static int add_scope(struct otlp_map *m, const Resource *res, const Scope *scope, size_t n,
+                     size_t *total)
+{
+    if (!n)
+        return 0;
+    build_head(m, res, scope);
+    if (m->head_nomem)
+        return -ENOMEM;
+    size_t each = m->head.len + m->start.len + m->tail_len + 64;
+    *total += n > SIZE_MAX / each ? SIZE_MAX / 2 : each * n;
+    return 0;
+}
+
+/* One walk for the three signals: resource (r) and scope (s) lists, their records (n). */
+#define SCOPES(req, rlist, nr, slist, ns, recs, nrec)                                              \
+    for (size_t i = 0; rc == 0 && i < (req)->nr; i++)                                              \
+        for (size_t j = 0; rc == 0 && j < (req)->rlist[i]->ns; j++)                                \
+            rc = add_scope(m, (req)->rlist[i]->resource, (req)->rlist[i]->slist[j]->scope,         \
+                           (req)->rlist[i]->slist[j]->nrec, &total);
+
+int otlp_map_check(struct otlp_map *m, enum otlp_signal sig, const ProtobufCMessage *req,
+                   size_t budget)
+{
+    size_t total = 0;
+    int rc = 0;
+    if (sig == OTLP_LOGS) {
+        const Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *r =
+            (const void *)req;
+        SCOPES(r, resource_logs, n_resource_logs, scope_logs, n_scope_logs, log_records,
+               n_log_records);
+    } else if (sig == OTLP_TRACES) {
+        const Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r =
+            (const void *)req;
+        SCOPES(r, resource_spans, n_resource_spans, scope_spans, n_scope_spans, spans, n_spans);
+    } else {
+        const Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *r =
+            (const void *)req;
+        SCOPES(r, resource_metrics, n_resource_metrics, scope_metrics, n_scope_metrics, metrics,
+               n_metrics);
+    }
+    m->nomem = 0;
+    return rc ? rc : total > budget ? -E2BIG : 0;
 }
 
 int otlp_map_init(struct otlp_map *m, const char *source, const char *key_field)

@@ -1,5 +1,5 @@
-/* Base64 (RFC 4648): dead letters keep bytes that are not UTF-8 as raw_base64, OTLP/JSON carries
- * bytes in it, gRPC's binary headers (-bin) are in it. */
+/* Base64 (RFC 4648): dead letters keep bytes that are not UTF-8 as raw_base64, and the otlp_grpc
+ * input writes its binary headers (grpc-status-details-bin) in it. */
 #ifndef SPILLWAY_BASE64_H
 #define SPILLWAY_BASE64_H
 

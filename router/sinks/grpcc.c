@@ -75,12 +75,12 @@ int grpcc_from_http(long status)
 int64_t grpcc_retry_delay(const void *status, size_t n)
 {
     if (!n)
-        return 0;
+        return -1;
     Google__Rpc__Status *st = google__rpc__status__unpack(NULL, n, status);
     if (!st)
-        return 0;
-    int64_t ns = 0;
-    for (size_t i = 0; i < st->n_details && !ns; i++) {
+        return -1;
+    int64_t ns = -1;
+    for (size_t i = 0; i < st->n_details && ns < 0; i++) {
         const Google__Protobuf__Any *a = st->details[i];
         /* Any names its type by a URL whose last segment is the message's full name. */
         const char *slash = a->type_url ? strrchr(a->type_url, '/') : NULL;
@@ -88,6 +88,7 @@ int64_t grpcc_retry_delay(const void *status, size_t n)
             continue;
         Google__Rpc__RetryInfo *ri =
             google__rpc__retry_info__unpack(NULL, a->value.len, a->value.data);
+        ns = 0; /* a RetryInfo says "retry", whatever delay it gives */
         if (ri && ri->retry_delay && ri->retry_delay->seconds >= 0 &&
             ri->retry_delay->seconds < 86400 * 365)
             ns = ri->retry_delay->seconds * 1000000000LL + ri->retry_delay->nanos;

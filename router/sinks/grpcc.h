@@ -45,7 +45,8 @@ int grpcc_message(const void *body, size_t n, const uint8_t **msg, size_t *len);
 int grpcc_from_http(long status);
 
 /* The wait a google.rpc.Status (grpc-status-details-bin, decoded) asks for in a
- * google.rpc.RetryInfo detail, in ns; 0 when it has none (or does not decode). */
+ * google.rpc.RetryInfo detail, in ns (0 when the RetryInfo gives none, or a negative one); -1
+ * when it has no RetryInfo (or does not decode). */
 int64_t grpcc_retry_delay(const void *status, size_t n);
 
 /* True when OTLP retries code (its specification: CANCELLED, DEADLINE_EXCEEDED, ABORTED,

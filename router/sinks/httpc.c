@@ -172,14 +172,21 @@ struct httpc *httpc_new(const struct httpc_opts *o)
     c->curl = curl_easy_init();
     if (!c->curl)
         goto fail;
+    struct buf line = {0};
     for (int i = 0; o->headers && i < o->headers->n; i++) {
-        char line[4096];
-        snprintf(line, sizeof(line), "%s: %s", o->headers->key[i], o->headers->val[i]);
-        struct curl_slist *l = curl_slist_append(c->headers, line);
-        if (!l)
+        buf_reset(&line);
+        if (buf_printf(&line, "%s: %s", o->headers->key[i], o->headers->val[i])) {
+            buf_free(&line);
             goto fail;
+        }
+        struct curl_slist *l = curl_slist_append(c->headers, line.data);
+        if (!l) {
+            buf_free(&line);
+            goto fail;
+        }
         c->headers = l;
     }
+    buf_free(&line);
     struct curl_slist *l = curl_slist_append(c->headers, "Expect:"); /* no 100-continue trip */
     if (!l)
         goto fail;
@@ -246,8 +253,8 @@ int httpc_post(struct httpc *c, const char *url, const char *const *extra, size_
     buf_reset(&a->grpc_message);
     buf_reset(&a->grpc_details);
     c->why[0] = '\0';
-    /* The request's own headers first: a configured header of the same name must not replace
-     * what the protocol needs (Content-Type, te). */
+    /* The request's own headers, then the configured ones (a sink refuses configured names that
+     * would collide with what its protocol sends: libcurl would send both). */
     struct curl_slist *hdrs = NULL;
     for (size_t i = 0; i < n; i++) {
         struct curl_slist *l = curl_slist_append(hdrs, extra[i]);

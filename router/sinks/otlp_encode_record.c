@@ -222,6 +222,8 @@ static void span_times(Span *sp, uint64_t start, int has_dur, uint64_t dur, int 
                        uint64_t end)
 {
     sp->start_time_unix_nano = start;
+    if (has_dur && dur > UINT64_MAX - start) /* a duration past the end of time: not one */
+        has_dur = 0;
     if (has_dur && has_end) {
         uint64_t gap = end >= start + dur ? end - start - dur : 0;
         if (gap < 1000)

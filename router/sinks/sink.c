@@ -93,6 +93,11 @@ void sink_set_error(struct sink *s, const char *fmt, ...)
     va_end(ap);
 }
 
+void sink_accepted(struct sink *s, uint64_t n)
+{
+    s->accepted += n;
+}
+
 void sink_retry_after(struct sink *s, int64_t ns)
 {
     s->retry_after = ns > SINK_RETRY_AFTER_MAX_NS ? SINK_RETRY_AFTER_MAX_NS : ns;
@@ -230,6 +235,7 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
     int64_t backoff = BACKOFF_MIN_NS;
     struct log_limit lim = {0};
     s->nrefused = s->unlisted = 0;
+    s->accepted = 0;
     s->span_records = nrec;
     for (;;) {
         s->retry_after = 0;
@@ -255,11 +261,16 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
         counter_add(&s->stats.retries, 1);
         int64_t cap = attempt_failed(s);
         if (past_deadline(ss)) {
+            /* Given up: what the destination took of it already was delivered, the rest is
+             * abandoned. */
+            uint64_t took = s->accepted > nrec - refused ? nrec - refused : s->accepted;
+            uint64_t left = nrec - refused - took;
             counter_add(&s->stats.failed, refused);
-            counter_add(&s->stats.dropped, nrec - refused);
-            counter_add(&s->stats.dropped_shutdown, nrec - refused);
+            counter_add(&s->stats.delivered, took);
+            counter_add(&s->stats.dropped, left);
+            counter_add(&s->stats.dropped_shutdown, left);
             counter_add(&s->stats.done, nrec);
-            atomic_fetch_add(&ss->abandoned, nrec - refused);
+            atomic_fetch_add(&ss->abandoned, left);
             return;
         }
         if (atomic_load(&ss->deadline) && cap > BACKOFF_MAX_NS)

@@ -132,6 +132,7 @@ struct sink {
     size_t nrefused, refused_cap;
     uint64_t unlisted;     /* refused, but not listed (no memory for the list) */
     uint64_t span_records; /* records in the span being delivered */
+    uint64_t accepted;     /* of those, records the destination took already (sink_accepted) */
     int64_t retry_after;   /* the wait the destination asked for with the last RETRY (ns) */
     unsigned fails;
     int64_t failing_since;
@@ -155,6 +156,10 @@ void sink_refuse(struct sink *s, const char *rec, size_t len, const char *error)
  * that long (at most SINK_RETRY_AFTER_MAX_NS), or the backoff's when that is longer; the backoff
  * goes on doubling as usual. */
 void sink_retry_after(struct sink *s, int64_t ns);
+/* For implementations that deliver a span in several requests: the destination took n more of
+ * the span's records. When the span is given up at the shutdown deadline, those count as
+ * delivered, not as abandoned. (A span delivered whole needs no call: OK says it all.) */
+void sink_accepted(struct sink *s, uint64_t n);
 #define SINK_RETRY_AFTER_MAX_NS (300 * 1000000000LL)
 
 /* Iterates the records of a span. */

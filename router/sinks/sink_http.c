@@ -223,6 +223,7 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
     size_t accepted = o->encoding == ENC_ELASTICSEARCH ? es_items(s, h, items, n) : n;
     if (o->encoding != ENC_ELASTICSEARCH)
         h->nredo = 0;
+    sink_accepted(s, accepted);
     /* Bytes the destination accepted: the body, or the accepted items' share of it. */
     counter_add(&s->stats.bytes, accepted == n ? sent : (uint64_t)sent * accepted / n);
     return SINK_OK;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/jsontok.h"
 #include "core/log.h"
@@ -58,7 +59,11 @@ struct otlp_sink {
     const char *hdr[5]; /* the protocol's request headers */
     size_t nhdr;
     char timeout_hdr[32]; /* grpc-timeout */
-    struct buf msg, zmsg, frame;
+    struct buf msg, zmsg;
+    /* Each signal's request of the chunk as it goes on the wire, made once (built has a bit per
+     * signal): a retry sends the same bytes again. */
+    struct buf wire[OTLP_ENCODE_SIGNALS];
+    unsigned built;
     struct item *items[OTLP_ENCODE_SIGNALS];
     size_t nitems[OTLP_ENCODE_SIGNALS], capitems[OTLP_ENCODE_SIGNALS];
     /* The chunk being delivered: span[progress..chunk_end), encoded; done has a bit per signal
@@ -138,10 +143,30 @@ static void request_headers(const struct otlp_opts *o, struct otlp_sink *h)
         h->hdr[h->nhdr++] = "Content-Encoding: gzip";
 }
 
+/* Headers the protocol sends itself: a configured one of the same name would go out twice. */
+static int reserved_header(const char *name)
+{
+    static const char *const names[] = {
+        "content-type",         "content-encoding", "te", "grpc-encoding",
+        "grpc-accept-encoding", "grpc-timeout",     NULL};
+    for (int i = 0; names[i]; i++) {
+        if (!strcasecmp(name, names[i]))
+            return 1;
+    }
+    return 0;
+}
+
 static int otlp_open(struct sink *s, char *err, size_t errlen)
 {
     httpc_global_init(); /* on the main thread, before any sink thread runs libcurl */
     const struct otlp_opts *o = s->opts;
+    for (int i = 0; i < o->headers.n; i++) {
+        if (reserved_header(o->headers.key[i])) {
+            snprintf(err, errlen, "sink %s: headers: %s is set by the protocol itself", s->name,
+                     o->headers.key[i]);
+            return -EINVAL;
+        }
+    }
     struct otlp_sink *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
@@ -177,7 +202,8 @@ static void otlp_close(struct sink *s)
     }
     buf_free(&h->msg);
     buf_free(&h->zmsg);
-    buf_free(&h->frame);
+    for (int sig = 0; sig < OTLP_ENCODE_SIGNALS; sig++)
+        buf_free(&h->wire[sig]);
     free(h);
     s->priv = NULL;
 }
@@ -308,6 +334,7 @@ static enum sink_result accepted(struct sink *s, struct otlp_sink *h, int sig, c
         log_answer(s, h, "otlp sink: the destination warns", sig);
     }
     counter_add(&s->stats.bytes, total ? (uint64_t)sent * (total - rej) / total : sent);
+    sink_accepted(s, total - rej);
     return SINK_OK;
 }
 
@@ -361,8 +388,8 @@ static enum sink_result grpc_answer(struct sink *s, struct otlp_sink *h, int sig
     else
         snprintf(h->why, sizeof(h->why), "gRPC %s: %.*s", grpcc_code_name(code),
                  (int)a->grpc_message.len, a->grpc_message.data ? a->grpc_message.data : "");
-    if (grpcc_retryable(code, delay > 0))
-        return retry(s, h, sig, delay);
+    if (grpcc_retryable(code, delay >= 0))
+        return retry(s, h, sig, delay > 0 ? delay : 0);
     sink_set_error(s, "%s", h->why);
     refuse(s, h, sig, 0);
     log_answer(s, h, "otlp sink: the destination refused a request", sig);
@@ -376,6 +403,10 @@ static enum sink_result grpc_answer(struct sink *s, struct otlp_sink *h, int sig
 static int request_body(const struct otlp_opts *o, struct otlp_sink *h, int sig,
                         const struct buf **body)
 {
+    if (h->built & 1u << sig) {
+        *body = &h->wire[sig];
+        return 0;
+    }
     enum otlp_encode_format fmt =
         o->protocol == P_HTTP_JSON ? OTLP_ENCODE_JSON : OTLP_ENCODE_PROTOBUF;
     buf_reset(&h->msg);
@@ -388,15 +419,18 @@ static int request_body(const struct otlp_opts *o, struct otlp_sink *h, int sig,
             return -ENOMEM;
         payload = &h->zmsg;
     }
-    *body = payload;
-    if (o->protocol != P_GRPC)
-        return 0;
-    uint8_t prefix[5];
-    grpcc_prefix(prefix, z, (uint32_t)payload->len);
-    buf_reset(&h->frame);
-    if (buf_append(&h->frame, prefix, 5) || buf_append(&h->frame, payload->data, payload->len))
+    struct buf *w = &h->wire[sig];
+    buf_reset(w);
+    if (o->protocol == P_GRPC) {
+        uint8_t prefix[5];
+        grpcc_prefix(prefix, z, (uint32_t)payload->len);
+        if (buf_append(w, prefix, 5))
+            return -ENOMEM;
+    }
+    if (buf_append(w, payload->data, payload->len))
         return -ENOMEM;
-    *body = &h->frame;
+    h->built |= 1u << sig;
+    *body = w;
     return 0;
 }
 
@@ -466,6 +500,7 @@ static int encode_chunk(struct sink *s, struct otlp_sink *h, const char *span, s
     h->chunk_end = off;
     h->encoded = 1;
     h->done = 0;
+    h->built = 0;
     return 0;
 }
 
@@ -491,7 +526,8 @@ static enum sink_result otlp_write(struct sink *s, const char *span, size_t len,
     h->progress = 0;
     buf_trim(&h->msg, 8 << 20);
     buf_trim(&h->zmsg, 8 << 20);
-    buf_trim(&h->frame, 8 << 20);
+    for (int sig = 0; sig < OTLP_ENCODE_SIGNALS; sig++)
+        buf_trim(&h->wire[sig], 8 << 20);
     return SINK_OK;
 }
 

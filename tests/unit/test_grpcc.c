@@ -76,9 +76,11 @@ static void test_retry_delay(void **state)
     ri.retry_delay = &d;
     size_t n = status_with("type.googleapis.com/google.rpc.RetryInfo", &ri.base, buf);
     assert_true(grpcc_retry_delay(buf, n) == 2500000000LL);
-    /* Another detail type, a RetryInfo without a delay, a negative delay: none. */
+    /* Another detail type: no RetryInfo. */
     n = status_with("type.googleapis.com/google.rpc.DebugInfo", &ri.base, buf);
-    assert_true(grpcc_retry_delay(buf, n) == 0);
+    assert_true(grpcc_retry_delay(buf, n) == -1);
+    /* A RetryInfo without a delay, or with a negative one: there, with no wait of its own (so
+     * RESOURCE_EXHAUSTED with it is retried at the backoff's pace). */
     Google__Rpc__RetryInfo empty = GOOGLE__RPC__RETRY_INFO__INIT;
     n = status_with("type.googleapis.com/google.rpc.RetryInfo", &empty.base, buf);
     assert_true(grpcc_retry_delay(buf, n) == 0);
@@ -87,8 +89,8 @@ static void test_retry_delay(void **state)
     assert_true(grpcc_retry_delay(buf, n) == 0);
     /* Not a Status at all, or nothing. */
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
-    assert_true(grpcc_retry_delay(junk, sizeof(junk)) == 0);
-    assert_true(grpcc_retry_delay(NULL, 0) == 0);
+    assert_true(grpcc_retry_delay(junk, sizeof(junk)) == -1);
+    assert_true(grpcc_retry_delay(NULL, 0) == -1);
 }
 
 static void test_framing(void **state)

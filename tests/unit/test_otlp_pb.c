@@ -801,6 +801,72 @@ static void test_decode_memory_bound(void **state)
     assert_int_equal(bad, 0);
 }
 
+static void put_varint(struct buf *b, uint64_t v)
+{
+    do {
+        uint8_t c = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        buf_putc(b, (char)(c | (v ? 0x80 : 0)));
+    } while (v);
+}
+
+/* A resource of one 1 MB attribute over 20,000 empty log records: a 1 MB body whose events
+ * would copy the attribute 20,000 times (20 GB on the collector's thread). Refused before a
+ * single event is made, at once. */
+static void test_expansion_bound(void **state)
+{
+    size_t big = 1000000, records = 20000;
+    struct buf val = {0}, kvb = {0}, resb = {0}, scope = {0}, rl = {0}, req = {0};
+    buf_putc(&val, 0x0a); /* AnyValue.string_value */
+    put_varint(&val, big);
+    for (size_t i = 0; i < big; i++)
+        buf_putc(&val, 'x');
+    buf_append(&kvb, "\x0a\x01k\x12", 4); /* KeyValue: key "k", value */
+    put_varint(&kvb, val.len);
+    buf_append(&kvb, val.data, val.len);
+    buf_putc(&resb, 0x0a); /* Resource.attributes */
+    put_varint(&resb, kvb.len);
+    buf_append(&resb, kvb.data, kvb.len);
+    for (size_t i = 0; i < records; i++) /* ScopeLogs.log_records, empty */
+        buf_append(&scope, "\x12\x00", 2);
+    buf_putc(&rl, 0x0a); /* ResourceLogs.resource */
+    put_varint(&rl, resb.len);
+    buf_append(&rl, resb.data, resb.len);
+    buf_putc(&rl, 0x12); /* ResourceLogs.scope_logs */
+    put_varint(&rl, scope.len);
+    buf_append(&rl, scope.data, scope.len);
+    buf_putc(&req, 0x0a); /* ExportLogsServiceRequest.resource_logs */
+    put_varint(&req, rl.len);
+    buf_append(&req, rl.data, rl.len);
+    int64_t t0 = time_mono_ns();
+    int bad = refused("a big resource over many records", req.data, req.len, OTLP_LOGS, -E2BIG,
+                      "repeated in every record");
+    assert_true(time_mono_ns() - t0 < 5000000000LL);
+    /* The same resource over 10 records is fine. */
+    buf_reset(&scope);
+    for (size_t i = 0; i < 10; i++)
+        buf_append(&scope, "\x12\x00", 2);
+    buf_reset(&rl);
+    buf_putc(&rl, 0x0a);
+    put_varint(&rl, resb.len);
+    buf_append(&rl, resb.data, resb.len);
+    buf_putc(&rl, 0x12);
+    put_varint(&rl, scope.len);
+    buf_append(&rl, scope.data, scope.len);
+    buf_reset(&req);
+    buf_putc(&req, 0x0a);
+    put_varint(&req, rl.len);
+    buf_append(&req, rl.data, rl.len);
+    bad += refused("the same over ten records", req.data, req.len, OTLP_LOGS, 10, NULL);
+    assert_int_equal(bad, 0);
+    buf_free(&val);
+    buf_free(&kvb);
+    buf_free(&resb);
+    buf_free(&scope);
+    buf_free(&rl);
+    buf_free(&req);
+}
+
 /* Random bytes: refused or decoded, nothing else. */
 static void test_random_bytes(void **state)
 {
@@ -833,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_nesting_without_end),
         cmocka_unit_test(test_decode_memory_bound),
+        cmocka_unit_test(test_expansion_bound),
         cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests_name("otlp_pb", tests, NULL, NULL);
