@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "collector/otlp_int.h"
+#include "core/base64.h"
+#include "core/hex.h"
 
 #define MAX_PATH (2 * OTLP_MAX_DEPTH + 4)
 
@@ -405,68 +407,22 @@ static int enum_value(struct jdec *c, int tok, const ProtobufCEnumDescriptor *e,
     return fail(c, "\"%.*s\" is not a value of %s", (int)(n > 40 ? 40 : n), s, e->name);
 }
 
-static int hexval(char x)
+/* Trace and span ids: hex in OTLP/JSON, unlike other bytes (base64, standard or URL-safe,
+ * padding optional). */
+static int bytes_text(struct jdec *c, int hex, const char *s, size_t n, ProtobufCBinaryData *out)
 {
-    return x >= '0' && x <= '9'   ? x - '0'
-           : x >= 'a' && x <= 'f' ? x - 'a' + 10
-           : x >= 'A' && x <= 'F' ? x - 'A' + 10
-                                  : -1;
-}
-
-/* Trace and span ids: hex in OTLP/JSON, unlike other bytes. */
-static int hex_value(struct jdec *c, const char *s, size_t n, ProtobufCBinaryData *out)
-{
-    if (n % 2)
-        return fail(c, "\"%.*s\" is not hex (an odd number of digits)", (int)(n > 64 ? 64 : n), s);
-    out->len = n / 2;
-    out->data = n ? arena_alloc(c->a, n / 2) : NULL;
-    if (n && !out->data)
+    size_t room = hex ? n / 2 : base64_decoded_max(n);
+    uint8_t *d = room ? arena_alloc(c->a, room) : NULL;
+    if (room && !d)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return fail(c, "\"%.*s\" is not hex", (int)(n > 64 ? 64 : n), s);
-        out->data[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-/* Standard or URL-safe base64, padding optional. */
-static int base64_value(struct jdec *c, const char *s, size_t n, ProtobufCBinaryData *out)
-{
-    while (n && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return fail(c, "not base64");
-    out->len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    out->data = out->len ? arena_alloc(c->a, out->len) : NULL;
-    if (out->len && !out->data)
-        return -ENOMEM;
-    uint32_t acc = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char x = s[i];
-        int v = x >= 'A' && x <= 'Z'   ? x - 'A'
-                : x >= 'a' && x <= 'z' ? x - 'a' + 26
-                : x >= '0' && x <= '9' ? x - '0' + 52
-                : x == '+' || x == '-' ? 62
-                : x == '/' || x == '_' ? 63
-                                       : -1;
-        if (v < 0)
-            return fail(c, "not base64");
-        acc = acc << 6 | (uint32_t)v;
-        if (i % 4 == 3) {
-            out->data[o++] = (uint8_t)(acc >> 16);
-            out->data[o++] = (uint8_t)(acc >> 8);
-            out->data[o++] = (uint8_t)acc;
-        }
-    }
-    if (n % 4 == 2) {
-        out->data[o++] = (uint8_t)(acc >> 4);
-    } else if (n % 4 == 3) {
-        out->data[o++] = (uint8_t)(acc >> 10);
-        out->data[o++] = (uint8_t)(acc >> 2);
-    }
+    ssize_t len = hex ? (hex_decode(s, n, d) ? -1 : (ssize_t)(n / 2)) : base64_decode(s, n, d);
+    if (len < 0)
+        return fail(c, "\"%.*s\" is not %s", (int)(n > 64 ? 64 : n), s,
+                    !hex    ? "base64"
+                    : n % 2 ? "hex (an odd number of digits)"
+                            : "hex");
+    out->data = len ? d : NULL;
+    out->len = (size_t)len;
     return 0;
 }
 
@@ -480,7 +436,7 @@ static int bytes_value(struct jdec *c, const ProtobufCFieldDescriptor *f, int to
     size_t l = strlen(f->name);
     int id = (l >= 8 && !strcmp(f->name + l - 8, "trace_id")) ||
              (l >= 7 && !strcmp(f->name + l - 7, "span_id"));
-    return id ? hex_value(c, s, n, out) : base64_value(c, s, n, out);
+    return bytes_text(c, id, s, n, out);
 }
 
 /* One value of field f from token tok into dst (the field's member, or an array element). */

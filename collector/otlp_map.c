@@ -12,6 +12,8 @@
 
 #include "collector/keyset.h"
 #include "collector/otlp_int.h"
+#include "core/base64.h"
+#include "core/hex.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 
@@ -184,62 +186,18 @@ static void put_time(struct otlp_map *m, const char *key, size_t klen, uint64_t 
         write_time(m, &m->out, v);
 }
 
-static int write_hex(struct buf *o, const ProtobufCBinaryData *id)
+/* Bytes as a JSON string of their hex or base64 (by the append given). */
+static int write_quoted(struct buf *o, int (*append)(struct buf *, const void *, size_t),
+                        const ProtobufCBinaryData *b)
 {
-    /* The two digits of each byte value, from one table look-up. */
-    static const char pairs[513] =
-        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-    if (buf_reserve(o, id->len * 2 + 2))
-        return -ENOMEM;
-    char *p = o->data + o->len;
-    *p++ = '"';
-    for (size_t i = 0; i < id->len; i++, p += 2)
-        memcpy(p, pairs + 2 * id->data[i], 2);
-    *p++ = '"';
-    o->len = (size_t)(p - o->data);
-    return 0;
+    return buf_putc(o, '"') | append(o, b->data, b->len) | buf_putc(o, '"') ? -ENOMEM : 0;
 }
 
 /* A trace or span id as lowercase hex; an empty one is no id. */
 static void put_id(struct otlp_map *m, const char *key, size_t klen, const ProtobufCBinaryData *id)
 {
     if (id->len && field(m, key, klen) == 0)
-        OUT(write_hex(&m->out, id));
-}
-
-static int write_base64(struct buf *o, const ProtobufCBinaryData *b)
-{
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (buf_reserve(o, (b->len + 2) / 3 * 4 + 2))
-        return -ENOMEM;
-    char *p = o->data + o->len;
-    const unsigned char *s = b->data;
-    size_t i = 0;
-    *p++ = '"';
-    for (; i + 3 <= b->len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        *p++ = t[v >> 18];
-        *p++ = t[v >> 12 & 63];
-        *p++ = t[v >> 6 & 63];
-        *p++ = t[v & 63];
-    }
-    if (i < b->len) {
-        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < b->len ? (uint32_t)s[i + 1] << 8 : 0);
-        *p++ = t[v >> 18];
-        *p++ = t[v >> 12 & 63];
-        *p++ = i + 1 < b->len ? t[v >> 6 & 63] : '=';
-        *p++ = '=';
-    }
-    *p++ = '"';
-    o->len = (size_t)(p - o->data);
-    return 0;
+        OUT(write_quoted(&m->out, hex_append, id));
 }
 
 static void write_any(struct otlp_map *m, struct buf *o, const AnyValue *v, int depth);
@@ -303,7 +261,7 @@ static void write_any(struct otlp_map *m, struct buf *o, const AnyValue *v, int 
         }
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE:
-        OUT(write_base64(o, &v->bytes_value));
+        OUT(write_quoted(o, base64_append, &v->bytes_value));
         break;
     default:
         OUT(buf_append(o, L("null")));
@@ -524,11 +482,11 @@ static void write_link(struct otlp_map *m, struct buf *o, const void *item)
     OUT(buf_putc(o, '{'));
     if (l->trace_id.len) {
         member(m, o, &n, L("traceId"));
-        OUT(write_hex(o, &l->trace_id));
+        OUT(write_quoted(o, hex_append, &l->trace_id));
     }
     if (l->span_id.len) {
         member(m, o, &n, L("spanId"));
-        OUT(write_hex(o, &l->span_id));
+        OUT(write_quoted(o, hex_append, &l->span_id));
     }
     if (otlp_strlen(l->trace_state)) {
         member(m, o, &n, L("traceState"));

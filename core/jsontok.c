@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/utf8.h"
 
 #ifdef __SSE2__
@@ -447,22 +448,11 @@ int jsontok_find(const struct jsontok *t, int obj, const char *key, size_t klen)
     return -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static uint32_t hex4(const char *s)
 {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++)
-        v = v << 4 | (uint32_t)hexval(s[i]);
+        v = v << 4 | (uint32_t)hex_digit(s[i]);
     return v;
 }
 

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "core/base64.h"
+#include "core/hex.h"
 #include "core/utf8.h"
 
 #define BODY_KEPT (64 * 1024) /* only the start of an answer is ever read or shown */
@@ -43,22 +45,14 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* grpc-message is percent-encoded (the gRPC over HTTP/2 specification). */
 static void percent_decode(const char *s, size_t n, struct buf *out)
 {
     buf_reset(out);
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexdigit(s[i + 1])) >= 0 &&
-            (lo = hexdigit(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = hex_digit(s[i + 1])) >= 0 &&
+            (lo = hex_digit(s[i + 2])) >= 0) {
             buf_putc(out, (char)(hi << 4 | lo));
             i += 2;
         } else {
@@ -67,38 +61,13 @@ static void percent_decode(const char *s, size_t n, struct buf *out)
     }
 }
 
-static int b64val(char c)
+/* Binary gRPC metadata (-bin) is base64, padded or not; none kept if it is not. */
+static void base64_text(const char *s, size_t n, struct buf *out)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Binary gRPC metadata (-bin) is base64, padded or not. Stops at the first other byte. */
-static void base64_decode(const char *s, size_t n, struct buf *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
     buf_reset(out);
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
-        if (v < 0)
-            break;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf_putc(out, (char)(acc >> bits & 0xff));
-        }
-    }
+    ssize_t len;
+    if (buf_reserve(out, base64_decoded_max(n)) == 0 && (len = base64_decode(s, n, out->data)) > 0)
+        out->len = (size_t)len;
 }
 
 /* Retry-After: delta-seconds or an HTTP date (RFC 9110), as ns from now. */
@@ -158,7 +127,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     } else if (IS("grpc-message")) {
         percent_decode(v, vlen, &a->grpc_message);
     } else if (IS("grpc-status-details-bin")) {
-        base64_decode(v, vlen, &a->grpc_details);
+        base64_text(v, vlen, &a->grpc_details);
     }
 #undef IS
     return sz * n;

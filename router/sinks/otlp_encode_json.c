@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/base64.h"
+#include "core/hex.h"
 #include "core/jsonw.h"
 #include "router/sinks/otlp_encode_int.h"
 
@@ -47,33 +49,12 @@ static int is_id(const char *name)
     return !strcmp(name, "trace_id") || !strcmp(name, "span_id") || !strcmp(name, "parent_span_id");
 }
 
-static void hex(struct jw *w, const ProtobufCBinaryData *b)
+/* Bytes as a JSON string of their hex or base64 (by the append given). */
+static void quoted(struct jw *w, int (*append)(struct buf *, const void *, size_t),
+                   const ProtobufCBinaryData *b)
 {
-    static const char digits[] = "0123456789abcdef";
     putc_(w, '"');
-    for (size_t i = 0; i < b->len; i++) {
-        putc_(w, digits[b->data[i] >> 4]);
-        putc_(w, digits[b->data[i] & 15]);
-    }
-    putc_(w, '"');
-}
-
-static void base64(struct jw *w, const ProtobufCBinaryData *b)
-{
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const uint8_t *s = b->data;
-    size_t i = 0;
-    putc_(w, '"');
-    for (; i + 3 <= b->len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        char q[4] = {t[v >> 18], t[v >> 12 & 63], t[v >> 6 & 63], t[v & 63]};
-        put(w, q, 4);
-    }
-    if (i < b->len) {
-        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < b->len ? (uint32_t)s[i + 1] << 8 : 0);
-        char q[4] = {t[v >> 18], t[v >> 12 & 63], i + 1 < b->len ? t[v >> 6 & 63] : '=', '='};
-        put(w, q, 4);
-    }
+    w->err |= append(w->out, b->data, b->len);
     putc_(w, '"');
 }
 
@@ -135,9 +116,9 @@ static void value(struct jw *w, const ProtobufCFieldDescriptor *f, const void *p
     }
     case PROTOBUF_C_TYPE_BYTES:
         if (is_id(f->name))
-            hex(w, p);
+            quoted(w, hex_append, p);
         else
-            base64(w, p);
+            quoted(w, base64_append, p);
         break;
     case PROTOBUF_C_TYPE_MESSAGE:
         message(w, *(ProtobufCMessage *const *)p);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hex.h"
 #include "core/timeutil.h"
 #include "router/sinks/otlp_encode_int.h"
 
@@ -204,15 +205,8 @@ int oe_hex_id(struct otlp_encoder *e, int i, size_t nbytes, ProtobufCBinaryData 
     uint8_t *b = oe_alloc(e, nbytes);
     if (!b)
         return -1;
-    for (size_t k = 0; k < n; k++) {
-        char c = p[k];
-        int d = c >= '0' && c <= '9'                     ? c - '0'
-                : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
-                                                         : -1;
-        if (d < 0)
-            return -1;
-        b[k / 2] = (uint8_t)(k % 2 ? b[k / 2] | d : d << 4);
-    }
+    if (hex_decode(p, n, b))
+        return -1;
     *out = (ProtobufCBinaryData){nbytes, b};
     return 0;
 }
