@@ -281,16 +281,15 @@ def check_order(events):
         last[t] = e["seq"]
 
 
-def check_exactly_once_in_order(events, total, senders=1):
+def check_exactly_once_in_order(events, total, starts=(0,)):
     """Every seq below total delivered once, each key in order. With several senders (each
-    sent an equal range of seqs over its own connection), order is per sender: connections are
-    not ordered with respect to each other."""
+    sent the seqs from its start to the next one's over its own connection), order is per
+    sender: connections are not ordered with respect to each other."""
     seqs = [e["seq"] for e in events]
     check(sorted(seqs) == list(range(total)), f"exactly once: {len(seqs)} for {total}, "
           f"{len(set(seqs))} distinct")
-    share = total // senders
-    for k in range(senders):
-        check_order([e for e in events if k * share <= e["seq"] < (k + 1) * share])
+    for lo, hi in zip(starts, list(starts[1:]) + [total]):
+        check_order([e for e in events if lo <= e["seq"] < hi])
 
 
 def spill_totals(sw):
@@ -318,6 +317,14 @@ def spill_config(mock, gate, partitions=2, properties=""):
     pipe = (f"{{partitions: {partitions}, memory_limit: 4MiB, when_full: spill, "
             f"kafka: {{brokers: '{mock.bootstrap}', topic: spill{props}}}}}")
     return config(pipe, sinks)
+
+
+# The first burst of the outage tests: the 4 MiB hold about 19,000 of these events (the sink's
+# queue 11,000, the rings the rest, how many each depending on which partition the workers fed
+# the sink from), so a burst of 20,000 spilled anywhere from about 2,000 down to under the 1,000
+# the tests wait for, and then nothing more came (the flake of issue 19). 26,000 spill 7,000 at
+# least.
+FIRST = 26000
 
 
 def test_spill_and_replay_exactly_once_in_order():
@@ -352,11 +359,11 @@ def test_spill_through_a_broker_outage_loses_nothing():
             sw.start()
             total = 40000
             addr = f"TCP:127.0.0.1:{sw.ports['tcp']}"
-            socat_send(payload(0, total // 2, pad=20), addr)  # the sink is paused (503)
+            socat_send(payload(0, FIRST, pad=20), addr)  # the sink is paused (503)
             wait_for(lambda: spill_totals(sw)["spilled"] > 1000, 60, "spilling")
             mock.cmd("down -1")
             sender = threading.Thread(target=socat_send,
-                                      args=(payload(total // 2, total // 2, pad=20), addr))
+                                      args=(payload(FIRST, total - FIRST, pad=20), addr))
             sender.start()
             wait_for(lambda: spill_totals(sw)["spill_refused"] > 0, 60, "Kafka refusing")
             time.sleep(1)  # the outage goes on a while (what is checked never depends on it)
@@ -376,7 +383,7 @@ def test_spill_through_a_broker_outage_loses_nothing():
             said = sw.log().count("Kafka cannot take more")
             check(1 <= said <= 6, f"the fallback to block is logged once per episode: {said}, "
                   f"refused {t['spill_refused']} times")
-        check_exactly_once_in_order(gate.events, total, senders=2)
+        check_exactly_once_in_order(gate.events, total, starts=(0, FIRST))
     finally:
         gate.close()
         mock.close()
@@ -394,11 +401,11 @@ def test_spill_replay_skips_copies_kafka_kept():
             sw.start()
             total = 40000
             addr = f"TCP:127.0.0.1:{sw.ports['tcp']}"
-            socat_send(payload(0, total // 2, pad=20), addr)  # the sink is paused (503)
+            socat_send(payload(0, FIRST, pad=20), addr)  # the sink is paused (503)
             wait_for(lambda: spill_totals(sw)["spilled"] > 1000, 60, "spilling")
             mock.cmd("rtt 1 700")  # answers come after the producer gave up on them
             sender = threading.Thread(target=socat_send,
-                                      args=(payload(total // 2, total // 2, pad=20), addr))
+                                      args=(payload(FIRST, total - FIRST, pad=20), addr))
             sender.start()
             time.sleep(3)  # retries pile up copies (what is checked never depends on it)
             mock.cmd("rtt 1 0")
@@ -409,7 +416,7 @@ def test_spill_replay_skips_copies_kafka_kept():
             t = check_all_replayed(sw)
             check(t["spill_duplicates"] > 0, f"Kafka kept copies, recognised: {t}")
             check(sw.stop() == 0, "clean stop")
-        check_exactly_once_in_order(gate.events, total, senders=2)
+        check_exactly_once_in_order(gate.events, total, starts=(0, FIRST))
     finally:
         gate.close()
         mock.close()
