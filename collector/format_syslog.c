@@ -1,7 +1,6 @@
 #include "collector/format_syslog.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -97,23 +96,6 @@ static int space(struct cur *c)
     return 0;
 }
 
-/* Adds value under key in obj; a key seen again becomes an array of all its values (RFC 5424
- * allows a PARAM-NAME to repeat: [origin ip="192.0.2.1" ip="192.0.2.129"]). */
-static void add_value(json_t *obj, const char *key, json_t *v)
-{
-    json_t *old = json_object_get(obj, key);
-    if (!old) {
-        json_object_set_new(obj, key, v);
-    } else if (json_is_array(old)) {
-        json_array_append_new(old, v);
-    } else {
-        json_t *arr = json_array();
-        json_array_append(arr, old);
-        json_array_append_new(arr, v);
-        json_object_set_new(obj, key, arr);
-    }
-}
-
 /* A printable SD-NAME (SD-ID or PARAM-NAME): 1..32 chars, none of = ] " or space. */
 static size_t sd_name(struct cur *c)
 {
@@ -125,7 +107,140 @@ static size_t sd_name(struct cur *c)
     return n <= 32 ? n : 0;
 }
 
-/* SD-ELEMENTs as {"SD-ID": {"PARAM": "value", ...}, ...}; an SD-ID seen twice merges. */
+/* One SD-PARAM as it appears in the message (an element without any is one entry with no
+ * name, so that its SD-ID is still written), and where it goes in the output: the positions of
+ * the first entry of its SD-ID and of the first entry of its SD-ID and PARAM-NAME. */
+struct sd_param {
+    const char *id, *name, *val; /* val: between the quotes, escapes still in */
+    uint8_t idn, namen;
+    uint32_t valn, pos, id_first, name_first;
+};
+
+#define SD_STACK 32 /* params without a malloc: any message a sender really writes */
+
+static int cmp_text(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+/* By SD-ID, PARAM-NAME, then position: equal names next to each other, first one first. */
+static int by_name(const void *x, const void *y)
+{
+    const struct sd_param *a = x, *b = y;
+    int c = cmp_text(a->id, a->idn, b->id, b->idn);
+    if (!c)
+        c = cmp_text(a->name, a->namen, b->name, b->namen);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* The output's order: SD-IDs as they first appear, within one its PARAM-NAMEs as they first
+ * appear, the values of a name in their order. */
+static int by_output(const void *x, const void *y)
+{
+    const struct sd_param *a = x, *b = y;
+    if (a->id_first != b->id_first)
+        return a->id_first < b->id_first ? -1 : 1;
+    if (a->name_first != b->name_first)
+        return a->name_first < b->name_first ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* A PARAM-VALUE as a JSON string: the escapes RFC 5424 defines (\" \\ \]) read, any other
+ * backslash kept. */
+static void sd_value(struct buf *out, const char *v, size_t n)
+{
+    buf_putc(out, '"');
+    size_t st = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (v[i] == '\\' && (v[i + 1] == '"' || v[i + 1] == '\\' || v[i + 1] == ']')) {
+            jsonw_string_body(out, v + st, i - st);
+            st = ++i; /* the escaped byte starts the next piece */
+        }
+    }
+    jsonw_string_body(out, v + st, n - st);
+    buf_putc(out, '"');
+}
+
+/* Writes {"SD-ID": {"PARAM": "value", ...}, ...}: an SD-ID seen twice merges (RFC 5424 forbids
+ * it, senders do it), a PARAM-NAME seen twice in one SD-ID holds an array of its values (RFC 5424
+ * 7.2.5: [origin ip="192.0.2.1" ip="192.0.2.129"]). Grouping sorts the params, so a message of
+ * thousands of them costs n log n, not n squared. */
+static void sd_write(struct buf *out, struct sd_param *p, size_t n)
+{
+    qsort(p, n, sizeof(*p), by_name);
+    for (size_t i = 0, id = 0, name = 0; i < n; i++) {
+        if (i && cmp_text(p[i].id, p[i].idn, p[id].id, p[id].idn)) {
+            id = name = i;
+        } else if (i && cmp_text(p[i].name, p[i].namen, p[name].name, p[name].namen)) {
+            name = i;
+        }
+        p[i].name_first = p[name].pos;
+    }
+    /* An SD-ID's first position: the least of its names' first ones. */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        uint32_t first = p[i].pos;
+        while (j < n && !cmp_text(p[j].id, p[j].idn, p[i].id, p[i].idn))
+            first = p[j].name_first < first ? p[j].name_first : first, j++;
+        for (; i < j; i++)
+            p[i].id_first = first;
+    }
+    qsort(p, n, sizeof(*p), by_output);
+    buf_puts(out, ",\"structured_data\":{");
+    for (size_t i = 0; i < n; i++) {
+        int new_id = !i || p[i].id_first != p[i - 1].id_first;
+        if (new_id) {
+            if (i)
+                buf_puts(out, "},");
+            jsonw_string(out, p[i].id, p[i].idn);
+            buf_puts(out, ":{");
+        }
+        if (!p[i].namen)
+            continue; /* the entry of an element without params */
+        size_t k = i;
+        while (k + 1 < n && p[k + 1].name_first == p[i].name_first &&
+               p[k + 1].id_first == p[i].id_first)
+            k++;
+        if (!new_id && p[i - 1].namen)
+            buf_putc(out, ',');
+        jsonw_string(out, p[i].name, p[i].namen);
+        buf_putc(out, ':');
+        if (k > i)
+            buf_putc(out, '[');
+        for (size_t v = i; v <= k; v++) {
+            if (v > i)
+                buf_putc(out, ',');
+            sd_value(out, p[v].val, p[v].valn);
+        }
+        if (k > i)
+            buf_putc(out, ']');
+        i = k;
+    }
+    buf_puts(out, n ? "}}" : "}");
+}
+
+/* Adds one entry to the params, growing them past the stack's share. -ENOMEM or 0. */
+static int sd_add(struct sd_param **p, size_t *n, size_t *cap, struct sd_param *stack,
+                  struct sd_param e)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap * 2;
+        struct sd_param *q = malloc(ncap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        memcpy(q, *p, *n * sizeof(*q));
+        if (*p != stack)
+            free(*p);
+        *p = q;
+        *cap = ncap;
+    }
+    e.pos = (uint32_t)*n;
+    (*p)[(*n)++] = e;
+    return 0;
+}
+
+/* SD-ELEMENTs: [SD-ID *(SP PARAM-NAME="PARAM-VALUE")]..., or "-". */
 static int parse_sd(struct cur *c, struct ev *e)
 {
     if (peek(c) == '-') {
@@ -134,55 +249,38 @@ static int parse_sd(struct cur *c, struct ev *e)
     }
     if (peek(c) != '[')
         return -1;
-    json_t *sd = json_object();
-    struct buf val = {0}, name = {0};
+    struct sd_param stack[SD_STACK], *p = stack;
+    size_t n = 0, cap = SD_STACK;
     int rc = 0;
     while (peek(c) == '[' && rc == 0) {
         c->i++;
-        size_t st = c->i, idn = sd_name(c);
+        const char *id = c->s + c->i;
+        size_t idn = sd_name(c);
         if (!idn) {
             rc = -1;
             break;
         }
-        buf_reset(&name);
-        buf_append(&name, c->s + st, idn);
-        buf_putc(&name, '\0');
-        json_t *el = json_object_get(sd, name.data);
-        if (!el) {
-            el = json_object();
-            json_object_set_new(sd, name.data, el);
-        }
-        while (peek(c) == ' ') {
+        struct sd_param el = {.id = id, .idn = (uint8_t)idn, .name = "", .val = ""};
+        rc = sd_add(&p, &n, &cap, stack, el);
+        while (rc == 0 && peek(c) == ' ') {
             c->i++;
-            st = c->i;
-            size_t pn = sd_name(c);
-            if (!pn || peek(c) != '=') {
+            struct sd_param pa = el;
+            pa.name = c->s + c->i;
+            pa.namen = (uint8_t)sd_name(c);
+            if (!pa.namen || peek(c) != '=' || (c->i++, peek(c) != '"')) {
                 rc = -1;
                 break;
             }
-            c->i++;
+            pa.val = c->s + ++c->i;
+            while (!at_end(c) && peek(c) != '"')
+                c->i += c->s[c->i] == '\\' && c->i + 1 < c->len ? 2 : 1;
             if (peek(c) != '"') {
                 rc = -1;
                 break;
             }
+            pa.valn = (uint32_t)(c->s + c->i - pa.val);
             c->i++;
-            buf_reset(&val);
-            while (!at_end(c) && peek(c) != '"') {
-                char ch = c->s[c->i++];
-                if (ch == '\\' && !at_end(c) &&
-                    (peek(c) == '"' || peek(c) == '\\' || peek(c) == ']'))
-                    ch = c->s[c->i++];
-                buf_putc(&val, ch);
-            }
-            if (peek(c) != '"') {
-                rc = -1;
-                break;
-            }
-            c->i++;
-            buf_reset(&name);
-            buf_append(&name, c->s + st, pn);
-            buf_putc(&name, '\0');
-            add_value(el, name.data, json_stringn(val.data ? val.data : "", val.len));
+            rc = sd_add(&p, &n, &cap, stack, pa);
         }
         if (rc || peek(c) != ']') {
             rc = -1;
@@ -190,16 +288,10 @@ static int parse_sd(struct cur *c, struct ev *e)
         }
         c->i++;
     }
-    if (rc == 0) {
-        /* Strings only (validated UTF-8 from the message): jansson writes them as we would. */
-        char *text = json_dumps(sd, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        buf_puts(e->out, ",\"structured_data\":");
-        buf_puts(e->out, text ? text : "{}");
-        free(text);
-    }
-    json_decref(sd);
-    buf_free(&val);
-    buf_free(&name);
+    if (rc == 0)
+        sd_write(e->out, p, n);
+    if (p != stack)
+        free(p);
     return rc;
 }
 

@@ -480,6 +480,54 @@ static void test_repeated_sd_id(void **state)
     assert_true(ok);
 }
 
+/* The text of structured_data exactly: SD-IDs in the order they first appear (one seen again
+ * merged into the first), PARAM-NAMEs within one in the order they first appear, a repeated
+ * name's values as an array in their order, an element without params as {}, escapes read. */
+static void test_sd_grouping_text(void **state)
+{
+    struct result r;
+    run(&r, L("<14>1 - h a - - [b@1 x=\"1\" y=\"2\" x=\"3\"][c][a@1 q=\"\\]\"][b@1 z=\"4\" y=\"5\" "
+              "x=\"6\"] m"));
+    assert_int_equal(r.rc, SYSLOG_OK);
+    static const char want[] =
+        "\"structured_data\":{\"b@1\":{\"x\":[\"1\",\"3\",\"6\"],\"y\":[\"2\","
+        "\"5\"],\"z\":\"4\"},\"c\":{},\"a@1\":{\"q\":\"]\"}},";
+    if (!memmem(r.text, r.len, want, sizeof(want) - 1))
+        print_error("output: %.*s\n", (int)r.len, r.text);
+    assert_non_null(memmem(r.text, r.len, want, sizeof(want) - 1));
+    result_free(&r);
+}
+
+/* Thousands of params (past what is grouped without a malloc), most names repeated: every
+ * value kept under its name, in order. */
+static void test_sd_many_params(void **state)
+{
+    struct buf msg = {0}, out = {0};
+    buf_puts(&msg, "<14>1 - h a - - [big@1");
+    for (int i = 0; i < 3000; i++)
+        buf_printf(&msg, " p%d=\"%d\"", i % 7, i);
+    buf_puts(&msg, "][small k=\"v\"] m");
+    const char *err = NULL;
+    struct recv_time rt = make_rt(RT_NS);
+    assert_int_equal(syslog_to_event(msg.data, msg.len, SRC, &rt, &out, &err), SYSLOG_OK);
+    json_t *o = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(o);
+    json_t *big = json_object_get(json_object_get(o, "structured_data"), "big@1");
+    assert_int_equal(json_object_size(big), 7);
+    for (int k = 0; k < 7; k++) {
+        char name[8];
+        snprintf(name, sizeof(name), "p%d", k);
+        json_t *vals = json_object_get(big, name);
+        assert_int_equal(json_array_size(vals), (3000 - k + 6) / 7);
+        for (size_t j = 0; j < json_array_size(vals); j++)
+            assert_int_equal(atoi(json_string_value(json_array_get(vals, j))), (int)(j * 7) + k);
+    }
+    json_decref(o);
+    buf_free(&msg);
+    buf_free(&out);
+    (void)state;
+}
+
 /* Regression (was a bug, fixed): collector/syslog.c parse_5424() accepts a trailing newline after a
  * MSG (message() trims it) but not after the header: "<14>1 - h a - - -\n" or a message ending in
  * its structured data plus "\n" falls to SYSLOG_LOOSE ("header is neither RFC 5424 nor RFC 3164")
@@ -776,6 +824,8 @@ int main(void)
         cmocka_unit_test(test_rfc3164_loose),
         cmocka_unit_test(test_rfc3164_impossible_times),
         cmocka_unit_test(test_rfc3164_long_hostname),
+        cmocka_unit_test(test_sd_grouping_text),
+        cmocka_unit_test(test_sd_many_params),
         cmocka_unit_test(test_appends),
         cmocka_unit_test(test_level_names),
     };
