@@ -23,7 +23,7 @@
 #include "pipeline/spill_key.h"
 
 #define REPLAY_BATCH    512
-#define REPLAY_IDLE_NS  (10 * 1000000LL)
+#define REPLAY_IDLE_MS  10
 #define SAVE_EVERY_NS   (1000 * 1000000LL)
 #define CONNECT_WAIT_MS 3000 /* asking the brokers for the topic at start */
 #define RECONNECT_MS    2000 /* and again, from the spill thread, while they cannot be reached */
@@ -174,7 +174,7 @@ static void reconnect(struct spill *sp)
     if (rc == -EINVAL && log_limit_take(&sp->lim) >= 0)
         log_error("spill: cannot spill", "{s:s}", "error", err);
     while (!atomic_load(&sp->stop) && time_mono_ns() < next) {
-        struct timespec ts = {0, REPLAY_IDLE_NS};
+        struct timespec ts = {0, REPLAY_IDLE_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
 }
@@ -440,17 +440,20 @@ static void *spill_main(void *arg)
             reconnect(sp);
             continue;
         }
-        rd_kafka_poll(sp->prod, 0); /* delivery reports */
-        int busy = 0;
+        int busy = 0, active = 0;
         for (int p = 0; p < sp->n; p++) {
-            if (spill_active(sp, p))
+            if (spill_active(sp, p)) {
+                active = 1;
                 busy += replay(sp, p);
+            }
         }
         save_offsets(sp, 0);
-        if (!busy) {
-            struct timespec ts = {0, REPLAY_IDLE_NS};
-            nanosleep(&ts, NULL);
-        }
+        /* Delivery reports: serving them is what frees room in the producer's queue for the
+         * collector, so the thread waits in them when it has nothing else to do (returning at
+         * the first one), and not at all while replaying. A partition waiting for room in its
+         * ring is looked at again within a millisecond: the workers empty a ring much faster
+         * than the idle wait. */
+        rd_kafka_poll(sp->prod, busy ? 0 : active ? 1 : REPLAY_IDLE_MS);
     }
     return NULL;
 }
