@@ -54,6 +54,7 @@ static json_t *partition_stats(const struct control_deps *d, uint64_t *held_byte
         stat_put(&stat_partitions, pipeline_stats(d->pipeline, i), o);
         if (sp) {
             json_object_set_new(o, "spilling", json_boolean(spill_active(sp, i)));
+            json_object_set_new(o, "spill_unacked", json_integer(spill_unacked(sp, i)));
             stat_put(&stat_spill, spill_stats(sp, i), o);
         }
         json_array_append_new(arr, o);

@@ -45,6 +45,8 @@ static const struct stat_field partition_fields[] = {
 
 static const struct stat_field spill_fields[] = {
     {"spilling", STAT_GAUGE, STAT_COMPUTED, 0, "1 while the partition spills to Kafka."},
+    {"spill_unacked", STAT_GAUGE, STAT_COMPUTED, 0,
+     "Records spilled that Kafka has not acknowledged yet."},
     {"spilled", STAT_COUNTER, C(spill_stats, spilled), 0, "Records spilled to Kafka."},
     {"replayed", STAT_COUNTER, C(spill_stats, replayed), 0, "Spilled records replayed."},
     {"spill_refused", STAT_COUNTER, C(spill_stats, refused), 0,

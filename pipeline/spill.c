@@ -244,6 +244,11 @@ int spill_active(struct spill *sp, int p)
     return a;
 }
 
+int64_t spill_unacked(struct spill *sp, int p)
+{
+    return atomic_load(&sp->parts[p].in_flight);
+}
+
 size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
 {
     struct part *pt = &sp->parts[p];

@@ -37,5 +37,7 @@ int spill_active(struct spill *sp, int p);
 size_t spill_send(struct spill *sp, int p, const char *batch, size_t len);
 
 struct spill_stats *spill_stats(struct spill *sp, int p);
+/* Records of partition p sent to Kafka and not acknowledged yet. */
+int64_t spill_unacked(struct spill *sp, int p);
 
 #endif
