@@ -1,5 +1,7 @@
 #include "collector/collector.h"
 
+#include "collector/format.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
@@ -162,6 +164,7 @@ void collector_free(struct collector *c)
         struct input *in = c->inputs[i];
         if (in->type->destroy)
             in->type->destroy(in);
+        format_state_close(in);
         normalizer_free(&in->norm);
         free(in);
     }

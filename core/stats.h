@@ -35,6 +35,8 @@ struct input_stats {
     counter_t rejected;     /* requests answered with a 4xx (bad body, too large) */
     counter_t syslog_loose; /* syslog messages kept with their raw text (not RFC 5424/3164) */
     counter_t overflow;     /* udp: datagrams the kernel dropped, receive buffer full */
+    counter_t gelf_expired; /* chunked GELF messages incomplete after 5 s (dead-lettered) */
+    counter_t gelf_refused; /* GELF chunks refused: duplicate, bad header, memory bound */
 };
 
 struct partition_stats {
