@@ -28,6 +28,9 @@ static const struct stat_field input_fields[] = {
      "Chunked GELF messages still incomplete after 5 s (dead-lettered with what came)."},
     {"gelf_refused", STAT_COUNTER, C(input_stats, gelf_refused), 0,
      "GELF chunks refused: a duplicate, a bad header (over 128 chunks), or the memory bound."},
+    {"protocol_errors", STAT_COUNTER, C(input_stats, protocol_errors), 0,
+     "Connections closed on a protocol error (forward: msgpack that cannot be read, a message "
+     "over max_message_size, a failed handshake)."},
     {0},
 };
 
