@@ -426,6 +426,17 @@ void collector_event(struct input *in, const char *json, size_t len)
     stage(in, json, len, 0, has ? &hash : NULL);
 }
 
+void collector_event_keyed(struct input *in, const char *json, size_t len, const uint64_t *key_hash)
+{
+    struct collector *c = in->col;
+    counter_add(&in->stats.received, 1);
+    if (len > c->max_record) {
+        dead_letter(in, "too large", json, len);
+        return;
+    }
+    stage(in, json, len, 0, *c->partition_key ? key_hash : NULL);
+}
+
 int collector_paused(const struct collector *c)
 {
     return c->paused;

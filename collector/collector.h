@@ -66,6 +66,11 @@ struct buf *collector_buffer(struct collector *c);
 /* A canonical event a format or parser built (valid JSON by construction), counted as received:
  * staged as it is, or dead-lettered as too large for the pipeline. */
 void collector_event(struct input *in, const char *json, size_t len);
+/* As collector_event, for a decoder that wrote the partition key's value itself: key_hash is
+ * its hash (hash64 of a string's content, of another value's text; NULL: the event has none),
+ * so the event's text is not searched for it. */
+void collector_event_keyed(struct input *in, const char *json, size_t len,
+                           const uint64_t *key_hash);
 /* True while the pipeline is full under `block` (HTTP answers 503, UDP counts drops). */
 int collector_paused(const struct collector *c);
 /* Ends a read: moves the staged records into the rings (see above). */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "collector/inflate.h"
+#include "core/hash.h"
+#include "core/jsontok.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 
@@ -26,6 +28,10 @@ struct forward_decoder {
     struct buf inflated;  /* CompressedPackedForward entries */
     struct buf raw;       /* a dead letter's raw text, when it is rendered */
     const struct recv_time *rt;
+    size_t alias_key_len[MAX_ALIASES], alias_val_len[MAX_ALIASES];
+    uint64_t alias_to_own;     /* per alias: its target is a field the protocol gives */
+    uint64_t alias_to_message; /* per alias: its target is message */
+    size_t key_len;            /* the partition key's */
     int need_ping;
     int up_ok, ez_ok;
 };
@@ -110,10 +116,10 @@ static void put_json(struct buf *o, const msgpack_object *v)
         buf_puts(o, v->via.boolean ? "true" : "false");
         return;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        buf_printf(o, "%llu", (unsigned long long)v->via.u64);
+        jsonw_uint(o, v->via.u64);
         return;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        buf_printf(o, "%lld", (long long)v->via.i64);
+        jsonw_int(o, v->via.i64);
         return;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
@@ -178,6 +184,7 @@ static const char *const own_names[] = {"timestamp",   "kind", "source",
                                         "received_at", "tag",  "time_raw"};
 static const char *const own_renamed[] = {"record_timestamp",   "record_kind", "record_source",
                                           "record_received_at", "record_tag",  "record_time_raw"};
+static const unsigned char own_lens[] = {9, 4, 6, 11, 3, 8};
 enum { OWN_COUNT = sizeof(own_names) / sizeof(own_names[0]), OWN_SOURCE = 2 };
 static const char SKIP[] = "";
 
@@ -188,11 +195,12 @@ struct record_scan {
     uint64_t aliased;           /* per alias: applied once; bit 63: message taken */
 };
 
-static int key_is(const char *s, size_t n, const char *lit)
+static int key_is_n(const char *s, size_t n, const char *lit, size_t litlen)
 {
-    size_t l = strlen(lit);
-    return n == l && memcmp(s, lit, n) == 0;
+    return n == litlen && memcmp(s, lit, n) == 0;
 }
+
+#define key_is(s, n, lit) key_is_n(s, n, lit, sizeof(lit) - 1)
 
 /* One pass over the record's member names, for the renames that must not make a duplicate. */
 static void scan_record(const struct forward_decoder *d, const msgpack_object *rec,
@@ -209,9 +217,9 @@ static void scan_record(const struct forward_decoder *d, const msgpack_object *r
         sc->has_stream |= key_is(s, n, "stream");
         if (n > 7 && memcmp(s, "record_", 7) == 0)
             for (int k = 0; k < OWN_COUNT; k++)
-                sc->has_renamed[k] |= key_is(s, n, own_renamed[k]);
+                sc->has_renamed[k] |= key_is_n(s + 7, n - 7, own_names[k], own_lens[k]);
         for (int a = 0; al && a < al->n && a < MAX_ALIASES; a++)
-            if (key_is(s, n, al->val[a]))
+            if (key_is_n(s, n, al->val[a], d->alias_val_len[a]))
                 sc->target_present |= 1ULL << a;
     }
 }
@@ -228,7 +236,7 @@ static const char *member_name(const struct forward_decoder *d, struct record_sc
         return "message";
     }
     for (int k = 0; k < OWN_COUNT; k++) {
-        if (!key_is(s, n, own_names[k]))
+        if (!key_is_n(s, n, own_names[k], own_lens[k]))
             continue;
         if (k == OWN_SOURCE && !sc->has_stream)
             return "stream";
@@ -237,13 +245,11 @@ static const char *member_name(const struct forward_decoder *d, struct record_sc
     const struct cfg_strmap *al = d->cfg->aliases;
     for (int a = 0; al && a < al->n && a < MAX_ALIASES; a++) {
         const char *to = al->val[a];
-        if (!key_is(s, n, al->key[a]) || (sc->target_present >> a & 1) || (sc->aliased >> a & 1))
+        if (!key_is_n(s, n, al->key[a], d->alias_key_len[a]) || (sc->target_present >> a & 1) ||
+            (sc->aliased >> a & 1))
             continue;
-        int own = 0;
-        for (int k = 0; k < OWN_COUNT; k++)
-            own |= !strcmp(to, own_names[k]);
-        int message = !strcmp(to, "message");
-        if (own || (message && (sc->has_message || sc->aliased >> 63)))
+        int message = d->alias_to_message >> a & 1;
+        if ((d->alias_to_own >> a & 1) || (message && (sc->has_message || sc->aliased >> 63)))
             continue;
         sc->aliased |= 1ULL << a | (uint64_t)message << 63;
         return to;
@@ -264,6 +270,22 @@ static void put_key(struct buf *o, const msgpack_object *k)
     put_json(&kb, k);
     jsonw_string(o, kb.data ? kb.data : "", kb.len);
     buf_free(&kb);
+}
+
+/* The partition hash of a value as written (as the collector takes it from any event): a
+ * string by its content, unescaped, anything else by its text. */
+static uint64_t key_hash(struct forward_decoder *d, const char *v, size_t n)
+{
+    if (n >= 2 && v[0] == '"') {
+        v++;
+        n -= 2;
+        if (memchr(v, '\\', n)) {
+            buf_reset(&d->raw);
+            jsontok_unescape(v, n, &d->raw);
+            return hash64(d->raw.data ? d->raw.data : "", d->raw.len);
+        }
+    }
+    return hash64(v, n);
 }
 
 /* The canonical event of one record: time from the protocol (else the receive time, the value
@@ -290,11 +312,13 @@ static void put_event(struct forward_decoder *d, const char *tag, size_t taglen,
     }
     struct record_scan sc;
     scan_record(d, rec, &sc);
+    size_t key_at = 0, key_end = 0;
     for (uint32_t i = 0; i < rec->via.map.size; i++) {
         const msgpack_object *k = &rec->via.map.ptr[i].key;
-        const char *s, *name = NULL;
-        size_t n;
-        if (str_of(k, &s, &n) && (name = member_name(d, &sc, s, n)) == SKIP)
+        const char *s = NULL, *name = NULL;
+        size_t n = 0;
+        int is_str = str_of(k, &s, &n);
+        if (is_str && (name = member_name(d, &sc, s, n)) == SKIP)
             continue;
         buf_putc(o, ',');
         if (name)
@@ -302,12 +326,20 @@ static void put_event(struct forward_decoder *d, const char *tag, size_t taglen,
         else
             put_key(o, k);
         buf_putc(o, ':');
+        size_t at = o->len;
         put_json(o, &rec->via.map.ptr[i].val);
+        if (d->key_len && !key_end &&
+            (name ? !strcmp(name, d->cfg->partition_key)
+                  : is_str && key_is_n(s, n, d->cfg->partition_key, d->key_len))) {
+            key_at = at;
+            key_end = o->len;
+        }
     }
     buf_puts(o, ",\"received_at\":\"");
     buf_append(o, d->rt->text, TIME_RFC3339_LEN);
     buf_puts(o, "\"}");
-    d->h->event(d->ud, o->data, o->len);
+    uint64_t hash = key_end ? key_hash(d, o->data + key_at, key_end - key_at) : 0;
+    d->h->event(d->ud, o->data, o->len, key_end ? &hash : NULL);
 }
 
 /* --- Messages. */
@@ -451,6 +483,17 @@ struct forward_decoder *forward_decoder_new(const struct forward_config *cfg,
     d->h = h;
     d->ud = ud;
     d->need_ping = cfg->need_ping;
+    d->key_len = cfg->partition_key ? strlen(cfg->partition_key) : 0;
+    const struct cfg_strmap *al = cfg->aliases;
+    for (int a = 0; al && a < al->n && a < MAX_ALIASES; a++) {
+        d->alias_key_len[a] = strlen(al->key[a]);
+        d->alias_val_len[a] = strlen(al->val[a]);
+        for (int k = 0; k < OWN_COUNT; k++)
+            if (!strcmp(al->val[a], own_names[k]))
+                d->alias_to_own |= 1ULL << a;
+        if (!strcmp(al->val[a], "message"))
+            d->alias_to_message |= 1ULL << a;
+    }
     msgpack_unpacked_init(&d->msg);
     d->up_ok = msgpack_unpacker_init(&d->up, MSGPACK_UNPACKER_INIT_BUFFER_SIZE);
     d->ez_ok = msgpack_zone_init(&d->ez, ENTRY_ZONE_CHUNK);

@@ -11,6 +11,7 @@
 #define SPILLWAY_FORWARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "collector/normalize.h"
 #include "core/cfg.h"
@@ -25,8 +26,9 @@ struct forward_ping {
 
 /* What the decoder hands over, in the order of the stream; ud is the caller's. */
 struct forward_handler {
-    /* A canonical event (valid JSON, valid during the call). */
-    void (*event)(void *ud, const char *json, size_t len);
+    /* A canonical event (valid JSON, valid during the call) and the hash of its partition key's
+     * value (hash64 of a string's content, of another value's text), NULL when it has none. */
+    void (*event)(void *ud, const char *json, size_t len, const uint64_t *key_hash);
     /* What cannot be read (a message of no mode, an entry that is not [time, record], entries
      * that do not inflate or inflate past the bound), with its raw bytes. The stream goes on. */
     void (*dead)(void *ud, const char *reason, const char *raw, size_t len);
@@ -40,6 +42,7 @@ struct forward_handler {
 struct forward_config {
     const char *source;               /* the input's name (borrowed) */
     const struct cfg_strmap *aliases; /* record field names mapped to canonical ones */
+    const char *partition_key;        /* the field whose value picks the partition ("": none) */
     size_t max_message;               /* bytes of one message (and of inflated entries) */
     int need_ping;                    /* shared-key auth: nothing but a PING before one passed */
 };

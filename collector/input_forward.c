@@ -128,10 +128,10 @@ static int send_acks(struct fconn *cn)
 
 /* --- The decoder's handler (ud: the connection). */
 
-static void h_event(void *ud, const char *json, size_t len)
+static void h_event(void *ud, const char *json, size_t len, const uint64_t *key_hash)
 {
     struct fconn *cn = ud;
-    collector_event(cn->f->in, json, len);
+    collector_event_keyed(cn->f->in, json, len, key_hash);
 }
 
 static void h_dead(void *ud, const char *reason, const char *raw, size_t len)
@@ -290,6 +290,7 @@ static int forward_start(struct input *in, char *err, size_t errlen)
         snprintf(f->hostname, sizeof(f->hostname), "spillway");
     f->dcfg = (struct forward_config){.source = in->name,
                                       .aliases = input_aliases(&f->o->common),
+                                      .partition_key = in->norm.key,
                                       .max_message = (size_t)f->o->max_message_size,
                                       .need_ping = *f->o->shared_key != '\0'};
     f->h = (struct forward_handler){h_event, h_dead, h_ack, h_ping};

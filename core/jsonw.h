@@ -11,6 +11,7 @@
 /* Appends "s" as a quoted JSON string. Returns 0 or -ENOMEM. */
 int jsonw_string(struct buf *b, const char *s, size_t len);
 int jsonw_int(struct buf *b, int64_t v);
+int jsonw_uint(struct buf *b, uint64_t v);
 /* Non-finite values become null. */
 int jsonw_double(struct buf *b, double v);
 /* Appends already-valid JSON text, dropping whitespace outside strings when it holds line

@@ -5,18 +5,20 @@
  * Input: byte 0 says how: bit 0 asks for a PING first (shared_key), bit 1 a small
  * max_message_size (4 KiB instead of 1 MiB); bytes 1-2 where a split read falls; the rest is
  * the stream.
- * What must hold: every event is one line holding a JSON object with timestamp, source and tag;
+ * What must hold: every event is one line holding a JSON object with timestamp, source and tag,
+ * and the partition hash of its trace_id as the collector computes it from any event;
  * dead letters and refusals give a reason; the stream decodes to the same events, dead letters,
  * acks and end whether it comes in one read, two reads, or (short ones) a byte at a time; a
  * partial message left at the end is no more than what was fed. */
 #include "fuzz.h"
 #include "collector/forward.h"
+#include "core/hash.h"
 
 struct seen {
     struct buf log; /* what the handler saw, in order */
 };
 
-static void on_event(void *ud, const char *json, size_t len)
+static void on_event(void *ud, const char *json, size_t len, const uint64_t *key_hash)
 {
     struct seen *s = ud;
     fuzz_check_object("forward event", json, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL);
@@ -27,6 +29,13 @@ static void on_event(void *ud, const char *json, size_t len)
                       json_is_string(json_object_get(j, "source")) &&
                       json_is_string(json_object_get(j, "tag"))),
                "event without timestamp, source or tag: %.*s", (int)len, json);
+    /* The partition hash is the collector's: hash64 of trace_id's string content. */
+    json_t *key = json_object_get(j, "trace_id");
+    if (j && json_is_string(key) && !memchr(json_string_value(key), '\0', json_string_length(key)))
+        FUZZ_CHECK(key_hash && *key_hash == hash64(json_string_value(key), json_string_length(key)),
+                   "partition hash of trace_id wrong or missing: %.*s", (int)len, json);
+    else if (j && !json_object_get(j, "trace_id"))
+        FUZZ_CHECK(!key_hash, "a partition hash without trace_id: %.*s", (int)len, json);
     json_decref(j);
     buf_puts(&s->log, "E");
     buf_append(&s->log, json, len);
@@ -103,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const struct cfg_strmap aliases = {keys, vals, 3};
     struct forward_config cfg = {.source = "fw",
                                  .aliases = &aliases,
+                                 .partition_key = "trace_id",
                                  .max_message = data[0] & 2 ? 4096 : 1 << 20,
                                  .need_ping = data[0] & 1};
     const char *s = (const char *)data + 3;
