@@ -65,7 +65,8 @@ struct input {
     X(input_statsd)                                                                                \
     X(input_tail)                                                                                  \
     X(input_stdin)                                                                                 \
-    X(input_forward)
+    X(input_forward)                                                                               \
+    X(input_journald)
 
 #define INPUT_TYPE_DECLARE(t) extern const struct input_type t;
 INPUT_TYPES(INPUT_TYPE_DECLARE)

@@ -31,6 +31,8 @@ static const struct stat_field input_fields[] = {
     {"protocol_errors", STAT_COUNTER, C(input_stats, protocol_errors), 0,
      "Connections closed on a protocol error (forward: msgpack that cannot be read, a message "
      "over max_message_size, a failed handshake)."},
+    {"read_errors", STAT_COUNTER, C(input_stats, read_errors), 0,
+     "Read errors the input went on past (journald: a corrupt journal file or entry)."},
     {0},
 };
 

@@ -38,6 +38,7 @@ struct input_stats {
     counter_t gelf_expired;    /* chunked GELF messages incomplete after 5 s (dead-lettered) */
     counter_t gelf_refused;    /* GELF chunks refused: duplicate, bad header, memory bound */
     counter_t protocol_errors; /* connections closed on a protocol error (forward) */
+    counter_t read_errors;     /* read errors carried on past (journald: a corrupt file) */
 };
 
 struct partition_stats {

@@ -6,8 +6,9 @@
 set -eu
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev
 libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
-libxxhash-dev protobuf-c-compiler libprotobuf-c-dev libmsgpack-dev
-python3 curl socat netcat-openbsd bsdutils tmux kcat python3-fluent-logger python3-msgpack"
+libxxhash-dev protobuf-c-compiler libprotobuf-c-dev libmsgpack-dev libsystemd-dev
+python3 curl socat netcat-openbsd bsdutils tmux kcat python3-fluent-logger python3-msgpack
+systemd-journal-remote"
 FUZZ_PKGS="clang libclang-rt-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS $FUZZ_PKGS"
 missing=""
