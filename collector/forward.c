@@ -103,77 +103,62 @@ static int event_time(const msgpack_object *t, int64_t *ns)
 /* A msgpack value as JSON. Strings and binaries become JSON strings (invalid UTF-8 replaced),
  * an EventTime a canonical time, another extension "ext:<type>:<hex>"; map keys that are not
  * strings are written as strings of their JSON. Depth is bounded by msgpack-c's (32). */
-static void put_json(struct buf *o, const msgpack_object *v)
+static int put_key(struct buf *o, const msgpack_object *k);
+
+static int put_json(struct buf *o, const msgpack_object *v)
 {
     const char *s;
     size_t n;
     int64_t ns;
+    int rc = 0;
     switch (v->type) {
     case MSGPACK_OBJECT_NIL:
-        buf_puts(o, "null");
-        return;
+        return buf_puts(o, "null");
     case MSGPACK_OBJECT_BOOLEAN:
-        buf_puts(o, v->via.boolean ? "true" : "false");
-        return;
+        return buf_puts(o, v->via.boolean ? "true" : "false");
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        jsonw_uint(o, v->via.u64);
-        return;
+        return jsonw_uint(o, v->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        jsonw_int(o, v->via.i64);
-        return;
+        return jsonw_int(o, v->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        jsonw_double(o, v->via.f64);
-        return;
+        return jsonw_double(o, v->via.f64);
     case MSGPACK_OBJECT_STR:
     case MSGPACK_OBJECT_BIN:
         str_of(v, &s, &n);
-        jsonw_string(o, s, n);
-        return;
+        return jsonw_string(o, s, n);
     case MSGPACK_OBJECT_ARRAY:
-        buf_putc(o, '[');
+        rc |= buf_putc(o, '[');
         for (uint32_t i = 0; i < v->via.array.size; i++) {
             if (i)
-                buf_putc(o, ',');
-            put_json(o, &v->via.array.ptr[i]);
+                rc |= buf_putc(o, ',');
+            rc |= put_json(o, &v->via.array.ptr[i]);
         }
-        buf_putc(o, ']');
-        return;
+        return rc | buf_putc(o, ']');
     case MSGPACK_OBJECT_MAP:
-        buf_putc(o, '{');
+        rc |= buf_putc(o, '{');
         for (uint32_t i = 0; i < v->via.map.size; i++) {
-            const msgpack_object *k = &v->via.map.ptr[i].key;
             if (i)
-                buf_putc(o, ',');
-            if (str_of(k, &s, &n)) {
-                jsonw_string(o, s, n);
-            } else {
-                struct buf kb = {0}; /* a key that is not a string: rare */
-                put_json(&kb, k);
-                jsonw_string(o, kb.data ? kb.data : "", kb.len);
-                buf_free(&kb);
-            }
-            buf_putc(o, ':');
-            put_json(o, &v->via.map.ptr[i].val);
+                rc |= buf_putc(o, ',');
+            rc |= put_key(o, &v->via.map.ptr[i].key);
+            rc |= buf_putc(o, ':');
+            rc |= put_json(o, &v->via.map.ptr[i].val);
         }
-        buf_putc(o, '}');
-        return;
+        return rc | buf_putc(o, '}');
     case MSGPACK_OBJECT_EXT:
         if (event_time(v, &ns) == 0) {
             char ts[TIME_RFC3339_LEN + 1];
             time_format_rfc3339(ns, ts);
-            buf_putc(o, '"');
-            buf_append(o, ts, TIME_RFC3339_LEN);
-            buf_putc(o, '"');
-            return;
+            rc |= buf_putc(o, '"');
+            rc |= buf_append(o, ts, TIME_RFC3339_LEN);
+            return rc | buf_putc(o, '"');
         }
-        buf_printf(o, "\"ext:%d:", (int)v->via.ext.type);
+        rc |= buf_printf(o, "\"ext:%d:", (int)v->via.ext.type);
         for (uint32_t i = 0; i < v->via.ext.size; i++)
-            buf_printf(o, "%02x", (unsigned char)v->via.ext.ptr[i]);
-        buf_putc(o, '"');
-        return;
+            rc |= buf_printf(o, "%02x", (unsigned char)v->via.ext.ptr[i]);
+        return rc | buf_putc(o, '"');
     }
-    buf_puts(o, "null");
+    return buf_puts(o, "null");
 }
 
 /* --- Records into canonical events. */
@@ -257,19 +242,26 @@ static const char *member_name(const struct forward_decoder *d, struct record_sc
     return NULL;
 }
 
-/* A map key as a JSON string (one that is not a string: the string of its JSON; rare). */
-static void put_key(struct buf *o, const msgpack_object *k)
+/* A map key as a JSON string. One that is not a string (msgpack allows any value) is written
+ * as its JSON when it is a scalar or an extension, and as "<array>" or "<map>" when it is a
+ * container: rendering a container key as its JSON, whose own keys would be rendered and escaped
+ * again at each level, grows exponentially with the depth (fuzzing found 32 levels taking
+ * minutes). Rare, and never a protocol's own field. */
+static int put_key(struct buf *o, const msgpack_object *k)
 {
     const char *s;
     size_t n;
-    if (str_of(k, &s, &n)) {
-        jsonw_string(o, s, n);
-        return;
-    }
+    if (str_of(k, &s, &n))
+        return jsonw_string(o, s, n);
+    if (k->type == MSGPACK_OBJECT_ARRAY)
+        return buf_puts(o, "\"<array>\"");
+    if (k->type == MSGPACK_OBJECT_MAP)
+        return buf_puts(o, "\"<map>\"");
     struct buf kb = {0};
-    put_json(&kb, k);
-    jsonw_string(o, kb.data ? kb.data : "", kb.len);
+    int rc = put_json(&kb, k); /* a scalar or an extension: nothing nested */
+    rc |= jsonw_string(o, kb.data ? kb.data : "", kb.len);
     buf_free(&kb);
+    return rc;
 }
 
 /* The partition hash of a value as written (as the collector takes it from any event): a
@@ -295,20 +287,21 @@ static void put_event(struct forward_decoder *d, const char *tag, size_t taglen,
 {
     struct buf *o = &d->out;
     buf_reset(o);
+    int rc = 0;
     int64_t ns;
     int ok = event_time(time, &ns) == 0;
     char ts[TIME_RFC3339_LEN + 1];
     if (ok)
         time_format_rfc3339(ns, ts);
-    buf_puts(o, "{\"timestamp\":\"");
-    buf_append(o, ok ? ts : d->rt->text, TIME_RFC3339_LEN);
-    buf_puts(o, "\",\"kind\":\"log\",\"source\":");
-    jsonw_string(o, d->cfg->source, strlen(d->cfg->source));
-    buf_puts(o, ",\"tag\":");
-    jsonw_string(o, tag, taglen);
+    rc |= buf_puts(o, "{\"timestamp\":\"");
+    rc |= buf_append(o, ok ? ts : d->rt->text, TIME_RFC3339_LEN);
+    rc |= buf_puts(o, "\",\"kind\":\"log\",\"source\":");
+    rc |= jsonw_string(o, d->cfg->source, strlen(d->cfg->source));
+    rc |= buf_puts(o, ",\"tag\":");
+    rc |= jsonw_string(o, tag, taglen);
     if (!ok) {
-        buf_puts(o, ",\"time_raw\":");
-        put_json(o, time);
+        rc |= buf_puts(o, ",\"time_raw\":");
+        rc |= put_json(o, time);
     }
     struct record_scan sc;
     scan_record(d, rec, &sc);
@@ -320,14 +313,14 @@ static void put_event(struct forward_decoder *d, const char *tag, size_t taglen,
         int is_str = str_of(k, &s, &n);
         if (is_str && (name = member_name(d, &sc, s, n)) == SKIP)
             continue;
-        buf_putc(o, ',');
+        rc |= buf_putc(o, ',');
         if (name)
-            jsonw_string(o, name, strlen(name));
+            rc |= jsonw_string(o, name, strlen(name));
         else
-            put_key(o, k);
-        buf_putc(o, ':');
+            rc |= put_key(o, k);
+        rc |= buf_putc(o, ':');
         size_t at = o->len;
-        put_json(o, &rec->via.map.ptr[i].val);
+        rc |= put_json(o, &rec->via.map.ptr[i].val);
         if (d->key_len && !key_end &&
             (name ? !strcmp(name, d->cfg->partition_key)
                   : is_str && key_is_n(s, n, d->cfg->partition_key, d->key_len))) {
@@ -335,9 +328,13 @@ static void put_event(struct forward_decoder *d, const char *tag, size_t taglen,
             key_end = o->len;
         }
     }
-    buf_puts(o, ",\"received_at\":\"");
-    buf_append(o, d->rt->text, TIME_RFC3339_LEN);
-    buf_puts(o, "\"}");
+    rc |= buf_puts(o, ",\"received_at\":\"");
+    rc |= buf_append(o, d->rt->text, TIME_RFC3339_LEN);
+    rc |= buf_puts(o, "\"}");
+    if (rc) { /* out of memory: never half an event */
+        d->h->dead(d->ud, "out of memory building the event", tag, taglen);
+        return;
+    }
     uint64_t hash = key_end ? key_hash(d, o->data + key_at, key_end - key_at) : 0;
     d->h->event(d->ud, o->data, o->len, key_end ? &hash : NULL);
 }

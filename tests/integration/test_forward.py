@@ -4,11 +4,13 @@ python3-fluent-logger (Message mode, integer and EventTime times) and fluent-log
 socket); acks come only for records in the pipeline, and a restart in the middle of a stream
 loses nothing that was acknowledged; bad input is dead-lettered or counted with the reason and
 costs nothing else."""
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from spillway_test import (BIN, Spillway, check, check_canonical, count_lines, free_port, main,
@@ -255,6 +257,84 @@ print(acks)
         check(int(out) < 20, f"chunks with dropped records are not acknowledged: {out} acks")
 
 
+def test_acks_wait_while_the_pipeline_is_full():
+    """Under when_full: block, a chunk whose records the pipeline cannot take yet (the only sink
+    stalled, the rings full) gets its ack only once they are in: not while they wait."""
+    hold = threading.Event()
+
+    class Stalled(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hold.wait(120)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Stalled)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cfg = config(pipeline=", when_full: block").replace("memory_limit: 16MiB",
+                                                         "memory_limit: 1MiB")
+    cfg = cfg.replace("routes: [{name: all, sinks: [out]}]", "routes: [{name: all, sinks: [h]}]")
+    cfg = cfg.replace("sinks:\n", f"sinks:\n  - {{name: h, type: http, url: "
+                      f"'http://127.0.0.1:{port}/', batch_max_events: 100}}\n")
+    p = None
+    try:
+        with Spillway(cfg) as sw:
+            sw.start()
+            p = subprocess.Popen([SYS_PY, "-c", """
+import socket, sys, msgpack
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+# Chunks of 50 KB: each fits the socket's buffers whole, so a send never waits on a paused
+# spillway and only the ack can be missing.
+entries = b''.join(msgpack.packb([1700000000, {'message': 'y' * 500, 'i': i}]) for i in range(100))
+u = msgpack.Unpacker()
+def ack(timeout):
+    s.settimeout(timeout)
+    while True:
+        d = s.recv(4096)
+        if not d:
+            raise SystemExit('connection closed')
+        u.feed(d)
+        got = next(iter(u), None)
+        if got is not None:
+            return got
+for c in range(2000):
+    s.settimeout(None)
+    s.sendall(msgpack.packb(['full', entries, {'chunk': f'c{c}'}]))
+    try:
+        ack(3)
+    except socket.timeout:
+        print(f'waiting c{c}', flush=True)  # no ack: the pipeline is full
+        print(f'acked {ack(120)["ack"]}', flush=True)
+        break
+""", str(sw.ports["tcp"])], stdout=subprocess.PIPE, text=True)
+            line = p.stdout.readline().strip()
+            check(line.startswith("waiting c"), f"a chunk left waiting for its ack: {line!r}")
+            c = line.split()[1]
+            st = json.loads(run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json",
+                                 "stats"]).stdout)
+            check(st["collector"]["staged"] > 0, f"its records wait in the collector: {st}")
+            hold.set()  # the sink answers: the pipeline drains, the records go in, the ack comes
+            line = p.stdout.readline().strip()
+            check(line == f"acked {c}", f"the ack once the records are in: {line!r}")
+            p.wait(30)
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        hold.set()
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        server.shutdown()
+        server.server_close()
+
+
 def test_bad_forward_input():
     with Spillway(config()) as sw:
         sw.start()
@@ -313,4 +393,5 @@ print(res)
 if __name__ == "__main__":
     main([test_python_fluent_logger, test_node_fluent_logger_every_mode_with_acks,
           test_shared_key, test_restart_mid_stream_loses_nothing_acked,
-          test_dropped_records_are_not_acked, test_bad_forward_input])
+          test_dropped_records_are_not_acked, test_acks_wait_while_the_pipeline_is_full,
+          test_bad_forward_input])
