@@ -15,7 +15,7 @@
 /* The zone the entries of a PackedForward message are unpacked into, cleared per entry: with a
  * 64 KiB first chunk an entry of the usual size allocates nothing. */
 #define ENTRY_ZONE_CHUNK (64 * 1024)
-#define MAX_ALIASES      64
+#define MAX_ALIASES      63 /* bit 63 of an alias mask is message's */
 
 struct forward_decoder {
     const struct forward_config *cfg;
@@ -32,6 +32,11 @@ struct forward_decoder {
     uint64_t alias_to_own;     /* per alias: its target is a field the protocol gives */
     uint64_t alias_to_message; /* per alias: its target is message */
     size_t key_len;            /* the partition key's */
+    /* A filter on record member names: per hash of a name (name_hash), whether any name the
+     * renames look at (log, message, stream, the protocol's own names and their record_
+     * forms, the aliases' sources and targets) has that hash. Most members have none, and skip
+     * every comparison: they were a fifth of the collector's time in bench S7. */
+    uint8_t interesting[256];
     int need_ping;
     int up_ok, ez_ok;
 };
@@ -180,6 +185,16 @@ struct record_scan {
     uint64_t aliased;           /* per alias: applied once; bit 63: message taken */
 };
 
+static unsigned name_hash(const char *s, size_t n)
+{
+    return n ? ((unsigned char)s[0] + (unsigned)n * 7u + (unsigned char)s[n - 1] * 3u) & 255u : 0;
+}
+
+static void interesting(struct forward_decoder *d, const char *name)
+{
+    d->interesting[name_hash(name, strlen(name))] = 1;
+}
+
 static int key_is_n(const char *s, size_t n, const char *lit, size_t litlen)
 {
     return n == litlen && memcmp(s, lit, n) == 0;
@@ -196,7 +211,7 @@ static void scan_record(const struct forward_decoder *d, const msgpack_object *r
     for (uint32_t i = 0; i < rec->via.map.size; i++) {
         const char *s;
         size_t n;
-        if (!str_of(&rec->via.map.ptr[i].key, &s, &n))
+        if (!str_of(&rec->via.map.ptr[i].key, &s, &n) || !d->interesting[name_hash(s, n)])
             continue;
         sc->has_message |= key_is(s, n, "message");
         sc->has_stream |= key_is(s, n, "stream");
@@ -216,6 +231,8 @@ static void scan_record(const struct forward_decoder *d, const msgpack_object *r
 static const char *member_name(const struct forward_decoder *d, struct record_scan *sc,
                                const char *s, size_t n)
 {
+    if (!d->interesting[name_hash(s, n)])
+        return NULL;
     if (key_is(s, n, "log") && !sc->has_message && !(sc->aliased >> 63)) {
         sc->aliased |= 1ULL << 63;
         return "message";
@@ -481,8 +498,17 @@ struct forward_decoder *forward_decoder_new(const struct forward_config *cfg,
     d->ud = ud;
     d->need_ping = cfg->need_ping;
     d->key_len = cfg->partition_key ? strlen(cfg->partition_key) : 0;
+    static const char *const fixed[] = {"log", "message", "stream"};
+    for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+        interesting(d, fixed[k]);
+    for (int k = 0; k < OWN_COUNT; k++) {
+        interesting(d, own_names[k]);
+        interesting(d, own_renamed[k]);
+    }
     const struct cfg_strmap *al = cfg->aliases;
     for (int a = 0; al && a < al->n && a < MAX_ALIASES; a++) {
+        interesting(d, al->key[a]);
+        interesting(d, al->val[a]);
         d->alias_key_len[a] = strlen(al->key[a]);
         d->alias_val_len[a] = strlen(al->val[a]);
         for (int k = 0; k < OWN_COUNT; k++)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,25 @@ int jsonw_string(struct buf *b, const char *str, size_t len)
     char *o = b->data + b->len;
     *o++ = '"';
     size_t i = 0;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     while (i < len) {
+        /* Eight bytes at a time while none needs a look: no control byte, quote, backslash or
+         * non-ASCII byte (bit tricks exact as a yes/no; most of a string's bytes are these).
+         * Decoders that write every field as a string (forward, journald) spent a sixth of the
+         * collector's time here a byte at a time. */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+            if (((w - ones * 0x20) & ~w) & highs || ((q - ones) & ~q & highs) ||
+                ((bs - ones) & ~bs & highs) || (w & highs))
+                break;
+            memcpy(o, s + i, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         unsigned char c = s[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             *o++ = (char)c;

@@ -1,6 +1,7 @@
 /* Unit tests of the JSON writer's numbers (core/jsonw.h): integers at their limits, and doubles
  * written by the fast path for short decimals exactly as the general one (the shortest of %.15g,
- * %.16g, %.17g that reads back) writes them, over a million values of every shape. */
+ * %.16g, %.17g that reads back) writes them, over a million values of every shape; strings
+ * escaped eight bytes at a time exactly as a byte at a time. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "core/hash.h"
 #include "core/jsonw.h"
+#include "core/utf8.h"
 
 static const char *text(struct buf *b)
 {
@@ -108,11 +110,74 @@ static void test_doubles(void **state)
     }
 }
 
+/* jsonw_string as it was, a byte at a time: the reference for the eight-byte fast path. */
+static void reference_string(struct buf *b, const unsigned char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_putc(b, '"');
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            buf_putc(b, (char)c);
+            i++;
+        } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+            buf_putc(b, '\\');
+            buf_putc(b, c == '\b'   ? 'b'
+                        : c == '\f' ? 'f'
+                        : c == '\n' ? 'n'
+                        : c == '\r' ? 'r'
+                                    : 't');
+            i++;
+        } else if (c < 0x20) {
+            buf_printf(b, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+            i++;
+        } else if (c == '"' || c == '\\') {
+            buf_putc(b, '\\');
+            buf_putc(b, (char)c);
+            i++;
+        } else {
+            size_t n = utf8_seq_len(s + i, len - i);
+            if (n) {
+                buf_append(b, s + i, n);
+                i += n;
+            } else {
+                buf_puts(b, "\\ufffd");
+                i++;
+            }
+        }
+    }
+    buf_putc(b, '"');
+}
+
+static void test_strings(void **state)
+{
+    uint64_t r = 12345;
+    /* Mostly plain text with now and then a byte that needs a look, at every alignment. */
+    static const unsigned char odd[] = {'"',  '\\', '\n', 0x01, 0x1f, 0x7f, 0x80, 0xc3,
+                                        0xa9, 0xe2, 0x82, 0xac, 0xff, 0x20, 'A'};
+    for (int t = 0; t < 200000; t++) {
+        unsigned char s[64];
+        size_t len = rand64(&r) % sizeof(s);
+        for (size_t i = 0; i < len; i++) {
+            uint64_t x = rand64(&r);
+            s[i] = x % 7 == 0 ? odd[(x >> 8) % sizeof(odd)] : (unsigned char)(' ' + (x >> 16) % 95);
+        }
+        struct buf got = {0}, want = {0};
+        assert_int_equal(jsonw_string(&got, (const char *)s, len), 0);
+        reference_string(&want, s, len);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.data, want.data, got.len);
+        buf_free(&got);
+        buf_free(&want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_doubles),
+        cmocka_unit_test(test_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
