@@ -335,6 +335,35 @@ for c in range(2000):
         server.server_close()
 
 
+def test_a_2gb_map_closes_the_connection():
+    """A map header of 2^31 entries: msgpack-c allocates its slots as it reads the header, no
+    memory holds them, the connection is closed, counted and its bytes dead-lettered; the other
+    connections and the process go on, and the memory is not taken. (Skipped under ASan, whose
+    allocator aborts on such an allocation where glibc's returns NULL: tests/CMakeLists.txt.)"""
+    with Spillway(config()) as sw:
+        sw.start()
+        out = syspy("""
+import socket, sys, msgpack
+port = int(sys.argv[1])
+s = socket.create_connection(('127.0.0.1', port)); s.settimeout(10)
+s.sendall(b'\\x93\\xa3app\\x01\\xdf\\x7f\\xff\\xff\\xff')
+print(s.recv(100) == b'')
+t = socket.create_connection(('127.0.0.1', port))
+t.sendall(msgpack.packb(['app', 1, {'message': 'still here'}]))
+t.close()
+""", sw.ports["tcp"])
+        check(out.strip() == "True", f"the connection closed: {out}")
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) >= 1, 30, "the other connection")
+        st = stats(sw)["fw"]
+        rss = int(open(f"/proc/{sw.proc.pid}/status").read().split("VmRSS:")[1].split()[0])
+        check(sw.stop() == 0, "clean stop")
+        errors = [d["error"] for d in read_ndjson(sw.path("dead.ndjson"))]
+        check(any("no memory can hold" in e for e in errors), f"dead-lettered: {errors}")
+        check(st["protocol_errors"] == 1, f"counted: {st}")
+        check(rss < 200 * 1024, f"the memory was not taken: RSS {rss} KiB")
+        check("forward connection closed" in sw.log(), "logged")
+
+
 def test_bad_forward_input():
     with Spillway(config()) as sw:
         sw.start()
@@ -349,8 +378,6 @@ def closed(s):
     except OSError:
         return True
 res = []
-# A map of 2^31 entries: no memory can hold it; the connection is closed.
-s = conn(); s.sendall(b'\\x93\\xa3app\\x01\\xdf\\x7f\\xff\\xff\\xff'); res.append(closed(s))
 # Truncated msgpack, then the connection ends: the partial message is dead-lettered.
 s = conn(); s.sendall(msgpack.packb(['app', 1, {'message': 'cut' * 50}])[:40]); s.close()
 # A gzip bomb in CompressedPackedForward: dead-lettered, and the connection carries on.
@@ -374,19 +401,19 @@ s.sendall(msgpack.packb(['app', None, 3]) + msgpack.packb(['app', msgpack.packb(
 s.close()
 print(res)
 """, sw.ports["tcp"], timeout=120)
-        check(out.strip() == "[True, ['bomb', 'ok'], True]", f"the connections: {out}")
+        check(out.strip() == "[['bomb', 'ok'], True]", f"the connections: {out}")
         wait_for(lambda: count_lines(sw.path("out.ndjson")) >= 2, 30, "the good records")
-        wait_for(lambda: count_lines(sw.path("dead.ndjson")) >= 6, 30, "6 dead letters")
+        wait_for(lambda: count_lines(sw.path("dead.ndjson")) >= 5, 30, "5 dead letters")
         st = stats(sw)["fw"]
         rss = int(open(f"/proc/{sw.proc.pid}/status").read().split("VmRSS:")[1].split()[0])
         check(sw.stop() == 0, "clean stop")
         check(sorted(e["message"] for e in read_ndjson(sw.path("out.ndjson")))
               == ["after the bomb", "fine"], "the good records delivered")
         errors = [d["error"] for d in read_ndjson(sw.path("dead.ndjson"))]
-        for want in ("no memory can hold", "truncated msgpack", "compression bomb",
-                     "cannot be read", "no mode", "not [time, record]"):
+        for want in ("truncated msgpack", "compression bomb", "cannot be read", "no mode",
+                     "not [time, record]"):
             check(any(want in e for e in errors), f"a dead letter says {want!r}: {errors}")
-        check(st["protocol_errors"] == 3, f"three connections closed on an error: {st}")
+        check(st["protocol_errors"] == 2, f"two connections closed on an error: {st}")
         check(rss < 200 * 1024, f"the bad input cost no memory: RSS {rss} KiB")
 
 
@@ -394,4 +421,4 @@ if __name__ == "__main__":
     main([test_python_fluent_logger, test_node_fluent_logger_every_mode_with_acks,
           test_shared_key, test_restart_mid_stream_loses_nothing_acked,
           test_dropped_records_are_not_acked, test_acks_wait_while_the_pipeline_is_full,
-          test_bad_forward_input])
+          test_a_2gb_map_closes_the_connection, test_bad_forward_input])
