@@ -85,6 +85,36 @@ def events_of(name):
     return N
 
 
+# S10's stream: the same events as Fluent Bit's forward output sends them, PackedForward messages
+# of 1,000 records (its chunks hold about that many), EventTime times, no acks. msgpack is
+# written by Debian's python3-msgpack, which only the system's python imports.
+FORWARD_GEN = """
+import json, struct, sys, msgpack
+src, dst = sys.argv[1], sys.argv[2]
+def et(ns):
+    return msgpack.ExtType(0, struct.pack('>II', ns // 10**9, ns % 10**9))
+with open(src, 'rb') as f, open(dst, 'wb') as out:
+    batch = []
+    for i, line in enumerate(f):
+        ev = json.loads(line)
+        batch.append(msgpack.packb([et(1764547200 * 10**9 + i * 1000), ev]))
+        if len(batch) == 1000:
+            out.write(msgpack.packb(['app.logs', b''.join(batch)]))
+            batch = []
+    if batch:
+        out.write(msgpack.packb(['app.logs', b''.join(batch)]))
+"""
+
+
+def forward_cache(n=N):
+    path = os.path.join(CACHE, f"events-{n}.forward")
+    if not os.path.exists(path):
+        subprocess.run(["/usr/bin/python3", "-c", FORWARD_GEN, cache("ndjson", n), path + ".tmp"],
+                       check=True)
+        os.rename(path + ".tmp", path)
+    return path
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
@@ -169,6 +199,9 @@ def scenario(name):
         body, ctype = (pb, "application/x-protobuf") if name == "S7" else (js, "application/json")
         send = [LOADGEN, "post", f"127.0.0.1:{port}", "/v1/logs", body, ctype, "4",
                 str(N // OTLP_BATCH)]
+    elif name == "S10":
+        inp = f"{{name: app, type: forward, listen: '127.0.0.1:{port}'}}"
+        send = [LOADGEN, "tcp", f"127.0.0.1:{port}", forward_cache(), "1"]
     elif name == "S6":
         sink_port = free_port()
         sinks = (f"  - {{name: out, type: tcp, address: '127.0.0.1:{sink_port}', "
@@ -277,7 +310,7 @@ def loopback(kind):
 
 
 def main():
-    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J"]
+    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J", "S10"]
     rows = []
     loop = {k: statistics.median(loopback(k) for _ in range(RUNS)) for k in ("ndjson", "syslog")}
     for name in names:

@@ -1,5 +1,7 @@
 #include "collector/collector.h"
 
+#include "collector/format.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
@@ -162,6 +164,7 @@ void collector_free(struct collector *c)
         struct input *in = c->inputs[i];
         if (in->type->destroy)
             in->type->destroy(in);
+        format_state_close(in);
         normalizer_free(&in->norm);
         free(in);
     }
@@ -384,19 +387,6 @@ void collector_json(struct input *in, const char *json, size_t len)
     }
 }
 
-/* The partition hash of a key's value: a string's characters (unescaped), else its JSON text
- * (text[0..n), a string without its quotes). */
-static uint64_t value_hash(struct collector *c, const char *text, size_t n, int is_string)
-{
-    if (is_string && memchr(text, '\\', n)) {
-        buf_reset(&c->keyval);
-        jsontok_unescape(text, n, &c->keyval);
-        text = c->keyval.data;
-        n = c->keyval.len;
-    }
-    return hash64(text, n);
-}
-
 /* The partition hash of an event built by a parser (syslog, statsd): the partition key's value
  * is looked up only when its name appears in the text at all. */
 static int built_key_hash(struct collector *c, const char *json, size_t len, uint64_t *hash)
@@ -405,7 +395,9 @@ static int built_key_hash(struct collector *c, const char *json, size_t len, uin
     if (v < 0)
         return 0;
     const jsmntok_t *t = &c->keytok.tok[v];
-    *hash = value_hash(c, json + t->start, (size_t)(t->end - t->start), t->type == JSMN_STRING);
+    int str = t->type == JSMN_STRING; /* its quotes are outside the token */
+    *hash = normalize_value_hash(json + t->start - str, (size_t)(t->end - t->start + 2 * str),
+                                 &c->keyval);
     return 1;
 }
 
@@ -437,8 +429,7 @@ void collector_event_keyed(struct input *in, const char *json, size_t len, const
         dead_letter(in, "too large", json, len);
         return;
     }
-    int str = key && klen >= 2 && key[0] == '"';
-    uint64_t hash = key ? value_hash(c, key + str, klen - 2 * (size_t)str, str) : 0;
+    uint64_t hash = key ? normalize_value_hash(key, klen, &c->keyval) : 0;
     stage(in, json, len, 0, key ? &hash : NULL);
 }
 

@@ -20,6 +20,23 @@ const struct format *format_for(const struct format *f, char first)
     return f->detect ? f->detect(first) : f;
 }
 
+struct format_state *format_state_of(struct input *in, const struct format *f)
+{
+    if (!in->fstate && f->state_new) {
+        in->fstate = f->state_new(in);
+        in->fstate_fmt = in->fstate ? f : NULL;
+    }
+    return in->fstate_fmt == f ? in->fstate : NULL;
+}
+
+void format_state_close(struct input *in)
+{
+    if (in->fstate)
+        in->fstate_fmt->state_free(in->fstate);
+    in->fstate = NULL;
+    in->fstate_fmt = NULL;
+}
+
 size_t format_records(const struct format *f, const char *msg, size_t len)
 {
     return f->records ? f->records(msg, len) : 1;

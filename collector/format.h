@@ -12,6 +12,9 @@
 #include "core/cfg.h"
 
 struct input;
+/* A format's state per input, across messages (GELF: chunks waiting for the rest of their
+ * message). Each format that keeps one defines the struct in its own file. */
+struct format_state;
 
 struct format {
     struct cfg_choice id; /* name, the older spelling still accepted, one-line description */
@@ -27,6 +30,14 @@ struct format {
     size_t (*records)(const char *msg, size_t len);
     /* `auto` only: the format of a stream (or a datagram) whose first byte is first. */
     const struct format *(*detect)(char first);
+    /* Optional, both or neither: the format's state per input, made on the first message that
+     * asks for it (format_state_of) and freed with the input (format_state_close). NULL on
+     * failure (out of memory: the decoder dead-letters the message). */
+    struct format_state *(*state_new)(struct input *in);
+    void (*state_free)(struct format_state *st);
+    /* A datagram is binary (compressed, chunked): taken as it came, with no trailing newline or
+     * NUL trimmed; the decoder does what trimming it needs. */
+    int binary;
 };
 
 /* The registry: a format is its own file, which defines its descriptor, and one line here. The
@@ -36,6 +47,7 @@ struct format {
     X(format_syslog)                                                                               \
     X(format_statsd)                                                                               \
     X(format_line)                                                                                 \
+    X(format_gelf)                                                                                 \
     X(format_auto)
 
 #define FORMAT_DECLARE(f) extern const struct format f;
@@ -51,6 +63,11 @@ const struct format *format_at(int i);
 /* The format to read a stream or datagram with, once its first byte is known: f itself, or
  * for `auto` the one that byte points at. */
 const struct format *format_for(const struct format *f, char first);
+/* Input in's state for format f (which has state_new), made on the first call; the input owns
+ * it (in->fstate) until format_state_close. NULL when it cannot be made. */
+struct format_state *format_state_of(struct input *in, const struct format *f);
+/* Frees in's format state, if any (the collector, as it frees the input). */
+void format_state_close(struct input *in);
 /* Records in a message of format f (see records above). */
 size_t format_records(const struct format *f, const char *msg, size_t len);
 

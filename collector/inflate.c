@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <zlib.h>
 
-int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t max)
+/* Inflates into out up to max bytes; with members, a gzip member that ends with input left
+ * starts the next one (RFC 1952 allows a file of several members). */
+static int inflate_some(const unsigned char *in, size_t len, struct buf *out, size_t max,
+                        int members)
 {
     z_stream zs = {0};
     if (inflateInit2(&zs, 15 + 32) != Z_OK) /* +32: gzip or zlib header, detected */
@@ -11,7 +14,7 @@ int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t ma
     zs.next_in = (unsigned char *)in;
     zs.avail_in = (uInt)len;
     int rc;
-    do {
+    for (;;) {
         if (buf_reserve(out, 65536)) {
             inflateEnd(&zs);
             return -ENOMEM;
@@ -24,7 +27,21 @@ int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t ma
             inflateEnd(&zs);
             return -E2BIG;
         }
-    } while (rc == Z_OK);
+        if (rc == Z_STREAM_END && members && zs.avail_in > 0 && inflateReset(&zs) == Z_OK)
+            continue;
+        if (rc != Z_OK)
+            break;
+    }
     inflateEnd(&zs);
     return rc == Z_STREAM_END ? 0 : -EINVAL;
+}
+
+int inflate_body(const unsigned char *in, size_t len, struct buf *out, size_t max)
+{
+    return inflate_some(in, len, out, max, 0);
+}
+
+int inflate_members(const unsigned char *in, size_t len, struct buf *out, size_t max)
+{
+    return inflate_some(in, len, out, max, 1);
 }

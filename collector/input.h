@@ -17,6 +17,8 @@ struct input;
 struct collector;
 struct event_base;
 struct store;
+struct format;
+struct format_state;
 
 /* An input type: what `type:` names in the config. Each is one file (input_<x>.c) defining a
  * const struct input_type, registered by one line in input.c. */
@@ -46,6 +48,10 @@ struct input {
     struct normalizer norm;
     struct input_stats stats;
     void *priv; /* the type's own state */
+    /* The state its format keeps across messages, if any (collector/format.h: made by the
+     * format on first use, freed by the collector with the input). */
+    struct format_state *fstate;
+    const struct format *fstate_fmt;
 };
 
 /* The registry: an input type is its own file, which defines its descriptor, and one line here.
@@ -59,7 +65,9 @@ struct input {
     X(input_otlp_grpc)                                                                             \
     X(input_statsd)                                                                                \
     X(input_tail)                                                                                  \
-    X(input_stdin)
+    X(input_stdin)                                                                                 \
+    X(input_forward)                                                                               \
+    X(input_journald)
 
 #define INPUT_TYPE_DECLARE(t) extern const struct input_type t;
 INPUT_TYPES(INPUT_TYPE_DECLARE)

@@ -53,10 +53,11 @@ struct dgram {
     struct log_limit drop_log;
 };
 
-/* A datagram without the newline or NUL senders often end it with; 0 when nothing is left. */
-static size_t trimmed(const char *data, size_t len)
+/* A datagram without the newline or NUL senders often end it with; 0 when nothing is left. A
+ * binary format's datagram (compressed GELF may end in either byte) is taken as it came. */
+static size_t trimmed(const struct format *f, const char *data, size_t len)
 {
-    while (len && (data[len - 1] == '\n' || data[len - 1] == '\0'))
+    while (!f->binary && len && (data[len - 1] == '\n' || data[len - 1] == '\0'))
         len--;
     return len;
 }
@@ -64,14 +65,17 @@ static size_t trimmed(const char *data, size_t len)
 static void handle(struct dgram *d, const char *data, size_t len, int truncated)
 {
     struct input *in = d->in;
-    if ((len = trimmed(data, len)) == 0)
+    if (len == 0)
+        return;
+    const struct format *f = format_for(d->fmt, data[0]);
+    if ((len = trimmed(f, data, len)) == 0)
         return;
     if (!d->is_unix)
         collector_next_message(in->col);
     if (truncated)
         collector_dead(in, "too large", data, len);
     else
-        format_for(d->fmt, data[0])->decode(in, data, len);
+        f->decode(in, data, len);
 }
 
 /* Datagrams read while the pipeline is full, counted as received and dropped: as many records as
@@ -81,11 +85,13 @@ static void drop(struct dgram *d, int n)
     uint64_t records = 0;
     for (int i = 0; i < n; i++) {
         const char *data = d->iov[i].iov_base;
-        size_t len = trimmed(data, d->msgs[i].msg_len);
+        size_t len = d->msgs[i].msg_len;
+        const struct format *f = len ? format_for(d->fmt, data[0]) : d->fmt;
+        len = trimmed(f, data, len);
         if (d->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
             records += len > 0; /* read, it would be one record: dead-lettered as too large */
         else if (len)
-            records += format_records(format_for(d->fmt, data[0]), data, len);
+            records += format_records(f, data, len);
     }
     counter_add(&d->in->stats.received, records);
     counter_add(&d->in->stats.dropped, records);

@@ -19,6 +19,7 @@
 #include "collector/collector.h"
 #include "collector/format.h"
 #include "collector/input.h"
+#include "collector/listen.h"
 #include "core/dlist.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -155,67 +156,6 @@ static void on_listen_error(struct evconnlistener *lis, void *arg)
         log_error("accept failed", "{s:s, s:s}", "input", st->in->name, "error", strerror(errno));
 }
 
-static int listen_tcp(struct stream *st, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    int sslen = sizeof(ss);
-    if (evutil_parse_sockaddr_port(st->o->listen, (struct sockaddr *)&ss, &sslen) < 0) {
-        snprintf(err, errlen, "input %s: listen \"%s\" is not host:port", st->in->name,
-                 st->o->listen);
-        return -EINVAL;
-    }
-    st->lis =
-        evconnlistener_new_bind(st->in->base, on_accept, st,
-                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                                1024, (struct sockaddr *)&ss, sslen);
-    if (!st->lis) {
-        int e = errno;
-        snprintf(err, errlen, "input %s: cannot listen on %s: %s", st->in->name, st->o->listen,
-                 strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
-static int listen_unix(struct stream *st, char *err, size_t errlen)
-{
-    const char *path = st->o->path;
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    char *end;
-    long mode = strtol(st->o->mode, &end, 8);
-    if (*end || mode < 0 || mode > 0777) {
-        snprintf(err, errlen, "input %s: mode \"%s\" is not an octal permission like 0660",
-                 st->in->name, st->o->mode);
-        return -EINVAL;
-    }
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        snprintf(err, errlen, "input %s: socket path too long: %s", st->in->name, path);
-        return -ENAMETOOLONG;
-    }
-    strcpy(sun.sun_path, path);
-    int rc = fs_mkdir_parent(path);
-    if (rc == 0)
-        rc = fs_unlink_stale_socket(path);
-    if (rc) {
-        snprintf(err, errlen, "input %s: cannot prepare %s: %s", st->in->name, path, strerror(-rc));
-        return rc;
-    }
-    st->lis = evconnlistener_new_bind(st->in->base, on_accept, st,
-                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-                                      (struct sockaddr *)&sun, sizeof(sun));
-    if (!st->lis) {
-        int e = errno;
-        snprintf(err, errlen, "input %s: cannot listen on %s: %s", st->in->name, path, strerror(e));
-        return -e;
-    }
-    if (chmod(path, (mode_t)mode) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "input %s: chmod %s: %s", st->in->name, path, strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
 static int stream_start(struct input *in, char *err, size_t errlen)
 {
     struct stream *st = calloc(1, sizeof(*st));
@@ -228,7 +168,9 @@ static int stream_start(struct input *in, char *err, size_t errlen)
     st->rbuf = malloc(READ_CHUNK);
     if (!st->rbuf)
         return -ENOMEM;
-    int rc = st->is_unix ? listen_unix(st, err, errlen) : listen_tcp(st, err, errlen);
+    int rc = st->is_unix
+                 ? listen_unix(in, st->o->path, st->o->mode, on_accept, st, &st->lis, err, errlen)
+                 : listen_tcp(in, st->o->listen, on_accept, st, &st->lis, err, errlen);
     if (rc == 0)
         evconnlistener_set_error_cb(st->lis, on_listen_error);
     if (rc == 0)

@@ -115,16 +115,15 @@ static void member_name(struct normalizer *n, int k, int alias, int escaped, con
     *len = n->scratch.len;
 }
 
-/* The partition hash of a value as written: a string by its unescaped content. */
-static uint64_t key_hash(struct normalizer *n, const char *text, size_t len)
+uint64_t normalize_value_hash(const char *text, size_t len, struct buf *scratch)
 {
     if (len >= 2 && text[0] == '"') {
         text++;
         len -= 2;
         if (memchr(text, '\\', len)) {
-            buf_reset(&n->scratch);
-            jsontok_unescape(text, len, &n->scratch);
-            return hash64(n->scratch.data, n->scratch.len);
+            buf_reset(scratch);
+            jsontok_unescape(text, len, scratch);
+            return hash64(scratch->data ? scratch->data : "", scratch->len);
         }
     }
     return hash64(text, len);
@@ -346,7 +345,7 @@ int normalize_tokens(struct normalizer *n, int obj, const struct recv_time *rt, 
         size_t vat = out->len;
         put_value(out, t, k + 1, is_hex_id(name, len));
         if (is_key) {
-            *hash = key_hash(n, out->data + vat, out->len - vat);
+            *hash = normalize_value_hash(out->data + vat, out->len - vat, &n->scratch);
             *has_hash = 1;
         }
     }

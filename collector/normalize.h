@@ -57,6 +57,11 @@ int normalize_dead_letter(struct buf *out, const char *source, const struct recv
 
 /* Appends a canonical timestamp for a JSON value text (string or number); returns -EINVAL when
  * it cannot be read as a time. */
+/* The partition hash of a member's value as written: a string (quotes included) by its content
+ * unescaped (in scratch when it has escapes), anything else by its text. Every way an event is
+ * built hashes its key with this, so one key goes to one partition whatever the input. */
+uint64_t normalize_value_hash(const char *text, size_t len, struct buf *scratch);
+
 int normalize_timestamp(const char *val, size_t len, int is_string, struct buf *out);
 
 #endif

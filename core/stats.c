@@ -24,6 +24,15 @@ static const struct stat_field input_fields[] = {
      "Syslog messages kept with their raw text (neither RFC 5424 nor RFC 3164)."},
     {"overflow", STAT_COUNTER, C(input_stats, overflow), 0,
      "UDP datagrams the kernel dropped: the socket's receive buffer was full."},
+    {"gelf_expired", STAT_COUNTER, C(input_stats, gelf_expired), 0,
+     "Chunked GELF messages still incomplete after 5 s (dead-lettered with what came)."},
+    {"gelf_refused", STAT_COUNTER, C(input_stats, gelf_refused), 0,
+     "GELF chunks refused: a duplicate, a bad header (over 128 chunks), or the memory bound."},
+    {"protocol_errors", STAT_COUNTER, C(input_stats, protocol_errors), 0,
+     "Connections closed on a protocol error (forward: msgpack that cannot be read, a message "
+     "over max_message_size, a failed handshake)."},
+    {"read_errors", STAT_COUNTER, C(input_stats, read_errors), 0,
+     "Read errors the input went on past (journald: a corrupt journal file or entry)."},
     {0},
 };
 

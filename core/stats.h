@@ -25,16 +25,20 @@ static inline uint64_t counter_get(const counter_t *c)
 }
 
 struct input_stats {
-    counter_t received;     /* records framed (good and bad) */
-    counter_t bytes;        /* raw bytes read */
-    counter_t accepted;     /* in a ring, spilled or staged (dead letters too) */
-    counter_t dead_letter;  /* failed to parse (then accepted or dropped like the rest) */
-    counter_t dropped;      /* a full pipeline (drop_newest), UDP while blocked, no memory */
-    counter_t connections;  /* currently open */
-    counter_t refused;      /* connections or requests refused (limits, pipeline full) */
-    counter_t rejected;     /* requests answered with a 4xx (bad body, too large) */
-    counter_t syslog_loose; /* syslog messages kept with their raw text (not RFC 5424/3164) */
-    counter_t overflow;     /* udp: datagrams the kernel dropped, receive buffer full */
+    counter_t received;        /* records framed (good and bad) */
+    counter_t bytes;           /* raw bytes read */
+    counter_t accepted;        /* in a ring, spilled or staged (dead letters too) */
+    counter_t dead_letter;     /* failed to parse (then accepted or dropped like the rest) */
+    counter_t dropped;         /* a full pipeline (drop_newest), UDP while blocked, no memory */
+    counter_t connections;     /* currently open */
+    counter_t refused;         /* connections or requests refused (limits, pipeline full) */
+    counter_t rejected;        /* requests answered with a 4xx (bad body, too large) */
+    counter_t syslog_loose;    /* syslog messages kept with their raw text (not RFC 5424/3164) */
+    counter_t overflow;        /* udp: datagrams the kernel dropped, receive buffer full */
+    counter_t gelf_expired;    /* chunked GELF messages incomplete after 5 s (dead-lettered) */
+    counter_t gelf_refused;    /* GELF chunks refused: duplicate, bad header, memory bound */
+    counter_t protocol_errors; /* connections closed on a protocol error (forward) */
+    counter_t read_errors;     /* read errors carried on past (journald: a corrupt file) */
 };
 
 struct partition_stats {

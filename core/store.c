@@ -37,6 +37,9 @@ static const char *const migrations[] = {
     /* 2: the spill replay's mark (pipeline/spill_key.h), kept with its offset. */
     "ALTER TABLE offsets ADD COLUMN mark_run INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE offsets ADD COLUMN mark_seq INTEGER NOT NULL DEFAULT 0;",
+    /* 3: where a journald input stands: the sd-journal cursor of its last entry handed on. */
+    "CREATE TABLE cursors(input TEXT PRIMARY KEY, cursor TEXT NOT NULL,"
+    " updated_ns INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -358,6 +361,38 @@ int store_kv_each(struct store *s,
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : failed(s, "kv read");
+}
+
+int store_cursor_get(struct store *s, const char *input, struct buf *cursor)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT cursor FROM cursors WHERE input = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return failed(s, "cursor get");
+    sqlite3_bind_text(st, 1, input, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        const void *v = sqlite3_column_text(st, 0);
+        found = buf_append(cursor, v ? v : "", (size_t)sqlite3_column_bytes(st, 0)) ? -ENOMEM : 1;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : failed(s, "cursor get");
+}
+
+int store_cursor_set(struct store *s, const char *input, const char *cursor)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO cursors(input, cursor, updated_ns) "
+                           "VALUES(?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return failed(s, "cursor set");
+    sqlite3_bind_text(st, 1, input, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, cursor, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, time_now_ns());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : failed(s, "cursor set");
 }
 
 int store_position_get(struct store *s, const char *input, const char *path, uint64_t *inode,

@@ -1,10 +1,10 @@
 /* The store: <data_dir>/spillway.db (SQLite, WAL, schema versioned with migrations).
  * It holds the route table reconciled from the config, runtime overrides (sampling dial,
  * enable/disable) with optional expiry, the spillway.state key-values, file-tail positions,
- * spill offsets and the admin audit log. Only this module includes sqlite3.h. Calls are
- * thread-safe (one serialized connection per struct store) but they do disk I/O: never call them
- * from a router worker's hot path; the control thread does the writes. The caller owns the struct
- * store. (spillway.state, the key-values scripts share, is served from memory by
+ * journald cursors, spill offsets and the admin audit log. Only this module includes sqlite3.h.
+ * Calls are thread-safe (one serialized connection per struct store) but they do disk I/O: never
+ * call them from a router worker's hot path; the control thread does the writes. The caller owns
+ * the struct store. (spillway.state, the key-values scripts share, is served from memory by
  * router/script_state.h; the store only persists it.) */
 #ifndef SPILLWAY_STORE_H
 #define SPILLWAY_STORE_H
@@ -77,6 +77,11 @@ int store_position_set(struct store *s, const char *input, const char *path, uin
 int store_position_by_inode(struct store *s, const char *input, uint64_t inode, struct buf *path,
                             uint64_t *offset);
 int store_position_delete(struct store *s, const char *input, const char *path);
+
+/* A journald input's cursor (sd-journal's text for its last entry handed on). get returns 1
+ * (found, appended to cursor), 0 or <0; set returns 0 or <0. */
+int store_cursor_get(struct store *s, const char *input, struct buf *cursor);
+int store_cursor_set(struct store *s, const char *input, const char *cursor);
 
 /* Spill replay offsets: get returns 1 found, 0 not, <0 error. mark (two numbers kept with the
  * offset: the replay's mark from before it, a run and a sequence number, pipeline/spill_key.h;

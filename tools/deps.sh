@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages spillway needs to build and test, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
-# `tools/deps.sh fuzz` (what `make fuzz` runs) also wants clang and libFuzzer.
+# `tools/deps.sh fuzz` (what `make fuzz` runs) also wants clang and libFuzzer. The GELF and
+# forward tests also install clients from npm at run time (Node.js and npm must be there).
 set -eu
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev
 libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
-libxxhash-dev protobuf-c-compiler libprotobuf-c-dev libnghttp2-dev
-python3 curl socat netcat-openbsd bsdutils tmux kcat protobuf-compiler python3-protobuf python3-grpcio"
+libxxhash-dev protobuf-c-compiler libprotobuf-c-dev libnghttp2-dev libmsgpack-dev libsystemd-dev
+python3 curl socat netcat-openbsd bsdutils tmux kcat protobuf-compiler python3-protobuf python3-grpcio
+python3-fluent-logger python3-msgpack systemd-journal-remote"
 FUZZ_PKGS="clang libclang-rt-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS $FUZZ_PKGS"
 missing=""

@@ -1,5 +1,6 @@
 #include "router/sinks/encode.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,15 @@
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 
-const char *const encoding_names[] = {"ndjson", "json_array", "elasticsearch",
-                                      "loki",   "splunk_hec", NULL};
+const char *const encoding_names[] = {"ndjson",     "json_array", "elasticsearch", "loki",
+                                      "splunk_hec", "honeycomb",  "datadog",       NULL};
+
+struct encode_limits encode_limits_of(const struct encode_opts *o)
+{
+    if (o->encoding == ENC_DATADOG)
+        return (struct encode_limits){1000, 5000000};
+    return (struct encode_limits){0, 0};
+}
 
 /* Appends the text of top-level field name to out: a string unescaped, a number or boolean as
  * written. Returns 0 when the field is absent, null, or an object or array. */
@@ -204,6 +212,101 @@ static void hec(const struct encode_opts *o, const struct encode_item *it, size_
     jsontok_free(&t);
 }
 
+/* Honeycomb's batch events API: [{"data": event, "samplerate": N, "time": timestamp}, ...].
+ * spillway's sample_rate is the fraction kept (0.1); Honeycomb's samplerate is how many events
+ * each one stands for (10), so its counts stay right after spillway's sampling. */
+static void honeycomb(const struct encode_item *it, size_t n, struct buf *out)
+{
+    struct jsontok t = {0};
+    struct buf v = {0};
+    buf_putc(out, '[');
+    for (size_t i = 0; i < n; i++) {
+        long long rate = 1;
+        buf_reset(&v);
+        int ok = jsontok_parse_trusted(&t, it[i].json, it[i].len) == 0;
+        if (ok && field_text(&t, "sample_rate", &v) && buf_putc(&v, '\0') == 0) {
+            double r = strtod(v.data, NULL);
+            if (r > 0 && r <= 1)
+                rate = llround(1.0 / r);
+        }
+        buf_puts(out, i ? ",{\"data\":" : "{\"data\":");
+        buf_append(out, it[i].json, it[i].len);
+        buf_printf(out, ",\"samplerate\":%lld", rate < 1 ? 1 : rate);
+        buf_reset(&v);
+        if (ok && field_text(&t, "timestamp", &v)) {
+            buf_puts(out, ",\"time\":");
+            jsonw_string(out, v.data, v.len);
+        }
+        buf_putc(out, '}');
+    }
+    buf_putc(out, ']');
+    buf_free(&v);
+    jsontok_free(&t);
+}
+
+/* A member of a Datadog entry from a field of the event, when it has one as text. */
+static int dd_field(struct jsontok *t, const char *field, const char *as, struct buf *v,
+                    struct buf *out)
+{
+    buf_reset(v);
+    if (!field_text(t, field, v))
+        return 0;
+    buf_printf(out, ",\"%s\":", as);
+    jsonw_string(out, v->data ? v->data : "", v->len);
+    return 1;
+}
+
+/* Datadog's logs intake v2: a JSON array of entries, each the event's fields with Datadog's
+ * reserved attributes set: ddsource (configured, else the event's source: the input),
+ * ddtags, hostname (from host), status (from level); service and message are spillway's own
+ * names already. */
+static void datadog(const struct encode_opts *o, const struct encode_item *it, size_t n,
+                    struct buf *out)
+{
+    static const char *const ours[] = {"ddsource", "ddtags", "hostname", "status", "host"};
+    struct jsontok t = {0};
+    struct buf v = {0};
+    buf_putc(out, '[');
+    for (size_t i = 0; i < n; i++) {
+        buf_puts(out, i ? ",{\"ddsource\":" : "{\"ddsource\":");
+        if (jsontok_parse_trusted(&t, it[i].json, it[i].len) != 0 || t.tok[0].type != JSMN_OBJECT) {
+            jsonw_string(out, o->ddsource, strlen(o->ddsource));
+            buf_puts(out, ",\"message\":");
+            jsonw_string(out, it[i].json, it[i].len);
+            buf_putc(out, '}');
+            continue;
+        }
+        buf_reset(&v);
+        if (*o->ddsource || !field_text(&t, "source", &v))
+            jsonw_string(out, o->ddsource, strlen(o->ddsource));
+        else
+            jsonw_string(out, v.data ? v.data : "", v.len);
+        if (*o->ddtags) {
+            buf_puts(out, ",\"ddtags\":");
+            jsonw_string(out, o->ddtags, strlen(o->ddtags));
+        }
+        /* The event's members, but for those the entry has set (host is hostname). */
+        int set[5] = {1, *o->ddtags != '\0', 0, 0, 1};
+        set[2] = dd_field(&t, "host", "hostname", &v, out);
+        set[3] = dd_field(&t, "level", "status", &v, out);
+        int k = 1;
+        for (int m = 0; m < t.tok[0].size; m++, k = t.next[k]) {
+            int skip = 0;
+            for (size_t x = 0; x < sizeof(ours) / sizeof(ours[0]) && !skip; x++)
+                skip = set[x] && jsontok_str_eq(&t, k, ours[x], strlen(ours[x]));
+            if (skip)
+                continue;
+            size_t ks = jsontok_text_start(&t, k), ve = jsontok_text_end(&t, k + 1);
+            buf_putc(out, ',');
+            buf_append(out, it[i].json + ks, ve - ks);
+        }
+        buf_putc(out, '}');
+    }
+    buf_putc(out, ']');
+    buf_free(&v);
+    jsontok_free(&t);
+}
+
 const char *encode_batch(const struct encode_opts *o, const struct encode_item *items, size_t n,
                          struct buf *out)
 {
@@ -225,6 +328,12 @@ const char *encode_batch(const struct encode_opts *o, const struct encode_item *
         return "application/json";
     case ENC_SPLUNK_HEC:
         hec(o, items, n, out);
+        return "application/json";
+    case ENC_HONEYCOMB:
+        honeycomb(items, n, out);
+        return "application/json";
+    case ENC_DATADOG:
+        datadog(o, items, n, out);
         return "application/json";
     default:
         for (size_t i = 0; i < n; i++) {

@@ -34,6 +34,8 @@ struct http_sink_opts {
     struct cfg_strmap static_labels;
     char *sourcetype;
     char *hec_index;
+    char *ddsource;
+    char *ddtags;
     struct httpc_tls tls;
 };
 
@@ -50,7 +52,8 @@ struct http_sink {
     struct encode_item *redo;
     size_t nredo, redo_cap;
     struct log_limit lim;
-    char why[256]; /* why the last attempt failed, for the retry warning */
+    char why[256];     /* why the last attempt failed, for the retry warning */
+    const char *ctype; /* of the body encoded last */
 };
 
 /* The start of the last answer's body, for an error message: "%.*s" with resp_shown(). */
@@ -73,8 +76,8 @@ static int http_open(struct sink *s, char *err, size_t errlen)
     if (!h)
         return -ENOMEM;
     s->priv = h;
-    h->enc = (struct encode_opts){o->encoding,       o->index,      &o->labels,
-                                  &o->static_labels, o->sourcetype, o->hec_index};
+    h->enc = (struct encode_opts){o->encoding,   o->index,     &o->labels,  &o->static_labels,
+                                  o->sourcetype, o->hec_index, o->ddsource, o->ddtags};
     if (o->encoding == ENC_ELASTICSEARCH && !*o->index) {
         snprintf(err, errlen, "sink %s: encoding elasticsearch needs index", s->name);
         return -EINVAL;
@@ -141,16 +144,30 @@ static int items_reserve(struct encode_item **v, size_t *cap, size_t n)
     return 0;
 }
 
-/* Elasticsearch answers 200 even when items failed: items[0..n) were the request's. Those with
- * a final status are refused (dead-lettered, once); those worth retrying (429, 5xx) become the
- * redo list (items may be that list: it is compacted in place). Returns how many were
- * accepted. */
-static size_t es_items(struct sink *s, struct http_sink *h, const struct encode_item *items,
+/* The answer to item i of a request: Elasticsearch's items[i].create (or .index), Honeycomb's
+ * [i]; NULL when the answer does not mention it. */
+static json_t *item_answer(int encoding, json_t *r, size_t i)
+{
+    if (encoding == ENC_HONEYCOMB)
+        return json_array_get(r, i);
+    json_t *arr = json_object_get(r, "items");
+    json_t *op = json_object_get(json_array_get(arr, i), "create");
+    return op ? op : json_object_get(json_array_get(arr, i), "index");
+}
+
+/* Elasticsearch and Honeycomb answer 200 even when items failed, with a status per item:
+ * items[0..n) were the request's. Those with a final status are refused (dead-lettered, once);
+ * those worth retrying (429, 5xx) become the redo list (items may be that list: it is compacted
+ * in place). Returns how many were accepted. */
+static size_t per_item(struct sink *s, struct http_sink *h, const struct encode_item *items,
                        size_t n)
 {
+    int enc = h->enc.encoding;
+    const char *who = enc == ENC_HONEYCOMB ? "honeycomb" : "elasticsearch";
     h->nredo = 0;
     json_t *r = json_loadb(resp_text(h), h->resp->len, 0, NULL);
-    if (!r || !json_is_true(json_object_get(r, "errors"))) {
+    if (!r || (enc == ENC_ELASTICSEARCH && !json_is_true(json_object_get(r, "errors"))) ||
+        (enc == ENC_HONEYCOMB && !json_is_array(r))) {
         json_decref(r);
         return n;
     }
@@ -159,11 +176,8 @@ static size_t es_items(struct sink *s, struct http_sink *h, const struct encode_
         return n; /* cannot keep them for a retry: the lesser harm is counting them delivered */
     }
     size_t accepted = 0;
-    json_t *arr = json_object_get(r, "items");
     for (size_t i = 0; i < n; i++) {
-        json_t *op = json_object_get(json_array_get(arr, i), "create");
-        if (!op)
-            op = json_object_get(json_array_get(arr, i), "index");
+        json_t *op = item_answer(enc, r, i);
         /* An item the answer does not mention (a short list) is taken as accepted. */
         json_int_t st = json_integer_value(json_object_get(op, "status"));
         if (st < 300) {
@@ -173,7 +187,7 @@ static size_t es_items(struct sink *s, struct http_sink *h, const struct encode_
         } else {
             char *why = json_dumps(json_object_get(op, "error"), JSON_COMPACT);
             char msg[512];
-            snprintf(msg, sizeof(msg), "elasticsearch refused the event (%lld): %s", (long long)st,
+            snprintf(msg, sizeof(msg), "%s refused the event (%lld): %s", who, (long long)st,
                      why ? why : "");
             free(why);
             sink_set_error(s, "%s", msg);
@@ -181,22 +195,27 @@ static size_t es_items(struct sink *s, struct http_sink *h, const struct encode_
         }
     }
     if (h->nredo)
-        sink_set_error(s, "elasticsearch asked to retry %zu of %zu items", h->nredo, n);
+        sink_set_error(s, "%s asked to retry %zu of %zu items", who, h->nredo, n);
     json_decref(r);
     return accepted;
 }
 
-/* One request of items[0..n). RETRY: nothing was accepted, send the same again later. OK: the
- * destination answered: accepted, refused for good (dead-lettered), or for Elasticsearch item by
- * item, with the items to retry left in the redo list. */
+/* The body of a request of items[0..n), and its content type. */
+static void encode(struct http_sink *h, const struct encode_item *items, size_t n)
+{
+    buf_reset(&h->body);
+    h->ctype = encode_batch(&h->enc, items, n, &h->body);
+}
+
+/* One request of items[0..n), whose body encode() made. RETRY: nothing was accepted, send the same
+ * again later. OK: the destination answered: accepted, refused for good (dead-lettered), or for
+ * Elasticsearch item by item, with the items to retry left in the redo list. */
 static enum sink_result send_items(struct sink *s, struct http_sink *h,
                                    const struct encode_item *items, size_t n)
 {
     const struct http_sink_opts *o = s->opts;
-    buf_reset(&h->body);
-    const char *ctype = encode_batch(&h->enc, items, n, &h->body);
     size_t sent = 0;
-    long code = post(s, h, ctype, &sent);
+    long code = post(s, h, h->ctype, &sent);
     if (code < 0 || code == 408 || code == 429 || code >= 500) {
         if (code >= 0) {
             snprintf(h->why, sizeof(h->why), "HTTP %ld: %.*s", code, resp_shown(h, 200),
@@ -220,8 +239,9 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
         h->nredo = 0;
         return SINK_OK;
     }
-    size_t accepted = o->encoding == ENC_ELASTICSEARCH ? es_items(s, h, items, n) : n;
-    if (o->encoding != ENC_ELASTICSEARCH)
+    int itemized = o->encoding == ENC_ELASTICSEARCH || o->encoding == ENC_HONEYCOMB;
+    size_t accepted = itemized ? per_item(s, h, items, n) : n;
+    if (!itemized)
         h->nredo = 0;
     sink_accepted(s, accepted);
     /* Bytes the destination accepted: the body, or the accepted items' share of it. */
@@ -229,24 +249,53 @@ static enum sink_result send_items(struct sink *s, struct http_sink *h,
     return SINK_OK;
 }
 
+/* Items a request of the first n takes under the destination's byte limit: the encoding adds
+ * to each event (Datadog's reserved attributes), so the batch is encoded, and halved while its
+ * body is over the limit (an event alone over it is sent alone, and refused by the
+ * destination). */
+static size_t fit(struct http_sink *h, const struct encode_limits *lim, size_t n)
+{
+    for (;;) {
+        encode(h, h->items, n);
+        if (!lim->bytes || h->body.len <= lim->bytes || n == 1)
+            return n;
+        n = (n + 1) / 2;
+    }
+}
+
 static enum sink_result http_write(struct sink *s, const char *span, size_t len, uint64_t nrec)
 {
     const struct http_sink_opts *o = s->opts;
     struct http_sink *h = s->priv;
     size_t max_bytes = o->common.batch_bytes > 0 ? (size_t)o->common.batch_bytes : 1 << 20;
-    if (h->nredo > 0 && (send_items(s, h, h->redo, h->nredo) != SINK_OK || h->nredo > 0))
-        return SINK_RETRY;
+    size_t max_events = (size_t)o->common.batch_events;
+    struct encode_limits lim = encode_limits_of(&h->enc);
+    if (lim.events && lim.events < max_events)
+        max_events = lim.events;
+    if (lim.bytes && lim.bytes < max_bytes)
+        max_bytes = lim.bytes;
+    if (h->nredo > 0) {
+        encode(h, h->redo, h->nredo);
+        if (send_items(s, h, h->redo, h->nredo) != SINK_OK || h->nredo > 0)
+            return SINK_RETRY;
+    }
     while (h->progress < len) {
         /* The next request: records from progress, up to the size and count limits. */
         size_t n = 0, bytes = 0, off = h->progress;
-        while (off < len && n < (size_t)o->common.batch_events && (n == 0 || bytes < max_bytes)) {
+        while (off < len && n < max_events && (n == 0 || bytes < max_bytes)) {
             const struct ring_rec *r = (const struct ring_rec *)(span + off);
+            if (lim.bytes && n > 0 && bytes + r->len > max_bytes)
+                break; /* the destination's own limit is a hard one */
             if (items_reserve(&h->items, &h->items_cap, n + 1))
                 return SINK_RETRY;
             h->items[n++] = (struct encode_item){RING_REC_DATA(r), r->len};
             bytes += r->len;
             off += RING_REC_SIZE(r->len);
         }
+        n = fit(h, &lim, n);
+        off = h->progress;
+        for (size_t i = 0; i < n; i++)
+            off += RING_REC_SIZE(h->items[i].len);
         if (send_items(s, h, h->items, n) != SINK_OK)
             return SINK_RETRY;
         h->progress = off;
@@ -303,6 +352,10 @@ static const struct cfg_key http_keys[] = {
      "splunk_hec: the sourcetype of every event."},
     {"hec_index", CFG_STRING, offsetof(struct http_sink_opts, hec_index), "",
      "splunk_hec: the index (empty: the token's default)."},
+    {"ddsource", CFG_STRING, offsetof(struct http_sink_opts, ddsource), "",
+     "datadog: the ddsource of every entry (empty: the event's source, the input's name)."},
+    {"ddtags", CFG_STRING, offsetof(struct http_sink_opts, ddtags), "",
+     "datadog: the ddtags of every entry (env:prod,team:checkout; empty: none)."},
     HTTPC_TLS_KEYS(struct http_sink_opts, tls),
     {0},
 };
@@ -311,9 +364,8 @@ const struct sink_type sink_http = {
     .cfg =
         {
             .name = "http",
-            .desc =
-                "POSTs batches over HTTP(S): NDJSON, JSON array, Elasticsearch bulk, Loki, Splunk "
-                "HEC; gzip, retries with backoff, TLS.",
+            .desc = "POSTs batches over HTTP(S): NDJSON, JSON array, Elasticsearch bulk, Loki, "
+                    "Splunk HEC, Honeycomb, Datadog; gzip, retries with backoff, TLS.",
             .size = sizeof(struct http_sink_opts),
             .keys = http_keys,
         },

@@ -13,6 +13,8 @@
 #     directory: events sent with curl, nc and logger are found in the mounted output; the
 #     HEALTHCHECK turns healthy; `spillway ctl stats` works through docker exec; `docker stop`
 #     drains a burst and the container exits 0.
+#  4b. Docker's fluentd, gelf and syslog log drivers send a container's output to the image's
+#     forward, GELF and syslog inputs: the events carry the container's fields.
 #  5. docker-compose.yml with tests/docker/compose.host.yml (every service on the host network)
 #     and the side-by-side profile (the kafka profile is left out: its image cannot be fetched
 #     here): the load generator's events reach the file sink, the shadow sink reaches the
@@ -255,6 +257,64 @@ docker logs "$NAME" 2>&1 | grep -q 'stopped: everything in flight was delivered'
     fail "the log says everything in flight was delivered"
 ok "docker stop drained all $burst events of a burst and the container exited 0"
 docker rm -v "$NAME" >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# 4b. Docker's own log drivers into the image (issue 18): fluentd (the forward protocol), gelf
+# and syslog, from containers of the base image, all on the host network.
+read -r P_FWD P_GELF P_SYS P_ADMIN2 <<<"$(free_ports 4)"
+mkdir -p "$WORK/drivers"
+chown 10001:10001 "$WORK/drivers" 2>/dev/null || chmod 0777 "$WORK/drivers"
+cat >"$WORK/drivers.yaml" <<EOF
+data_dir: ./data
+admin: {socket: ./run/admin.sock, http: "127.0.0.1:$P_ADMIN2"}
+inputs:
+  - {name: fluentd, type: forward, listen: "127.0.0.1:$P_FWD"}
+  - {name: gelf, type: udp, listen: "127.0.0.1:$P_GELF", format: gelf}
+  - {name: syslog, type: udp, listen: "127.0.0.1:$P_SYS", format: syslog}
+routes: [{name: all, sinks: [out]}]
+sinks: [{name: out, type: file, path: ./data/out/drivers.ndjson}]
+EOF
+chmod 0644 "$WORK/drivers.yaml"
+docker run -d --name "$NAME" --network host -v "$WORK/drivers.yaml:/etc/spillway/drivers.yaml:ro" \
+    -v "$WORK/drivers:/var/lib/spillway/data" "$IMAGE" run -c /etc/spillway/drivers.yaml >/dev/null
+wait_until 30 "/ready of the log drivers' spillway" curl -fsS "http://127.0.0.1:$P_ADMIN2/ready"
+mark=drivers-$$-$RANDOM
+docker run --rm --network host --name "drv-fluentd-$$" --log-driver fluentd \
+    --log-opt "fluentd-address=tcp://127.0.0.1:$P_FWD" --log-opt "tag=docker.{{.Name}}" \
+    debian:bookworm echo "fluentd $mark" >/dev/null || fail "a container with --log-driver fluentd"
+docker run --rm --network host --name "drv-gelf-$$" --log-driver gelf \
+    --log-opt "gelf-address=udp://127.0.0.1:$P_GELF" \
+    debian:bookworm echo "gelf $mark" >/dev/null || fail "a container with --log-driver gelf"
+docker run --rm --network host --name "drv-syslog-$$" --log-driver syslog \
+    --log-opt "syslog-address=udp://127.0.0.1:$P_SYS" --log-opt syslog-format=rfc5424 \
+    --log-opt tag=drvtest debian:bookworm echo "syslog $mark" >/dev/null ||
+    fail "a container with --log-driver syslog"
+DRV=$WORK/drivers/out/drivers.ndjson
+for via in fluentd gelf syslog; do
+    wait_until 30 "the $via driver's line in $DRV" grep -q "\"$via $mark\"" "$DRV"
+done
+python3 - "$DRV" "$mark" "$$" <<'EOF' || fail "the log drivers' events (above)"
+import json, sys
+path, mark, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+ev = {e["message"].split()[0]: e for e in map(json.loads, open(path))
+      if e.get("message", "").endswith(mark)}
+f, g, s = ev["fluentd"], ev["gelf"], ev["syslog"]
+problems = []
+if not (f["source"] == "fluentd" and f["tag"] == f"docker.drv-fluentd-{pid}"
+        and f["container_name"] == f"/drv-fluentd-{pid}" and len(f["container_id"]) == 64
+        and f["stream"] == "stdout"):
+    problems.append(f"fluentd: {f}")
+if not (g["source"] == "gelf" and g["container_name"] == f"drv-gelf-{pid}"
+        and g["image_name"] == "debian:bookworm" and g["level"] == "INFO" and g.get("host")):
+    problems.append(f"gelf: {g}")
+if not (s["source"] == "syslog" and s["service"] == "drvtest"):
+    problems.append(f"syslog: {s}")
+if problems:
+    print("\n".join(problems))
+sys.exit(1 if problems else 0)
+EOF
+ok "Docker's fluentd, gelf and syslog log drivers: events with their container fields"
+docker rm -f -v "$NAME" >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # 5. docker-compose, host network, side-by-side profile.

@@ -23,7 +23,8 @@ PROFILES = {"kafka": "kafka", "kafka-init": "kafka", "spillway-sbs": "side-by-si
             "receiver": "side-by-side", "loadgen-sbs": "side-by-side"}
 HOST_ENV = {v: str(20000 + i) for i, v in enumerate(
     ["T_SPILLWAY_TCP", "T_SPILLWAY_SYSLOG", "T_SPILLWAY_HTTP", "T_SPILLWAY_ADMIN", "T_SBS_TCP",
-     "T_SBS_SYSLOG", "T_SBS_HTTP", "T_SBS_ADMIN", "T_RECEIVER_HTTP", "T_RECEIVER_ADMIN"])}
+     "T_SBS_SYSLOG", "T_SBS_HTTP", "T_SBS_ADMIN", "T_RECEIVER_HTTP", "T_RECEIVER_ADMIN",
+     "T_SPILLWAY_GRPC"])}
 
 
 def compose(*args, env=None):

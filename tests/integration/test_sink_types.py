@@ -564,6 +564,77 @@ def test_hec_time_before_1970():
         rx.close()
 
 
+def test_honeycomb_and_datadog_exact_bodies():
+    """Honeycomb's batch events API: [{"data": event, "samplerate": N, "time": timestamp}], N
+    from the event's sample_rate (0.5 kept: each stands for 2), the dataset in the URL, the team
+    key header from ${ENV}. Datadog's logs intake v2: a gzip JSON array of entries with
+    ddsource, ddtags, hostname (from host), status (from level), service and message, the
+    rest of the event as attributes; never more than 1,000 entries or 5 MB a request, whatever
+    the sink's batch settings."""
+    rx = Receiver()
+    try:
+        url = f"http://127.0.0.1:{rx.port}"
+        sinks = (f"  - {{name: hc, type: http, url: '{url}/1/batch/checkout', "
+                 "encoding: honeycomb, headers: {X-Honeycomb-Team: '${HC_KEY}'}, "
+                 "batch_timeout: 100ms}\n"
+                 f"  - {{name: dd, type: http, url: '{url}/api/v2/logs', encoding: datadog, "
+                 "compression: gzip, ddtags: 'env:test,team:pay', headers: {DD-API-KEY: "
+                 "'${DD_KEY}'}, batch_max_events: 100000, batch_max_bytes: 64MiB, "
+                 "batch_timeout: 1s}\n"
+                 "  - {name: f, type: file, path: ./f.ndjson}\n")
+        routes = ("  - {name: sampled, sample_rate: 0.5, sample_key: trace_id, sinks: [hc, f]}\n"
+                  "  - {name: all, sinks: [dd]}\n")
+        n = 3000
+        with Spillway(config(sinks, routes), env={"HC_KEY": "hc-key", "DD_KEY": "dd-key"}) as sw:
+            sw.start()
+            lines = [json.dumps(event(i, timestamp=fixed_ts(i)[0], host="h%d" % (i % 3),
+                                      message=("big %d " % i) + "x" * (20000 if i < 400 else 10)))
+                     for i in range(n)]
+            socat_send(("\n".join(lines) + "\n").encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+            wait_for(lambda: sink_stats(sw, "dd")["delivered"] == n
+                     and sink_stats(sw, "hc")["delivered"] == sink_stats(sw, "f")["delivered"]
+                     and sink_stats(sw, "f")["delivered"] > 0, 60, "all delivered")
+            check(sw.stop() == 0, "clean stop")
+            canon = lines_of(sw.path("f.ndjson"))
+        check(0.3 * n < len(canon) < 0.7 * n, f"about half kept: {len(canon)}")
+        got = []
+        for r in rx.on("/1/batch/checkout"):
+            check(r["headers"]["X-Honeycomb-Team"] == "hc-key", "the team key from the env")
+            check(r["headers"]["Content-Type"] == "application/json", "json")
+            got.append(r["body"])
+        want = []
+        for l in canon:
+            ev = json.loads(l)
+            check(ev["sample_rate"] == 0.5, f"sample_rate recorded: {ev}")
+            want.append(b'{"data":%s,"samplerate":2,"time":"%s"}' % (l, ev["timestamp"].encode()))
+        check(b"".join(b[1:-1] + b"," for b in got) == b",".join(want) + b",",
+              "honeycomb bodies: the events in order, samplerate 2, time")
+        entries = 0
+        import gzip as gz
+        for r in rx.on("/api/v2/logs"):
+            check(r["headers"]["DD-API-KEY"] == "dd-key"
+                  and r["headers"]["Content-Encoding"] == "gzip", f"headers: {r['headers']}")
+            body = gz.decompress(r["body"])
+            check(len(body) <= 5000000, f"a request of {len(body)} bytes: over 5 MB")
+            arr = json.loads(body)
+            check(1 <= len(arr) <= 1000, f"a request of {len(arr)} entries")
+            for e in arr:
+                i = e["seq"]
+                check(list(e)[:5] == ["ddsource", "ddtags", "hostname", "status", "timestamp"]
+                      and e["ddsource"] == "app" and e["ddtags"] == "env:test,team:pay"
+                      and e["hostname"] == "h%d" % (i % 3) and e["status"] == "INFO"
+                      and e["service"] == "svc" and e["message"].startswith("big %d " % i)
+                      and e["timestamp"] == fixed_ts(i)[0] and "host" not in e
+                      and e["source"] == "app" and e["trace_id"] == "%08x" % i,
+                      f"datadog entry: {str(e)[:300]}")
+                check(i == entries, f"in order: {i} at {entries}")
+                entries += 1
+        check(entries == n, f"every event sent to datadog once: {entries}")
+        check(len(rx.on("/api/v2/logs")) >= 3, "the 5 MB and 1,000 entry limits split batches")
+    finally:
+        rx.close()
+
+
 # ---- TLS --------------------------------------------------------------------------------------
 
 def make_certs(d):
@@ -628,4 +699,5 @@ if __name__ == "__main__":
     main([test_file_rotates_by_age, test_file_keeps_n_rotated_files, test_file_fsync_batch,
           test_file_reopens_on_sighup, test_stdout_ndjson_is_the_canonical_event,
           test_null_counts_and_discards, test_tcp_and_unix_feed_another_spillway,
-          test_drop_newest_sink_beside_a_blocking_one, test_http_exact_bodies, test_hec_time_before_1970, test_http_tls])
+          test_drop_newest_sink_beside_a_blocking_one, test_http_exact_bodies, test_hec_time_before_1970,
+          test_honeycomb_and_datadog_exact_bodies, test_http_tls])

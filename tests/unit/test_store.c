@@ -519,6 +519,49 @@ static void test_offsets_migrated_from_version_1(void **state)
     sqlite3_close(db);
 }
 
+/* Journald cursors: absent, set, replaced, kept across a reopen; a database of schema version 2
+ * (before the cursors) is migrated to have their table. */
+static void test_cursors(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->db);
+    struct buf c = {0};
+    assert_int_equal(store_cursor_get(s, "j", &c), 0);
+    assert_int_equal(store_cursor_set(s, "j", "s=1;i=1"), 0);
+    assert_int_equal(store_cursor_set(s, "j", "s=1;i=2"), 0);
+    assert_int_equal(store_cursor_set(s, "other", "s=9"), 0);
+    store_close(s);
+    s = open_ok(f->db);
+    assert_int_equal(store_cursor_get(s, "j", &c), 1);
+    assert_true(c.len == 7 && memcmp(c.data, "s=1;i=2", 7) == 0);
+    store_close(s);
+    buf_free(&c);
+    sqlite3 *db = raw_open(f->db);
+    assert_true(raw_int(db, "PRAGMA user_version") >= 3);
+    sqlite3_close(db);
+}
+
+static void test_cursors_migrated_from_version_2(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = raw_open(f->db);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE offsets(topic TEXT NOT NULL, partition INTEGER "
+                                  "NOT NULL, offset INTEGER NOT NULL, updated_ns INTEGER NOT "
+                                  "NULL, mark_run INTEGER NOT NULL DEFAULT 0, mark_seq INTEGER "
+                                  "NOT NULL DEFAULT 0, PRIMARY KEY(topic, partition));"
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct store *s = open_ok(f->db);
+    struct buf c = {0};
+    assert_int_equal(store_cursor_set(s, "j", "s=2"), 0);
+    assert_int_equal(store_cursor_get(s, "j", &c), 1);
+    buf_free(&c);
+    store_close(s);
+}
+
 /* ---- audit ---- */
 
 struct audit_seen {
@@ -802,6 +845,8 @@ int main(void)
         T(test_kv),
         T(test_positions_and_offsets),
         T(test_offsets_migrated_from_version_1),
+        T(test_cursors),
+        T(test_cursors_migrated_from_version_2),
         T(test_audit),
         T(test_not_a_database),
         T(test_newer_schema),
