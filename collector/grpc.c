@@ -171,12 +171,9 @@ static void refuse(struct grpc_conn *c, struct call *call, enum grpc_status st, 
         c->h.refused(c->h.ud, 200, st, why);
 }
 
-/* The request ended: its one message goes to the handler, or the call is refused. */
-static void request_done(struct grpc_conn *c, struct call *call)
+/* The request's one message to the handler, inflated, or the call refused. */
+static void hand_over(struct grpc_conn *c, struct call *call)
 {
-    if (call->answered || call->whole)
-        return;
-    call->whole = 1;
     const unsigned char *m = (const unsigned char *)call->msg.data;
     if (call->msg.len < PREFIX) {
         refuse(c, call, GRPC_INVALID_ARGUMENT,
@@ -211,6 +208,20 @@ static void request_done(struct grpc_conn *c, struct call *call)
         return;
     }
     c->h.call(c->h.ud, c, call->id, call->path, msg, len);
+    if (c->inflated.cap > 1024 * 1024) /* one large message does not stay held */
+        buf_free(&c->inflated);
+}
+
+/* The request ended: its one message goes to the handler, or the call is refused. */
+static void request_done(struct grpc_conn *c, struct call *call)
+{
+    if (call->answered || call->whole)
+        return;
+    call->whole = 1;
+    hand_over(c, call);
+    /* The request is not needed past this point: a call whose answer waits (the client's window
+     * is spent) holds only its answer, not a request of up to max_message bytes as well. */
+    buf_free(&call->msg);
 }
 
 /* Request bytes: gathered (at most one message of max_message bytes and its prefix). */
@@ -313,6 +324,19 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* A frame nghttp2 refused. Counted here: a request past max_concurrent_streams, which nghttp2
+ * refuses with RST_STREAM REFUSED_STREAM while the client has not yet acknowledged the limit,
+ * and with a GOAWAY (PROTOCOL_ERROR) once it has (it broke the limit it agreed to). */
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int lib_error, void *ud)
+{
+    struct grpc_conn *c = ud;
+    if (f->hd.type == NGHTTP2_HEADERS && !call_of(c, f->hd.stream_id) &&
+        (lib_error == NGHTTP2_ERR_REFUSED_STREAM || (uint32_t)c->ncalls >= c->lim.max_streams) &&
+        c->h.refused)
+        c->h.refused(c->h.ud, 0, GRPC_UNAVAILABLE, "call over max_concurrent_streams");
+    return 0;
+}
+
 static int on_close(nghttp2_session *s, int32_t id, uint32_t error, void *ud)
 {
     struct grpc_conn *c = ud;
@@ -344,6 +368,7 @@ struct grpc_conn *grpc_conn_new(const struct grpc_limits *lim, const struct grpc
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
     /* Request bytes are acknowledged by the server (ack), not as soon as they are read: that is
      * how a full pipeline slows the clients down. */
     nghttp2_option_set_no_auto_window_update(opt, 1);

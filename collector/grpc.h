@@ -38,7 +38,8 @@ struct grpc_handler {
      * grpc_conn_reply (now or later, while the connection lives). */
     void (*call)(void *ud, struct grpc_conn *c, int32_t id, const char *path, const char *msg,
                  size_t len);
-    /* A call the server answered itself with an error (status, and why): for counting. */
+    /* A call the server answered itself with an error (status, and why), or refused before it
+     * began (over max_concurrent_streams: http_status 0, GRPC_UNAVAILABLE): for counting. */
     void (*refused)(void *ud, int http_status, enum grpc_status status, const char *why);
     void *ud;
 };

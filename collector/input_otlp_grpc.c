@@ -174,12 +174,14 @@ static void on_call(void *ud, struct grpc_conn *h2, int32_t id, const char *path
         reply(cn, id, GRPC_UNAVAILABLE, "out of memory answering");
 }
 
-/* A call the gRPC layer refused itself (not gRPC, too large, cut short, too slow). */
+/* A call the gRPC layer refused itself: not gRPC, too large, cut short, too slow (rejected), or
+ * over max_concurrent_streams (UNAVAILABLE: refused, as the calls answered so while the pipeline
+ * is full). */
 static void on_refused(void *ud, int http_status, enum grpc_status st, const char *why)
 {
     struct gconn *cn = ud;
     struct grpcin *g = cn->g;
-    counter_add(&g->in->stats.rejected, 1);
+    counter_add(st == GRPC_UNAVAILABLE ? &g->in->stats.refused : &g->in->stats.rejected, 1);
     int64_t sup = log_limit_take(&g->lim);
     if (sup >= 0)
         log_warn("otlp_grpc call refused", "{s:s, s:i, s:i, s:s, s:I}", "input", g->in->name,
@@ -187,21 +189,37 @@ static void on_refused(void *ud, int http_status, enum grpc_status st, const cha
                  (json_int_t)sup);
 }
 
+/* Takes what the session has to send into out, up to OUT_MAX bytes not yet written: past that
+ * the client is not reading its answers, and the connection is not read either (update_reading)
+ * until it does, so what a client that never reads makes spillway hold stays under OUT_MAX plus
+ * the answers to one read. Answers left in nghttp2's own queue would not be bounded: the first
+ * version took from it only once out was all written, so out never reached OUT_MAX, the
+ * connection was read on and nghttp2 queued answers without end (63 MB of calls read from a
+ * client that read nothing, test_otlp_grpc.test_a_client_that_never_reads). Returns -1 when
+ * the session failed. */
+static int conn_take(struct gconn *cn)
+{
+    size_t pending = cn->out.len - cn->out_off;
+    if (pending >= OUT_MAX)
+        return 0;
+    if (cn->out_off && (pending == 0 || cn->out_off >= pending)) { /* slide the rest down */
+        memmove(cn->out.data, cn->out.data + cn->out_off, pending);
+        cn->out.len = pending;
+        cn->out_off = 0;
+    }
+    return grpc_conn_send(cn->h2, &cn->out, OUT_MAX - pending) < 0 ? -1 : 0;
+}
+
 /* Writes what is pending, and what the session has to send, as far as the socket takes it. */
 static void conn_flush(struct gconn *cn)
 {
     for (;;) {
-        if (cn->out_off == cn->out.len) {
-            buf_reset(&cn->out);
-            cn->out_off = 0;
-            ssize_t n = grpc_conn_send(cn->h2, &cn->out, 256 * 1024);
-            if (n < 0) {
-                cn->closing = 1;
-                break;
-            }
-            if (n == 0)
-                break;
+        if (conn_take(cn) < 0) {
+            cn->closing = 1;
+            break;
         }
+        if (cn->out_off == cn->out.len)
+            break;
         ssize_t w =
             send(cn->fd, cn->out.data + cn->out_off, cn->out.len - cn->out_off, MSG_NOSIGNAL);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -214,6 +232,11 @@ static void conn_flush(struct gconn *cn)
         }
         cn->out_off += (size_t)w;
         cn->active_ns = time_mono_ns();
+    }
+    if (cn->out_off == cn->out.len) { /* all written: keep at most a small buffer */
+        buf_reset(&cn->out);
+        cn->out_off = 0;
+        buf_trim(&cn->out, 256 * 1024);
     }
     /* While stopping, the loop no longer runs: drain() polls the sockets itself. */
     if (cn->out_off < cn->out.len && !cn->g->stopped)
@@ -242,6 +265,7 @@ static int conn_read(struct gconn *cn)
     counter_add(&g->in->stats.bytes, (uint64_t)n);
     cn->active_ns = time_mono_ns();
     if (grpc_conn_recv(cn->h2, g->rbuf, (size_t)n)) {
+        counter_add(&g->in->stats.rejected, 1);
         int64_t sup = log_limit_take(&g->lim);
         if (sup >= 0)
             log_warn("otlp_grpc connection closed: not HTTP/2 (h2c with prior knowledge)",

@@ -16,9 +16,9 @@ import threading
 import time
 import urllib.request
 
+from otlp_fixtures import LOGS, METRICS, TRACES
 from spillway_test import (BIN, OtlpGrpcReceiver, OtlpProtobuf, Spillway, check, count_lines,
                            free_port, main, read_ndjson, run, socat_send, wait_for)
-from test_otlp_http import LOGS, METRICS, TRACES
 from test_sink_types import make_certs
 
 RECEIVER = """

@@ -1,0 +1,483 @@
+"""Issue 16: the otlp_grpc input, with the clients a user has and the bad input they do not send.
+The same telemetry sent as OTLP/JSON and protobuf over HTTP and over gRPC (plain and gzip) must
+give the same events; the answers follow the OTLP specification's gRPC codes (checked with
+python3-grpcio, spillway_test.OtlpGrpcClient); raw HTTP/2 (python3-h2's frame and header layers,
+spillway_test.H2Raw) sends what no library sends: a 100 MB length prefix, cut and malformed
+messages, resets in the middle of a message, not HTTP/2 at all, a client that never reads, calls
+that trickle, a call half sent when SIGTERM comes; the limits on streams and connections hold;
+and the OpenTelemetry JS SDK's gRPC and protobuf exporters deliver with their default settings.
+Never a crash, a hang, or a lost good record."""
+import base64
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from otlp_fixtures import LOGS, METRICS, N_RECORDS, TRACE, TRACES
+from spillway_test import (BIN, H2Raw, OtlpGrpcClient, OtlpProtobuf, Spillway, check,
+                           count_lines, free_port, main, read_ndjson, rss_kib, run, wait_for)
+
+LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+DOCS = {"logs": LOGS, "traces": TRACES, "metrics": METRICS}
+PATHS = {"logs": "/v1/logs", "traces": "/v1/traces", "metrics": "/v1/metrics"}
+
+CONF = """
+data_dir: ./data
+shutdown_timeout: 10s
+admin: {socket: ./run/admin.sock, http: ""}
+pipeline: {partitions: 2, memory_limit: 16MiB}
+routes: [{name: all, sinks: [out]}]
+sinks:
+  - {name: out, type: file, path: ./out.ndjson}
+  - {name: dl,  type: file, path: ./dead.ndjson}
+dead_letter: dl
+inputs:
+  - {name: grpc, type: otlp_grpc, listen: "127.0.0.1:{grpc}", max_event_size: 1KiB,
+     max_message_size: 64KiB@GRPC@}
+  - {name: otlp, type: http, listen: "127.0.0.1:{http}", max_event_size: 1KiB}
+"""
+
+
+def conf(**grpc):
+    """CONF with more keys for the otlp_grpc input (YAML flow text values)."""
+    return CONF.replace("@GRPC@", "".join(f", {k}: {v}" for k, v in grpc.items()))
+
+
+def stats(sw):
+    r = run([BIN, "ctl", "-s", sw.path("run/admin.sock"), "--json", "stats"])
+    return json.loads(r.stdout)
+
+
+def input_stats(sw, name="grpc"):
+    return {i["name"]: i for i in stats(sw)["inputs"]}[name]
+
+
+def balanced(sw):
+    b = stats(sw)["balance"]
+    return b["state"] == "balanced" and all(c["difference"] == 0 for c in b["checks"])
+
+
+def events(sw):
+    return read_ndjson(sw.path("out.ndjson"))
+
+
+def wait_events(sw, n, what="events"):
+    wait_for(lambda: count_lines(sw.path("out.ndjson")) >= n, 30, f"{n} {what}")
+    return events(sw)
+
+
+def http_post(sw, path, body, ctype, gz=False):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", sw.ports["http"], timeout=30)
+    headers = {"Content-Type": ctype}
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+        body = gzip.compress(body)
+    c.request("POST", path, body, headers)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    check(r.status == 200, f"POST {path} {ctype}: {r.status}")
+
+
+def comparable(evs):
+    out = []
+    for e in evs:
+        e = dict(e)
+        e.pop("received_at")
+        e.pop("source")
+        out.append(json.dumps(e, sort_keys=True))
+    return sorted(out)
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def test_three_encodings_give_the_same_events():
+    """Issue 16 point 3: logs, a span and every metric type sent as OTLP/JSON and protobuf over
+    HTTP and over gRPC, plain and gzip: byte for byte the same events but for received_at and
+    source (each input's name)."""
+    pb = OtlpProtobuf()
+    try:
+        gc = OtlpGrpcClient(pb)
+        with Spillway(conf()) as sw:
+            sw.start()
+            total = 0
+            for kind, doc in DOCS.items():
+                n = N_RECORDS[kind]
+                body = pb.encode(kind, doc)
+                sends = (("http json", "otlp", lambda: http_post(
+                             sw, PATHS[kind], json.dumps(doc).encode(), "application/json")),
+                         ("http protobuf", "otlp", lambda: http_post(
+                             sw, PATHS[kind], body, "application/x-protobuf")),
+                         ("grpc", "grpc", lambda: gc.export(sw.ports["grpc"], kind, doc)),
+                         ("grpc gzip", "grpc",
+                          lambda: gc.export(sw.ports["grpc"], kind, doc, gzip=True)))
+                got = []
+                for what, source, send in sends:
+                    r = send()
+                    if r is not None:
+                        check(r["code"] == "OK" and r["response"] == {},
+                              f"{kind} {what}: answered {r}")
+                    total += n
+                    evs = wait_events(sw, total)[total - n:total]
+                    check(all(e["source"] == source for e in evs), f"{what}: sources {evs}")
+                    got.append((what, comparable(evs)))
+                for what, g in got[1:]:
+                    check(g == got[0][1], f"{kind}: {what} gives other events than "
+                          f"{got[0][0]}:\n" + "\n".join(g) + "\n---\n" + "\n".join(got[0][1]))
+            evs = events(sw)
+            log = next(e for e in evs
+                       if e.get("message") == "payment declined" and e["source"] == "grpc")
+            check(log["trace_id"] == TRACE.lower() and log["service"] == "checkout"
+                  and log["resource.k8s.pod.uid"] == 42 and log["http.status"] == 402,
+                  f"log event over gRPC: {log}")
+            types = sorted(e["metric_type"] for e in evs
+                           if e["kind"] == "metric" and e["source"] == "grpc")
+            check(types == sorted(["gauge", "sum", "histogram", "exponential_histogram",
+                                   "summary"] * 2), f"every metric type over gRPC: {types}")
+            st = input_stats(sw)
+            n_grpc = 2 * sum(N_RECORDS.values())
+            check(st["received"] == n_grpc and st["accepted"] == n_grpc
+                  and st["rejected"] == 0 and st["dead_letter"] == 0, f"counters: {st}")
+            wait_for(lambda: balanced(sw), 10, "the stats balance")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        pb.close()
+
+
+def test_answers():
+    """Partial success in the Export*ServiceResponse for a record over max_event_size;
+    INVALID_ARGUMENT for bytes that are not a request; UNIMPLEMENTED for another method;
+    RESOURCE_EXHAUSTED over max_message_size, as sent and once inflated."""
+    pb = OtlpProtobuf()
+    try:
+        gc = OtlpGrpcClient(pb)
+        with Spillway(conf()) as sw:
+            sw.start()
+            port = sw.ports["grpc"]
+            small = {"timeUnixNano": "1544712660300000000", "body": {"stringValue": "small"}}
+            big = {"timeUnixNano": "1544712660300000000", "body": {"stringValue": "x" * 2000}}
+            doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [small, big, small]}]}]}
+            r = gc.export(port, "logs", doc)
+            ps = r.get("response", {}).get("partialSuccess", {})
+            check(r["code"] == "OK" and ps.get("rejectedLogRecords") == "1"
+                  and "too large" in ps.get("errorMessage", ""), f"partial success: {r}")
+            spans = {"resourceSpans": [{"scopeSpans": [{"spans": [
+                {"name": "big", "attributes": [{"key": "a", "value": {"stringValue": "y" * 2000}}]},
+                {"name": "ok"}]}]}]}
+            r = gc.export(port, "traces", spans)
+            check(r["code"] == "OK"
+                  and r["response"].get("partialSuccess", {}).get("rejectedSpans") == "1",
+                  f"partial success of spans: {r}")
+            r = gc.export(port, "metrics", raw=b"\x0a\x80\xc2\xd7\x2f\x12\x00")
+            check(r["code"] == "INVALID_ARGUMENT" and "runs past the end" in r["message"],
+                  f"not a request: {r}")
+            r = gc.export(port, "logs", raw=b"", path="/opentelemetry.proto.collector.profiles."
+                          "v1development.ProfilesService/Export")
+            check(r["code"] == "UNIMPLEMENTED" and "ProfilesService" in r["message"],
+                  f"unknown method: {r}")
+            r = gc.export(port, "logs", raw=b"\x00" * 70_000)
+            check(r["code"] == "RESOURCE_EXHAUSTED" and "max_message_size" in r["message"],
+                  f"over max_message_size: {r}")
+            r = gc.export(port, "logs", raw=b"\x00" * 200_000, gzip=True)
+            check(r["code"] == "RESOURCE_EXHAUSTED" and "inflated" in r["message"],
+                  f"inflated past max_message_size: {r}")
+            wait_for(lambda: count_lines(sw.path("dead.ndjson")) >= 2, 30, "2 dead letters")
+            wait_events(sw, 3)
+            st = input_stats(sw)
+            check(st["received"] == 5 and st["accepted"] == 5 and st["dead_letter"] == 2
+                  and st["rejected"] == 4, f"counters: {st}")
+            wait_for(lambda: balanced(sw), 10, "the stats balance")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        pb.close()
+
+
+def test_unavailable_with_retry_info_when_the_pipeline_is_full():
+    """when_full: block, a small memory_limit and a sink that never takes anything: once the
+    pipeline is full, calls are answered UNAVAILABLE with a RetryInfo of 1 s (what the SDKs
+    retry after); what was taken before is counted, and the stats balance."""
+    dead_port = free_port()  # nothing listens there: the tcp sink never delivers
+    conf_full = f"""
+data_dir: ./data
+shutdown_timeout: 1s
+admin: {{socket: ./run/admin.sock, http: ""}}
+pipeline: {{partitions: 1, memory_limit: 1MiB, when_full: block}}
+routes: [{{name: all, sinks: [stuck]}}]
+sinks: [{{name: stuck, type: tcp, address: "127.0.0.1:{dead_port}", connect_timeout: 100ms}}]
+inputs:
+  - {{name: grpc, type: otlp_grpc, listen: "127.0.0.1:{{grpc}}"}}
+"""
+    pb = OtlpProtobuf()
+    try:
+        gc = OtlpGrpcClient(pb)
+        with Spillway(conf_full) as sw:
+            sw.start()
+            recs = [{"timeUnixNano": "1544712660300000000",
+                     "body": {"stringValue": f"record {i} " + "z" * 200}} for i in range(500)]
+            doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]}
+            r = gc.export(sw.ports["grpc"], "logs", doc, repeat=200)
+            check(r["code"] == "UNAVAILABLE" and r["retry_s"] == 1 and r["calls_ok"] > 0,
+                  f"UNAVAILABLE with a RetryInfo of 1 s once full: {r}")
+            records = 500 * r["calls_ok"]
+            st = input_stats(sw)
+            check(st["received"] == records and st["accepted"] == records
+                  and st["dropped"] == 0 and st["refused"] >= 1 and st["rejected"] == 0,
+                  f"counters ({records} records taken): {st}")
+            wait_for(lambda: balanced(sw), 10, "the stats balance")
+            sw.stop()
+    finally:
+        pb.close()
+
+
+def grpc_status(s):
+    return (s.get("trailers") or {}).get("grpc-status")
+
+
+def test_raw_http2_bad_input():
+    """Raw HTTP/2: a 100 MB length prefix answered RESOURCE_EXHAUSTED at once, and the connection
+    serves the next call; truncated protobuf and wrong wire types INVALID_ARGUMENT; a message cut
+    short then END_STREAM INVALID_ARGUMENT; a stream reset in the middle of a message: nothing of
+    it delivered, the connection goes on; a content type that is not gRPC: HTTP 415; a PING
+    answered; bytes that are not HTTP/2: the connection closed and counted. Every good record
+    sent on the way arrives."""
+    pb = OtlpProtobuf()
+    try:
+        with Spillway(conf()) as sw, H2Raw(None) as h:
+            sw.start()
+            port = sw.ports["grpc"]
+            good = pb.encode("logs", LOGS)
+            h.cmd("connect", port=port)
+            h.cmd("preface")
+            check(h.cmd("read", until="settings", timeout=10)["met"], "the server's SETTINGS")
+            # 100 MB announced, 1,000 bytes sent, no END_STREAM: answered without the rest.
+            h.cmd("call", stream=1, path=LOGS_EXPORT, msg_b64=b64(b"\x0a" * 1000),
+                  length=100_000_000, end=False)
+            s = h.answer(1)
+            check(grpc_status(s) == "8" and "max_message_size" in s["trailers"]["grpc-message"],
+                  f"100 MB prefix: {s}")
+            h.cmd("call", stream=3, path=LOGS_EXPORT, msg_b64=b64(good))
+            s = h.answer(3)
+            check(grpc_status(s) == "0" and s["headers"][":status"] == "200",
+                  f"a good call after it: {s}")
+            # Truncated protobuf, wrong wire types, cut short before END_STREAM.
+            half = good[:len(good) // 2]
+            for sid, msg, kw, want in ((5, half, {}, "protobuf: "),
+                                       (7, b"\x0d\x00\x00\x00\x00", {}, "wire type"),
+                                       (9, good, {"cut": 40}, "cut short")):
+                h.cmd("call", stream=sid, path=LOGS_EXPORT, msg_b64=b64(msg), **kw)
+                s = h.answer(sid)
+                check(grpc_status(s) == "3" and want in s["trailers"].get("grpc-message", ""),
+                      f"stream {sid} ({want}): {s}")
+            # A reset in the middle of a message whose records would be recognized.
+            marked = pb.encode("logs", {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+                {"body": {"stringValue": "never whole"}}] * 20}]}]})
+            h.cmd("call", stream=11, path=LOGS_EXPORT, msg_b64=b64(marked),
+                  cut=len(marked) // 2, end=False)
+            h.cmd("rst", stream=11, code=8)
+            h.cmd("call", stream=13, path=LOGS_EXPORT, msg_b64=b64(good))
+            s = h.answer(13)
+            check(grpc_status(s) == "0", f"the connection goes on after a reset: {s}")
+            # Not gRPC: HTTP 415, no grpc-status.
+            h.cmd("call", stream=15, path=LOGS_EXPORT, msg_b64=b64(good), ctype="application/json")
+            s = h.answer(15)
+            check(s["headers"][":status"] == "415" and grpc_status(s) is None, f"415: {s}")
+            h.cmd("ping", hex="0102030405060708")
+            r = h.cmd("read", until="ping_ack", timeout=10)
+            check(r["state"]["ping_acks"] == ["0102030405060708"], f"PING ACK: {r['state']}")
+            evs = wait_events(sw, 2 * N_RECORDS["logs"])
+            check(len(evs) == 2 * N_RECORDS["logs"]
+                  and not any(e.get("message") == "never whole" for e in evs),
+                  f"two good calls delivered, nothing of the reset one: {evs}")
+            # Not HTTP/2 at all: closed, counted in rejected; the server goes on.
+            before = input_stats(sw)["rejected"]
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s2:
+                s2.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                while s2.recv(65536):  # the server's SETTINGS, then the end (or a timeout)
+                    pass
+            wait_for(lambda: input_stats(sw)["rejected"] == before + 1, 10,
+                     "the bad connection counted in rejected")
+            h.cmd("call", stream=17, path=LOGS_EXPORT, msg_b64=b64(good))
+            check(grpc_status(h.answer(17)) == "0", "still serving")
+            wait_events(sw, 3 * N_RECORDS["logs"])
+            st = input_stats(sw)
+            # rejected: the 100 MB prefix, three undecodable calls, the 415, the bad connection.
+            check(st["received"] == 3 * N_RECORDS["logs"] and st["rejected"] == 6
+                  and sw.proc.poll() is None, f"counters: {st}")
+            wait_for(lambda: balanced(sw), 10, "the stats balance")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        pb.close()
+
+
+def test_a_client_that_never_reads():
+    """A client that sends call after call and reads none of the answers: once its answers pile
+    up spillway stops reading it (its writes stop going through), its memory stays bounded, other
+    clients are served meanwhile, and it is cut off after idle_timeout."""
+    pb = OtlpProtobuf()
+    try:
+        gc = OtlpGrpcClient(pb)
+        with Spillway(conf(idle_timeout="5s")) as sw, H2Raw(None) as h:
+            sw.start()
+            port = sw.ports["grpc"]
+            rss0 = rss_kib(sw.proc.pid)
+            h.cmd("connect", port=port, rcvbuf=4096)
+            h.cmd("preface")
+            # Each call is an unknown method with a path of its own: some 200 bytes of answer
+            # that HPACK cannot shorten. 400,000 of them would be 80 MB of answers. (Not reading,
+            # the client does not learn max_concurrent_streams either: calls past it are
+            # refused, which answers are as well.)
+            r = h.cmd("flood", count=400_000, first=1, seconds=60)
+            check((r["blocked"] or r["closed"]) and r["bytes"] < 48 << 20,
+                  f"spillway kept reading a client that reads nothing: {r}")
+            grown = rss_kib(sw.proc.pid) - rss0
+            check(grown < 48 * 1024, f"memory grew by {grown} KiB for one client")
+            t0 = time.monotonic()
+            other = gc.export(port, "logs", LOGS)
+            check(other["code"] == "OK", f"another client is served meanwhile: {other}")
+            wait_events(sw, N_RECORDS["logs"])
+            wait_for(lambda: input_stats(sw)["connections"] == 0, 30,
+                     "the client that does not read cut off")
+            check(time.monotonic() - t0 >= 1, "cut off after idle_timeout, not at once")
+            check(h.cmd("read", until="closed", timeout=30)["met"], "its connection closed")
+            check(sw.proc.poll() is None, "spillway still runs")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        pb.close()
+
+
+def test_idle_and_request_timeouts():
+    """idle_timeout: a connection with nothing to do gets a GOAWAY, then is closed;
+    request_timeout: a call that trickles is cancelled (RST_STREAM CANCEL) and counted, while a
+    call on the same connection that comes whole is answered."""
+    pb = OtlpProtobuf()
+    try:
+        good = pb.encode("logs", LOGS)
+        with Spillway(conf(idle_timeout="2s", request_timeout="2s")) as sw:
+            sw.start()
+            port = sw.ports["grpc"]
+            with H2Raw(port) as h:
+                h.cmd("call", stream=1, path=LOGS_EXPORT, msg_b64=b64(good))
+                check(grpc_status(h.answer(1)) == "0", "a call")
+                t0 = time.monotonic()
+                r = h.cmd("read", until="goaway", timeout=30)
+                check(r["met"] and r["state"]["goaway"]["code"] == 0,
+                      f"a GOAWAY (NO_ERROR) once idle: {r['state']}")
+                check(time.monotonic() - t0 >= 1, "not before idle_timeout")
+                check(h.cmd("read", until="closed", timeout=30)["met"], "then closed")
+            with H2Raw(port) as h:
+                h.cmd("call", stream=1, path=LOGS_EXPORT, msg_b64=b64(good), cut=10, end=False)
+                t0 = time.monotonic()
+                rest = good[10:]
+                for i in range(40):  # a byte every 0.3 s: never whole within 2 s
+                    h.cmd("data", stream=1, b64=b64(rest[i:i + 1]), end=False)
+                    r = h.cmd("read", until="end:1", timeout=0.3)
+                    if r["met"]:
+                        break
+                s = r["state"]["streams"]["1"]
+                check(s["reset"] == 8, f"the trickling call cancelled: {s}")
+                took = time.monotonic() - t0
+                check(1.5 <= took < 8, f"cancelled {took:.1f} s after it began")
+                h.cmd("call", stream=3, path=LOGS_EXPORT, msg_b64=b64(good))
+                check(grpc_status(h.answer(3)) == "0", "the connection goes on")
+            wait_events(sw, 2 * N_RECORDS["logs"])
+            st = input_stats(sw)
+            check(st["rejected"] == 1 and st["received"] == 2 * N_RECORDS["logs"],
+                  f"counters: {st}")
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        pb.close()
+
+
+def test_sigterm_lets_a_call_in_flight_finish():
+    """SIGTERM while a call is half sent: the client gets a GOAWAY that still covers its call,
+    sends the rest, and gets its answer; the records are delivered and spillway exits 0 within
+    shutdown_timeout."""
+    pb = OtlpProtobuf()
+    try:
+        body = pb.encode("logs", LOGS)
+        with Spillway(conf()) as sw, H2Raw(None) as h:
+            sw.start()
+            h.cmd("connect", port=sw.ports["grpc"])
+            h.cmd("preface")
+            h.cmd("call", stream=1, path=LOGS_EXPORT, msg_b64=b64(body), cut=len(body) // 2,
+                  end=False)
+            sent = 24 + 9 + 9 + 5 + len(body) // 2  # preface, SETTINGS, HEADERS head, DATA
+            wait_for(lambda: input_stats(sw)["bytes"] >= sent, 10, "the first half read")
+            t0 = time.monotonic()
+            sw.proc.send_signal(signal.SIGTERM)
+            r = h.cmd("read", until="goaway", timeout=10)
+            check(r["met"] and r["state"]["goaway"]["last_stream"] == 1
+                  and r["state"]["goaway"]["code"] == 0,
+                  f"a GOAWAY that covers the call in flight: {r['state']}")
+            h.cmd("data", stream=1, b64=b64(body[len(body) // 2:]), end=True)
+            s = h.answer(1)
+            check(grpc_status(s) == "0", f"the call in flight answered: {s}")
+            check(h.cmd("read", until="closed", timeout=10)["met"], "then the connection closed")
+            rc = sw.proc.wait(15)
+            check(rc == 0 and time.monotonic() - t0 < 10,
+                  f"exit {rc} within shutdown_timeout ({time.monotonic() - t0:.1f} s)")
+            evs = events(sw)
+            check(len(evs) == N_RECORDS["logs"]
+                  and any(e.get("message") == "payment declined" for e in evs),
+                  f"the call's records delivered: {evs}")
+    finally:
+        pb.close()
+
+
+def test_stream_and_connection_limits():
+    """max_concurrent_streams (announced in SETTINGS): a call past it is refused with RST_STREAM
+    REFUSED_STREAM while the client has not acknowledged the limit, the calls within it answered;
+    once the client acknowledged it, opening one more breaks HTTP/2 and the connection gets a
+    GOAWAY (nghttp2's rule); both counted in refused. max_connections: a connection past it is
+    closed at once and counted in refused, and one is taken again once another closed. A gRPC
+    client keeps to the limit by itself: many calls at once all succeed."""
+    pb = OtlpProtobuf()
+    try:
+        gc = OtlpGrpcClient(pb)
+        good = pb.encode("logs", LOGS)
+        with Spillway(conf(max_concurrent_streams=2, max_connections=2)) as sw:
+            sw.start()
+            port = sw.ports["grpc"]
+            with H2Raw(port) as h, H2Raw(port) as h2:
+                for sid in (1, 3, 5):  # before reading (and acknowledging) the SETTINGS
+                    h.cmd("call", stream=sid, path=LOGS_EXPORT, msg_b64=b64(good), cut=10,
+                          end=False)
+                s = h.answer(5)
+                check(s["reset"] == 7, f"the third call refused (REFUSED_STREAM): {s}")
+                check(h.cmd("state")["state"]["settings"].get("3") == 2,
+                      "SETTINGS_MAX_CONCURRENT_STREAMS 2 announced")
+                for sid in (1, 3):
+                    h.cmd("data", stream=sid, b64=b64(good[10:]), end=True)
+                    check(grpc_status(h.answer(sid)) == "0", f"call {sid} answered")
+                wait_for(lambda: input_stats(sw)["connections"] == 2, 10, "2 connections")
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s3:
+                    check(s3.recv(100) == b"", "the third connection closed at once")
+                # h2 acknowledged the SETTINGS when it read them: 3 calls open break the limit.
+                check(h2.cmd("read", until="settings", timeout=10)["met"], "SETTINGS read")
+                for sid in (1, 3, 5):
+                    h2.cmd("call", stream=sid, path=LOGS_EXPORT, msg_b64=b64(good), cut=10,
+                           end=False)
+                r = h2.cmd("read", until="closed", timeout=10)
+                check(r["met"] and r["state"]["goaway"]["code"] == 1,
+                      f"GOAWAY PROTOCOL_ERROR past the acknowledged limit: {r['state']}")
+                st = input_stats(sw)
+                check(st["refused"] == 3 and st["rejected"] == 0, f"counters: {st}")
+            wait_for(lambda: input_stats(sw)["connections"] == 0, 10, "both closed")
+            r = gc.export(port, "logs", LOGS, repeat=3)
+            check(r["code"] == "OK" and r["calls_ok"] == 3, f"a connection taken again: {r}")
+            wait_events(sw, 5 * N_RECORDS["logs"])
+            check(sw.stop() == 0, "clean stop")
+    finally:
+        pb.close()
+
+if __name__ == "__main__":
+    main([test_three_encodings_give_the_same_events, test_answers,
+          test_unavailable_with_retry_info_when_the_pipeline_is_full, test_raw_http2_bad_input,
+          test_a_client_that_never_reads, test_idle_and_request_timeouts,
+          test_sigterm_lets_a_call_in_flight_finish, test_stream_and_connection_limits])
