@@ -476,8 +476,51 @@ def test_stream_and_connection_limits():
     finally:
         pb.close()
 
+def test_opentelemetry_js_sdk():
+    """Issue 16 point 6: the OpenTelemetry JS SDK's OTLP exporters for traces, logs and metrics,
+    over gRPC (exporter-*-otlp-grpc, into otlp_grpc) and protobuf over HTTP (exporter-*-otlp-proto,
+    into the http input), with their default settings: only OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    The span, the log record and the counter arrive with their resource and attributes. The SDK
+    is installed by tests/lib/otel_js.py (pinned versions, npm ci, cached in the build tree)."""
+    import otel_js
+    tree = otel_js.ensure()
+    with Spillway(conf()) as sw:
+        sw.start()
+        for proto, port, source in (("grpc", sw.ports["grpc"], "grpc"),
+                                    ("proto", sw.ports["http"], "otlp")):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+            r = subprocess.run(["node", "export.js", proto], cwd=tree, env=env,
+                               capture_output=True, text=True, timeout=120)
+            check(r.returncode == 0 and "exported" in r.stdout,
+                  f"the {proto} exporters failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
+            wait_for(lambda: len([e for e in events(sw) if e["source"] == source]) >= 3, 30,
+                     f"the span, the log record and the counter over {proto}")
+            evs = [e for e in events(sw) if e["source"] == source]
+            by_kind = {e["kind"]: e for e in evs}
+            check(len(evs) == 3 and set(by_kind) == {"trace", "log", "metric"},
+                  f"{proto}: one event of each kind: {evs}")
+            for e in evs:
+                check(e["service"] == f"checkout-{proto}"
+                      and e.get("resource.deployment.environment") == "test",
+                      f"{proto}: the resource: {e}")
+            span, log, metric = by_kind["trace"], by_kind["log"], by_kind["metric"]
+            check(span["name"] == "POST /pay" and span["order.id"] == "o-42"
+                  and len(span["trace_id"]) == 32 and span["scope.name"] == "demo",
+                  f"{proto}: the span: {span}")
+            check(log["message"] == f"paid {proto}" and log["level"] == "INFO"
+                  and log["order.id"] == "o-42", f"{proto}: the log record: {log}")
+            check(metric["name"] == "orders" and metric["metric_type"] == "sum"
+                  and metric["value"] == 3 and metric["route"] == "/pay"
+                  and metric["monotonic"] is True, f"{proto}: the counter: {metric}")
+        check(input_stats(sw)["rejected"] == 0 and input_stats(sw, "otlp")["rejected"] == 0,
+              "nothing refused")
+        check(sw.stop() == 0, "clean stop")
+
+
 if __name__ == "__main__":
     main([test_three_encodings_give_the_same_events, test_answers,
           test_unavailable_with_retry_info_when_the_pipeline_is_full, test_raw_http2_bad_input,
           test_a_client_that_never_reads, test_idle_and_request_timeouts,
-          test_sigterm_lets_a_call_in_flight_finish, test_stream_and_connection_limits])
+          test_sigterm_lets_a_call_in_flight_finish, test_stream_and_connection_limits,
+          test_opentelemetry_js_sdk])
