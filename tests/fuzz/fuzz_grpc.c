@@ -13,8 +13,10 @@
  * made); a call is handed to the handler at most once, on an odd (client) stream, with a path;
  * no more calls are open at once than max_concurrent_streams; what the session sends stays
  * bounded by what was read (an answer per request, a PING ACK per PING: at most 64 bytes out
- * per byte in, plus the SETTINGS and a GOAWAY); once the session reports an error it is not fed
- * again, as the input closes the connection. */
+ * per byte in, plus the SETTINGS and a GOAWAY); every call answered at once is answered in what
+ * the session sends (its response HEADERS, or a RST_STREAM), unless the client reset that
+ * stream or the session was closed (the client broke HTTP/2); once the session reports an error it
+ * is not fed again, as the input closes the connection. */
 #include "fuzz.h"
 #include "collector/grpc.h"
 #include "collector/otlp.h"
@@ -34,6 +36,8 @@ static const struct {
 
 struct ctx {
     struct otlp_decoder *otlp;
+    int32_t at_once[MAX_HANDED]; /* calls answered in on_call */
+    int nat_once;
     struct buf answer;
     int32_t handed[MAX_HANDED];
     int nhanded;
@@ -112,6 +116,7 @@ static void on_call(void *ud, struct grpc_conn *c, int32_t id, const char *path,
         return;
     }
     answer(x, c, id, sig, st, why);
+    x->at_once[x->nat_once++] = id;
 }
 
 static void on_refused(void *ud, int http_status, enum grpc_status st, const char *why)
@@ -126,8 +131,60 @@ static void answer_later(struct ctx *x, struct grpc_conn *c)
     x->nlater = 0;
 }
 
-/* Takes what the session has to send; returns -1 once it failed. */
-static int drain(struct grpc_conn *c, struct buf *out, size_t *sent)
+/* Streams seen in a run of HTTP/2 frames (what the session sent, or the client's frames after
+ * its preface): a HEADERS frame, an end (END_STREAM or RST_STREAM), a RST_STREAM. */
+struct seen {
+    struct buf rec; /* (stream id, what) pairs */
+    struct buf carry;
+};
+
+enum { SEEN_HEADERS = 1, SEEN_END = 2, SEEN_RST = 4 };
+
+static void note(struct seen *sn, int32_t id, int what)
+{
+    int32_t rec[2] = {id, what};
+    buf_append(&sn->rec, rec, sizeof(rec));
+}
+
+static int noted(const struct seen *sn, int32_t id, int what)
+{
+    const int32_t *r = (const int32_t *)sn->rec.data;
+    for (size_t i = 0; i + 1 < sn->rec.len / sizeof(int32_t); i += 2)
+        if (r[i] == id && (r[i + 1] & what))
+            return 1;
+    return 0;
+}
+
+/* Walks the whole frames of data (after what an earlier call left), noting their streams. */
+static void walk(struct seen *sn, const char *data, size_t len)
+{
+    buf_append(&sn->carry, data, len);
+    const unsigned char *p = (const unsigned char *)sn->carry.data;
+    size_t off = 0;
+    while (sn->carry.len - off >= 9) {
+        size_t flen = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+        if (sn->carry.len - off < 9 + flen)
+            break;
+        int type = p[off + 3], flags = p[off + 4];
+        int32_t id = (int32_t)(((uint32_t)p[off + 5] << 24 | (uint32_t)p[off + 6] << 16 |
+                                (uint32_t)p[off + 7] << 8 | p[off + 8]) &
+                               0x7fffffff);
+        if (type == 1) /* HEADERS */
+            note(sn, id, SEEN_HEADERS | ((flags & 1) ? SEEN_END : 0));
+        else if (type == 0 && (flags & 1)) /* DATA, END_STREAM */
+            note(sn, id, SEEN_END);
+        else if (type == 3) /* RST_STREAM */
+            note(sn, id, SEEN_END | SEEN_RST);
+        off += 9 + flen;
+    }
+    if (off) {
+        memmove(sn->carry.data, sn->carry.data + off, sn->carry.len - off);
+        sn->carry.len -= off;
+    }
+}
+
+/* Takes what the session has to send, walking its frames; returns -1 once it failed. */
+static int drain(struct grpc_conn *c, struct buf *out, size_t *sent, struct seen *sn)
 {
     for (;;) {
         buf_reset(out);
@@ -137,6 +194,7 @@ static int drain(struct grpc_conn *c, struct buf *out, size_t *sent)
         if (n == 0)
             return 0;
         *sent += (size_t)n;
+        walk(sn, out->data, out->len);
     }
 }
 
@@ -158,8 +216,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct grpc_conn *c = grpc_conn_new(&lim, &h);
     FUZZ_CHECK(c, "grpc_conn_new failed");
     struct buf out = {0};
+    struct seen sent_frames = {0}, client_frames = {0};
     size_t sent = 0, fed = 0;
-    int failed = drain(c, &out, &sent) < 0;
+    int failed = drain(c, &out, &sent, &sent_frames) < 0;
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    int h2 = len >= 24 && !memcmp(in, preface, 24);
+    if (h2)
+        walk(&client_frames, in + 24, len - 24);
     for (size_t off = 0, n = 0; off < len && !failed; off += n, fed += n) {
         n = len - off < chunk ? len - off : chunk;
         if (pausing)
@@ -170,14 +233,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         answer_later(&x, c);
         /* Sometimes the client's answers wait for several reads, as when its socket is full. */
         if (!late_drain || (off / chunk) % 4 == 3)
-            failed |= drain(c, &out, &sent) < 0;
+            failed |= drain(c, &out, &sent, &sent_frames) < 0;
     }
     answer_later(&x, c);
     grpc_conn_pause(c, 0);
     grpc_conn_expire(c, INT64_MAX / 2, 0);
+    failed |= drain(c, &out, &sent, &sent_frames) < 0;
+    /* Closed by nghttp2 itself: the client broke HTTP/2 (answers not yet sent are dropped). */
+    int closed = failed || grpc_conn_done(c);
     grpc_conn_goaway(c);
-    drain(c, &out, &sent);
+    drain(c, &out, &sent, &sent_frames);
     FUZZ_CHECK(sent <= 64 * fed + 64 * 1024, "%zu bytes sent for %zu read", sent, fed);
+    for (int i = 0; i < x.nat_once && !closed; i++) {
+        int32_t id = x.at_once[i];
+        FUZZ_CHECK(noted(&sent_frames, id, SEEN_HEADERS | SEEN_END) ||
+                       noted(&client_frames, id, SEEN_RST),
+                   "call %d answered, but no answer was sent and the client did not reset it", id);
+    }
+    buf_free(&sent_frames.rec);
+    buf_free(&sent_frames.carry);
+    buf_free(&client_frames.rec);
+    buf_free(&client_frames.carry);
     grpc_conn_free(c);
     otlp_decoder_free(x.otlp);
     buf_free(&x.answer);
