@@ -42,8 +42,10 @@ inputs:
 
 
 def conf(**grpc):
-    """CONF with more keys for the otlp_grpc input (YAML flow text values)."""
-    return CONF.replace("@GRPC@", "".join(f", {k}: {v}" for k, v in grpc.items()))
+    """CONF with more keys for the otlp_grpc input, or other values (YAML flow text)."""
+    text = CONF.replace("max_message_size: 64KiB", f"max_message_size: "
+                        f"{grpc.pop('max_message_size', '64KiB')}")
+    return text.replace("@GRPC@", "".join(f", {k}: {v}" for k, v in grpc.items()))
 
 
 def stats(sw):
@@ -354,6 +356,31 @@ def test_a_client_that_never_reads():
         pb.close()
 
 
+def test_answers_that_wait_hold_no_request():
+    """A client that lets no answer's DATA through (SETTINGS_INITIAL_WINDOW_SIZE 0) keeps each of
+    its calls open after it was answered; each call must then hold its answer only, not its
+    request: 90 requests of 1 MB leave spillway's memory about where it was (it held all 90 MB
+    before the request was freed once handed over)."""
+    big = b"\xa2\x06" + bytes([0xc0, 0x84, 0x3d]) + b"x" * 1_000_000  # an unknown field of 1 MB
+    with Spillway(conf(max_message_size="2MiB")) as sw, H2Raw(None) as h:
+        sw.start()
+        h.cmd("connect", port=sw.ports["grpc"])
+        h.cmd("preface", settings={"4": 0})
+        rss0 = rss_kib(sw.proc.pid)
+        for i in range(90):
+            h.cmd("call", stream=2 * i + 1, path=LOGS_EXPORT, msg_b64=b64(big))
+        wait_for(lambda: input_stats(sw)["bytes"] >= 90 * len(big), 60, "every request read")
+        r = h.cmd("read", until="none", timeout=1)
+        answered = [s for s in r["state"]["streams"].values()
+                    if s["headers"] and s["headers"].get(":status") == "200"]
+        check(len(answered) == 90 and not any(s["ended"] for s in answered),
+              f"90 answers begun, none ended (their DATA waits): {len(answered)}")
+        grown = rss_kib(sw.proc.pid) - rss0
+        check(grown < 30 * 1024, f"memory grew by {grown} KiB: the requests are held")
+        check(input_stats(sw)["rejected"] == 0, "nothing refused")
+        check(sw.stop() == 0, "clean stop")
+
+
 def test_idle_and_request_timeouts():
     """idle_timeout: a connection with nothing to do gets a GOAWAY, then is closed;
     request_timeout: a call that trickles is cancelled (RST_STREAM CANCEL) and counted, while a
@@ -524,6 +551,7 @@ def test_opentelemetry_js_sdk():
 if __name__ == "__main__":
     main([test_three_encodings_give_the_same_events, test_answers,
           test_unavailable_with_retry_info_when_the_pipeline_is_full, test_raw_http2_bad_input,
-          test_a_client_that_never_reads, test_idle_and_request_timeouts,
+          test_a_client_that_never_reads, test_answers_that_wait_hold_no_request,
+          test_idle_and_request_timeouts,
           test_sigterm_lets_a_call_in_flight_finish, test_stream_and_connection_limits,
           test_opentelemetry_js_sdk])

@@ -12,7 +12,9 @@ takes one JSON command per line on stdin and answers each with one JSON line on 
 ({"ok": true, ...} or {"ok": false, "error": ...}):
 
     {"op": "connect", "port": P [, "rcvbuf": BYTES]}   a TCP connection to 127.0.0.1:P
-    {"op": "preface"}                  the client preface and an empty SETTINGS frame
+    {"op": "preface" [, "settings": {ID: VALUE}]}
+                                       the client preface and a SETTINGS frame (IDs as numbers:
+                                       4 is INITIAL_WINDOW_SIZE)
     {"op": "raw", "b64": ...}          bytes as they are
     {"op": "headers", "stream": N, "headers": [[name, value], ...], "end": bool}
     {"op": "call", "stream": N, "path": P, "msg_b64": M [, "length": L] [, "flag": F]
@@ -244,7 +246,8 @@ class Client:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, c["rcvbuf"])
             self.sock.connect(("127.0.0.1", c["port"]))
         elif op == "preface":
-            self.send(PREFACE + SettingsFrame(0).serialize())
+            settings = {int(k): v for k, v in c.get("settings", {}).items()}
+            self.send(PREFACE + SettingsFrame(0, settings=settings).serialize())
         elif op == "raw":
             self.send(base64.b64decode(c["b64"]))
         elif op == "headers":
