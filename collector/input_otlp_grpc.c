@@ -431,7 +431,9 @@ static void otlp_grpc_resume(struct input *in)
 
 /* The event loop no longer runs: every connection gets a GOAWAY, then the calls in flight are
  * read, handed over and answered (waiting for room in the pipeline) until they are done or the
- * time for reading is over. */
+ * time for reading is over. Every connection is polled: the first version polled the 64 newest,
+ * so behind 64 clients hanging in a call an older connection's call was never read, and was
+ * lost (test_otlp_grpc.test_sigterm_with_many_connections). */
 static void drain(struct grpcin *g)
 {
     g->stopping = 1;
@@ -439,17 +441,27 @@ static void drain(struct grpcin *g)
         grpc_conn_goaway(cn->h2);
         conn_flush(cn);
     }
+    size_t cap = 0;
+    struct pollfd *fds = NULL;
+    struct gconn **who = NULL;
     while (g->conns && collector_stop_commit(g->in->col) == 0) {
-        struct pollfd fds[64];
-        struct gconn *who[64];
-        int n = 0;
-        for (struct gconn *cn = g->conns; cn && n < 64; cn = cn->next) {
+        if ((size_t)g->nconns > cap) {
+            cap = (size_t)g->nconns;
+            struct pollfd *f = realloc(fds, cap * sizeof(*fds));
+            fds = f ? f : fds;
+            struct gconn **w = f ? realloc(who, cap * sizeof(*who)) : NULL;
+            who = w ? w : who;
+            if (!f || !w)
+                break;
+        }
+        nfds_t n = 0;
+        for (struct gconn *cn = g->conns; cn; cn = cn->next) {
             fds[n] = (struct pollfd){cn->fd, POLLIN | (cn->out_off < cn->out.len ? POLLOUT : 0)};
             who[n++] = cn;
         }
-        if (poll(fds, (nfds_t)n, 100) < 0 && errno != EINTR)
+        if (poll(fds, n, 100) < 0 && errno != EINTR)
             break;
-        for (int i = 0; i < n; i++) {
+        for (nfds_t i = 0; i < n; i++) {
             struct gconn *cn = who[i];
             if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(cn) < 0)
                 cn->closing = 1;
@@ -458,6 +470,8 @@ static void drain(struct grpcin *g)
                 conn_close(cn);
         }
     }
+    free(fds);
+    free(who);
     while (g->conns)
         conn_close(g->conns);
 }

@@ -460,6 +460,60 @@ def test_sigterm_lets_a_call_in_flight_finish():
         pb.close()
 
 
+def h2_stalled_call(port, body):
+    """A connection with a call half sent that will never end, written by hand (HPACK literals,
+    no Huffman): what a client that hangs mid-call leaves open."""
+    def frame(ftype, flags, sid, payload):
+        return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+            sid.to_bytes(4, "big") + payload
+
+    def literal(name, value):
+        return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+    block = b"".join(literal(k, v) for k, v in (
+        (b":method", b"POST"), (b":scheme", b"http"), (b":path", LOGS_EXPORT.encode()),
+        (b":authority", b"127.0.0.1"), (b"content-type", b"application/grpc"),
+        (b"te", b"trailers")))
+    msg = b"\x00" + len(body).to_bytes(4, "big") + body
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") +
+              frame(1, 4, 1, block) + frame(0, 0, 1, msg[:len(msg) // 2]))
+    return s
+
+
+def test_sigterm_with_many_connections():
+    """SIGTERM with more connections than the stop polls at once (64): 70 clients hang in the
+    middle of a call, and the oldest connection's call, finished after the GOAWAY, must still be
+    read and answered (the stop polled only the 64 newest connections, so it was never read, and
+    its client saw the connection closed)."""
+    pb = OtlpProtobuf()
+    try:
+        body = pb.encode("logs", LOGS)
+        with Spillway(conf().replace("shutdown_timeout: 10s", "shutdown_timeout: 8s")) as sw, \
+                H2Raw(None) as h:
+            sw.start()
+            port = sw.ports["grpc"]
+            h.cmd("connect", port=port)
+            h.cmd("preface")
+            h.cmd("call", stream=1, path=LOGS_EXPORT, msg_b64=b64(body), cut=len(body) // 2,
+                  end=False)
+            stalled = [h2_stalled_call(port, body) for _ in range(70)]
+            wait_for(lambda: input_stats(sw)["connections"] == 71, 10, "71 connections")
+            t0 = time.monotonic()
+            sw.proc.send_signal(signal.SIGTERM)
+            check(h.cmd("read", until="goaway", timeout=10)["met"], "a GOAWAY")
+            h.cmd("data", stream=1, b64=b64(body[len(body) // 2:]), end=True)
+            s = h.answer(1, timeout=10)
+            check(grpc_status(s) == "0", f"the oldest connection's call answered: {s}")
+            rc = sw.proc.wait(15)
+            check(rc == 0 and time.monotonic() - t0 < 8,
+                  f"exit {rc} within shutdown_timeout ({time.monotonic() - t0:.1f} s)")
+            check(len(events(sw)) == N_RECORDS["logs"], "its records delivered")
+            for c in stalled:
+                c.close()
+    finally:
+        pb.close()
+
+
 def test_stream_and_connection_limits():
     """max_concurrent_streams (announced in SETTINGS): a call past it is refused with RST_STREAM
     REFUSED_STREAM while the client has not acknowledged the limit, the calls within it answered;
@@ -553,5 +607,6 @@ if __name__ == "__main__":
           test_unavailable_with_retry_info_when_the_pipeline_is_full, test_raw_http2_bad_input,
           test_a_client_that_never_reads, test_answers_that_wait_hold_no_request,
           test_idle_and_request_timeouts,
-          test_sigterm_lets_a_call_in_flight_finish, test_stream_and_connection_limits,
+          test_sigterm_lets_a_call_in_flight_finish, test_sigterm_with_many_connections,
+          test_stream_and_connection_limits,
           test_opentelemetry_js_sdk])
