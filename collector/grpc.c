@@ -462,6 +462,14 @@ int grpc_conn_calls(const struct grpc_conn *c)
     return c->ncalls;
 }
 
+int grpc_conn_arriving(const struct grpc_conn *c)
+{
+    int n = 0;
+    for (const struct call *call = c->calls; call; call = call->next)
+        n += !call->whole && !call->discard;
+    return n;
+}
+
 int grpc_conn_expire(struct grpc_conn *c, int64_t now_ns, int64_t age_ns)
 {
     int n = 0;

@@ -80,6 +80,9 @@ void grpc_conn_pause(struct grpc_conn *c, int paused);
 void grpc_conn_goaway(struct grpc_conn *c);
 /* Calls open: started and not yet closed. */
 int grpc_conn_calls(const struct grpc_conn *c);
+/* Calls whose request is still arriving (not whole, not answered early): the open calls that
+ * wait for the client to send, rather than for it to take its answer. */
+int grpc_conn_arriving(const struct grpc_conn *c);
 /* Cancels (RST_STREAM) the calls whose request is still not whole age_ns after it began (a
  * client that trickles). Returns how many. */
 int grpc_conn_expire(struct grpc_conn *c, int64_t now_ns, int64_t age_ns);

@@ -349,7 +349,11 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 }
 
 /* Once a second: calls that trickle are cancelled, idle connections closed (with a GOAWAY),
- * and a client that has read nothing of its answers for idle_timeout is cut off. */
+ * and a client that has read nothing of its answers for idle_timeout is cut off: its answers
+ * wait in out (the socket takes no more), or in nghttp2 behind the flow-control window the
+ * client does not open (calls open, none of them waiting for request bytes). The second kind
+ * was held for ever, each of its answered calls still open (test_otlp_grpc.
+ * test_answers_that_wait_hold_no_request). */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct grpcin *g = arg;
@@ -358,8 +362,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         next = cn->next;
         grpc_conn_expire(cn->h2, now, g->o->request_timeout);
         if (now - cn->active_ns >= g->o->idle_timeout) {
-            if (cn->out_off < cn->out.len) { /* it does not read: nothing more to do for it */
-                conn_close(cn);
+            if (cn->out_off < cn->out.len ||
+                (grpc_conn_calls(cn->h2) && !grpc_conn_arriving(cn->h2))) {
+                conn_close(cn); /* it does not read: nothing more to do for it */
                 continue;
             }
             if (!grpc_conn_calls(cn->h2)) {

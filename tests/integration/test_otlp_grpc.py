@@ -360,9 +360,10 @@ def test_answers_that_wait_hold_no_request():
     """A client that lets no answer's DATA through (SETTINGS_INITIAL_WINDOW_SIZE 0) keeps each of
     its calls open after it was answered; each call must then hold its answer only, not its
     request: 90 requests of 1 MB leave spillway's memory about where it was (it held all 90 MB
-    before the request was freed once handed over)."""
+    before the request was freed once handed over). Reading nothing, it is cut off after
+    idle_timeout (it was held for ever)."""
     big = b"\xa2\x06" + bytes([0xc0, 0x84, 0x3d]) + b"x" * 1_000_000  # an unknown field of 1 MB
-    with Spillway(conf(max_message_size="2MiB")) as sw, H2Raw(None) as h:
+    with Spillway(conf(max_message_size="2MiB", idle_timeout="4s")) as sw, H2Raw(None) as h:
         sw.start()
         h.cmd("connect", port=sw.ports["grpc"])
         h.cmd("preface", settings={"4": 0})
@@ -378,6 +379,8 @@ def test_answers_that_wait_hold_no_request():
         grown = rss_kib(sw.proc.pid) - rss0
         check(grown < 30 * 1024, f"memory grew by {grown} KiB: the requests are held")
         check(input_stats(sw)["rejected"] == 0, "nothing refused")
+        wait_for(lambda: input_stats(sw)["connections"] == 0, 30,
+                 "the client taking none of its answers cut off after idle_timeout")
         check(sw.stop() == 0, "clean stop")
 
 
