@@ -215,6 +215,8 @@ FB_CONF = """[SERVICE]
     port         {port}
     buffer_max_size 16M
     buffer_chunk_size 1M
+    http2        on
+    successful_response_code 200
 [OUTPUT]
     name         null
     match        *
