@@ -11,7 +11,8 @@
  *
  * What must hold: no crash, no read past the input, no leak (the session frees every call it
  * made); a call is handed to the handler at most once, on an odd (client) stream, with a path;
- * no more calls are open at once than max_concurrent_streams; what the session sends stays
+ * no more calls are open at once than max_concurrent_streams; none is still arriving once every
+ * call expired; what the session sends stays
  * bounded by what was read (an answer per request, a PING ACK per PING: at most 64 bytes out
  * per byte in, plus the SETTINGS and a GOAWAY); every call answered at once is answered in what
  * the session sends (its response HEADERS, or a RST_STREAM), unless the client reset that
@@ -228,6 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pausing)
             grpc_conn_pause(c, (int)((off / chunk) & 1));
         failed = grpc_conn_recv(c, in + off, n) < 0;
+        FUZZ_CHECK(grpc_conn_arriving(c) <= grpc_conn_calls(c), "more calls arriving than open");
         FUZZ_CHECK(grpc_conn_calls(c) <= MAX_STREAMS, "%d calls open, over %d", grpc_conn_calls(c),
                    MAX_STREAMS);
         answer_later(&x, c);
@@ -238,6 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     answer_later(&x, c);
     grpc_conn_pause(c, 0);
     grpc_conn_expire(c, INT64_MAX / 2, 0);
+    FUZZ_CHECK(grpc_conn_arriving(c) == 0, "a call still arriving after every call expired");
     failed |= drain(c, &out, &sent, &sent_frames) < 0;
     /* Closed by nghttp2 itself: the client broke HTTP/2 (answers not yet sent are dropped). */
     int closed = failed || grpc_conn_done(c);
