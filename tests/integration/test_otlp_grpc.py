@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from otlp_fixtures import LOGS, METRICS, N_RECORDS, TRACE, TRACES
@@ -463,6 +464,61 @@ def test_sigterm_lets_a_call_in_flight_finish():
         pb.close()
 
 
+def test_flow_control_holds_a_call_while_the_pipeline_is_full():
+    """While the pipeline is full (when_full: block), the request bytes read are not
+    acknowledged: a client sending a 3 MB call stops once its window (1 MiB) is spent, without
+    an answer and without the connection being closed; once the sink takes events again the
+    window opens, the rest arrives, and the call is answered OK."""
+    dead_port = free_port()  # nothing listens there until the test starts a listener
+    conf_full = f"""
+data_dir: ./data
+shutdown_timeout: 2s
+admin: {{socket: ./run/admin.sock, http: ""}}
+pipeline: {{partitions: 1, memory_limit: 1MiB, when_full: block}}
+routes: [{{name: all, sinks: [slow]}}]
+sinks: [{{name: slow, type: tcp, address: "127.0.0.1:{dead_port}", connect_timeout: 100ms}}]
+inputs:
+  - {{name: grpc, type: otlp_grpc, listen: "127.0.0.1:{{grpc}}", max_message_size: 8MiB}}
+"""
+    pb = OtlpProtobuf()
+    listener = None
+    try:
+        gc = OtlpGrpcClient(pb)
+        with Spillway(conf_full) as sw:
+            sw.start()
+            port = sw.ports["grpc"]
+            recs = [{"timeUnixNano": "1544712660300000000",
+                     "body": {"stringValue": f"record {i} " + "z" * 200}} for i in range(500)]
+            r = gc.export(port, "logs", {"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]},
+                          repeat=200)
+            check(r["code"] == "UNAVAILABLE", f"the pipeline full: {r}")
+            before = input_stats(sw)["bytes"]
+            # An unknown field of 3 MB: a valid request that gives no event.
+            big = b"\xa2\x06" + bytes([0xc0, 0x8d, 0xb7, 0x01]) + b"x" * 3_000_000
+            result = {}
+            th = threading.Thread(target=lambda: result.update(
+                gc.export(port, "logs", raw=big, timeout=120)))
+            th.start()
+            wait_for(lambda: input_stats(sw)["bytes"] - before > 900_000, 30,
+                     "the first MiB of the call read")
+            time.sleep(2)  # what must not happen: the rest read, or an answer
+            read = input_stats(sw)["bytes"] - before
+            check(th.is_alive() and read < 1_200_000 + 100_000,
+                  f"the client not held by flow control: {read} bytes read, answer {result}")
+            listener = subprocess.Popen(["socat", "-u", f"TCP-LISTEN:{dead_port},reuseaddr,fork",
+                                         "/dev/null"])
+            th.join(90)
+            check(not th.is_alive() and result.get("code") == "OK",
+                  f"the call answered once the pipeline had room: {result}")
+            check(input_stats(sw)["bytes"] - before >= len(big), "every byte of it read")
+            sw.stop()
+    finally:
+        if listener:
+            listener.terminate()
+            listener.wait(10)
+        pb.close()
+
+
 def h2_stalled_call(port, body):
     """A connection with a call half sent that will never end, written by hand (HPACK literals,
     no Huffman): what a client that hangs mid-call leaves open."""
@@ -607,7 +663,8 @@ def test_opentelemetry_js_sdk():
 
 if __name__ == "__main__":
     main([test_three_encodings_give_the_same_events, test_answers,
-          test_unavailable_with_retry_info_when_the_pipeline_is_full, test_raw_http2_bad_input,
+          test_unavailable_with_retry_info_when_the_pipeline_is_full,
+          test_flow_control_holds_a_call_while_the_pipeline_is_full, test_raw_http2_bad_input,
           test_a_client_that_never_reads, test_answers_that_wait_hold_no_request,
           test_idle_and_request_timeouts,
           test_sigterm_lets_a_call_in_flight_finish, test_sigterm_with_many_connections,
