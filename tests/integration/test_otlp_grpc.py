@@ -246,8 +246,8 @@ def test_raw_http2_bad_input():
     """Raw HTTP/2: a 100 MB length prefix answered RESOURCE_EXHAUSTED at once, and the connection
     serves the next call; truncated protobuf and wrong wire types INVALID_ARGUMENT; a message cut
     short then END_STREAM INVALID_ARGUMENT; a stream reset in the middle of a message: nothing of
-    it delivered, the connection goes on; a content type that is not gRPC: HTTP 415; a PING
-    answered; bytes that are not HTTP/2: the connection closed and counted. Every good record
+    it delivered, the connection goes on; a content type that is not gRPC: HTTP 415; compressed
+    but not with gzip: UNIMPLEMENTED; not a POST: 405; a PING answered; bytes that are not HTTP/2: the connection closed and counted. Every good record
     sent on the way arrives."""
     pb = OtlpProtobuf()
     try:
@@ -290,6 +290,14 @@ def test_raw_http2_bad_input():
             h.cmd("call", stream=15, path=LOGS_EXPORT, msg_b64=b64(good), ctype="application/json")
             s = h.answer(15)
             check(s["headers"][":status"] == "415" and grpc_status(s) is None, f"415: {s}")
+            # Compressed without grpc-encoding gzip: UNIMPLEMENTED; not a POST: HTTP 405.
+            h.cmd("call", stream=19, path=LOGS_EXPORT, msg_b64=b64(good), flag=1)
+            s = h.answer(19)
+            check(grpc_status(s) == "12" and "gzip" in s["trailers"].get("grpc-message", ""),
+                  f"compressed, not gzip: {s}")
+            h.cmd("call", stream=21, path=LOGS_EXPORT, msg_b64=b64(good), method="GET")
+            s = h.answer(21)
+            check(s["headers"][":status"] == "405" and grpc_status(s) is None, f"405: {s}")
             h.cmd("ping", hex="0102030405060708")
             r = h.cmd("read", until="ping_ack", timeout=10)
             check(r["state"]["ping_acks"] == ["0102030405060708"], f"PING ACK: {r['state']}")
@@ -305,12 +313,13 @@ def test_raw_http2_bad_input():
                     pass
             wait_for(lambda: input_stats(sw)["rejected"] == before + 1, 10,
                      "the bad connection counted in rejected")
-            h.cmd("call", stream=17, path=LOGS_EXPORT, msg_b64=b64(good))
-            check(grpc_status(h.answer(17)) == "0", "still serving")
+            h.cmd("call", stream=23, path=LOGS_EXPORT, msg_b64=b64(good))
+            check(grpc_status(h.answer(23)) == "0", "still serving")
             wait_events(sw, 3 * N_RECORDS["logs"])
             st = input_stats(sw)
-            # rejected: the 100 MB prefix, three undecodable calls, the 415, the bad connection.
-            check(st["received"] == 3 * N_RECORDS["logs"] and st["rejected"] == 6
+            # rejected: the 100 MB prefix, three undecodable calls, the 415, UNIMPLEMENTED, the
+            # 405, the bad connection.
+            check(st["received"] == 3 * N_RECORDS["logs"] and st["rejected"] == 8
                   and sw.proc.poll() is None, f"counters: {st}")
             wait_for(lambda: balanced(sw), 10, "the stats balance")
             check(sw.stop() == 0, "clean stop")

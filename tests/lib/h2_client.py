@@ -18,7 +18,8 @@ takes one JSON command per line on stdin and answers each with one JSON line on 
     {"op": "raw", "b64": ...}          bytes as they are
     {"op": "headers", "stream": N, "headers": [[name, value], ...], "end": bool}
     {"op": "call", "stream": N, "path": P, "msg_b64": M [, "length": L] [, "flag": F]
-                   [, "ctype": C] [, "gzip": bool] [, "cut": K] [, "end": bool]}
+                   [, "ctype": C] [, "method": M] [, "gzip": bool] [, "cut": K]
+                   [, "end": bool]}
                                        a gRPC request: HEADERS, then one DATA frame holding the
                                        5-byte prefix (flag F, length L: those of M unless given)
                                        and M (its first K bytes with cut); END_STREAM unless
