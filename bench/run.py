@@ -5,6 +5,10 @@ by the sinks), the spread, the ratio to the loopback limit measured in the same 
 bytes through the same transport into /dev/null), CPU seconds per million events, peak RSS.
 
 Usage: bench/run.py BUILD_DIR [scenario ...]     (environment: BENCH_EVENTS, BENCH_RUNS)
+
+With FLUENT_BIT naming a fluent-bit binary (built from its source elsewhere, never kept here),
+the OTLP scenarios (S7, S7J, S8) also run against Fluent Bit's `opentelemetry` input into its
+`null` output, with the same bodies and the same clients: rows FB-S7, FB-S7J, FB-S8.
 """
 import json
 import os
@@ -16,11 +20,16 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build-release"))
 BIN = os.path.join(BUILD, "spillway")
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
+GRPCLOAD = os.path.join(BUILD, "bench", "grpcload")
+FLUENT_BIT = os.environ.get("FLUENT_BIT")
+LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+GRPC_INFLIGHT = "16"  # calls in flight on each of S8's connections
 MOCK = os.path.join(BUILD, "tests", "kafka_mock")
 CACHE = os.path.join(ROOT, "bench", "cache")
 N = int(os.environ.get("BENCH_EVENTS", "2000000"))
@@ -61,7 +70,7 @@ def cache(kind, n=N):
     return path
 
 
-OTLP_BATCH = 512  # log records per OTLP request (S7, S7J)
+OTLP_BATCH = 512  # log records per OTLP request (S7, S7J, S8)
 
 
 def otlp_bodies():
@@ -80,7 +89,7 @@ def otlp_bodies():
 def events_of(name):
     if name == "S6":
         return N6
-    if name in ("S7", "S7J"):
+    if name.removeprefix("FB-") in ("S7", "S7J", "S8"):
         return N // OTLP_BATCH * OTLP_BATCH
     return N
 
@@ -199,6 +208,10 @@ def scenario(name):
         body, ctype = (pb, "application/x-protobuf") if name == "S7" else (js, "application/json")
         send = [LOADGEN, "post", f"127.0.0.1:{port}", "/v1/logs", body, ctype, "4",
                 str(N // OTLP_BATCH)]
+    elif name == "S8":
+        # S7's records over OTLP/gRPC: 4 connections, GRPC_INFLIGHT calls in flight on each.
+        inp = f"{{name: otlp, type: otlp_grpc, listen: '127.0.0.1:{port}'}}"
+        send = otlp_send(name, port)
     elif name == "S10":
         inp = f"{{name: app, type: forward, listen: '127.0.0.1:{port}'}}"
         send = [LOADGEN, "tcp", f"127.0.0.1:{port}", forward_cache(), "1"]
@@ -212,6 +225,77 @@ def scenario(name):
     return port, config("DIR", port, routes, sinks, pipeline, inp, parts), scripts, send, setup
 
 
+def otlp_send(name, port):
+    """The client command of OTLP scenario name (S7, S7J, S8) sending to 127.0.0.1:port."""
+    pb, js = otlp_bodies()
+    if name == "S8":
+        return [GRPCLOAD, f"127.0.0.1:{port}", LOGS_EXPORT, pb, "4", str(N // OTLP_BATCH),
+                GRPC_INFLIGHT]
+    body, ctype = (pb, "application/x-protobuf") if name == "S7" else (js, "application/json")
+    return [LOADGEN, "post", f"127.0.0.1:{port}", "/v1/logs", body, ctype, "4",
+            str(N // OTLP_BATCH)]
+
+
+FB_CONF = """[SERVICE]
+    flush        1
+    log_level    warn
+    http_server  on
+    http_listen  127.0.0.1
+    http_port    {mon}
+[INPUT]
+    name         opentelemetry
+    listen       127.0.0.1
+    port         {port}
+    buffer_max_size 16M
+    buffer_chunk_size 1M
+    http2        on
+    successful_response_code 200
+[OUTPUT]
+    name         null
+    match        *
+"""
+
+
+def fluent_bit_records(mon):
+    """Records Fluent Bit's null output has taken (its monitoring API), or -1 before it answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{mon}/api/v1/metrics", timeout=5) as r:
+            out = json.load(r)["output"]
+        return sum(o.get("proc_records", 0) for o in out.values())
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def run_fluent_bit(name):
+    """One run of OTLP scenario name (FB-S7, FB-S7J, FB-S8) against Fluent Bit's opentelemetry
+    input into its null output: the same bodies, the same clients, the same measures."""
+    scen = name.removeprefix("FB-")
+    port, mon = free_port(), free_port()
+    d = tempfile.mkdtemp(prefix=f"fluent-bit-bench-{scen}-")
+    with open(os.path.join(d, "fb.conf"), "w") as f:
+        f.write(FB_CONF.format(port=port, mon=mon))
+    log = open(os.path.join(d, "log"), "w")
+    p = subprocess.Popen([FLUENT_BIT, "-c", os.path.join(d, "fb.conf")], stdout=log, stderr=log,
+                         cwd=d)
+    wait(p, d, lambda: fluent_bit_records(mon) >= 0, name, 20)
+    time.sleep(0.2)
+    cpu0 = cpu_seconds(p.pid)
+    n = events_of(name)
+    t0 = time.monotonic()
+    sender = subprocess.Popen(otlp_send(scen, port), stdout=subprocess.PIPE)
+    sender.wait()
+    if sender.returncode:
+        sys.exit(f"{name}: the client failed (see {d}/log)")
+    wait(p, d, lambda: fluent_bit_records(mon) >= n, name)
+    elapsed = time.monotonic() - t0
+    cpu = cpu_seconds(p.pid) - cpu0
+    rss = peak_rss_mib(p.pid)
+    p.send_signal(signal.SIGTERM)
+    p.wait(60)
+    subprocess.run(["rm", "-rf", d])
+    return n / elapsed, cpu / n * 1e6, rss, "Fluent Bit opentelemetry -> null"
+
+
 def wait(p, d, cond, name, timeout=300):
     deadline = time.monotonic() + timeout
     while not cond():
@@ -221,6 +305,8 @@ def wait(p, d, cond, name, timeout=300):
 
 
 def run_once(name):
+    if name.startswith("FB-"):
+        return run_fluent_bit(name)
     port, conf, scripts, send, setup = scenario(name)
     d = tempfile.mkdtemp(prefix=f"spillway-bench-{name}-")
     os.makedirs(os.path.join(d, "scripts"))
@@ -273,6 +359,8 @@ def run_once(name):
         listener = subprocess.Popen(["socat", "-u", f"TCP-LISTEN:{setup},reuseaddr,fork",
                                      "/dev/null"])
     sender.wait()
+    if sender.returncode:
+        sys.exit(f"{name}: the client failed (see {d}/log)")
     wait(p, d, lambda: settled(d, n), name)
     elapsed = time.monotonic() - t0
     cpu = cpu_seconds(p.pid) - cpu0
@@ -310,7 +398,10 @@ def loopback(kind):
 
 
 def main():
-    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J", "S10"]
+    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J",
+                                          "S8", "S10"]
+    if FLUENT_BIT:
+        names += [f"FB-{n}" for n in names if n in ("S7", "S7J", "S8")]
     rows = []
     loop = {k: statistics.median(loopback(k) for _ in range(RUNS)) for k in ("ndjson", "syslog")}
     for name in names:

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 B=build-release
 cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build $B -j "$(nproc)" --target spillway loadgen micro_event kafka_mock >/dev/null
+cmake --build $B -j "$(nproc)" --target spillway loadgen grpcload micro_event kafka_mock >/dev/null
 python3 bench/run.py $B "$@"
 echo
 echo "micro-benchmarks (ns per event, one core):"

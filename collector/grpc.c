@@ -17,17 +17,18 @@
 struct call {
     struct grpc_conn *c;
     int32_t id;
-    char path[160];    /* :path; a longer one names no method spillway has */
-    int post;          /* :method POST */
-    int grpc;          /* content-type application/grpc (or +proto, ;params) */
-    int gzip;          /* grpc-encoding: gzip */
-    int64_t active_ns; /* the last time the call moved: a byte of it read or a frame sent */
-    int whole;         /* the request message arrived whole, or the call was answered before */
-    int answered;      /* a reply was submitted */
-    int discard;       /* request bytes are dropped from now on (answered early) */
-    struct buf msg;    /* the request as it arrives: prefix, then the message */
-    size_t held;       /* bytes read and not acknowledged: paused, or over the budget */
-    struct buf resp;   /* the answer's DATA: prefix and response message */
+    char path[160];     /* :path; a longer one names no method spillway has */
+    int post;           /* :method POST */
+    int grpc;           /* content-type application/grpc (or +proto, ;params) */
+    int gzip;           /* grpc-encoding: gzip */
+    int64_t started_ns; /* when its request began (again when a pause ends) */
+    int64_t active_ns;  /* the last time the call moved: a byte of it read or a frame sent */
+    int whole;          /* the request message arrived whole, or the call was answered before */
+    int answered;       /* a reply was submitted */
+    int discard;        /* request bytes are dropped from now on (answered early) */
+    struct buf msg;     /* the request as it arrives: prefix, then the message */
+    size_t held;        /* bytes read and not acknowledged: paused, or over the budget */
+    struct buf resp;    /* the answer's DATA: prefix and response message */
     size_t resp_off;
     char status[12];
     struct call *prev, *next;
@@ -216,6 +217,7 @@ static void request_done(struct grpc_conn *c, struct call *call)
     if (call->answered || call->whole || call->discard)
         return;
     call->whole = 1;
+    call->active_ns = time_mono_ns(); /* from now on, the answer is what must move */
     const unsigned char *m = (const unsigned char *)call->msg.data;
     if (call->msg.len < PREFIX) {
         refuse(c, call, GRPC_INVALID_ARGUMENT,
@@ -297,7 +299,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     }
     call->c = c;
     call->id = f->hd.stream_id;
-    call->active_ns = time_mono_ns();
+    call->started_ns = call->active_ns = time_mono_ns();
     DLIST_PUSH(c->calls, call);
     c->ncalls++;
     nghttp2_session_set_stream_user_data(s, call->id, call);
@@ -363,6 +365,19 @@ static int on_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* A frame nghttp2 refused. Counted here: a request past max_concurrent_streams, which nghttp2
+ * refuses with RST_STREAM REFUSED_STREAM while the client has not yet acknowledged the limit,
+ * and with a GOAWAY (PROTOCOL_ERROR) once it has (it broke the limit it agreed to). */
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int lib_error, void *ud)
+{
+    struct grpc_conn *c = ud;
+    if (f->hd.type == NGHTTP2_HEADERS && !call_of(c, f->hd.stream_id) &&
+        (lib_error == NGHTTP2_ERR_REFUSED_STREAM || (uint32_t)c->ncalls >= c->lim.max_streams) &&
+        c->h.refused)
+        c->h.refused(c->h.ud, 0, GRPC_UNAVAILABLE, "call over max_concurrent_streams");
+    return 0;
+}
+
 static int on_close(nghttp2_session *s, int32_t id, uint32_t error, void *ud)
 {
     struct grpc_conn *c = ud;
@@ -398,6 +413,7 @@ struct grpc_conn *grpc_conn_new(const struct grpc_limits *lim, const struct grpc
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_sent);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
     /* Request bytes are acknowledged by the server (ack), not as soon as they are read: that is
      * how a full pipeline slows the clients down. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -476,7 +492,7 @@ void grpc_conn_pause(struct grpc_conn *c, int paused)
     /* Calls stalled by the pause start their time again: they could not move. */
     int64_t now = time_mono_ns();
     for (struct call *call = c->calls; call; call = call->next)
-        call->active_ns = now;
+        call->started_ns = call->active_ns = now;
     release(c);
 }
 
@@ -491,16 +507,25 @@ int grpc_conn_calls(const struct grpc_conn *c)
     return c->ncalls;
 }
 
+int grpc_conn_arriving(const struct grpc_conn *c)
+{
+    int n = 0;
+    for (const struct call *call = c->calls; call; call = call->next)
+        n += !call->whole && !call->discard;
+    return n;
+}
+
 int grpc_conn_expire(struct grpc_conn *c, int64_t now_ns, int64_t age_ns)
 {
     if (c->paused) /* nothing can move while the pipeline is full: not the calls' doing */
         return 0;
     int n = 0;
     for (struct call *call = c->calls; call; call = call->next) {
-        if (now_ns - call->active_ns < age_ns)
+        /* A request not whole age_ns after it began, however slowly it trickles (a client that
+         * sends on after its answer too), or a whole one whose answer has not moved for as long
+         * (the client does not read it): the call is reset and its memory goes. */
+        if (now_ns - (call->whole ? call->active_ns : call->started_ns) < age_ns)
             continue;
-        /* A request that trickles, a client that sends on after its answer, or one that does
-         * not read its answer: the call is reset and its memory goes. */
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->id, NGHTTP2_CANCEL);
         call->active_ns = now_ns; /* until the reset closes it */
         if (!call->answered && c->h.refused)

@@ -40,7 +40,8 @@ struct grpc_handler {
      * grpc_conn_reply (now or later, while the connection lives). */
     void (*call)(void *ud, struct grpc_conn *c, int32_t id, const char *path, const char *msg,
                  size_t len);
-    /* A call the server answered itself with an error (status, and why): for counting. */
+    /* A call the server answered itself with an error (status, and why), or refused before it
+     * began (over max_concurrent_streams: http_status 0, GRPC_UNAVAILABLE): for counting. */
     void (*refused)(void *ud, int http_status, enum grpc_status status, const char *why);
     void *ud;
 };
@@ -81,9 +82,13 @@ void grpc_conn_pause(struct grpc_conn *c, int paused);
 void grpc_conn_goaway(struct grpc_conn *c);
 /* Calls open: started and not yet closed. */
 int grpc_conn_calls(const struct grpc_conn *c);
-/* Cancels (RST_STREAM) the calls that have not moved for age_ns (no byte of theirs read, no
- * frame of theirs sent): a request that trickles, a client that goes on sending after its
- * answer or does not read it. Not while paused: then nothing can move. Returns how many. */
+/* Calls whose request is still arriving (not whole, not answered early): the open calls that
+ * wait for the client to send, rather than for it to take its answer. */
+int grpc_conn_arriving(const struct grpc_conn *c);
+/* Cancels (RST_STREAM) the calls whose request is not whole age_ns after it began (a request
+ * that trickles, a client that goes on sending after its answer), and the whole ones whose
+ * answer has not moved for age_ns (a client that does not read it). Not while paused: then
+ * nothing can move, and a pause's end starts the calls' time again. Returns how many. */
 int grpc_conn_expire(struct grpc_conn *c, int64_t now_ns, int64_t age_ns);
 
 #endif

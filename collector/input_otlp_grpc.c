@@ -33,6 +33,7 @@
 #include "core/timeutil.h"
 
 #define READ_CHUNK (64 * 1024)
+#define OUT_MAX    (4u << 20) /* answers a client has not read: past this, it is not read either */
 #define WINDOW     (1u << 20) /* receive window per call and per connection */
 #define RETRY_S    1          /* the delay UNAVAILABLE asks for while the pipeline is full */
 
@@ -182,12 +183,14 @@ static void on_call(void *ud, struct grpc_conn *h2, int32_t id, const char *path
         reply(cn, id, GRPC_UNAVAILABLE, "out of memory answering");
 }
 
-/* A call the gRPC layer refused itself (not gRPC, too large, cut short, too slow). */
+/* A call the gRPC layer refused itself: not gRPC, too large, cut short, too slow (rejected), or
+ * over max_concurrent_streams (UNAVAILABLE: refused, as the calls answered so while the pipeline
+ * is full). */
 static void on_refused(void *ud, int http_status, enum grpc_status st, const char *why)
 {
     struct gconn *cn = ud;
     struct grpcin *g = cn->g;
-    counter_add(&g->in->stats.rejected, 1);
+    counter_add(st == GRPC_UNAVAILABLE ? &g->in->stats.refused : &g->in->stats.rejected, 1);
     int64_t sup = log_limit_take(&g->lim);
     if (sup >= 0)
         log_warn("otlp_grpc call refused", "{s:s, s:i, s:i, s:s, s:I}", "input", g->in->name,
@@ -195,21 +198,37 @@ static void on_refused(void *ud, int http_status, enum grpc_status st, const cha
                  (json_int_t)sup);
 }
 
+/* Takes what the session has to send into out, up to OUT_MAX bytes not yet written: past that
+ * the client is not reading its answers, and the connection is not read either (update_reading)
+ * until it does, so what a client that never reads makes spillway hold stays under OUT_MAX plus
+ * the answers to one read. Answers left in nghttp2's own queue would not be bounded: the first
+ * version took from it only once out was all written, so out never reached OUT_MAX, the
+ * connection was read on and nghttp2 queued answers without end (63 MB of calls read from a
+ * client that read nothing, test_otlp_grpc.test_a_client_that_never_reads). Returns -1 when
+ * the session failed. */
+static int conn_take(struct gconn *cn)
+{
+    size_t pending = cn->out.len - cn->out_off;
+    if (pending >= OUT_MAX)
+        return 0;
+    if (cn->out_off && (pending == 0 || cn->out_off >= pending)) { /* slide the rest down */
+        memmove(cn->out.data, cn->out.data + cn->out_off, pending);
+        cn->out.len = pending;
+        cn->out_off = 0;
+    }
+    return grpc_conn_send(cn->h2, &cn->out, OUT_MAX - pending) < 0 ? -1 : 0;
+}
+
 /* Writes what is pending, and what the session has to send, as far as the socket takes it. */
 static void conn_flush(struct gconn *cn)
 {
     for (;;) {
-        if (cn->out_off == cn->out.len) {
-            buf_reset(&cn->out);
-            cn->out_off = 0;
-            ssize_t n = grpc_conn_send(cn->h2, &cn->out, 256 * 1024);
-            if (n < 0) {
-                cn->closing = 1;
-                break;
-            }
-            if (n == 0)
-                break;
+        if (conn_take(cn) < 0) {
+            cn->closing = 1;
+            break;
         }
+        if (cn->out_off == cn->out.len)
+            break;
         ssize_t w =
             send(cn->fd, cn->out.data + cn->out_off, cn->out.len - cn->out_off, MSG_NOSIGNAL);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -228,6 +247,11 @@ static void conn_flush(struct gconn *cn)
         cn->out_off += (size_t)w;
         cn->active_ns = time_mono_ns();
         cn->blocked_ns = 0;
+    }
+    if (cn->out_off == cn->out.len) { /* all written: keep at most a small buffer */
+        buf_reset(&cn->out);
+        cn->out_off = 0;
+        buf_trim(&cn->out, 256 * 1024);
     }
     /* While stopping, the loop no longer runs: drain() polls the sockets itself. */
     if (cn->out_off < cn->out.len && !cn->g->stopped)
@@ -257,6 +281,7 @@ static int conn_read(struct gconn *cn)
     cn->active_ns = time_mono_ns();
     int rc = grpc_conn_recv(cn->h2, g->rbuf, (size_t)n);
     if (rc) {
+        counter_add(&g->in->stats.rejected, 1);
         int64_t sup = log_limit_take(&g->lim);
         if (sup >= 0)
             log_warn(rc == -ENOMEM ? "otlp_grpc connection closed: out of memory"
@@ -342,7 +367,11 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 }
 
 /* Once a second: calls that trickle are cancelled, idle connections closed (with a GOAWAY),
- * and a client that has read nothing of its answers for idle_timeout is cut off. */
+ * and a client that has read nothing of its answers for idle_timeout is cut off: its answers
+ * wait in out (the socket takes no more), or in nghttp2 behind the flow-control window the
+ * client does not open (calls open, none of them waiting for request bytes). The second kind
+ * was held for ever, each of its answered calls still open (test_otlp_grpc.
+ * test_answers_that_wait_hold_no_request). */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct grpcin *g = arg;
@@ -354,9 +383,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             conn_close(cn); /* it has read nothing of its answers all this time */
             continue;
         }
-        if (now - cn->active_ns >= g->o->idle_timeout && !grpc_conn_calls(cn->h2)) {
-            grpc_conn_goaway(cn->h2);
-            cn->closing = 1;
+        if (now - cn->active_ns >= g->o->idle_timeout) {
+            if (grpc_conn_calls(cn->h2) && !grpc_conn_arriving(cn->h2)) {
+                conn_close(cn); /* its calls wait for it to take their answers: it does not */
+                continue;
+            }
+            if (!grpc_conn_calls(cn->h2)) {
+                grpc_conn_goaway(cn->h2);
+                cn->closing = 1;
+            }
         }
         conn_flush(cn);
         if (conn_finished(cn))
@@ -422,7 +457,9 @@ static void otlp_grpc_resume(struct input *in)
 
 /* The event loop no longer runs: every connection gets a GOAWAY, then the calls in flight are
  * read, handed over and answered (waiting for room in the pipeline) until they are done or the
- * time for reading is over. */
+ * time for reading is over. Every connection is polled: the first version polled the 64 newest,
+ * so behind 64 clients hanging in a call an older connection's call was never read, and was
+ * lost (test_otlp_grpc.test_sigterm_with_many_connections). */
 static void drain(struct grpcin *g)
 {
     g->stopping = 1;
@@ -440,14 +477,14 @@ static void drain(struct grpcin *g)
                 conn_flush(cn);
             }
         }
-        int n = 0;
+        nfds_t n = 0;
         for (struct gconn *cn = g->conns; cn; cn = cn->next) {
             fds[n] = (struct pollfd){cn->fd, POLLIN | (cn->out_off < cn->out.len ? POLLOUT : 0)};
             who[n++] = cn;
         }
-        if (poll(fds, (nfds_t)n, 100) < 0 && errno != EINTR)
+        if (poll(fds, n, 100) < 0 && errno != EINTR)
             break;
-        for (int i = 0; i < n; i++) {
+        for (nfds_t i = 0; i < n; i++) {
             struct gconn *cn = who[i];
             if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(cn) < 0)
                 cn->closing = 1;
@@ -509,7 +546,10 @@ static const struct cfg_key otlp_grpc_keys[] = {
      "none of its answers this long is cut off.",
      0, 1, 86400},
     {"request_timeout", CFG_DURATION, offsetof(struct grpc_opts, request_timeout), "30s",
-     "A call whose request is not whole this long after it began is cancelled.", 0, 1, 3600},
+     "A call whose request is not whole this long after it began is cancelled, and so is one "
+     "whose answer the client leaves unread this long (the time stops while the pipeline is "
+     "full).",
+     0, 1, 3600},
     {0},
 };
 

@@ -20,6 +20,8 @@ const char *otlp_content_type(enum otlp_encoding enc)
 static int pack(struct buf *out, const ProtobufCMessage *msg)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n == 0) /* the empty response: out may have no memory yet, and NULL + 0 is undefined */
+        return 0;
     if (buf_reserve(out, n))
         return -ENOMEM;
     out->len += protobuf_c_message_pack(msg, (uint8_t *)out->data + out->len);

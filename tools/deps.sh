@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-de
 libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
 libxxhash-dev protobuf-c-compiler libprotobuf-c-dev libnghttp2-dev libmsgpack-dev libsystemd-dev
 python3 curl socat netcat-openbsd bsdutils tmux kcat protobuf-compiler python3-protobuf python3-grpcio
-python3-fluent-logger python3-msgpack systemd-journal-remote"
+python3-fluent-logger python3-msgpack systemd-journal-remote python3-h2"
 FUZZ_PKGS="clang libclang-rt-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS $FUZZ_PKGS"
 missing=""

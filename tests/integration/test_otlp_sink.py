@@ -1,8 +1,8 @@
 """Issue 16 point 4: the otlp sink. A round trip: spillway A receives OTLP (logs, spans, every metric
 type), routes it to a file and to its otlp sink, which exports into spillway B's http input; B's
 events must be A's (apart from received_at and source, which each input sets), over http/protobuf,
-http/json and gRPC (through a gRPC receiver run by the test with python3-grpcio, which passes what
-it gets on to B; once spillway has its own gRPC input, A's sink points at B's directly). And the
+http/json and gRPC (into B's otlp_grpc input directly, with and without gzip, and through a gRPC
+receiver run by the test with python3-grpcio, which passes what it gets on to B). And the
 answers, as the OTLP specification says: 503 with Retry-After and gRPC UNAVAILABLE with a RetryInfo
 are retried after the delay asked; 400 and INVALID_ARGUMENT dead-letter the request's events with
 the answer; a partial success dead-letters as many events as were rejected and keeps its message as
@@ -16,9 +16,9 @@ import threading
 import time
 import urllib.request
 
+from otlp_fixtures import LOGS, METRICS, TRACES
 from spillway_test import (BIN, OtlpGrpcReceiver, OtlpProtobuf, Spillway, check, count_lines,
                            free_port, main, read_ndjson, run, socat_send, wait_for)
-from test_otlp_http import LOGS, METRICS, TRACES
 from test_sink_types import make_certs
 
 RECEIVER = """
@@ -115,6 +115,27 @@ def test_round_trip_over_http():
                 a.start()
                 send_telemetry(a)
                 check_round_trip(a, b, "otel")
+                check(a.stop() == 0, "A stops clean")
+
+
+def test_round_trip_over_grpc_into_spillway():
+    """grpc, A's sink into B's otlp_grpc input, compressed (the default) and not: the same
+    events; B answered every call OK."""
+    for compression in ("gzip", "none"):
+        with Spillway(RECEIVER.replace("inputs: [", 'inputs: [{name: grpc, type: otlp_grpc, '
+                                       'listen: "127.0.0.1:{grpc}"}, ')) as b:
+            b.start()
+            conf = sender({"otel": f"protocol: grpc, compression: {compression}, "
+                                   f"endpoint: 'http://127.0.0.1:{b.ports['grpc']}'"})
+            with Spillway(conf) as a:
+                a.start()
+                send_telemetry(a)
+                check_round_trip(a, b, "otel")
+                st = next(i for i in ctl(b, "stats")["inputs"] if i["name"] == "grpc")
+                check(st["received"] == N_TELEMETRY and st["rejected"] == 0
+                      and st["refused"] == 0, f"B's otlp_grpc input: {st}")
+                check({e["source"] for e in read_ndjson(b.path("out.ndjson"))} == {"grpc"},
+                      "every event came over gRPC")
                 check(a.stop() == 0, "A stops clean")
 
 
@@ -374,5 +395,6 @@ def test_http_json_answers():
 
 
 if __name__ == "__main__":
-    main([test_round_trip_over_http, test_round_trip_over_grpc, test_grpc_over_tls,
+    main([test_round_trip_over_http, test_round_trip_over_grpc_into_spillway,
+          test_round_trip_over_grpc, test_grpc_over_tls,
           test_grpc_answers, test_http_answers, test_http_json_answers])

@@ -4,12 +4,14 @@ from proto/ by protoc at test time (the same as otlp_pb.py). Run by /usr/bin/pyt
 spillway_test.OtlpGrpcClient drives it.
 
     otlp_grpc_client.py GEN_DIR TARGET SIGNAL [--gzip] [--raw] [--path PATH] [--timeout S]
+                        [--repeat N]
 
 reads the request from stdin: an OTLP/JSON document (hex ids), or with --raw the message's bytes
 as they are (to send what is not a request), and calls SIGNAL's Export method on TARGET
 (host:port, h2c), or PATH instead. Prints one JSON object: {"code": the status name, "message",
 "response": the Export*ServiceResponse as proto3 JSON (when OK), "retry_s": the RetryInfo delay
-in seconds when the status carried one}."""
+in seconds when the status carried one}. With --repeat, the call is made up to N times on one
+channel, stopping at the first that is not OK; "calls_ok" says how many were OK."""
 import json
 import sys
 
@@ -45,6 +47,7 @@ def main():
     target, signal, args = sys.argv[2], sys.argv[3], sys.argv[4:]
     path = args[args.index("--path") + 1] if "--path" in args else METHODS[signal]
     timeout = float(args[args.index("--timeout") + 1]) if "--timeout" in args else 30
+    repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else 1
     data = sys.stdin.buffer.read()
     if "--raw" not in args:
         doc = hex_ids_to_base64(json.loads(data))
@@ -53,14 +56,19 @@ def main():
     with grpc.insecure_channel(target, compression=compression) as ch:
         call = ch.unary_unary(path, request_serializer=lambda b: b,
                               response_deserializer=lambda b: b)
-        out = {"code": "OK", "message": ""}
-        try:
-            body = call(data, timeout=timeout)
-            msg = RESPONSES[signal]()
-            msg.ParseFromString(body)
-            out["response"] = json_format.MessageToDict(msg)
-        except grpc.RpcError as e:
-            out = {"code": e.code().name, "message": e.details() or "", "retry_s": retry_of(e)}
+        ok = 0
+        for _ in range(repeat):
+            out = {"code": "OK", "message": ""}
+            try:
+                body = call(data, timeout=timeout)
+                msg = RESPONSES[signal]()
+                msg.ParseFromString(body)
+                out["response"] = json_format.MessageToDict(msg)
+                ok += 1
+            except grpc.RpcError as e:
+                out = {"code": e.code().name, "message": e.details() or "", "retry_s": retry_of(e)}
+                break
+        out["calls_ok"] = ok
     json.dump(out, sys.stdout)
 
 

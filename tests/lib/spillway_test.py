@@ -158,14 +158,14 @@ def check_canonical(ev, source=None):
 class Spillway:
     """One spillway process in its own temporary directory.
 
-    config: YAML text; {tcp}, {udp}, {http}, {admin_http}, {dir} are replaced by free ports
-    and the directory. Use as a context manager; the directory is removed unless the test
+    config: YAML text; {tcp}, {udp}, {http}, {grpc}, {admin_http}, {dir} are replaced by free
+    ports and the directory. Use as a context manager; the directory is removed unless the test
     failed (then its path is printed for inspection)."""
 
     def __init__(self, config=None, extra_files=None, env=None, args=None):
         self.dir = tempfile.mkdtemp(prefix="spillway-test-")
         self.ports = {"tcp": free_port(), "udp": free_port(socket.SOCK_DGRAM),
-                      "http": free_port(), "admin_http": free_port()}
+                      "http": free_port(), "grpc": free_port(), "admin_http": free_port()}
         self.config_path = None
         if config is not None:
             text = config
@@ -312,11 +312,14 @@ class OtlpGrpcClient:
               "python3-grpcio, or tools/deps.sh)")
         self.pb = pb
 
-    def export(self, port, signal, doc=None, raw=None, gzip=False, path=None, timeout=30):
+    def export(self, port, signal, doc=None, raw=None, gzip=False, path=None, timeout=30,
+               repeat=1):
         """Calls signal's Export on 127.0.0.1:port with doc (an OTLP/JSON dict) or the raw bytes;
-        returns {"code", "message", "response" (OK), "retry_s" (RetryInfo)}."""
+        returns {"code", "message", "response" (OK), "retry_s" (RetryInfo)}. With repeat, the
+        same call is made up to that many times on one channel, until one is not OK: "calls_ok"
+        says how many were."""
         args = [OtlpProtobuf.PYTHON, self.HELPER, self.pb.dir, f"127.0.0.1:{port}", signal,
-                "--timeout", str(timeout)]
+                "--timeout", str(timeout), "--repeat", str(repeat)]
         args += ["--gzip"] if gzip else []
         args += ["--raw"] if raw is not None else []
         args += ["--path", path] if path else []
@@ -324,6 +327,59 @@ class OtlpGrpcClient:
         r = subprocess.run(args, input=data, capture_output=True, timeout=timeout + 30)
         check(r.returncode == 0, f"otlp_grpc_client: {r.stderr.decode(errors='replace')}")
         return json.loads(r.stdout)
+
+
+class H2Raw:
+    """A raw HTTP/2 client in a process of its own (tests/lib/h2_client.py run by /usr/bin/python3
+    with python3-h2's frame and header layers), for what no gRPC library sends. cmd(op, **args)
+    runs one of its commands and returns its answer (a dict), failing the test when the command
+    failed. A test that needs it fails when python3-h2 is missing, saying so; it never skips."""
+
+    HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "h2_client.py")
+
+    def __init__(self, port=None):
+        r = subprocess.run([OtlpProtobuf.PYTHON, "-c", "import h2, hpack, hyperframe"],
+                           capture_output=True)
+        check(r.returncode == 0, f"{OtlpProtobuf.PYTHON} has no h2 (apt-get install python3-h2, "
+              "or tools/deps.sh)")
+        self.p = subprocess.Popen([OtlpProtobuf.PYTHON, self.HELPER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        if port is not None:
+            self.cmd("connect", port=port)
+            self.cmd("preface")
+
+    def cmd(self, op, **args):
+        self.p.stdin.write(json.dumps(dict(args, op=op)) + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        check(line, f"h2_client exited during {op}")
+        r = json.loads(line)
+        check(r.pop("ok"), f"h2_client {op}: {r.get('error')}")
+        return r
+
+    def answer(self, stream, timeout=30):
+        """Reads until stream is answered or reset; returns its state (headers, trailers, data
+        (base64), reset)."""
+        r = self.cmd("read", until=f"end:{stream}", timeout=timeout)
+        check(r["met"], f"stream {stream} not answered within {timeout}s: {r['state']}")
+        return r["state"]["streams"][str(stream)]
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class OtlpGrpcReceiver:
