@@ -1,8 +1,18 @@
 #!/usr/bin/env python3
 """spillway's benchmark harness (issue 9). Runs each scenario several times against a Release
 build and prints one table: median events/s end to end (first byte sent -> last event handled
-by the sinks), the spread, the ratio to the loopback limit measured in the same run (the same
-bytes through the same transport into /dev/null), CPU seconds per million events, peak RSS.
+by the sinks), the spread, the ratio to the scenario's limit or peer measured in the same run,
+CPU seconds per million events, peak RSS.
+
+The limits and peers, each run RUNS times in the same invocation as the scenarios:
+- loopback: the same bytes through the same transport into /dev/null (socat), for every
+  scenario over TCP or HTTP;
+- rsyslog (S4's peer): rsyslogd 8 from Debian (installed when missing), imtcp -> omfile with a
+  raw template, its own process and config in a temp dir, fed S4's exact bytes by the same
+  client; done when its file holds every message;
+- kcat (S6's "spill limit", as loopback is for TCP): `kcat -P` (librdkafka's own producer,
+  idempotent, acks=all) putting S6's exact records into a topic of 8 partitions of the same
+  mock cluster; its start and stop, timed the same way with no input, are taken off.
 
 Usage: bench/run.py BUILD_DIR [scenario ...]     (environment: BENCH_EVENTS, BENCH_RUNS)
 
@@ -12,6 +22,7 @@ the OTLP scenarios (S7, S7J, S8) also run against Fluent Bit's `opentelemetry` i
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -33,8 +44,8 @@ GRPC_INFLIGHT = "16"  # calls in flight on each of S8's connections
 MOCK = os.path.join(BUILD, "tests", "kafka_mock")
 CACHE = os.path.join(ROOT, "bench", "cache")
 N = int(os.environ.get("BENCH_EVENTS", "2000000"))
-# S6 spills into librdkafka's mock broker, which keeps only 5 MiB per partition (older records
-# are deleted as by retention): 120,000 events over 8 partitions stay under that.
+# S6 and S9 go through librdkafka's mock broker, which keeps only 5 MiB per partition (older
+# records are deleted as by retention): 120,000 events over 8 partitions stay under that.
 N6 = min(N, int(os.environ.get("BENCH_SPILL_EVENTS", "120000")))
 PARTS = os.environ.get("BENCH_PARTITIONS", "2")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -87,7 +98,7 @@ def otlp_bodies():
 
 
 def events_of(name):
-    if name == "S6":
+    if name in ("S6", "S9"):
         return N6
     if name.removeprefix("FB-") in ("S7", "S7J", "S8"):
         return N // OTLP_BATCH * OTLP_BATCH
@@ -304,9 +315,57 @@ def wait(p, d, cond, name, timeout=300):
         time.sleep(0.01)
 
 
+class Mock:
+    """librdkafka's mock cluster (tests/tools/kafka_mock), one broker, in its own process."""
+
+    def __init__(self):
+        self.p = subprocess.Popen([MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        self.boot = self.p.stdout.readline().split()[1]
+
+    def topic(self, name, partitions):
+        self.p.stdin.write(f"topic {name} {partitions}\n")
+        self.p.stdin.flush()
+        if self.p.stdout.readline().strip() != "ok":
+            sys.exit(f"kafka_mock: cannot create topic {name}")
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(10)
+
+
+def start_spillway(d, name, conf, tag=""):
+    """Writes conf into d and starts spillway on it; returns the process once its admin socket
+    is there."""
+    with open(os.path.join(d, f"c{tag}.yaml"), "w") as f:
+        f.write(conf)
+    log = open(os.path.join(d, f"log{tag}"), "w")
+    p = subprocess.Popen([BIN, "run", "-c", os.path.join(d, f"c{tag}.yaml")], stderr=log, cwd=d)
+    sock = os.path.join(d, f"admin{tag}.sock")
+    deadline = time.monotonic() + 20
+    while not os.path.exists(sock):
+        if p.poll() is not None or time.monotonic() > deadline:
+            with open(os.path.join(d, f"log{tag}")) as f:
+                sys.exit(f"{name}: spillway did not start:\n{f.read()[-3000:]}")
+        time.sleep(0.02)
+    time.sleep(0.2)
+    return p
+
+
+def stop(*procs):
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(60)
+
+
 def run_once(name):
+    """One run of scenario name: a list of rows (row name, events/s, CPU s per million events,
+    peak RSS MiB, note); most scenarios make one row, S6 two (ingest, drain)."""
     if name.startswith("FB-"):
-        return run_fluent_bit(name)
+        return [(name, *run_fluent_bit(name))]
+    if name == "S9":
+        return run_kafka_mode()
     port, conf, scripts, send, setup = scenario(name)
     d = tempfile.mkdtemp(prefix=f"spillway-bench-{name}-")
     os.makedirs(os.path.join(d, "scripts"))
@@ -315,49 +374,27 @@ def run_once(name):
             f.write(v)
     mock = listener = None
     if name == "S6":
-        mock = subprocess.Popen([MOCK, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
-        boot = mock.stdout.readline().split()[1]
-        mock.stdin.write("topic spill 8\n")
-        mock.stdin.flush()
-        mock.stdout.readline()
-        conf = conf.replace("BOOT", f"'{boot}'")
-    conf = conf.replace("DIR", d)
-    with open(os.path.join(d, "c.yaml"), "w") as f:
-        f.write(conf)
-    log = open(os.path.join(d, "log"), "w")
-    p = subprocess.Popen([BIN, "run", "-c", os.path.join(d, "c.yaml")], stderr=log, cwd=d)
-    deadline = time.monotonic() + 20
-    while not os.path.exists(os.path.join(d, "admin.sock")):
-        if p.poll() is not None or time.monotonic() > deadline:
-            with open(os.path.join(d, "log")) as f:
-                sys.exit(f"{name}: spillway did not start:\n{f.read()[-3000:]}")
-        time.sleep(0.02)
-    time.sleep(0.2)
+        mock = Mock()
+        mock.topic("spill", 8)
+        conf = conf.replace("BOOT", f"'{mock.boot}'")
+    p = start_spillway(d, name, conf.replace("DIR", d))
     cpu0 = cpu_seconds(p.pid)
     n = events_of(name)
     t0 = time.monotonic()
     sender = subprocess.Popen(send, stdout=subprocess.PIPE)
-    extra = ""
     reloads = []
     if name == "S2R":  # a script save every second while S2 runs (the directory is watched)
-        stop = threading.Event()
+        stop_saving = threading.Event()
 
         def saver():
-            while not stop.wait(1.0):
+            while not stop_saving.wait(1.0):
                 with open(os.path.join(d, "scripts", "s2.lua"), "w") as f:
                     f.write(S2_SCRIPT + f"-- save {len(reloads)}\n")
                 reloads.append(1)
         th = threading.Thread(target=saver)
         th.start()
     if name == "S6":
-        # The sink stays down while everything is sent: what does not fit in 4 MiB spills.
-        # Then it comes up and the backlog drains: ingest and drain rates are reported apart.
-        sender.wait()
-        wait(p, d, lambda: received(d) >= n, name)
-        t1 = time.monotonic()
-        listener = subprocess.Popen(["socat", "-u", f"TCP-LISTEN:{setup},reuseaddr,fork",
-                                     "/dev/null"])
+        return run_spill(p, d, n, t0, cpu0, sender, setup, mock)
     sender.wait()
     if sender.returncode:
         sys.exit(f"{name}: the client failed (see {d}/log)")
@@ -365,24 +402,107 @@ def run_once(name):
     elapsed = time.monotonic() - t0
     cpu = cpu_seconds(p.pid) - cpu0
     rss = peak_rss_mib(p.pid)
+    note = ""
     if name == "S2R":
-        stop.set()
+        stop_saving.set()
         th.join()
-        extra = f"{len(reloads)} script saves during the run"
-    if name == "S6":
-        st = stats(d)
-        spilled = sum(x.get("spilled", 0) for x in st["partitions"])
-        lost = sum(x.get("spill_lost", 0) for x in st["partitions"])
-        extra = (f"{n:,} events: ingest {n / (t1 - t0):,.0f}/s, drain "
-                 f"{n / (time.monotonic() - t1):,.0f}/s, spilled {spilled:,}, lost {lost}")
-    p.send_signal(signal.SIGTERM)
-    p.wait(60)
-    for proc in (listener, mock):
-        if proc:
-            proc.terminate() if proc is listener else proc.stdin.close()
-            proc.wait(10)
+        note = f"{len(reloads)} script saves during the run"
+    stop(p)
     subprocess.run(["rm", "-rf", d])
-    return n / elapsed, cpu / n * 1e6, rss, extra
+    return [(name, n / elapsed, cpu / n * 1e6, rss, note)]
+
+
+def run_spill(p, d, n, t0, cpu0, sender, sink_port, mock):
+    """S6 after its sender started. The sink stays down while everything is sent: what does not
+    fit in 4 MiB spills. Ingest ends when every event is either in memory or acknowledged by
+    Kafka (as kcat's time ends when its last record is). Then the sink comes up: the drain is
+    timed from its first delivery (the sink's reconnect backoff is not the spill path's) to the
+    last event delivered."""
+    sender.wait()
+    wait(p, d, lambda: received(d) >= n and unacked(d) == 0, "S6")
+    t1, cpu1 = time.monotonic(), cpu_seconds(p.pid)
+    st = stats(d)
+    spilled = sum(x.get("spilled", 0) for x in st["partitions"])
+    listener = subprocess.Popen(["socat", "-u", f"TCP-LISTEN:{sink_port},reuseaddr,fork",
+                                 "/dev/null"])
+    wait(p, d, lambda: stats(d)["sinks"][0]["delivered"] > 0, "S6")
+    t2, cpu2 = time.monotonic(), cpu_seconds(p.pid)
+    first = stats(d)["sinks"][0]["delivered"]
+    wait(p, d, lambda: settled(d, n), "S6")
+    t3, cpu3 = time.monotonic(), cpu_seconds(p.pid)
+    st = stats(d)
+    lost = sum(x.get("spill_lost", 0) for x in st["partitions"])
+    rss = peak_rss_mib(p.pid)
+    stop(p)
+    listener.terminate()
+    listener.wait(10)
+    mock.close()
+    subprocess.run(["rm", "-rf", d])
+    note = f"{n:,} events, {spilled:,} spilled, {lost} lost"
+    return [("S6 ingest", n / (t1 - t0), (cpu1 - cpu0) / n * 1e6, rss, note),
+            ("S6 drain", (n - first) / (t3 - t2), (cpu3 - cpu2) / (n - first) * 1e6, rss,
+             f"from the sink's first delivery ({t2 - t1:.2f} s after it came up)")]
+
+
+def unacked(d):
+    return sum(x.get("spill_unacked", 0) for x in stats(d)["partitions"])
+
+
+def run_kafka_mode():
+    """S9: Kafka as the pipeline. One collector process (the TCP input, producing every event
+    to a topic of 8 partitions) and one router process (consuming it in its group, a pass route,
+    a file sink), through the mock cluster. Timed from the first byte sent to the last event in
+    the router's file; the lag is what the router had still to deliver when the collector had
+    produced the last event."""
+    mock = Mock()
+    mock.topic("events", 8)
+    d = tempfile.mkdtemp(prefix="spillway-bench-S9-")
+    os.makedirs(os.path.join(d, "scripts"))
+    with open(os.path.join(d, "scripts", "pass.lua"), "w") as f:
+        f.write(PASS)
+    port = free_port()
+    kafka = f"kafka: {{brokers: '{mock.boot}', topic: events, group: bench}}"
+    procs = {}
+    for role in ("router", "collector"):
+        conf = config(d, port, "  - {name: r, script: pass.lua, sinks: [out]}",
+                      f"  - {{name: out, type: file, path: {d}/out.ndjson}}",
+                      f", memory_limit: 64MiB, mode: kafka, role: {role}, {kafka}")
+        conf = conf.replace("admin.sock", f"admin-{role}.sock").replace("/data", f"/data-{role}")
+        procs[role] = start_spillway(d, "S9", conf, f"-{role}")
+    col, rtr = procs["collector"], procs["router"]
+    def kstats(role):
+        r = subprocess.run([BIN, "ctl", "-s", os.path.join(d, f"admin-{role}.sock"), "--json",
+                            "stats"], capture_output=True, text=True)
+        return json.loads(r.stdout)
+
+    def delivered():
+        return kstats("router")["sinks"][0]["delivered"]
+    # One event first, through to the file: the router has joined its group and been given the
+    # partitions (the mock cluster would delete records a late router had not read yet).
+    n = events_of("S9")
+    data = cache("ndjson", n)
+    with open(data, "rb") as f, open(os.path.join(d, "first.ndjson"), "wb") as o:
+        o.write(f.readline())
+    subprocess.run([LOADGEN, "tcp", f"127.0.0.1:{port}", os.path.join(d, "first.ndjson"), "1"],
+                   check=True, stdout=subprocess.DEVNULL)
+    wait(rtr, d, lambda: delivered() >= 1, "S9", 60)
+    cpu0 = cpu_seconds(col.pid) + cpu_seconds(rtr.pid)
+    t0 = time.monotonic()
+    subprocess.run([LOADGEN, "tcp", f"127.0.0.1:{port}", data, "1"], check=True,
+                   stdout=subprocess.DEVNULL)
+    wait(col, d, lambda: kstats("collector")["kafka"]["produced"] >= n + 1, "S9")
+    t1 = time.monotonic()
+    lag = n + 1 - delivered()
+    wait(rtr, d, lambda: delivered() >= n + 1, "S9")
+    t2 = time.monotonic()
+    cpu = cpu_seconds(col.pid) + cpu_seconds(rtr.pid) - cpu0
+    rss = peak_rss_mib(col.pid) + peak_rss_mib(rtr.pid)
+    stop(col, rtr)
+    mock.close()
+    subprocess.run(["rm", "-rf", d])
+    return [("S9", n / (t2 - t0), cpu / n * 1e6, rss,
+             f"{n:,} events; lag when the collector had produced the last one: {lag:,} events, "
+             f"delivered {t2 - t1:.2f} s later; CPU and RSS of both processes")]
 
 
 def loopback(kind):
@@ -397,30 +517,147 @@ def loopback(kind):
     return N / (time.monotonic() - t0)
 
 
+def child_run(cmd):
+    """Runs cmd; returns its wall time and its CPU seconds and peak RSS MiB (rusage)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    if status:
+        sys.exit(f"{cmd[0]} failed: status {status}")
+    return time.monotonic() - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def kcat_limit():
+    """S6's spill limit: kcat -P putting S6's records into the mock cluster (see the top)."""
+    mock = Mock()
+    mock.topic("limit", 8)
+    cmd = ["kcat", "-P", "-b", mock.boot, "-t", "limit", "-X", "enable.idempotence=true",
+           "-X", "acks=all", "-l"]
+    empty, ecpu, _ = child_run(cmd + ["/dev/null"])
+    full, cpu, rss = child_run(cmd + [cache("ndjson", N6)])
+    mock.close()
+    return [("kcat -P", N6 / max(full - empty, 1e-6), max(cpu - ecpu, 0) / N6 * 1e6, rss,
+             f"S6's {N6:,} records; its start and stop ({empty:.2f} s) taken off")]
+
+
+RSYSLOG_CONF = """global(workDirectory="{d}" maxMessageSize="64k")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{port}")
+template(name="raw" type="string" string="%rawmsg%\\n")
+action(type="omfile" file="{d}/out.log" template="raw")
+"""
+
+
+def syslog_out_bytes(path):
+    """What rsyslog's raw template writes for an octet-counted file: each message and a
+    newline."""
+    memo = path + ".rawsize"
+    if os.path.exists(memo):
+        with open(memo) as f:
+            return int(f.read())
+    total, i = 0, 0
+    with open(path, "rb") as f:
+        data = f.read()
+    while i < len(data):
+        sp = data.index(b" ", i)
+        n = int(data[i:sp])
+        total += n + 1
+        i = sp + 1 + n
+    with open(memo, "w") as f:
+        f.write(str(total))
+    return total
+
+
+def rsyslog_peer():
+    """S4's peer: rsyslogd (imtcp -> omfile, raw template) on S4's exact bytes."""
+    if not shutil.which("rsyslogd"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "rsyslog"],
+                       check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    data = cache("syslog")
+    want = syslog_out_bytes(data)
+    d = tempfile.mkdtemp(prefix="rsyslog-bench-")
+    port = free_port()
+    with open(os.path.join(d, "rsyslog.conf"), "w") as f:
+        f.write(RSYSLOG_CONF.format(d=d, port=port))
+    p = subprocess.Popen(["rsyslogd", "-n", "-f", os.path.join(d, "rsyslog.conf"), "-i",
+                          os.path.join(d, "pid")], stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(d, "log"), "w"))
+    wait(p, d, lambda: accepts(port), "rsyslog", 20)
+    out = os.path.join(d, "out.log")
+    cpu0 = cpu_seconds(p.pid)
+    t0 = time.monotonic()
+    subprocess.run([LOADGEN, "tcp", f"127.0.0.1:{port}", data, "1"], check=True,
+                   stdout=subprocess.DEVNULL)
+    wait(p, d, lambda: os.path.exists(out) and os.path.getsize(out) >= want, "rsyslog")
+    elapsed = time.monotonic() - t0
+    cpu = cpu_seconds(p.pid) - cpu0
+    rss = peak_rss_mib(p.pid)
+    stop(p)
+    subprocess.run(["rm", "-rf", d])
+    return [("rsyslog", N / elapsed, cpu / N * 1e6, rss, "S4's bytes, imtcp -> omfile (raw)")]
+
+
+def accepts(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# The limit or peer each scenario is compared with (by row name), measured in the same run.
+REFERENCES = {"S4": ("loopback syslog", "rsyslog"), "S6 ingest": ("kcat -P",),
+              "S6 drain": ("kcat -P",), "S9": ("kcat -P",),
+              "S7": ("FB-S7",), "S7J": ("FB-S7J",), "S8": ("FB-S8",)}
+TRANSPORTS = {"S1", "S2", "S2R", "S3", "S5", "S10"}  # ndjson-like bytes over TCP or HTTP
+
+
+def references(names):
+    """The reference rows the scenarios named need, as {row: (name, function)}."""
+    need = set()
+    for n in names:
+        need.update(r for r in REFERENCES.get(n, ()) if not r.startswith("FB-"))
+        if n in TRANSPORTS or n in ("S7", "S7J", "S8"):
+            need.add("loopback ndjson")
+        if n == "S6":
+            need.add("kcat -P")
+    runs = {"loopback ndjson": lambda: [("loopback ndjson", loopback("ndjson"), 0, 0, "")],
+            "loopback syslog": lambda: [("loopback syslog", loopback("syslog"), 0, 0, "")],
+            "rsyslog": rsyslog_peer, "kcat -P": kcat_limit}
+    return [runs[r] for r in sorted(need)]
+
+
 def main():
     names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J",
-                                          "S8", "S10"]
+                                          "S8", "S9", "S10"]
     if FLUENT_BIT:
         names += [f"FB-{n}" for n in names if n in ("S7", "S7J", "S8")]
-    rows = []
-    loop = {k: statistics.median(loopback(k) for _ in range(RUNS)) for k in ("ndjson", "syslog")}
-    for name in names:
-        res = [run_once(name) for _ in range(RUNS)]
-        rates = sorted(r[0] for r in res)
-        med = statistics.median(rates)
-        lim = loop["syslog" if name == "S4" else "ndjson"]
-        rows.append((name, med, rates[0], rates[-1], med / lim,
-                     statistics.median(r[1] for r in res), max(r[2] for r in res), res[-1][3]))
-        print(f"{name}: {med:,.0f} events/s", file=sys.stderr)
-    print(f"\n{N:,} events x {RUNS} runs, {os.cpu_count()} CPUs, partitions "
-          f"{PARTS} (S6: 8); loopback limit ndjson "
-          f"{loop['ndjson']:,.0f}/s, syslog {loop['syslog']:,.0f}/s\n")
-    print("| scenario | events/s (median) | spread (min-max) | x loopback | CPU s / 1M events "
+    results = {}  # row -> list of (rate, cpu, rss, note)
+    order = []
+    jobs = references(names) + [lambda n=n: run_once(n) for n in names]
+    for job in jobs:
+        runs = [job() for _ in range(RUNS)]
+        for rows in runs:
+            for row, rate, cpu, rss, note in rows:
+                if row not in results:
+                    results[row] = []
+                    order.append(row)
+                results[row].append((rate, cpu, rss, note))
+        for row in runs[0]:
+            print(f"{row[0]}: {row[1]:,.0f} events/s (first run)", file=sys.stderr)
+    med = {row: statistics.median(r[0] for r in res) for row, res in results.items()}
+    print(f"\n{N:,} events x {RUNS} runs ({N6:,} for S6 and S9), {os.cpu_count()} CPUs, "
+          f"partitions {PARTS} (S6, S9: 8)\n")
+    print("| row | events/s (median) | spread (min-max) | x limit or peer | CPU s / 1M events "
           "| peak RSS MiB | note |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for name, med, lo, hi, ratio, cpu, rss, extra in rows:
-        print(f"| {name} | {med:,.0f} | {lo:,.0f} - {hi:,.0f} | {ratio:.2f} | {cpu:.2f} | "
-              f"{rss:.0f} | {extra} |")
+    print("|---|---:|---:|---|---:|---:|---|")
+    for row in order:
+        res = results[row]
+        rates = sorted(r[0] for r in res)
+        refs = REFERENCES.get(row, ("loopback ndjson",) if row in TRANSPORTS | {"S7", "S7J", "S8"}
+                              else ())
+        ratio = ", ".join(f"{med[row] / med[r]:.2f} x {r}" for r in refs if r in med)
+        cpu = statistics.median(r[1] for r in res)
+        print(f"| {row} | {med[row]:,.0f} | {rates[0]:,.0f} - {rates[-1]:,.0f} | {ratio} | "
+              f"{cpu:.2f} | {max(r[2] for r in res):.0f} | {res[-1][3]} |")
 
 
 if __name__ == "__main__":
