@@ -13,7 +13,7 @@ RUN apt-get update -q \
       build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev \
       liblua5.4-dev libsqlite3-dev libyaml-dev libjsmn-dev zlib1g-dev libssl-dev \
       libcurl4-openssl-dev libxxhash-dev protobuf-c-compiler libprotobuf-c-dev \
-      libnghttp2-dev libmsgpack-dev libsystemd-dev \
+      libnghttp2-dev libmsgpack-dev libsystemd-dev libsnappy-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -40,7 +40,7 @@ RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libevent-2.1-7 libevent-pthreads-2.1-7 librdkafka1 libjansson4 liblua5.4-0 \
       libsqlite3-0 libyaml-0-2 zlib1g libcurl4 libxxhash0 libprotobuf-c1 libnghttp2-14 \
-      libmsgpackc2 libssl3 libsystemd0 ca-certificates curl \
+      libmsgpackc2 libssl3 libsystemd0 libsnappy1v5 ca-certificates curl \
       sqlite3 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid so a bind-mounted data directory can be given to it (chown 10001).

@@ -119,6 +119,32 @@ static void check_uids(const struct config *c, struct cfg_errors *errs)
     }
 }
 
+/* A route's metrics section: its buckets are numbers, ascending; the route it names exists. */
+static void check_route_metrics(const struct config *c, int i, struct cfg_errors *errs)
+{
+    const struct route_config *routes = c->routes.v;
+    const struct route_metrics_config *m = &routes[i].metrics;
+    char key[64];
+    double b[256];
+    size_t n;
+    int bad;
+    if (route_metric_buckets(m, b, sizeof(b) / sizeof(b[0]), &n, &bad)) {
+        snprintf(key, sizeof(key), "routes[%d].metrics.buckets", i);
+        cfg_error(errs, c->file, key_line(c, key, item_line(&c->routes, i)), key,
+                  "\"%s\" is not a number above the one before (at most 256 bounds)",
+                  m->buckets.v[bad]);
+    }
+    if (!m->route || !*m->route)
+        return;
+    for (int j = 0; j < c->routes.n; j++) {
+        if (routes[j].name && !strcmp(routes[j].name, m->route))
+            return;
+    }
+    snprintf(key, sizeof(key), "routes[%d].metrics.route", i);
+    cfg_error(errs, c->file, key_line(c, key, item_line(&c->routes, i)), key,
+              "no route named \"%s\"", m->route);
+}
+
 /* Checks that span sections, after every section loaded on its own. */
 static void validate(struct config *c, struct cfg_errors *errs)
 {
@@ -141,6 +167,7 @@ static void validate(struct config *c, struct cfg_errors *errs)
         snprintf(key, sizeof(key), "routes[%d].shadow", i);
         check_sink_refs(c, &routes[i].shadow, key_line(c, key, item_line(&c->routes, i)), key,
                         errs);
+        check_route_metrics(c, i, errs);
     }
     char names[1024];
     const char *single[2] = {c->dead_letter, c->fallback};

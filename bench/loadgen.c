@@ -8,6 +8,8 @@
  *   loadgen otlp PB_FILE JSON_FILE N     writes one OTLP ExportLogsServiceRequest of N log
  *                                        records (one resource, one scope; the fields of `gen`'s
  *                                        events) as protobuf and as OTLP/JSON
+ *   loadgen rw FILE N                    writes one Prometheus remote write request of N series
+ *                                        (one sample each), snappy-compressed
  *   loadgen post HOST:PORT PATH FILE CONTENT_TYPE CONNS REQUESTS
  *                                        POSTs FILE as one request body REQUESTS times in all,
  *                                        over CONNS keep-alive connections (one thread each)
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "otlp_body.h"
+#include "rw_body.h"
 
 static double now(void)
 {
@@ -74,6 +77,18 @@ static int gen(const char *path, long n, int syslog)
         }
     }
     return fclose(f) ? 1 : 0;
+}
+
+/* The remote write request of `loadgen rw` into a file. */
+static int gen_rw(const char *path, long n)
+{
+    struct buf body = {0};
+    FILE *f = fopen(path, "w");
+    int rc = !f || rw_body(n, &body) || fwrite(body.data, 1, body.len, f) != body.len;
+    if (f && fclose(f))
+        rc = 1;
+    buf_free(&body);
+    return rc;
 }
 
 /* The OTLP request of `loadgen otlp`, both ways, into two files. */
@@ -148,7 +163,8 @@ static void split(const char *data, size_t len, int n, struct job *jobs)
     }
 }
 
-/* Reads one response: 0 for 200, 1 for 503 or 429 (send it again), -1 for anything else. */
+/* Reads one response: 0 for 200 or 204 (remote write's answer), 1 for 503 or 429 (send it
+ * again), -1 for anything else. */
 static int read_response(int fd)
 {
     char buf[4096];
@@ -172,7 +188,7 @@ static int read_response(int fd)
                 return -1;
             got += (size_t)r;
         }
-        return status == 200 ? 0 : status == 503 || status == 429 ? 1 : -1;
+        return status == 200 || status == 204 ? 0 : status == 503 || status == 429 ? 1 : -1;
     }
 }
 
@@ -245,10 +261,12 @@ int main(int argc, char **argv)
         return gen(argv[2], atol(argv[3]), argc > 4 && !strcmp(argv[4], "syslog"));
     if (argc == 5 && !strcmp(argv[1], "otlp"))
         return gen_otlp(argv[2], argv[3], atol(argv[4]));
+    if (argc == 4 && !strcmp(argv[1], "rw"))
+        return gen_rw(argv[2], atol(argv[3]));
     int post = argc == 8 && !strcmp(argv[1], "post");
     if (!post && (argc < 5 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "http")))) {
         fprintf(stderr, "usage: loadgen gen FILE N [syslog] | tcp ADDR FILE CONNS | "
-                        "http ADDR FILE CONNS BATCH | otlp PB_FILE JSON_FILE N | "
+                        "http ADDR FILE CONNS BATCH | otlp PB_FILE JSON_FILE N | rw FILE N | "
                         "post ADDR PATH FILE CONTENT_TYPE CONNS REQUESTS\n");
         return 2;
     }

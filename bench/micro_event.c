@@ -24,6 +24,7 @@
 #include "core/eview.h"
 #include "core/jsontok.h"
 #include "core/ring.h"
+#include "router/metric_agg.h"
 #include "router/script.h"
 #include "otlp_body.h"
 
@@ -156,8 +157,23 @@ static void bench_normalize(long iters)
     buf_free(&out);
 }
 
-/* A route's work in a worker, on canonical events, at the route's sampling rate. */
+/* A route's work in a worker, on canonical events, at the route's sampling rate (with agg: its
+ * spillway.metric aggregates, flushed as the worker would, every 100,000 events). */
+static void bench_worker_agg(long iters, const char *script, double rate, const char *label,
+                             struct metric_agg *agg);
+
 static void bench_worker(long iters, const char *script, double rate, const char *label)
+{
+    bench_worker_agg(iters, script, rate, label, NULL);
+}
+
+static void drop_event(void *ud, const char *json, size_t len)
+{
+    (void)ud, (void)json, (void)len;
+}
+
+static void bench_worker_agg(long iters, const char *script, double rate, const char *label,
+                             struct metric_agg *agg)
 {
     struct script_limits lim = {1000000, 64 << 20};
     struct script_host *h = script_host_new(&lim, NULL, 1);
@@ -167,7 +183,7 @@ static void bench_worker(long iters, const char *script, double rate, const char
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
-    struct script_route rt = {"bench", rate, 0};
+    struct script_route rt = {"bench", rate, 0, agg};
     struct eview ev;
     eview_init(&ev);
     struct buf out = {0};
@@ -177,6 +193,8 @@ static void bench_worker(long iters, const char *script, double rate, const char
         const char *e;
         eview_reset(&ev, canon[i % NEV], clens[i % NEV]);
         int k = script_run(h, hd, &ev, &rt, &e);
+        if (agg && i % 100000 == 99999)
+            metric_agg_flush(agg, "route:bench", 0, 0, drop_event, NULL);
         if (k > 0) {
             buf_reset(&out);
             eview_serialize(&ev, &out);
@@ -263,8 +281,8 @@ static void bench_ring(long iters)
     ring_free(r);
 }
 
-/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2), e.g.
- * to count instructions of one under callgrind on a noisy machine. */
+/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2, C2M),
+ * e.g. to count instructions of one under callgrind on a noisy machine. */
 static void otlp_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
 {
     *(size_t *)ud += len + klen;
@@ -366,5 +384,45 @@ int main(int argc, char **argv)
                      "  ev.email = spillway.mask(ev.email)\n"
                      "  return true\nend\n",
                      0.1, "C2. worker: the S2 route script, 10% of INFO kept");
+    if (want("C2R"))
+        bench_worker(iters,
+                     "local labels = {}\n"
+                     "function process(ev)\n"
+                     "  labels.service = ev.service\n"
+                     "  local ms = ev.latency_ms\n"
+                     "  local l = ev.level\n"
+                     "  if l == 'DEBUG' then return false end\n"
+                     "  if l ~= 'WARN' and l ~= 'ERROR' and not spillway.sample(ev.trace_id) then\n"
+                     "    return false end\n"
+                     "  ev.env = 'prod'\n"
+                     "  ev.email = spillway.mask(ev.email)\n"
+                     "  return true\nend\n",
+                     0.1, "C2R. worker: S2 + reading what C2M aggregates, not aggregating it");
+    if (want("C2M")) {
+        /* S2M's script (bench/run.py): S2 that also counts every event and observes its latency
+         * per service (logs to metrics). */
+        static const double b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+        const struct metric_agg_opts o = {b, 11, 10000};
+        struct metric_agg *agg = metric_agg_new(&o);
+        bench_worker_agg(iters,
+                         "local count, observe = spillway.metric.count, "
+                         "spillway.metric.observe\n"
+                         "local labels = {}\n"
+                         "function process(ev)\n"
+                         "  labels.service = ev.service\n"
+                         "  count('events', labels)\n"
+                         "  local ms = ev.latency_ms\n"
+                         "  if ms then observe('latency_seconds', labels, ms / 1000) end\n"
+                         "  local l = ev.level\n"
+                         "  if l == 'DEBUG' then return false end\n"
+                         "  if l ~= 'WARN' and l ~= 'ERROR' and not spillway.sample(ev.trace_id) "
+                         "then\n"
+                         "    return false end\n"
+                         "  ev.env = 'prod'\n"
+                         "  ev.email = spillway.mask(ev.email)\n"
+                         "  return true\nend\n",
+                         0.1, "C2M. worker: S2 + a count and a histogram per service", agg);
+        metric_agg_free(agg);
+    }
     return 0;
 }

@@ -61,6 +61,24 @@ function process(ev)
   return true
 end
 """
+# S2 that also aggregates every event into a per-service count and latency histogram
+# (spillway.metric, logs to metrics), flushed every second to a null sink: what that costs.
+S2M_SCRIPT = """
+local count, observe = spillway.metric.count, spillway.metric.observe
+local labels = {}
+function process(ev)
+  labels.service = ev.service
+  count("events", labels)
+  local ms = ev.latency_ms
+  if ms then observe("latency_seconds", labels, ms / 1000) end
+  local l = ev.level
+  if l == "DEBUG" then return false end
+  if l ~= "WARN" and l ~= "ERROR" and not spillway.sample(ev.trace_id) then return false end
+  ev.env = "prod"
+  ev.email = spillway.mask(ev.email)
+  return true
+end
+"""
 PASS = "function process(ev) return true end\n"
 BY = "function process(ev) return ev.%s == '%s' end\n"
 
@@ -82,6 +100,51 @@ def cache(kind, n=N):
 
 
 OTLP_BATCH = 512  # log records per OTLP request (S7, S7J, S8)
+RW_BATCH = 2000  # series (one sample each) per remote write request (S11)
+N11 = int(os.environ.get("BENCH_RW_SAMPLES", "1000000"))
+
+
+def rw_body_file():
+    """One remote write request of RW_BATCH series, snappy-compressed (loadgen rw)."""
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, f"rw-{RW_BATCH}.snappy")
+    if not os.path.exists(path):
+        subprocess.run([LOADGEN, "rw", path + ".tmp", str(RW_BATCH)], check=True)
+        os.rename(path + ".tmp", path)
+    return path
+
+
+class Receiver:
+    """A remote write receiver for S11's sink: answers every POST 204 at once, counting bytes
+    (what a TSDB does with them is not spillway's cost)."""
+
+    def __init__(self):
+        import http.server
+
+        rec = self
+        self.requests = self.bytes = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(h):
+                n = int(h.headers["Content-Length"])
+                h.rfile.read(n)
+                rec.requests += 1
+                rec.bytes += n
+                h.send_response(204)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+
+            def log_message(h, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
 
 
 def otlp_bodies():
@@ -102,6 +165,8 @@ def events_of(name):
         return N6
     if name.removeprefix("FB-") in ("S7", "S7J", "S8"):
         return N // OTLP_BATCH * OTLP_BATCH
+    if name == "S11":
+        return N11 // RW_BATCH * RW_BATCH
     return N
 
 
@@ -196,6 +261,22 @@ def scenario(name):
         scripts = {"s2.lua": S2_SCRIPT}
         routes = "  - {name: r, script: s2.lua, sample_rate: 0.1, sinks: [out]}"
         sinks = "  - {name: out, type: file, path: DIR/out.ndjson}"
+    elif name == "S2M":
+        scripts = {"s2m.lua": S2M_SCRIPT}
+        routes = ("  - {name: r, script: s2m.lua, sample_rate: 0.1, sinks: [out], "
+                  "metrics: {interval: 1s, route: m}}\n"
+                  "  - {name: m, enabled: false, sinks: [metrics]}")
+        sinks = ("  - {name: out, type: file, path: DIR/out.ndjson}\n"
+                 "  - {name: metrics, type: null}")
+    elif name == "S11":
+        # Prometheus remote write in (2000 series a request, 4 keep-alive clients) and out
+        # (prometheus_remote_write to a receiver answering 204), no script.
+        inp = f"{{name: rw, type: http, listen: '127.0.0.1:{port}', max_body: 16MiB}}"
+        routes = "  - {name: r, sinks: [out]}"
+        sinks = ("  - {name: out, type: prometheus_remote_write, "
+                 "url: 'http://127.0.0.1:RECV/api/v1/write'}")
+        send = [LOADGEN, "post", f"127.0.0.1:{port}", "/api/v1/write", rw_body_file(),
+                "application/x-protobuf", "4", str(N11 // RW_BATCH)]
     elif name == "S3":
         scripts = {"err.lua": BY % ("level", "ERROR"), "warn.lua": BY % ("level", "WARN"),
                    "cart.lua": BY % ("service", "cart"), "auth.lua": BY % ("service", "auth")}
@@ -372,7 +453,10 @@ def run_once(name):
     for k, v in scripts.items():
         with open(os.path.join(d, "scripts", k), "w") as f:
             f.write(v)
-    mock = listener = None
+    mock = recv = None
+    if name == "S11":
+        recv = Receiver()
+        conf = conf.replace("RECV", str(recv.port))
     if name == "S6":
         mock = Mock()
         mock.topic("spill", 8)
@@ -407,7 +491,14 @@ def run_once(name):
         stop_saving.set()
         th.join()
         note = f"{len(reloads)} script saves during the run"
+    if name == "S11":
+        note = f"{recv.requests} requests out, {recv.bytes / recv.requests / 1024:.0f} KiB each"
+    if name == "S2M":
+        st = stats(d)
+        note = f"{sum(r['counters']['metric_events'] for r in st['routes'])} metric events"
     stop(p)
+    if recv:
+        recv.close()
     subprocess.run(["rm", "-rf", d])
     return [(name, n / elapsed, cpu / n * 1e6, rss, note)]
 
@@ -604,10 +695,10 @@ def accepts(port):
 
 
 # The limit or peer each scenario is compared with (by row name), measured in the same run.
-REFERENCES = {"S4": ("loopback syslog", "rsyslog"), "S6 ingest": ("kcat -P",),
+REFERENCES = {"S2M": ("S2", "loopback ndjson"), "S4": ("loopback syslog", "rsyslog"), "S6 ingest": ("kcat -P",),
               "S6 drain": ("kcat -P",), "S9": ("kcat -P",),
               "S7": ("FB-S7",), "S7J": ("FB-S7J",), "S8": ("FB-S8",)}
-TRANSPORTS = {"S1", "S2", "S2R", "S3", "S5", "S10"}  # ndjson-like bytes over TCP or HTTP
+TRANSPORTS = {"S1", "S2", "S2M", "S2R", "S3", "S5", "S10", "S11"}  # ndjson-like bytes over TCP or HTTP
 
 
 def references(names):
@@ -626,8 +717,8 @@ def references(names):
 
 
 def main():
-    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2R", "S3", "S4", "S5", "S6", "S7", "S7J",
-                                          "S8", "S9", "S10"]
+    names = [a for a in sys.argv[2:]] or ["S1", "S2", "S2M", "S2R", "S3", "S4", "S5", "S6", "S7",
+                                          "S7J", "S8", "S9", "S10", "S11"]
     if FLUENT_BIT:
         names += [f"FB-{n}" for n in names if n in ("S7", "S7J", "S8")]
     results = {}  # row -> list of (rate, cpu, rss, note)

@@ -12,12 +12,22 @@
 #include "core/timeutil.h"
 #include "core/utf8.h"
 
+/* Each statsd type as the metric model (docs/metrics.md) has it: counters are deltas (what was
+ * counted since the last line), timers, histograms and distributions one observation each (a delta
+ * histogram of one value), sets a member. statsd_type keeps the line's type: the observations'
+ * kind, and for gauges what a sink needs to apply a later "+N" to the value the line set. */
 static const struct {
     const char *code;
-    const char *type;
+    const char *type;        /* the model's metric_type */
+    const char *statsd;      /* statsd_type */
+    const char *temporality; /* "delta", or NULL for none */
 } types[] = {
-    {"c", "counter"},   {"g", "gauge"}, {"ms", "timer"},
-    {"h", "histogram"}, {"s", "set"},   {"d", "distribution"},
+    {"c", "counter", "counter", "delta"},
+    {"g", "gauge", "gauge", NULL},
+    {"ms", "histogram", "timer", "delta"},
+    {"h", "histogram", "histogram", "delta"},
+    {"s", "set", "set", NULL},
+    {"d", "histogram", "distribution", "delta"},
 };
 
 /* A number in the strict sense statsd senders use: [+-]digits[.digits][e[+-]digits]. No hex,
@@ -61,8 +71,9 @@ static int number(const char *s, size_t n, double *v)
     return isfinite(*v) ? 0 : -1;
 }
 
-/* "#k:v,flag,k:w" -> "tags":{"k":["v","w"],"flag":true}: a repeated key keeps every value. */
-static void put_tags(struct buf *o, const char *s, size_t n)
+/* "#k:v,flag,k:w" -> "labels":{"k":["v","w"],"flag":true}: a repeated key keeps every value
+ * (docs/metrics.md: a sink that needs one string per label joins them). No tags: "labels":{}. */
+static void put_labels(struct buf *o, const char *s, size_t n)
 {
     json_t *tags = json_object();
     struct buf k = {0};
@@ -94,7 +105,7 @@ static void put_tags(struct buf *o, const char *s, size_t n)
         i = e + 1;
     }
     char *text = json_dumps(tags, JSON_COMPACT);
-    buf_puts(o, ",\"tags\":");
+    buf_puts(o, ",\"labels\":");
     buf_puts(o, text ? text : "{}");
     free(text);
     json_decref(tags);
@@ -130,15 +141,16 @@ int statsd_to_event(const char *line, size_t len, const char *source, const stru
         secn[ns++] = (size_t)(e - p - 1);
         p = e;
     }
-    const char *type = NULL;
+    int ti = -1;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (strlen(types[i].code) == secn[0] && !memcmp(types[i].code, sec[0], secn[0]))
-            type = types[i].type;
+            ti = (int)i;
     }
-    if (!type) {
+    if (ti < 0) {
         *err = "unknown statsd metric type (c, g, ms, h, s, d)";
         return -EINVAL;
     }
+    const char *type = types[ti].type;
     double v = 0, rate = 1;
     int is_set = !strcmp(type, "set");
     if (!is_set && number(val, vlen, &v)) {
@@ -175,16 +187,23 @@ int statsd_to_event(const char *line, size_t len, const char *source, const stru
         jsonw_string(out, val, vlen);
     else
         jsonw_double(out, v);
+    /* "+N" / "-N" moves a gauge by N: an up-down counter's delta in the model. */
+    const char *temporality = types[ti].temporality;
     if (!strcmp(type, "gauge") && (val[0] == '+' || val[0] == '-'))
-        buf_puts(out, ",\"gauge_delta\":true");
-    if (!strcmp(type, "timer"))
+        temporality = "delta";
+    if (temporality)
+        buf_printf(out, ",\"temporality\":\"%s\"", temporality);
+    if (!strcmp(types[ti].code, "ms"))
         buf_puts(out, ",\"unit\":\"ms\"");
+    buf_printf(out, ",\"statsd_type\":\"%s\"", types[ti].statsd);
     if (rate < 1) {
         buf_puts(out, ",\"statsd_sample_rate\":");
         jsonw_double(out, rate);
     }
     if (tags)
-        put_tags(out, tags, tagn);
+        put_labels(out, tags, tagn);
+    else
+        buf_puts(out, ",\"labels\":{}");
     buf_printf(out, ",\"received_at\":\"%s\"}", rt->text);
     if (out->len < start) /* unreachable; keeps the length invariant explicit */
         return -EINVAL;

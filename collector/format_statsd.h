@@ -1,7 +1,8 @@
-/* StatsD lines (Etsy statsd and DogStatsD extensions) into canonical `kind: metric` events:
- * counters, gauges (absolute or +/- relative), timers, histograms, distributions, sets, sample
- * rates (@0.1), tags (#k:v,flag) and DogStatsD timestamps (|T1700000000). Pure function:
- * unit-tested and fuzzed on its own. */
+/* StatsD lines (Etsy statsd and DogStatsD extensions) into canonical `kind: metric` events of the
+ * metric model (docs/metrics.md): counters (delta), gauges (absolute, or +/- relative: a delta),
+ * timers, histograms and distributions (one observation each: a delta histogram of one value),
+ * sets, sample rates (@0.1), tags (#k:v,flag) as labels and DogStatsD timestamps (|T1700000000).
+ * Pure function: unit-tested and fuzzed on its own. */
 #ifndef SPILLWAY_STATSD_H
 #define SPILLWAY_STATSD_H
 

@@ -64,6 +64,7 @@ struct input {
     X(input_http)                                                                                  \
     X(input_otlp_grpc)                                                                             \
     X(input_statsd)                                                                                \
+    X(input_prometheus_scrape)                                                                     \
     X(input_tail)                                                                                  \
     X(input_stdin)                                                                                 \
     X(input_forward)                                                                               \

@@ -1,11 +1,12 @@
 /* `http` input (libevent's evhttp): POST /v1/events (NDJSON, one JSON object, or a JSON
- * array) and OTLP/HTTP, protobuf or JSON, at /v1/logs, /v1/traces, /v1/metrics. Bodies may be
- * gzip or deflate encoded. Answers 200 with what was accepted (for OTLP the
- * Export*ServiceResponse, with partial_success when records were dead-lettered), 400 for a body
- * it cannot read at all, 413 over max_body, 415 for an unsupported content type or encoding,
- * and 503 with Retry-After while the pipeline is full (so a sender retries rather than loses).
- * OTLP errors carry a google.rpc.Status in the request's encoding, /v1/events ones
- * {"error": ...}. */
+ * array), OTLP/HTTP, protobuf or JSON, at /v1/logs, /v1/traces, /v1/metrics, and Prometheus
+ * remote write at /api/v1/write (snappy + protobuf, collector/remote_write.h). Bodies may be gzip
+ * or deflate encoded (remote write's are snappy's). Answers 200 with what was accepted (for OTLP
+ * the Export*ServiceResponse, with partial_success when records were dead-lettered; 204 for
+ * remote write), 400 for a body it cannot read at all, 413 over max_body, 415 for an unsupported
+ * content type or encoding, and 503 with Retry-After while the pipeline is full (so a sender
+ * retries rather than loses). OTLP errors carry a google.rpc.Status in the request's encoding,
+ * remote write's are text, /v1/events ones {"error": ...}. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -27,6 +28,7 @@
 #include "collector/otlp.h"
 #include "collector/otlp_intake.h"
 #include "collector/otlp_reply.h"
+#include "collector/remote_write.h"
 #include "core/dlist.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -57,6 +59,7 @@ struct hconn {
     struct evbuffer_cb_entry *watch; /* on bev's input buffer: a request's first byte */
     int admitted;                    /* within max_connections, in h->conns */
     int in_request;                  /* bytes of a request not yet dispatched arrived */
+    int headers_seen;                /* its Content-Length was looked at (note_oversized) */
     int reading;                     /* read_ahead is adding to the input buffer */
 };
 
@@ -81,12 +84,16 @@ struct httpin {
     struct log_limit reject_log;
     char err[160]; /* the 400 answer's error, when it is built */
     struct otlp_decoder *otlp;
+    struct rw_decoder *rw;
     struct buf answer; /* an OTLP answer's body */
-    /* The request being answered (evhttp hands over one at a time): an OTLP signal, or -1 for
-     * /v1/events; and for OTLP the encoding of its body, which its answer takes. */
+    /* The request being answered (evhttp hands over one at a time): an OTLP signal, -1 for
+     * /v1/events, PATH_RW for remote write; and for OTLP the encoding of its body, which its
+     * answer takes. */
     int sig;
     enum otlp_encoding enc;
 };
+
+enum { PATH_NONE = -3, PATH_RW = -2, PATH_EVENTS = -1 };
 
 static size_t slot(const struct conn_set *s, const void *p)
 {
@@ -174,6 +181,7 @@ static void hang_up(struct hconn *c)
 static void request_begins(struct hconn *c)
 {
     c->in_request = 1;
+    c->headers_seen = 0;
     evhttp_connection_set_timeout_tv(c->evcon, &c->h->request);
     evtimer_add(c->timer, &c->h->deadline);
 }
@@ -222,6 +230,38 @@ static void read_ahead(struct hconn *c, struct evbuffer *b)
     c->reading = 0;
 }
 
+/* evhttp answers a body over max_body with 413 itself, without calling on_request: so that such
+ * a request is counted (rejected) and logged like every other 4xx, its Content-Length is looked
+ * at once its headers are in. */
+static void note_oversized(struct hconn *c, struct evbuffer *b)
+{
+    struct evbuffer_ptr end = evbuffer_search(b, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0) {
+        c->headers_seen = evbuffer_get_length(b) > 65536; /* evhttp refuses those itself */
+        return;
+    }
+    c->headers_seen = 1;
+    char head[4096];
+    ev_ssize_t n = evbuffer_copyout(b, head, end.pos < 4095 ? (size_t)end.pos : 4095);
+    if (n <= 0)
+        return;
+    head[n] = '\0';
+    for (char *p = strchr(head, '\n'); p; p = strchr(p + 1, '\n')) {
+        if (strncasecmp(p + 1, "content-length:", 15))
+            continue;
+        unsigned long long len = strtoull(p + 16, NULL, 10);
+        if (len > (unsigned long long)c->h->o->max_body) {
+            counter_add(&c->h->in->stats.rejected, 1);
+            int64_t sup = log_limit_take(&c->h->reject_log);
+            if (sup >= 0)
+                log_warn("http request rejected", "{s:s, s:i, s:s, s:I}", "input", c->h->in->name,
+                         "status", 413, "error", "body over max_body", "suppressed",
+                         (json_int_t)sup);
+        }
+        return;
+    }
+}
+
 static void on_input(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 {
     struct hconn *c = arg;
@@ -230,6 +270,8 @@ static void on_input(struct evbuffer *b, const struct evbuffer_cb_info *info, vo
     if (!c->in_request)
         request_begins(c);
     read_ahead(c, b);
+    if (!c->headers_seen)
+        note_oversized(c, b);
 }
 
 /* First run, on the loop's turn after the accept and before any read: evhttp has made the
@@ -326,6 +368,12 @@ static void reply(struct evhttp_request *req, int code, const char *reason, json
 static void reply_status(struct httpin *h, struct evhttp_request *req, int code, const char *reason,
                          const char *msg)
 {
+    if (h->sig == PATH_RW) { /* as Prometheus' receiver answers: the error as text */
+        buf_reset(&h->answer);
+        buf_printf(&h->answer, "%s\n", msg);
+        send_body(req, code, reason, "text/plain; charset=utf-8", h->answer.data, h->answer.len);
+        return;
+    }
     if (h->sig < 0) {
         reply(req, code, reason, json_pack("{s:s}", "error", msg));
         return;
@@ -464,6 +512,46 @@ static void otlp_body(struct httpin *h, struct evhttp_request *req, const char *
     send_body(req, 200, "OK", otlp_content_type(h->enc), h->answer.data, h->answer.len);
 }
 
+/* A remote write sample's event, staged; one over max_event_size dead-lettered as too large. */
+static void rw_event(void *ud, const char *json, size_t len)
+{
+    struct httpin *h = ud;
+    size_t max = (size_t)h->o->common.max_event_size;
+    if (len > max)
+        collector_dead(h->in, "too large", json, max);
+    else
+        collector_event(h->in, json, len);
+}
+
+static void rw_invalid(void *ud, const char *why, const char *raw, size_t len)
+{
+    struct httpin *h = ud;
+    size_t max = (size_t)h->o->common.max_event_size;
+    collector_dead(h->in, why, raw, len > max ? max : len);
+}
+
+/* POST /api/v1/write: a Prometheus remote write request, snappy-compressed protobuf; each sample
+ * an event (samples that cannot be, dead-lettered), then 204; a body that is not snappy or not a
+ * WriteRequest gets 400, one that decompresses past max_body 413, and nothing of it is kept. */
+static void rw_body(struct httpin *h, struct evhttp_request *req, const char *body, size_t n)
+{
+    struct input *in = h->in;
+    const struct rw_out out = {rw_event, rw_invalid, h};
+    const char *err = "";
+    int rc = rw_decode(h->rw, body, n, (size_t)h->o->max_body, collector_now(in->col), &out, &err);
+    collector_commit(in->col);
+    if (rc == -ENOMEM) {
+        reply_busy(h, req, "out of memory decoding the request");
+        return;
+    }
+    if (rc < 0) {
+        reply_error(h, req, rc == -E2BIG ? 413 : 400,
+                    rc == -E2BIG ? "Payload Too Large" : "Bad Request", err);
+        return;
+    }
+    send_body(req, 204, "No Content", "text/plain", NULL, 0);
+}
+
 /* The encoding a Content-Type names (its media type, before any parameter, in any case), or -1
  * for one OTLP does not use. A request without one is taken as JSON, as before protobuf. */
 static int otlp_encoding_of(const char *ctype)
@@ -504,14 +592,15 @@ static const char *header(struct evhttp_request *req, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(req), name);
 }
 
-/* The request's connection is admitted (its deadline starts over for the next request), or
- * the request gets 503 and the connection is closed. */
-static int admit(struct httpin *h, struct evhttp_request *req)
+/* The request's connection is admitted (its deadline starts over for the next request; *conn
+ * is it), or the request gets 503 and the connection is closed. */
+static int admit(struct httpin *h, struct evhttp_request *req, struct hconn **conn)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     int at = bev ? conn_find(&h->conns, bev) : -1;
     if (at >= 0) {
+        *conn = h->conns.v[at];
         if (h->conns.v[at]->evcon)
             request_ends(h->conns.v[at]);
         return 0;
@@ -534,6 +623,15 @@ static int read_body(struct httpin *h, struct evhttp_request *req, const char **
         return -1;
     }
     const char *enc = header(req, "Content-Encoding");
+    if (h->sig == PATH_RW) {
+        /* Snappy is remote write's encoding, said or not: decompressed by the decoder. */
+        if (enc && strcmp(enc, "snappy")) {
+            reply_error(h, req, 415, "Unsupported Media Type",
+                        "remote write: Content-Encoding must be snappy");
+            return -1;
+        }
+        return 0;
+    }
     if (!enc || !strcmp(enc, "identity"))
         return 0;
     if (strcmp(enc, "gzip") && strcmp(enc, "deflate") && strcmp(enc, "x-gzip")) {
@@ -560,20 +658,23 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     struct httpin *h = arg;
     struct input *in = h->in;
-    h->sig = -1;
+    h->sig = PATH_EVENTS;
     h->enc = OTLP_JSON;
-    if (admit(h, req))
+    struct hconn *conn;
+    if (admit(h, req, &conn))
         return;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    int sig = !path                          ? -2
-              : !strcmp(path, "/v1/events")  ? -1
-              : !strcmp(path, "/v1/logs")    ? OTLP_LOGS
-              : !strcmp(path, "/v1/traces")  ? OTLP_TRACES
-              : !strcmp(path, "/v1/metrics") ? OTLP_METRICS
-                                             : -2;
-    if (sig == -2) {
+    int sig = !path                            ? PATH_NONE
+              : !strcmp(path, "/v1/events")    ? PATH_EVENTS
+              : !strcmp(path, "/v1/logs")      ? OTLP_LOGS
+              : !strcmp(path, "/v1/traces")    ? OTLP_TRACES
+              : !strcmp(path, "/v1/metrics")   ? OTLP_METRICS
+              : !strcmp(path, "/api/v1/write") ? PATH_RW
+                                               : PATH_NONE;
+    if (sig == PATH_NONE) {
         reply_error(h, req, 404, "Not Found",
-                    "unknown path; POST to /v1/events, /v1/logs, /v1/traces or /v1/metrics");
+                    "unknown path; POST to /v1/events, /v1/logs, /v1/traces, /v1/metrics or "
+                    "/api/v1/write");
         return;
     }
     h->sig = sig;
@@ -596,9 +697,17 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t n;
     if (read_body(h, req, &body, &n))
         return;
-    collector_begin(in->col);
+    if (sig == PATH_RW) {
+        /* A remote write sender keeps a series on one connection (Prometheus: one per shard),
+         * in time order: its samples stay in one partition, in that order. */
+        collector_begin_stream(in->col, hash64(&conn, sizeof(conn)) | 1);
+    } else {
+        collector_begin(in->col);
+    }
     if (sig >= 0) {
         otlp_body(h, req, body ? body : "", n);
+    } else if (sig == PATH_RW) {
+        rw_body(h, req, body ? body : "", n);
     } else {
         int accepted = 0, dead = 0;
         const char *err = NULL;
@@ -629,7 +738,8 @@ static int http_start(struct input *in, char *err, size_t errlen)
     h->conns.v = calloc(h->conns.cap, sizeof(*h->conns.v));
     h->http = evhttp_new(in->base);
     h->otlp = otlp_decoder_new(in->name, collector_partition_key(in->col));
-    if (!h->conns.v || !h->http || !h->otlp)
+    h->rw = rw_decoder_new(in->name);
+    if (!h->conns.v || !h->http || !h->otlp || !h->rw)
         return -ENOMEM;
     evhttp_set_max_body_size(h->http, h->o->max_body);
     evhttp_set_max_headers_size(h->http, 65536);
@@ -686,6 +796,7 @@ static void http_destroy(struct input *in)
     buf_free(&h->raw);
     buf_free(&h->answer);
     otlp_decoder_free(h->otlp);
+    rw_decoder_free(h->rw);
     free(h->conns.v);
     free(h);
     in->priv = NULL;
@@ -713,8 +824,9 @@ static const struct cfg_key http_keys[] = {
 /* Pausing is answered per request (503), not by closing sockets: no pause or resume. */
 const struct input_type input_http = {
     .cfg = {.name = "http",
-            .desc = "HTTP: POST /v1/events (NDJSON or a JSON array) and OTLP/HTTP (protobuf or "
-                    "JSON) at /v1/logs, /v1/traces, /v1/metrics; gzip accepted.",
+            .desc = "HTTP: POST /v1/events (NDJSON or a JSON array), OTLP/HTTP (protobuf or "
+                    "JSON) at /v1/logs, /v1/traces, /v1/metrics, Prometheus remote write at "
+                    "/api/v1/write; gzip accepted.",
             .size = sizeof(struct http_opts),
             .keys = http_keys},
     .start = http_start,

@@ -589,13 +589,13 @@ static void put_doubles(struct otlp_map *m, const char *key, size_t klen, const 
     OUT(buf_putc(&m->out, ']'));
 }
 
-/* What the metric says of each of its points: name, unit, description, type, temporality,
- * monotonic. The point's own fields follow. */
+/* What the metric says of each of its points: name, unit, description, type (as the metric
+ * model of docs/metrics.md names it: a monotonic sum is a counter, another sum a gauge with a
+ * temporality, an up-down counter), temporality. The point's own fields follow. */
 struct metric_info {
     const Metric *m;
     const char *type;
     int temporality; /* the aggregation temporality, 0 when the type has none */
-    int monotonic;   /* sums: 0 or 1; others: -1 */
 };
 
 static void point_begin(struct otlp_map *m, const struct metric_info *mi, uint64_t time,
@@ -608,15 +608,17 @@ static void point_begin(struct otlp_map *m, const struct metric_info *mi, uint64
     put_cstr(m, L("metric_type"), mi->type);
     if (mi->temporality == 1 || mi->temporality == 2)
         put_cstr(m, L("temporality"), mi->temporality == 1 ? "delta" : "cumulative");
-    if (mi->monotonic >= 0 && field(m, L("monotonic")) == 0)
-        OUT(buf_puts(&m->out, mi->monotonic ? "true" : "false"));
     if (start)
         put_time(m, L("start_time"), start);
 }
 
+/* A data point's attributes are its labels (docs/metrics.md): one object, "labels", written
+ * whole (a key given twice keeps its first value), so that they never mix with the event's own
+ * fields, whatever their names. */
 static void point_end(struct otlp_map *m, KeyValue *const *attrs, size_t n)
 {
-    write_attrs(m, &m->out, attrs, n, NULL, 0);
+    if (field(m, L("labels")) == 0)
+        write_kvlist(m, &m->out, attrs, n, 0);
     finish(m);
 }
 
@@ -715,7 +717,7 @@ static void summary_point(struct otlp_map *m, const struct metric_info *mi,
 
 static void metric(struct otlp_map *m, const Metric *mt)
 {
-    struct metric_info mi = {.m = mt, .monotonic = -1};
+    struct metric_info mi = {.m = mt};
     switch (mt->data_case) {
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
         mi.type = "gauge";
@@ -723,11 +725,14 @@ static void metric(struct otlp_map *m, const Metric *mt)
             number_point(m, &mi, mt->gauge->data_points[i]);
         break;
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-        mi.type = "sum";
         if (!mt->sum)
             break;
+        mi.type = mt->sum->is_monotonic ? "counter" : "gauge";
+        /* A gauge has no temporality in OTLP: one written says the point is a sum's. An
+         * unspecified temporality (not valid OTLP) is read as cumulative, as Prometheus would. */
         mi.temporality = mt->sum->aggregation_temporality;
-        mi.monotonic = mt->sum->is_monotonic ? 1 : 0;
+        if (mi.temporality != 1 && mi.temporality != 2)
+            mi.temporality = 2;
         for (size_t i = 0; i < mt->sum->n_data_points; i++)
             number_point(m, &mi, mt->sum->data_points[i]);
         break;

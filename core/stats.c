@@ -33,6 +33,11 @@ static const struct stat_field input_fields[] = {
      "over max_message_size, a failed handshake)."},
     {"read_errors", STAT_COUNTER, C(input_stats, read_errors), 0,
      "Read errors the input went on past (journald: a corrupt journal file or entry)."},
+    {"scrapes", STAT_COUNTER, C(input_stats, scrapes), 0,
+     "prometheus_scrape: scrapes made (each one's samples, up and scrape_* series delivered)."},
+    {"scrape_failed", STAT_COUNTER, C(input_stats, scrape_failed), 0,
+     "prometheus_scrape: scrapes that failed (up 0: no answer in time, an HTTP error, a page that "
+     "does not read) or were skipped (the pipeline full, the previous one still running)."},
     {0},
 };
 
@@ -75,6 +80,10 @@ static const struct stat_field route_counter_fields[] = {
     {"sampled_out", STAT_COUNTER, C(route_stats, sampled_out), STAT_BRIEF, "Events sampled out."},
     {"errors", STAT_COUNTER, C(route_stats, errors), STAT_OUT | STAT_TOP,
      "Script errors (events dead-lettered)."},
+    {"metric_events", STAT_COUNTER, C(route_stats, metric_events), 0,
+     "Metric events its spillway.metric.* aggregates were flushed as."},
+    {"metric_overflow", STAT_COUNTER, C(route_stats, metric_overflow), 0,
+     "spillway.metric.* additions refused: metrics.max_series series held already."},
     {0},
 };
 
@@ -99,6 +108,10 @@ static const struct stat_field sink_fields[] = {
      "Of dropped: shadow copies refused by a full queue."},
     {"dropped_shutdown", STAT_COUNTER, C(sink_stats, dropped_shutdown), STAT_OUT,
      "Of dropped: queued, then abandoned at shutdown."},
+    {"out_of_order", STAT_COUNTER, C(sink_stats, out_of_order), 0,
+     "Requests refused for samples out of order or too old (prometheus_remote_write)."},
+    {"duplicate", STAT_COUNTER, C(sink_stats, duplicate), 0,
+     "Requests refused for duplicate samples (prometheus_remote_write)."},
     {"retries", STAT_COUNTER, C(sink_stats, retries), 0, "Delivery attempts retried."},
     {"bytes", STAT_COUNTER, C(sink_stats, bytes), 0, "Bytes delivered."},
     {"queued", STAT_GAUGE, STAT_COMPUTED, STAT_OUT | STAT_TOP, "Events waiting in the queue."},

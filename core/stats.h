@@ -39,6 +39,8 @@ struct input_stats {
     counter_t gelf_refused;    /* GELF chunks refused: duplicate, bad header, memory bound */
     counter_t protocol_errors; /* connections closed on a protocol error (forward) */
     counter_t read_errors;     /* read errors carried on past (journald: a corrupt file) */
+    counter_t scrapes;         /* prometheus_scrape: scrapes made (each gives up 1 or 0) */
+    counter_t scrape_failed;   /* prometheus_scrape: of those, or skipped: up 0 */
 };
 
 struct partition_stats {
@@ -53,7 +55,9 @@ struct route_stats {
     counter_t kept;     /* process() returned true */
     counter_t filtered; /* false/nil (includes sampled out) */
     counter_t sampled_out;
-    counter_t errors; /* script errors (event dead-lettered) */
+    counter_t errors;          /* script errors (event dead-lettered) */
+    counter_t metric_events;   /* spillway.metric.* aggregates flushed as metric events */
+    counter_t metric_overflow; /* spillway.metric.* additions refused: max_series held */
 };
 
 struct sink_stats {
@@ -71,6 +75,10 @@ struct sink_stats {
     counter_t dropped_full;
     counter_t dropped_shadow;
     counter_t dropped_shutdown; /* of dropped: queued, then abandoned at shutdown */
+    /* Of the requests a prometheus_remote_write destination refused: for samples out of order
+     * (or too old), and for duplicate samples (another value at the same time). */
+    counter_t out_of_order;
+    counter_t duplicate;
 };
 
 struct spill_stats {

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Demo load generator (docker-compose.yml's `loadgen` service): every LOADGEN_INTERVAL seconds
 # it POSTs LOADGEN_BATCH NDJSON events to each URL in LOADGEN_TARGETS (space separated
-# base URLs of spillway http inputs), from a few made-up services with trace ids, levels and
-# an email address to mask. Prints a summary line every 10 rounds; SIGTERM stops it at once.
+# base URLs of spillway http inputs), from a few made-up services with trace ids, levels, an HTTP
+# status and a duration (access logs for the metrics profile) and an email address to mask.
+# Prints a summary line every 10 rounds; SIGTERM stops it at once.
 set -u
 targets=${LOADGEN_TARGETS:-http://spillway:4318}
 batch=${LOADGEN_BATCH:-20}
@@ -20,7 +21,11 @@ while :; do
         svc=${services[RANDOM % ${#services[@]}]}
         lvl=${levels[RANDOM % ${#levels[@]}]}
         trace=$(printf '%08x%08x%08x%08x' $RANDOM$RANDOM $RANDOM $RANDOM$RANDOM $RANDOM)
+        code=200
+        [ "$lvl" = ERROR ] && code=500
+        ((RANDOM % 20 == 0)) && code=404
         body+="{\"msg\":\"demo request $round.$i\",\"service\":\"$svc\",\"level\":\"$lvl\","
+        body+="\"status\":$code,"
         body+="\"trace_id\":\"$trace\",\"duration_ms\":$((RANDOM % 900 + 5)),"
         body+="\"user\":{\"email\":\"user$((RANDOM % 50))@example.com\"},\"loadgen\":true}"$'\n'
     done

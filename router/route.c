@@ -1,6 +1,56 @@
 #include "router/route.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+
+static const struct cfg_key metrics_keys[] = {
+    {"interval", CFG_DURATION, offsetof(struct route_metrics_config, interval), "10s",
+     "How often the aggregates of spillway.metric.* are flushed as metric events (each worker "
+     "flushes its own).",
+     0, 0.1, 86400},
+    {"max_series", CFG_INT, offsetof(struct route_metrics_config, max_series), "10000",
+     "Series one worker aggregates for the route between two flushes; what would make one more "
+     "is refused and counted (metric_overflow).",
+     0, 1, 10000000},
+    {"buckets", CFG_STRLIST, offsetof(struct route_metrics_config, buckets), NULL,
+     "Upper bounds of spillway.metric.observe's histogram buckets, ascending (default: "
+     "Prometheus' 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10)."},
+    {"route", CFG_STRING, offsetof(struct route_metrics_config, route), "",
+     "The route whose sinks (and shadow sinks) receive the metric events (default: this one's); "
+     "its script and rate do not apply to them."},
+    {0},
+};
+
+static const struct cfg_section metrics_section = {
+    .name = "metrics", .size = sizeof(struct route_metrics_config), .keys = metrics_keys};
+
+static const char *const default_buckets[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                                              "0.5",   "1",    "2.5",   "5",    "10"};
+
+int route_metric_buckets(const struct route_metrics_config *m, double *out, size_t max, size_t *n,
+                         int *bad)
+{
+    int count = m->buckets.n;
+    char *const *text = m->buckets.v;
+    if (count == 0) {
+        count = (int)(sizeof(default_buckets) / sizeof(default_buckets[0]));
+        text = (char *const *)default_buckets;
+    }
+    *n = 0;
+    for (int i = 0; i < count; i++) {
+        char *end;
+        double v = strtod(text[i], &end);
+        if (end == text[i] || *end || !isfinite(v) || (i && !(v > out[i - 1])) ||
+            (size_t)i >= max) {
+            *bad = i;
+            return -EINVAL;
+        }
+        out[(*n)++] = v;
+    }
+    return 0;
+}
 
 static const struct cfg_key route_keys[] = {
     {"name", CFG_STRING, offsetof(struct route_config, name), NULL, "Unique route name.",
@@ -21,6 +71,9 @@ static const struct cfg_key route_keys[] = {
      "A disabled route sees no events."},
     {"stop", CFG_BOOL, offsetof(struct route_config, stop), "false",
      "Later routes do not see what this route kept."},
+    {"metrics", CFG_SECTION, offsetof(struct route_config, metrics), NULL,
+     "Logs to metrics: what the script adds with spillway.metric.count/observe/gauge.", 0, 0, 0,
+     NULL, &metrics_section},
     {0},
 };
 

@@ -10,6 +10,15 @@
 #include "core/cfg.h"
 #include "core/stats.h"
 
+/* A route's logs-to-metrics aggregates (spillway.metric.*): flushed every interval, as metric
+ * events, to the route's sinks or to those of the route named `route`. */
+struct route_metrics_config {
+    int64_t interval;
+    int64_t max_series;
+    struct cfg_strlist buckets;
+    char *route;
+};
+
 struct route_config {
     char *name;
     char *script;
@@ -19,6 +28,7 @@ struct route_config {
     struct cfg_strlist shadow;
     int enabled;
     int stop;
+    struct route_metrics_config metrics;
 };
 
 struct router_config {
@@ -28,6 +38,12 @@ struct router_config {
 };
 
 extern const struct cfg_section route_config_section;
+
+/* The histogram bounds of a route's metrics config: its buckets (numbers, ascending) or
+ * Prometheus' default ones, into out[0..*n) (at most max). 0, or -EINVAL with the bad one's
+ * index in *bad. */
+int route_metric_buckets(const struct route_metrics_config *m, double *out, size_t max, size_t *n,
+                         int *bad);
 extern const struct cfg_section router_config_section;
 
 /* Where a route's effective value comes from (shown by `spillway ctl routes`). */
@@ -67,6 +83,13 @@ struct route {
     struct ring *_Atomic tap;
     counter_t tap_skipped;
     struct route_stats stats;
+    /* spillway.metric.*: the bounds of its histograms, how often its aggregates are flushed and
+     * where they go (the sinks and shadows of route metrics_to: this one or the named one). */
+    double *metric_buckets;
+    size_t nmetric_buckets;
+    int64_t metric_interval;
+    int64_t metric_max_series;
+    int metrics_to;
 };
 
 static inline double route_rate(const struct route *r)

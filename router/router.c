@@ -77,6 +77,34 @@ static int load_source(const struct router_setup *cfg, struct route *rt, char *e
     return rc < 0 ? rc : 0;
 }
 
+/* Route i's logs-to-metrics settings: its histogram bounds, its interval and cap, and the route
+ * whose sinks get the metric events (config.c checked that it exists). */
+static int route_metrics(const struct router_setup *cfg, struct route *rt, int i, char *err,
+                         size_t errlen)
+{
+    const struct route_metrics_config *m = &cfg->routes[i].metrics;
+    size_t max = (size_t)m->buckets.n > 11 ? (size_t)m->buckets.n : 11;
+    int bad;
+    rt->metric_buckets = calloc(max, sizeof(double));
+    if (!rt->metric_buckets)
+        return -ENOMEM;
+    if (route_metric_buckets(m, rt->metric_buckets, max, &rt->nmetric_buckets, &bad)) {
+        snprintf(err, errlen,
+                 "route %s: metrics.buckets: \"%s\" is not a number above the one "
+                 "before",
+                 rt->name, m->buckets.v[bad]);
+        return -EINVAL;
+    }
+    rt->metric_interval = m->interval;
+    rt->metric_max_series = m->max_series;
+    rt->metrics_to = i;
+    for (int j = 0; *m->route && j < cfg->nroutes; j++) {
+        if (!strcmp(cfg->routes[j].name, m->route))
+            rt->metrics_to = j;
+    }
+    return 0;
+}
+
 static int build_routes(struct router *r, char *err, size_t errlen)
 {
     const struct router_setup *cfg = r->cfg;
@@ -86,6 +114,7 @@ static int build_routes(struct router *r, char *err, size_t errlen)
         return -ENOMEM;
     for (int i = 0; i < cfg->nroutes; i++) {
         struct route *rt = &r->routes[r->nroutes++];
+        int e0;
         rt->name = rc[i].name;
         rt->stop = rc[i].stop;
         rt->cfg_rate = rc[i].sample_rate;
@@ -96,6 +125,8 @@ static int build_routes(struct router *r, char *err, size_t errlen)
         if (!rt->sample_key || resolve_sinks(r->sinks, &rc[i].sinks, &rt->sinks, &rt->nsinks) ||
             resolve_sinks(r->sinks, &rc[i].shadow, &rt->shadow, &rt->nshadow))
             return -ENOMEM;
+        if ((e0 = route_metrics(cfg, rt, i, err, errlen)))
+            return e0;
         if (*rc[i].script) {
             rt->script_path = script_path(cfg, rc[i].script);
             int e = load_source(cfg, rt, err, errlen);
@@ -238,6 +269,7 @@ void router_free(struct router *r)
         free(rt->sample_key);
         free(rt->sinks);
         free(rt->shadow);
+        free(rt->metric_buckets);
         ring_free(atomic_load(&rt->tap));
         if (r->cands)
             free(r->cands[i].source);

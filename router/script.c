@@ -376,8 +376,8 @@ static void copy_table(lua_State *L, int idx)
 }
 
 /* A fresh _ENV for one script: copies of the allowed libraries and of spillway (and
- * spillway.state), so changes a script makes to them stay its own; other globals resolve to
- * the shared base functions. */
+ * spillway.state and spillway.metric), so changes a script makes to them stay its own; other
+ * globals resolve to the shared base functions. */
 static void new_env(lua_State *L)
 {
     static const char *const libs[] = {"string",    "table", "math",     "utf8",
@@ -390,10 +390,14 @@ static void new_env(lua_State *L)
         lua_setfield(L, -2, libs[i]);
     }
     lua_getfield(L, -1, "spillway");
-    lua_getfield(L, -1, "state");
-    copy_table(L, -1);
-    lua_setfield(L, -3, "state");
-    lua_pop(L, 2);
+    for (int i = 0; i < 2; i++) {
+        const char *sub = i ? "metric" : "state";
+        lua_getfield(L, -1, sub);
+        copy_table(L, -1);
+        lua_setfield(L, -3, sub);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     lua_newtable(L); /* metatable: read-through to the shared base library */
     lua_pushglobaltable(L);
     lua_setfield(L, -2, "__index");

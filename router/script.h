@@ -20,11 +20,14 @@ struct script_limits {
     int64_t memory;           /* per state, bytes */
 };
 
+struct metric_agg;
+
 /* What the helpers need to know about the route being run. */
 struct script_route {
     const char *name;
-    double rate;   /* the route's effective sampling rate */
-    uint64_t salt; /* hash of the name: dedup and dynsample keys are per route */
+    double rate;            /* the route's effective sampling rate */
+    uint64_t salt;          /* hash of the name: dedup and dynsample keys are per route */
+    struct metric_agg *agg; /* spillway.metric.*'s aggregates (the worker's; NULL: none) */
 };
 
 /* Hooks the host calls out through (state and emit live outside the Lua host). May be NULL. */

@@ -3,6 +3,7 @@
  * dedup("x") do not see each other's keys. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/hash.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
+#include "router/metric_agg.h"
 #include "router/sample.h"
 #include "router/script_int.h"
 
@@ -352,6 +354,97 @@ static int l_emit(lua_State *L)
     return 1;
 }
 
+/* ---- logs to metrics ---- */
+
+#define METRIC_LABELS 64
+
+/* The labels table at idx (nil: none) into l[]: names are strings, values strings, numbers or
+ * booleans. Strings are pointed at where the table holds them (nothing here allocates in Lua, so
+ * nothing is collected meanwhile); numbers are written into num[] as Lua writes them. Returns how
+ * many. */
+static size_t metric_labels(lua_State *L, int idx, struct metric_label *l, char (*num)[32])
+{
+    size_t n = 0;
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "spillway.metric: label names are strings");
+        if (n == METRIC_LABELS)
+            luaL_error(L, "spillway.metric: more than %d labels", METRIC_LABELS);
+        struct metric_label *x = &l[n];
+        x->key = lua_tolstring(L, -2, &x->klen);
+        switch (lua_type(L, -1)) {
+        case LUA_TSTRING:
+            x->value = lua_tolstring(L, -1, &x->vlen);
+            break;
+        case LUA_TNUMBER:
+            x->vlen = lua_isinteger(L, -1)
+                          ? (size_t)snprintf(num[n], 32, LUA_INTEGER_FMT, lua_tointeger(L, -1))
+                          : (size_t)snprintf(num[n], 32, LUA_NUMBER_FMT, lua_tonumber(L, -1));
+            x->value = num[n];
+            break;
+        case LUA_TBOOLEAN:
+            x->value = lua_toboolean(L, -1) ? "true" : "false";
+            x->vlen = strlen(x->value);
+            break;
+        default:
+            luaL_error(L, "spillway.metric: label %s: a string, a number or a boolean", x->key);
+        }
+        n++;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* Adds to the worker's aggregate of the route: true, or false when the route holds
+ * metrics.max_series series already (counted as metric_overflow). */
+static int metric_add(lua_State *L, enum metric_kind k)
+{
+    struct script_host *h = call_host(L);
+    size_t nlen;
+    const char *name = luaL_checklstring(L, 1, &nlen);
+    if (nlen == 0 || nlen > 255)
+        return luaL_argerror(L, 1, "a metric name of 1 to 255 bytes");
+    double v = k == METRIC_COUNT ? luaL_optnumber(L, 3, 1) : luaL_checknumber(L, 3);
+    if (!isfinite(v))
+        return luaL_argerror(L, 3, "a finite number");
+    if (k == METRIC_COUNT && v < 0)
+        return luaL_argerror(L, 3, "a count cannot go down");
+    if (!h->route->agg)
+        return luaL_error(L, "spillway.metric: this route aggregates nothing here");
+    struct metric_label l[METRIC_LABELS];
+    char num[METRIC_LABELS][32];
+    size_t n = metric_labels(L, 2, l, num);
+    int rc = metric_agg_add(h->route->agg, k, name, nlen, l, n, v);
+    if (rc == -E2BIG)
+        return luaL_error(L, "spillway.metric: a series' name and labels take more than 4 KiB");
+    if (rc == -ENOMEM)
+        return luaL_error(L, "out of memory");
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
+/* spillway.metric.count(name, labels [, n]): n (1) more of the series. */
+static int l_metric_count(lua_State *L)
+{
+    return metric_add(L, METRIC_COUNT);
+}
+
+/* spillway.metric.observe(name, labels, value): one value into the series' histogram. */
+static int l_metric_observe(lua_State *L)
+{
+    return metric_add(L, METRIC_OBSERVE);
+}
+
+/* spillway.metric.gauge(name, labels, value): the series' value is now value. */
+static int l_metric_gauge(lua_State *L)
+{
+    return metric_add(L, METRIC_GAUGE);
+}
+
 void script__api_register(lua_State *L)
 {
     static const luaL_Reg api[] = {
@@ -364,9 +457,17 @@ void script__api_register(lua_State *L)
         {"set", l_state_set},
         {NULL, NULL},
     };
+    static const luaL_Reg metric[] = {
+        {"count", l_metric_count},
+        {"observe", l_metric_observe},
+        {"gauge", l_metric_gauge},
+        {NULL, NULL},
+    };
     luaL_newlib(L, api);
     luaL_newlib(L, state);
     lua_setfield(L, -2, "state");
+    luaL_newlib(L, metric);
+    lua_setfield(L, -2, "metric");
     lua_setglobal(L, "spillway");
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, KV_REG);

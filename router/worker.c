@@ -16,6 +16,7 @@
 #include "core/timeutil.h"
 #include "pipeline/kpipe.h"
 #include "pipeline/pipeline.h"
+#include "router/metric_agg.h"
 #include "router/route.h"
 #include "router/router.h"
 #include "router/sample.h"
@@ -40,7 +41,15 @@ struct pending_load {
 
 /* Counters a worker accumulates without atomics and publishes once per chunk. */
 struct route_local {
-    uint64_t in, kept, filtered, sampled_out, errors;
+    uint64_t in, kept, filtered, sampled_out, errors, metric_events, metric_overflow;
+};
+
+/* A route's spillway.metric.* aggregates on this worker, and when they are flushed next. */
+struct route_metrics {
+    struct metric_agg *agg;
+    int64_t since;      /* the start of the interval being aggregated (unix ns) */
+    int64_t next_flush; /* monotonic ns */
+    char source[160];   /* "route:NAME" */
 };
 
 struct stage {
@@ -67,6 +76,7 @@ struct worker {
     struct script_route *sroute;   /* per route: what helpers see */
     struct stage *stage;           /* [sink * 2 + (shadow ? 1 : 0)] */
     struct route_local *local;
+    struct route_metrics *metrics; /* per route */
     struct buf dead;
     struct buf *tapstage; /* per route: tapped events of the current chunk */
     struct buf tapev;
@@ -217,6 +227,28 @@ static int load_scripts(struct worker *w, char *err, size_t errlen)
     return 0;
 }
 
+/* An aggregate for each route with a script (what spillway.metric.* adds to), first flushed one
+ * interval from now. The memory of its tables is taken on first use. */
+static int metrics_new(struct worker *w)
+{
+    int64_t now = time_mono_ns(), wall = time_now_ns();
+    for (int i = 0; i < w->nroutes; i++) {
+        struct route *rt = router_route(w->r, i);
+        if (w->handles[i] < 0)
+            continue;
+        const struct metric_agg_opts o = {rt->metric_buckets, rt->nmetric_buckets,
+                                          rt->metric_max_series};
+        struct route_metrics *m = &w->metrics[i];
+        if (!(m->agg = metric_agg_new(&o)))
+            return -ENOMEM;
+        m->since = wall;
+        m->next_flush = now + rt->metric_interval;
+        snprintf(m->source, sizeof(m->source), "route:%s", rt->name);
+        w->sroute[i].agg = m->agg;
+    }
+    return 0;
+}
+
 struct worker *worker_new(struct router *r, int partition, char *err, size_t errlen)
 {
     struct worker *w = calloc(1, sizeof(*w));
@@ -240,8 +272,10 @@ struct worker *worker_new(struct router *r, int partition, char *err, size_t err
     w->stage = calloc((size_t)w->nsinks * 2 + 1, sizeof(*w->stage));
     w->tapstage = calloc((size_t)w->nroutes + 1, sizeof(*w->tapstage));
     w->sink_in = calloc((size_t)w->nsinks + 1, sizeof(uint64_t));
+    w->metrics = calloc((size_t)w->nroutes + 1, sizeof(*w->metrics));
     if (!w->handles || !w->gens || !w->pend || !w->sroute || !w->local || !w->stage ||
-        !w->tapstage || !w->sink_in || load_scripts(w, err, errlen)) {
+        !w->tapstage || !w->sink_in || !w->metrics || load_scripts(w, err, errlen) ||
+        metrics_new(w)) {
         worker_free(w);
         return NULL;
     }
@@ -269,6 +303,9 @@ void worker_free(struct worker *w)
     free(w->pend);
     free(w->sroute);
     free(w->local);
+    for (int i = 0; w->metrics && i < w->nroutes; i++)
+        metric_agg_free(w->metrics[i].agg);
+    free(w->metrics);
     buf_free(&w->dead);
     free(w);
 }
@@ -329,7 +366,7 @@ static void publish(struct worker *w, uint64_t records)
     push_taps(w);
     for (int i = 0; i < w->nroutes; i++) {
         struct route_local *l = &w->local[i];
-        if (!l->in)
+        if (!l->in && !l->metric_events && !l->metric_overflow)
             continue;
         struct route_stats *st = &router_route(w->r, i)->stats;
         counter_add(&st->in, l->in);
@@ -337,6 +374,8 @@ static void publish(struct worker *w, uint64_t records)
         counter_add(&st->filtered, l->filtered);
         counter_add(&st->sampled_out, l->sampled_out);
         counter_add(&st->errors, l->errors);
+        counter_add(&st->metric_events, l->metric_events);
+        counter_add(&st->metric_overflow, l->metric_overflow);
         memset(l, 0, sizeof(*l));
     }
     struct router_stats *rs = router_stats(w->r);
@@ -519,6 +558,60 @@ static void process_event(struct worker *w, const char *data, size_t len)
     }
 }
 
+/* ---- logs to metrics ---- */
+
+struct metric_emit {
+    struct worker *w;
+    const struct route *to; /* the route whose sinks get the events */
+    int failed;
+};
+
+/* A flushed aggregate: into the staging batches of the route's sinks and shadows, as a kept
+ * event would be (the sinks' queues take them at the next publish). */
+static void metric_event(void *ud, const char *json, size_t len)
+{
+    struct metric_emit *x = ud;
+    for (int pass = 0; pass < 2; pass++) {
+        const int *list = pass ? x->to->shadow : x->to->sinks;
+        int n = pass ? x->to->nshadow : x->to->nsinks;
+        for (int i = 0; i < n; i++)
+            x->failed |= ring_batch_add(&x->w->stage[list[i] * 2 + pass].batch, json, len, 0, 0);
+    }
+}
+
+/* Between two chunks (and when idle): each route whose interval is over has its aggregates
+ * written as metric events of its metrics route's sinks; all of them when stopping. Returns how
+ * many events were staged. */
+static uint64_t flush_metrics(struct worker *w, int all)
+{
+    int64_t now = time_mono_ns();
+    uint64_t staged = 0;
+    for (int i = 0; i < w->nroutes; i++) {
+        struct route_metrics *m = &w->metrics[i];
+        if (!m->agg || (!all && now < m->next_flush))
+            continue;
+        struct route *rt = router_route(w->r, i);
+        m->next_flush = now + rt->metric_interval;
+        w->local[i].metric_overflow += metric_agg_take_overflow(m->agg);
+        if (!metric_agg_series(m->agg))
+            continue;
+        int64_t wall = time_now_ns();
+        struct metric_emit x = {w, router_route(w->r, rt->metrics_to), 0};
+        int n = metric_agg_flush(m->agg, m->source, m->since, wall, metric_event, &x);
+        m->since = wall;
+        if (n < 0 || x.failed) {
+            if (log_limit_take(&w->oom_log) >= 0)
+                log_error("out of memory flushing a route's metrics: some were lost", "{s:s}",
+                          "route", rt->name);
+        }
+        if (n > 0) {
+            w->local[i].metric_events += (uint64_t)n;
+            staged += (uint64_t)n;
+        }
+    }
+    return staged;
+}
+
 /* Processes records from span[0..len) up to about CHUNK_BYTES; returns the bytes consumed. */
 static size_t process_chunk(struct worker *w, const char *span, size_t len, uint64_t *records)
 {
@@ -552,6 +645,8 @@ static void *worker_main(void *arg)
         if (n == 0) {
             if (ring_closed_empty(w->in))
                 break;
+            if (flush_metrics(w, 0))
+                publish(w, 0);
             continue;
         }
         size_t done = 0;
@@ -560,11 +655,14 @@ static void *worker_main(void *arg)
             if (done)
                 sync_with_router(w);
             size_t used = process_chunk(w, span + done, n - done, &records);
+            /* A worker-owned clock check, no lock: the aggregates go out with the chunk. */
+            flush_metrics(w, 0);
             publish(w, records);
             ring_release(w->in, used);
             done += used;
         }
     }
+    flush_metrics(w, 1); /* what was aggregated since the last flush is not lost at a stop */
     publish(w, 0);
     return NULL;
 }

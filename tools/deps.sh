@@ -8,8 +8,9 @@ set -eu
 PKGS="build-essential cmake pkg-config libevent-dev librdkafka-dev libjansson-dev liblua5.4-dev
 libsqlite3-dev libyaml-dev libcmocka-dev libjsmn-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
 libxxhash-dev protobuf-c-compiler libprotobuf-c-dev libnghttp2-dev libmsgpack-dev libsystemd-dev
-python3 curl socat netcat-openbsd bsdutils tmux kcat protobuf-compiler python3-protobuf python3-grpcio
-python3-fluent-logger python3-msgpack systemd-journal-remote python3-h2"
+libsnappy-dev python3 curl socat netcat-openbsd bsdutils tmux kcat protobuf-compiler python3-protobuf
+python3-grpcio python3-fluent-logger python3-msgpack systemd-journal-remote python3-h2 python3-snappy
+prometheus prometheus-node-exporter"
 FUZZ_PKGS="clang libclang-rt-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS $FUZZ_PKGS"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

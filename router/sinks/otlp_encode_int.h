@@ -119,7 +119,8 @@ char *oe_string(struct otlp_encoder *e, int i);
 int oe_text_is(struct otlp_encoder *e, int i, const char *name, size_t n);
 /* Numbers: 0, or -1 when token i is not one of that kind. oe_int and oe_uint take integers
  * written with digits only (oe_uint also as a string of digits when quoted: the proto3 JSON form);
- * oe_double any number, and null as NaN (how the input writes NaN and the infinities). */
+ * oe_double any number, null as NaN (how the OTLP input writes NaN and the infinities), and the
+ * strings "NaN", "StaleNaN", "+Inf", "Inf", "-Inf" (how the metric model writes them). */
 int oe_int(struct otlp_encoder *e, int i, int64_t *v);
 int oe_uint(struct otlp_encoder *e, int i, uint64_t *v, int quoted);
 int oe_double(struct otlp_encoder *e, int i, double *v);
@@ -138,9 +139,9 @@ void oe_own(struct otlp_encoder *e, const char *const *names, size_t n, int *at)
 int oe_val(struct otlp_encoder *e, const int *at, int j);
 void oe_take(struct otlp_encoder *e, const int *at, int j);
 /* The record's attributes, in the event's order: every attributes.<key> member (as <key>) and
- * every OE_OWN member not taken; the member at index tags_at (statsd's tags, -1 for none) gives
- * one attribute per tag. 0 or -ENOMEM. */
-int oe_attrs(struct otlp_encoder *e, int tags_at, KeyValue ***out, size_t *n);
+ * every OE_OWN member not taken; the member at index labels_at (a metric event's labels object,
+ * -1 for none) gives one attribute per label. 0 or -ENOMEM. */
+int oe_attrs(struct otlp_encoder *e, int labels_at, KeyValue ***out, size_t *n);
 
 /* ---- records (otlp_encode_record.c): each returns 0 with the message, or oe_refuse() ---- */
 

@@ -1,12 +1,15 @@
-/* Metric events into OTLP data points, the reverse of collector/otlp_map.c's metrics: the event's
- * metric_type picks the shape (gauge, sum, histogram, exponential_histogram, summary: one point
- * of that type), and statsd's metric events (collector/format_statsd.c) take the nearest OTLP
- * form: a counter is a delta sum (its value divided by statsd_sample_rate, as a statsd server
- * counts it), a +/- gauge a non-monotonic delta sum (an up-down counter's increment), a timer,
- * distribution or histogram observation a delta histogram of one value, and their tags become
- * attributes. A set has no OTLP form without counting its distinct members over an interval,
- * which this sink does not do: such an event is refused. Which fields are the point's own depends
- * on the shape; the others are attributes. */
+/* Metric events (the metric model of docs/metrics.md) into OTLP data points, the reverse of
+ * collector/otlp_map.c's metrics: the event's metric_type picks the shape: a gauge (with a
+ * temporality: an up-down counter, OTLP's non-monotonic sum; an `unknown` metric is a gauge, as
+ * the OpenTelemetry specification reads Prometheus' untyped ones), a counter (a monotonic sum; a
+ * statsd counter's value divided by statsd_sample_rate, as a statsd server counts it, and one
+ * sent a negative increment is not monotonic), a histogram (with a count and buckets, or one
+ * observation: a statsd timer, histogram or distribution, a delta histogram of that one value),
+ * an exponential histogram or a summary. The labels become the point's attributes (statsd_type
+ * is statsd's name of the type: not an attribute). A set has no
+ * OTLP form without counting its distinct members over an interval, which this sink does not do:
+ * such an event is refused. Which fields are the point's own depends on the shape; the others are
+ * attributes. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +26,6 @@ enum {
     MF_START,
     MF_VALUE,
     MF_TEMPORALITY,
-    MF_MONOTONIC,
     MF_COUNT,
     MF_SUM,
     MF_MIN,
@@ -36,9 +38,9 @@ enum {
     MF_POSITIVE,
     MF_NEGATIVE,
     MF_QUANTILES,
-    MF_GAUGE_DELTA,
     MF_RATE,
-    MF_TAGS,
+    MF_LABELS,
+    MF_STATSD_TYPE,
     MF_FIELDS
 };
 
@@ -49,7 +51,6 @@ static const char *const mf_names[MF_FIELDS] = {"name",
                                                 "start_time",
                                                 "value",
                                                 "temporality",
-                                                "monotonic",
                                                 "count",
                                                 "sum",
                                                 "min",
@@ -62,36 +63,36 @@ static const char *const mf_names[MF_FIELDS] = {"name",
                                                 "positive",
                                                 "negative",
                                                 "quantiles",
-                                                "gauge_delta",
                                                 "statsd_sample_rate",
-                                                "tags"};
+                                                "labels",
+                                                "statsd_type"};
 
 /* The shapes a metric event can have, and the fields each one owns. */
 enum shape {
     SH_GAUGE,
-    SH_SUM,
+    SH_UPDOWN, /* a gauge with a temporality: a non-monotonic sum */
+    SH_COUNTER,
     SH_HISTOGRAM,
     SH_EXPONENTIAL,
     SH_SUMMARY,
-    SH_COUNTER,     /* statsd c */
-    SH_DELTA_GAUGE, /* statsd g with +N / -N */
-    SH_OBSERVATION, /* statsd ms, h, d: one value */
+    SH_OBSERVATION, /* a histogram of one value (statsd ms, h, d) */
 };
 
-#define B(f)   (1u << (f))
-#define COMMON (B(MF_NAME) | B(MF_UNIT) | B(MF_DESCRIPTION) | B(MF_TYPE) | B(MF_START))
-#define HISTO  (B(MF_COUNT) | B(MF_SUM) | B(MF_MIN) | B(MF_MAX) | B(MF_TEMPORALITY))
+#define B(f) (1u << (f))
+#define COMMON                                                                                     \
+    (B(MF_NAME) | B(MF_UNIT) | B(MF_DESCRIPTION) | B(MF_TYPE) | B(MF_START) | B(MF_LABELS) |       \
+     B(MF_STATSD_TYPE))
+#define HISTO (B(MF_COUNT) | B(MF_SUM) | B(MF_MIN) | B(MF_MAX) | B(MF_TEMPORALITY))
 
 static const unsigned shape_fields[] = {
-    [SH_GAUGE] = COMMON | B(MF_VALUE) | B(MF_TAGS),
-    [SH_SUM] = COMMON | B(MF_VALUE) | B(MF_TEMPORALITY) | B(MF_MONOTONIC),
+    [SH_GAUGE] = COMMON | B(MF_VALUE),
+    [SH_UPDOWN] = COMMON | B(MF_VALUE) | B(MF_TEMPORALITY),
+    [SH_COUNTER] = COMMON | B(MF_VALUE) | B(MF_TEMPORALITY) | B(MF_RATE),
     [SH_HISTOGRAM] = COMMON | HISTO | B(MF_BUCKETS) | B(MF_BOUNDS),
     [SH_EXPONENTIAL] = COMMON | HISTO | B(MF_SCALE) | B(MF_ZERO_COUNT) | B(MF_ZERO_THRESHOLD) |
                        B(MF_POSITIVE) | B(MF_NEGATIVE),
     [SH_SUMMARY] = COMMON | B(MF_COUNT) | B(MF_SUM) | B(MF_QUANTILES),
-    [SH_COUNTER] = COMMON | B(MF_VALUE) | B(MF_RATE) | B(MF_TAGS),
-    [SH_DELTA_GAUGE] = COMMON | B(MF_VALUE) | B(MF_GAUGE_DELTA) | B(MF_TAGS),
-    [SH_OBSERVATION] = COMMON | B(MF_VALUE) | B(MF_TAGS),
+    [SH_OBSERVATION] = COMMON | B(MF_VALUE) | B(MF_TEMPORALITY),
 };
 
 static int text_eq(const char *p, size_t n, const char *s)
@@ -99,13 +100,8 @@ static int text_eq(const char *p, size_t n, const char *s)
     return strlen(s) == n && !memcmp(p, s, n);
 }
 
-static int is_true(struct otlp_encoder *e, int v)
-{
-    return v >= 0 && oe_tok(e, v)->type == JSMN_PRIMITIVE && e->tok.js[oe_tok(e, v)->start] == 't';
-}
-
-/* The event's shape, from metric_type (and for a histogram, whether it is OTLP's, with a count,
- * or statsd's, with a value). */
+/* The event's shape, from metric_type (and for a histogram, whether it has a count and buckets,
+ * or one observation's value). */
 static int shape_of(struct otlp_encoder *e, const int *at, enum shape *sh)
 {
     int t = oe_val(e, at, MF_TYPE), v = oe_val(e, at, MF_VALUE);
@@ -121,9 +117,11 @@ static int shape_of(struct otlp_encoder *e, const int *at, enum shape *sh)
     if (oe_text(e, t, &p, &n))
         return oe_refuse(e, "metric event: metric_type: not a string");
     if (text_eq(p, n, "gauge"))
-        *sh = is_true(e, oe_val(e, at, MF_GAUGE_DELTA)) ? SH_DELTA_GAUGE : SH_GAUGE;
-    else if (text_eq(p, n, "sum"))
-        *sh = SH_SUM;
+        *sh = oe_val(e, at, MF_TEMPORALITY) >= 0 ? SH_UPDOWN : SH_GAUGE;
+    else if (text_eq(p, n, "unknown"))
+        *sh = SH_GAUGE;
+    else if (text_eq(p, n, "counter"))
+        *sh = SH_COUNTER;
     else if (text_eq(p, n, "histogram") && oe_val(e, at, MF_COUNT) < 0 && v >= 0)
         *sh = SH_OBSERVATION;
     else if (text_eq(p, n, "histogram"))
@@ -132,18 +130,13 @@ static int shape_of(struct otlp_encoder *e, const int *at, enum shape *sh)
         *sh = SH_EXPONENTIAL;
     else if (text_eq(p, n, "summary"))
         *sh = SH_SUMMARY;
-    else if (text_eq(p, n, "counter"))
-        *sh = SH_COUNTER;
-    else if (text_eq(p, n, "timer") || text_eq(p, n, "distribution"))
-        *sh = SH_OBSERVATION;
     else if (text_eq(p, n, "set"))
         return oe_refuse(e, "metric event: a statsd set has no OTLP form (counting its distinct "
                             "members needs an aggregation this sink does not do)");
     else
         return oe_refuse(e,
-                         "metric event: metric_type \"%.*s\" is not gauge, sum, histogram, "
-                         "exponential_histogram, summary, or statsd's counter, timer, "
-                         "distribution or set",
+                         "metric event: metric_type \"%.*s\" is not counter, gauge, histogram, "
+                         "summary, exponential_histogram, unknown or set",
                          (int)(n > 64 ? 64 : n), p);
     return 0;
 }
@@ -352,9 +345,9 @@ static int summary_point(struct otlp_encoder *e, const int *at, SummaryDataPoint
 /* ---- the metric ---- */
 
 /* What the metric says of its points: name (required), unit, description, and for the shapes
- * that have them temporality and monotonic. */
-static int metric_head(struct otlp_encoder *e, const int *at, Metric *m, int *temporality,
-                       int *monotonic)
+ * that have one the temporality (1 delta, 2 cumulative; none: cumulative, the meaning a counter
+ * has in Prometheus). */
+static int metric_head(struct otlp_encoder *e, const int *at, Metric *m, int *temporality)
 {
     int v;
     if ((v = oe_val(e, at, MF_NAME)) < 0 || !(m->name = oe_string(e, v)) || !oe_strlen(m->name))
@@ -363,20 +356,13 @@ static int metric_head(struct otlp_encoder *e, const int *at, Metric *m, int *te
         return oe_refuse(e, "metric event: unit: not a string");
     if ((v = oe_val(e, at, MF_DESCRIPTION)) >= 0 && !(m->description = oe_string(e, v)))
         return oe_refuse(e, "metric event: description: not a string");
-    *temporality = *monotonic = 0;
+    *temporality = 2;
     if ((v = oe_val(e, at, MF_TEMPORALITY)) >= 0) {
         *temporality = oe_text_is(e, v, "delta", 5)         ? 1
                        : oe_text_is(e, v, "cumulative", 10) ? 2
                                                             : -1;
         if (*temporality < 0)
             return oe_refuse(e, "metric event: temporality: not delta or cumulative");
-    }
-    if ((v = oe_val(e, at, MF_MONOTONIC)) >= 0) {
-        const jsmntok_t *t = oe_tok(e, v);
-        char c = e->tok.js[t->start];
-        if (t->type != JSMN_PRIMITIVE || (c != 't' && c != 'f'))
-            return oe_refuse(e, "metric event: monotonic: not true or false");
-        *monotonic = c == 't';
     }
     return 0;
 }
@@ -397,17 +383,19 @@ static int nonnegative(const NumberDataPoint *p)
     I(var);                                                                                        \
     var->time_unix_nano = ev->time;                                                                \
     var->start_time_unix_nano = start;                                                             \
-    if (oe_attrs(e, tags, &var->attributes, &var->n_attributes))                                   \
+    if (oe_attrs(e, labels, &var->attributes, &var->n_attributes))                                 \
         return -ENOMEM;                                                                            \
     *point = var
 
-/* The point of the event's shape, and its metric's container (a Sum for a statsd counter, ...). */
+/* The point of the event's shape, and its metric's container (a Sum for a counter, ...). */
 static int shape_point(struct otlp_encoder *e, const struct oe_event *ev, const int *at,
-                       enum shape sh, Metric *m, int temporality, int monotonic, uint64_t start,
-                       int tags, void **point)
+                       enum shape sh, Metric *m, int temporality, uint64_t start, int labels,
+                       void **point)
 {
     double rate = 1;
     int v, rc;
+    if ((v = oe_val(e, at, MF_RATE)) >= 0 && (oe_double(e, v, &rate) || !(rate > 0 && rate <= 1)))
+        return oe_refuse(e, "metric event: statsd_sample_rate: not in (0, 1]");
     switch (sh) {
     case SH_GAUGE: {
         POINT(NumberDataPoint, opentelemetry__proto__metrics__v1__number_data_point__init, p);
@@ -418,12 +406,7 @@ static int shape_point(struct otlp_encoder *e, const struct oe_event *ev, const 
         return number_value(e, oe_val(e, at, MF_VALUE), 1, p);
     }
     case SH_COUNTER:
-        if ((v = oe_val(e, at, MF_RATE)) >= 0 &&
-            (oe_double(e, v, &rate) || !(rate > 0 && rate <= 1)))
-            return oe_refuse(e, "metric event: statsd_sample_rate: not in (0, 1]");
-        /* fall through */
-    case SH_SUM:
-    case SH_DELTA_GAUGE: {
+    case SH_UPDOWN: {
         POINT(NumberDataPoint, opentelemetry__proto__metrics__v1__number_data_point__init, p);
         m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
         if (!(m->sum = oe_alloc(e, sizeof(*m->sum))))
@@ -431,9 +414,9 @@ static int shape_point(struct otlp_encoder *e, const struct oe_event *ev, const 
         opentelemetry__proto__metrics__v1__sum__init(m->sum);
         if ((rc = number_value(e, oe_val(e, at, MF_VALUE), rate, p)))
             return rc;
-        m->sum->aggregation_temporality = sh == SH_SUM ? temporality : 1;
-        /* A statsd counter counts up unless it was sent a negative increment. */
-        m->sum->is_monotonic = sh == SH_SUM ? monotonic : sh == SH_COUNTER && nonnegative(p);
+        m->sum->aggregation_temporality = temporality;
+        /* A counter counts up, unless it was sent a negative increment (statsd allows it). */
+        m->sum->is_monotonic = sh == SH_COUNTER && (temporality != 1 || nonnegative(p));
         return 0;
     }
     case SH_HISTOGRAM:
@@ -483,42 +466,40 @@ static void metric_key(struct otlp_encoder *e, const Metric *m, int temporality,
 
 int oe_point(struct otlp_encoder *e, const struct oe_event *ev, Metric **metric, void **point)
 {
-    int at[MF_FIELDS], temporality = 0, monotonic = 0, v, rc;
+    int at[MF_FIELDS], temporality = 0, v, rc;
     enum shape sh = SH_GAUGE;
     oe_own(e, mf_names, MF_FIELDS, at);
     if ((rc = shape_of(e, at, &sh)))
         return rc;
-    /* Only the shape's own fields are the point's: the others are attributes (a gauge's
+    /* Only the shape's own fields are the point's: the others are attributes (a summary's
      * temporality is an attribute that happens to have that name). */
     for (int j = 0; j < MF_FIELDS; j++) {
         if (!(shape_fields[sh] & B(j)))
             at[j] = -1;
     }
-    /* statsd's tags: one attribute per tag, when they are the object statsd writes. */
-    int tags = -1;
-    if (at[MF_TAGS] >= 0 && oe_tok(e, e->mem[at[MF_TAGS]].val)->type == JSMN_OBJECT)
-        tags = at[MF_TAGS];
+    /* The labels: one attribute per label, when they are an object. */
+    int labels = -1;
+    if (at[MF_LABELS] >= 0 && oe_tok(e, e->mem[at[MF_LABELS]].val)->type == JSMN_OBJECT)
+        labels = at[MF_LABELS];
     for (int j = 0; j < MF_FIELDS; j++) {
-        if (j != MF_TAGS)
+        if (j != MF_LABELS)
             oe_take(e, at, j);
     }
-    if (tags >= 0)
-        e->mem[tags].taken = 1;
+    if (labels >= 0)
+        e->mem[labels].taken = 1;
     Metric *m = oe_alloc(e, sizeof(*m));
     if (!m)
         return -ENOMEM;
     opentelemetry__proto__metrics__v1__metric__init(m);
-    if ((rc = metric_head(e, at, m, &temporality, &monotonic)))
+    if ((rc = metric_head(e, at, m, &temporality)))
         return rc;
     uint64_t start = 0;
     if ((v = oe_val(e, at, MF_START)) >= 0 && oe_time(e, v, &start))
         return oe_refuse(e, "metric event: start_time: not an RFC 3339 time");
-    rc = shape_point(e, ev, at, sh, m, temporality, monotonic, start, tags, point);
+    rc = shape_point(e, ev, at, sh, m, temporality, start, labels, point);
     if (rc)
         return rc;
-    int t = sh == SH_SUM || sh == SH_HISTOGRAM || sh == SH_EXPONENTIAL ? temporality : 1;
-    if (sh == SH_GAUGE || sh == SH_SUMMARY)
-        t = 0;
+    int t = sh == SH_GAUGE || sh == SH_SUMMARY ? 0 : sh == SH_OBSERVATION ? 1 : temporality;
     metric_key(e, m, t,
                m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM
                    ? m->sum->is_monotonic

@@ -177,6 +177,25 @@ int oe_double(struct otlp_encoder *e, int i, double *v)
         *v = NAN;
         return 0;
     }
+    /* What JSON has no number for, as the metric model writes it (docs/metrics.md). */
+    if (t->type == JSMN_STRING) {
+        static const struct {
+            const char *text;
+            double v;
+        } special[] = {{"NaN", NAN},
+                       {"StaleNaN", NAN},
+                       {"+Inf", INFINITY},
+                       {"Inf", INFINITY},
+                       {"-Inf", -INFINITY}};
+        size_t n = (size_t)(t->end - t->start);
+        for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++) {
+            if (strlen(special[k].text) == n && !memcmp(e->tok.js + t->start, special[k].text, n)) {
+                *v = special[k].v;
+                return 0;
+            }
+        }
+        return -1;
+    }
     const char *s = number(e, i, 0);
     if (!s)
         return -1;
@@ -341,32 +360,26 @@ void oe_take(struct otlp_encoder *e, const int *at, int j)
         e->mem[at[j]].taken = 1;
 }
 
-/* A statsd tag's value: one value as itself, several as an array, a flag as true. */
-static KeyValue *tag(struct otlp_encoder *e, int k)
+/* A label: an attribute of the same name and value. */
+static KeyValue *label(struct otlp_encoder *e, int k)
 {
-    int v = k + 1;
     const char *p;
     size_t n;
     if (oe_text(e, k, &p, &n))
         return NULL;
     char *key = oe_strdup(e, p, n);
-    if (!key)
-        return NULL;
-    KeyValue *kv = oe_kv(e, key, n, v);
-    if (kv && oe_tok(e, v)->type == JSMN_ARRAY && oe_tok(e, v)->size == 1)
-        kv->value = oe_any(e, v + 1, 0);
-    return kv;
+    return key ? oe_kv(e, key, n, k + 1) : NULL;
 }
 
 /* The record's attributes: in the event's order, every attributes.<key> member (as <key>) and
- * every member of role OE_OWN not taken as an own field; the member tags_at (statsd's tags
- * object, -1 for none) gives one attribute per tag. */
-int oe_attrs(struct otlp_encoder *e, int tags_at, KeyValue ***out, size_t *n)
+ * every member of role OE_OWN not taken as an own field; the member labels_at (a metric event's
+ * labels object, -1 for none) gives one attribute per label. */
+int oe_attrs(struct otlp_encoder *e, int labels_at, KeyValue ***out, size_t *n)
 {
     size_t count = 0;
     for (size_t i = 0; i < e->nmem; i++) {
         const struct oe_member *m = &e->mem[i];
-        if ((int)i == tags_at)
+        if ((int)i == labels_at)
             count += (size_t)oe_tok(e, m->val)->size;
         else if (m->role == OE_ATTRIBUTE || (m->role == OE_OWN && !m->taken))
             count++;
@@ -377,9 +390,9 @@ int oe_attrs(struct otlp_encoder *e, int tags_at, KeyValue ***out, size_t *n)
     *n = 0;
     for (size_t i = 0; i < e->nmem; i++) {
         const struct oe_member *m = &e->mem[i];
-        if ((int)i == tags_at) {
+        if ((int)i == labels_at) {
             for (int k = m->val + 1, j = 0; j < oe_tok(e, m->val)->size; j++, k = e->tok.next[k])
-                kv[(*n)++] = tag(e, k);
+                kv[(*n)++] = label(e, k);
         } else if (m->role == OE_ATTRIBUTE) {
             kv[(*n)++] = oe_kv(e, m->key + 11, m->klen - 11, m->val);
         } else if (m->role == OE_OWN && !m->taken) {

@@ -93,6 +93,7 @@ extern const char *const sink_when_full_names[];
     X(sink_null)                                                                                   \
     X(sink_http)                                                                                   \
     X(sink_otlp)                                                                                   \
+    X(sink_prom)                                                                                   \
     X(sink_tcp)                                                                                    \
     X(sink_unix)                                                                                   \
     X(sink_kafka)

@@ -3,7 +3,9 @@ docker-compose.yml (with every profile, and with the host-network override of ma
 test-docker), the Dockerfile keeps its promises (exec form, non-root, healthcheck, volumes,
 ports), every config in docker/ passes `spillway check`, and the container config really serves
 on the ports its environment gives it. tests/docker/run.sh (make test-docker) runs the image and
-the compose file for real; conf/examples/ is checked by test_examples.py."""
+the compose file for real; conf/examples/ is checked by test_examples.py. The metrics profile's
+Prometheus image cannot be fetched here: its configs pass promtool and run, without Docker, with
+Debian's Prometheus."""
 import glob
 import json
 import os
@@ -18,9 +20,11 @@ from spillway_test import (BIN, SRC, KafkaMock, Spillway, check, check_configs, 
 COMPOSE = os.path.join(SRC, "docker-compose.yml")
 HOST_OVERRIDE = os.path.join(SRC, "tests", "docker", "compose.host.yml")
 SERVICES = {"spillway", "loadgen", "kafka", "kafka-init", "spillway-sbs", "receiver",
-            "loadgen-sbs"}
+            "loadgen-sbs", "spillway-metrics", "prometheus", "loadgen-metrics"}
 PROFILES = {"kafka": "kafka", "kafka-init": "kafka", "spillway-sbs": "side-by-side",
-            "receiver": "side-by-side", "loadgen-sbs": "side-by-side"}
+            "receiver": "side-by-side", "loadgen-sbs": "side-by-side",
+            "spillway-metrics": "metrics", "prometheus": "metrics", "loadgen-metrics": "metrics"}
+ALL = ["--profile", "kafka", "--profile", "side-by-side", "--profile", "metrics"]
 HOST_ENV = {v: str(20000 + i) for i, v in enumerate(
     ["T_SPILLWAY_TCP", "T_SPILLWAY_SYSLOG", "T_SPILLWAY_HTTP", "T_SPILLWAY_ADMIN", "T_SBS_TCP",
      "T_SBS_SYSLOG", "T_SBS_HTTP", "T_SBS_ADMIN", "T_RECEIVER_HTTP", "T_RECEIVER_ADMIN",
@@ -41,10 +45,10 @@ def test_docker_compose_config():
     check(r.returncode == 0, f"docker-compose config refuses docker-compose.yml:\n{r.stderr}")
     check("WARNING" not in r.stderr and "not set" not in r.stderr,
           f"docker-compose config warns:\n{r.stderr}")
-    r = compose("--profile", "kafka", "--profile", "side-by-side", "config", "--services")
+    r = compose(*ALL, "config", "--services")
     check(r.returncode == 0, f"docker-compose config with every profile:\n{r.stderr}")
     check(set(r.stdout.split()) == SERVICES, f"services: {sorted(r.stdout.split())}")
-    r = compose("--profile", "kafka", "--profile", "side-by-side", "config")
+    r = compose(*ALL, "config")
     text = r.stdout
     blocks = service_blocks(text)
     for name, b in blocks.items():
@@ -61,6 +65,19 @@ def test_docker_compose_config():
           f"Kafka's log in an explicit directory on a named volume:\n{kafka}")
     check(env_of(blocks["spillway"]).get("SPILLWAY_WHEN_FULL") == "block",
           f"spillway blocks unless told to spill:\n{blocks['spillway']}")
+    # The metrics profile: Prometheus (the official image) with its remote write receiver,
+    # scraping spillway-metrics, which remote-writes to it.
+    prom = blocks["prometheus"]
+    check("image: prom/prometheus:" in prom and "--web.enable-remote-write-receiver" in prom
+          and "./docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prom.replace(
+              os.path.join(SRC, "docker"), "./docker")
+          and "prometheus-data:/prometheus" in prom, f"prometheus:\n{prom}")
+    check(env_of(blocks["spillway-metrics"]).get("PROMETHEUS_URL")
+          == "http://prometheus:9090/api/v1/write",
+          f"spillway-metrics: {blocks['spillway-metrics']}")
+    with open(os.path.join(SRC, "docker", "prometheus.yml")) as f:
+        check('targets: ["spillway-metrics:8686"]' in f.read(),
+              "docker/prometheus.yml scrapes spillway-metrics' /metrics")
 
     # The kafka profile with spill on: the appliance itself spills to the profile's broker.
     r = compose("config", env={"COMPOSE_PROFILES": "kafka", "SPILLWAY_WHEN_FULL": "spill"})
@@ -75,8 +92,8 @@ def test_docker_compose_config():
           "docker/spillway.yaml takes when_full and the brokers from that environment")
 
     # make test-docker's override puts every service on the host network (no bridge network).
-    r = run(["docker-compose", "-f", COMPOSE, "-f", HOST_OVERRIDE, "--profile", "kafka",
-             "--profile", "side-by-side", "config"], cwd=SRC, env=dict(os.environ, **HOST_ENV))
+    r = run(["docker-compose", "-f", COMPOSE, "-f", HOST_OVERRIDE, *ALL, "config"], cwd=SRC,
+            env=dict(os.environ, **HOST_ENV))
     check(r.returncode == 0, f"docker-compose config with the host override:\n{r.stderr}")
     blocks = service_blocks(r.stdout)
     check(set(blocks) == SERVICES, f"the override covers every service: {sorted(blocks)}")
@@ -95,10 +112,76 @@ def test_docker_compose_config():
     check("- 127.0.0.1:19092" in blocks["kafka-init"], f"kafka-init: {blocks['kafka-init']}")
     check(env_of(blocks["spillway"]).get("KAFKA_BROKERS") == "127.0.0.1:19092",
           f"spillway spills to the host-network broker: {blocks['spillway']}")
+    check(not re.search(r"(?<![\w/.-])(prometheus|spillway-metrics):\d", r.stdout),
+          "a metrics service name left in the host-network config")
+    check(env_of(blocks["spillway-metrics"]).get("PROMETHEUS_URL")
+          == "http://127.0.0.1:19090/api/v1/write"
+          and "--web.listen-address=127.0.0.1:19090" in blocks["prometheus"]
+          and "prometheus.host.yml" in blocks["prometheus"], "the metrics profile on 127.0.0.1")
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", kenv["KAFKA_LISTENERS"])]
-    for name in ("spillway", "spillway-sbs", "receiver"):
+    ports.append(19090)  # Prometheus
+    for name in ("spillway", "spillway-sbs", "receiver", "spillway-metrics"):
         ports += [int(v) for k, v in env_of(blocks[name]).items() if k.endswith("_PORT")]
     check(len(ports) == len(set(ports)), f"two services on one port: {sorted(ports)}")
+
+
+def test_prometheus_configs():
+    """docker/prometheus.yml and its host-network twin pass promtool (Debian's prometheus
+    package) and scrape the same jobs."""
+    configs = [os.path.join(SRC, "docker", "prometheus.yml"),
+               os.path.join(SRC, "tests", "docker", "prometheus.host.yml")]
+    check(shutil.which("promtool"), "promtool is missing: apt-get install prometheus "
+          "(tools/deps.sh installs it)")
+    for c in configs:
+        r = run(["promtool", "check", "config", c])
+        check(r.returncode == 0, f"promtool check config {c}:\n{r.stdout}{r.stderr}")
+    jobs = [re.findall(r"job_name: (\S+)", open(c).read()) for c in configs]
+    check(jobs[0] == jobs[1] == ["spillway", "prometheus"], f"jobs: {jobs}")
+
+
+def test_metrics_profile_without_docker():
+    """The metrics profile's two configs run as compose runs them, without Docker: spillway with
+    docker/spillway-metrics.yaml and a real Prometheus with docker/prometheus.yml (the scrape
+    target and interval moved to the test's). Prometheus scrapes spillway's /metrics, and the
+    request counts spillway makes of loadgen's access logs reach it through remote write."""
+    from prom_test import Prometheus
+    with open(os.path.join(SRC, "docker", "prometheus.yml")) as f:
+        pconf = f.read().replace("15s", "1s")
+    env = {"SPILLWAY_BIND": "127.0.0.1", "SPILLWAY_TCP_PORT": str(free_port()),
+           "SPILLWAY_STATSD_PORT": str(free_port(socket.SOCK_DGRAM)),
+           "SPILLWAY_HTTP_PORT": str(free_port()), "SPILLWAY_ADMIN_PORT": str(free_port())}
+    pconf = pconf.replace("spillway-metrics:8686", f"127.0.0.1:{env['SPILLWAY_ADMIN_PORT']}")
+    pconf = pconf.replace("localhost:9090", "SELF")
+    with Prometheus(config=pconf) as prom:
+        env["PROMETHEUS_URL"] = prom.url + "/api/v1/write"
+        conf = os.path.join(SRC, "docker", "spillway-metrics.yaml")
+        with open(conf) as f:
+            text = f.read().replace("interval: 10s", "interval: 500ms")
+        with Spillway(text, env=env,
+                      extra_files={"scripts/examples/" + n: open(os.path.join(
+                          SRC, "scripts", "examples", n)).read()
+                          for n in ("metrics_only.lua", "access_metrics.lua")}) as sw:
+            sw.start()
+            body = "".join(json.dumps({"msg": "demo", "service": "cart", "level": "INFO",
+                                       "status": 200, "duration_ms": 12,
+                                       "trace_id": "%032x" % i}) + "\n" for i in range(50))
+            r = run(["curl", "-fsS", "-X", "POST", "--data-binary", body,
+                     f"http://127.0.0.1:{env['SPILLWAY_HTTP_PORT']}/v1/events"])
+            check(r.returncode == 0, f"POST: {r.stderr}")
+            subprocess.run(["socat", "-u", "-", f"UDP:127.0.0.1:{env['SPILLWAY_STATSD_PORT']}"],
+                           input=b"deploys:1|c|#env:demo\n", timeout=30, check=True)
+
+            def have(expr):
+                return prom.query(expr)
+            wait_for(lambda: have('http_requests_total{service="cart",status="200"}'), 60,
+                     "the access route's counts in Prometheus", interval=0.5)
+            wait_for(lambda: have('spillway_input_received_total{job="spillway",input="otlp"}'),
+                     60, "spillway's /metrics scraped", interval=0.5)
+            wait_for(lambda: have('deploys_total{env="demo"}'), 60, "statsd in Prometheus",
+                     interval=0.5)
+            v = list(have('http_requests_total{service="cart",status="200"}').values())
+            check(v == ["50"], f"50 requests counted: {v}")
+            check(sw.stop() == 0, "clean stop")
 
 
 def service_blocks(config):
@@ -225,5 +308,6 @@ def test_spill_config_against_a_kafka_broker():
 
 
 if __name__ == "__main__":
-    main([test_docker_compose_config, test_dockerfile_promises, test_docker_configs_pass_check,
+    main([test_docker_compose_config, test_prometheus_configs, test_metrics_profile_without_docker,
+          test_dockerfile_promises, test_docker_configs_pass_check,
           test_container_config_serves_on_its_environment, test_spill_config_against_a_kafka_broker])

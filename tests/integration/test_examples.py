@@ -239,8 +239,79 @@ def test_errors_and_dynamic():
     check(not dead and c["errors"] == 0 and c["kept"] == len(out), f"counters: {c}")
 
 
+ACCESS = """
+data_dir: ./data
+shutdown_timeout: 30s
+admin: {socket: ./run/admin.sock, http: ""}
+inputs:
+  - {name: access, type: tcp, listen: "127.0.0.1:{tcp}"}
+pipeline: {partitions: 2}
+router: {scripts: "EXAMPLES"}
+routes:
+  - {name: access, script: access_metrics.lua, sample_rate: 0.01, sinks: [logs],
+     metrics: {interval: 500ms, route: metrics, buckets: [0.01, 0.1, 1]}}
+  - {name: metrics, enabled: false, sinks: [metrics]}
+sinks:
+  - {name: logs, type: file, path: ./logs.ndjson}
+  - {name: metrics, type: file, path: ./metrics.ndjson}
+  - {name: deadletter, type: file, path: ./dead-letter.ndjson}
+dead_letter: deadletter
+"""
+
+
+def test_access_metrics():
+    """access_metrics.lua (conf/examples/access-metrics.yaml): every access log is counted and
+    its latency observed per service and status, while the logs are kept at 1% (errors whole)."""
+    import random
+    rnd = random.Random(17)
+    sent, want = [], {}
+    for i in range(4000):
+        svc, status = rnd.choice(["cart", "search"]), rnd.choice([200, 404, 500])
+        ms = rnd.choice([5, 50, 500, 5000])
+        sent.append({"service": svc, "status": status, "latency_ms": ms, "trace_id": f"{i:016x}",
+                     "level": "ERROR" if status == 500 else "INFO"})
+        c = want.setdefault((svc, str(status)), {"n": 0, "sum": 0.0, "le": [0, 0, 0, 0]})
+        c["n"] += 1
+        c["sum"] += ms / 1000
+        c["le"][sum(1 for b in (0.01, 0.1, 1) if ms / 1000 > b)] += 1
+    sent.append({"msg": "not an access log"})
+    with Spillway(ACCESS.replace("EXAMPLES", EXAMPLES)) as sw:
+        sw.start()
+        socat_send("".join(json.dumps(e) + "\n" for e in sent).encode(),
+                   f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: route_counters(sw)["in"] == len(sent), 30, "every event routed")
+        check(sw.stop() == 0, "clean stop")  # flushes what was aggregated since the last flush
+        got = {}
+        for m in read_ndjson(sw.path("metrics.ndjson")):
+            k = (m["labels"]["service"], m["labels"]["status"])
+            c = got.setdefault(k, {"n": 0, "sum": 0.0, "le": [0, 0, 0, 0], "hist": 0})
+            check(m["source"] == "route:access" and m["temporality"] == "delta"
+                  and m["kind"] == "metric", f"metric event: {m}")
+            if m["name"] == "http_requests":
+                check(m["metric_type"] == "counter", f"count: {m}")
+                c["n"] += m["value"]
+            else:
+                check(m["name"] == "http_request_duration_seconds" and
+                      m["metric_type"] == "histogram" and m["explicit_bounds"] == [0.01, 0.1, 1],
+                      f"histogram: {m}")
+                c["hist"] += m["count"]
+                c["sum"] += m["sum"]
+                c["le"] = [a + b for a, b in zip(c["le"], m["bucket_counts"])]
+        for k, w in want.items():
+            g = got.get(k, {})
+            check(g.get("n") == w["n"] and g.get("hist") == w["n"] and g.get("le") == w["le"]
+                  and abs(g.get("sum", 0) - w["sum"]) < 1e-6, f"{k}: {g} != {w}")
+        logs = read_ndjson(sw.path("logs.ndjson"))
+        errors = sum(1 for e in sent if e.get("level") == "ERROR")
+        info = len(logs) - errors
+        check(all(e["level"] == "ERROR" or e.get("sample_rate") == 0.01 for e in logs)
+              and 0 < info < 80, f"logs kept: {errors} errors and {info} of the rest (1% of "
+                                 f"{len(sent) - 1 - errors})")
+        check(count_lines(sw.path("dead-letter.ndjson")) == 0, "no dead letter")
+
+
 if __name__ == "__main__":
-    main([test_example_configs_pass_check, test_example_scripts_compile,
+    main([test_example_configs_pass_check, test_example_scripts_compile, test_access_metrics,
           test_example_scripts_are_documented, test_drop_debug, test_mask_pii,
           test_enrich_static, test_dedup_messages, test_route_by_kind, test_trace_sampling,
           test_sample_traces_only, test_errors_and_dynamic])

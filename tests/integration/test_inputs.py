@@ -218,7 +218,7 @@ def test_statsd():
                  and count_lines(sw.path("dead.ndjson")) == 1, 30, "metrics")
         check(sw.stop() == 0, "clean stop")
         by = {e["name"]: e for e in events(sw)}
-        check(by["hits"]["metric_type"] == "counter" and by["hits"]["tags"] == {"env": "prod"}
+        check(by["hits"]["metric_type"] == "counter" and by["hits"]["labels"] == {"env": "prod"}
               and by["hits"]["statsd_sample_rate"] == 0.5, f"counter: {by['hits']}")
         check(by["load"]["value"] == 0.75 and by["lat"]["unit"] == "ms", f"{by}")
         for e in by.values():
@@ -476,7 +476,7 @@ def test_every_format_on_every_kind_of_input():
             by.setdefault(e["source"], []).append(e)
     st = {e["name"]: e for e in by["st"]}
     check(st["api.requests"]["kind"] == "metric" and st["api.requests"]["value"] == 3
-          and st["api.requests"]["tags"] == {"env": "prod"} and st["latency"]["unit"] == "ms",
+          and st["api.requests"]["labels"] == {"env": "prod"} and st["latency"]["unit"] == "ms",
           f"statsd over tcp: {by['st']}")
     dg = {e["message"]: e for e in by["dg"]}
     check(dg["a syslog datagram"]["service"] == "app" and "facility" in dg["a syslog datagram"]

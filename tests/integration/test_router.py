@@ -592,8 +592,94 @@ def test_route_disable_survives_a_restart():
         check(sw.stop() == 0, "clean stop")
 
 
+METRICS_CONFIG = """
+data_dir: ./data
+shutdown_timeout: 30s
+admin: {socket: ./run/admin.sock, http: ""}
+inputs:
+  - {name: app, type: tcp, listen: "127.0.0.1:{tcp}"}
+pipeline: {partitions: 2, memory_limit: 16MiB}
+router: {scripts: ./scripts}
+routes:
+  - {name: main, script: main.lua, sinks: [events],
+     metrics: {interval: 1h, max_series: 20, route: metrics, buckets: [1, 10]}}
+  - {name: metrics, enabled: false, sinks: [metrics], shadow: [copy]}
+sinks:
+  - {name: events,     type: file, path: ./data/out/events.ndjson}
+  - {name: metrics,    type: file, path: ./data/out/metrics.ndjson}
+  - {name: copy,       type: file, path: ./data/out/copy.ndjson}
+  - {name: deadletter, type: file, path: ./data/out/dead-letter.ndjson}
+dead_letter: deadletter
+"""
+
+METRICS_SCRIPT = """
+function process(ev)
+  if ev.bad then spillway.metric.count("x", {a = {}}) end          -- a table: fails the event
+  spillway.metric.count("requests", {kind = ev.kind_of})
+  spillway.metric.count("bytes", {kind = ev.kind_of}, ev.size)
+  spillway.metric.observe("size", nil, ev.size)
+  spillway.metric.gauge("last_seq", {worker_local = true}, ev.seq)
+  ev.kept_user = spillway.metric.count("per_user", {user = ev.user})  -- high cardinality
+  return false
+end
+"""
+
+
+def test_logs_to_metrics():
+    """spillway.metric.* per worker (two partitions), without a lock per event: the aggregates of
+    both workers add up to what was sent, max_series caps the series a worker holds (overflow
+    counted), the metrics route's sinks and shadows get the events, a failing call fails only its
+    event, and a stop flushes what the hour-long interval had not."""
+    with Spillway(METRICS_CONFIG, extra_files={"scripts/main.lua": METRICS_SCRIPT}) as sw:
+        sw.start()
+        n = 2000
+        lines = [json.dumps({"seq": i, "trace_id": "%016x" % i, "kind_of": "ab"[i % 2],
+                             "size": i % 20, "user": f"u{i % 100}"}) for i in range(n)]
+        lines.append(json.dumps({"seq": n, "bad": True}))
+        socat_send(("\n".join(lines) + "\n").encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: route(sw)["counters"]["in"] == n + 1, 30, "every event routed")
+        check(count_lines(sw.path("data/out/metrics.ndjson")) == 0, "nothing before the interval")
+        c = route(sw)["counters"]
+        check(c["errors"] == 1 and c["filtered"] == n, f"route counters: {c}")
+        check(sw.stop() == 0, "clean stop")
+        ms = read_ndjson(sw.path("data/out/metrics.ndjson"))
+        check(ms == read_ndjson(sw.path("data/out/copy.ndjson")), "the shadow has the same")
+        by = {}
+        for m in ms:
+            by.setdefault(m["name"], []).append(m)
+        req = {}
+        for m in by["requests"]:
+            req[m["labels"]["kind"]] = req.get(m["labels"]["kind"], 0) + m["value"]
+        check(req == {"a": n / 2, "b": n / 2}, f"requests: {req}")
+        check(sum(m["value"] for m in by["bytes"]) == sum(i % 20 for i in range(n)), "bytes")
+        size = {"count": 0, "le": [0, 0, 0]}
+        for m in by["size"]:
+            size["count"] += m["count"]
+            size["le"] = [a + b for a, b in zip(size["le"], m["bucket_counts"])]
+        check(size == {"count": n, "le": [sum(1 for i in range(n) if i % 20 <= 1),
+                                          sum(1 for i in range(n) if 1 < i % 20 <= 10),
+                                          sum(1 for i in range(n) if i % 20 > 10)]},
+              f"size histogram: {size}")
+        gauges = by["last_seq"]
+        check(1 <= len(gauges) <= 2 and max(g["value"] for g in gauges) == n - 1
+              and gauges[0]["labels"] == {"worker_local": "true"}, f"gauges: {gauges}")
+        # 20 series per worker at most: requests(2) + bytes(2) + size + last_seq leave 14 for
+        # per_user on each; the other users' additions are refused and counted.
+        users = by.get("per_user", [])
+        workers = len({m["labels"]["user"] for m in users})
+        check(len(users) <= 28 and workers <= 28, f"per_user series: {len(users)}")
+        refused = n - sum(m["value"] for m in users)
+        dead = read_ndjson(sw.path("data/out/dead-letter.ndjson"))
+        check(len(dead) == 1 and "label a: a string, a number or a boolean" in dead[0]["error"],
+              f"dead letters: {dead}")
+    # The counters before the stop showed what was refused so far; after it, none are lost: the
+    # refused additions are exactly those not in any flushed per_user series.
+    check(refused > 0, "max_series refused additions")
+
+
 if __name__ == "__main__":
-    main([test_script_errors_dead_letter_the_event,
+    main([test_logs_to_metrics,
+          test_script_errors_dead_letter_the_event,
           test_syntax_error_keeps_the_old_script,
           test_sampling_is_accurate_and_keeps_traces_whole,
           test_dial_reverts_and_survives_restart,

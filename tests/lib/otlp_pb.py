@@ -7,6 +7,8 @@ may not have google.protobuf); spillway_test.OtlpProtobuf drives it.
     otlp_pb.py GEN_DIR decode logs|traces|metrics|status
                                                      an Export*ServiceResponse (or a
                                                      google.rpc.Status) on stdin -> JSON
+    otlp_pb.py GEN_DIR encode|decode write           a Prometheus remote write WriteRequest
+    otlp_pb.py GEN_DIR snappy|unsnappy -             snappy's block format (python3-snappy)
 
 GEN_DIR holds the generated modules (protoc --python_out=GEN_DIR -I proto ...). OTLP/JSON is
 proto3's JSON mapping except for trace and span ids, which are hex rather than base64: they are
@@ -22,14 +24,17 @@ from google.rpc import status_pb2  # noqa: E402
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2  # noqa: E402
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2  # noqa: E402
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
+from prometheus import remote_pb2  # noqa: E402
 
 REQUESTS = {"logs": logs_service_pb2.ExportLogsServiceRequest,
             "traces": trace_service_pb2.ExportTraceServiceRequest,
-            "metrics": metrics_service_pb2.ExportMetricsServiceRequest}
+            "metrics": metrics_service_pb2.ExportMetricsServiceRequest,
+            "write": remote_pb2.WriteRequest}
 RESPONSES = {"logs": logs_service_pb2.ExportLogsServiceResponse,
              "traces": trace_service_pb2.ExportTraceServiceResponse,
              "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
-             "status": status_pb2.Status}
+             "status": status_pb2.Status,
+             "write": remote_pb2.WriteRequest}
 IDS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
 
 
@@ -45,6 +50,12 @@ def hex_ids_to_base64(v):
 
 def main():
     what, kind = sys.argv[2], sys.argv[3]
+    if what in ("snappy", "unsnappy"):
+        import snappy
+        data = sys.stdin.buffer.read()
+        sys.stdout.buffer.write(snappy.compress(data) if what == "snappy"
+                                else snappy.uncompress(data))
+        return
     if what == "encode":
         doc = hex_ids_to_base64(json.load(sys.stdin))
         msg = json_format.ParseDict(doc, REQUESTS[kind]())

@@ -263,7 +263,8 @@ class OtlpProtobuf:
     HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "otlp_pb.py")
 
     def __init__(self):
-        need = "(apt-get install python3 python3-protobuf protobuf-compiler, or tools/deps.sh)"
+        need = ("(apt-get install python3 python3-protobuf python3-snappy protobuf-compiler, or "
+                "tools/deps.sh)")
         check(os.path.exists(self.PYTHON), f"{self.PYTHON} not found {need}")
         r = subprocess.run([self.PYTHON, "-c", "import google.protobuf"], capture_output=True)
         check(r.returncode == 0, f"{self.PYTHON} has no google.protobuf {need}")
@@ -294,6 +295,13 @@ class OtlpProtobuf:
         """A protobuf Export*ServiceResponse (kind logs, traces, metrics) or google.rpc.Status
         (kind status) as proto3 JSON (a dict; int64 values as strings)."""
         return json.loads(self._run("decode", kind, data))
+
+    def snappy(self, data):
+        """data compressed in snappy's block format by python3-snappy."""
+        return self._run("snappy", "-", data)
+
+    def unsnappy(self, data):
+        return self._run("unsnappy", "-", data)
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -497,11 +497,11 @@ static const struct err_case err_cases[] = {
     /* unknown item types list the valid types */
     {"inputs:\n  - {name: a, type: carrier_pigeon}\n", 2,
      "inputs[0].type: \"carrier_pigeon\" is not valid; choose one of: tcp, unix, udp, "
-     "unix_dgram, http, otlp_grpc, statsd, tail, stdin, forward, journald",
+     "unix_dgram, http, otlp_grpc, statsd, prometheus_scrape, tail, stdin, forward, journald",
      1},
     {"sinks:\n  - {name: s, type: fax}\n", 2,
-     "sinks[0].type: \"fax\" is not valid; choose one of: file, stdout, null, http, otlp, tcp, "
-     "unix, kafka",
+     "sinks[0].type: \"fax\" is not valid; choose one of: file, stdout, null, http, otlp, "
+     "prometheus_remote_write, tcp, unix, kafka",
      1},
     /* missing required keys */
     {"inputs:\n  - {name: a, type: tcp}\n", 2, "inputs[0].listen: is required", 1},
@@ -509,7 +509,7 @@ static const struct err_case err_cases[] = {
     {"inputs:\n  - {type: tcp, listen: \"y:2\"}\n", 2, "inputs[0].name: is required", 1},
     {"inputs:\n  - {name: a, listen: \"y:2\"}\n", 2,
      "inputs[0].type: is required; choose one of: tcp, unix, udp, unix_dgram, http, otlp_grpc, "
-     "statsd, tail, stdin, forward, journald",
+     "statsd, prometheus_scrape, tail, stdin, forward, journald",
      1},
     {"sinks:\n  - {name: f, type: file}\n", 2, "sinks[0].path: is required", 1},
     {"routes:\n  - {sinks: []}\n", 2, "routes[0].name: is required", 1},

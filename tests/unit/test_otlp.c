@@ -81,23 +81,23 @@ static void test_example_metrics(void **state)
         check_event(&ev, 0, "metric",
                     "{\"timestamp\":\"2018-12-13T14:51:00.300000Z\",\"kind\":\"metric\"," RES_SCOPE
                     ",\"name\":\"my.counter\",\"unit\":\"1\",\"description\":\"I`m a Counter\","
-                    "\"metric_type\":\"sum\",\"temporality\":\"delta\",\"monotonic\":true,"
+                    "\"metric_type\":\"counter\",\"temporality\":\"delta\","
                     "\"start_time\":\"2018-12-13T14:51:00.300000Z\",\"value\":5,"
-                    "\"my.counter.attr\":\"some value\"}") != 0;
+                    "\"labels\":{\"my.counter.attr\":\"some value\"}}") != 0;
     bad +=
         check_event(&ev, 1, "metric",
                     "{\"timestamp\":\"2018-12-13T14:51:00.300000Z\",\"kind\":\"metric\"," RES_SCOPE
                     ",\"name\":\"my.gauge\",\"unit\":\"1\",\"description\":\"I`m a Gauge\","
                     "\"metric_type\":\"gauge\",\"value\":10,"
-                    "\"my.gauge.attr\":\"some value\"}") != 0;
-    bad +=
-        check_event(&ev, 2, "metric",
-                    "{\"timestamp\":\"2018-12-13T14:51:00.300000Z\",\"kind\":\"metric\"," RES_SCOPE
-                    ",\"name\":\"my.histogram\",\"unit\":\"1\","
-                    "\"description\":\"I`m a Histogram\",\"metric_type\":\"histogram\","
-                    "\"temporality\":\"delta\",\"start_time\":\"2018-12-13T14:51:00.300000Z\","
-                    "\"count\":3,\"sum\":3,\"min\":1,\"max\":1,\"bucket_counts\":[1,1,1],"
-                    "\"explicit_bounds\":[1],\"my.histogram.attr\":\"some value\"}") != 0;
+                    "\"labels\":{\"my.gauge.attr\":\"some value\"}}") != 0;
+    bad += check_event(
+               &ev, 2, "metric",
+               "{\"timestamp\":\"2018-12-13T14:51:00.300000Z\",\"kind\":\"metric\"," RES_SCOPE
+               ",\"name\":\"my.histogram\",\"unit\":\"1\","
+               "\"description\":\"I`m a Histogram\",\"metric_type\":\"histogram\","
+               "\"temporality\":\"delta\",\"start_time\":\"2018-12-13T14:51:00.300000Z\","
+               "\"count\":3,\"sum\":3,\"min\":1,\"max\":1,\"bucket_counts\":[1,1,1],"
+               "\"explicit_bounds\":[1],\"labels\":{\"my.histogram.attr\":\"some value\"}}") != 0;
     assert_int_equal(bad, 0);
     events_free(&ev);
     free(body);
@@ -471,8 +471,8 @@ static void test_attribute_collides_with_parser_fields(void **state)
 
 /* ---- metrics ---- */
 
-/* int64 as proto3 JSON strings, cumulative temporality, non-monotonic sums, summaries and
- * exponential histograms. */
+/* int64 as proto3 JSON strings, cumulative temporality, non-monotonic sums (gauges with a
+ * temporality in the metric model), summaries and exponential histograms. */
 static void test_metric_encodings(void **state)
 {
     static const char body[] =
@@ -495,28 +495,28 @@ static void test_metric_encodings(void **state)
     int bad = 0;
     bad += check_event(&ev, 0, "metric",
                        "{\"timestamp\":\"2023-11-14T22:13:20.000000Z\",\"kind\":\"metric\"," HOST
-                       "\"name\":\"reqs\",\"metric_type\":\"sum\",\"temporality\":\"cumulative\","
-                       "\"monotonic\":false,\"value\":7,\"received_at\":\"" RT_TEXT "\"}") != 0;
+                       "\"name\":\"reqs\",\"metric_type\":\"gauge\",\"temporality\":\"cumulative\","
+                       "\"value\":7,\"labels\":{},\"received_at\":\"" RT_TEXT "\"}") != 0;
     bad += check_event(&ev, 1, "metric",
                        "{\"timestamp\":\"" RT_TEXT "\",\"kind\":\"metric\"," HOST
-                       "\"name\":\"reqs\",\"metric_type\":\"sum\",\"temporality\":\"cumulative\","
-                       "\"monotonic\":false,\"value\":8,\"received_at\":\"" RT_TEXT "\"}") != 0;
+                       "\"name\":\"reqs\",\"metric_type\":\"gauge\",\"temporality\":\"cumulative\","
+                       "\"value\":8,\"labels\":{},\"received_at\":\"" RT_TEXT "\"}") != 0;
     bad += check_event(&ev, 2, "metric",
                        "{\"timestamp\":\"" RT_TEXT "\",\"kind\":\"metric\"," HOST
                        "\"name\":\"lat\",\"metric_type\":\"histogram\","
                        "\"temporality\":\"cumulative\",\"count\":4,\"sum\":10.5,"
-                       "\"bucket_counts\":[1,0,3],\"explicit_bounds\":[0.5,2.5],"
+                       "\"bucket_counts\":[1,0,3],\"explicit_bounds\":[0.5,2.5],\"labels\":{},"
                        "\"received_at\":\"" RT_TEXT "\"}") != 0;
     bad += check_event(&ev, 3, "metric",
                        "{\"timestamp\":\"" RT_TEXT "\",\"kind\":\"metric\"," HOST
                        "\"name\":\"q\",\"metric_type\":\"summary\",\"count\":2,\"sum\":3,"
-                       "\"quantiles\":{\"0.5\":1,\"0.99\":2.5},"
+                       "\"quantiles\":{\"0.5\":1,\"0.99\":2.5},\"labels\":{},"
                        "\"received_at\":\"" RT_TEXT "\"}") != 0;
     bad += check_event(&ev, 4, "metric",
                        "{\"timestamp\":\"" RT_TEXT "\",\"kind\":\"metric\"," HOST
                        "\"name\":\"e\",\"metric_type\":\"exponential_histogram\","
                        "\"temporality\":\"delta\",\"count\":3,\"scale\":2,\"zero_count\":1,"
-                       "\"received_at\":\"" RT_TEXT "\"}") != 0;
+                       "\"labels\":{},\"received_at\":\"" RT_TEXT "\"}") != 0;
 #undef HOST
     assert_int_equal(bad, 0);
     events_free(&ev);

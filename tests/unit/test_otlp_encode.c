@@ -314,12 +314,12 @@ static void test_grouping_of_metrics(void **state)
 {
     static const char *const ev[] = {
         "{\"timestamp\":\"2026-01-01T00:00:01.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
-        "\"metric_type\":\"sum\",\"temporality\":\"delta\",\"monotonic\":true,\"value\":1,"
+        "\"metric_type\":\"counter\",\"temporality\":\"delta\",\"value\":1,"
         "\"route\":\"/a\"}",
         "{\"timestamp\":\"2026-01-01T00:00:01.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
-        "\"metric_type\":\"sum\",\"temporality\":\"cumulative\",\"monotonic\":true,\"value\":5}",
+        "\"metric_type\":\"counter\",\"temporality\":\"cumulative\",\"value\":5}",
         "{\"timestamp\":\"2026-01-01T00:00:02.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
-        "\"metric_type\":\"sum\",\"temporality\":\"delta\",\"monotonic\":true,\"value\":2.5,"
+        "\"metric_type\":\"counter\",\"temporality\":\"delta\",\"value\":2.5,"
         "\"route\":\"/b\"}",
     };
     struct otlp_encoder *e = otlp_encoder_new();
@@ -477,21 +477,25 @@ static void test_statsd_metrics(void **state)
 {
     static const char *const ev[] = {
         STATSD("\"name\":\"page.views\",\"metric_type\":\"counter\",\"value\":3,"
-               "\"statsd_sample_rate\":0.5,\"tags\":{\"env\":[\"prod\"],\"flag\":true,"
-               "\"r\":[\"a\",\"b\"]}"),
-        STATSD("\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":2"),
-        STATSD("\"name\":\"queue\",\"metric_type\":\"gauge\",\"value\":-4,\"gauge_delta\":true"),
-        STATSD("\"name\":\"depth\",\"metric_type\":\"gauge\",\"value\":42"),
-        STATSD("\"name\":\"req\",\"metric_type\":\"timer\",\"value\":320,\"unit\":\"ms\","
-               "\"statsd_sample_rate\":0.1"),
-        STATSD("\"name\":\"size\",\"metric_type\":\"histogram\",\"value\":1.5"),
+               "\"temporality\":\"delta\",\"statsd_sample_rate\":0.5,\"labels\":{\"env\":"
+               "\"prod\",\"flag\":true,\"r\":[\"a\",\"b\"]}"),
+        STATSD("\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":2,"
+               "\"temporality\":\"delta\",\"labels\":{}"),
+        STATSD("\"name\":\"queue\",\"metric_type\":\"gauge\",\"value\":-4,"
+               "\"temporality\":\"delta\",\"labels\":{}"),
+        STATSD("\"name\":\"depth\",\"metric_type\":\"gauge\",\"value\":42,\"labels\":{}"),
+        STATSD("\"name\":\"req\",\"metric_type\":\"histogram\",\"value\":320,"
+               "\"temporality\":\"delta\",\"unit\":\"ms\",\"statsd_type\":\"timer\","
+               "\"statsd_sample_rate\":0.1,\"labels\":{}"),
+        STATSD("\"name\":\"size\",\"metric_type\":\"histogram\",\"value\":1.5,"
+               "\"temporality\":\"delta\",\"statsd_type\":\"histogram\",\"labels\":{}"),
     };
     MetricsRequest *r = metrics_of(ev, N(ev));
     const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm =
         r->resource_metrics[0]->scope_metrics[0];
     assert_int_equal(sm->n_metrics, 6);
     Opentelemetry__Proto__Metrics__V1__Metric *const *m = sm->metrics;
-    /* A sampled counter counts value / rate, as a statsd server does; its tags are attributes. */
+    /* A sampled counter counts value / rate, as a statsd server does; its labels are attributes. */
     assert_int_equal(m[0]->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM);
     assert_int_equal(m[0]->sum->aggregation_temporality, 1);
     assert_true(m[0]->sum->is_monotonic);
@@ -562,7 +566,7 @@ static void test_refused_with_a_reason(void **state)
         {"{" TS "\"kind\":\"metric\",\"name\":\"m\",\"metric_type\":\"summary\",\"count\":1,"
          "\"quantiles\":{\"half\":1}}",
          "quantiles"},
-        {"{" TS "\"kind\":\"metric\",\"name\":\"m\",\"metric_type\":\"sum\",\"value\":1,"
+        {"{" TS "\"kind\":\"metric\",\"name\":\"m\",\"metric_type\":\"counter\",\"value\":1,"
          "\"temporality\":\"sometimes\"}",
          "temporality"},
         {"{" TS "\"kind\":\"metric\",\"name\":\"m\",\"metric_type\":\"counter\",\"value\":1,"
@@ -701,8 +705,8 @@ static void test_any_value_in_any_field(void **state)
         "\"0123456789abcdef0123456789abcdef\",\"spanId\":\"0102030405060708\",\"traceState\":"
         "\"t\",\"attributes\":{},\"flags\":1}]}",
         "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
-        "\"unit\":\"u\",\"description\":\"d\",\"metric_type\":\"sum\",\"temporality\":"
-        "\"delta\",\"monotonic\":true,\"start_time\":\"2026-01-01T00:00:00.000000Z\","
+        "\"unit\":\"u\",\"description\":\"d\",\"metric_type\":\"counter\",\"temporality\":"
+        "\"delta\",\"start_time\":\"2026-01-01T00:00:00.000000Z\","
         "\"value\":1}",
         "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
         "\"metric_type\":\"histogram\",\"temporality\":\"cumulative\",\"count\":3,\"sum\":1,"
@@ -714,10 +718,10 @@ static void test_any_value_in_any_field(void **state)
         "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
         "\"metric_type\":\"summary\",\"count\":3,\"sum\":1,\"quantiles\":{\"0.5\":1}}",
         "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
-        "\"metric_type\":\"counter\",\"value\":2,\"statsd_sample_rate\":0.5,\"tags\":"
+        "\"metric_type\":\"counter\",\"value\":2,\"statsd_sample_rate\":0.5,\"labels\":"
         "{\"a\":[\"b\"],\"f\":true}}",
         "{\"timestamp\":\"2026-01-01T00:00:00.000000Z\",\"kind\":\"metric\",\"name\":\"m\","
-        "\"metric_type\":\"gauge\",\"gauge_delta\":true,\"value\":-2}",
+        "\"metric_type\":\"gauge\",\"temporality\":\"delta\",\"value\":-2}",
     };
     static const char *const values[] = {"null",
                                          "true",

@@ -577,23 +577,26 @@ static void test_metrics_both_encodings(void **state)
     bad += check_event(&ev, 0, "metric",
                        "{\"timestamp\":\"2023-11-14T22:13:20.000000Z\"," HEAD
                        "\"name\":\"temp\",\"unit\":\"Cel\",\"description\":\"a gauge\","
-                       "\"metric_type\":\"gauge\",\"value\":0.25,\"attributes.value\":\"mine\","
+                       "\"metric_type\":\"gauge\",\"value\":0.25,\"labels\":{\"value\":\"mine\"},"
                        "\"received_at\":\"" RT_TEXT "\"}");
-    bad += check_event(&ev, 1, "metric",
-                       "{\"timestamp\":\"" RT_TEXT "\"," HEAD
-                       "\"name\":\"temp\",\"unit\":\"Cel\",\"description\":\"a gauge\","
-                       "\"metric_type\":\"gauge\",\"value\":-3,\"received_at\":\"" RT_TEXT "\"}");
-    bad += check_event(&ev, 2, "metric",
-                       "{\"timestamp\":\"2023-11-14T22:13:20.000000Z\"," HEAD
-                       "\"name\":\"reqs\",\"metric_type\":\"sum\",\"temporality\":\"cumulative\","
-                       "\"monotonic\":true,\"start_time\":\"2023-07-22T04:26:40.000000Z\","
-                       "\"value\":9223372036854775807,\"received_at\":\"" RT_TEXT "\"}");
-    bad += check_event(&ev, 3, "metric",
-                       "{\"timestamp\":\"" RT_TEXT "\"," HEAD
-                       "\"name\":\"lat\",\"unit\":\"ms\",\"metric_type\":\"histogram\","
-                       "\"temporality\":\"delta\",\"count\":4,\"sum\":10.5,"
-                       "\"min\":-1,\"max\":7.75,\"bucket_counts\":[1,0,3],"
-                       "\"explicit_bounds\":[0.5,2.5],\"received_at\":\"" RT_TEXT "\"}");
+    bad += check_event(
+        &ev, 1, "metric",
+        "{\"timestamp\":\"" RT_TEXT "\"," HEAD
+        "\"name\":\"temp\",\"unit\":\"Cel\",\"description\":\"a gauge\","
+        "\"metric_type\":\"gauge\",\"value\":-3,\"labels\":{},\"received_at\":\"" RT_TEXT "\"}");
+    bad +=
+        check_event(&ev, 2, "metric",
+                    "{\"timestamp\":\"2023-11-14T22:13:20.000000Z\"," HEAD
+                    "\"name\":\"reqs\",\"metric_type\":\"counter\",\"temporality\":\"cumulative\","
+                    "\"start_time\":\"2023-07-22T04:26:40.000000Z\","
+                    "\"value\":9223372036854775807,\"labels\":{},\"received_at\":\"" RT_TEXT "\"}");
+    bad +=
+        check_event(&ev, 3, "metric",
+                    "{\"timestamp\":\"" RT_TEXT "\"," HEAD
+                    "\"name\":\"lat\",\"unit\":\"ms\",\"metric_type\":\"histogram\","
+                    "\"temporality\":\"delta\",\"count\":4,\"sum\":10.5,"
+                    "\"min\":-1,\"max\":7.75,\"bucket_counts\":[1,0,3],"
+                    "\"explicit_bounds\":[0.5,2.5],\"labels\":{},\"received_at\":\"" RT_TEXT "\"}");
     bad += check_event(&ev, 5, "metric",
                        "{\"timestamp\":\"" RT_TEXT "\"," HEAD
                        "\"name\":\"exp\",\"metric_type\":\"exponential_histogram\","
@@ -601,16 +604,18 @@ static void test_metrics_both_encodings(void **state)
                        "\"scale\":-3,\"zero_count\":3,\"zero_threshold\":1e-09,"
                        "\"positive\":{\"offset\":-2,\"bucket_counts\":[4,5]},"
                        "\"negative\":{\"offset\":0,\"bucket_counts\":[]},"
-                       "\"received_at\":\"" RT_TEXT "\"}");
-    bad += check_event(&ev, 6, "metric",
-                       "{\"timestamp\":\"" RT_TEXT "\"," HEAD
-                       "\"name\":\"q\",\"metric_type\":\"summary\",\"count\":2,\"sum\":3,"
-                       "\"quantiles\":{\"0.5\":1,\"0.99\":2.5},\"received_at\":\"" RT_TEXT "\"}");
+                       "\"labels\":{},\"received_at\":\"" RT_TEXT "\"}");
+    bad += check_event(
+        &ev, 6, "metric",
+        "{\"timestamp\":\"" RT_TEXT "\"," HEAD
+        "\"name\":\"q\",\"metric_type\":\"summary\",\"count\":2,\"sum\":3,"
+        "\"quantiles\":{\"0.5\":1,\"0.99\":2.5},\"labels\":{},\"received_at\":\"" RT_TEXT "\"}");
 #undef HEAD
     assert_int_equal(bad, 0);
     /* The largest count keeps every digit (jansson cannot read it: compare the text). */
     assert_non_null(strstr(ev.text[4], "\"metric_type\":\"histogram\",\"temporality\":\"delta\","
-                                       "\"count\":18446744073709551615,\"received_at\""));
+                                       "\"count\":18446744073709551615,\"labels\":{},"
+                                       "\"received_at\""));
     events_free(&ev);
     pool_free();
 }

@@ -197,6 +197,67 @@ static void test_long_number(void **state)
     script_host_free(h);
 }
 
+/* A number read through the proxy is what Lua's own reading of its text gives, value and type
+ * (integer or float), on the fast path (up to 15 digits, 18 without a fraction) and off it. */
+static void test_numbers_read_as_lua_reads_them(void **state)
+{
+    static const char *const nums[] = {"0",
+                                       "-0",
+                                       "7",
+                                       "-42",
+                                       "123456789012345678",
+                                       "1234567890123456789",
+                                       "9223372036854775807",
+                                       "-9223372036854775808",
+                                       "9223372036854775808",
+                                       "0.5",
+                                       "-0.25",
+                                       "1.0",
+                                       "-0.0",
+                                       "0.1",
+                                       "123.456",
+                                       "0.000000000000001",
+                                       "99999999999999.9",
+                                       "999999999999999.9",
+                                       "1.7976931348623157",
+                                       "3.14159265358979",
+                                       "2.718281828459045",
+                                       "1e3",
+                                       "1E-7",
+                                       "-2.5e+10",
+                                       "0.30000000000000004",
+                                       "1.00000000000000000001",
+                                       "12345678.87654321"};
+    struct buf text = {0}, src = {0};
+    buf_puts(&text, "{\"n\":[");
+    buf_puts(&src, "function process(ev) local want = {");
+    for (size_t i = 0; i < N_ELEMS(nums); i++) {
+        buf_printf(&text, "%s%s", i ? "," : "", nums[i]);
+        buf_printf(&src, "%s'%s'", i ? "," : "", nums[i]);
+    }
+    buf_puts(&text, "]}");
+    buf_puts(&src, "} for i, t in ipairs(want) do local w = math.tointeger(tonumber(t)) and "
+                   "not t:find('[.eE]') and math.tointeger(tonumber(t)) or tonumber(t) "
+                   "eq(ev.n[i], w, t) eq(math.type(ev.n[i]), math.type(w), t .. ' type') "
+                   "if w == 0 then eq(1 / ev.n[i], 1 / w, t .. ' sign') end end return true end");
+    buf_putc(&text, '\0');
+    buf_putc(&src, '\0');
+    struct script_host *h = new_host(NULL, NULL, 1);
+    struct eview v;
+    eview_init(&v);
+    int hd = load(h, src.data);
+    const char *err = NULL;
+    int rc = run(h, hd, &v, text.data, NULL, &err);
+    if (rc != 1)
+        print_error("rc %d: %s\n", rc, err ? err : "");
+    assert_int_equal(rc, 1);
+    script_unload(h, hd);
+    eview_free(&v);
+    script_host_free(h);
+    buf_free(&text);
+    buf_free(&src);
+}
+
 /* An empty Lua table cannot say whether it was a list or a map: either empty container is
  * fine, but it must be one, valid, and read back as empty. */
 static void test_write_empty_table(void **state)
@@ -451,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_writes),
         cmocka_unit_test(test_long_number),
+        cmocka_unit_test(test_numbers_read_as_lua_reads_them),
         cmocka_unit_test(test_write_empty_table),
         cmocka_unit_test(test_write_failures),
         cmocka_unit_test(test_pairs_and_tostring),

@@ -130,33 +130,69 @@ static int run_ok_cases(const struct ok_case *cases, size_t n)
 
 static const struct ok_case types[] = {
     {L("page.views:1|c"), NULL,
-     "{\"name\":\"page.views\",\"metric_type\":\"counter\",\"value\":1}"},
-    {L("bytes:2.5|c"), NULL, "{\"name\":\"bytes\",\"metric_type\":\"counter\",\"value\":2.5}"},
-    {L("errors:-3|c"), NULL, "{\"name\":\"errors\",\"metric_type\":\"counter\",\"value\":-3}"},
-    {L("big:1e3|c"), NULL, "{\"name\":\"big\",\"metric_type\":\"counter\",\"value\":1000}"},
+     "{\"name\":\"page.views\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
+    {L("bytes:2.5|c"), NULL,
+     "{\"name\":\"bytes\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":2.5,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
+    {L("errors:-3|c"), NULL,
+     "{\"name\":\"errors\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":-3,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
+    {L("big:1e3|c"), NULL,
+     "{\"name\":\"big\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1000,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
     {L("queue.depth:42|g"), NULL,
-     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"value\":42}"},
+     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"statsd_type\":\"gauge\",\"value\":42,"
+     "\"labels\":{}}"},
     {L("queue.depth:0.25|g"), NULL,
-     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"value\":0.25}"},
+     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"statsd_type\":\"gauge\",\"value\":0.25,"
+     "\"labels\":{}}"},
     {L("queue.depth:+4|g"), NULL,
-     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"value\":4,\"gauge_delta\":true}"},
+     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"statsd_type\":\"gauge\",\"value\":4,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
     {L("queue.depth:-7|g"), NULL,
-     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"value\":-7,\"gauge_delta\":true}"},
+     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"statsd_type\":\"gauge\",\"value\":-7,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
     {L("queue.depth:-0.5|g"), NULL,
-     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"value\":-0.5,\"gauge_delta\":true}"},
+     "{\"name\":\"queue.depth\",\"metric_type\":\"gauge\",\"statsd_type\":\"gauge\",\"value\":-0.5,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
     {L("rt:320|ms"), NULL,
-     "{\"name\":\"rt\",\"metric_type\":\"timer\",\"value\":320,\"unit\":\"ms\"}"},
+     "{\"name\":\"rt\",\"metric_type\":\"histogram\",\"temporality\":\"delta\",\"statsd_type\":"
+     "\"timer\",\"value\":320,\"unit\":\"ms\",\"labels\":{}}"},
     {L("rt:0.125|ms"), NULL,
-     "{\"name\":\"rt\",\"metric_type\":\"timer\",\"value\":0.125,\"unit\":\"ms\"}"},
-    {L("size:7|h"), NULL, "{\"name\":\"size\",\"metric_type\":\"histogram\",\"value\":7}"},
-    {L("lat:1.25|d"), NULL, "{\"name\":\"lat\",\"metric_type\":\"distribution\",\"value\":1.25}"},
-    {L("users:alice|s"), NULL, "{\"name\":\"users\",\"metric_type\":\"set\",\"value\":\"alice\"}"},
-    {L("users:42|s"), NULL, "{\"name\":\"users\",\"metric_type\":\"set\",\"value\":\"42\"}"},
+     "{\"name\":\"rt\",\"metric_type\":\"histogram\",\"temporality\":\"delta\",\"statsd_type\":"
+     "\"timer\",\"value\":0.125,\"unit\":\"ms\",\"labels\":{}}"},
+    {L("size:7|h"), NULL,
+     "{\"name\":\"size\",\"metric_type\":\"histogram\",\"value\":7,\"temporality\":\"delta\","
+     "\"statsd_type\":\"histogram\",\"labels\":{}}"},
+    {L("lat:1.25|d"), NULL,
+     "{\"name\":\"lat\",\"metric_type\":\"histogram\",\"temporality\":\"delta\",\"statsd_type\":"
+     "\"distribution\",\"value\":1.25,\"labels\":{}}"},
+    {L("users:alice|s"), NULL,
+     "{\"name\":\"users\",\"metric_type\":\"set\",\"statsd_type\":\"set\",\"value\":\"alice\","
+     "\"labels\":{}}"},
+    {L("users:42|s"), NULL,
+     "{\"name\":\"users\",\"metric_type\":\"set\",\"statsd_type\":\"set\",\"value\":\"42\","
+     "\"labels\":{}}"},
     {L("users:\xc3\xa9t\xc3\xa9|s"), NULL,
-     "{\"name\":\"users\",\"metric_type\":\"set\",\"value\":\"\\u00e9t\\u00e9\"}"},
-    {L("a.b-c_d/e:1|c"), NULL, "{\"name\":\"a.b-c_d/e\",\"metric_type\":\"counter\",\"value\":1}"},
+     "{\"name\":\"users\",\"metric_type\":\"set\",\"statsd_type\":\"set\",\"value\":"
+     "\"\\u00e9t\\u00e9\",\"labels\":{}}"},
+    {L("a.b-c_d/e:1|c"), NULL,
+     "{\"name\":\"a.b-c_d/"
+     "e\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,\"temporality\":"
+     "\"delta\",\"labels\":{}}"},
     {L("name with \"quotes\":1|c"), NULL,
-     "{\"name\":\"name with \\\"quotes\\\"\",\"metric_type\":\"counter\",\"value\":1}"},
+     "{\"name\":\"name with "
+     "\\\"quotes\\\"\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
 };
 
 static void test_types(void **state)
@@ -182,44 +218,67 @@ static void test_value_types(void **state)
 
 static const struct ok_case extensions[] = {
     {L("hits:1|c|@0.5"), NULL,
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1,\"statsd_sample_rate\":0.5}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"statsd_sample_rate\":0.5,\"labels\":{}}"},
     {L("rt:12|ms|@0.1"), NULL,
-     "{\"name\":\"rt\",\"metric_type\":\"timer\",\"value\":12,\"unit\":\"ms\","
-     "\"statsd_sample_rate\":0.1}"},
+     "{\"name\":\"rt\",\"metric_type\":\"histogram\",\"temporality\":\"delta\",\"statsd_type\":"
+     "\"timer\",\"value\":12,\"unit\":\"ms\","
+     "\"statsd_sample_rate\":0.1,\"labels\":{}}"},
     /* A rate of 1 is the default and not written. */
-    {L("hits:1|c|@1"), NULL, "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1}"},
-    {L("hits:1|c|@1.0"), NULL, "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1}"},
+    {L("hits:1|c|@1"), NULL,
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
+    {L("hits:1|c|@1.0"), NULL,
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
     {L("hits:1|c|#env:prod,canary"), NULL,
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1,"
-     "\"tags\":{\"env\":\"prod\",\"canary\":true}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"env\":\"prod\",\"canary\":true}}"},
     {L("hits:1|c|#url:http://x/y"), NULL,
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1,"
-     "\"tags\":{\"url\":\"http://x/y\"}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"url\":\"http://x/y\"}}"},
     {L("hits:1|c|#a:,:b"), NULL,
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1,"
-     "\"tags\":{\"a\":\"\",\"\":\"b\"}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"a\":\"\",\"\":\"b\"}}"},
     {L("hits:1|c|#a:1,,b"), NULL,
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1,"
-     "\"tags\":{\"a\":\"1\",\"b\":true}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"a\":\"1\",\"b\":true}}"},
     {L("hits:1|c|T1700000000"), "2023-11-14T22:13:20.000000Z",
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{}}"},
     {L("hits:3|c|@0.25|#env:prod,canary|T1700000000"), "2023-11-14T22:13:20.000000Z",
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":3,\"statsd_sample_rate\":0.25,"
-     "\"tags\":{\"env\":\"prod\",\"canary\":true}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":3,"
+     "\"temporality\":\"delta\","
+     "\"statsd_sample_rate\":0.25,"
+     "\"labels\":{\"env\":\"prod\",\"canary\":true}}"},
     /* Sections in any order. */
     {L("hits:3|c|T1700000000|#env:prod|@0.25"), "2023-11-14T22:13:20.000000Z",
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":3,\"statsd_sample_rate\":0.25,"
-     "\"tags\":{\"env\":\"prod\"}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":3,"
+     "\"temporality\":\"delta\","
+     "\"statsd_sample_rate\":0.25,"
+     "\"labels\":{\"env\":\"prod\"}}"},
     /* The DogStatsD container id section is not a field. */
     {L("hits:1|c|#env:prod|c:83c0a99c0a54c0c187f461c7980e9b57f3f6a8b0c918c8d93df19a9de6f3fe1d"),
      NULL,
-     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"value\":1,\"tags\":{\"env\":\"prod\"}}"},
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"env\":\"prod\"}}"},
     {L("g:+1.5|g|#host:a"), NULL,
-     "{\"name\":\"g\",\"metric_type\":\"gauge\",\"value\":1.5,\"gauge_delta\":true,"
-     "\"tags\":{\"host\":\"a\"}}"},
+     "{\"name\":\"g\",\"metric_type\":\"gauge\",\"statsd_type\":\"gauge\",\"value\":1.5,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"host\":\"a\"}}"},
     {L("u:bob|s|@0.5|#team:x"), NULL,
-     "{\"name\":\"u\",\"metric_type\":\"set\",\"value\":\"bob\",\"statsd_sample_rate\":0.5,"
-     "\"tags\":{\"team\":\"x\"}}"},
+     "{\"name\":\"u\",\"metric_type\":\"set\",\"statsd_type\":\"set\",\"value\":\"bob\",\"statsd_"
+     "sample_rate\":0.5,"
+     "\"labels\":{\"team\":\"x\"}}"},
 };
 
 static void test_extensions(void **state)
@@ -325,7 +384,7 @@ static void test_repeated_tag_key(void **state)
     run(&r, L("hits:1|c|#role:web,role:db,env:prod"));
     assert_int_equal(r.rc, 0);
     json_t *want = json_loads("[\"web\",\"db\"]", 0, NULL);
-    json_t *tags = json_object_get(r.obj, "tags");
+    json_t *tags = json_object_get(r.obj, "labels");
     int ok = r.obj && json_equal(json_object_get(tags, "role"), want) &&
              json_string_value(json_object_get(tags, "env")) &&
              strcmp(json_string_value(json_object_get(tags, "env")), "prod") == 0;
