@@ -95,13 +95,13 @@ static int build(struct app *a, char *err, size_t errlen)
 {
     struct config *cfg = a->cfg;
     a->partitions = config_partitions(cfg);
-    /* The memory limit: half for the sink queues, the rest for the partition rings, less an
-     * eighth of the whole for librdkafka's producer queue when Kafka is in play
-     * (docs/pipeline.md). */
+    /* The memory limit: half for the sink queues, the rest for the partition rings, less a
+     * quarter of the whole for librdkafka's producer queue when Kafka is in play
+     * (docs/pipeline.md: the producer's rate is its queue over the brokers' round trip). */
     size_t limit = (size_t)cfg->pipeline.memory_limit;
     int kafka =
         cfg->pipeline.when_full == PIPELINE_FULL_SPILL || cfg->pipeline.mode == PIPELINE_KAFKA;
-    size_t kafka_bytes = kafka ? limit / 8 : 0;
+    size_t kafka_bytes = kafka ? limit / 4 : 0;
     size_t ring_bytes = (limit / 2 - kafka_bytes) / (size_t)a->partitions;
     size_t queue_bytes = limit / 2 / (size_t)(cfg->sinks.n ? cfg->sinks.n : 1);
     int rc = fs_mkdir_p(cfg->data_dir);

@@ -19,10 +19,14 @@
 #include "core/utf8.h"
 #include "pipeline/pipeline.h"
 
-/* While blocked, staged records are retried this often. A timer rather than a cross-thread
- * wake-up keeps workers free of any knowledge of the collector; 1 ms is far below what a
- * sender notices, and costs nothing when not blocked. */
-#define RETRY_US 1000
+/* While blocked, staged records are retried on a timer: RETRY_MIN_US after a retry that moved
+ * something, twice as long after each that did not, up to RETRY_MAX_US. A timer rather than a
+ * cross-thread wake-up keeps workers and the spill thread free of any knowledge of the
+ * collector. Short while things move, as room comes back in small steps when spilling (S6's
+ * ingest: 481,000/s retrying every 1 ms, 549,000/s every 200 us); long while nothing does, so a
+ * collector blocked for hours behind a dead sink wakes 100 times a second, not 5,000. */
+#define RETRY_MIN_US 100
+#define RETRY_MAX_US 10000
 
 struct collector {
     struct event_base *base;
@@ -33,6 +37,8 @@ struct collector {
     struct recv_time now;
     struct buf scratch;
     struct event *retry;
+    int retry_us;         /* the next wait while blocked (collector_commit) */
+    size_t retry_pending; /* what was staged before the last retry */
     int paused;
     int stopped;
     int64_t drain_until; /* while stopping: inputs read what senders wrote until then */
@@ -105,10 +111,15 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 void collector_commit(struct collector *c)
 {
-    size_t pending = flush(c);
+    size_t before = c->paused ? c->retry_pending : 0, pending = flush(c);
     if (pending) {
+        if (!c->paused || pending < before)
+            c->retry_us = RETRY_MIN_US;
+        else if (c->retry_us < RETRY_MAX_US)
+            c->retry_us = c->retry_us * 2 < RETRY_MAX_US ? c->retry_us * 2 : RETRY_MAX_US;
+        c->retry_pending = pending;
         set_paused(c, 1);
-        struct timeval tv = {0, RETRY_US};
+        struct timeval tv = {0, c->retry_us};
         if (!c->stopped)
             evtimer_add(c->retry, &tv);
     } else {

@@ -99,7 +99,7 @@ rd_kafka_t *kafka_ordered_producer(const struct kafka_config *kc, size_t queue_b
                            "queue.buffering.max.kbytes",
                            kbytes,
                            "linger.ms",
-                           "5",
+                           "0",
                            NULL};
     rd_kafka_conf_t *conf = kafka_conf(kc, extra, err, errlen);
     if (!conf)
