@@ -7,6 +7,7 @@
 
 #include "collector/collector.h"
 #include "collector/format.h"
+#include "core/buf.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
@@ -118,19 +119,13 @@ struct sd_param {
 
 #define SD_STACK 32 /* params without a malloc: any message a sender really writes */
 
-static int cmp_text(const char *a, size_t an, const char *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c ? c : (an > bn) - (an < bn);
-}
-
 /* By SD-ID, PARAM-NAME, then position: equal names next to each other, first one first. */
 static int by_name(const void *x, const void *y)
 {
     const struct sd_param *a = x, *b = y;
-    int c = cmp_text(a->id, a->idn, b->id, b->idn);
+    int c = bytes_cmp(a->id, a->idn, b->id, b->idn);
     if (!c)
-        c = cmp_text(a->name, a->namen, b->name, b->namen);
+        c = bytes_cmp(a->name, a->namen, b->name, b->namen);
     return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
 }
 
@@ -170,9 +165,9 @@ static void sd_write(struct buf *out, struct sd_param *p, size_t n)
 {
     qsort(p, n, sizeof(*p), by_name);
     for (size_t i = 0, id = 0, name = 0; i < n; i++) {
-        if (i && cmp_text(p[i].id, p[i].idn, p[id].id, p[id].idn)) {
+        if (i && bytes_cmp(p[i].id, p[i].idn, p[id].id, p[id].idn)) {
             id = name = i;
-        } else if (i && cmp_text(p[i].name, p[i].namen, p[name].name, p[name].namen)) {
+        } else if (i && bytes_cmp(p[i].name, p[i].namen, p[name].name, p[name].namen)) {
             name = i;
         }
         p[i].name_first = p[name].pos;
@@ -181,7 +176,7 @@ static void sd_write(struct buf *out, struct sd_param *p, size_t n)
     for (size_t i = 0; i < n;) {
         size_t j = i;
         uint32_t first = p[i].pos;
-        while (j < n && !cmp_text(p[j].id, p[j].idn, p[i].id, p[i].idn))
+        while (j < n && !bytes_cmp(p[j].id, p[j].idn, p[i].id, p[i].idn))
             first = p[j].name_first < first ? p[j].name_first : first, j++;
         for (; i < j; i++)
             p[i].id_first = first;
@@ -315,7 +310,8 @@ static void severity_fields(struct ev *e, int pri)
     int fac = pri >> 3, sev = pri & 7;
     field_str(e, "level", syslog_levels[sev], strlen(syslog_levels[sev]));
     field_str(e, "facility", facilities[fac], strlen(facilities[fac]));
-    buf_printf(e->out, ",\"severity\":%d", sev);
+    buf_puts(e->out, ",\"severity\":");
+    buf_putc(e->out, (char)('0' + sev)); /* 0 to 7 */
 }
 
 /* The part every event starts with; the timestamp is filled in by the caller. */

@@ -55,4 +55,11 @@ void buf_free(struct buf *b);
 /* Shrinks capacity back to `keep` when a rare huge event inflated it. */
 void buf_trim(struct buf *b, size_t keep);
 
+/* The order of two byte strings: memcmp's over the shorter length, then the shorter first. */
+static inline int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 
@@ -117,9 +118,7 @@ static int make_key(struct metric_agg *a, enum metric_kind k, const char *name, 
         size_t j = i;
         while (j > 0) {
             const struct metric_label *p = &l[a->order[j - 1]], *q = &l[x];
-            size_t m = p->klen < q->klen ? p->klen : q->klen;
-            int c = memcmp(p->key, q->key, m);
-            if (c < 0 || (c == 0 && p->klen <= q->klen))
+            if (bytes_cmp(p->key, p->klen, q->key, q->klen) <= 0)
                 break;
             a->order[j] = a->order[j - 1];
             j--;

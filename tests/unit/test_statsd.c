@@ -250,6 +250,15 @@ static const struct ok_case extensions[] = {
      "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
      "\"temporality\":\"delta\","
      "\"labels\":{\"a\":\"1\",\"b\":true}}"},
+    /* A repeated key keeps every value, in the line's order, flags among them. */
+    {L("hits:1|c|#b:2,a:1,b,c:x,b:3,a:0"), NULL,
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"b\":[\"2\",true,\"3\"],\"a\":[\"1\",\"0\"],\"c\":\"x\"}}"},
+    {L("hits:1|c|#k\"q:v\\w"), NULL,
+     "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
+     "\"temporality\":\"delta\","
+     "\"labels\":{\"k\\\"q\":\"v\\\\w\"}}"},
     {L("hits:1|c|T1700000000"), "2023-11-14T22:13:20.000000Z",
      "{\"name\":\"hits\",\"metric_type\":\"counter\",\"statsd_type\":\"counter\",\"value\":1,"
      "\"temporality\":\"delta\","
@@ -388,6 +397,30 @@ static void test_repeated_tag_key(void **state)
     int ok = r.obj && json_equal(json_object_get(tags, "role"), want) &&
              json_string_value(json_object_get(tags, "env")) &&
              strcmp(json_string_value(json_object_get(tags, "env")), "prod") == 0;
+    if (!ok)
+        print_error("output: %.*s\n", (int)r.len, r.text);
+    json_decref(want);
+    result_free(&r);
+    assert_true(ok);
+    /* Keys in the order they first come, as written. */
+    run(&r, L("hits:1|c|#b:2,a:1,b,c:x"));
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.text, ",\"labels\":{\"b\":[\"2\",true],\"a\":\"1\",\"c\":\"x\"},"));
+    result_free(&r);
+    /* More tags than fit on the stack, every other one a repeat of k: all kept, in order. */
+    char line[2048], want_k[2048];
+    size_t n = (size_t)snprintf(line, sizeof(line), "hits:1|c|#"), w = 0;
+    w += (size_t)snprintf(want_k + w, sizeof(want_k) - w, "[");
+    for (int i = 0; i < 100; i++) {
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%sk:%d,t%d", i ? "," : "", i, i);
+        w += (size_t)snprintf(want_k + w, sizeof(want_k) - w, "%s\"%d\"", i ? "," : "", i);
+    }
+    snprintf(want_k + w, sizeof(want_k) - w, "]");
+    run(&r, line, n);
+    tags = json_object_get(r.obj, "labels");
+    want = json_loads(want_k, 0, NULL);
+    ok = r.rc == 0 && json_object_size(tags) == 101 &&
+         json_equal(json_object_get(tags, "k"), want) && json_is_true(json_object_get(tags, "t99"));
     if (!ok)
         print_error("output: %.*s\n", (int)r.len, r.text);
     json_decref(want);
