@@ -157,7 +157,7 @@ static void reply_http(struct grpc_conn *c, struct call *call, int http, const c
         c->h.refused(c->h.ud, http, GRPC_OK, why);
 }
 
-int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_status status, const char *message,
+int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_code status, const char *message,
                     const char *resp, size_t resp_len, const char *details, size_t details_len)
 {
     struct call *call = call_of(c, id);
@@ -197,7 +197,7 @@ int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_status status, co
 }
 
 /* An error the server decides itself, counted through the handler. */
-static void refuse(struct grpc_conn *c, struct call *call, enum grpc_status st, const char *why)
+static void refuse(struct grpc_conn *c, struct call *call, enum grpc_code st, const char *why)
 {
     grpc_conn_reply(c, call->id, st, why, NULL, 0, NULL, 0);
     if (c->h.refused)

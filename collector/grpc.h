@@ -19,18 +19,7 @@
 #include <sys/types.h>
 
 #include "core/buf.h"
-
-/* The status codes of gRPC (and of google.rpc.Code) the server answers with. */
-enum grpc_status {
-    GRPC_OK = 0,
-    GRPC_CANCELLED = 1,
-    GRPC_INVALID_ARGUMENT = 3,
-    GRPC_DEADLINE_EXCEEDED = 4,
-    GRPC_RESOURCE_EXHAUSTED = 8,
-    GRPC_UNIMPLEMENTED = 12,
-    GRPC_INTERNAL = 13,
-    GRPC_UNAVAILABLE = 14,
-};
+#include "proto/grpc_codes.h"
 
 struct grpc_conn;
 
@@ -42,7 +31,7 @@ struct grpc_handler {
                  size_t len);
     /* A call the server answered itself with an error (status, and why), or refused before it
      * began (over max_concurrent_streams: http_status 0, GRPC_UNAVAILABLE): for counting. */
-    void (*refused)(void *ud, int http_status, enum grpc_status status, const char *why);
+    void (*refused)(void *ud, int http_status, enum grpc_code status, const char *why);
     void *ud;
 };
 
@@ -72,7 +61,7 @@ int grpc_conn_done(const struct grpc_conn *c);
  * resp[0..resp_len); details (may be NULL) is a google.rpc.Status message sent as
  * grpc-status-details-bin. Everything is copied. A call already answered or gone is ignored.
  * Returns 0 or -ENOMEM. */
-int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_status status, const char *message,
+int grpc_conn_reply(struct grpc_conn *c, int32_t id, enum grpc_code status, const char *message,
                     const char *resp, size_t resp_len, const char *details, size_t details_len);
 
 /* While paused, request bytes read are not acknowledged (no WINDOW_UPDATE); resuming

@@ -33,6 +33,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "proto/otlp_services.h"
 
 struct http_opts {
     struct input_common common;
@@ -378,10 +379,10 @@ static void reply_status(struct httpin *h, struct evhttp_request *req, int code,
         reply(req, code, reason, json_pack("{s:s}", "error", msg));
         return;
     }
-    enum otlp_rpc_code rpc = code == 503                  ? OTLP_RPC_UNAVAILABLE
-                             : code == 413                ? OTLP_RPC_RESOURCE_EXHAUSTED
-                             : code == 404 || code == 405 ? OTLP_RPC_UNIMPLEMENTED
-                                                          : OTLP_RPC_INVALID_ARGUMENT;
+    enum grpc_code rpc = code == 503                  ? GRPC_UNAVAILABLE
+                         : code == 413                ? GRPC_RESOURCE_EXHAUSTED
+                         : code == 404 || code == 405 ? GRPC_UNIMPLEMENTED
+                                                      : GRPC_INVALID_ARGUMENT;
     buf_reset(&h->answer);
     otlp_reply_status(&h->answer, h->enc, rpc, msg);
     send_body(req, code, reason, otlp_content_type(h->enc), h->answer.data, h->answer.len);
@@ -664,13 +665,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (admit(h, req, &conn))
         return;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    int sig = !path                            ? PATH_NONE
-              : !strcmp(path, "/v1/events")    ? PATH_EVENTS
-              : !strcmp(path, "/v1/logs")      ? OTLP_LOGS
-              : !strcmp(path, "/v1/traces")    ? OTLP_TRACES
-              : !strcmp(path, "/v1/metrics")   ? OTLP_METRICS
-              : !strcmp(path, "/api/v1/write") ? PATH_RW
-                                               : PATH_NONE;
+    int sig = !path                              ? PATH_NONE
+              : !strcmp(path, "/v1/events")      ? PATH_EVENTS
+              : !strcmp(path, OTLP_HTTP_LOGS)    ? OTLP_LOGS
+              : !strcmp(path, OTLP_HTTP_TRACES)  ? OTLP_TRACES
+              : !strcmp(path, OTLP_HTTP_METRICS) ? OTLP_METRICS
+              : !strcmp(path, "/api/v1/write")   ? PATH_RW
+                                                 : PATH_NONE;
     if (sig == PATH_NONE) {
         reply_error(h, req, 404, "Not Found",
                     "unknown path; POST to /v1/events, /v1/logs, /v1/traces, /v1/metrics or "

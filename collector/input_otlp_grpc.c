@@ -31,6 +31,7 @@
 #include "core/dlist.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "proto/otlp_services.h"
 
 #define READ_CHUNK (64 * 1024)
 #define OUT_MAX    (4u << 20) /* answers a client has not read: past this, it is not read either */
@@ -80,9 +81,9 @@ static const struct {
     const char *path;
     enum otlp_signal sig;
 } methods[] = {
-    {"/opentelemetry.proto.collector.logs.v1.LogsService/Export", OTLP_LOGS},
-    {"/opentelemetry.proto.collector.trace.v1.TraceService/Export", OTLP_TRACES},
-    {"/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", OTLP_METRICS},
+    {OTLP_GRPC_LOGS, OTLP_LOGS},
+    {OTLP_GRPC_TRACES, OTLP_TRACES},
+    {OTLP_GRPC_METRICS, OTLP_METRICS},
 };
 
 static void conn_close(struct gconn *cn);
@@ -107,7 +108,7 @@ static void update_reading(struct gconn *cn)
     arm_read(cn, !cn->closing && !cn->g->stopped && !cn->blocked_ns);
 }
 
-static void reply(struct gconn *cn, int32_t id, enum grpc_status st, const char *why)
+static void reply(struct gconn *cn, int32_t id, enum grpc_code st, const char *why)
 {
     struct grpcin *g = cn->g;
     const char *details = NULL;
@@ -186,7 +187,7 @@ static void on_call(void *ud, struct grpc_conn *h2, int32_t id, const char *path
 /* A call the gRPC layer refused itself: not gRPC, too large, cut short, too slow (rejected), or
  * over max_concurrent_streams (UNAVAILABLE: refused, as the calls answered so while the pipeline
  * is full). */
-static void on_refused(void *ud, int http_status, enum grpc_status st, const char *why)
+static void on_refused(void *ud, int http_status, enum grpc_code st, const char *why)
 {
     struct gconn *cn = ud;
     struct grpcin *g = cn->g;

@@ -16,21 +16,7 @@
 #include "core/hex.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
-
-typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
-typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
-typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
-typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
-typedef Opentelemetry__Proto__Logs__V1__LogRecord LogRecord;
-typedef Opentelemetry__Proto__Trace__V1__Span Span;
-typedef Opentelemetry__Proto__Trace__V1__Span__Event SpanEvent;
-typedef Opentelemetry__Proto__Trace__V1__Span__Link SpanLink;
-typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
-typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberDataPoint;
-typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramDataPoint;
-typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint ExpDataPoint;
-typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets Buckets;
-typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint SummaryDataPoint;
+#include "proto/otlp_types.h"
 
 #define L(s) s, sizeof(s) - 1
 /* Every write goes through OUT: a buffer that could not grow (it is then left as it was) marks

@@ -81,7 +81,7 @@ int otlp_reply_export(struct buf *out, enum otlp_signal sig, enum otlp_encoding 
     return rc | buf_puts(out, "}}") ? -ENOMEM : 0;
 }
 
-int otlp_reply_status(struct buf *out, enum otlp_encoding enc, enum otlp_rpc_code code,
+int otlp_reply_status(struct buf *out, enum otlp_encoding enc, enum grpc_code code,
                       const char *message)
 {
     if (enc == OTLP_PROTOBUF) {
@@ -111,7 +111,7 @@ int otlp_reply_retry(struct buf *out, const char *message, int64_t delay_s)
     any.value = (ProtobufCBinaryData){n, packed};
     Google__Protobuf__Any *details[1] = {&any};
     Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
-    st.code = OTLP_RPC_UNAVAILABLE;
+    st.code = GRPC_UNAVAILABLE;
     st.message = (char *)message;
     st.n_details = 1;
     st.details = details;

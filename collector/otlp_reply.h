@@ -9,14 +9,7 @@
 
 #include "collector/otlp.h"
 #include "core/buf.h"
-
-/* google.rpc.Code values the answers use. */
-enum otlp_rpc_code {
-    OTLP_RPC_INVALID_ARGUMENT = 3,
-    OTLP_RPC_RESOURCE_EXHAUSTED = 8,
-    OTLP_RPC_UNIMPLEMENTED = 12,
-    OTLP_RPC_UNAVAILABLE = 14,
-};
+#include "proto/grpc_codes.h"
 
 /* application/x-protobuf or application/json. */
 const char *otlp_content_type(enum otlp_encoding enc);
@@ -27,7 +20,7 @@ int otlp_reply_export(struct buf *out, enum otlp_signal sig, enum otlp_encoding 
                       int64_t rejected, const char *message);
 
 /* Appends a google.rpc.Status with code and message. Returns 0 or -ENOMEM. */
-int otlp_reply_status(struct buf *out, enum otlp_encoding enc, enum otlp_rpc_code code,
+int otlp_reply_status(struct buf *out, enum otlp_encoding enc, enum grpc_code code,
                       const char *message);
 
 /* Appends a google.rpc.Status UNAVAILABLE, in protobuf, whose details hold a RetryInfo asking

@@ -55,20 +55,20 @@ int grpcc_from_http(long status)
 {
     switch (status) {
     case 400:
-        return GRPCC_INTERNAL;
+        return GRPC_INTERNAL;
     case 401:
-        return GRPCC_UNAUTHENTICATED;
+        return GRPC_UNAUTHENTICATED;
     case 403:
-        return GRPCC_PERMISSION_DENIED;
+        return GRPC_PERMISSION_DENIED;
     case 404:
-        return GRPCC_UNIMPLEMENTED;
+        return GRPC_UNIMPLEMENTED;
     case 429:
     case 502:
     case 503:
     case 504:
-        return GRPCC_UNAVAILABLE;
+        return GRPC_UNAVAILABLE;
     default:
-        return GRPCC_UNKNOWN;
+        return GRPC_UNKNOWN;
     }
 }
 
@@ -103,14 +103,14 @@ int64_t grpcc_retry_delay(const void *status, size_t n)
 int grpcc_retryable(int code, int has_retry_info)
 {
     switch (code) {
-    case GRPCC_CANCELLED:
-    case GRPCC_DEADLINE_EXCEEDED:
-    case GRPCC_ABORTED:
-    case GRPCC_OUT_OF_RANGE:
-    case GRPCC_UNAVAILABLE:
-    case GRPCC_DATA_LOSS:
+    case GRPC_CANCELLED:
+    case GRPC_DEADLINE_EXCEEDED:
+    case GRPC_ABORTED:
+    case GRPC_OUT_OF_RANGE:
+    case GRPC_UNAVAILABLE:
+    case GRPC_DATA_LOSS:
         return 1;
-    case GRPCC_RESOURCE_EXHAUSTED:
+    case GRPC_RESOURCE_EXHAUSTED:
         return has_retry_info;
     default:
         return 0;

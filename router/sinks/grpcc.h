@@ -9,25 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum grpcc_code {
-    GRPCC_OK = 0,
-    GRPCC_CANCELLED = 1,
-    GRPCC_UNKNOWN = 2,
-    GRPCC_INVALID_ARGUMENT = 3,
-    GRPCC_DEADLINE_EXCEEDED = 4,
-    GRPCC_NOT_FOUND = 5,
-    GRPCC_ALREADY_EXISTS = 6,
-    GRPCC_PERMISSION_DENIED = 7,
-    GRPCC_RESOURCE_EXHAUSTED = 8,
-    GRPCC_FAILED_PRECONDITION = 9,
-    GRPCC_ABORTED = 10,
-    GRPCC_OUT_OF_RANGE = 11,
-    GRPCC_UNIMPLEMENTED = 12,
-    GRPCC_INTERNAL = 13,
-    GRPCC_UNAVAILABLE = 14,
-    GRPCC_DATA_LOSS = 15,
-    GRPCC_UNAUTHENTICATED = 16,
-};
+#include "proto/grpc_codes.h"
 
 /* "INVALID_ARGUMENT", ...; "UNKNOWN" for a code gRPC does not define. */
 const char *grpcc_code_name(int code);

@@ -29,6 +29,7 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "proto/otlp_services.h"
 
 enum protocol { P_HTTP_PROTOBUF, P_HTTP_JSON, P_GRPC };
 static const char *const protocols[] = {"http/protobuf", "http/json", "grpc", NULL};
@@ -81,11 +82,8 @@ struct otlp_sink {
  * means) unless a per-signal URL is given; for gRPC, endpoint + the service's Export method. */
 static int urls(struct sink *s, struct otlp_sink *h, char *err, size_t errlen)
 {
-    static const char *const http_paths[] = {"/v1/logs", "/v1/traces", "/v1/metrics"};
-    static const char *const grpc_paths[] = {
-        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"};
+    static const char *const http_paths[] = {OTLP_HTTP_LOGS, OTLP_HTTP_TRACES, OTLP_HTTP_METRICS};
+    static const char *const grpc_paths[] = {OTLP_GRPC_LOGS, OTLP_GRPC_TRACES, OTLP_GRPC_METRICS};
     const struct otlp_opts *o = s->opts;
     const char *ep = o->endpoint;
     int has_scheme = !strncmp(ep, "http://", 7) || !strncmp(ep, "https://", 8);
@@ -373,8 +371,8 @@ static enum sink_result grpc_answer(struct sink *s, struct otlp_sink *h, int sig
 {
     int code = a->grpc_status;
     if (code < 0) /* no status: a proxy's answer, say */
-        code = a->status == 200 ? GRPCC_UNKNOWN : grpcc_from_http(a->status);
-    if (code == GRPCC_OK) {
+        code = a->status == 200 ? GRPC_UNKNOWN : grpcc_from_http(a->status);
+    if (code == GRPC_OK) {
         const uint8_t *m;
         size_t n;
         if (grpcc_message(a->body.data, a->body.len, &m, &n))

@@ -22,6 +22,7 @@
 #include "collector/grpc.h"
 #include "collector/otlp.h"
 #include "collector/otlp_reply.h"
+#include "proto/otlp_services.h"
 
 #define MAX_STREAMS 8
 #define MAX_HANDED  4096
@@ -30,9 +31,9 @@ static const struct {
     const char *path;
     enum otlp_signal sig;
 } methods[] = {
-    {"/opentelemetry.proto.collector.logs.v1.LogsService/Export", OTLP_LOGS},
-    {"/opentelemetry.proto.collector.trace.v1.TraceService/Export", OTLP_TRACES},
-    {"/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", OTLP_METRICS},
+    {OTLP_GRPC_LOGS, OTLP_LOGS},
+    {OTLP_GRPC_TRACES, OTLP_TRACES},
+    {OTLP_GRPC_METRICS, OTLP_METRICS},
 };
 
 struct ctx {
@@ -44,7 +45,7 @@ struct ctx {
     int nhanded;
     struct {
         int32_t id;
-        enum grpc_status st;
+        enum grpc_code st;
     } later[MAX_STREAMS * 4]; /* calls answered after the next read */
     int nlater;
     long events;
@@ -62,8 +63,7 @@ static void on_invalid(void *ud, const char *why, const char *raw, size_t len)
 
 /* Decodes call id's request as the otlp_grpc input would. Returns the status to answer with;
  * err is the decoder's reason. */
-static enum grpc_status decode(struct ctx *x, int sig, const char *msg, size_t len,
-                               const char **err)
+static enum grpc_code decode(struct ctx *x, int sig, const char *msg, size_t len, const char **err)
 {
     *err = "unknown method";
     if (sig < 0)
@@ -76,7 +76,7 @@ static enum grpc_status decode(struct ctx *x, int sig, const char *msg, size_t l
 }
 
 /* Answers call id: OK with the Export response (for sig), or st with why. */
-static void answer(struct ctx *x, struct grpc_conn *c, int32_t id, int sig, enum grpc_status st,
+static void answer(struct ctx *x, struct grpc_conn *c, int32_t id, int sig, enum grpc_code st,
                    const char *why)
 {
     if (st != GRPC_OK) {
@@ -108,7 +108,7 @@ static void on_call(void *ud, struct grpc_conn *c, int32_t id, const char *path,
             sig = (int)methods[i].sig;
     }
     const char *why = "";
-    enum grpc_status st = decode(x, sig, msg, len, &why);
+    enum grpc_code st = decode(x, sig, msg, len, &why);
     /* Every third call is answered after the next read (its status kept, the reason not: the
      * decoder's text lives until its next decode); the others at once. */
     if (id % 3 == 0 && x->nlater < (int)(sizeof(x->later) / sizeof(x->later[0]))) {
@@ -120,7 +120,7 @@ static void on_call(void *ud, struct grpc_conn *c, int32_t id, const char *path,
     x->at_once[x->nat_once++] = id;
 }
 
-static void on_refused(void *ud, int http_status, enum grpc_status st, const char *why)
+static void on_refused(void *ud, int http_status, enum grpc_code st, const char *why)
 {
     FUZZ_CHECK(why && *why, "a refusal without a reason");
 }

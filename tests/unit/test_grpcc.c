@@ -21,31 +21,31 @@
 
 static void test_retryable(void **state)
 {
-    static const int yes[] = {GRPCC_CANCELLED,    GRPCC_DEADLINE_EXCEEDED, GRPCC_ABORTED,
-                              GRPCC_OUT_OF_RANGE, GRPCC_UNAVAILABLE,       GRPCC_DATA_LOSS};
+    static const int yes[] = {GRPC_CANCELLED,    GRPC_DEADLINE_EXCEEDED, GRPC_ABORTED,
+                              GRPC_OUT_OF_RANGE, GRPC_UNAVAILABLE,       GRPC_DATA_LOSS};
     for (int code = 0; code <= 16; code++) {
         int want = 0;
         for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
             want |= yes[i] == code;
         assert_int_equal(grpcc_retryable(code, 0), want);
-        assert_int_equal(grpcc_retryable(code, 1), want || code == GRPCC_RESOURCE_EXHAUSTED);
+        assert_int_equal(grpcc_retryable(code, 1), want || code == GRPC_RESOURCE_EXHAUSTED);
     }
-    assert_string_equal(grpcc_code_name(GRPCC_INVALID_ARGUMENT), "INVALID_ARGUMENT");
+    assert_string_equal(grpcc_code_name(GRPC_INVALID_ARGUMENT), "INVALID_ARGUMENT");
     assert_string_equal(grpcc_code_name(16), "UNAUTHENTICATED");
     assert_string_equal(grpcc_code_name(99), "UNKNOWN");
 }
 
 static void test_from_http(void **state)
 {
-    assert_int_equal(grpcc_from_http(400), GRPCC_INTERNAL);
-    assert_int_equal(grpcc_from_http(401), GRPCC_UNAUTHENTICATED);
-    assert_int_equal(grpcc_from_http(403), GRPCC_PERMISSION_DENIED);
-    assert_int_equal(grpcc_from_http(404), GRPCC_UNIMPLEMENTED);
+    assert_int_equal(grpcc_from_http(400), GRPC_INTERNAL);
+    assert_int_equal(grpcc_from_http(401), GRPC_UNAUTHENTICATED);
+    assert_int_equal(grpcc_from_http(403), GRPC_PERMISSION_DENIED);
+    assert_int_equal(grpcc_from_http(404), GRPC_UNIMPLEMENTED);
     for (long s = 0; s < 600; s++) {
         if (s == 429 || s == 502 || s == 503 || s == 504)
-            assert_int_equal(grpcc_from_http(s), GRPCC_UNAVAILABLE);
+            assert_int_equal(grpcc_from_http(s), GRPC_UNAVAILABLE);
         else if (s != 400 && s != 401 && s != 403 && s != 404)
-            assert_int_equal(grpcc_from_http(s), GRPCC_UNKNOWN);
+            assert_int_equal(grpcc_from_http(s), GRPC_UNKNOWN);
     }
 }
 
@@ -59,7 +59,7 @@ static size_t status_with(const char *url, const ProtobufCMessage *msg, uint8_t 
     any.value.data = inner;
     Google__Protobuf__Any *details[] = {&any};
     Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
-    st.code = GRPCC_UNAVAILABLE;
+    st.code = GRPC_UNAVAILABLE;
     st.message = "busy";
     st.n_details = 1;
     st.details = details;
