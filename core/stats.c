@@ -155,7 +155,8 @@ static const struct stat_field kafka_fields[] = {
     {"refused", STAT_COUNTER, C(kpipe_stats, refused), 0,
      "Kafka mode: times Kafka could not take more (inputs blocked)."},
     {"lost", STAT_COUNTER, C(kpipe_stats, lost), 0,
-     "Kafka mode: records Kafka refused for good (fatal producer error)."},
+     "Kafka mode: records lost: refused for good (a fatal producer error), or deleted by "
+     "retention before this group consumed them."},
     {0},
 };
 

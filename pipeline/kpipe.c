@@ -66,6 +66,9 @@ struct kpipe {
     _Atomic int64_t in_flight;
     int64_t refused_at; /* when Kafka last could not take a record (monotonic ns), or 0 */
     int64_t next_commit;
+    /* Per Kafka partition: the position retention had deleted (auto.offset.reset=error), while
+     * its first record after the reset has not come; -1 otherwise. */
+    int64_t *reset_from;
     struct kpipe_stats stats;
     struct buf msg;
     struct log_limit lim;
@@ -111,7 +114,7 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
                                 "enable.auto.commit",
                                 "false",
                                 "auto.offset.reset",
-                                "earliest",
+                                "error", /* deleted records are counted (reset_position) */
                                 "queued.max.messages.kbytes",
                                 "8192",
                                 NULL};
@@ -129,6 +132,11 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
             goto fail;
         }
         kp->cq = rd_kafka_queue_get_consumer(kp->cons);
+        kp->reset_from = malloc((size_t)kp->kparts * sizeof(*kp->reset_from));
+        if (!kp->reset_from)
+            goto fail;
+        for (int i = 0; i < kp->kparts; i++)
+            kp->reset_from[i] = -1;
     }
     return kp;
 fail:
@@ -278,6 +286,50 @@ static void commit(struct kpipe *kp)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* A partition's position is not in the topic (auto.offset.reset=error), and librdkafka stopped
+ * fetching it. A group new to the partition (no committed offset: m->offset is no offset) starts
+ * at its oldest record, as earliest would; otherwise retention deleted records this group had
+ * not consumed, and the first record consumed after the oldest says how many (took). The
+ * partition is assigned again at its oldest record, the others where this process is. */
+static void reset_position(struct kpipe *kp, const rd_kafka_message_t *m)
+{
+    if (m->offset >= 0 && m->partition >= 0 && m->partition < kp->kparts)
+        kp->reset_from[m->partition] = m->offset;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t rc = rd_kafka_assignment(kp->cons, &l);
+    if (!rc)
+        rc = rd_kafka_position(kp->cons, l);
+    for (int i = 0; !rc && i < l->cnt; i++) {
+        if (l->elems[i].partition == m->partition && !strcmp(l->elems[i].topic, kp->topic))
+            l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (!rc)
+        rc = rd_kafka_assign(kp->cons, l);
+    if (rc && log_limit_take(&kp->lim) >= 0)
+        log_warn("kafka mode: cannot move to the partition's oldest record", "{s:i, s:s}",
+                 "partition", m->partition, "error", rd_kafka_err2str(rc));
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The first record consumed after a reset: those between the lost position and it are gone. */
+static void took(struct kpipe *kp, const rd_kafka_message_t *m)
+{
+    int64_t from = kp->reset_from[m->partition];
+    kp->reset_from[m->partition] = -1;
+    if (m->offset > from) {
+        counter_add(&kp->stats.lost, (uint64_t)(m->offset - from));
+        log_error("kafka mode: Kafka deleted records before this group consumed them "
+                  "(retention); they are lost",
+                  "{s:s, s:i, s:I}", "topic", kp->topic, "partition", m->partition, "lost",
+                  (json_int_t)(m->offset - from));
+    } else if (m->offset < from) {
+        log_warn("kafka mode: the committed offset was past the partition's end (topic "
+                 "recreated?); consuming from its start",
+                 "{s:s, s:i}", "topic", kp->topic, "partition", m->partition);
+    }
+}
+
 /* Consumed records go to ring (Kafka partition % partitions), keeping each Kafka partition's
  * order; a full ring makes the consumer wait (and Kafka keep the rest). */
 static void consume(struct kpipe *kp)
@@ -286,7 +338,12 @@ static void consume(struct kpipe *kp)
     ssize_t n = rd_kafka_consume_batch_queue(kp->cq, 100, msgs, CONSUME_BATCH);
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
-        if (!m->err && m->len >= KAFKA_ENVELOPE) {
+        if (!m->err && m->partition >= 0 && m->partition < kp->kparts &&
+            kp->reset_from[m->partition] >= 0)
+            took(kp, m);
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+            reset_position(kp, m);
+        } else if (!m->err && m->len >= KAFKA_ENVELOPE) {
             int p = m->partition % kp->n;
             struct kring *kr = &kp->rings[p];
             uint16_t flags, src;
@@ -396,6 +453,7 @@ void kpipe_free(struct kpipe *kp)
         pthread_mutex_destroy(&kr->mu);
     }
     free(kp->rings);
+    free(kp->reset_from);
     buf_free(&kp->msg);
     free(kp->topic);
     free(kp);

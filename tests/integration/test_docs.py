@@ -62,8 +62,9 @@ def test_includes_name_their_folder():
     long as every include names its folder: "core/buf.h", never "buf.h" or "../core/buf.h",
     which would find a file by the including file's own directory instead. The messages protoc-c
     generates from proto/ (spillway_proto) are named by their package's path, which starts with
-    one of proto/'s folders ("opentelemetry/proto/...", "google/rpc/...")."""
-    roots = set(LAYERS) | set(os.listdir(os.path.join(SRC, "proto")))
+    one of proto/'s folders ("opentelemetry/proto/...", "google/rpc/..."); proto/'s own
+    headers are named "proto/<name>.h"."""
+    roots = set(LAYERS) | set(os.listdir(os.path.join(SRC, "proto"))) | {"proto"}
     bad = []
     for layer in LAYERS:
         for root, _, files in os.walk(os.path.join(SRC, layer)):

@@ -585,6 +585,51 @@ def test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing():
         mock.close()
 
 
+def test_kafka_mode_retention_losses_are_counted():
+    """Kafka deletes records a router's group had not consumed yet (the mock broker keeps about
+    5 MiB per partition): the router counts them (kafka.lost) and says so, and delivers all the
+    rest; its group's first start, with no offset yet, takes the topic from its start and counts
+    nothing lost."""
+    mock = KafkaMock()
+    try:
+        mock.cmd("topic events 1")
+        # A short session: the mock broker lets the router's group go only at its end.
+        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
+                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
+                              "  - {name: s, type: null}"))
+        rtr = Spillway(config(f"{{mode: kafka, role: router, partitions: 1, {kafka}}}",
+                              "  - {name: s, type: file, path: ./out.ndjson}"))
+        with col, rtr:
+            col.start()
+            socat_send(payload(0, 100), f"TCP:127.0.0.1:{col.ports['tcp']}")
+            wait_for(lambda: stats(col)["kafka"]["produced"] >= 100, 30, "the first records")
+            rtr.start()
+            wait_for(lambda: stats(rtr)["kafka"]["committed"] >= 100, 60, "the first committed")
+            check(stats(rtr)["kafka"]["lost"] == 0, f"a new group loses nothing: "
+                  f"{stats(rtr)['kafka']}")
+            check(rtr.stop() == 0, "the router stops")
+            total = 30000  # about 12 MiB more while the router is away
+            socat_send(payload(100, total, pad=400), f"TCP:127.0.0.1:{col.ports['tcp']}")
+            wait_for(lambda: stats(col)["kafka"]["produced"] >= 100 + total, 60, "produced")
+            check(col.stop() == 0, "the collector stops (every record acknowledged)")
+            rtr.start()
+
+            def seqs():
+                return {e["seq"] for e in read_ndjson(rtr.path("out.ndjson"))}
+            wait_for(lambda: stats(rtr)["kafka"]["lost"] > 0
+                     and len(seqs()) + stats(rtr)["kafka"]["lost"] >= 100 + total, 60,
+                     "delivered or counted lost")
+            lost = stats(rtr)["kafka"]["lost"]
+            got = seqs()
+            check(len(got) + lost == 100 + total and set(range(100)) <= got
+                  and max(got) == 100 + total - 1, f"{len(got)} delivered, {lost} lost")
+            check("retention" in rtr.log(), "and the log says so")
+            check(rtr.stop() == 0, "clean stop")
+    finally:
+        mock.close()
+
+
 def test_kafka_mode_two_routers_share_the_topic():
     """Scale-out: a collector and two routers in one consumer group share the topic's
     partitions: each router delivers part of the stream, together everything (a rebalance may
@@ -671,4 +716,5 @@ if __name__ == "__main__":
           test_spill_waits_for_an_unreachable_kafka, test_spill_lost_to_retention_is_counted,
           test_kafka_mode_router_killed_loses_nothing,
           test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing,
+          test_kafka_mode_retention_losses_are_counted,
           test_kafka_mode_two_routers_share_the_topic])
