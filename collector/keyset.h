@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 struct keyset {
     uint64_t *slot; /* 0: empty */
     size_t mask;    /* slots - 1 */
@@ -18,32 +20,10 @@ struct keyset {
     size_t mark;
 };
 
-/* A hash of a key's text, eight bytes at a time: only key sets use it, so it need not be stable
- * across versions like core/hash.h's. Never 0 (the empty slot). */
+/* A hash of a key's text (core/hash.h's table hash: never 0, the empty slot). */
 static inline uint64_t keyset_hash(const char *p, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w = 0;
-    const char *end = p + n;
-    for (; end - p > 8; p += 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-    }
-    /* The last 1 to 8 bytes: the key's last eight when it has them (overlapping), else byte by
-     * byte in a register (a memcpy of a variable size into w went through the stack and stalled
-     * the load after it: a quarter of the mapping's key writing). */
-    if (n >= 8) {
-        memcpy(&w, end - 8, 8);
-    } else {
-        w = 0;
-        for (size_t i = 0; i < n; i++)
-            w |= (uint64_t)(unsigned char)p[i] << (8 * i);
-    }
-    h = (h ^ w) * 0x94d049bb133111ebULL;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
-    return h ? h : 1;
+    return hash_table64(p, n);
 }
 
 int keyset__grow(struct keyset *ks);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline uint64_t hash64(const void *data, size_t len)
 {
@@ -22,6 +23,35 @@ static inline uint64_t hash64(const void *data, size_t len)
     h *= 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 33;
     return h;
+}
+
+/* A hash for this process's own tables (key sets, metric series): eight bytes at a time, about
+ * a quarter of hash64's cost, and never 0 (a table's empty slot). Not stable across versions:
+ * nothing that leaves the process may depend on it (hash64 is for those). */
+static inline uint64_t hash_table64(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w = 0;
+    const char *end = p + n;
+    for (; end - p > 8; p += 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+    }
+    /* The last 1 to 8 bytes: the key's last eight when it has them (overlapping), else byte by
+     * byte in a register (a memcpy of a variable size into w went through the stack and stalled
+     * the load after it: a quarter of the OTLP mapping's key writing). */
+    if (n >= 8) {
+        memcpy(&w, end - 8, 8);
+    } else {
+        w = 0;
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    }
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h ? h : 1;
 }
 
 /* xorshift64*: a fast pseudo-random sequence (sampling without a key, retry jitter). The state

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "core/jsonw.h"
 #include "core/timeutil.h"
 
@@ -69,27 +70,6 @@ uint64_t metric_agg_take_overflow(struct metric_agg *a)
 size_t metric_agg_series(const struct metric_agg *a)
 {
     return a->nseries;
-}
-
-/* The key's hash, eight bytes at a time (the table is the process's own: it needs no hash that
- * stays the same across versions, as core/hash.h's does; this one costs a quarter of it). */
-static uint64_t key_hash(const char *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-    }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    }
-    h ^= h >> 32;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 29);
 }
 
 static char *put_part(char *d, const char *s, size_t n)
@@ -158,7 +138,7 @@ static struct series *find_or_add(struct metric_agg *a, size_t nlen, int *rc)
         }
         a->mask = cap - 1;
     }
-    uint64_t h = key_hash(a->key.data, a->key.len);
+    uint64_t h = hash_table64(a->key.data, a->key.len);
     size_t j = (size_t)h & a->mask;
     for (; a->slot[j]; j = (j + 1) & a->mask) {
         struct series *s = &a->series[a->slot[j] - 1];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "router/sinks/prom_encode_int.h"
 
 #include "prometheus/remote.pb-c.h"
@@ -100,32 +101,11 @@ int pe_key(struct prom_encoder *e, size_t name_from, const char *extra, const ch
     return 0;
 }
 
-/* A series key's hash, eight bytes at a time (the request's own table: no need for
- * core/hash.h's stable hash, which takes a byte at a time). */
-static uint64_t key_hash(const char *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-    }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    }
-    h ^= h >> 32;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 29);
-}
-
 /* ---- the request ---- */
 
 int pe_sample(struct prom_encoder *e, int64_t ts, double v)
 {
-    uint64_t h = key_hash(e->key.data, e->key.len);
+    uint64_t h = hash_table64(e->key.data, e->key.len);
     if (index_fit(&e->sidx, e->nseries, e->series, sizeof(*e->series)))
         return -ENOMEM;
     size_t j = (size_t)h & e->sidx.mask;
@@ -212,7 +192,7 @@ struct pe_state *pe_state_get(struct prom_encoder *e, int hist, const double *bo
                               int *full)
 {
     *full = 0;
-    uint64_t h = key_hash(e->key.data, e->key.len);
+    uint64_t h = hash_table64(e->key.data, e->key.len);
     size_t j = e->stidx.slot ? (size_t)h & e->stidx.mask : 0;
     for (; e->stidx.slot && e->stidx.slot[j]; j = (j + 1) & e->stidx.mask) {
         struct pe_state *s = &e->state[e->stidx.slot[j] - 1];

@@ -512,13 +512,19 @@ def test_spill_lost_to_retention_is_counted():
         mock.close()
 
 
+def kafka_mode(mock):
+    """pipeline.kafka for the Kafka-mode tests: topic events, group routers, and a short session
+    so that a router's partitions go to the next one in seconds (the mock broker lets a member
+    go only when its session ends)."""
+    return (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
+            "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+
+
 def test_kafka_mode_router_killed_loses_nothing():
     mock = KafkaMock()
     try:
         mock.cmd("topic events 4")
-        # A short session: the killed router's partitions go to the new one in seconds.
-        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
-                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        kafka = kafka_mode(mock)
         col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
                               "  - {name: s, type: null}"))
         rtr_conf = config(f"{{mode: kafka, role: router, partitions: 2, {kafka}}}",
@@ -554,8 +560,7 @@ def test_kafka_mode_router_stopped_with_a_dead_sink_loses_nothing():
     mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic events 2")
-        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
-                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        kafka = kafka_mode(mock)
         col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
                               "  - {name: s, type: null}"))
         sink = (f"  - {{name: s, type: http, url: 'http://127.0.0.1:{gate.port}/', "
@@ -593,9 +598,7 @@ def test_kafka_mode_retention_losses_are_counted():
     mock = KafkaMock()
     try:
         mock.cmd("topic events 1")
-        # A short session: the mock broker lets the router's group go only at its end.
-        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
-                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        kafka = kafka_mode(mock)
         col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
                               "  - {name: s, type: null}"))
         rtr = Spillway(config(f"{{mode: kafka, role: router, partitions: 1, {kafka}}}",
@@ -638,8 +641,7 @@ def test_kafka_mode_two_routers_share_the_topic():
     mock = KafkaMock()
     try:
         mock.cmd("topic events 4")
-        kafka = (f"kafka: {{brokers: '{mock.bootstrap}', topic: events, group: routers, "
-                 "properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}}")
+        kafka = kafka_mode(mock)
         col = Spillway(config(f"{{mode: kafka, role: collector, {kafka}}}",
                               "  - {name: s, type: null}"))
         rtrs = [Spillway(config(f"{{mode: kafka, role: router, partitions: 2, {kafka}}}",
