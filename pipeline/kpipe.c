@@ -69,6 +69,9 @@ struct kpipe {
     /* Per Kafka partition: the position retention had deleted (auto.offset.reset=error), while
      * its first record after the reset has not come; -1 otherwise. */
     int64_t *reset_from;
+    /* Per Kafka partition: started again at its oldest record and nothing consumed since, so
+     * that assigning the partitions again keeps it there (its position is still none). */
+    uint8_t *from_start;
     struct kpipe_stats stats;
     struct buf msg;
     struct log_limit lim;
@@ -133,7 +136,8 @@ struct kpipe *kpipe_new(const struct pipeline_config *cfg, struct pipeline *pl, 
         }
         kp->cq = rd_kafka_queue_get_consumer(kp->cons);
         kp->reset_from = malloc((size_t)kp->kparts * sizeof(*kp->reset_from));
-        if (!kp->reset_from)
+        kp->from_start = calloc((size_t)kp->kparts, 1);
+        if (!kp->reset_from || !kp->from_start)
             goto fail;
         for (int i = 0; i < kp->kparts; i++)
             kp->reset_from[i] = -1;
@@ -289,25 +293,36 @@ static void commit(struct kpipe *kp)
 /* A partition's position is not in the topic (auto.offset.reset=error), and librdkafka stopped
  * fetching it. A group new to the partition (no committed offset: m->offset is no offset) starts
  * at its oldest record, as earliest would; otherwise retention deleted records this group had
- * not consumed, and the first record consumed after the oldest says how many (took). The
- * partition is assigned again at its oldest record, the others where this process is. */
+ * not consumed, and the first record consumed after the oldest says how many (took). Marked
+ * here; reset_positions moves the partitions once per batch. */
 static void reset_position(struct kpipe *kp, const rd_kafka_message_t *m)
 {
-    if (m->offset >= 0 && m->partition >= 0 && m->partition < kp->kparts)
+    if (m->partition < 0 || m->partition >= kp->kparts)
+        return;
+    if (m->offset >= 0)
         kp->reset_from[m->partition] = m->offset;
+    kp->from_start[m->partition] = 1;
+}
+
+/* Assigns this process's partitions again: those marked at their oldest record, the others
+ * where this process is (or, having consumed nothing yet, at their committed offset). */
+static void reset_positions(struct kpipe *kp)
+{
     rd_kafka_topic_partition_list_t *l = NULL;
     rd_kafka_resp_err_t rc = rd_kafka_assignment(kp->cons, &l);
     if (!rc)
         rc = rd_kafka_position(kp->cons, l);
     for (int i = 0; !rc && i < l->cnt; i++) {
-        if (l->elems[i].partition == m->partition && !strcmp(l->elems[i].topic, kp->topic))
-            l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_t *t = &l->elems[i];
+        if (t->offset < 0 && t->partition >= 0 && t->partition < kp->kparts &&
+            kp->from_start[t->partition] && !strcmp(t->topic, kp->topic))
+            t->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     if (!rc)
         rc = rd_kafka_assign(kp->cons, l);
-    if (rc && log_limit_take(&kp->lim) >= 0)
-        log_warn("kafka mode: cannot move to the partition's oldest record", "{s:i, s:s}",
-                 "partition", m->partition, "error", rd_kafka_err2str(rc));
+    if (rc && log_limit_take(&kp->lim) >= 0) /* the next fetch reports it again */
+        log_warn("kafka mode: cannot move partitions to their oldest record", "{s:s}", "error",
+                 rd_kafka_err2str(rc));
     if (l)
         rd_kafka_topic_partition_list_destroy(l);
 }
@@ -317,6 +332,9 @@ static void took(struct kpipe *kp, const rd_kafka_message_t *m)
 {
     int64_t from = kp->reset_from[m->partition];
     kp->reset_from[m->partition] = -1;
+    kp->from_start[m->partition] = 0;
+    if (from < 0) /* the group's first start here: nothing was lost */
+        return;
     if (m->offset > from) {
         counter_add(&kp->stats.lost, (uint64_t)(m->offset - from));
         log_error("kafka mode: Kafka deleted records before this group consumed them "
@@ -336,13 +354,15 @@ static void consume(struct kpipe *kp)
 {
     rd_kafka_message_t *msgs[CONSUME_BATCH];
     ssize_t n = rd_kafka_consume_batch_queue(kp->cq, 100, msgs, CONSUME_BATCH);
+    int resets = 0;
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (!m->err && m->partition >= 0 && m->partition < kp->kparts &&
-            kp->reset_from[m->partition] >= 0)
+            (kp->reset_from[m->partition] >= 0 || kp->from_start[m->partition]))
             took(kp, m);
         if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
             reset_position(kp, m);
+            resets++;
         } else if (!m->err && m->len >= KAFKA_ENVELOPE) {
             int p = m->partition % kp->n;
             struct kring *kr = &kp->rings[p];
@@ -359,6 +379,8 @@ static void consume(struct kpipe *kp)
         }
         rd_kafka_message_destroy(m);
     }
+    if (resets)
+        reset_positions(kp);
     for (int p = 0; p < kp->n; p++) {
         struct kring *kr = &kp->rings[p];
         size_t off = 0;
@@ -454,6 +476,7 @@ void kpipe_free(struct kpipe *kp)
     }
     free(kp->rings);
     free(kp->reset_from);
+    free(kp->from_start);
     buf_free(&kp->msg);
     free(kp->topic);
     free(kp);
