@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+#include "core/ring.h"
+
 struct kafka_config;
 struct rd_kafka_conf_s;
 
@@ -50,6 +53,28 @@ static inline void kafka_envelope(unsigned char *hdr, uint16_t flags, uint16_t s
     hdr[1] = (unsigned char)(flags >> 8);
     hdr[2] = (unsigned char)(src & 0xff);
     hdr[3] = (unsigned char)(src >> 8);
+}
+
+/* The Kafka value of ring record r: envelope then payload, *len bytes. On a little-endian host
+ * the record's own flags and src, just before its payload, are the envelope already: the value
+ * is read in place, no copy made (librdkafka copies it once). Elsewhere it is built in scratch. */
+static inline const void *kafka_value(const struct ring_rec *r, struct buf *scratch, size_t *len)
+{
+    *len = KAFKA_ENVELOPE + r->len;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    _Static_assert(offsetof(struct ring_rec, flags) + 2 == offsetof(struct ring_rec, src) &&
+                       offsetof(struct ring_rec, src) + 2 == RING_HDR && KAFKA_ENVELOPE == 4,
+                   "flags and src end the ring record's header");
+    (void)scratch;
+    return RING_REC_DATA(r) - KAFKA_ENVELOPE;
+#else
+    unsigned char hdr[KAFKA_ENVELOPE];
+    kafka_envelope(hdr, r->flags, r->src);
+    buf_reset(scratch);
+    if (buf_append(scratch, hdr, KAFKA_ENVELOPE) || buf_append(scratch, RING_REC_DATA(r), r->len))
+        return NULL;
+    return scratch->data;
+#endif
 }
 
 static inline void kafka_unenvelope(const unsigned char *hdr, uint16_t *flags, uint16_t *src)

@@ -73,7 +73,7 @@ struct kpipe {
      * that assigning the partitions again keeps it there (its position is still none). */
     uint8_t *from_start;
     struct kpipe_stats stats;
-    struct buf msg;
+    struct buf msg; /* envelope + payload being sent (kafka_value, big-endian hosts) */
     struct log_limit lim;
 };
 
@@ -165,15 +165,14 @@ size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
     size_t off = 0;
     while (off < len) {
         const struct ring_rec *r = (const struct ring_rec *)(batch + off);
-        buf_reset(&kp->msg);
-        unsigned char hdr[KAFKA_ENVELOPE];
-        kafka_envelope(hdr, r->flags, r->src);
-        buf_append(&kp->msg, hdr, KAFKA_ENVELOPE);
-        buf_append(&kp->msg, RING_REC_DATA(r), r->len);
+        size_t vlen;
+        const void *value = kafka_value(r, &kp->msg, &vlen);
         rd_kafka_resp_err_t rc =
-            rd_kafka_producev(kp->prod, RD_KAFKA_V_RKT(kp->ptopic), RD_KAFKA_V_PARTITION(kpart),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_VALUE(kp->msg.data, kp->msg.len), RD_KAFKA_V_END);
+            value ? rd_kafka_producev(kp->prod, RD_KAFKA_V_RKT(kp->ptopic),
+                                      RD_KAFKA_V_PARTITION(kpart),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_END)
+                  : RD_KAFKA_RESP_ERR__FAIL;
         if (rc) {
             counter_add(&kp->stats.refused, 1);
             if (refusal_starts(&kp->refused_at))

@@ -60,7 +60,7 @@ struct spill {
     struct part *parts;
     struct pipeline *pl;
     struct store *st;
-    struct buf msg; /* envelope + payload being sent */
+    struct buf msg; /* envelope + payload being sent (kafka_value, big-endian hosts) */
     pthread_t thread;
     int started;
     _Atomic int stop;
@@ -267,17 +267,16 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
     pt->active = 1;
     while (off < len) {
         const struct ring_rec *r = (const struct ring_rec *)(batch + off);
-        buf_reset(&sp->msg);
-        unsigned char hdr[KAFKA_ENVELOPE];
-        kafka_envelope(hdr, r->flags, r->src);
-        buf_append(&sp->msg, hdr, KAFKA_ENVELOPE);
-        buf_append(&sp->msg, RING_REC_DATA(r), r->len);
+        size_t vlen;
+        const void *value = kafka_value(r, &sp->msg, &vlen);
         unsigned char key[SPILL_KEY];
         spill_key(key, sp->run, pt->seq + 1);
-        rd_kafka_resp_err_t rc = rd_kafka_producev(
-            sp->prod, RD_KAFKA_V_RKT(sp->ptopic), RD_KAFKA_V_PARTITION(p),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, SPILL_KEY),
-            RD_KAFKA_V_VALUE(sp->msg.data, sp->msg.len), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t rc =
+            value ? rd_kafka_producev(sp->prod, RD_KAFKA_V_RKT(sp->ptopic), RD_KAFKA_V_PARTITION(p),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_KEY(key, SPILL_KEY),
+                                      RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_END)
+                  : RD_KAFKA_RESP_ERR__FAIL;
         if (rc) {
             /* Kafka cannot take more now: the rest stays staged, the inputs pause (block). */
             counter_add(&pt->stats.refused, 1);
