@@ -26,7 +26,7 @@ struct rd_kafka_message_s;
  * memory budget: when full, producing fails and the caller falls back to block). No linger: a
  * bounded queue empties as fast as the brokers answer, and records still batch while requests
  * are in flight (S6 ingest, 4 MiB limit: 157,000/s with linger.ms=5, 337,000/s with 0;
- * docs/design.md). on_delivery gets opaque. what names it in err ("spill producer"). */
+ * docs/pipeline.md). on_delivery gets opaque. what names it in err ("spill producer"). */
 struct rd_kafka_s *kafka_ordered_producer(const struct kafka_config *kc, size_t queue_bytes,
                                           void (*on_delivery)(struct rd_kafka_s *,
                                                               const struct rd_kafka_message_s *,
