@@ -42,29 +42,47 @@ int eview_edited(const struct eview *v)
 
 /* Events in the pipeline were validated by the collector, so they are tokenized as trusted,
  * and only as far as needed: a route that reads `level` and drops the event never tokenizes
- * the members after it. parsed: 0 not begun, 2 in part, 1 whole, -1 not a JSON object. */
-static int parse_until(struct eview *v, const char *key, size_t klen)
+ * the members after it. parsed: 0 not begun, 2 in part, 1 whole, -1 not a JSON object. With a
+ * key, *at is the value token of the root's member of that name, or -1 when there is none: the
+ * member found here is not looked for again (each ev.field read in a script comes this way). */
+static int parse_until(struct eview *v, const char *key, size_t klen, int *at)
 {
+    *at = -1;
     if (v->parsed == 0) {
         v->parsed = jsontok_begin_trusted(&v->tok, v->js, v->len) ? -1 : 2;
     }
     if (v->parsed == 2) {
         if (key && v->tok.ntok && v->tok.tok[0].type == JSMN_OBJECT &&
-            jsontok_find(&v->tok, 0, key, klen) >= 0)
+            (*at = jsontok_find(&v->tok, 0, key, klen)) >= 0)
             return 0; /* tokenized already */
         int rc = jsontok_resume(&v->tok, key, klen);
-        if (rc != 1)
-            v->parsed = rc == 0 && v->tok.tok[0].type == JSMN_OBJECT ? 1 : -1;
+        if (rc == 1) {
+            *at = v->tok.st.found;
+            return 0;
+        }
+        v->parsed = rc == 0 && v->tok.tok[0].type == JSMN_OBJECT ? 1 : -1;
+        return v->parsed == 1 ? 0 : -EINVAL;
     }
+    if (v->parsed == 1 && key)
+        *at = jsontok_find(&v->tok, 0, key, klen);
     return v->parsed >= 1 ? 0 : -EINVAL;
 }
 
 int eview_parse(struct eview *v)
 {
-    return parse_until(v, NULL, 0);
+    int at;
+    return parse_until(v, NULL, 0, &at);
 }
 
 /* ---- paths ---- */
+
+void eview_dotted_path(char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.')
+            s[i] = '\0';
+    }
+}
 
 static size_t seg_len(const char *p, size_t len)
 {
@@ -111,6 +129,16 @@ static int walk(const struct jsontok *t, int at, const char *path, size_t plen)
         off += n + 1;
     }
     return at;
+}
+
+/* The token at path, whose first segment (n bytes) parse_until found at first. */
+static int at_path(const struct eview *v, int first, const char *path, size_t plen, size_t n)
+{
+    if (plen == 0)
+        return 0;
+    if (first < 0)
+        return -1;
+    return n == plen ? first : walk(&v->tok, first, path + n + 1, plen - n - 1);
 }
 
 static void val_from_token(const struct jsontok *t, int i, struct ev_val *out)
@@ -161,7 +189,8 @@ static int get_in_edit(struct eview *v, const struct eview_edit *e, const char *
 
 int eview_get(struct eview *v, const char *path, size_t plen, struct ev_val *out)
 {
-    int rc = plen ? parse_until(v, path, seg_len(path, plen)) : eview_parse(v);
+    size_t n = plen ? seg_len(path, plen) : 0;
+    int first, rc = parse_until(v, plen ? path : NULL, n, &first);
     if (rc)
         return rc;
     /* The most recent edit that touches the path decides. */
@@ -180,7 +209,7 @@ int eview_get(struct eview *v, const char *path, size_t plen, struct ev_val *out
         if (plen == 0 || path_under(path, plen, ep, e->path_len)) {
             /* Something below was edited: the value is a container whose size we no longer
              * know without rebuilding it; a delete below a scalar changes nothing. */
-            int at = walk(&v->tok, 0, path, plen);
+            int at = at_path(v, first, path, plen, n);
             int container = at >= 0 && (v->tok.tok[at].type == JSMN_OBJECT ||
                                         v->tok.tok[at].type == JSMN_ARRAY);
             if (e->del && !container)
@@ -193,7 +222,7 @@ int eview_get(struct eview *v, const char *path, size_t plen, struct ev_val *out
             return 0;
         }
     }
-    int at = walk(&v->tok, 0, path, plen);
+    int at = at_path(v, first, path, plen, n);
     if (at < 0)
         missing(out);
     else

@@ -59,6 +59,8 @@ int eview_parse(struct eview *v);
 /* Reads the value at path (plen 0: the whole event). Returns 0 (out->kind may be EVK_MISSING)
  * or a negative errno. out->text stays valid until the next call on the view. */
 int eview_get(struct eview *v, const char *path, size_t plen, struct ev_val *out);
+/* A dotted field name ("http.status") as a path, in place: the dots become NULs. */
+void eview_dotted_path(char *s, size_t len);
 /* Records path = json (a valid JSON text). Returns 0 or -ENOMEM. */
 int eview_set(struct eview *v, const char *path, size_t plen, const char *json, size_t jlen);
 int eview_del(struct eview *v, const char *path, size_t plen);

@@ -262,7 +262,7 @@ static int stop_at(const struct jsontok *t, int v, const char *stop, size_t slen
 
 #define PAUSE_IF_STOP(v)                                                                           \
     if (stop && cur == 0 && stop_at(t, v, stop, slen)) {                                           \
-        t->st = (struct jsontok_state){i, last_end, (int)w, cur, in_obj, key};                     \
+        t->st = (struct jsontok_state){i, last_end, (int)w, cur, in_obj, key, v};                  \
         return 1;                                                                                  \
     }
 
@@ -446,6 +446,39 @@ int jsontok_find(const struct jsontok *t, int obj, const char *key, size_t klen)
             return k + 1;
     }
     return -1;
+}
+
+int jsontok_simple_number(const char *s, size_t n, int64_t *out_i, double *out_d)
+{
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t i = n && s[0] == '-';
+    int64_t m = 0;
+    int digits = 0, frac = -1;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (++digits > 18)
+                return -1;
+            m = m * 10 + (c - '0');
+            frac += frac >= 0;
+        } else if (c == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            return -1;
+        }
+    }
+    if (!digits || frac == 0)
+        return -1;
+    if (frac < 0) {
+        *out_i = s[0] == '-' ? -m : m;
+        return 1;
+    }
+    if (digits > 15)
+        return -1;
+    double d = (double)m / p10[frac];
+    *out_d = s[0] == '-' ? -d : d;
+    return 2;
 }
 
 static uint32_t hex4(const char *s)

@@ -67,42 +67,17 @@ void script__push_root(lua_State *L, struct script_host *h)
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->root_ref);
 }
 
-/* A JSON number as lua_stringtonumber reads it (an integer when it has no fraction or exponent
- * and fits, else a float), without its copy and strtod for the usual ones: up to 18 digits
- * without a fraction, or up to 15 digits in all with one (m / 10^k is then exactly strtod's
- * value: both are exact doubles, and one division rounds once). 0 when pushed; -1 for anything
- * else (an exponent, more digits), which the general path reads. */
+/* Pushes a number of the simple kind (jsontok_simple_number); -1 for any other text. */
 static int push_simple_number(lua_State *L, const char *s, size_t n)
 {
-    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    size_t i = s[0] == '-';
-    int64_t m = 0;
-    int digits = 0, frac = -1;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (++digits > 18)
-                return -1;
-            m = m * 10 + (c - '0');
-            frac += frac >= 0;
-        } else if (c == '.' && frac < 0) {
-            frac = 0;
-        } else {
-            return -1;
-        }
-    }
-    if (!digits || frac == 0)
-        return -1;
-    if (frac < 0) {
-        lua_pushinteger(L, s[0] == '-' ? -m : m);
-        return 0;
-    }
-    if (digits > 15)
-        return -1;
-    double d = (double)m / p10[frac];
-    lua_pushnumber(L, s[0] == '-' ? -d : d);
-    return 0;
+    int64_t i;
+    double d;
+    int k = jsontok_simple_number(s, n, &i, &d);
+    if (k == 1)
+        lua_pushinteger(L, i);
+    else if (k == 2)
+        lua_pushnumber(L, d);
+    return k > 0 ? 0 : -1;
 }
 
 void script__push_value(lua_State *L, struct script_host *h, const struct ev_val *v,
