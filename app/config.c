@@ -8,6 +8,7 @@
 
 #include "collector/input.h"
 #include "core/fsutil.h"
+#include "router/metric_rules.h"
 #include "router/sinks/sink.h"
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
@@ -119,7 +120,8 @@ static void check_uids(const struct config *c, struct cfg_errors *errs)
     }
 }
 
-/* A route's metrics section: its buckets are numbers, ascending; the route it names exists. */
+/* A route's metrics section: its buckets are numbers, ascending; its declared metrics make
+ * sense; the route it names exists. */
 static void check_route_metrics(const struct config *c, int i, struct cfg_errors *errs)
 {
     const struct route_config *routes = c->routes.v;
@@ -134,6 +136,14 @@ static void check_route_metrics(const struct config *c, int i, struct cfg_errors
                   "\"%s\" is not a number above the one before (at most 256 bounds)",
                   m->buckets.v[bad]);
     }
+    struct metric_rules *rules;
+    char err[512];
+    if (metric_rules_build(m, routes[i].name ? routes[i].name : "", &rules, err, sizeof(err)) ==
+        -EINVAL) {
+        snprintf(key, sizeof(key), "routes[%d].metrics.declare", i);
+        cfg_error(errs, c->file, key_line(c, key, item_line(&c->routes, i)), key, "%s", err);
+    }
+    metric_rules_free(rules);
     if (!m->route || !*m->route)
         return;
     for (int j = 0; j < c->routes.n; j++) {

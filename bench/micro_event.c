@@ -25,6 +25,7 @@
 #include "core/jsontok.h"
 #include "core/ring.h"
 #include "router/metric_agg.h"
+#include "router/metric_rules.h"
 #include "router/script.h"
 #include "otlp_body.h"
 
@@ -158,14 +159,26 @@ static void bench_normalize(long iters)
 }
 
 /* A route's work in a worker, on canonical events, at the route's sampling rate (with agg: its
- * spillway.metric aggregates, flushed as the worker would, every 100,000 events). */
+ * spillway.metric aggregates, flushed as the worker would, every 100,000 events; with rules:
+ * its declared metrics, added to agg before the script runs, as the worker does). */
 static void bench_worker_agg(long iters, const char *script, double rate, const char *label,
-                             struct metric_agg *agg);
+                             struct metric_agg *agg, const struct metric_rules *rules);
 
 static void bench_worker(long iters, const char *script, double rate, const char *label)
 {
-    bench_worker_agg(iters, script, rate, label, NULL);
+    bench_worker_agg(iters, script, rate, label, NULL, NULL);
 }
+
+/* The S2 route's script (bench/run.py's S2_SCRIPT). */
+static const char S2_SCRIPT[] = "function process(ev)\n"
+                                "  local l = ev.level\n"
+                                "  if l == 'DEBUG' then return false end\n"
+                                "  if l ~= 'WARN' and l ~= 'ERROR' and not "
+                                "spillway.sample(ev.trace_id) then\n"
+                                "    return false end\n"
+                                "  ev.env = 'prod'\n"
+                                "  ev.email = spillway.mask(ev.email)\n"
+                                "  return true\nend\n";
 
 static void drop_event(void *ud, const char *json, size_t len)
 {
@@ -173,7 +186,7 @@ static void drop_event(void *ud, const char *json, size_t len)
 }
 
 static void bench_worker_agg(long iters, const char *script, double rate, const char *label,
-                             struct metric_agg *agg)
+                             struct metric_agg *agg, const struct metric_rules *rules)
 {
     struct script_limits lim = {1000000, 64 << 20};
     struct script_host *h = script_host_new(&lim, NULL, 1);
@@ -186,12 +199,14 @@ static void bench_worker_agg(long iters, const char *script, double rate, const 
     struct script_route rt = {"bench", rate, 0, agg};
     struct eview ev;
     eview_init(&ev);
-    struct buf out = {0};
+    struct buf out = {0}, scratch = {0};
     double t0 = now_s();
     long kept = 0;
     for (long i = 0; i < iters; i++) {
         const char *e;
         eview_reset(&ev, canon[i % NEV], clens[i % NEV]);
+        if (rules)
+            metric_rules_apply(rules, &ev, agg, &scratch);
         int k = script_run(h, hd, &ev, &rt, &e);
         if (agg && i % 100000 == 99999)
             metric_agg_flush(agg, "route:bench", 0, 0, drop_event, NULL);
@@ -204,6 +219,7 @@ static void bench_worker_agg(long iters, const char *script, double rate, const 
     report(label, now_s() - t0, iters);
     eview_free(&ev);
     buf_free(&out);
+    buf_free(&scratch);
     script_host_free(h);
     if (kept == -1)
         puts("");
@@ -281,8 +297,8 @@ static void bench_ring(long iters)
     ring_free(r);
 }
 
-/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2, C2M),
- * e.g. to count instructions of one under callgrind on a noisy machine. */
+/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2, C2M,
+ * C2MD), e.g. to count instructions of one under callgrind on a noisy machine. */
 static void otlp_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
 {
     *(size_t *)ud += len + klen;
@@ -374,16 +390,7 @@ int main(int argc, char **argv)
                      "  return true\nend\n",
                      1.0, "C. worker: 2 Lua reads + 1 write + serialize");
     if (want("C2"))
-        bench_worker(iters,
-                     "function process(ev)\n"
-                     "  local l = ev.level\n"
-                     "  if l == 'DEBUG' then return false end\n"
-                     "  if l ~= 'WARN' and l ~= 'ERROR' and not spillway.sample(ev.trace_id) then\n"
-                     "    return false end\n"
-                     "  ev.env = 'prod'\n"
-                     "  ev.email = spillway.mask(ev.email)\n"
-                     "  return true\nend\n",
-                     0.1, "C2. worker: the S2 route script, 10% of INFO kept");
+        bench_worker(iters, S2_SCRIPT, 0.1, "C2. worker: the S2 route script, 10% of INFO kept");
     if (want("C2R"))
         bench_worker(iters,
                      "local labels = {}\n"
@@ -421,7 +428,30 @@ int main(int argc, char **argv)
                          "  ev.env = 'prod'\n"
                          "  ev.email = spillway.mask(ev.email)\n"
                          "  return true\nend\n",
-                         0.1, "C2M. worker: S2 + a count and a histogram per service", agg);
+                         0.1, "C2M. worker: S2 + a count and a histogram per service", agg, NULL);
+        metric_agg_free(agg);
+    }
+    if (want("C2MD")) {
+        /* The same count and histogram declared in the route's config (metrics.declare, as
+         * bench/run.py's S2MD), S2's script unchanged. */
+        static const double b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+        const struct metric_agg_opts o = {b, 11, 10000};
+        struct metric_agg *agg = metric_agg_new(&o);
+        char *lk[] = {"service"}, *lv[] = {"service"};
+        struct metric_rule_config decl[] = {
+            {METRIC_COUNT, "events", "", 1, {lk, lv, 1}},
+            {METRIC_OBSERVE, "latency_seconds", "latency_ms", 0.001, {lk, lv, 1}},
+        };
+        struct route_metrics_config m = {.declare = {decl, NULL, 2}};
+        struct metric_rules *rules;
+        char err[256];
+        if (!agg || metric_rules_build(&m, "bench", &rules, err, sizeof(err))) {
+            fprintf(stderr, "C2MD: cannot build the rules\n");
+            return 1;
+        }
+        bench_worker_agg(iters, S2_SCRIPT, 0.1,
+                         "C2MD. worker: S2 + the same, declared (metrics.declare)", agg, rules);
+        metric_rules_free(rules);
         metric_agg_free(agg);
     }
     return 0;

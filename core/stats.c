@@ -84,6 +84,8 @@ static const struct stat_field route_counter_fields[] = {
      "Metric events its spillway.metric.* aggregates were flushed as."},
     {"metric_overflow", STAT_COUNTER, C(route_stats, metric_overflow), 0,
      "spillway.metric.* additions refused: metrics.max_series series held already."},
+    {"metric_invalid", STAT_COUNTER, C(route_stats, metric_invalid), 0,
+     "Values of declared metrics (metrics.observe, gauge, count) that were not numbers."},
     {0},
 };
 

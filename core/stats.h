@@ -58,6 +58,7 @@ struct route_stats {
     counter_t errors;          /* script errors (event dead-lettered) */
     counter_t metric_events;   /* spillway.metric.* aggregates flushed as metric events */
     counter_t metric_overflow; /* spillway.metric.* additions refused: max_series held */
+    counter_t metric_invalid;  /* declared metrics' values that were not numbers */
 };
 
 struct sink_stats {

@@ -5,6 +5,31 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+static const char *const rule_types[] = {"count", "observe", "gauge", NULL};
+
+static const struct cfg_key rule_keys[] = {
+    {"type", CFG_ENUM, offsetof(struct metric_rule_config, type), NULL,
+     "count: a counter, 1 (or the field's value) per event; observe: the field's value into a "
+     "histogram of metrics.buckets; gauge: the series takes the last event's value.",
+     CFG_REQUIRED, 0, 0, rule_types},
+    {"name", CFG_STRING, offsetof(struct metric_rule_config, name), NULL,
+     "The metric's name (1 to 255 bytes).", CFG_REQUIRED},
+    {"field", CFG_STRING, offsetof(struct metric_rule_config, field), "",
+     "The field holding the value (dots for nested fields): a number, or a string that is one. "
+     "Required for observe and gauge: an event without it adds nothing, one whose value is not "
+     "a number is counted (metric_invalid). Optional for count: then only events that have it "
+     "count, each adding its value when it is a number, else 1."},
+    {"scale", CFG_DOUBLE, offsetof(struct metric_rule_config, scale), "1",
+     "What the value is multiplied by (0.001: milliseconds to seconds)."},
+    {"labels", CFG_STRMAP, offsetof(struct metric_rule_config, labels), NULL,
+     "Label name: the field whose value it takes (dots for nested fields); an event without "
+     "that field makes no such label."},
+    {0},
+};
+
+static const struct cfg_section rule_section = {
+    .name = "metric", .size = sizeof(struct metric_rule_config), .keys = rule_keys};
+
 static const struct cfg_key metrics_keys[] = {
     {"interval", CFG_DURATION, offsetof(struct route_metrics_config, interval), "10s",
      "How often the aggregates of spillway.metric.* are flushed as metric events (each worker "
@@ -20,6 +45,10 @@ static const struct cfg_key metrics_keys[] = {
     {"route", CFG_STRING, offsetof(struct route_metrics_config, route), "",
      "The route whose sinks (and shadow sinks) receive the metric events (default: this one's); "
      "its script and rate do not apply to them."},
+    {"declare", CFG_LIST, offsetof(struct route_metrics_config, declare), NULL,
+     "Metrics declared without a script, from each event the route takes (before its script "
+     "runs): what spillway.metric.count, observe or gauge would add.",
+     0, 0, 0, NULL, &rule_section},
     {0},
 };
 
@@ -72,8 +101,9 @@ static const struct cfg_key route_keys[] = {
     {"stop", CFG_BOOL, offsetof(struct route_config, stop), "false",
      "Later routes do not see what this route kept."},
     {"metrics", CFG_SECTION, offsetof(struct route_config, metrics), NULL,
-     "Logs to metrics: what the script adds with spillway.metric.count/observe/gauge.", 0, 0, 0,
-     NULL, &metrics_section},
+     "Logs to metrics: what the script adds with spillway.metric.count/observe/gauge and what "
+     "metrics.declare declares.",
+     0, 0, 0, NULL, &metrics_section},
     {0},
 };
 

@@ -10,13 +10,27 @@
 #include "core/cfg.h"
 #include "core/stats.h"
 
-/* A route's logs-to-metrics aggregates (spillway.metric.*): flushed every interval, as metric
- * events, to the route's sinks or to those of the route named `route`. */
+struct metric_rules;
+
+/* A metric declared in the config (metrics.declare): what a spillway.metric.* call would add
+ * for each event the route takes, from the event's fields. */
+struct metric_rule_config {
+    int type; /* count, observe, gauge: enum metric_kind's order */
+    char *name;
+    char *field; /* the value (dots for nested fields); count: only events that have it */
+    double scale;
+    struct cfg_strmap labels; /* label name -> field */
+};
+
+/* A route's logs-to-metrics aggregates (spillway.metric.* and the declared metrics): flushed
+ * every interval, as metric events, to the route's sinks or to those of the route named
+ * `route`. */
 struct route_metrics_config {
     int64_t interval;
     int64_t max_series;
     struct cfg_strlist buckets;
     char *route;
+    struct cfg_list declare; /* of struct metric_rule_config */
 };
 
 struct route_config {
@@ -90,6 +104,7 @@ struct route {
     int64_t metric_interval;
     int64_t metric_max_series;
     int metrics_to;
+    struct metric_rules *metric_rules; /* declared in the config; NULL when none */
 };
 
 static inline double route_rate(const struct route *r)

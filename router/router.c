@@ -14,6 +14,7 @@
 #include "core/store.h"
 #include "core/timeutil.h"
 #include "pipeline/pipeline.h"
+#include "router/metric_rules.h"
 #include "router/route.h"
 #include "router/router_int.h"
 #include "router/script.h"
@@ -28,10 +29,7 @@ static char *dotted_to_path(const char *s, size_t *len)
     if (!p)
         return NULL;
     *len = strlen(p);
-    for (size_t i = 0; i < *len; i++) {
-        if (p[i] == '.')
-            p[i] = '\0';
-    }
+    eview_dotted_path(p, *len);
     return p;
 }
 
@@ -95,6 +93,9 @@ static int route_metrics(const struct router_setup *cfg, struct route *rt, int i
                  rt->name, m->buckets.v[bad]);
         return -EINVAL;
     }
+    int rc = metric_rules_build(m, rt->name, &rt->metric_rules, err, errlen);
+    if (rc)
+        return rc;
     rt->metric_interval = m->interval;
     rt->metric_max_series = m->max_series;
     rt->metrics_to = i;
@@ -270,6 +271,7 @@ void router_free(struct router *r)
         free(rt->sinks);
         free(rt->shadow);
         free(rt->metric_buckets);
+        metric_rules_free(rt->metric_rules);
         ring_free(atomic_load(&rt->tap));
         if (r->cands)
             free(r->cands[i].source);

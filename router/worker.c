@@ -17,6 +17,7 @@
 #include "pipeline/kpipe.h"
 #include "pipeline/pipeline.h"
 #include "router/metric_agg.h"
+#include "router/metric_rules.h"
 #include "router/route.h"
 #include "router/router.h"
 #include "router/sample.h"
@@ -42,6 +43,7 @@ struct pending_load {
 /* Counters a worker accumulates without atomics and publishes once per chunk. */
 struct route_local {
     uint64_t in, kept, filtered, sampled_out, errors, metric_events, metric_overflow;
+    uint64_t metric_invalid;
 };
 
 /* A route's spillway.metric.* aggregates on this worker, and when they are flushed next. */
@@ -81,6 +83,7 @@ struct worker {
     struct buf *tapstage; /* per route: tapped events of the current chunk */
     struct buf tapev;
     struct buf num; /* a sample_rate written by default_sample */
+    struct buf tmp; /* declared metrics' label values that needed unescaping */
     uint64_t rng;
     uint64_t unrouted, dead_unsunk, dead_sent, serialize_errors, fallback_dropped;
     uint64_t dead_in;   /* dead letters among the records taken from the ring */
@@ -227,14 +230,15 @@ static int load_scripts(struct worker *w, char *err, size_t errlen)
     return 0;
 }
 
-/* An aggregate for each route with a script (what spillway.metric.* adds to), first flushed one
- * interval from now. The memory of its tables is taken on first use. */
+/* An aggregate for each route with a script or declared metrics (what spillway.metric.* and the
+ * declared metrics add to), first flushed one interval from now. The memory of its tables is
+ * taken on first use. */
 static int metrics_new(struct worker *w)
 {
     int64_t now = time_mono_ns(), wall = time_now_ns();
     for (int i = 0; i < w->nroutes; i++) {
         struct route *rt = router_route(w->r, i);
-        if (w->handles[i] < 0)
+        if (w->handles[i] < 0 && !rt->metric_rules)
             continue;
         const struct metric_agg_opts o = {rt->metric_buckets, rt->nmetric_buckets,
                                           rt->metric_max_series};
@@ -298,6 +302,7 @@ void worker_free(struct worker *w)
     free(w->sink_in);
     buf_free(&w->tapev);
     buf_free(&w->num);
+    buf_free(&w->tmp);
     free(w->handles);
     free(w->gens);
     free(w->pend);
@@ -366,7 +371,7 @@ static void publish(struct worker *w, uint64_t records)
     push_taps(w);
     for (int i = 0; i < w->nroutes; i++) {
         struct route_local *l = &w->local[i];
-        if (!l->in && !l->metric_events && !l->metric_overflow)
+        if (!l->in && !l->metric_events && !l->metric_overflow && !l->metric_invalid)
             continue;
         struct route_stats *st = &router_route(w->r, i)->stats;
         counter_add(&st->in, l->in);
@@ -376,6 +381,7 @@ static void publish(struct worker *w, uint64_t records)
         counter_add(&st->errors, l->errors);
         counter_add(&st->metric_events, l->metric_events);
         counter_add(&st->metric_overflow, l->metric_overflow);
+        counter_add(&st->metric_invalid, l->metric_invalid);
         memset(l, 0, sizeof(*l));
     }
     struct router_stats *rs = router_stats(w->r);
@@ -494,6 +500,17 @@ static int deliver(struct worker *w, const struct route *rt)
     return 0;
 }
 
+/* The route's declared metrics (metrics.count/observe/gauge) of the event, before its script. */
+static void declared_metrics(struct worker *w, const struct route *rt, int i)
+{
+    int64_t n = metric_rules_apply(rt->metric_rules, &w->ev, w->metrics[i].agg, &w->tmp);
+    if (n > 0)
+        w->local[i].metric_invalid += (uint64_t)n;
+    else if (n < 0 && log_limit_take(&w->oom_log) >= 0)
+        log_error("out of memory aggregating a route's metrics: an event was not counted", "{s:s}",
+                  "route", rt->name);
+}
+
 static void process_event(struct worker *w, const char *data, size_t len)
 {
     eview_reset(&w->ev, data, len);
@@ -508,6 +525,8 @@ static void process_event(struct worker *w, const char *data, size_t len)
             eview_clear_edits(&w->ev);
         if (atomic_load_explicit(&rt->taps_before, memory_order_relaxed))
             tap(w, i, data, len, 1);
+        if (rt->metric_rules)
+            declared_metrics(w, rt, i);
         double rate = route_rate(rt);
         int keep;
         if (w->handles[i] >= 0) {

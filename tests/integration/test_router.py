@@ -681,8 +681,110 @@ def test_logs_to_metrics():
     check(refused > 0, "max_series refused additions")
 
 
+DECLARED_CONFIG = """
+data_dir: ./data
+admin: {socket: ./run/admin.sock, http: ""}
+inputs:
+  - {name: app, type: tcp, listen: "127.0.0.1:{tcp}"}
+pipeline: {partitions: 2, memory_limit: 16MiB}
+routes:
+  - name: main
+    sample_rate: 0
+    sinks: [events]
+    metrics:
+      interval: 1h
+      buckets: [0.01, 0.04]
+      declare:
+        - {type: count, name: requests, labels: {kind: kind_of, status: http.status}}
+        - {type: count, name: ms_total, field: ms}
+        - {type: observe, name: latency_seconds, field: ms, scale: 0.001, labels: {kind: kind_of}}
+        - {type: gauge, name: seq, field: seq}
+sinks:
+  - {name: events, type: file, path: ./data/out/events.ndjson}
+"""
+
+
+def test_declared_metrics():
+    """metrics.declare, without a script: each event the route takes (all of them, though the
+    route samples every one away) adds to the declared series on its worker, labels from nested
+    fields and escaped strings, values from numbers and from strings that are numbers; a value
+    that is no number is counted (metric_invalid), an event without the field adds nothing; a
+    stop flushes the hour-long interval. A declaration without its field is refused by check."""
+    with Spillway(DECLARED_CONFIG) as sw:
+        sw.start()
+        n = 1000
+        evs = []
+        for i in range(n):
+            e = {"seq": i, "trace_id": "%016x" % i, "kind_of": ["a", "b", 'q"x'][i % 3],
+                 "http": {"status": 200 if i % 4 else 503}}
+            if i % 10 != 9:  # every tenth has no ms
+                e["ms"] = i % 50 if i % 5 else f"{i % 50}.5"
+            evs.append(e)
+        bad = [{"seq": n + k, "kind_of": "a", "ms": "slow", "http": {"status": 200}}
+               for k in range(3)]
+        evs += bad
+        socat_send(("\n".join(json.dumps(e) for e in evs) + "\n").encode(),
+                   f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: route(sw)["counters"]["in"] == len(evs), 30, "every event routed")
+        c = route(sw)["counters"]
+        check(c["metric_invalid"] == 3 and c["kept"] == 0, f"route counters: {c}")
+        check(sw.stop() == 0, "clean stop")
+        ms = read_ndjson(sw.path("data/out/events.ndjson"))
+        check(all(m["kind"] == "metric" and m["source"] == "route:main" for m in ms),
+              f"only metric events: {ms[:3]}")
+        got = {}
+        for m in ms:
+            key = (m["name"], json.dumps(m["labels"], sort_keys=True))
+            if m["metric_type"] == "histogram":
+                old = got.get(key, [0, 0.0, [0, 0, 0]])
+                got[key] = [old[0] + m["count"], old[1] + m["sum"],
+                            [a + b for a, b in zip(old[2], m["bucket_counts"])]]
+            elif m["metric_type"] == "gauge":
+                got[key] = max(got.get(key, -1), m["value"])
+            else:
+                got[key] = got.get(key, 0) + m["value"]
+        want = {}
+
+        def add(name, labels, v):
+            key = (name, json.dumps(labels, sort_keys=True))
+            want[key] = want.get(key, 0) + v
+        hist = {}
+        for e in evs:
+            add("requests", {"kind": e["kind_of"], "status": str(e["http"]["status"])}, 1)
+            if "ms" in e:
+                v = e["ms"] if isinstance(e["ms"], int) else float(e["ms"]) \
+                    if e["ms"] != "slow" else None
+                add("ms_total", {}, 1 if v is None else v)
+                if v is not None:
+                    h = hist.setdefault(e["kind_of"], [0, 0.0, [0, 0, 0]])
+                    s = v / 1000
+                    h[0] += 1
+                    h[1] += s
+                    h[2][0 if s <= 0.01 else 1 if s <= 0.04 else 2] += 1
+        for kind, h in hist.items():
+            want[("latency_seconds", json.dumps({"kind": kind}))] = h
+        want[("seq", "{}")] = n + 2
+        for key in want:
+            if key[0] == "latency_seconds":
+                g, w = got.get(key), want[key]
+                check(g and g[0] == w[0] and abs(g[1] - w[1]) < 1e-6 and g[2] == w[2],
+                      f"{key}: {g} != {w}")
+            else:
+                check(abs(got.get(key, -1) - want[key]) < 1e-6, f"{key}: {got.get(key)} != "
+                      f"{want[key]}")
+        check(set(got) == set(want), f"series: {sorted(set(got) ^ set(want))}")
+        p = os.path.join(sw.dir, "bad.yaml")
+        with open(p, "w") as f:
+            f.write(DECLARED_CONFIG.replace("{tcp}", "9").replace(
+                "field: ms, scale", "scale"))
+        r = run([BIN, "check", "-c", p])
+        check(r.returncode == 1 and "metrics.declare[2] (observe latency_seconds).field: "
+              "required" in r.stderr, f"check refuses it: {r.stderr}")
+
+
 if __name__ == "__main__":
     main([test_logs_to_metrics,
+          test_declared_metrics,
           test_script_errors_dead_letter_the_event,
           test_syntax_error_keeps_the_old_script,
           test_sampling_is_accurate_and_keeps_traces_whole,
