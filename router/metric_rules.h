@@ -1,8 +1,10 @@
 /* Logs to metrics declared in a route's config (metrics.declare: count, observe, gauge):
  * what spillway.metric.count/observe/gauge would add for each event, read from the event's
  * fields in C, with no script. The rules are built once, read by every worker without a lock;
- * each worker adds into its own aggregate of the route (metric_agg.h). Declared metrics cost
- * a tenth of the same aggregation written in Lua (docs/design.md). */
+ * each worker adds into its own aggregate of the route (metric_agg.h). A count and a histogram
+ * per service add 2,265 instructions per event to S2's route where the same two calls in its
+ * script add 5,448 (bench/count.sh C2 C2MD C2M): no Lua call, proxy or string push, and each
+ * field looked up once. */
 #ifndef SPILLWAY_METRIC_RULES_H
 #define SPILLWAY_METRIC_RULES_H
 
