@@ -450,8 +450,9 @@ static void test_find_and_str_eq(void **state)
 }
 
 /* Tokenizing in steps (jsontok_begin_trusted, jsontok_resume) pauses right after the member
- * asked for, with a prefix of the tokens that finding it needs, and ends with exactly the
- * tokens of one pass. */
+ * asked for (its value token in st.found), with a prefix of the tokens that finding it needs,
+ * and ends with exactly the tokens of one strict pass (the trusted passes take the root's
+ * members of scalar values in one step, the strict one never does). */
 static void test_resume_matches_one_pass(void **state)
 {
     static const char *const docs[] = {
@@ -460,12 +461,22 @@ static void test_resume_matches_one_pass(void **state)
         "{ \"a\" : [ 1 , 2 ] , \"b\" : { } }",
         "{}",
         "[{\"a\":1}]",
+        "{\"a\":-1.5e3,\"b\":\"x\\\"y\",\"c\":false,\"g\":\"\",\"h\":{},\"key\":null,\"n\":[]}",
+        "{\"b\":\"\\u00e9\",\"a\" :2,\"c\": 3,\"g\":[{\"a\":1}],\"h\":0}",
     };
     static const char *const keys[] = {"a", "b", "c", "g", "h", "key", "n", "e", "d", "zz"};
     struct jsontok one = {0}, t = {0};
     for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
         size_t len = strlen(docs[d]);
-        assert_int_equal(jsontok_parse_trusted(&one, docs[d], len), 0);
+        assert_int_equal(jsontok_parse(&one, docs[d], len), 0);
+        struct jsontok trusted = {0};
+        assert_int_equal(jsontok_parse_trusted(&trusted, docs[d], len), 0);
+        assert_int_equal(trusted.ntok, one.ntok);
+        for (int i = 0; i < one.ntok; i++) {
+            assert_memory_equal(&trusted.tok[i], &one.tok[i], sizeof(one.tok[i]));
+            assert_int_equal(trusted.next[i], one.next[i]);
+        }
+        jsontok_free(&trusted);
         for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
             const char *key = keys[k];
             int want =
@@ -476,6 +487,7 @@ static void test_resume_matches_one_pass(void **state)
             if (want >= 0) {
                 int got = jsontok_find(&t, 0, key, strlen(key));
                 assert_int_equal(got, want); /* the same token index: a prefix of one pass */
+                assert_int_equal(t.st.found, want);
                 assert_true(t.ntok <= one.ntok);
                 for (int i = 0; i < t.ntok; i++) {
                     assert_int_equal(t.tok[i].start, one.tok[i].start);
