@@ -16,6 +16,14 @@ The limits and peers, each run RUNS times in the same invocation as the scenario
 
 Usage: bench/run.py BUILD_DIR [scenario ...]     (environment: BENCH_EVENTS, BENCH_RUNS)
 
+The runs alternate: each round runs every limit, peer and scenario once, so a neighbour's load
+on this shared machine falls on all of them alike rather than on one scenario's runs.
+
+With BENCH_BEFORE naming the build directory of another version (say the commit before a
+change, built from a `git worktree`), each scenario also runs against that version's spillway,
+with the same clients, in the same rounds: rows "S2 (before)" and so on, and the ratio of each
+scenario to its "before" row: a change's gain measured in one invocation.
+
 With FLUENT_BIT naming a fluent-bit binary (built from its source elsewhere, never kept here),
 the OTLP scenarios (S7, S7J, S8) also run against Fluent Bit's `opentelemetry` input into its
 `null` output, with the same bodies and the same clients: rows FB-S7, FB-S7J, FB-S8.
@@ -53,6 +61,8 @@ N6 = min(N, int(os.environ.get("BENCH_SPILL_EVENTS", "100000")))
 N9 = min(N, int(os.environ.get("BENCH_KAFKA_EVENTS", "300000")))
 PARTS = os.environ.get("BENCH_PARTITIONS", "2")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+BEFORE = os.environ.get("BENCH_BEFORE")
+SPILLWAY = BIN  # the binary run_once starts: BIN, or BEFORE's for the "(before)" rows
 TICK = os.sysconf("SC_CLK_TCK")
 
 S2_SCRIPT = """
@@ -463,7 +473,7 @@ def start_spillway(d, name, conf, tag=""):
     with open(os.path.join(d, f"c{tag}.yaml"), "w") as f:
         f.write(conf)
     log = open(os.path.join(d, f"log{tag}"), "w")
-    p = spawn([BIN, "run", "-c", os.path.join(d, f"c{tag}.yaml")], stderr=log, cwd=d)
+    p = spawn([SPILLWAY, "run", "-c", os.path.join(d, f"c{tag}.yaml")], stderr=log, cwd=d)
     sock = os.path.join(d, f"admin{tag}.sock")
     deadline = time.monotonic() + 20
     while not os.path.exists(sock):
@@ -543,6 +553,17 @@ def run_once(name):
         recv.close()
     subprocess.run(["rm", "-rf", d])
     return [(name, n / elapsed, cpu / n * 1e6, rss, note)]
+
+
+def run_before(name):
+    """run_once(name) against BENCH_BEFORE's spillway: its rows named "... (before)"."""
+    global SPILLWAY
+    SPILLWAY = os.path.join(os.path.abspath(BEFORE), "spillway")
+    try:
+        rows = run_once(name)
+    finally:
+        SPILLWAY = BIN
+    return [(f"{r[0]} (before)", *r[1:]) for r in rows]
 
 
 def run_spill(p, d, n, t0, cpu0, sender, sink_port, mock):
@@ -774,16 +795,16 @@ def main():
     results = {}  # row -> list of (rate, cpu, rss, note)
     order = []
     jobs = references(names) + [lambda n=n: run_once(n) for n in names]
-    for job in jobs:
-        runs = [job() for _ in range(RUNS)]
-        for rows in runs:
-            for row, rate, cpu, rss, note in rows:
+    if BEFORE:
+        jobs += [lambda n=n: run_before(n) for n in names if not n.startswith("FB-")]
+    for r in range(RUNS):  # rounds: every job once per round
+        for job in jobs:
+            for row, rate, cpu, rss, note in job():
                 if row not in results:
                     results[row] = []
                     order.append(row)
                 results[row].append((rate, cpu, rss, note))
-        for row in runs[0]:
-            print(f"{row[0]}: {row[1]:,.0f} events/s (first run)", file=sys.stderr)
+                print(f"{row}: {rate:,.0f} events/s (round {r + 1})", file=sys.stderr)
     med = {row: statistics.median(r[0] for r in res) for row, res in results.items()}
     print(f"\n{N:,} events x {RUNS} runs ({N6:,} for S6, {N9:,} for S9), {os.cpu_count()} CPUs, "
           f"partitions {PARTS} (S6, S9: 8)\n")
@@ -795,6 +816,7 @@ def main():
         rates = sorted(r[0] for r in res)
         refs = REFERENCES.get(row, ("loopback ndjson",) if row in TRANSPORTS | {"S7", "S7J", "S8"}
                               else ())
+        refs = (f"{row} (before)",) + tuple(refs)
         ratio = ", ".join(f"{med[row] / med[r]:.2f} x {r}" for r in refs if r in med)
         cpu = statistics.median(r[1] for r in res)
         print(f"| {row} | {med[row]:,.0f} | {rates[0]:,.0f} - {rates[-1]:,.0f} | {ratio} | "
