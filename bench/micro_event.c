@@ -20,6 +20,7 @@
 #include "collector/input.h"
 #include "collector/normalize.h"
 #include "collector/otlp.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/eview.h"
 #include "core/jsontok.h"
@@ -27,6 +28,7 @@
 #include "router/metric_agg.h"
 #include "router/metric_rules.h"
 #include "router/script.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "otlp_body.h"
 
 #define NEV 1024
@@ -297,8 +299,8 @@ static void bench_ring(long iters)
     ring_free(r);
 }
 
-/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, A, B, D0, D1, D3, D2, C, C2, C2M,
- * C2MD), e.g. to count instructions of one under callgrind on a noisy machine. */
+/* micro_event [ITERS] [ID...]: only the benchmarks named (F, R, O0, O, OJ, A, B, D0, D1, D3, D2, C,
+ * C2, C2M, C2MD), e.g. to count instructions of one under callgrind on a noisy machine. */
 static void otlp_event(void *ud, const char *json, size_t len, const char *key, size_t klen)
 {
     *(size_t *)ud += len + klen;
@@ -339,6 +341,41 @@ static void bench_otlp(long iters, enum otlp_encoding enc)
     buf_free(&js);
 }
 
+static void *arena_pb_alloc(void *ud, size_t size)
+{
+    return arena_alloc(ud, size);
+}
+
+static void arena_pb_free(void *ud, void *p)
+{
+    (void)ud, (void)p;
+}
+
+/* protobuf-c's unpack of S7's request alone, into an arena reset per request as the OTLP decoder
+ * does: the floor under O's cost that the library sets. */
+static void bench_pb_unpack(long iters)
+{
+    struct buf pb = {0}, js = {0};
+    if (otlp_body(512, &pb, &js))
+        return;
+    struct arena a = {0};
+    ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &a};
+    long reqs = (iters + 511) / 512;
+    double t0 = now_s();
+    for (long i = 0; i < reqs; i++) {
+        arena_reset(&a);
+        if (!opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
+                &alloc, pb.len, (const uint8_t *)pb.data)) {
+            fprintf(stderr, "unpack failed\n");
+            break;
+        }
+    }
+    report("O0. protobuf-c unpack of the OTLP request alone, per record", now_s() - t0, reqs * 512);
+    arena_free(&a);
+    buf_free(&pb);
+    buf_free(&js);
+}
+
 static int nwant;
 static char **wanted;
 
@@ -365,6 +402,8 @@ int main(int argc, char **argv)
         bench_framing(iters);
     if (want("R"))
         bench_ring(iters);
+    if (want("O0"))
+        bench_pb_unpack(iters);
     if (want("O"))
         bench_otlp(iters, OTLP_PROTOBUF);
     if (want("OJ"))
