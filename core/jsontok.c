@@ -247,14 +247,15 @@ static inline __attribute__((always_inline)) int start(struct jsontok *t, const 
     return 0;
 }
 
-/* In trusted text, the member of the root object at js[*i] (its key's opening quote) when its
- * value is a string, a number or a literal: its key and value tokens added, *i just past the
- * value. Returns the value token (the key's is one before), 0 when the member is of another
- * kind (nothing done: the general path takes it), -EINVAL or -ENOMEM. */
-static inline __attribute__((always_inline)) int flat_member(struct jsontok *t, const char *js,
-                                                             size_t len, size_t *i)
+/* The member of object cur at js[*i] (its key's opening quote) when it is written compactly
+ * ("key":value) and its value is a string, a number or a literal: its key and value tokens
+ * added (and checked as the general path checks them unless trusted), *i just past the value.
+ * Returns the value token (the key's is one before), 0 when the member is of another kind
+ * (nothing done: the general path takes it), -EINVAL or -ENOMEM. */
+static inline __attribute__((always_inline)) int
+flat_member(struct jsontok *t, const char *js, size_t len, size_t *i, int cur, int trusted)
 {
-    long kend = scan_string(t, js, len, *i, 1);
+    long kend = scan_string(t, js, len, *i, trusted);
     if (kend < 0)
         return -EINVAL;
     size_t j = (size_t)kend + 1;
@@ -264,7 +265,7 @@ static inline __attribute__((always_inline)) int flat_member(struct jsontok *t, 
     size_t start = j, end;
     jsmntype_t type;
     if (c == '"') {
-        long e = scan_string(t, js, len, j, 1);
+        long e = scan_string(t, js, len, j, trusted);
         if (e < 0)
             return -EINVAL;
         type = JSMN_STRING;
@@ -276,18 +277,20 @@ static inline __attribute__((always_inline)) int flat_member(struct jsontok *t, 
             j++;
         if (j == len)
             return fail(t, "truncated JSON", start);
+        if (!trusted && !primitive_ok(js + start, j - start))
+            return fail(t, "invalid literal or number", start);
         type = JSMN_PRIMITIVE;
         end = j;
     } else {
         return 0;
     }
-    int k = add_token(t, JSMN_STRING, *i + 1, 0);
+    int k = add_token(t, JSMN_STRING, *i + 1, cur);
     int v = k < 0 ? k : add_token(t, type, start, k);
     if (v < 0)
         return -ENOMEM;
     t->tok[k].end = (int)kend;
     t->tok[v].end = (int)end;
-    t->tok[0].size++;
+    t->tok[cur].size++;
     *i = j;
     return v;
 }
@@ -327,11 +330,11 @@ static inline __attribute__((always_inline)) int run(struct jsontok *t, int trus
     size_t i = t->st.i;
     while (i < len) {
         char c = js[i];
-        /* Trusted text is compact JSON from this process: a member of the root object whose
-         * value is a string, a number or a literal (most of an event's) is taken in one step,
-         * "key":value, without the turns of the loop for the key, the colon and the value. */
-        if (trusted && cur == 0 && c == '"' && (w == W_KEY || w == W_FIRST_KEY)) {
-            int k = flat_member(t, js, len, &i);
+        /* A member written compactly whose value is a string, a number or a literal (most of
+         * an event's) is taken in one step, "key":value, without the turns of the loop for the
+         * key, the colon and the value. */
+        if (c == '"' && (w == W_KEY || w == W_FIRST_KEY)) {
+            int k = flat_member(t, js, len, &i, cur, trusted);
             if (k > 0) {
                 key = k - 1;
                 last_end = i;
