@@ -30,6 +30,7 @@
 #include "router/script.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "otlp_body.h"
+#include "proto/pb_arena.h"
 
 #define NEV 1024
 
@@ -341,16 +342,6 @@ static void bench_otlp(long iters, enum otlp_encoding enc)
     buf_free(&js);
 }
 
-static void *arena_pb_alloc(void *ud, size_t size)
-{
-    return arena_alloc(ud, size);
-}
-
-static void arena_pb_free(void *ud, void *p)
-{
-    (void)ud, (void)p;
-}
-
 /* protobuf-c's unpack of S7's request alone, into an arena reset per request as the OTLP decoder
  * does: the floor under O's cost that the library sets. */
 static void bench_pb_unpack(long iters)
@@ -359,7 +350,7 @@ static void bench_pb_unpack(long iters)
     if (otlp_body(512, &pb, &js))
         return;
     struct arena a = {0};
-    ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &a};
+    ProtobufCAllocator alloc = pb_arena_allocator(&a);
     long reqs = (iters + 511) / 512;
     double t0 = now_s();
     for (long i = 0; i < reqs; i++) {

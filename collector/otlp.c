@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collector/otlp_int.h"
+#include "proto/pb_arena.h"
 
 struct otlp_decoder {
     struct arena arena;
@@ -16,24 +17,12 @@ struct otlp_decoder {
     char err[256];
 };
 
-static void *arena_pb_alloc(void *ud, size_t size)
-{
-    return arena_alloc(ud, size);
-}
-
-/* Nothing is freed one by one: the arena is reset per request. protobuf-c frees what it
- * allocated on a failure path and its scratch space through here. */
-static void arena_pb_free(void *ud, void *p)
-{
-    (void)ud, (void)p;
-}
-
 struct otlp_decoder *otlp_decoder_new(const char *source, const char *key_field)
 {
     struct otlp_decoder *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
-    d->alloc = (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, &d->arena};
+    d->alloc = pb_arena_allocator(&d->arena);
     /* Between requests the arena keeps what a request of a few MiB needs, not a rare huge one. */
     d->arena.keep = 16 << 20;
     if (otlp_map_init(&d->map, source, key_field))

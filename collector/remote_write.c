@@ -12,6 +12,7 @@
 #include "core/snap.h"
 
 #include "prometheus/remote.pb-c.h"
+#include "proto/pb_arena.h"
 
 typedef Prometheus__TimeSeries TimeSeries;
 typedef Prometheus__Label Label;
@@ -40,23 +41,13 @@ struct rw_decoder {
     char err[200];
 };
 
-static void *arena_pb_alloc(void *ud, size_t size)
-{
-    return arena_alloc(ud, size);
-}
-
-/* Nothing is freed one by one: the arena is reset per request. */
-static void arena_pb_free(void *ud, void *p)
-{
-}
-
 struct rw_decoder *rw_decoder_new(const char *source)
 {
     struct rw_decoder *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
     d->source = source;
-    d->alloc = (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, &d->arena};
+    d->alloc = pb_arena_allocator(&d->arena);
     d->arena.keep = 16 << 20;
     return d;
 }

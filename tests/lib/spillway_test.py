@@ -33,34 +33,49 @@ if any(v in os.environ for v in SANITIZER_VARS):
         os.environ[v] = (opts + ":" if opts else "") + f"log_path={SANITIZER_DIR}/report"
 
 
-class KafkaMock:
-    """A Kafka cluster on 127.0.0.1: librdkafka's mock cluster, run by tests/tools/kafka_mock in
-    its own process. bootstrap is its address; cmd() sends one of that tool's commands (topic,
-    down, up, rtt, topic_error) and checks the answer. A context manager, or close() it."""
+class HelperProcess:
+    """A helper in a process of its own, driven line by line over its stdin and stdout. ok()
+    sends a command and checks that it answered "ok"; close() ends its input and waits for it to
+    exit (killed after 10 s). A context manager."""
 
-    def __init__(self, brokers=1):
-        self.p = subprocess.Popen([KAFKA_MOCK, str(brokers)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        self.bootstrap = self.p.stdout.readline().split()[1]
+    def __init__(self, argv):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def cmd(self, line):
+    def ok(self, line, what):
         self.p.stdin.write(line + "\n")
         self.p.stdin.flush()
         r = self.p.stdout.readline().strip()
-        check(r == "ok", f"mock {line}: {r}")
+        check(r == "ok", f"{what} {line}: {r}")
 
     def close(self):
         try:
             self.p.stdin.close()
         except OSError:
             pass
-        self.p.wait(10)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class KafkaMock(HelperProcess):
+    """A Kafka cluster on 127.0.0.1: librdkafka's mock cluster, run by tests/tools/kafka_mock in
+    its own process. bootstrap is its address; cmd() sends one of that tool's commands (topic,
+    down, up, rtt, topic_error) and checks the answer. A context manager, or close() it."""
+
+    def __init__(self, brokers=1):
+        super().__init__([KAFKA_MOCK, str(brokers)])
+        self.bootstrap = self.p.stdout.readline().split()[1]
+
+    def cmd(self, line):
+        self.ok(line, "mock")
 
 
 def _ephemeral_low():
@@ -337,7 +352,7 @@ class OtlpGrpcClient:
         return json.loads(r.stdout)
 
 
-class H2Raw:
+class H2Raw(HelperProcess):
     """A raw HTTP/2 client in a process of its own (tests/lib/h2_client.py run by /usr/bin/python3
     with python3-h2's frame and header layers), for what no gRPC library sends. cmd(op, **args)
     runs one of its commands and returns its answer (a dict), failing the test when the command
@@ -350,8 +365,7 @@ class H2Raw:
                            capture_output=True)
         check(r.returncode == 0, f"{OtlpProtobuf.PYTHON} has no h2 (apt-get install python3-h2, "
               "or tools/deps.sh)")
-        self.p = subprocess.Popen([OtlpProtobuf.PYTHON, self.HELPER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
+        super().__init__([OtlpProtobuf.PYTHON, self.HELPER])
         if port is not None:
             self.cmd("connect", port=port)
             self.cmd("preface")
@@ -372,25 +386,8 @@ class H2Raw:
         check(r["met"], f"stream {stream} not answered within {timeout}s: {r['state']}")
         return r["state"]["streams"][str(stream)]
 
-    def close(self):
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class OtlpGrpcReceiver:
+class OtlpGrpcReceiver(HelperProcess):
     """An OTLP/gRPC receiver in a process of its own: tests/lib/otlp_grpc_receiver.py run by
     /usr/bin/python3 (Debian's python3-grpcio), with the message classes of pb (an OtlpProtobuf).
     port is where it listens (h2c); answer() queues scripted answers (OK, UNAVAILABLE with a
@@ -406,18 +403,13 @@ class OtlpGrpcReceiver:
         check(r.returncode == 0, f"{OtlpProtobuf.PYTHON} has no grpc (apt-get install "
               "python3-grpcio, or tools/deps.sh)")
         self.log = os.path.join(pb.dir, "grpc-requests.ndjson")
-        self.p = subprocess.Popen([OtlpProtobuf.PYTHON, self.HELPER, pb.dir, self.log,
-                                   *(tls or ())],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        super().__init__([OtlpProtobuf.PYTHON, self.HELPER, pb.dir, self.log, *(tls or ())])
         line = self.p.stdout.readline().split()
         check(line[:1] == ["listening"], f"otlp_grpc_receiver did not start: {line}")
         self.port = int(line[1])
 
     def _cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        r = self.p.stdout.readline().strip()
-        check(r == "ok", f"otlp_grpc_receiver {line}: {r}")
+        self.ok(line, "otlp_grpc_receiver")
 
     def answer(self, code, retry_ms=0, rejected=0, message=""):
         words = [code] + ([f"retry_ms={retry_ms}"] if retry_ms else []) + \
@@ -434,23 +426,6 @@ class OtlpGrpcReceiver:
             with open(self.log) as f:
                 out = [json.loads(line) for line in f if line.endswith("\n")]
         return out
-
-    def close(self):
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def socat_send(data, address, timeout=120):
