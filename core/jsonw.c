@@ -53,51 +53,82 @@ static inline size_t plain_run(const unsigned char *s, size_t len)
     return i;
 }
 
-int jsonw_string_body(struct buf *b, const char *str, size_t len)
+/* Writes the escaped form of the byte (or UTF-8 sequence) at s[*i], one that plain_run stopped
+ * at, to o; returns the end of what it wrote and moves *i past what it read. */
+static inline char *escape_one(char *o, const unsigned char *s, size_t len, size_t *i)
 {
     static const char hex[] = "0123456789abcdef";
+    unsigned char c = s[*i];
+    if (c < 0x20) {
+        if (esc_char[c]) {
+            *o++ = '\\';
+            *o++ = esc_char[c];
+        } else {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        }
+        (*i)++;
+    } else if (c == '"' || c == '\\') {
+        *o++ = '\\';
+        *o++ = (char)c;
+        (*i)++;
+    } else {
+        size_t n = utf8_seq_len(s + *i, len - *i);
+        if (n) {
+            memcpy(o, s + *i, n);
+            o += n;
+            *i += n;
+        } else {
+            memcpy(o, "\\ufffd", 6);
+            o += 6;
+            (*i)++;
+        }
+    }
+    return o;
+}
+
+int jsonw_string_body(struct buf *b, const char *str, size_t len)
+{
     const unsigned char *s = (const unsigned char *)str;
     /* Worst case: every byte becomes \u00XX or \ufffd (6 bytes). */
     if (buf_reserve(b, len * 6 + 2))
         return -ENOMEM;
     char *o = b->data + b->len;
     size_t i = 0;
+#ifdef __SSE2__
+    /* Sixteen bytes at a time, each block stored whole before it is looked at (the reservation
+     * leaves room: what is written never passes 6 bytes per byte read) and the output moved on
+     * only past the bytes that need nothing: text full of quotes (JSON carried in a syslog
+     * message) costs a few instructions per quote, not a call per run between two. */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (i + 16 <= len) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        _mm_storeu_si128((__m128i *)(void *)o, v);
+        unsigned stop = (unsigned)_mm_movemask_epi8(m);
+        if (!stop) {
+            o += 16;
+            i += 16;
+            continue;
+        }
+        size_t k = (size_t)__builtin_ctz(stop);
+        o += k;
+        i += k;
+        o = escape_one(o, s, len, &i);
+    }
+#endif
     while (i < len) {
         /* Most text needs no escape: it is copied in runs. */
         size_t run = plain_run(s + i, len - i);
         memcpy(o, s + i, run);
         o += run;
         i += run;
-        if (i == len)
-            break;
-        unsigned char c = s[i];
-        if (c < 0x20) {
-            if (esc_char[c]) {
-                *o++ = '\\';
-                *o++ = esc_char[c];
-            } else {
-                memcpy(o, "\\u00", 4);
-                o[4] = hex[c >> 4];
-                o[5] = hex[c & 15];
-                o += 6;
-            }
-            i++;
-        } else if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-            i++;
-        } else {
-            size_t n = utf8_seq_len(s + i, len - i);
-            if (n) {
-                memcpy(o, s + i, n);
-                o += n;
-                i += n;
-            } else {
-                memcpy(o, "\\ufffd", 6);
-                o += 6;
-                i++;
-            }
-        }
+        if (i < len)
+            o = escape_one(o, s, len, &i);
     }
     b->len = (size_t)(o - b->data);
     return 0;
