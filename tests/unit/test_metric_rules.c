@@ -75,8 +75,8 @@ static void test_declared(void **state)
     assert_int_equal(metric_rules_build(&m, "r", &r, err, sizeof(err)), 0);
     static const char *const events[] = {
         "{\"service\":\"cart\",\"http\":{\"status\":200},\"size\":10,\"ms\":500,\"seq\":1}",
-        "{\"service\":\"ca\\u0072t\",\"http\":{\"status\":200},\"size\":\"5\",\"ms\":\"2500\","
-        "\"seq\":2}",
+        ("{\"service\":\"ca\\u0072t\",\"http\":{\"status\":200},\"size\":\"5\",\"ms\":\"2500\","
+         "\"seq\":2}"),
         /* no status: no code label; size no number: counts 1; ms no number: counted */
         "{\"service\":\"cart\",\"size\":\"big\",\"ms\":\"slow\",\"seq\":3}",
         /* null service, negative size (refused), no ms, seq 2.5 */
