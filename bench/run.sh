@@ -1,7 +1,8 @@
 #!/bin/sh
 # The benchmark harness: a Release build, the scenarios of issue 9 (bench/run.py), then the
 # micro-benchmarks of the hot path. Usage: bench/run.sh [scenario ...]
-# BENCH_EVENTS (default 2000000), BENCH_RUNS (3), BENCH_PARTITIONS (2).
+# BENCH_EVENTS (default 2000000), BENCH_RUNS (3), BENCH_PARTITIONS (2), BENCH_BEFORE (the build
+# directory of another version to run beside this one, docs/performance.md), FLUENT_BIT.
 set -eu
 cd "$(dirname "$0")/.."
 B=build-release
