@@ -592,7 +592,8 @@ def run_spill(p, d, n, t0, cpu0, sender, sink_port, mock):
     listener.wait(10)
     mock.close()
     subprocess.run(["rm", "-rf", d])
-    note = f"{n:,} events, {spilled:,} spilled, {lost} lost"
+    refused = sum(x.get("spill_refused", 0) for x in st["partitions"])
+    note = f"{n:,} events, {spilled:,} spilled, {lost} lost, {refused} refused"
     return [("S6 ingest", n / (t1 - t0), (cpu1 - cpu0) / n * 1e6, rss, note),
             ("S6 drain", (n - first) / (t3 - t2), (cpu3 - cpu2) / (n - first) * 1e6, rss,
              f"from the sink's first delivery ({t2 - t1:.2f} s after it came up)")]

@@ -40,6 +40,9 @@ static const char *const migrations[] = {
     /* 3: where a journald input stands: the sd-journal cursor of its last entry handed on. */
     "CREATE TABLE cursors(input TEXT PRIMARY KEY, cursor TEXT NOT NULL,"
     " updated_ns INTEGER NOT NULL);",
+    /* 4: spilled records travel several to a Kafka message: how many of the message at the
+     * offset were in the ring already (a restart skips them). */
+    "ALTER TABLE offsets ADD COLUMN mark_skip INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -465,12 +468,12 @@ int store_position_delete(struct store *s, const char *input, const char *path)
 }
 
 int store_offset_get(struct store *s, const char *topic, int partition, int64_t *offset,
-                     uint64_t mark[2])
+                     uint64_t mark[STORE_MARK])
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT offset, mark_run, mark_seq FROM offsets WHERE topic = ? AND "
-                           "partition = ?",
+                           "SELECT offset, mark_run, mark_seq, mark_skip FROM offsets WHERE "
+                           "topic = ? AND partition = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return failed(s, "offset get");
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
@@ -478,10 +481,8 @@ int store_offset_get(struct store *s, const char *topic, int partition, int64_t 
     int rc = sqlite3_step(st), found = 0;
     if (rc == SQLITE_ROW) {
         *offset = sqlite3_column_int64(st, 0);
-        if (mark) {
-            mark[0] = (uint64_t)sqlite3_column_int64(st, 1);
-            mark[1] = (uint64_t)sqlite3_column_int64(st, 2);
-        }
+        for (int i = 0; mark && i < STORE_MARK; i++)
+            mark[i] = (uint64_t)sqlite3_column_int64(st, 1 + i);
         found = 1;
     }
     sqlite3_finalize(st);
@@ -489,20 +490,20 @@ int store_offset_get(struct store *s, const char *topic, int partition, int64_t 
 }
 
 int store_offset_set(struct store *s, const char *topic, int partition, int64_t offset,
-                     const uint64_t mark[2])
+                     const uint64_t mark[STORE_MARK])
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT OR REPLACE INTO offsets(topic, partition, offset, updated_ns, "
-                           "mark_run, mark_seq) VALUES(?,?,?,?,?,?)",
+                           "mark_run, mark_seq, mark_skip) VALUES(?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
         return failed(s, "offset set");
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, partition);
     sqlite3_bind_int64(st, 3, offset);
     sqlite3_bind_int64(st, 4, time_now_ns());
-    sqlite3_bind_int64(st, 5, mark ? (sqlite3_int64)mark[0] : 0);
-    sqlite3_bind_int64(st, 6, mark ? (sqlite3_int64)mark[1] : 0);
+    for (int i = 0; i < STORE_MARK; i++)
+        sqlite3_bind_int64(st, 5 + i, mark ? (sqlite3_int64)mark[i] : 0);
     return step_done(s, st, "offset set");
 }
 

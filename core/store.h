@@ -83,13 +83,15 @@ int store_position_delete(struct store *s, const char *input, const char *path);
 int store_cursor_get(struct store *s, const char *input, struct buf *cursor);
 int store_cursor_set(struct store *s, const char *input, const char *cursor);
 
-/* Spill replay offsets: get returns 1 found, 0 not, <0 error. mark (two numbers kept with the
- * offset: the replay's mark from before it, a run and a sequence number, pipeline/spill_key.h;
- * 0, 0 when never set) may be NULL. */
+/* Spill replay offsets: get returns 1 found, 0 not, <0 error. mark (three numbers kept with the
+ * offset: the replay's mark from before it, a run and a sequence number, pipeline/spill_key.h,
+ * then how many records of the Kafka message at the offset were replayed already; 0 when never
+ * set) may be NULL. */
+#define STORE_MARK 3
 int store_offset_get(struct store *s, const char *topic, int partition, int64_t *offset,
-                     uint64_t mark[2]);
+                     uint64_t mark[STORE_MARK]);
 int store_offset_set(struct store *s, const char *topic, int partition, int64_t offset,
-                     const uint64_t mark[2]);
+                     const uint64_t mark[STORE_MARK]);
 
 /* Appends one audit entry. */
 struct store_audit {

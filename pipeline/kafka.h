@@ -83,6 +83,57 @@ static inline void kafka_unenvelope(const unsigned char *hdr, uint16_t *flags, u
     *src = (uint16_t)(hdr[2] | hdr[3] << 8);
 }
 
+/* A Kafka message of several records (the spill's): the ring records of a span laid out as in
+ * the ring (core/ring.h: len as a little-endian uint32, flags and src as little-endian uint16,
+ * the payload, padding to 8 bytes). On a little-endian host the span is the value as it is,
+ * read in place (librdkafka copies it once); elsewhere it is built in scratch. NULL when out of
+ * memory. */
+static inline const void *kafka_records_value(const char *span, size_t len, struct buf *scratch)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    (void)len, (void)scratch;
+    return span;
+#else
+    buf_reset(scratch);
+    for (size_t off = 0; off < len;) {
+        const struct ring_rec *r = (const struct ring_rec *)(span + off);
+        unsigned char hdr[RING_HDR] = {
+            (unsigned char)r->len,         (unsigned char)(r->len >> 8),
+            (unsigned char)(r->len >> 16), (unsigned char)(r->len >> 24),
+            (unsigned char)r->flags,       (unsigned char)(r->flags >> 8),
+            (unsigned char)r->src,         (unsigned char)(r->src >> 8)};
+        if (buf_append(scratch, hdr, RING_HDR) ||
+            buf_append(scratch, RING_REC_DATA(r), RING_REC_SIZE(r->len) - RING_HDR))
+            return NULL;
+        off += RING_REC_SIZE(r->len);
+    }
+    return scratch->data;
+#endif
+}
+
+/* The next record of such a message (v[0..len), from *off): 1 with its header fields and
+ * payload, *off moved past it; 0 at the end; -1 when what is left is no whole record (a message
+ * not ours, or damaged). */
+static inline int kafka_records_next(const unsigned char *v, size_t len, size_t *off,
+                                     uint32_t *rlen, uint16_t *flags, uint16_t *src,
+                                     const char **payload)
+{
+    if (*off == len)
+        return 0;
+    if (len - *off < RING_HDR)
+        return -1;
+    const unsigned char *h = v + *off;
+    *rlen = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+    *flags = (uint16_t)(h[4] | h[5] << 8);
+    *src = (uint16_t)(h[6] | h[7] << 8);
+    if (*rlen > len - *off - RING_HDR)
+        return -1;
+    *payload = (const char *)h + RING_HDR;
+    size_t size = RING_REC_SIZE(*rlen);
+    *off += size <= len - *off ? size : len - *off; /* the last record's padding may be cut */
+    return 1;
+}
+
 /* Kafka could not take a record (its bounded queue is full): notes when, and returns 1 when this
  * starts an episode worth one log line, i.e. no refusal in the REFUSAL_QUIET_NS before. A
  * burst refuses many times a second; each refusal is counted, the episode said once. */

@@ -2,12 +2,42 @@
 
 #include <string.h>
 
+static void put64(unsigned char *d, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        d[i] = (unsigned char)(v >> (8 * i));
+}
+
 void spill_key(unsigned char *key, uint64_t run, uint64_t seq)
 {
-    for (int i = 0; i < 8; i++) {
-        key[i] = (unsigned char)(run >> (8 * i));
-        key[8 + i] = (unsigned char)(seq >> (8 * i));
-    }
+    put64(key, run);
+    put64(key + 8, seq);
+}
+
+static uint64_t get64(const unsigned char *d)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)d[i] << (8 * i);
+    return v;
+}
+
+void spill_batch_key(unsigned char *key, uint64_t run, uint64_t seq, uint64_t first)
+{
+    put64(key, run);
+    put64(key + 8, seq);
+    put64(key + 16, first);
+}
+
+int spill_key_read(const void *key, size_t len, uint64_t *run, uint64_t *seq, uint64_t *first)
+{
+    const unsigned char *k = key;
+    if (!k || (len != SPILL_KEY && len != SPILL_BATCH_KEY))
+        return 0;
+    *run = get64(k);
+    *seq = get64(k + 8);
+    *first = len == SPILL_BATCH_KEY ? get64(k + 16) : 0;
+    return 1;
 }
 
 void spill_seen_reset(struct spill_seen *s, struct spill_mark mark)
@@ -41,14 +71,9 @@ static void slide(struct spill_seen *s, uint64_t to)
 
 int spill_seen_copy(struct spill_seen *s, const void *key, size_t len)
 {
-    const unsigned char *k = key;
-    uint64_t run = 0, seq = 0;
-    if (!k || len != SPILL_KEY)
+    uint64_t run, seq, first;
+    if (!spill_key_read(key, len, &run, &seq, &first))
         return 0;
-    for (int i = 0; i < 8; i++) {
-        run |= (uint64_t)k[i] << (8 * i);
-        seq |= (uint64_t)k[8 + i] << (8 * i);
-    }
     if (run != s->mark.run)
         spill_seen_reset(s, (struct spill_mark){run, 0});
     if (seq <= s->mark.seq)

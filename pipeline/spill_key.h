@@ -19,8 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPILL_KEY    16
-#define SPILL_WINDOW 65536
+#define SPILL_KEY       16
+#define SPILL_BATCH_KEY 24 /* the key of a message of several records */
+#define SPILL_WINDOW    65536
 
 /* What is saved with a replay offset: every record of run up to seq was taken. run 0: none. */
 struct spill_mark {
@@ -33,6 +34,14 @@ struct spill_seen {
 };
 
 void spill_key(unsigned char *key, uint64_t run, uint64_t seq);
+/* The key of a Kafka message holding several records: the run, the message's place in the run's
+ * sequence for its partition (the copy window counts messages), then the place of its first
+ * record in the run's records for the partition (1, 2, ...; what a gap left by retention is
+ * counted in), little endian. */
+void spill_batch_key(unsigned char *key, uint64_t run, uint64_t seq, uint64_t first);
+/* Reads a key of ours (SPILL_KEY or SPILL_BATCH_KEY bytes): 1 with run, seq and first (0 for a
+ * one-record key); 0 for any other key. */
+int spill_key_read(const void *key, size_t len, uint64_t *run, uint64_t *seq, uint64_t *first);
 
 /* Starts over from a saved mark (nothing above it known). */
 void spill_seen_reset(struct spill_seen *s, struct spill_mark mark);

@@ -36,6 +36,39 @@ static void test_key_layout(void **state)
     assert_memory_equal(key, want, SPILL_KEY);
 }
 
+/* A message of several records is keyed by its run, its own place in the run's messages and
+ * its first record's place in the run's records; the copy window counts messages. */
+static void test_batch_key(void **state)
+{
+    (void)state;
+    unsigned char key[SPILL_BATCH_KEY];
+    spill_batch_key(key, 0x0102030405060708ull, 7, 0x2122232425262728ull);
+    static const unsigned char want[SPILL_BATCH_KEY] = {
+        8, 7, 6, 5, 4,    3,    2,    1,    7,    0,    0,    0,
+        0, 0, 0, 0, 0x28, 0x27, 0x26, 0x25, 0x24, 0x23, 0x22, 0x21};
+    assert_memory_equal(key, want, SPILL_BATCH_KEY);
+    uint64_t run, seq, first;
+    assert_int_equal(spill_key_read(key, sizeof(key), &run, &seq, &first), 1);
+    assert_true(run == 0x0102030405060708ull && seq == 7 && first == 0x2122232425262728ull);
+    unsigned char one[SPILL_KEY];
+    spill_key(one, 5, 9);
+    assert_int_equal(spill_key_read(one, sizeof(one), &run, &seq, &first), 1);
+    assert_true(run == 5 && seq == 9 && first == 0);
+    assert_int_equal(spill_key_read(key, 20, &run, &seq, &first), 0);
+    assert_int_equal(spill_key_read(NULL, 0, &run, &seq, &first), 0);
+    /* Messages 1 2 | 1 2 3 of a run: the second 1 and 2 are copies. */
+    struct spill_seen *s = fresh();
+    for (uint64_t q = 1; q <= 2; q++) {
+        spill_batch_key(key, 42, q, q * 100);
+        assert_int_equal(spill_seen_copy(s, key, sizeof(key)), 0);
+    }
+    for (uint64_t q = 1; q <= 3; q++) {
+        spill_batch_key(key, 42, q, q * 100);
+        assert_int_equal(spill_seen_copy(s, key, sizeof(key)), q < 3);
+    }
+    free(s);
+}
+
 /* A retried batch Kafka wrote twice: 1 2 3 | 1 2 3 4. The second 1 2 3 are copies. */
 static void test_copies_of_a_retried_batch(void **state)
 {
@@ -137,6 +170,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_layout),
+        cmocka_unit_test(test_batch_key),
         cmocka_unit_test(test_copies_of_a_retried_batch),
         cmocka_unit_test(test_records_written_after_higher_ones),
         cmocka_unit_test(test_a_gap_older_than_the_window),

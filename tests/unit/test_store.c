@@ -471,7 +471,8 @@ static void test_positions_and_offsets(void **state)
     assert_int_equal(store_offset_set(s, "spill", 1, -1, NULL), 0);
     assert_int_equal(store_offset_set(s, "other", 0, INT64_MAX, NULL), 0);
     assert_int_equal(store_offset_set(s, "spill", 0, 101, NULL), 0);
-    const uint64_t mark[2] = {UINT64_MAX, 42}; /* a spill key: run (any 64 bits), sequence */
+    /* a spill key: run (any 64 bits), sequence; records of the message replayed already */
+    const uint64_t mark[STORE_MARK] = {UINT64_MAX, 42, 17};
     assert_int_equal(store_offset_set(s, "spill", 2, 7, mark), 0);
 
     store_close(s);
@@ -485,11 +486,11 @@ static void test_positions_and_offsets(void **state)
     assert_int_equal(store_offset_get(s, "other", 0, &o, NULL), 1);
     assert_true(o == INT64_MAX);
     assert_int_equal(store_offset_get(s, "other", 1, &o, NULL), 0);
-    uint64_t got[2] = {1, 1};
+    uint64_t got[STORE_MARK] = {1, 1, 1};
     assert_int_equal(store_offset_get(s, "spill", 2, &o, got), 1);
-    assert_true(o == 7 && got[0] == UINT64_MAX && got[1] == 42);
+    assert_true(o == 7 && got[0] == UINT64_MAX && got[1] == 42 && got[2] == 17);
     assert_int_equal(store_offset_get(s, "spill", 0, &o, got), 1);
-    assert_true(o == 101 && got[0] == 0 && got[1] == 0); /* set without a mark */
+    assert_true(o == 101 && got[0] == 0 && got[1] == 0 && got[2] == 0); /* without a mark */
     store_close(s);
 }
 
@@ -510,9 +511,9 @@ static void test_offsets_migrated_from_version_1(void **state)
     sqlite3_close(db);
     struct store *s = open_ok(f->db);
     int64_t o = 0;
-    uint64_t mark[2] = {9, 9};
+    uint64_t mark[STORE_MARK] = {9, 9, 9};
     assert_int_equal(store_offset_get(s, "spill", 0, &o, mark), 1);
-    assert_true(o == 12345 && mark[0] == 0 && mark[1] == 0);
+    assert_true(o == 12345 && mark[0] == 0 && mark[1] == 0 && mark[2] == 0);
     store_close(s);
     db = raw_open(f->db);
     assert_true(raw_int(db, "PRAGMA user_version") >= 2);
