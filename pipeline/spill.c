@@ -437,11 +437,11 @@ static void skip_lost(struct spill *sp, int p)
 
 /* Appends what message m holds to pending: its records (batch: a message of several), the
  * first skip of them left out, or its one record. Returns how many went in; *n is how many it
- * holds (a damaged tail counts one). */
+ * holds (a damaged tail counts one), *whole how many whole records it holds. */
 static uint32_t take_records(struct part *pt, const rd_kafka_message_t *m, int batch, uint64_t skip,
-                             uint32_t *n)
+                             uint32_t *n, uint32_t *whole)
 {
-    *n = 1;
+    *n = *whole = 1;
     if (!batch) {
         uint16_t flags, src;
         if (m->len < KAFKA_ENVELOPE)
@@ -468,6 +468,7 @@ static uint32_t take_records(struct part *pt, const rd_kafka_message_t *m, int b
         }
         took++;
     }
+    *whole = *n;
     if (rc < 0)
         *n += 1;
     return took;
@@ -503,10 +504,10 @@ static uint32_t take(struct part *pt, int p, const rd_kafka_message_t *m)
     }
     if (pt->gap)
         count_gap(pt, p, run, seq, first);
-    uint32_t n, took = take_records(pt, m, batch, skip, &n);
+    uint32_t n, whole, took = take_records(pt, m, batch, skip, &n, &whole);
     if (batch) {
         pt->expect_run = run;
-        pt->expect_rec = first + count_records(m);
+        pt->expect_rec = first + whole;
     }
     uint64_t before_restart = skip < n ? skip : n, lost = n - before_restart - took;
     if (lost) {
