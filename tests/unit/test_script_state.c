@@ -367,11 +367,11 @@ static void test_set_during_flush_not_lost(void **state)
     assert_non_null(w.kv);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, write_loop, &w), 0);
-    int flushes = 0;
-    while (!atomic_load(&w.done)) {
+    /* At least one flush however the threads are scheduled (a busy machine can run the whole
+     * writer before this loop starts); most runs overlap many. */
+    do
         assert_true(script_state_flush(w.kv) >= 0);
-        flushes++;
-    }
+    while (!atomic_load(&w.done));
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_true(script_state_flush(w.kv) >= 0);
     assert_int_equal(script_state_flush(w.kv), 0); /* everything is written */
@@ -391,7 +391,6 @@ static void test_set_during_flush_not_lost(void **state)
         buf_free(&v);
     }
     assert_int_equal(bad, 0);
-    assert_true(flushes > 0);
     script_state_free(w.kv);
 }
 
