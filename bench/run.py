@@ -11,8 +11,9 @@ The limits and peers, each run RUNS times in the same invocation as the scenario
   raw template, its own process and config in a temp dir, fed S4's exact bytes by the same
   client; done when its file holds every message;
 - kcat (S6's "spill limit", as loopback is for TCP): `kcat -P` (librdkafka's own producer,
-  idempotent, acks=all) putting S6's exact records into a topic of 8 partitions of the same
-  mock cluster; its start and stop, timed the same way with no input, are taken off.
+  idempotent, acks=all, Nagle's algorithm off as spillway has it) putting S6's exact records
+  into a topic of 8 partitions of the same mock cluster; its start and stop, timed the same way
+  with no input, are taken off.
 
 Usage: bench/run.py BUILD_DIR [scenario ...]     (environment: BENCH_EVENTS, BENCH_RUNS)
 
@@ -23,6 +24,11 @@ With BENCH_BEFORE naming the build directory of another version (say the commit 
 change, built from a `git worktree`), each scenario also runs against that version's spillway,
 with the same clients, in the same rounds: rows "S2 (before)" and so on, and the ratio of each
 scenario to its "before" row: a change's gain measured in one invocation.
+
+BENCH_SPILL_EVENTS sets S6's event count (100,000: the mock broker keeps 5 MiB per partition, so
+S6's drain needs every record still there; 250,000 gives a steadier ingest and counts what
+retention took as lost). BENCH_S6_PROPERTIES ("key: value, ...") adds kafka.properties to S6's
+spillway, for trying librdkafka settings.
 
 With FLUENT_BIT naming a fluent-bit binary (built from its source elsewhere, never kept here),
 the OTLP scenarios (S7, S7J, S8) also run against Fluent Bit's `opentelemetry` input into its
@@ -344,7 +350,9 @@ def scenario(name):
         sink_port = free_port()
         sinks = (f"  - {{name: out, type: tcp, address: '127.0.0.1:{sink_port}', "
                  "connect_timeout: 100ms}")
-        pipeline = ", memory_limit: 4MiB, when_full: spill, kafka: {brokers: BOOT, topic: spill}"
+        props = os.environ.get("BENCH_S6_PROPERTIES", "")  # experiments: "k: v, ..."
+        pipeline = (", memory_limit: 4MiB, when_full: spill, kafka: {brokers: BOOT, topic: spill"
+                    + (f", properties: {{{props}}}" if props else "") + "}")
         setup, parts = sink_port, 8
         send = [LOADGEN, "tcp", f"127.0.0.1:{port}", cache("ndjson", N6), "1"]
     return port, config("DIR", port, routes, sinks, pipeline, inp, parts), scripts, send, setup
@@ -421,12 +429,12 @@ def run_fluent_bit(name):
     return n / elapsed, cpu / n * 1e6, rss, "Fluent Bit opentelemetry -> null"
 
 
-def wait(p, d, cond, name, timeout=300):
+def wait(p, d, cond, name, timeout=300, every=0.01):
     deadline = time.monotonic() + timeout
     while not cond():
         if p.poll() is not None or time.monotonic() > deadline:
             sys.exit(f"{name}: did not finish (see {d}/log)")
-        time.sleep(0.01)
+        time.sleep(every)
 
 
 class Mock:
@@ -573,7 +581,8 @@ def run_spill(p, d, n, t0, cpu0, sender, sink_port, mock):
     timed from its first delivery (the sink's reconnect backoff is not the spill path's) to the
     last event delivered."""
     sender.wait()
-    wait(p, d, lambda: received(d) >= n and unacked(d) == 0, "S6")
+    # Polled every 2 ms: 10 ms would add 5 ms on average to an ingest of about 200 ms.
+    wait(p, d, lambda: received(d) >= n and unacked(d) == 0, "S6", every=0.002)
     t1, cpu1 = time.monotonic(), cpu_seconds(p.pid)
     st = stats(d)
     spilled = sum(x.get("spilled", 0) for x in st["partitions"])
@@ -690,7 +699,7 @@ def kcat_limit():
     mock = Mock()
     mock.topic("limit", 8)
     cmd = ["kcat", "-P", "-b", mock.boot, "-t", "limit", "-X", "enable.idempotence=true",
-           "-X", "acks=all", "-l"]
+           "-X", "acks=all", "-X", "socket.nagle.disable=true", "-l"]
     empty, ecpu, _ = child_run(cmd + ["/dev/null"])
     full, cpu, rss = child_run(cmd + [cache("ndjson", N6)])
     mock.close()

@@ -106,14 +106,19 @@ json_t *admin__stats(const struct control_deps *d)
     json_object_set_new(r, "routes", router_routes_json(d->router));
     json_object_set_new(r, "sinks", sink_stats(d, &held));
     json_object_set_new(r, "router", counters(&stat_router, router_stats(d->router)));
+    /* librdkafka's producer queue is inside the limit too (spill or kafka mode). */
+    struct spill *sp = d->pipeline ? pipeline_spill(d->pipeline) : NULL;
+    struct kpipe *kp = d->pipeline ? pipeline_kpipe(d->pipeline) : NULL;
+    int64_t kq = sp ? spill_queued_bytes(sp) : kp ? kpipe_queued_bytes(kp) : 0;
+    held += kq > 0 ? (uint64_t)kq : 0;
     json_object_set_new(r, "memory",
-                        json_pack("{s:I, s:I}", "held_bytes", (json_int_t)held, "limit",
+                        json_pack("{s:I, s:I, s:I}", "held_bytes", (json_int_t)held,
+                                  "kafka_queue_bytes", (json_int_t)(kq > 0 ? kq : 0), "limit",
                                   (json_int_t)d->memory_limit));
     if (d->collector)
         json_object_set_new(
             r, "collector",
             json_pack("{s:I}", "staged", (json_int_t)collector_staged(d->collector)));
-    struct kpipe *kp = d->pipeline ? pipeline_kpipe(d->pipeline) : NULL;
     if (kp) /* Kafka mode: what went to the topic, came from it, and was committed */
         json_object_set_new(r, "kafka", counters(&stat_kafka, kpipe_stats(kp)));
     return r;

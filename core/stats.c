@@ -163,7 +163,10 @@ static const struct stat_field kafka_fields[] = {
 };
 
 static const struct stat_field memory_fields[] = {
-    {"held_bytes", STAT_GAUGE, STAT_COMPUTED, 0, "Bytes held in rings and sink queues."},
+    {"held_bytes", STAT_GAUGE, STAT_COMPUTED, 0,
+     "Bytes held in rings, sink queues and librdkafka's producer queue."},
+    {"kafka_queue_bytes", STAT_GAUGE, STAT_COMPUTED, 0,
+     "Of held_bytes, those in librdkafka's producer queue (spill or kafka mode)."},
     {"limit", STAT_GAUGE, STAT_COMPUTED, 0, "pipeline.memory_limit.",
      "spillway_memory_limit_bytes"},
     {0},

@@ -64,7 +64,8 @@ struct kpipe {
     int started;
     _Atomic int stop;
     _Atomic int64_t in_flight;
-    int64_t refused_at; /* when Kafka last could not take a record (monotonic ns), or 0 */
+    _Atomic int64_t queued_bytes; /* values in librdkafka's queue: what its size bound counts */
+    int64_t refused_at;           /* when Kafka last could not take a record (monotonic ns), or 0 */
     int64_t next_commit;
     /* Per Kafka partition: the position retention had deleted (auto.offset.reset=error), while
      * its first record after the reset has not come; -1 otherwise. */
@@ -81,6 +82,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     struct kpipe *kp = opaque;
     atomic_fetch_sub(&kp->in_flight, 1);
+    atomic_fetch_sub(&kp->queued_bytes, (int64_t)m->len);
     if (m->err) {
         counter_add(&kp->stats.lost, 1);
         log_error("kafka mode: Kafka refused a record for good", "{s:s}", "error",
@@ -160,6 +162,11 @@ int kpipe_partitions(const struct kpipe *kp)
     return kp->kparts;
 }
 
+int64_t kpipe_queued_bytes(struct kpipe *kp)
+{
+    return atomic_load(&kp->queued_bytes);
+}
+
 size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
 {
     size_t off = 0;
@@ -181,6 +188,7 @@ size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
             break;
         }
         atomic_fetch_add(&kp->in_flight, 1);
+        atomic_fetch_add(&kp->queued_bytes, (int64_t)vlen);
         counter_add(&kp->stats.produced, 1);
         off += RING_REC_SIZE(r->len);
     }

@@ -42,6 +42,8 @@ void kpipe_free(struct kpipe *kp);
  * partition) and sending a batch of records to Kafka partition kp_partition. Returns the bytes
  * of whole records taken (the rest stays staged: Kafka cannot take more now). */
 int kpipe_partitions(const struct kpipe *kp);
+/* Bytes in librdkafka's producer queue (inside pipeline.memory_limit). */
+int64_t kpipe_queued_bytes(struct kpipe *kp);
 size_t kpipe_send(struct kpipe *kp, int kp_partition, const char *batch, size_t len);
 
 /* Worker side: worker p has routed `processed` records in total and pushed them to the sinks,

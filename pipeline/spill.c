@@ -28,7 +28,8 @@
  * per-message cost of librdkafka, the brokers and the delivery reports is shared by them. On
  * bench S6 (same rounds, against one record per message): 2 KiB took a fifth off the CPU per
  * spilled event at the same rates (ingest 1.08-1.13x); 16 KiB took a quarter off but ingested
- * at 0.6-0.95x (the collector met a full producer queue more often). */
+ * at 0.6-0.95x (the collector met a full producer queue more often); 8 KiB, with the producer
+ * queue at half the memory limit, ingested at 0.95-1.05x 2 KiB's. */
 #define SPILL_MSG_BYTES (2 << 10)
 #define REPLAY_IDLE_MS  10
 #define SAVE_EVERY_NS   (1000 * 1000000LL)
@@ -89,6 +90,7 @@ struct spill {
     int partitions;     /* pipeline.partitions: the topic needs at least as many */
     int64_t refused_at; /* spill_send without Kafka: when last (refusal_starts) */
     int64_t next_save;
+    _Atomic int64_t queued_bytes; /* values in librdkafka's queue: what its size bound counts */
     struct log_limit lim;
 };
 
@@ -107,6 +109,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
            !atomic_compare_exchange_weak(&sp->parts[p].acked_end, &cur, end))
         ;
     atomic_fetch_sub(&sp->parts[p].in_flight, n);
+    atomic_fetch_sub(&sp->queued_bytes, (int64_t)m->len);
     if (m->err) {
         /* With message.timeout.ms=0 librdkafka retries forever; only a fatal error lands here
          * (topic deleted, authorization). The records are lost: say so, count them. */
@@ -233,13 +236,18 @@ struct spill *spill_new(const struct pipeline_config *cfg, struct pipeline *pl, 
     if (!sp->prod)
         goto fail;
     /* auto.offset.reset=error: records deleted before their replay are counted, never skipped
-     * silently. */
+     * silently. A replay that catches up with the spill fetches at the end of the log while the
+     * collector keeps writing there: such a fetch is answered within 10 ms, not the 500 ms a
+     * broker may hold it (librdkafka's mock broker holds it that long whatever arrives
+     * meanwhile: S6's drain stalled 350 ms in one run of three). */
     const char *cextra[] = {"enable.auto.commit",
                             "false",
                             "auto.offset.reset",
                             "error",
                             "queued.max.messages.kbytes",
                             "4096",
+                            "fetch.wait.max.ms",
+                            "10",
                             NULL};
     sp->cons = kafka_consumer(&cfg->kafka, cextra, "spill consumer", err, errlen);
     if (!sp->cons)
@@ -276,6 +284,11 @@ int spill_active(struct spill *sp, int p)
 int64_t spill_unacked(struct spill *sp, int p)
 {
     return atomic_load(&sp->parts[p].in_flight);
+}
+
+int64_t spill_queued_bytes(struct spill *sp)
+{
+    return atomic_load(&sp->queued_bytes);
 }
 
 size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
@@ -329,6 +342,7 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len)
         pt->seq++;
         pt->rec += n;
         atomic_fetch_add(&pt->in_flight, n);
+        atomic_fetch_add(&sp->queued_bytes, (int64_t)(end - off));
         counter_add(&pt->stats.spilled, n);
         off = end;
     }

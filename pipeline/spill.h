@@ -39,5 +39,7 @@ size_t spill_send(struct spill *sp, int p, const char *batch, size_t len);
 struct spill_stats *spill_stats(struct spill *sp, int p);
 /* Records of partition p sent to Kafka and not acknowledged yet. */
 int64_t spill_unacked(struct spill *sp, int p);
+/* Bytes in librdkafka's producer queue (inside pipeline.memory_limit). */
+int64_t spill_queued_bytes(struct spill *sp);
 
 #endif

@@ -125,6 +125,7 @@ def flood_under_ceiling(pipeline_extra="", limit_mib=32, outside_kib=0):
         sw.stop()
     held = st["memory"]["held_bytes"]
     check(held > limit_mib * 1024 * 1024 * 0.6, f"the flood filled the pipeline: {held}")
+    check(held <= limit_mib * 1024 * 1024, f"held_bytes within memory_limit: {held}")
     # Fixed overhead: what the process uses idle (code, libraries, Lua states, SQLite)
     # plus 16 MiB for read buffers and staging, and what the caller says is outside the limit;
     # see docs/pipeline.md.
@@ -140,12 +141,15 @@ def test_memory_ceiling_with_a_stalled_sink():
 
 def test_memory_ceiling_while_spilling():
     """The same flood with when_full: spill: librdkafka's producer queue is inside the limit
-    (an eighth of it), and what Kafka holds is not in the process. A ring the router drained
-    below half early in the flood starts a replay, whose read-ahead is outside the limit (up
-    to 4 MiB per partition, docs/pipeline.md): seen once in CI, 64 MiB peak where 54 is usual."""
+    (half of it), and what Kafka holds is not in the process. The broker answers after 100 ms,
+    so that the producer queue fills as the rings and the sink queue do (held_bytes counts all
+    three). A ring the router drained below half early in the flood starts a replay, whose
+    read-ahead is outside the limit (up to 4 MiB per partition, docs/pipeline.md): seen once in
+    CI, 64 MiB peak where 54 is usual."""
     mock = KafkaMock()
     try:
         mock.cmd("topic spill 2")
+        mock.cmd("rtt 1 100")
         st = flood_under_ceiling(f", when_full: spill, kafka: {{brokers: '{mock.bootstrap}', "
                                  "topic: spill}", outside_kib=2 * 4 * 1024)
         spilled = sum(p["spilled"] for p in st["partitions"])

@@ -20,6 +20,9 @@ int main(int argc, char **argv)
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+    /* Its brokers' sockets as a real broker's (Kafka sets TCP_NODELAY): with Nagle's algorithm on,
+     * an answer's short tail waits for the client's delayed acknowledgement. */
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", err, sizeof(err));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!rk) {
         fprintf(stderr, "kafka_mock: %s\n", err);
