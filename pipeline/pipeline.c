@@ -38,8 +38,10 @@ static const struct cfg_key pipeline_keys[] = {
      "in order; those of HTTP requests and UDP datagrams go round robin by request or datagram. "
      "Empty: every event round robin."},
     {"memory_limit", CFG_SIZE, offsetof(struct pipeline_config, memory_limit), "64MiB",
-     "Bytes held by in-flight events: half for the partition rings, half for the sink queues.", 0,
-     1048576, 1099511627776.0},
+     "Bytes held by in-flight events: half for the partition rings, half for the sink queues; "
+     "producing to Kafka (spill, kafka-mode collector), half for librdkafka's producer queue and "
+     "a quarter each for the rings and the sink queues.",
+     0, 1048576, 1099511627776.0},
     {"when_full", CFG_ENUM, offsetof(struct pipeline_config, when_full), "block",
      "What a full partition does: block the inputs, drop the newest event (counted), or spill "
      "to Kafka.",
