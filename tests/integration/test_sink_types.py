@@ -219,6 +219,42 @@ def test_file_fsync_batch():
         check(r.returncode == 1 and "none, batch" in r.stderr, f"bad fsync value: {r.stderr}")
 
 
+def cached_bytes(path):
+    """Bytes of path in the page cache (util-linux fincore)."""
+    r = run(["fincore", "--bytes", "--noheadings", "--output", "RES", path])
+    check(r.returncode == 0, f"fincore {path}: {r.stderr}")
+    return int(r.stdout.split()[0])
+
+
+def test_file_drops_what_it_wrote_from_the_page_cache():
+    """page_cache: drop (the default) leaves at most a few 8 MiB windows of a 48 MiB file in the
+    page cache; page_cache: keep leaves it to the kernel (all of it, on a machine with memory to
+    spare). Both files hold the same lines, every event once and in order."""
+    sinks = ("  - {name: s, type: file, path: ./dropped.ndjson}\n"
+             "  - {name: k, type: file, path: ./kept.ndjson, page_cache: keep}\n")
+    n = 100000
+    with Spillway(config(sinks, "  - {name: r, sinks: [s, k]}\n")) as sw:
+        sw.start()
+        send(sw, n, pad="x" * 400)
+        wait_for(lambda: sink_stats(sw, "s")["delivered"] == n
+                 and sink_stats(sw, "k")["delivered"] == n, 60, "both delivered")
+        dropped, kept = sw.path("dropped.ndjson"), sw.path("kept.ndjson")
+        size = os.path.getsize(dropped)
+        check(size > 48 << 20 and size == os.path.getsize(kept), f"48 MiB each: {size}")
+        fs = run(["stat", "-f", "-c", "%T", dropped]).stdout.strip()
+        if fs == "tmpfs":
+            print("  (the test directory is on tmpfs, whose pages cannot be dropped: the page "
+                  "cache is not checked)")
+        else:
+            d, k = cached_bytes(dropped), cached_bytes(kept)
+            print(f"  in the page cache: {d} bytes dropped, {k} kept, of {size}")
+            check(d <= 3 * (8 << 20), f"page_cache: drop leaves at most 24 MiB cached: {d}")
+            check(k >= size * 0.9, f"page_cache: keep leaves the file cached: {k} of {size}")
+        check(seqs(dropped) == list(range(n)), "every event once, in order")
+        check(lines_of(dropped) == lines_of(kept), "the same lines either way")
+        check(sw.stop() == 0, "clean stop")
+
+
 def test_file_reopens_on_sighup():
     """logrotate: the file is renamed away while events keep coming, SIGHUP, and new events land
     in a new file at the path. Together the two files hold every event once, in order, every
@@ -697,7 +733,7 @@ def test_http_tls():
 
 if __name__ == "__main__":
     main([test_file_rotates_by_age, test_file_keeps_n_rotated_files, test_file_fsync_batch,
-          test_file_reopens_on_sighup, test_stdout_ndjson_is_the_canonical_event,
+          test_file_drops_what_it_wrote_from_the_page_cache, test_file_reopens_on_sighup, test_stdout_ndjson_is_the_canonical_event,
           test_null_counts_and_discards, test_tcp_and_unix_feed_another_spillway,
           test_drop_newest_sink_beside_a_blocking_one, test_http_exact_bodies, test_hec_time_before_1970,
           test_honeycomb_and_datadog_exact_bodies, test_http_tls])
