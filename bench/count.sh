@@ -3,7 +3,7 @@
 # time, the count does not depend on what else a shared machine runs, so it is the figure to
 # compare two versions of a hot path with. Runs each benchmark at 10,000 and 30,000 iterations
 # and divides the difference (setup cancels out).
-#   bench/count.sh [BUILD_DIR] [ID...]      IDs: F R O0 O OJ A B D0 D1 D3 D2 C C2 (default: B D1 D3 C C2)
+#   bench/count.sh [BUILD_DIR] [ID...]      IDs: F S4 R O0 O OJ A B D0 D1 D3 D2 C C2 (default: B D1 D3 C C2)
 set -eu
 B=${1:-build-release}
 [ $# -gt 0 ] && shift

@@ -44,10 +44,12 @@ struct collector {
     int64_t drain_until; /* while stopping: inputs read what senders wrote until then */
     size_t max_record;
     const char *partition_key;
-    uint64_t stream;     /* the stream the current read comes from (see collector_begin) */
-    int spread;          /* the read is of messages (requests, datagrams), not of a stream */
-    uint64_t message;    /* counts those messages: keyless events go round robin by it */
-    char key_probe[256]; /* "\"<partition_key>\":" */
+    uint64_t stream;          /* the stream the current read comes from (see collector_begin) */
+    int spread;               /* the read is of messages (requests, datagrams), not of a stream */
+    uint64_t message;         /* counts those messages: keyless events go round robin by it */
+    char key_probe[256];      /* "\"<partition_key>\":" */
+    const char *const *among; /* the last names of collector_event_among, */
+    int key_among;            /* and whether the partition key is one of them */
     struct jsontok keytok;
     struct buf keyval;
     struct buf built;
@@ -442,6 +444,21 @@ void collector_event_keyed(struct input *in, const char *json, size_t len, const
     }
     uint64_t hash = key ? normalize_value_hash(key, klen, &c->keyval) : 0;
     stage(in, json, len, 0, key ? &hash : NULL);
+}
+
+void collector_event_among(struct input *in, const char *json, size_t len, const char *const *names)
+{
+    struct collector *c = in->col;
+    if (names != c->among) {
+        c->among = names;
+        c->key_among = 0;
+        for (int i = 0; names[i]; i++)
+            c->key_among |= !strcmp(names[i], c->partition_key);
+    }
+    if (c->key_among)
+        collector_event(in, json, len);
+    else
+        collector_event_keyed(in, json, len, NULL, 0);
 }
 
 const char *collector_partition_key(const struct collector *c)

@@ -71,6 +71,11 @@ void collector_event(struct input *in, const char *json, size_t len);
  * (OTLP: the mapping writes every member, so the event is not searched again). */
 void collector_event_keyed(struct input *in, const char *json, size_t len, const char *key,
                            size_t klen);
+/* As collector_event, from a parser whose events' top-level members are all among names (a
+ * static NULL-ended table): the event is searched for the partition key only when the key is
+ * one of those names (syslog: a key such as trace_id cannot be in a syslog event at the top). */
+void collector_event_among(struct input *in, const char *json, size_t len,
+                           const char *const *names);
 /* The partition key's field name ("" for round robin), borrowed for the collector's life. */
 const char *collector_partition_key(const struct collector *c);
 /* True while the pipeline is full under `block` (HTTP answers 503, UDP counts drops). */

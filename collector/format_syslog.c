@@ -50,11 +50,12 @@ struct ev {
     size_t start;
 };
 
-static void field_str(struct ev *e, const char *key, const char *v, size_t n)
+/* ,"key":"value" (key: a string literal, needing no escape). */
+#define field_str(e, key, v, n) field_raw(e, ",\"" key "\":", sizeof(key) + 3, v, n)
+
+static void field_raw(struct ev *e, const char *member, size_t mlen, const char *v, size_t n)
 {
-    buf_putc(e->out, ',');
-    jsonw_string(e->out, key, strlen(key));
-    buf_putc(e->out, ':');
+    buf_append(e->out, member, mlen);
     jsonw_string(e->out, v, n);
 }
 
@@ -537,6 +538,12 @@ enum syslog_result syslog_to_event(const char *msg, size_t len, const char *sour
     return SYSLOG_LOOSE;
 }
 
+/* Every top-level member syslog_to_event writes (the structured data is one object). */
+const char *const syslog_members[] = {
+    "timestamp",       "kind",     "source",       "host",        "service",
+    "level",           "facility", "severity",     "procid",      "msgid",
+    "structured_data", "message",  "syslog_error", "received_at", NULL};
+
 /* One message: parsed, or kept loosely (counted as syslog_loose), or dead-lettered. */
 static void syslog_decode(struct input *in, const char *msg, size_t len)
 {
@@ -549,7 +556,7 @@ static void syslog_decode(struct input *in, const char *msg, size_t len)
     }
     if (r == SYSLOG_LOOSE)
         counter_add(&in->stats.syslog_loose, 1);
-    collector_event(in, out->data, out->len);
+    collector_event_among(in, out->data, out->len, syslog_members);
 }
 
 const struct format format_syslog = {

@@ -22,6 +22,9 @@ enum syslog_result {
 enum syslog_result syslog_to_event(const char *msg, size_t len, const char *source,
                                    const struct recv_time *rt, struct buf *out, const char **err);
 
+/* Every top-level member syslog_to_event can write, NULL-ended (collector_event_among). */
+extern const char *const syslog_members[];
+
 /* Level names by severity 0..7. */
 extern const char *const syslog_levels[8];
 

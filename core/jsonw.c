@@ -17,6 +17,15 @@ static const char esc_char[32] = {
     ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
 };
 
+/* 1 for the bytes that need escaping: control characters, quote, backslash, and bytes of 0x80
+ * and up (UTF-8 is checked, not copied blindly). */
+#define ESC16(x) 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char needs_escape[256] = {
+    ESC16(0x00), ESC16(0x10), [0x22] = 1,  [0x5c] = 1,  [0x80] = ESC16(0x80), ESC16(0x90),
+    ESC16(0xa0), ESC16(0xb0), ESC16(0xc0), ESC16(0xd0), ESC16(0xe0),          ESC16(0xf0),
+};
+#undef ESC16
+
 /* True when none of the 8 bytes of w needs escaping: no control character, quote, backslash or
  * non-ASCII byte (bit tricks from "Bit Twiddling Hacks": a byte below n, a zero byte). */
 static inline int plain8(uint64_t w)
@@ -48,7 +57,7 @@ static inline size_t plain_run(const unsigned char *s, size_t len)
 #endif
     for (uint64_t w; i + 8 <= len && (memcpy(&w, s + i, 8), plain8(w)); i += 8)
         ;
-    while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+    while (i < len && !needs_escape[s[i]])
         i++;
     return i;
 }
@@ -106,12 +115,32 @@ int jsonw_string_body(struct buf *b, const char *str, size_t len)
                   space = _mm_set1_epi8(0x20);
     while (i + 16 <= len) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, space));
+        __m128i q = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash));
+        __m128i c = _mm_cmplt_epi8(v, space); /* control bytes, and bytes of 0x80 and up */
         _mm_storeu_si128((__m128i *)(void *)o, v);
-        unsigned stop = (unsigned)_mm_movemask_epi8(m);
+        unsigned stop = (unsigned)_mm_movemask_epi8(_mm_or_si128(q, c));
         if (!stop) {
             o += 16;
+            i += 16;
+            continue;
+        }
+        if (!_mm_movemask_epi8(c)) {
+            /* Only quotes and backslashes (JSON text in a message: a quote every few bytes):
+             * each gets its backslash, and the rest of the block, read again from a copy of
+             * it, is stored one place further on. The stores pass the block's end by at most
+             * 31 bytes, inside the reservation. */
+            unsigned char blk[32] __attribute__((aligned(16))) = {0};
+            _mm_store_si128((__m128i *)(void *)blk, v);
+            unsigned shift = 0;
+            do {
+                unsigned k = (unsigned)__builtin_ctz(stop);
+                o[k + shift] = '\\';
+                _mm_storeu_si128((__m128i *)(void *)(o + k + shift + 1),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(blk + k)));
+                shift++;
+                stop &= stop - 1;
+            } while (stop);
+            o += 16 + shift;
             i += 16;
             continue;
         }

@@ -3,7 +3,8 @@
  *
  * What must hold: a message kept (strictly parsed or loose) is appended as one line holding a
  * JSON object with no duplicate key and no \u0000 (text holding NUL is refused), a loose one
- * says why in syslog_error; a refused one leaves the output as it was and says why. */
+ * says why in syslog_error, every member is among syslog_members (the collector looks for the
+ * partition key only there); a refused one leaves the output as it was and says why. */
 #include "fuzz.h"
 #include "collector/format_syslog.h"
 
@@ -29,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *why = json_object_get(j, "syslog_error");
         FUZZ_CHECK(r == SYSLOG_OK || json_is_string(why),
                    "loose message without a syslog_error string: %.*s", (int)len, ev);
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v)
+        {
+            int known = 0;
+            for (int i = 0; syslog_members[i]; i++)
+                known |= !strcmp(syslog_members[i], key);
+            FUZZ_CHECK(known, "member %s is not in syslog_members", key);
+        }
         FUZZ_CHECK(json_is_string(json_object_get(j, "timestamp")) &&
                        json_is_string(json_object_get(j, "received_at")),
                    "event without timestamp or received_at: %.*s", (int)len, ev);

@@ -177,12 +177,45 @@ static void test_string_escapes_at_every_offset(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Many quotes and backslashes in one block, as JSON text carried in a message has them (a
+ * quote every few bytes): every mix up to 80 bytes long, now and then with a byte that takes
+ * the other escapes, against the reference. */
+static void test_string_escapes_dense(void **state)
+{
+    static const unsigned char pick[] = {'a', 'b', '"', '\\', '"', ':', ','};
+    unsigned char text[96];
+    unsigned x = 2463534242u;
+    int bad = 0;
+    for (size_t len = 0; len <= 80; len++) {
+        for (int round = 0; round < 300; round++) {
+            for (size_t i = 0; i < len; i++) {
+                x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                text[i] = pick[x % sizeof(pick)];
+                if (round % 10 == 9 && x % 23 == 0)
+                    text[i] = x % 2 ? 0x01 : 0xff;
+            }
+            struct buf got = {0}, want = {0};
+            jsonw_string(&got, (const char *)text, len);
+            reference_string(text, len, &want);
+            if (got.len != want.len || memcmp(got.data, want.data, got.len)) {
+                print_error("len %zu round %d: got %.*s want %.*s\n", len, round, (int)got.len,
+                            got.data, (int)want.len, want.data);
+                bad++;
+            }
+            buf_free(&got);
+            buf_free(&want);
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_double_as_printf_prints_it),
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_string_escapes_at_every_offset),
+        cmocka_unit_test(test_string_escapes_dense),
     };
     return cmocka_run_group_tests_name("jsonw", tests, NULL, NULL);
 }

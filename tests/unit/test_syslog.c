@@ -77,6 +77,18 @@ static void run_at(struct result *r, const char *msg, size_t len, const struct r
     r->obj = json_loadb(r->text, r->len, JSON_REJECT_DUPLICATES, &e);
     if (!r->obj)
         print_error("output does not parse (%s): %.*s\n", e.text, (int)r->len, r->text);
+    /* The collector looks for the partition key only among syslog_members. */
+    const char *key;
+    json_t *v;
+    json_object_foreach(r->obj, key, v)
+    {
+        int known = 0;
+        for (int i = 0; syslog_members[i]; i++)
+            known |= !strcmp(syslog_members[i], key);
+        if (!known)
+            print_error("member %s is not in syslog_members\n", key);
+        assert_true(known);
+    }
 }
 
 static void run(struct result *r, const char *msg, size_t len)
