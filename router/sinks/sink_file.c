@@ -1,6 +1,6 @@
 /* `file` and `stdout` sinks: NDJSON, one event per line, written in batches (one write(2) per
- * span of records, not per event). A failed write keeps its place in the batch, so a retry
- * continues where the failure was and never writes a line twice or splits one. Files rotate
+ * megabyte or so of records, not per event). A failed write keeps its place in the batch, so a
+ * retry continues where the failure was and never writes a line twice or splits one. Files rotate
  * by size and/or age between batches (never inside a line): path -> path.1 -> ... -> path.N.
  * stdout can also print a short human form. */
 #include <errno.h>
@@ -51,7 +51,8 @@ struct file_sink {
     uint64_t dropped;   /* and dropped from the page cache up to here */
     int64_t started_ns; /* when the current file got its first byte (or was opened non-empty) */
     struct buf wbuf;
-    size_t woff; /* bytes of wbuf already written */
+    size_t woff;     /* bytes of wbuf already written */
+    size_t span_off; /* bytes of the span being written that are laid out in wbuf */
     struct jsontok tok;
     struct buf field;
     struct log_limit lim;
@@ -177,22 +178,30 @@ static void text_line(struct file_sink *f, const char *json, size_t len)
     }
 }
 
-/* Lays the records out as lines in wbuf. */
+/* Lays the span's next records (from span_off, FORMAT_CHUNK bytes of them or one) out as lines
+ * in wbuf. A span can be all the sink's queue (tens of MiB): laid out whole, the buffer would
+ * grow that far and be trimmed again, new pages each time (S4: 8% of the sink's time). */
+#define FORMAT_CHUNK (1u << 20)
 static void format_lines(struct sink *s, const char *span, size_t len)
 {
     const struct file_opts *o = s->opts;
     struct file_sink *f = s->priv;
     buf_reset(&f->wbuf);
     f->woff = 0;
-    buf_reserve(&f->wbuf, len);
-    SINK_FOREACH(r, span, len)
-    {
+    const char *p = span + f->span_off, *stop = span + len;
+    if ((size_t)(stop - p) > FORMAT_CHUNK)
+        stop = p + FORMAT_CHUNK;
+    buf_reserve(&f->wbuf, (size_t)(stop - p) + 4096);
+    do {
+        const struct ring_rec *r = (const struct ring_rec *)p;
         if (o->format == 1)
             text_line(f, RING_REC_DATA(r), r->len);
         else
             buf_append(&f->wbuf, RING_REC_DATA(r), r->len);
         buf_putc(&f->wbuf, '\n');
-    }
+        p = (const char *)RING_REC_NEXT(r);
+    } while (p < stop);
+    f->span_off = (size_t)(p - span);
 }
 
 /* How much of wbuf to write next: everything, or with max_size the whole lines that still fit
@@ -252,12 +261,13 @@ static enum sink_result file_write(struct sink *s, const char *span, size_t len,
 {
     const struct file_opts *o = s->opts;
     struct file_sink *f = s->priv;
-    if (f->woff == 0 && f->wbuf.len == 0) {
-        format_lines(s, span, len);
-        if (o->max_age > 0 && due(s, 0))
-            rotate(s);
-    }
-    while (f->woff < f->wbuf.len) {
+    if (f->span_off == 0 && f->wbuf.len == 0 && o->max_age > 0 && due(s, 0))
+        rotate(s); /* a new span: rotation by age happens between spans */
+    while (f->woff < f->wbuf.len || f->span_off < len) {
+        if (f->woff == f->wbuf.len) {
+            counter_add(&s->stats.bytes, f->wbuf.len);
+            format_lines(s, span, len);
+        }
         size_t n = chunk(s);
         ssize_t w = write(f->fd, f->wbuf.data + f->woff, n);
         if (w < 0) {
@@ -275,16 +285,17 @@ static enum sink_result file_write(struct sink *s, const char *span, size_t len,
             f->started_ns = time_mono_ns();
         f->woff += (size_t)w;
         f->size += (uint64_t)w;
+        if (o->page_cache == 0 && f->owns_fd)
+            drop_behind(f);
     }
     if (o->fsync == 1 && f->owns_fd && fsync(f->fd) < 0) {
         sink_set_error(s, "fsync %s: %s", o->path, strerror(errno));
         return SINK_RETRY; /* written but not durable: the retry writes nothing, syncs again */
     }
-    if (o->page_cache == 0 && f->owns_fd)
-        drop_behind(f);
     counter_add(&s->stats.bytes, f->wbuf.len);
     buf_reset(&f->wbuf);
     f->woff = 0;
+    f->span_off = 0;
     buf_trim(&f->wbuf, 4 << 20);
     return SINK_OK;
 }
