@@ -449,7 +449,7 @@ static const struct err_case err_cases[] = {
      1},
     {"sinks:\n  - {name: a, type: file, path: /x, colour: red}\n", 2,
      "sinks[0].colour: unknown key; valid keys: name, type, path, when_full, circuit_after, "
-     "circuit_wait, max_size, max_age, keep, fsync",
+     "circuit_wait, max_size, max_age, keep, fsync, page_cache",
      1},
     /* a mapping or a list where a single value is expected, and the reverse */
     {"pipeline:\n  when_full: {a: b}\n", 2, "pipeline.when_full: expected a value, got a mapping",
