@@ -350,9 +350,13 @@ static int parse_5424(struct cur *c, int pri, const char *source, const struct r
     }
     char ts[TIME_RFC3339_LEN + 1];
     int64_t ns = rt->ns;
-    if (fn[0] && time_parse_rfc3339(f[0], fn[0], &ns))
-        return -1;
-    time_format_rfc3339(ns, ts);
+    if (fn[0] == TIME_RFC3339_LEN && f[0][17] != '6' && time_is_canonical(f[0], fn[0])) {
+        memcpy(ts, f[0], TIME_RFC3339_LEN); /* already as the event has it (not a leap second) */
+    } else {
+        if (fn[0] && time_parse_rfc3339(f[0], fn[0], &ns))
+            return -1;
+        time_format_rfc3339(ns, ts);
+    }
     if (space(c))
         return -1;
     begin(e, ts, source);
