@@ -111,6 +111,35 @@ def test_syslog_loose_and_rejected():
         check("UTF-8" in d["error"] and "raw_base64" in d, f"dead letter: {d}")
 
 
+def test_syslog_too_large_for_the_pipeline():
+    """A syslog message whose event outgrows the pipeline's largest record (1 MiB limit, one
+    partition: 256 KiB; 200,000 quotes become 400,000 escaped bytes) is dead-lettered as too
+    large with the message it came from; the messages on either side of it are delivered, in
+    order, and the counts add up."""
+    conf = HEAD.replace("partitions: 2, memory_limit: 16MiB", "partitions: 1, memory_limit: 1MiB")
+    with Spillway(conf + '  - {name: tcp, type: tcp, listen: "127.0.0.1:{tcp}", '
+                  'format: syslog}\n') as sw:
+        sw.start()
+
+        def frame(text):
+            msg = b"<14>1 2026-11-27T10:00:00.000000Z host app - - - " + text
+            return str(len(msg)).encode() + b" " + msg
+
+        socat_send(frame(b"before") + frame(b'"' * 200000) + frame(b"after"),
+                   f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == 2
+                 and count_lines(sw.path("dead.ndjson")) == 1, 30, "two events, one dead letter")
+        st = stats(sw)["tcp"]
+        check(sw.stop() == 0, "clean stop")
+        check([e["message"] for e in events(sw)] == ["before", "after"], f"in order: {events(sw)}")
+        d = dead(sw)[0]
+        check(d["error"] == "too large" and d.get("raw_bytes", len(d.get("raw", ""))) > 200000,
+              f"dead letter: {str(d)[:300]}")
+        # accepted counts what went into the pipeline: the dead letter too.
+        check(st["received"] == 3 and st["dead_letter"] == 1 and st["accepted"] == 3
+              and st["dropped"] == 0, f"counted: {st}")
+
+
 OTLP_LOGS = {"resourceLogs": [{"resource": {"attributes": [
     {"key": "service.name", "value": {"stringValue": "checkout"}},
     {"key": "host.name", "value": {"stringValue": "web-1"}}]},
@@ -593,7 +622,8 @@ inputs:
 
 
 if __name__ == "__main__":
-    main([test_syslog_with_logger, test_syslog_loose_and_rejected, test_http_events_and_otlp,
+    main([test_syslog_with_logger, test_syslog_loose_and_rejected,
+          test_syslog_too_large_for_the_pipeline, test_http_events_and_otlp,
           test_every_format_on_every_kind_of_input,
           test_statsd, test_tail_rotation_truncation_and_restart,
           test_tail_glob_that_matches_rotated_names, test_stdin_pipe,
