@@ -68,7 +68,7 @@ class HelperProcess:
 class KafkaMock(HelperProcess):
     """A Kafka cluster on 127.0.0.1: librdkafka's mock cluster, run by tests/tools/kafka_mock in
     its own process. bootstrap is its address; cmd() sends one of that tool's commands (topic,
-    down, up, rtt, topic_error) and checks the answer. A context manager, or close() it."""
+    down, up, rtt, topic_error, copy) and checks the answer. A context manager, or close() it."""
 
     def __init__(self, brokers=1):
         super().__init__([KAFKA_MOCK, str(brokers)])

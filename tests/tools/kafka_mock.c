@@ -6,6 +6,9 @@
  *   rtt ID MS                 add round-trip delay
  *   topic_error NAME CODE     answer metadata requests for topic NAME with Kafka error CODE
  *                             (3: unknown topic, 29: not authorized; 0 clears it)
+ *   copy NAME PARTITION N     append the partition's last N messages to it again, keys and
+ *                             values unchanged: the copies a broker keeps when a producer's
+ *                             retry writes again what it had written
  *   quit                      stop (also at end of input)
  * Usage: kafka_mock [BROKERS] */
 #include <librdkafka/rdkafka.h>
@@ -13,6 +16,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The copy command: a consumer reads the last n messages of the partition, a producer appends
+ * them again. Returns 0, or -1 with err set. */
+static int copy_tail(const char *bootstrap, const char *topic, int partition, int n, char *err,
+                     size_t errsz)
+{
+    rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(cc, "bootstrap.servers", bootstrap, err, errsz);
+    rd_kafka_conf_set(pc, "bootstrap.servers", bootstrap, err, errsz);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, errsz);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errsz);
+    if (!c || !p) {
+        if (c)
+            rd_kafka_destroy(c);
+        if (p)
+            rd_kafka_destroy(p);
+        return -1;
+    }
+    rd_kafka_topic_t *ct = rd_kafka_topic_new(c, topic, NULL);
+    int rc = rd_kafka_consume_start(ct, partition, RD_KAFKA_OFFSET_TAIL(n));
+    int copied = 0;
+    while (rc == 0 && copied < n) {
+        rd_kafka_message_t *m = rd_kafka_consume(ct, partition, 10000);
+        if (!m || m->err) {
+            snprintf(err, errsz, "reading: %s",
+                     m ? rd_kafka_err2str(m->err) : "no message in 10 s");
+            rc = -1;
+        } else if (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                     RD_KAFKA_V_KEY(m->key, m->key_len),
+                                     RD_KAFKA_V_VALUE(m->payload, m->len),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
+            snprintf(err, errsz, "producing: %s", rd_kafka_err2str(rd_kafka_last_error()));
+            rc = -1;
+        } else {
+            copied++;
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    if (rc == 0 && rd_kafka_flush(p, 10000)) {
+        snprintf(err, errsz, "the copies not acknowledged in 10 s");
+        rc = -1;
+    }
+    rd_kafka_consume_stop(ct, partition);
+    rd_kafka_topic_destroy(ct);
+    rd_kafka_destroy(c);
+    rd_kafka_destroy(p);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -51,6 +103,12 @@ int main(int argc, char **argv)
                                : rd_kafka_mock_broker_set_up(mc, a);
         } else if (!strcmp(cmd, "rtt") && n == 3) {
             rc = rd_kafka_mock_broker_set_rtt(mc, atoi(name), b);
+        } else if (!strcmp(cmd, "copy") && sscanf(line, "%*s %255s %d %d", name, &a, &b) == 3) {
+            if (copy_tail(rd_kafka_mock_cluster_bootstraps(mc), name, a, b, err, sizeof(err))) {
+                printf("error %s\n", err);
+                fflush(stdout);
+                continue;
+            }
         } else if (!strcmp(cmd, "topic_error") && n == 3) {
             rd_kafka_mock_topic_set_error(mc, name, (rd_kafka_resp_err_t)b);
         } else {
