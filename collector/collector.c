@@ -16,6 +16,7 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "core/strlist.h"
 #include "core/utf8.h"
 #include "pipeline/pipeline.h"
 
@@ -451,9 +452,7 @@ void collector_event_among(struct input *in, const char *json, size_t len, const
     struct collector *c = in->col;
     if (names != c->among) {
         c->among = names;
-        c->key_among = 0;
-        for (int i = 0; names[i]; i++)
-            c->key_among |= !strcmp(names[i], c->partition_key);
+        c->key_among = str_among(c->partition_key, names);
     }
     if (c->key_among)
         collector_event(in, json, len);

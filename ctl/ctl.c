@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/stats.h"
+#include "core/strlist.h"
 #include "core/timeutil.h"
 
 #define DEFAULT_SOCKET "run/admin.sock"
@@ -391,14 +392,12 @@ static json_t *build_request(int argc, char **argv)
     }
     static const char *const simple[] = {"stats",   "routes", "reload", "config",
                                          "version", "sinks",  NULL};
-    for (int i = 0; simple[i]; i++) {
-        if (!strcmp(cmd, simple[i])) {
-            if (argc != 1) {
-                fprintf(stderr, "spillway ctl %s takes no arguments\n", cmd);
-                return NULL;
-            }
-            return json_pack("{s:s}", "cmd", cmd);
+    if (str_among(cmd, simple)) {
+        if (argc != 1) {
+            fprintf(stderr, "spillway ctl %s takes no arguments\n", cmd);
+            return NULL;
         }
+        return json_pack("{s:s}", "cmd", cmd);
     }
     fprintf(stderr, "spillway ctl: unknown command: %s\n\n%s", cmd, usage);
     return NULL;

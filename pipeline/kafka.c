@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/strlist.h"
 #include "core/timeutil.h"
 #include "pipeline/pipeline.h"
 
@@ -22,13 +23,11 @@ static const char *const pinned[] = {"enable.idempotence", "acks",
 
 static int is_pinned(const char *key, const char *const *extra)
 {
-    for (int i = 0; pinned[i]; i++) {
-        if (strcmp(key, pinned[i]))
-            continue;
-        for (int j = 0; extra && extra[j]; j += 2) {
-            if (!strcmp(extra[j], key))
-                return 1;
-        }
+    if (!str_among(key, pinned))
+        return 0;
+    for (int j = 0; extra && extra[j]; j += 2) {
+        if (!strcmp(extra[j], key))
+            return 1;
     }
     return 0;
 }

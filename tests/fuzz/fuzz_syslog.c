@@ -7,6 +7,7 @@
  * partition key only there); a refused one leaves the output as it was and says why. */
 #include "fuzz.h"
 #include "collector/format_syslog.h"
+#include "core/strlist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,10 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *v;
         json_object_foreach(j, key, v)
         {
-            int known = 0;
-            for (int i = 0; syslog_members[i]; i++)
-                known |= !strcmp(syslog_members[i], key);
-            FUZZ_CHECK(known, "member %s is not in syslog_members", key);
+            FUZZ_CHECK(str_among(key, syslog_members), "member %s is not in syslog_members", key);
         }
         FUZZ_CHECK(json_is_string(json_object_get(j, "timestamp")) &&
                        json_is_string(json_object_get(j, "received_at")),

@@ -138,6 +138,8 @@ def test_every_command():
         check(ctl(sw, "sample", "nope", "0.1").returncode == 1, "unknown route: exit 1")
         check(ctl(sw, "sample", "main", "2").returncode == 1, "bad rate: exit 1")
         check(ctl(sw, "frobnicate").returncode == 2, "unknown command: exit 2")
+        r = ctl(sw, "stats", "extra")
+        check(r.returncode == 2 and "stats takes no arguments" in r.stderr, f"extra: {r.stderr}")
         check(sw.stop() == 0, "clean stop")
 
 

@@ -433,6 +433,22 @@ def test_spill_replay_skips_copies_kafka_kept():
         mock.close()
 
 
+def test_spill_properties_cannot_change_what_its_guarantees_rest_on():
+    """pipeline.kafka.properties may tune the spill's clients (socket.timeout.ms above), but not
+    the settings exactly-once replay rests on: such an entry is refused at start, saying which."""
+    mock, gate = KafkaMock(), Gate()
+    try:
+        for prop in ("acks: '1'", "enable.idempotence: 'false'"):
+            with Spillway(spill_config(mock, gate, properties=prop)) as sw:
+                r = run([BIN, "run", "-c", sw.config_path])
+                name = prop.split(":")[0]
+                check(r.returncode != 0 and f"properties: {name} is fixed by spillway" in r.stderr,
+                      f"{prop} refused: rc {r.returncode}, {r.stderr}")
+    finally:
+        gate.close()
+        mock.close()
+
+
 def test_spill_backlog_survives_a_restart():
     """Stopped while a backlog waits in Kafka: what was in memory is delivered, the replay
     offsets are saved, and the next start replays the rest first: exactly once, in order."""
@@ -753,7 +769,9 @@ if __name__ == "__main__":
           test_keyless_events_spread_by_message,
           test_spill_and_replay_exactly_once_in_order,
           test_spill_through_a_broker_outage_loses_nothing,
-          test_spill_replay_skips_copies_kafka_kept, test_spill_backlog_survives_a_restart,
+          test_spill_replay_skips_copies_kafka_kept,
+          test_spill_properties_cannot_change_what_its_guarantees_rest_on,
+          test_spill_backlog_survives_a_restart,
           test_spill_restart_in_the_middle_of_a_replay,
           test_spill_waits_for_an_unreachable_kafka, test_spill_lost_to_retention_is_counted,
           test_kafka_mode_router_killed_loses_nothing,

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "collector/format_syslog.h"
+#include "core/strlist.h"
 
 #define L(s) s, sizeof(s) - 1
 
@@ -82,9 +83,7 @@ static void run_at(struct result *r, const char *msg, size_t len, const struct r
     json_t *v;
     json_object_foreach(r->obj, key, v)
     {
-        int known = 0;
-        for (int i = 0; syslog_members[i]; i++)
-            known |= !strcmp(syslog_members[i], key);
+        int known = str_among(key, syslog_members);
         if (!known)
             print_error("member %s is not in syslog_members\n", key);
         assert_true(known);
