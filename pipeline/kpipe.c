@@ -164,12 +164,15 @@ int kpipe_partitions(const struct kpipe *kp)
 
 int64_t kpipe_queued_bytes(struct kpipe *kp)
 {
-    return atomic_load(&kp->queued_bytes);
+    int64_t q = atomic_load(&kp->queued_bytes);
+    return q > 0 ? q : 0;
 }
 
 size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
 {
     size_t off = 0;
+    int64_t sent = 0, bytes = 0; /* added once for the batch: the poll thread's subtractions
+                                  * can come first, so the counts can be briefly negative */
     while (off < len) {
         const struct ring_rec *r = (const struct ring_rec *)(batch + off);
         size_t vlen;
@@ -187,10 +190,14 @@ size_t kpipe_send(struct kpipe *kp, int kpart, const char *batch, size_t len)
                          "error", rd_kafka_err2str(rc));
             break;
         }
-        atomic_fetch_add(&kp->in_flight, 1);
-        atomic_fetch_add(&kp->queued_bytes, (int64_t)vlen);
-        counter_add(&kp->stats.produced, 1);
+        sent++;
+        bytes += (int64_t)vlen;
         off += RING_REC_SIZE(r->len);
+    }
+    if (sent) {
+        atomic_fetch_add(&kp->in_flight, sent);
+        atomic_fetch_add(&kp->queued_bytes, bytes);
+        counter_add(&kp->stats.produced, (uint64_t)sent);
     }
     return off;
 }
