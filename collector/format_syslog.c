@@ -12,13 +12,33 @@
 #include "core/timeutil.h"
 #include "core/utf8.h"
 
-const char *const syslog_levels[8] = {"EMERGENCY", "ALERT",  "CRITICAL", "ERROR",
-                                      "WARN",      "NOTICE", "INFO",     "DEBUG"};
+/* Members written as they are: their values never need escaping. */
+#define MEMBER(key, s)                                                                             \
+    {                                                                                              \
+        ",\"" key "\":\"" s "\"", sizeof(",\"" key "\":\"" s "\"") - 1                             \
+    }
+#define LEVEL_NAME(s)   s,
+#define LEVEL_MEMBER(s) MEMBER("level", s),
+#define SYSLOG_LEVELS(X)                                                                           \
+    X("EMERGENCY") X("ALERT") X("CRITICAL") X("ERROR") X("WARN") X("NOTICE") X("INFO") X("DEBUG")
 
-static const char *const facilities[24] = {
-    "kern",   "user",   "mail",     "daemon", "auth",   "syslog", "lpr",    "news",
-    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "audit",  "alert",  "clock",
-    "local0", "local1", "local2",   "local3", "local4", "local5", "local6", "local7"};
+const char *const syslog_levels[8] = {SYSLOG_LEVELS(LEVEL_NAME)};
+
+/* level and facility, one member per value: every message has both (written through
+ * jsonw_string, they cost a tenth of the micro-benchmark S4's time). */
+static const struct member {
+    const char *text;
+    size_t len;
+} level_members[8] = {SYSLOG_LEVELS(LEVEL_MEMBER)},
+  facility_members[24] = {
+      MEMBER("facility", "kern"),   MEMBER("facility", "user"),     MEMBER("facility", "mail"),
+      MEMBER("facility", "daemon"), MEMBER("facility", "auth"),     MEMBER("facility", "syslog"),
+      MEMBER("facility", "lpr"),    MEMBER("facility", "news"),     MEMBER("facility", "uucp"),
+      MEMBER("facility", "cron"),   MEMBER("facility", "authpriv"), MEMBER("facility", "ftp"),
+      MEMBER("facility", "ntp"),    MEMBER("facility", "audit"),    MEMBER("facility", "alert"),
+      MEMBER("facility", "clock"),  MEMBER("facility", "local0"),   MEMBER("facility", "local1"),
+      MEMBER("facility", "local2"), MEMBER("facility", "local3"),   MEMBER("facility", "local4"),
+      MEMBER("facility", "local5"), MEMBER("facility", "local6"),   MEMBER("facility", "local7")};
 
 static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -309,10 +329,11 @@ static void message(struct cur *c, struct ev *e)
 static void severity_fields(struct ev *e, int pri)
 {
     int fac = pri >> 3, sev = pri & 7;
-    field_str(e, "level", syslog_levels[sev], strlen(syslog_levels[sev]));
-    field_str(e, "facility", facilities[fac], strlen(facilities[fac]));
-    buf_puts(e->out, ",\"severity\":");
-    buf_putc(e->out, (char)('0' + sev)); /* 0 to 7 */
+    char severity[] = ",\"severity\":0";
+    severity[sizeof(severity) - 2] = (char)('0' + sev); /* 0 to 7 */
+    buf_append(e->out, level_members[sev].text, level_members[sev].len);
+    buf_append(e->out, facility_members[fac].text, facility_members[fac].len);
+    buf_append(e->out, severity, sizeof(severity) - 1);
 }
 
 /* The part every event starts with; the timestamp is filled in by the caller. */
