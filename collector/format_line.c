@@ -8,7 +8,7 @@
 
 static void line_decode(struct input *in, const char *line, size_t len)
 {
-    if (utf8_check(line, len) != len || memchr(line, '\0', len)) {
+    if (utf8_check_text(line, len) != len) {
         collector_dead(in, "invalid UTF-8 or NUL in line", line, len);
         return;
     }

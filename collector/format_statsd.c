@@ -180,7 +180,7 @@ int statsd_to_event(const char *line, size_t len, const char *source, const stru
                     struct buf *out, const char **err)
 {
     size_t start = out->len;
-    if (utf8_check(line, len) != len || memchr(line, '\0', len)) {
+    if (utf8_check_text(line, len) != len) {
         *err = "invalid UTF-8 or NUL in statsd line";
         return -EINVAL;
     }

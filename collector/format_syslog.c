@@ -520,14 +520,10 @@ static int parse_3164(struct cur *c, int pri, const char *source, const struct r
 enum syslog_result syslog_to_event(const char *msg, size_t len, const char *source,
                                    const struct recv_time *rt, struct buf *out, const char **err)
 {
-    if (memchr(msg, '\0', len)) {
-        *err = "NUL byte in syslog message";
-        return SYSLOG_REJECT;
-    }
-    size_t bad = utf8_check(msg, len);
+    size_t bad = utf8_check_text(msg, len);
     if (bad != len) {
         /* Old senders write Latin-1 after the header; refuse rather than guess an encoding. */
-        *err = "invalid UTF-8 in syslog message";
+        *err = msg[bad] ? "invalid UTF-8 in syslog message" : "NUL byte in syslog message";
         return SYSLOG_REJECT;
     }
     /* A frame may carry its newline (octet counting keeps it): it is not part of any field. */

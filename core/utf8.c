@@ -32,27 +32,38 @@ size_t utf8_seq_len(const unsigned char *s, size_t len)
     return 0;
 }
 
-size_t utf8_check(const char *str, size_t len)
+/* The offset of the first byte that does not start a valid sequence (or, unless nul_ok, is NUL),
+ * or len. Inlined into each caller, so that nul_ok costs nothing where it is 1. */
+static inline __attribute__((always_inline)) size_t check(const char *str, size_t len, int nul_ok)
 {
     const unsigned char *s = (const unsigned char *)str;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
     while (i < len) {
         /* ASCII fast path, sixteen or eight bytes at a time: almost all log text is ASCII. */
 #ifdef __SSE2__
-        while (i + 16 <= len &&
-               !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+        const __m128i zero = _mm_setzero_si128();
+        while (i + 16 <= len) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            if (!nul_ok)
+                v = _mm_or_si128(v, _mm_cmpeq_epi8(v, zero)); /* a NUL as a high bit */
+            if (_mm_movemask_epi8(v))
+                break;
             i += 16;
+        }
 #endif
         while (i + 8 <= len) {
             uint64_t w;
             __builtin_memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
+            if ((w & highs) || (!nul_ok && ((w - ones) & ~w & highs)))
                 break;
             i += 8;
         }
         if (i >= len)
             break;
         if (s[i] < 0x80) {
+            if (!nul_ok && !s[i])
+                return i;
             i++;
             continue;
         }
@@ -62,6 +73,16 @@ size_t utf8_check(const char *str, size_t len)
         i += n;
     }
     return len;
+}
+
+size_t utf8_check(const char *str, size_t len)
+{
+    return check(str, len, 1);
+}
+
+size_t utf8_check_text(const char *str, size_t len)
+{
+    return check(str, len, 0);
 }
 
 size_t utf8_encode(uint32_t cp, char *out)
