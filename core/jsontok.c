@@ -228,8 +228,7 @@ static enum want comma(const char *js, size_t len, size_t *i, enum want w, int i
     return w;
 }
 
-static inline __attribute__((always_inline)) int start(struct jsontok *t, const char *js,
-                                                       size_t len, int trusted)
+static int start(struct jsontok *t, const char *js, size_t len)
 {
     t->js = js;
     t->len = len;
@@ -241,9 +240,6 @@ static inline __attribute__((always_inline)) int start(struct jsontok *t, const 
         return fail(t, "document too large", 0);
     if (t->cap < JSONTOK_MIN_CAP && grow(t, JSONTOK_MIN_CAP))
         return -ENOMEM;
-    const char *nul = !trusted && len ? memchr(js, '\0', len) : NULL;
-    if (nul)
-        return fail(t, "NUL byte in JSON text", (size_t)(nul - js));
     return 0;
 }
 
@@ -451,19 +447,28 @@ static inline __attribute__((always_inline)) int run(struct jsontok *t, int trus
 
 int jsontok_parse(struct jsontok *t, const char *js, size_t len)
 {
-    int rc = start(t, js, len, 0);
-    return rc ? rc : run(t, 0, NULL, 0);
+    int rc = start(t, js, len);
+    if (rc)
+        return rc;
+    rc = run(t, 0, NULL, 0);
+    /* A NUL byte makes the text invalid wherever it is (in a string a control character, elsewhere
+     * an unexpected one): it is looked for only when parsing failed, to say so, instead of in
+     * every text before parsing it (a pass over every byte, about 3% of micro B's time). */
+    const char *nul = rc == -EINVAL && len ? memchr(js, '\0', len) : NULL;
+    if (nul)
+        return fail(t, "NUL byte in JSON text", (size_t)(nul - js));
+    return rc;
 }
 
 int jsontok_parse_trusted(struct jsontok *t, const char *js, size_t len)
 {
-    int rc = start(t, js, len, 1);
+    int rc = start(t, js, len);
     return rc ? rc : run(t, 1, NULL, 0);
 }
 
 int jsontok_begin_trusted(struct jsontok *t, const char *js, size_t len)
 {
-    return start(t, js, len, 1);
+    return start(t, js, len);
 }
 
 int jsontok_resume(struct jsontok *t, const char *key, size_t klen)
