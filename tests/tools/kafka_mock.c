@@ -22,20 +22,33 @@
 static int copy_tail(const char *bootstrap, const char *topic, int partition, int n, char *err,
                      size_t errsz)
 {
+    if (n <= 0) {
+        snprintf(err, errsz, "copy: N must be positive");
+        return -1;
+    }
     rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
-    rd_kafka_conf_set(cc, "bootstrap.servers", bootstrap, err, errsz);
-    rd_kafka_conf_set(pc, "bootstrap.servers", bootstrap, err, errsz);
+    if (rd_kafka_conf_set(cc, "bootstrap.servers", bootstrap, err, errsz) ||
+        rd_kafka_conf_set(pc, "bootstrap.servers", bootstrap, err, errsz)) {
+        rd_kafka_conf_destroy(cc);
+        rd_kafka_conf_destroy(pc);
+        return -1;
+    }
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, errsz);
+    if (!c) {
+        rd_kafka_conf_destroy(cc);
+        rd_kafka_conf_destroy(pc);
+        return -1;
+    }
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errsz);
-    if (!c || !p) {
-        if (c)
-            rd_kafka_destroy(c);
-        if (p)
-            rd_kafka_destroy(p);
+    if (!p) {
+        rd_kafka_conf_destroy(pc);
+        rd_kafka_destroy(c);
         return -1;
     }
     rd_kafka_topic_t *ct = rd_kafka_topic_new(c, topic, NULL);
-    int rc = rd_kafka_consume_start(ct, partition, RD_KAFKA_OFFSET_TAIL(n));
+    int rc = ct ? rd_kafka_consume_start(ct, partition, RD_KAFKA_OFFSET_TAIL(n)) : -1;
+    if (rc)
+        snprintf(err, errsz, "reading %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
     int copied = 0;
     while (rc == 0 && copied < n) {
         rd_kafka_message_t *m = rd_kafka_consume(ct, partition, 10000);
@@ -59,8 +72,10 @@ static int copy_tail(const char *bootstrap, const char *topic, int partition, in
         snprintf(err, errsz, "the copies not acknowledged in 10 s");
         rc = -1;
     }
-    rd_kafka_consume_stop(ct, partition);
-    rd_kafka_topic_destroy(ct);
+    if (ct) {
+        rd_kafka_consume_stop(ct, partition);
+        rd_kafka_topic_destroy(ct);
+    }
     rd_kafka_destroy(c);
     rd_kafka_destroy(p);
     return rc;

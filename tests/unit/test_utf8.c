@@ -27,6 +27,15 @@ static void test_check(void **state)
     assert_int_equal(utf8_check(L("ab\xed\xa0\x80")), 2);     /* surrogate */
     assert_int_equal(utf8_check(L("ab\xf4\x90\x80\x80")), 2); /* above U+10FFFF */
     assert_int_equal(utf8_check(L("ab\xe2\x82")), 2);         /* truncated */
+    /* Past the sixteen- and eight-byte steps. */
+    assert_int_equal(utf8_check(L("0123456789abcdef0123456789abcdef\xc3\xa9xyz")), 37);
+    assert_int_equal(utf8_check(L("0123456789abcdef0123456789abcdef01234\xffxyz")), 37);
+    assert_int_equal(utf8_check(L("0123456789abcdef01234567\xe2\x82\xac"
+                                  "abcdefgh\xc3")),
+                     35);
+    assert_int_equal(utf8_check_text(L("0123456789abcdef0123456789abcdef\xc3\xa9xyz")), 37);
+    assert_int_equal(utf8_check_text(L("0123456789abcdef0123456789abcdef01234\0xyz")), 37);
+    assert_int_equal(utf8_check_text(L("0123456789abcdef0123\xc3\xa9\0")), 22);
 }
 
 /* What utf8_check_text must return: the first invalid byte or NUL. */
