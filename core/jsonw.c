@@ -130,7 +130,7 @@ int jsonw_string_body(struct buf *b, const char *str, size_t len)
              * place further on. The stores pass the block's end by at most 31 bytes, inside the
              * reservation. It is read again from the text while 32 bytes of it are left, else
              * from a copy of the block (reading a copy just stored, at another offset, waits
-             * for the store to complete: about a tenth of S4's collector time when always). */
+             * for the store to complete: a tenth of micro S4's time when it always did). */
             unsigned char blk[32] __attribute__((aligned(16)));
             const unsigned char *src = s + i;
             if (i + 32 > len) {
