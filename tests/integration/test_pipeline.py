@@ -401,8 +401,9 @@ def test_spill_replay_skips_copies_kafka_kept():
     """A broker that keeps a retried record twice: the spill is slowed past the producer's
     request timeout, so requests Kafka wrote are sent again (whether the mock keeps copies of
     them depends on timing: a run under load kept none), and then the last messages of each
-    partition are appended again as they were, so that copies are there whatever the timing. The replay recognises the copies by their key, counts them (spill_duplicates), and
-    delivers every event exactly once, in order."""
+    partition are appended again as they were, so that copies are there whatever the timing.
+    The replay recognises the copies by their key, counts them (spill_duplicates), and delivers
+    every event exactly once, in order."""
     mock, gate = KafkaMock(), Gate()
     try:
         mock.cmd("topic spill 2")
