@@ -290,11 +290,12 @@ static void bench_ring(long iters)
     long done = 0;
     double t0 = now_s();
     while (done < iters) {
-        ring_push(r, batch.data, batch.len);
+        ring_push(r, batch.data, batch.len, NULL);
         const char *span;
-        size_t n = ring_peek(r, &span, 0);
-        done += (long)ring_count(span, n);
-        ring_release(r, n);
+        uint64_t nrec;
+        size_t n = ring_peek(r, &span, 0, &nrec);
+        done += (long)nrec;
+        ring_release(r, n, nrec);
     }
     report("R. ring push + peek + release, batches of 1,000", now_s() - t0, done);
     buf_free(&batch);

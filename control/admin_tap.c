@@ -78,13 +78,14 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         struct ring *ring = atomic_load(&rt->tap);
         const char *span;
         size_t n;
-        while (ring && (n = ring_peek(ring, &span, 0)) > 0) {
+        uint64_t nrec;
+        while (ring && (n = ring_peek(ring, &span, 0, &nrec)) > 0) {
             for (size_t off = 0; off < n;) {
                 const struct ring_rec *r = (const struct ring_rec *)(span + off);
                 fan_out(a, rt, r);
                 off += RING_REC_SIZE(r->len);
             }
-            ring_release(ring, n);
+            ring_release(ring, n, nrec);
         }
     }
     for (struct tap *t = a->taps; t; t = t->next)

@@ -25,6 +25,8 @@ struct ring {
     size_t used;             /* bytes held, including a wrap gap; under mu */
     _Atomic size_t used_pub; /* copy of used for lock-free readers (stats) */
     uint64_t pushed;         /* records ever accepted; under mu */
+    uint64_t released;       /* records ever released; under mu */
+    uint64_t wrap_pushed;    /* pushed when the writer last went back to 0: what lies before */
     int closed;
     int consumer_waiting;
     int producers_waiting;
@@ -82,7 +84,9 @@ size_t ring_max_payload(const struct ring *r)
     return r->cap / 2 - 2 * RING_HDR;
 }
 
-/* Places one record of s bytes; returns its offset or -1 when there is no room. */
+/* Places one record of s bytes and counts it; returns its offset or -1 when there is no room.
+ * When the writer goes back to 0, the records pushed so far are those the reader finds before
+ * the wrap (the span ring_peek gives ends there): wrap_pushed. */
 static long place(struct ring *r, size_t s)
 {
     size_t used = r->used;
@@ -94,9 +98,11 @@ static long place(struct ring *r, size_t s)
         if (r->cap - r->w >= s) {
             long at = (long)r->w;
             r->w += s;
+            r->pushed++;
             if (r->w == r->cap) {
                 r->w = 0;
                 r->wrap_at = r->cap;
+                r->wrap_pushed = r->pushed;
             }
             r->used = used + s;
             return at;
@@ -107,6 +113,7 @@ static long place(struct ring *r, size_t s)
         struct ring_rec *m = (struct ring_rec *)(r->mem + r->w);
         m->len = RING_WRAP;
         r->wrap_at = r->w;
+        r->wrap_pushed = r->pushed++;
         used += r->cap - r->w;
         r->w = s;
         r->used = used + s;
@@ -116,13 +123,15 @@ static long place(struct ring *r, size_t s)
         return -1;
     long at = (long)r->w;
     r->w += s;
+    r->pushed++;
     r->used = used + s;
     return at;
 }
 
-static size_t push_locked(struct ring *r, const char *batch, size_t len)
+static size_t push_locked(struct ring *r, const char *batch, size_t len, uint64_t *nrec)
 {
     size_t off = 0;
+    uint64_t before = r->pushed;
     while (off + RING_HDR <= len) {
         const struct ring_rec *rec = (const struct ring_rec *)(batch + off);
         size_t s = RING_REC_SIZE(rec->len);
@@ -133,19 +142,22 @@ static size_t push_locked(struct ring *r, const char *batch, size_t len)
             break;
         memcpy(r->mem + at, rec, s);
         off += s;
-        r->pushed++;
     }
+    *nrec += r->pushed - before;
     atomic_store_explicit(&r->used_pub, r->used, memory_order_relaxed);
     if (off && r->consumer_waiting)
         pthread_cond_signal(&r->not_empty);
     return off;
 }
 
-size_t ring_push(struct ring *r, const void *batch, size_t len)
+size_t ring_push(struct ring *r, const void *batch, size_t len, uint64_t *nrec)
 {
+    uint64_t count = 0;
     pthread_mutex_lock(&r->mu);
-    size_t n = r->closed ? 0 : push_locked(r, batch, len);
+    size_t n = r->closed ? 0 : push_locked(r, batch, len, &count);
     pthread_mutex_unlock(&r->mu);
+    if (nrec)
+        *nrec = count;
     return n;
 }
 
@@ -160,14 +172,16 @@ static void deadline_after(struct timespec *ts, int64_t ns)
     }
 }
 
-size_t ring_push_wait(struct ring *r, const void *batch, size_t len, int64_t timeout_ns)
+size_t ring_push_wait(struct ring *r, const void *batch, size_t len, int64_t timeout_ns,
+                      uint64_t *nrec)
 {
     struct timespec dl;
     deadline_after(&dl, timeout_ns);
     size_t done = 0;
+    uint64_t count = 0;
     pthread_mutex_lock(&r->mu);
     while (!r->closed) {
-        done += push_locked(r, (const char *)batch + done, len - done);
+        done += push_locked(r, (const char *)batch + done, len - done, &count);
         if (done == len)
             break;
         r->producers_waiting++;
@@ -177,12 +191,16 @@ size_t ring_push_wait(struct ring *r, const void *batch, size_t len, int64_t tim
             break;
     }
     pthread_mutex_unlock(&r->mu);
+    if (nrec)
+        *nrec = count;
     return done;
 }
 
-/* The contiguous span starting at the read offset, skipping a wrap marker. */
-static size_t span_locked(struct ring *r)
+/* The contiguous span starting at the read offset, skipping a wrap marker, and its records:
+ * up to the writer (all not yet released), or up to the wrap (those pushed before it). */
+static size_t span_locked(struct ring *r, uint64_t *nrec)
 {
+    *nrec = 0;
     if (r->used == 0)
         return 0;
     if (r->rd == r->wrap_at && r->wrap_at < r->cap) {
@@ -190,17 +208,22 @@ static size_t span_locked(struct ring *r)
         r->rd = 0;
         r->wrap_at = r->cap;
     }
-    size_t end = r->w > r->rd ? r->w : r->wrap_at;
-    return end - r->rd;
+    if (r->w > r->rd) {
+        *nrec = r->pushed - r->released;
+        return r->w - r->rd;
+    }
+    *nrec = r->wrap_pushed - r->released;
+    return r->wrap_at - r->rd;
 }
 
-size_t ring_peek(struct ring *r, const char **span, int64_t timeout_ns)
+size_t ring_peek(struct ring *r, const char **span, int64_t timeout_ns, uint64_t *nrec)
 {
     struct timespec dl;
     deadline_after(&dl, timeout_ns);
     pthread_mutex_lock(&r->mu);
     size_t n;
-    while ((n = span_locked(r)) == 0 && !r->closed) {
+    uint64_t count;
+    while ((n = span_locked(r, &count)) == 0 && !r->closed) {
         r->consumer_waiting = 1;
         int rc = pthread_cond_timedwait(&r->not_empty, &r->mu, &dl);
         r->consumer_waiting = 0;
@@ -209,14 +232,17 @@ size_t ring_peek(struct ring *r, const char **span, int64_t timeout_ns)
     }
     *span = r->mem + r->rd;
     pthread_mutex_unlock(&r->mu);
+    if (nrec)
+        *nrec = count;
     return n;
 }
 
-void ring_release(struct ring *r, size_t len)
+void ring_release(struct ring *r, size_t len, uint64_t nrec)
 {
     pthread_mutex_lock(&r->mu);
     r->rd += len;
     r->used -= len;
+    r->released += nrec;
     if (r->rd == r->wrap_at) {
         r->used -= r->cap - r->wrap_at;
         r->rd = 0;
@@ -263,16 +289,10 @@ uint64_t ring_pushed(struct ring *r)
     return n;
 }
 
-/* Counted from the records themselves when asked (stats, rarely), so that pushing and
- * releasing pay nothing for it: the data is [rd, w), or [rd, wrap_at) and [0, w) past a wrap. */
 uint64_t ring_held(struct ring *r)
 {
     pthread_mutex_lock(&r->mu);
-    uint64_t n = 0;
-    if (r->used && r->w > r->rd)
-        n = ring_count(r->mem + r->rd, r->w - r->rd);
-    else if (r->used)
-        n = ring_count(r->mem + r->rd, r->wrap_at - r->rd) + ring_count(r->mem, r->w);
+    uint64_t n = r->pushed - r->released;
     pthread_mutex_unlock(&r->mu);
     return n;
 }

@@ -34,16 +34,19 @@ struct ring *ring_new(size_t capacity);
 void ring_free(struct ring *r);
 
 /* Pushes a prefix of whole records from batch[0..len) (records laid out as above) and returns
- * the bytes accepted; never blocks. */
-size_t ring_push(struct ring *r, const void *batch, size_t len);
+ * the bytes accepted, and in *nrec (when not NULL) the records; never blocks. */
+size_t ring_push(struct ring *r, const void *batch, size_t len, uint64_t *nrec);
 /* As ring_push but waits up to timeout_ns for room while the ring is open. */
-size_t ring_push_wait(struct ring *r, const void *batch, size_t len, int64_t timeout_ns);
+size_t ring_push_wait(struct ring *r, const void *batch, size_t len, int64_t timeout_ns,
+                      uint64_t *nrec);
 
 /* Waits up to timeout_ns for records; returns the length of a contiguous span of whole records
- * at *span, or 0 (timeout, or closed and empty). The span stays valid until ring_release(). */
-size_t ring_peek(struct ring *r, const char **span, int64_t timeout_ns);
-/* Frees the first len bytes of the span returned by ring_peek (a prefix of whole records). */
-void ring_release(struct ring *r, size_t len);
+ * at *span, or 0 (timeout, or closed and empty), and the records in it in *nrec (when not NULL),
+ * known without reading them. The span stays valid until ring_release(). */
+size_t ring_peek(struct ring *r, const char **span, int64_t timeout_ns, uint64_t *nrec);
+/* Frees the first len bytes of the span returned by ring_peek: a prefix of whole records, nrec
+ * of them. */
+void ring_release(struct ring *r, size_t len, uint64_t nrec);
 
 /* After close, producers get 0 and the consumer drains what is left, then sees 0. */
 void ring_close(struct ring *r);
@@ -60,8 +63,7 @@ size_t ring_max_payload(const struct ring *r);
  * order up to which every record pushed so far, by any producer, lies. */
 uint64_t ring_pushed(struct ring *r);
 
-/* Records in the ring now, including a span the consumer peeked and has not released yet:
- * counted as records are pushed and released, under the ring's lock. */
+/* Records in the ring now, including a span the consumer peeked and has not released yet. */
 uint64_t ring_held(struct ring *r);
 
 /* Number of records in a span or batch of whole records. */

@@ -398,10 +398,13 @@ static void consume(struct kpipe *kp)
     for (int p = 0; p < kp->n; p++) {
         struct kring *kr = &kp->rings[p];
         size_t off = 0;
-        while (off < kr->batch.len && !atomic_load(&kp->stop))
+        uint64_t in = 0, part;
+        while (off < kr->batch.len && !atomic_load(&kp->stop)) {
             off += ring_push_wait(pipeline_ring(kp->pl, p), kr->batch.data + off,
-                                  kr->batch.len - off, PUSH_WAIT_NS);
-        counter_add(&pipeline_stats(kp->pl, p)->in, ring_count(kr->batch.data, off));
+                                  kr->batch.len - off, PUSH_WAIT_NS, &part);
+            in += part;
+        }
+        counter_add(&pipeline_stats(kp->pl, p)->in, in);
         /* Stopping with records not in the ring: they stay uncommitted, consumed again later. */
         buf_reset(&kr->batch);
     }

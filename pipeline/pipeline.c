@@ -198,8 +198,9 @@ size_t pipeline_producer_flush(struct pipeline_producer *pr)
             /* Spilling: new records follow the spilled ones into Kafka, keeping their order. */
             took = spill_send(sp, i, b->data, b->len);
         } else {
-            took = ring_push(pr->p->rings[i], b->data, b->len);
-            counter_add(&pr->p->stats[i].in, ring_count(b->data, took));
+            uint64_t n;
+            took = ring_push(pr->p->rings[i], b->data, b->len, &n);
+            counter_add(&pr->p->stats[i].in, n);
             if (took < b->len && sp)
                 took += spill_send(sp, i, b->data + took, b->len - took);
         }

@@ -357,8 +357,8 @@ static int push_pending(struct spill *sp, int p)
     if (!pt->pending.len)
         return 1;
     struct ring *ring = pipeline_ring(sp->pl, p);
-    size_t took = ring_push(ring, pt->pending.data, pt->pending.len);
-    uint64_t n = ring_count(pt->pending.data, took);
+    uint64_t n;
+    size_t took = ring_push(ring, pt->pending.data, pt->pending.len, &n);
     counter_add(&pipeline_stats(sp->pl, p)->in, n);
     counter_add(&pt->stats.replayed, n); /* replayed = back in the ring, as the balance counts */
     memmove(pt->pending.data, pt->pending.data + took, pt->pending.len - took);

@@ -54,8 +54,24 @@ struct route_metrics {
     char source[160];   /* "route:NAME" */
 };
 
+/* Runs of records a stage takes as the partition ring holds them (events no route changed),
+ * pushed from there at publish: the ring's span stays the worker's until then. Their headers'
+ * flags and src are the collector's (a sink reads only len and data). Past this many runs in a
+ * chunk, records are copied into the batch instead (a push per run). */
+#define STAGE_RUNS 32
+
+struct stage_run {
+    size_t at; /* the batch's length when the run began: it goes between batch[..at) and the rest */
+    const char *p;
+    size_t len;
+};
+
+/* The records of one sink (or its shadow) from the chunk being processed, in order: the batch's
+ * records with the runs placed between them. */
 struct stage {
-    struct buf batch; /* records for one sink */
+    struct buf batch;
+    struct stage_run run[STAGE_RUNS];
+    int nrun;
 };
 
 struct worker {
@@ -315,31 +331,73 @@ void worker_free(struct worker *w)
     free(w);
 }
 
-/* Pushes one staging batch to its sink's queue. A `block` batch waits for room (until the
- * shutdown deadline); a drop_newest or shadow batch takes what fits and counts the rest. */
-static void push_stage(struct worker *w, int idx)
+/* Pushes records p[0..len) of a stage to its sink's queue: a `block` stage waits for room
+ * (until the shutdown deadline); a drop_newest or shadow stage takes what fits. Once a part
+ * did not fit (full), the rest of the stage is counted as dropped without being offered, so
+ * what is dropped is always the newest. */
+static void push_part(struct worker *w, struct sink *s, int idx, const char *p, size_t len,
+                      int *full)
 {
-    struct buf *b = &w->stage[idx].batch;
-    if (!b->len)
-        return;
-    struct sink *s = sinks_get(w->sinks, idx / 2);
-    int block = (idx % 2) == 0 && s->when_full == SINK_FULL_BLOCK;
-    size_t off = ring_push(s->q, b->data, b->len);
-    counter_add(&s->stats.in, ring_count(b->data, off));
-    while (block && off < b->len && !sinks_past_deadline(w->sinks)) {
-        /* Counted as each part goes in: a worker waiting here for a dead sink must not leave
-         * queued records that `in` does not show (the balance would report them). */
-        size_t n = ring_push_wait(s->q, b->data + off, b->len - off, PUSH_WAIT_NS);
-        counter_add(&s->stats.in, ring_count(b->data + off, n));
-        off += n;
+    size_t off = 0;
+    uint64_t nrec;
+    if (!*full) {
+        int block = (idx % 2) == 0 && s->when_full == SINK_FULL_BLOCK;
+        off = ring_push(s->q, p, len, &nrec);
+        counter_add(&s->stats.in, nrec);
+        while (block && off < len && !sinks_past_deadline(w->sinks)) {
+            /* Counted as each part goes in: a worker waiting here for a dead sink must not
+             * leave queued records that `in` does not show (the balance would report them). */
+            off += ring_push_wait(s->q, p + off, len - off, PUSH_WAIT_NS, &nrec);
+            counter_add(&s->stats.in, nrec);
+        }
     }
-    if (off < b->len) {
-        uint64_t n = ring_count(b->data + off, b->len - off);
+    if (off < len) {
+        *full = 1;
+        uint64_t n = ring_count(p + off, len - off);
         counter_add(idx % 2 ? &s->stats.dropped_shadow : &s->stats.dropped_full, n);
         counter_add(&s->stats.dropped, n);
     }
+}
+
+/* Pushes one stage to its sink's queue, in order: the batch's records and the runs between. */
+static void push_stage(struct worker *w, int idx)
+{
+    struct stage *st = &w->stage[idx];
+    struct buf *b = &st->batch;
+    if (!b->len && !st->nrun)
+        return;
+    struct sink *s = sinks_get(w->sinks, idx / 2);
+    int full = 0;
+    size_t from = 0;
+    for (int i = 0; i < st->nrun; i++) {
+        const struct stage_run *run = &st->run[i];
+        if (run->at > from)
+            push_part(w, s, idx, b->data + from, run->at - from, &full);
+        push_part(w, s, idx, run->p, run->len, &full);
+        from = run->at;
+    }
+    if (b->len > from)
+        push_part(w, s, idx, b->data + from, b->len - from, &full);
+    st->nrun = 0;
     buf_reset(b);
     buf_trim(b, 4 << 20);
+}
+
+/* Stages the partition ring's record rec as it is (an event that reaches the sinks unchanged):
+ * as part of a run, without copying it, or, once a chunk has STAGE_RUNS runs, copied. */
+static int stage_record(struct stage *st, const struct ring_rec *rec)
+{
+    size_t size = RING_REC_SIZE(rec->len);
+    struct stage_run *last = st->nrun ? &st->run[st->nrun - 1] : NULL;
+    if (last && last->at == st->batch.len && last->p + last->len == (const char *)rec) {
+        last->len += size;
+        return 0;
+    }
+    if (st->nrun < STAGE_RUNS) {
+        st->run[st->nrun++] = (struct stage_run){st->batch.len, (const char *)rec, size};
+        return 0;
+    }
+    return ring_batch_add(&st->batch, RING_REC_DATA(rec), rec->len, 0, 0);
 }
 
 /* Tapped events go to the route's tap ring without ever waiting: what does not fit is
@@ -352,7 +410,7 @@ static void push_taps(struct worker *w)
             continue;
         struct route *rt = router_route(w->r, i);
         struct ring *tap = atomic_load(&rt->tap);
-        size_t took = tap ? ring_push(tap, b->data, b->len) : 0;
+        size_t took = tap ? ring_push(tap, b->data, b->len, NULL) : 0;
         if (took < b->len)
             counter_add(&rt->tap_skipped, ring_count(b->data + took, b->len - took));
         buf_reset(b);
@@ -469,8 +527,9 @@ static int default_sample(struct worker *w, const struct route *rt, double rate)
     return keep;
 }
 
-/* Serializes the event once into the first sink's batch and copies it to the others. */
-static int deliver(struct worker *w, const struct route *rt)
+/* An event no route changed is staged as the ring holds it (stage_record); a changed one is
+ * serialized once into the first sink's batch and copied to the others. */
+static int deliver(struct worker *w, const struct route *rt, const struct ring_rec *rec)
 {
     struct buf *first = NULL;
     size_t at = 0, len = 0;
@@ -478,8 +537,12 @@ static int deliver(struct worker *w, const struct route *rt)
         const int *list = pass ? rt->shadow : rt->sinks;
         int n = pass ? rt->nshadow : rt->nsinks;
         for (int i = 0; i < n; i++) {
-            struct buf *b = &w->stage[list[i] * 2 + pass].batch;
-            if (!first) {
+            struct stage *st = &w->stage[list[i] * 2 + pass];
+            struct buf *b = &st->batch;
+            if (!w->ev.nedits) {
+                if (stage_record(st, rec))
+                    return -ENOMEM;
+            } else if (!first) {
                 size_t off;
                 if (ring_batch_begin(b, 0, 0, &off))
                     return -ENOMEM;
@@ -511,8 +574,10 @@ static void declared_metrics(struct worker *w, const struct route *rt, int i)
                   "route", rt->name);
 }
 
-static void process_event(struct worker *w, const char *data, size_t len)
+static void process_event(struct worker *w, const struct ring_rec *rec)
 {
+    const char *data = RING_REC_DATA(rec);
+    size_t len = rec->len;
     eview_reset(&w->ev, data, len);
     int kept = 0;
     for (int i = 0; i < w->nroutes; i++) {
@@ -549,7 +614,7 @@ static void process_event(struct worker *w, const char *data, size_t len)
             l->filtered++;
             continue;
         }
-        if (deliver(w, rt)) {
+        if (deliver(w, rt, rec)) {
             l->errors++;
             w->serialize_errors++;
             route_failed(w, rt, "out of memory serializing the event");
@@ -642,7 +707,7 @@ static size_t process_chunk(struct worker *w, const char *span, size_t len, uint
             stage_dead(w, RING_REC_DATA(rec), rec->len);
             w->dead_in++;
         } else
-            process_event(w, RING_REC_DATA(rec), rec->len);
+            process_event(w, rec);
         off += RING_REC_SIZE(rec->len);
         n++;
     }
@@ -655,7 +720,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     for (;;) {
         const char *span;
-        size_t n = ring_peek(w->in, &span, PEEK_WAIT_NS);
+        size_t n = ring_peek(w->in, &span, PEEK_WAIT_NS, NULL);
         /* After every wait and between two chunks: a version committed while this worker
          * waited is in force for every event that arrived after the commit (ctl reload
          * replies after it), and an idle worker compiles reload candidates within
@@ -677,7 +742,7 @@ static void *worker_main(void *arg)
             /* A worker-owned clock check, no lock: the aggregates go out with the chunk. */
             flush_metrics(w, 0);
             publish(w, records);
-            ring_release(w->in, used);
+            ring_release(w->in, used, records);
             done += used;
         }
     }

@@ -153,7 +153,7 @@ void sink_refuse(struct sink *s, const char *rec, size_t len, const char *error)
     struct buf batch = {0};
     struct sink *dl = &ss->v[ss->dead];
     if (ring_batch_add(&batch, d.data, d.len, 0, 0) == 0 &&
-        ring_push(dl->q, batch.data, batch.len) == batch.len)
+        ring_push(dl->q, batch.data, batch.len, NULL) == batch.len)
         counter_add(&dl->stats.in, 1);
     else
         counter_add(&dl->stats.dropped, 1), counter_add(&dl->stats.dropped_full, 1);
@@ -290,13 +290,13 @@ static void deliver(struct sinks *ss, struct sink *s, const char *span, size_t l
 
 /* Batching: while less than batch_bytes (and fewer than batch_events records) is queued, wait
  * (up to batch_timeout from the first record) for more, so destinations that prefer large
- * requests get them. Returns the span's length; *nrec its records, counted as it grows (its
- * start stays put until it is released), so that delivering it need not count them again. */
+ * requests get them. Takes the span peeked and its records (*nrec); returns the span's length,
+ * grown (its start stays put until it is released), and its records in *nrec, as the ring
+ * counts them: nothing here reads the records. */
 static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t n, uint64_t *nrec)
 {
     const struct sink_common *c = s->opts;
-    uint64_t count = ring_count(*span, n);
-    *nrec = count;
+    uint64_t count = *nrec;
     if (c->batch_bytes <= 0 || (int64_t)n >= c->batch_bytes)
         return n;
     int64_t until = time_mono_ns() + c->batch_timeout;
@@ -305,12 +305,12 @@ static size_t gather(struct sinks *ss, struct sink *s, const char **span, size_t
            !past_deadline(ss) && !ring_closed_empty(s->q)) {
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
-        size_t m = ring_peek(s->q, span, 0);
+        uint64_t mrec;
+        size_t m = ring_peek(s->q, span, 0, &mrec);
         if (m == n && ring_used(s->q) > n)
             break; /* the rest is past the ring's wrap: deliver this part now */
-        if (m > n)
-            count += ring_count(*span + n, m - n);
         n = m;
+        count = mrec;
     }
     *nrec = count;
     return n;
@@ -331,7 +331,8 @@ static void *sink_main(void *arg)
         if (past_deadline(ss))
             break; /* sinks_stop counts what is left */
         const char *span;
-        size_t n = ring_peek(s->q, &span, IDLE_WAIT_NS);
+        uint64_t nrec;
+        size_t n = ring_peek(s->q, &span, IDLE_WAIT_NS, &nrec);
         if (n == 0) {
             if (ring_closed_empty(s->q))
                 break;
@@ -339,10 +340,9 @@ static void *sink_main(void *arg)
                 s->type->flush(s);
             continue;
         }
-        uint64_t nrec;
         n = gather(ss, s, &span, n, &nrec);
         deliver(ss, s, span, n, nrec);
-        ring_release(s->q, n);
+        ring_release(s->q, n, nrec);
     }
     if (s->type->flush)
         s->type->flush(s);
@@ -463,13 +463,13 @@ uint64_t sinks_stop(struct sinks *ss, int64_t deadline_ns)
         /* What a thread could not deliver before the deadline. */
         const char *span;
         size_t n;
-        while ((n = ring_peek(s->q, &span, 0)) > 0) {
-            uint64_t c = ring_count(span, n);
+        uint64_t c;
+        while ((n = ring_peek(s->q, &span, 0, &c)) > 0) {
             counter_add(&s->stats.dropped, c);
             counter_add(&s->stats.dropped_shutdown, c);
             counter_add(&s->stats.done, c);
             lost += c;
-            ring_release(s->q, n);
+            ring_release(s->q, n, c);
         }
     }
     return lost + atomic_load(&ss->abandoned);

@@ -563,11 +563,17 @@ def test_worker_out_of_memory_is_counted():
     (the counter existed, but nothing counted it), an unrouted one it cannot hand to the fallback
     sink counts as fallback_dropped (it was lost without a count), and the counts still balance.
     Out of memory comes from tests/tools/failalloc.c: every allocation of 1 MiB or more on a
-    worker thread fails, so small events go through and 2 MB ones do not."""
+    worker thread fails, so small events go through and 2 MB ones do not. The script changes the
+    events it keeps: one it does not change is staged as the ring holds it, without a copy that
+    could fail."""
     big = "x" * 2_000_000
     env = {"LD_PRELOAD": os.environ["FAILALLOC"], "FAILALLOC_MIN": str(1 << 20),
            "FAILALLOC_THREAD": "worker-"}
-    script = "function process(ev) return ev.route == 'yes' end\n"
+    script = ("function process(ev)\n"
+              "  if ev.route ~= 'yes' then return false end\n"
+              "  ev.kept = true\n"
+              "  return true\n"
+              "end\n")
     with Spillway(OOM_CONFIG, env=env, extra_files={"scripts/pick.lua": script}) as sw:
         sw.start()
         lines = [{"route": "yes", "n": 1}, {"route": "no", "n": 2},

@@ -493,6 +493,51 @@ def test_route_semantics_match_the_doc_example():
                   f"{name} holds exactly what docs/routes.md shows:\n{got}\n{want}")
 
 
+ORDER_CONFIG = """
+data_dir: ./data
+admin: {socket: ./run/admin.sock, http: ""}
+inputs:
+  - {name: app, type: tcp, listen: "127.0.0.1:{tcp}"}
+pipeline: {partitions: 1, memory_limit: 16MiB}
+router: {scripts: ./scripts}
+routes:
+  - {name: some, script: some.lua, sinks: [events], shadow: [copy]}
+  - {name: all, sinks: [events]}
+sinks:
+  - {name: events, type: file, path: ./data/out/events.ndjson}
+  - {name: copy,   type: file, path: ./data/out/copy.ndjson}
+"""
+CHANGE_SOME = "function process(ev)\n  if ev.n % 3 == 0 then ev.changed = true end\n  return true\nend\n"
+
+
+def test_unchanged_and_changed_events_keep_their_order():
+    """A worker hands the sinks an event no route changed as the ring holds it (no copy) and
+    writes a changed one anew: mixed in one sink, the two kinds keep the order the routes
+    produced them in. Each event goes to `events` twice, as route `some` left it (changed when
+    n is a multiple of 3) and then as route `all` got it (unchanged), and to `some`'s shadow
+    once; enough of them that a chunk mixes more unchanged runs than are staged without a
+    copy."""
+    n = 5000
+    with Spillway(ORDER_CONFIG, extra_files={"scripts/some.lua": CHANGE_SOME}) as sw:
+        sw.start()
+        socat_send("".join(json.dumps({"n": i, "pad": "p" * (i % 50)}) + "\n"
+                           for i in range(n)).encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        wait_for(lambda: count_lines(sw.path("data/out/events.ndjson")) == 2 * n
+                 and count_lines(sw.path("data/out/copy.ndjson")) == n, 60, "every event")
+        check(sw.stop() == 0, "clean stop")
+        got = read_ndjson(sw.path("data/out/events.ndjson"))
+        want = []
+        for i in range(n):
+            want.append((i, i % 3 == 0))
+            want.append((i, False))
+        check([(e["n"], e.get("changed", False)) for e in got] == want,
+              "events: each event as route some left it, then unchanged, in order")
+        check(all(e["pad"] == "p" * (e["n"] % 50) for e in got), "the events whole")
+        shadow = read_ndjson(sw.path("data/out/copy.ndjson"))
+        check([(e["n"], e.get("changed", False)) for e in shadow] ==
+              [(i, i % 3 == 0) for i in range(n)], "the shadow: route some's events, in order")
+
+
 def test_dial_takes_effect_for_every_event_after_the_reply():
     """The dial is an atomic the workers read for every event, so rather than "within 100 ms"
     it holds exactly: no event that reaches spillway after the dial's reply is sampled at an
@@ -793,6 +838,7 @@ if __name__ == "__main__":
           test_sighup_and_admin_reload,
           test_reload_is_committed_only_when_every_worker_loads_it,
           test_route_semantics_match_the_doc_example,
+          test_unchanged_and_changed_events_keep_their_order,
           test_dial_takes_effect_for_every_event_after_the_reply,
           test_route_disable_survives_a_restart,
           test_reload_waits_for_a_blocked_worker])

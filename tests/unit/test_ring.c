@@ -140,30 +140,35 @@ static void test_push_peek_release(void **state)
     struct buf b = {0};
     for (uint32_t s = 0; s < 3; s++)
         add_rec(&b, 1, s);
-    assert_int_equal(ring_push(r, b.data, b.len), b.len);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), b.len);
     assert_int_equal(ring_used(r), b.len);
 
     const char *span = NULL;
-    size_t n = ring_peek(r, &span, 0);
+    uint64_t nrec = 0;
+    size_t n = ring_peek(r, &span, 0, &nrec);
     assert_int_equal(n, b.len);
     assert_int_equal(ring_count(span, n), 3);
+    assert_int_equal(nrec, 3);
     const struct ring_rec *rec = (const struct ring_rec *)span;
     for (uint32_t s = 0; s < 3; s++, rec = RING_REC_NEXT(rec))
         assert_int_equal(rec_check(rec, 1, s), 0);
 
     /* Releasing a prefix leaves the rest in place. */
     size_t first = RING_REC_SIZE(rec_len(1, 0));
-    ring_release(r, first);
+    ring_release(r, first, 1);
     assert_int_equal(ring_used(r), b.len - first);
-    n = ring_peek(r, &span, 0);
+    assert_int_equal(ring_held(r), 2);
+    n = ring_peek(r, &span, 0, &nrec);
     assert_int_equal(n, b.len - first);
+    assert_int_equal(nrec, 2);
     assert_int_equal(rec_check((const struct ring_rec *)span, 1, 1), 0);
-    ring_release(r, n);
+    ring_release(r, n, nrec);
+    assert_int_equal(ring_held(r), 0);
     assert_int_equal(ring_used(r), 0);
 
     /* Empty: a peek waits out its timeout and returns nothing. */
     int64_t t0 = time_mono_ns();
-    assert_int_equal(ring_peek(r, &span, 50 * 1000000LL), 0);
+    assert_int_equal(ring_peek(r, &span, 50 * 1000000LL, NULL), 0);
     int64_t waited = time_mono_ns() - t0;
     assert_true(waited >= 40 * 1000000LL);
     assert_true(waited < 2000 * 1000000LL);
@@ -191,10 +196,11 @@ static void test_wrap_around_many_cycles(void **state)
         uint32_t want = 1 + (rng >> 16) % 8;
         for (uint32_t i = 0; i < want && produced + i < total; i++)
             add_rec(&b, 2, produced + i);
-        size_t took = ring_push(r, b.data, b.len);
+        uint64_t nrec;
+        size_t took = ring_push(r, b.data, b.len, &nrec);
         assert_true(took <= b.len);
         assert_true(whole_records(b.data, took));
-        uint64_t nrec = ring_count(b.data, took);
+        assert_int_equal(nrec, ring_count(b.data, took));
         if (took < b.len)
             partial_pushes++;
         produced += (uint32_t)nrec;
@@ -206,14 +212,18 @@ static void test_wrap_around_many_cycles(void **state)
         unsigned eat = (rng >> 16) % 4;
         for (unsigned k = 0; k < eat && consumed < produced; k++) {
             const char *span;
-            size_t n = ring_peek(r, &span, 0);
+            uint64_t nrec_span;
+            size_t n = ring_peek(r, &span, 0, &nrec_span);
             assert_true(n > 0);
             assert_true(whole_records(span, n));
+            /* The count peek gives, kept by the ring across wraps, is the span's. */
+            assert_int_equal(nrec_span, ring_count(span, n));
             /* More bytes held than the span: the rest continues at the start of the ring. */
             if (ring_used(r) > n)
                 wraps++;
             const struct ring_rec *rec = (const struct ring_rec *)span;
             size_t rel = 0;
+            uint64_t nrel = 0;
             int all = (rng >> 8) & 1;
             while (rel < n) {
                 if (rec_check(rec, 2, consumed) != 0) {
@@ -221,12 +231,13 @@ static void test_wrap_around_many_cycles(void **state)
                     fail();
                 }
                 consumed++;
+                nrel++;
                 rel += RING_REC_SIZE(rec->len);
                 rec = RING_REC_NEXT(rec);
                 if (!all)
                     break;
             }
-            ring_release(r, rel);
+            ring_release(r, rel, nrel);
             assert_int_equal(ring_held(r), produced - consumed);
         }
     }
@@ -251,36 +262,76 @@ static void test_full_ring_whole_prefix(void **state)
         ring_batch_add(&b, payload, sizeof(payload), 0, (uint16_t)i);
     }
     /* Records of 48 bytes: five fit in 256, the sixth would not. */
-    size_t took = ring_push(r, b.data, b.len);
+    uint64_t pushed;
+    size_t took = ring_push(r, b.data, b.len, &pushed);
     assert_int_equal(took, 5 * 48);
+    assert_int_equal(pushed, 5);
     assert_int_equal(ring_used(r), 5 * 48);
-    assert_int_equal(ring_push(r, b.data + took, b.len - took), 0);
+    assert_int_equal(ring_push(r, b.data + took, b.len - took, NULL), 0);
 
     /* Freeing the first record makes room only by wrapping to the start. */
     const char *span;
-    size_t n = ring_peek(r, &span, 0);
+    uint64_t nrec;
+    size_t n = ring_peek(r, &span, 0, &nrec);
     assert_int_equal(n, 5 * 48);
-    ring_release(r, 48);
-    assert_int_equal(ring_push(r, b.data + took, b.len - took), 48);
+    assert_int_equal(nrec, 5);
+    ring_release(r, 48, 1);
+    assert_int_equal(ring_push(r, b.data + took, b.len - took, NULL), 48);
     took += 48;
-    assert_int_equal(ring_push(r, b.data + took, b.len - took), 0);
+    assert_int_equal(ring_push(r, b.data + took, b.len - took, NULL), 0);
 
     /* Records 1..4 before the wrap, then record 5 at the start. */
-    n = ring_peek(r, &span, 0);
+    n = ring_peek(r, &span, 0, &nrec);
     assert_int_equal(n, 4 * 48);
+    assert_int_equal(nrec, 4);
+    assert_int_equal(ring_held(r), 5);
     for (int i = 0; i < 4; i++) {
         const struct ring_rec *rec = (const struct ring_rec *)(span + i * 48);
         assert_int_equal(rec->src, i + 1);
         assert_int_equal(RING_REC_DATA(rec)[0], 'a' + i + 1);
     }
-    ring_release(r, n);
-    n = ring_peek(r, &span, 0);
+    ring_release(r, n, nrec);
+    n = ring_peek(r, &span, 0, &nrec);
     assert_int_equal(n, 48);
+    assert_int_equal(nrec, 1);
     const struct ring_rec *rec = (const struct ring_rec *)span;
     assert_int_equal(rec->src, 5);
     assert_int_equal(rec->len, 40);
     assert_memory_equal(RING_REC_DATA(rec), "ffffffffffffffffffffffffffffffffffffffff", 40);
-    ring_release(r, n);
+    ring_release(r, n, nrec);
+    assert_int_equal(ring_used(r), 0);
+    buf_free(&b);
+    ring_free(r);
+}
+
+/* Records that end exactly at the ring's end wrap without a marker: the span peek gives and its
+ * count stop there, and the records after the wrap come next. */
+static void test_exact_fill_wrap_counts(void **state)
+{
+    struct ring *r = ring_new(256);
+    struct buf b = {0};
+    char payload[56];
+    for (int i = 0; i < 5; i++) {
+        memset(payload, 'a' + i, sizeof(payload));
+        ring_batch_add(&b, payload, sizeof(payload), 0, (uint16_t)i);
+    }
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), 256); /* four records of 64 bytes */
+    const char *span;
+    uint64_t nrec;
+    assert_int_equal(ring_peek(r, &span, 0, &nrec), 256);
+    assert_int_equal(nrec, 4);
+    ring_release(r, 64, 1);
+    assert_int_equal(ring_push(r, b.data + 256, 64, NULL), 64); /* the fifth, at the start */
+    assert_int_equal(ring_held(r), 4);
+    assert_int_equal(ring_peek(r, &span, 0, &nrec), 192);
+    assert_int_equal(nrec, 3);
+    assert_int_equal(((const struct ring_rec *)span)->src, 1);
+    ring_release(r, 192, 3);
+    assert_int_equal(ring_peek(r, &span, 0, &nrec), 64);
+    assert_int_equal(nrec, 1);
+    assert_int_equal(((const struct ring_rec *)span)->src, 4);
+    ring_release(r, 64, 1);
+    assert_int_equal(ring_held(r), 0);
     assert_int_equal(ring_used(r), 0);
     buf_free(&b);
     ring_free(r);
@@ -294,10 +345,10 @@ static void test_malformed_tail_not_copied(void **state)
     ring_batch_add(&b, "first", 5, 0, 1);
     ring_batch_add(&b, "0123456789012345678901234567890123456789", 40, 0, 2);
     size_t whole = RING_REC_SIZE(5);
-    assert_int_equal(ring_push(r, b.data, whole + 24), whole);
+    assert_int_equal(ring_push(r, b.data, whole + 24, NULL), whole);
     const char *span;
-    assert_int_equal(ring_peek(r, &span, 0), whole);
-    ring_release(r, whole);
+    assert_int_equal(ring_peek(r, &span, 0, NULL), whole);
+    ring_release(r, whole, 1);
     buf_free(&b);
     ring_free(r);
 }
@@ -321,7 +372,7 @@ static void test_short_tail_not_read(void **state)
         char *exact = malloc(whole + 2); /* the tail: a quarter of a header */
         memcpy(exact, b.data, whole);
         memset(exact + whole, 0, 2);
-        size_t took = ring_push(r, exact, whole + 2);
+        size_t took = ring_push(r, exact, whole + 2, NULL);
         free(exact);
         buf_free(&b);
         ring_free(r);
@@ -351,21 +402,21 @@ static void test_max_payload(void **state)
         const char *span;
         size_t n;
         for (int i = 0; i < shift; i++) {
-            assert_int_equal(ring_push(r, small.data, small.len), small.len);
+            assert_int_equal(ring_push(r, small.data, small.len, NULL), small.len);
             if (ring_used(r) > small.len) {
-                assert_true(ring_peek(r, &span, 0) >= small.len);
-                ring_release(r, small.len);
+                assert_true(ring_peek(r, &span, 0, NULL) >= small.len);
+                ring_release(r, small.len, 1);
             }
         }
-        size_t took = ring_push(r, b.data, b.len);
+        size_t took = ring_push(r, b.data, b.len, NULL);
         if (!took) {
-            while ((n = ring_peek(r, &span, 0)) > 0)
-                ring_release(r, n);
-            took = ring_push(r, b.data, b.len);
+            while ((n = ring_peek(r, &span, 0, NULL)) > 0)
+                ring_release(r, n, ring_count(span, n));
+            took = ring_push(r, b.data, b.len, NULL);
         }
         assert_int_equal(took, b.len);
         int seen = 0;
-        while ((n = ring_peek(r, &span, 0)) > 0) {
+        while ((n = ring_peek(r, &span, 0, NULL)) > 0) {
             for (size_t off = 0; off < n;) {
                 const struct ring_rec *rec = (const struct ring_rec *)(span + off);
                 if (rec->len == max) {
@@ -375,7 +426,7 @@ static void test_max_payload(void **state)
                 }
                 off += RING_REC_SIZE(rec->len);
             }
-            ring_release(r, n);
+            ring_release(r, n, ring_count(span, n));
         }
         assert_int_equal(seen, 1);
         assert_int_equal(ring_used(r), 0);
@@ -383,7 +434,7 @@ static void test_max_payload(void **state)
     /* A record larger than the whole ring is never taken. */
     buf_reset(&b);
     ring_batch_add(&b, data, 1024, 0, 0);
-    assert_int_equal(ring_push(r, b.data, b.len), 0);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), 0);
     free(data);
     buf_free(&b);
     buf_free(&small);
@@ -398,22 +449,22 @@ static void test_close_drains(void **state)
     struct buf b = {0};
     add_rec(&b, 3, 0);
     add_rec(&b, 3, 1);
-    assert_int_equal(ring_push(r, b.data, b.len), b.len);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), b.len);
     ring_close(r);
     assert_false(ring_closed_empty(r));
     /* Producers get nothing in after close, waiting or not. */
-    assert_int_equal(ring_push(r, b.data, b.len), 0);
-    assert_int_equal(ring_push_wait(r, b.data, b.len, 1000000000LL), 0);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), 0);
+    assert_int_equal(ring_push_wait(r, b.data, b.len, 1000000000LL, NULL), 0);
     /* The consumer still drains what was there. */
     const char *span;
-    size_t n = ring_peek(r, &span, 1000000000LL);
+    size_t n = ring_peek(r, &span, 1000000000LL, NULL);
     assert_int_equal(n, b.len);
     assert_int_equal(rec_check((const struct ring_rec *)span, 3, 0), 0);
-    ring_release(r, n);
+    ring_release(r, n, 1);
     assert_true(ring_closed_empty(r));
     /* Closed and empty: peek returns 0 at once instead of waiting out its timeout. */
     int64_t t0 = time_mono_ns();
-    assert_int_equal(ring_peek(r, &span, 5000000000LL), 0);
+    assert_int_equal(ring_peek(r, &span, 5000000000LL, NULL), 0);
     assert_true(time_mono_ns() - t0 < 1000000000LL);
     buf_free(&b);
     ring_free(r);
@@ -431,7 +482,7 @@ static void *peek_thread(void *arg)
     struct waiter *w = arg;
     const char *span;
     int64_t t0 = time_mono_ns();
-    w->got = ring_peek(w->r, &span, w->timeout);
+    w->got = ring_peek(w->r, &span, w->timeout, NULL);
     w->waited = time_mono_ns() - t0;
     return NULL;
 }
@@ -467,7 +518,7 @@ static void test_push_wakes_consumer(void **state)
     sleep_ms(50);
     struct buf b = {0};
     add_rec(&b, 0, 9);
-    assert_int_equal(ring_push(r, b.data, b.len), b.len);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), b.len);
     pthread_join(th, NULL);
     assert_int_equal(w.got, b.len);
     assert_true(w.waited < 5000000000LL);
@@ -483,9 +534,9 @@ static void test_push_wait_times_out(void **state)
     memset(payload, 'x', sizeof(payload));
     for (int i = 0; i < 4; i++)
         ring_batch_add(&b, payload, sizeof(payload), 0, 0); /* 4 x 64 = 256 */
-    assert_int_equal(ring_push(r, b.data, b.len), 256);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), 256);
     int64_t t0 = time_mono_ns();
-    assert_int_equal(ring_push_wait(r, b.data, 64, 100 * 1000000LL), 0);
+    assert_int_equal(ring_push_wait(r, b.data, 64, 100 * 1000000LL, NULL), 0);
     int64_t waited = time_mono_ns() - t0;
     assert_true(waited >= 90 * 1000000LL);
     assert_true(waited < 3000 * 1000000LL);
@@ -504,8 +555,9 @@ static void *release_thread(void *arg)
     struct releaser *rl = arg;
     sleep_ms(rl->delay_ms);
     const char *span;
-    size_t n = ring_peek(rl->r, &span, 1000000000LL);
-    ring_release(rl->r, n);
+    uint64_t nrec;
+    size_t n = ring_peek(rl->r, &span, 1000000000LL, &nrec);
+    ring_release(rl->r, n, nrec);
     return NULL;
 }
 
@@ -518,20 +570,22 @@ static void test_push_wait_gets_room(void **state)
     memset(payload, 'y', sizeof(payload));
     for (int i = 0; i < 6; i++)
         ring_batch_add(&b, payload, sizeof(payload), 0, (uint16_t)i);
-    assert_int_equal(ring_push(r, b.data, b.len), 256);
+    assert_int_equal(ring_push(r, b.data, b.len, NULL), 256);
     struct releaser rl = {r, 50};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, release_thread, &rl), 0);
     int64_t t0 = time_mono_ns();
-    assert_int_equal(ring_push_wait(r, b.data + 256, 128, 10000000000LL), 128);
+    uint64_t pushed;
+    assert_int_equal(ring_push_wait(r, b.data + 256, 128, 10000000000LL, &pushed), 128);
+    assert_int_equal(pushed, 2);
     assert_true(time_mono_ns() - t0 < 5000000000LL);
     pthread_join(th, NULL);
     const char *span;
-    size_t n = ring_peek(r, &span, 0);
+    size_t n = ring_peek(r, &span, 0, NULL);
     assert_int_equal(n, 128);
     assert_int_equal(((const struct ring_rec *)span)->src, 4);
     assert_int_equal(((const struct ring_rec *)(span + 64))->src, 5);
-    ring_release(r, n);
+    ring_release(r, n, 2);
     buf_free(&b);
     ring_free(r);
 }
@@ -564,8 +618,9 @@ static void *producer_thread(void *arg)
         size_t off = 0;
         while (off < b.len) {
             /* Alternate between the non-blocking push and the waiting one. */
-            size_t n = (seq & 1) ? ring_push(p->r, b.data + off, b.len - off)
-                                 : ring_push_wait(p->r, b.data + off, b.len - off, 20000000LL);
+            size_t n = (seq & 1)
+                           ? ring_push(p->r, b.data + off, b.len - off, NULL)
+                           : ring_push_wait(p->r, b.data + off, b.len - off, 20000000LL, NULL);
             if (n == 0) {
                 p->retries++;
                 sched_yield();
@@ -590,13 +645,14 @@ static void *consumer_thread(void *arg)
     struct consumer *c = arg;
     for (;;) {
         const char *span;
-        size_t n = ring_peek(c->r, &span, 100000000LL);
+        uint64_t nrec;
+        size_t n = ring_peek(c->r, &span, 100000000LL, &nrec);
         if (n == 0) {
             if (ring_closed_empty(c->r))
                 break;
             continue;
         }
-        if (!whole_records(span, n))
+        if (!whole_records(span, n) || ring_count(span, n) != nrec)
             c->bad_span++;
         size_t off = 0;
         while (off < n) {
@@ -618,7 +674,7 @@ static void *consumer_thread(void *arg)
             c->total++;
             off += RING_REC_SIZE(rec->len);
         }
-        ring_release(c->r, n);
+        ring_release(c->r, n, nrec);
     }
     return NULL;
 }
@@ -668,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_push_peek_release),
         cmocka_unit_test(test_wrap_around_many_cycles),
         cmocka_unit_test(test_full_ring_whole_prefix),
+        cmocka_unit_test(test_exact_fill_wrap_counts),
         cmocka_unit_test(test_malformed_tail_not_copied),
         cmocka_unit_test(test_short_tail_not_read),
         cmocka_unit_test(test_max_payload),
