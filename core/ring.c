@@ -128,7 +128,8 @@ static long place(struct ring *r, size_t s)
     return at;
 }
 
-static size_t push_locked(struct ring *r, const char *batch, size_t len, uint64_t *nrec)
+/* Copies in a prefix of whole records of batch[0..len); returns its bytes, adds its records. */
+static size_t copy_in(struct ring *r, const char *batch, size_t len, uint64_t *nrec)
 {
     size_t off = 0;
     uint64_t before = r->pushed;
@@ -144,9 +145,21 @@ static size_t push_locked(struct ring *r, const char *batch, size_t len, uint64_
         off += s;
     }
     *nrec += r->pushed - before;
+    return off;
+}
+
+/* After records went in: what lock-free readers see, and the waiting consumer woken. */
+static void published(struct ring *r, size_t bytes)
+{
     atomic_store_explicit(&r->used_pub, r->used, memory_order_relaxed);
-    if (off && r->consumer_waiting)
+    if (bytes && r->consumer_waiting)
         pthread_cond_signal(&r->not_empty);
+}
+
+static size_t push_locked(struct ring *r, const char *batch, size_t len, uint64_t *nrec)
+{
+    size_t off = copy_in(r, batch, len, nrec);
+    published(r, off);
     return off;
 }
 
@@ -159,6 +172,24 @@ size_t ring_push(struct ring *r, const void *batch, size_t len, uint64_t *nrec)
     if (nrec)
         *nrec = count;
     return n;
+}
+
+size_t ring_pushv(struct ring *r, const struct ring_part *v, int n, uint64_t *nrec)
+{
+    uint64_t count = 0;
+    size_t total = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < n && !r->closed; i++) {
+        size_t took = copy_in(r, v[i].p, v[i].len, &count);
+        total += took;
+        if (took < v[i].len)
+            break;
+    }
+    published(r, total);
+    pthread_mutex_unlock(&r->mu);
+    if (nrec)
+        *nrec = count;
+    return total;
 }
 
 static void deadline_after(struct timespec *ts, int64_t ns)

@@ -36,6 +36,14 @@ void ring_free(struct ring *r);
 /* Pushes a prefix of whole records from batch[0..len) (records laid out as above) and returns
  * the bytes accepted, and in *nrec (when not NULL) the records; never blocks. */
 size_t ring_push(struct ring *r, const void *batch, size_t len, uint64_t *nrec);
+/* Parts of a batch: whole records at p[0..len). */
+struct ring_part {
+    const char *p;
+    size_t len;
+};
+/* As ring_push for the parts v[0..n) one after the other, under one lock: stops at the first
+ * part not taken whole; returns the bytes accepted. */
+size_t ring_pushv(struct ring *r, const struct ring_part *v, int n, uint64_t *nrec);
 /* As ring_push but waits up to timeout_ns for room while the ring is open. */
 size_t ring_push_wait(struct ring *r, const void *batch, size_t len, int64_t timeout_ns,
                       uint64_t *nrec);

@@ -359,25 +359,40 @@ static void push_part(struct worker *w, struct sink *s, int idx, const char *p, 
     }
 }
 
-/* Pushes one stage to its sink's queue, in order: the batch's records and the runs between. */
+/* Pushes one stage to its sink's queue, in order (the batch's records and the runs between):
+ * under one lock while there is room, so that the sink's thread is woken once, as for one
+ * batch; part by part (push_part) from where the queue was full. */
 static void push_stage(struct worker *w, int idx)
 {
     struct stage *st = &w->stage[idx];
     struct buf *b = &st->batch;
     if (!b->len && !st->nrun)
         return;
-    struct sink *s = sinks_get(w->sinks, idx / 2);
-    int full = 0;
+    struct ring_part part[2 * STAGE_RUNS + 1];
+    int np = 0;
     size_t from = 0;
     for (int i = 0; i < st->nrun; i++) {
         const struct stage_run *run = &st->run[i];
         if (run->at > from)
-            push_part(w, s, idx, b->data + from, run->at - from, &full);
-        push_part(w, s, idx, run->p, run->len, &full);
+            part[np++] = (struct ring_part){b->data + from, run->at - from};
+        part[np++] = (struct ring_part){run->p, run->len};
         from = run->at;
     }
     if (b->len > from)
-        push_part(w, s, idx, b->data + from, b->len - from, &full);
+        part[np++] = (struct ring_part){b->data + from, b->len - from};
+    struct sink *s = sinks_get(w->sinks, idx / 2);
+    uint64_t nrec;
+    size_t took = ring_pushv(s->q, part, np, &nrec);
+    counter_add(&s->stats.in, nrec);
+    int full = 0;
+    for (int i = 0; i < np; i++) {
+        if (took >= part[i].len) {
+            took -= part[i].len;
+            continue;
+        }
+        push_part(w, s, idx, part[i].p + took, part[i].len - took, &full);
+        took = 0;
+    }
     st->nrun = 0;
     buf_reset(b);
     buf_trim(b, 4 << 20);

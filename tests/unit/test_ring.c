@@ -337,6 +337,47 @@ static void test_exact_fill_wrap_counts(void **state)
     ring_free(r);
 }
 
+/* Parts pushed under one lock: in order, each a prefix of whole records, stopping at the
+ * first part not taken whole. */
+static void test_pushv_parts_in_order(void **state)
+{
+    struct ring *r = ring_new(256);
+    struct buf a = {0}, b = {0};
+    char payload[56];
+    for (int i = 0; i < 3; i++) {
+        memset(payload, 'a' + i, sizeof(payload));
+        ring_batch_add(i < 1 ? &a : &b, payload, sizeof(payload), 0, (uint16_t)i);
+    }
+    struct ring_part part[] = {{b.data, b.len}, {a.data, a.len}, {b.data, b.len}};
+    uint64_t nrec;
+    /* 256 bytes: the first part (two records) and the second (one), then one of the third. */
+    assert_int_equal(ring_pushv(r, part, 3, &nrec), 256);
+    assert_int_equal(nrec, 4);
+    const char *span;
+    assert_int_equal(ring_peek(r, &span, 0, &nrec), 256);
+    assert_int_equal(nrec, 4);
+    static const int src[] = {1, 2, 0, 1};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(((const struct ring_rec *)(span + 64 * i))->src, src[i]);
+    ring_release(r, 256, 4);
+    /* Nothing after a part that was not taken whole, though the next one would fit. */
+    struct buf c = {0};
+    char large[192];
+    memset(large, 'z', sizeof(large));
+    ring_batch_add(&c, large, sizeof(large), 0, 9);
+    struct ring_part stop[] = {{b.data, b.len}, {c.data, c.len}, {a.data, a.len}};
+    assert_int_equal(ring_pushv(r, stop, 3, &nrec), 128);
+    assert_int_equal(nrec, 2);
+    assert_int_equal(ring_held(r), 2);
+    buf_free(&c);
+    ring_close(r);
+    assert_int_equal(ring_pushv(r, part, 1, &nrec), 0);
+    assert_int_equal(nrec, 0);
+    buf_free(&a);
+    buf_free(&b);
+    ring_free(r);
+}
+
 /* A batch whose last record is cut short: only the whole records are taken. */
 static void test_malformed_tail_not_copied(void **state)
 {
@@ -725,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_wrap_around_many_cycles),
         cmocka_unit_test(test_full_ring_whole_prefix),
         cmocka_unit_test(test_exact_fill_wrap_counts),
+        cmocka_unit_test(test_pushv_parts_in_order),
         cmocka_unit_test(test_malformed_tail_not_copied),
         cmocka_unit_test(test_short_tail_not_read),
         cmocka_unit_test(test_max_payload),
