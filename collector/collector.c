@@ -54,6 +54,9 @@ struct collector {
     struct jsontok keytok;
     struct buf keyval;
     struct buf built;
+    struct buf *last;     /* the staging batch the last event went to (collector_buffer_at) */
+    struct buf *reserved; /* a batch collector_buffer_at lent, its header at reserved_at */
+    size_t reserved_at;
     struct buf field;      /* ,"name":"value" added to the stream's events (collector_field) */
     char field_probe[256]; /* "\"name\":" */
     const char *field_name;
@@ -74,10 +77,19 @@ static void on_drop(void *ud, uint16_t src)
     }
 }
 
+/* Gives back a batch collector_buffer_at lent and no event was staged from. */
+static void unreserve(struct collector *c)
+{
+    if (c->reserved)
+        ring_batch_cancel(c->reserved, c->reserved_at);
+    c->reserved = NULL;
+}
+
 /* Moves the staged records into the pipeline; publishes how many are left (only counted while
  * the pipeline pushes back, so this costs nothing in the common case). */
 static size_t flush(struct collector *c)
 {
+    unreserve(c);
     size_t pending = pipeline_producer_flush(&c->prod);
     uint64_t n = 0;
     for (int p = 0; pending && p < c->prod.nbatch; p++)
@@ -317,11 +329,27 @@ const struct recv_time *collector_now(const struct collector *c)
     return &c->now;
 }
 
-/* Stages one finished record (in scratch) into its partition's batch. */
+/* Stages one finished record into its partition's batch: copied there, or, built there by
+ * collector_buffer_at, its header completed in place. */
 static void stage(struct input *in, const char *data, size_t len, uint16_t flags,
                   const uint64_t *hash)
 {
     struct collector *c = in->col;
+    struct buf *lent = c->reserved;
+    size_t lent_at = c->reserved_at;
+    c->reserved = NULL;
+    if (lent &&
+        (data != lent->data + lent_at + RING_HDR || lent->len != lent_at + RING_HDR + len)) {
+        if (data >= lent->data + lent_at && data < lent->data + lent->len) {
+            /* Part of what was built there (no format stages that): off it before it goes,
+             * into collector_buffer's own buffer, unused while a batch is lent. */
+            buf_reset(&c->built);
+            buf_append(&c->built, data, len);
+            data = c->built.data;
+        }
+        ring_batch_cancel(lent, lent_at);
+        lent = NULL;
+    }
     if (c->field.len && !(flags & RING_F_DEAD) && len > 1 && data[len - 1] == '}' &&
         find_member(c, data, len, c->field_probe, c->field_name) < 0) {
         /* The stream's field goes last, unless the event has that field already. */
@@ -329,6 +357,10 @@ static void stage(struct input *in, const char *data, size_t len, uint16_t flags
         buf_append(&c->with_field, data, len - 1);
         buf_append(&c->with_field, c->field.data, c->field.len);
         buf_putc(&c->with_field, '}');
+        if (lent) { /* the event with the field is another: the one built goes */
+            ring_batch_cancel(lent, lent_at);
+            lent = NULL;
+        }
         data = c->with_field.data;
         len = c->with_field.len;
     }
@@ -342,7 +374,19 @@ static void stage(struct input *in, const char *data, size_t len, uint16_t flags
         hash = &sticky;
     }
     struct buf *b = pipeline_producer_batch(&c->prod, hash);
-    if (ring_batch_add(b, data, len, flags, in->id)) {
+    int rc;
+    if (lent == b) {
+        struct ring_rec *h = (struct ring_rec *)(b->data + lent_at);
+        h->flags = flags;
+        h->src = in->id;
+        rc = ring_batch_end(b, lent_at);
+    } else {
+        rc = ring_batch_add(b, data, len, flags, in->id);
+        if (lent) /* built in another partition's batch: copied, then given back */
+            ring_batch_cancel(lent, lent_at);
+    }
+    c->last = b;
+    if (rc) {
         counter_add(&in->stats.dropped, 1);
         log_error("out of memory staging a record: dropped", "{s:s}", "input", in->name);
         return;
@@ -419,6 +463,20 @@ struct buf *collector_buffer(struct collector *c)
 {
     buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
     return &c->built;
+}
+
+struct buf *collector_buffer_at(struct collector *c, size_t *at)
+{
+    unreserve(c);
+    size_t off;
+    if (!c->last || ring_batch_begin(c->last, 0, 0, &off)) {
+        *at = 0;
+        return collector_buffer(c);
+    }
+    c->reserved = c->last;
+    c->reserved_at = off;
+    *at = off + RING_HDR;
+    return c->last;
 }
 
 void collector_event(struct input *in, const char *json, size_t len)

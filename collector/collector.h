@@ -63,6 +63,11 @@ void collector_json_token(struct input *in, int tok);
 /* For formats and parsers: a buffer to build one event in, empty, the collector's own; valid
  * until the next collector_* call that takes an input. */
 struct buf *collector_buffer(struct collector *c);
+/* As collector_buffer, but the event is appended from *at on (the buffer holds other bytes
+ * before it) and passed on as (buffer->data + *at, buffer->len - *at): a staging batch, with
+ * room for the record's header kept, so that an event staged into the batch it was built in is
+ * not copied again. Unlike collector_buffer's, the buffer must not be reset or trimmed. */
+struct buf *collector_buffer_at(struct collector *c, size_t *at);
 /* A canonical event a format or parser built (valid JSON by construction), counted as received:
  * staged as it is, or dead-lettered as too large for the pipeline. */
 void collector_event(struct input *in, const char *json, size_t len);

@@ -569,7 +569,8 @@ const char *const syslog_members[] = {
 static void syslog_decode(struct input *in, const char *msg, size_t len)
 {
     const char *err = NULL;
-    struct buf *out = collector_buffer(in->col);
+    size_t at;
+    struct buf *out = collector_buffer_at(in->col, &at);
     enum syslog_result r = syslog_to_event(msg, len, in->name, collector_now(in->col), out, &err);
     if (r == SYSLOG_REJECT) {
         collector_dead(in, err, msg, len);
@@ -577,7 +578,7 @@ static void syslog_decode(struct input *in, const char *msg, size_t len)
     }
     if (r == SYSLOG_LOOSE)
         counter_add(&in->stats.syslog_loose, 1);
-    collector_event_among(in, out->data, out->len, syslog_members);
+    collector_event_among(in, out->data + at, out->len - at, syslog_members);
 }
 
 const struct format format_syslog = {

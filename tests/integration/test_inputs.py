@@ -111,6 +111,64 @@ def test_syslog_loose_and_rejected():
         check("UTF-8" in d["error"] and "raw_base64" in d, f"dead letter: {d}")
 
 
+def test_syslog_events_staged_where_they_are_built():
+    """A syslog event is built in the staging batch of the partition the last one went to and
+    staged there without a copy; when its partition key sends it elsewhere it is copied, and
+    when the stream adds a field (a tailed file's path) it is rebuilt. Over four partitions keyed
+    by host (runs of one host and changes at every message), with loose and rejected messages
+    between, every event arrives whole, each host's in order, and a tailed file's events carry
+    their path."""
+    conf = HEAD.replace("partitions: 2, memory_limit: 16MiB",
+                        "partitions: 4, partition_key: host, memory_limit: 16MiB")
+    with Spillway(conf + '  - {name: tcp, type: tcp, listen: "127.0.0.1:{tcp}", format: syslog}\n'
+                  '  - {name: files, type: tail, path: ./logs/*.log, poll_interval: 50ms, '
+                  'format: syslog}\n') as sw:
+        os.makedirs(sw.path("logs"))
+        sw.start()
+        sent, frames, loose, bad = [], [], 0, 0
+        for i in range(4000):
+            host = f"h{(i // 7) % 5}" if i < 2000 else f"h{i % 5}"
+            text = f"n={i} " + '"q"\\' * (i % 13)
+            msg = f"<14>1 2026-11-27T10:00:00.000000Z {host} app - - - {text}".encode()
+            frames.append(str(len(msg)).encode() + b" " + msg)
+            sent.append((host, i, text))
+            if i % 500 == 250:
+                loose_msg = b"no header at all"
+                frames.append(str(len(loose_msg)).encode() + b" " + loose_msg)
+                loose += 1
+            if i % 700 == 350:
+                bad_msg = b"<13>1 - h a - - - \xff"
+                frames.append(str(len(bad_msg)).encode() + b" " + bad_msg)
+                bad += 1
+        socat_send(b"".join(frames), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        with open(sw.path("logs/app.log"), "w") as f:
+            for i in range(50):
+                f.write(f"<14>1 2026-11-27T10:00:00.000000Z t{i % 2} tailapp - - - line {i}\n")
+        total = len(sent) + loose + 50
+        wait_for(lambda: count_lines(sw.path("out.ndjson")) == total
+                 and count_lines(sw.path("dead.ndjson")) == bad, 60, "every event")
+        st = stats(sw)
+        check(sw.stop() == 0, "clean stop")
+        got = events(sw)
+        tcp = [e for e in got if e.get("service") == "app"]
+        check(sorted((e["host"], int(e["message"].split()[0][2:]), e["message"]) for e in tcp)
+              == sorted(sent), "every TCP event whole")
+        for host in {h for h, _, _ in sent}:
+            seq = [int(e["message"].split()[0][2:]) for e in tcp if e["host"] == host]
+            check(seq == sorted(seq), f"host {host}: in order")
+        check(sum(1 for e in got if e.get("message") == "no header at all") == loose,
+              "the loose messages")
+        tail = [e for e in got if e.get("service") == "tailapp"]
+        check(len(tail) == 50 and all(e["file"].endswith("logs/app.log") for e in tail),
+              f"the tailed events with their path: {tail[:2]}")
+        for host in ("t0", "t1"):
+            seq = [int(e["message"].split()[1]) for e in tail if e["host"] == host]
+            check(seq == sorted(seq), f"tailed host {host}: in order")
+        check(st["tcp"]["received"] == len(sent) + loose + bad
+              and st["tcp"]["dead_letter"] == bad and st["tcp"]["syslog_loose"] == loose,
+              f"counted: {st['tcp']}")
+
+
 def test_syslog_too_large_for_the_pipeline():
     """A syslog message whose event outgrows the pipeline's largest record (1 MiB limit, one
     partition: 256 KiB; 200,000 quotes become 400,000 escaped bytes) is dead-lettered as too
@@ -623,7 +681,8 @@ inputs:
 
 if __name__ == "__main__":
     main([test_syslog_with_logger, test_syslog_loose_and_rejected,
-          test_syslog_too_large_for_the_pipeline, test_http_events_and_otlp,
+          test_syslog_too_large_for_the_pipeline, test_syslog_events_staged_where_they_are_built,
+          test_http_events_and_otlp,
           test_every_format_on_every_kind_of_input,
           test_statsd, test_tail_rotation_truncation_and_restart,
           test_tail_glob_that_matches_rotated_names, test_stdin_pipe,
