@@ -459,19 +459,14 @@ static int built_key_hash(struct collector *c, const char *json, size_t len, uin
     return 1;
 }
 
-struct buf *collector_buffer(struct collector *c)
-{
-    buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
-    return &c->built;
-}
-
-struct buf *collector_buffer_at(struct collector *c, size_t *at)
+struct buf *collector_buffer(struct collector *c, size_t *at)
 {
     unreserve(c);
     size_t off;
     if (!c->last || ring_batch_begin(c->last, 0, 0, &off)) {
         *at = 0;
-        return collector_buffer(c);
+        buf_reset(&c->built); /* not scratch: a dead letter for the built event reuses that */
+        return &c->built;
     }
     c->reserved = c->last;
     c->reserved_at = off;

@@ -60,14 +60,12 @@ int collector_json_try(struct input *in, const char *json, size_t len, const cha
 void collector_dead(struct input *in, const char *reason, const char *raw, size_t len);
 /* Element tok of in->norm.tok (already parsed by the input, e.g. a JSON array's item). */
 void collector_json_token(struct input *in, int tok);
-/* For formats and parsers: a buffer to build one event in, empty, the collector's own; valid
- * until the next collector_* call that takes an input. */
-struct buf *collector_buffer(struct collector *c);
-/* As collector_buffer, but the event is appended from *at on (the buffer holds other bytes
- * before it) and passed on as (buffer->data + *at, buffer->len - *at): a staging batch, with
- * room for the record's header kept, so that an event staged into the batch it was built in is
- * not copied again. Unlike collector_buffer's, the buffer must not be reset or trimmed. */
-struct buf *collector_buffer_at(struct collector *c, size_t *at);
+/* For formats and parsers: a buffer to build one event in, appended from *at on (the buffer
+ * may hold other bytes before it; never reset or trim it), the event passed on as
+ * (buffer->data + *at, buffer->len - *at); valid until the next collector_* call that takes an
+ * input. It is the staging batch the previous event went to, room for the record's header kept
+ * before *at, so that an event staged into the batch it was built in is not copied again. */
+struct buf *collector_buffer(struct collector *c, size_t *at);
 /* A canonical event a format or parser built (valid JSON by construction), counted as received:
  * staged as it is, or dead-lettered as too large for the pipeline. */
 void collector_event(struct input *in, const char *json, size_t len);

@@ -384,11 +384,12 @@ static void refused(struct format_state *st, const char *why)
 static void decode_whole(struct input *in, struct format_state *st, const char *msg, size_t len)
 {
     const char *err = NULL;
-    struct buf *out = collector_buffer(in->col);
+    size_t at;
+    struct buf *out = collector_buffer(in->col, &at);
     if (gelf_to_event(&st->dec, msg, len, in->name, collector_now(in->col), out, &err))
         collector_dead(in, err, msg, len);
     else
-        collector_event(in, out->data, out->len);
+        collector_event(in, out->data + at, out->len - at);
 }
 
 /* A chunk: held until its message is whole. One that cannot belong to any message is

@@ -13,7 +13,8 @@ static void line_decode(struct input *in, const char *line, size_t len)
         return;
     }
     const struct recv_time *now = collector_now(in->col);
-    struct buf *o = collector_buffer(in->col);
+    size_t at;
+    struct buf *o = collector_buffer(in->col, &at);
     buf_puts(o, "{\"timestamp\":\"");
     buf_append(o, now->text, TIME_RFC3339_LEN);
     buf_puts(o, "\",\"kind\":\"log\",\"source\":");
@@ -23,7 +24,7 @@ static void line_decode(struct input *in, const char *line, size_t len)
     buf_puts(o, ",\"received_at\":\"");
     buf_append(o, now->text, TIME_RFC3339_LEN);
     buf_puts(o, "\"}");
-    collector_event(in, o->data, o->len);
+    collector_event(in, o->data + at, o->len - at);
 }
 
 const struct format format_line = {

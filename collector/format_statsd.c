@@ -299,11 +299,12 @@ static void statsd_decode(struct input *in, const char *msg, size_t len)
     const char *line;
     for (size_t at = 0, n; (n = next_line(msg, len, &at, &line));) {
         const char *err = NULL;
-        struct buf *out = collector_buffer(in->col);
+        size_t start;
+        struct buf *out = collector_buffer(in->col, &start);
         if (statsd_to_event(line, n, in->name, collector_now(in->col), out, &err))
             collector_dead(in, err, line, n);
         else
-            collector_event(in, out->data, out->len);
+            collector_event(in, out->data + start, out->len - start);
     }
 }
 

@@ -570,7 +570,7 @@ static void syslog_decode(struct input *in, const char *msg, size_t len)
 {
     const char *err = NULL;
     size_t at;
-    struct buf *out = collector_buffer_at(in->col, &at);
+    struct buf *out = collector_buffer(in->col, &at);
     enum syslog_result r = syslog_to_event(msg, len, in->name, collector_now(in->col), out, &err);
     if (r == SYSLOG_REJECT) {
         collector_dead(in, err, msg, len);

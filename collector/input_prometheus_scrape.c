@@ -137,13 +137,14 @@ static void emit(struct scrape *s, const struct prom_sample *p)
         }
     }
     n += target_labels(s, s->cur, s->labels + n);
-    struct buf *out = collector_buffer(in->col);
+    size_t at;
+    struct buf *out = collector_buffer(in->col, &at);
     int64_t ts = p->ts_ms != INT64_MIN ? p->ts_ms : s->cur->started_ms;
     if (prom_event_write(out, in->name, collector_now(in->col), ts, p->name, p->nlen, p->type,
                          p->value, s->labels, n))
         collector_dead(in, "out of memory building the sample's event", p->name, p->nlen);
     else
-        collector_event(in, out->data, out->len);
+        collector_event(in, out->data + at, out->len - at);
     s->samples++;
 }
 
