@@ -54,8 +54,8 @@ struct collector {
     struct jsontok keytok;
     struct buf keyval;
     struct buf built;
-    struct buf *last;     /* the staging batch the last event went to (collector_buffer_at) */
-    struct buf *reserved; /* a batch collector_buffer_at lent, its header at reserved_at */
+    struct buf *last;     /* the staging batch the last event went to (collector_buffer) */
+    struct buf *reserved; /* a batch collector_buffer lent, its header at reserved_at */
     size_t reserved_at;
     struct buf field;      /* ,"name":"value" added to the stream's events (collector_field) */
     char field_probe[256]; /* "\"name\":" */
@@ -77,7 +77,7 @@ static void on_drop(void *ud, uint16_t src)
     }
 }
 
-/* Gives back a batch collector_buffer_at lent and no event was staged from. */
+/* Gives back a batch collector_buffer lent and no event was staged from. */
 static void unreserve(struct collector *c)
 {
     if (c->reserved)
@@ -330,7 +330,7 @@ const struct recv_time *collector_now(const struct collector *c)
 }
 
 /* Stages one finished record into its partition's batch: copied there, or, built there by
- * collector_buffer_at, its header completed in place. */
+ * collector_buffer, its header completed in place. */
 static void stage(struct input *in, const char *data, size_t len, uint16_t flags,
                   const uint64_t *hash)
 {
@@ -340,15 +340,21 @@ static void stage(struct input *in, const char *data, size_t len, uint16_t flags
     c->reserved = NULL;
     if (lent &&
         (data != lent->data + lent_at + RING_HDR || lent->len != lent_at + RING_HDR + len)) {
-        if (data >= lent->data + lent_at && data < lent->data + lent->len) {
+        int inside = data >= lent->data + lent_at && data < lent->data + lent->len, failed = 0;
+        if (inside) {
             /* Part of what was built there (no format stages that): off it before it goes,
              * into collector_buffer's own buffer, unused while a batch is lent. */
             buf_reset(&c->built);
-            buf_append(&c->built, data, len);
+            failed = buf_append(&c->built, data, len);
             data = c->built.data;
         }
         ring_batch_cancel(lent, lent_at);
         lent = NULL;
+        if (failed) {
+            counter_add(&in->stats.dropped, 1);
+            log_error("out of memory staging a record: dropped", "{s:s}", "input", in->name);
+            return;
+        }
     }
     if (c->field.len && !(flags & RING_F_DEAD) && len > 1 && data[len - 1] == '}' &&
         find_member(c, data, len, c->field_probe, c->field_name) < 0) {

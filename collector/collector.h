@@ -63,8 +63,9 @@ void collector_json_token(struct input *in, int tok);
 /* For formats and parsers: a buffer to build one event in, appended from *at on (the buffer
  * may hold other bytes before it; never reset or trim it), the event passed on as
  * (buffer->data + *at, buffer->len - *at); valid until the next collector_* call that takes an
- * input. It is the staging batch the previous event went to, room for the record's header kept
- * before *at, so that an event staged into the batch it was built in is not copied again. */
+ * input, or collector_commit. It is the staging batch the previous event went to, room for the
+ * record's header kept before *at, so that an event staged into the batch it was built in is not
+ * copied again. */
 struct buf *collector_buffer(struct collector *c, size_t *at);
 /* A canonical event a format or parser built (valid JSON by construction), counted as received:
  * staged as it is, or dead-lettered as too large for the pipeline. */

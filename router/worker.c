@@ -56,8 +56,9 @@ struct route_metrics {
 
 /* Runs of records a stage takes as the partition ring holds them (events no route changed),
  * pushed from there at publish: the ring's span stays the worker's until then. Their headers'
- * flags and src are the collector's (a sink reads only len and data). Past this many runs in a
- * chunk, records are copied into the batch instead (a push per run). */
+ * flags and src are the collector's, a copy's are 0: a sink reads only len and data. Past this
+ * many runs in a chunk, records are copied into the batch instead (the runs' part list is
+ * bounded). */
 #define STAGE_RUNS 32
 
 struct stage_run {
@@ -333,7 +334,7 @@ void worker_free(struct worker *w)
 
 /* Pushes records p[0..len) of a stage to its sink's queue: a `block` stage waits for room
  * (until the shutdown deadline); a drop_newest or shadow stage takes what fits. Once a part
- * did not fit (full), the rest of the stage is counted as dropped without being offered, so
+ * did not fit (full), the parts after it are counted as dropped without being offered, so
  * what is dropped is always the newest. */
 static void push_part(struct worker *w, struct sink *s, int idx, const char *p, size_t len,
                       int *full)

@@ -498,7 +498,7 @@ data_dir: ./data
 admin: {socket: ./run/admin.sock, http: ""}
 inputs:
   - {name: app, type: tcp, listen: "127.0.0.1:{tcp}"}
-pipeline: {partitions: 1, memory_limit: 16MiB}
+pipeline: {partitions: 1, memory_limit: 1MiB}
 router: {scripts: ./scripts}
 routes:
   - {name: some, script: some.lua, sinks: [events], shadow: [copy]}
@@ -516,26 +516,39 @@ def test_unchanged_and_changed_events_keep_their_order():
     produced them in. Each event goes to `events` twice, as route `some` left it (changed when
     n is a multiple of 3) and then as route `all` got it (unchanged), and to `some`'s shadow
     once; enough of them that a chunk mixes more unchanged runs than are staged without a
-    copy."""
-    n = 5000
+    copy, and large enough that a chunk's records for `events` outgrow its queue (a quarter of
+    the 1 MiB memory limit), so the worker waits for room in the middle of a stage."""
+    n = 3000
+
+    def pad(i):  # every tenth event 30 kB: a read of the socket is a few dozen events
+        return 30000 if i % 10 == 5 else i % 300
+
     with Spillway(ORDER_CONFIG, extra_files={"scripts/some.lua": CHANGE_SOME}) as sw:
         sw.start()
-        socat_send("".join(json.dumps({"n": i, "pad": "p" * (i % 50)}) + "\n"
+        socat_send("".join(json.dumps({"n": i, "pad": "p" * pad(i)}) + "\n"
                            for i in range(n)).encode(), f"TCP:127.0.0.1:{sw.ports['tcp']}")
+        def sinks():
+            return {s["name"]: s for s in ctl(sw, "sinks")["sinks"]}
+
         wait_for(lambda: count_lines(sw.path("data/out/events.ndjson")) == 2 * n
-                 and count_lines(sw.path("data/out/copy.ndjson")) == n, 60, "every event")
+                 and sinks()["copy"]["delivered"] + sinks()["copy"]["dropped"] == n, 60,
+                 "every event")
+        st = sinks()
         check(sw.stop() == 0, "clean stop")
         got = read_ndjson(sw.path("data/out/events.ndjson"))
+        shadow = read_ndjson(sw.path("data/out/copy.ndjson"))
         want = []
         for i in range(n):
             want.append((i, i % 3 == 0))
             want.append((i, False))
         check([(e["n"], e.get("changed", False)) for e in got] == want,
               "events: each event as route some left it, then unchanged, in order")
-        check(all(e["pad"] == "p" * (e["n"] % 50) for e in got), "the events whole")
-        shadow = read_ndjson(sw.path("data/out/copy.ndjson"))
+        check(all(e["pad"] == "p" * pad(e["n"]) for e in got), "the events whole")
+        check(st["events"]["dropped"] == 0 and st["copy"]["dropped"] + len(shadow) == n,
+              f"nothing dropped but the shadow's, counted: {st}")
         check([(e["n"], e.get("changed", False)) for e in shadow] ==
-              [(i, i % 3 == 0) for i in range(n)], "the shadow: route some's events, in order")
+              sorted((e["n"], e["n"] % 3 == 0) for e in shadow),
+              "the shadow: route some's events, in order (a full shadow drops, never waits)")
 
 
 def test_dial_takes_effect_for_every_event_after_the_reply():

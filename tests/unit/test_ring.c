@@ -498,10 +498,13 @@ static void test_close_drains(void **state)
     assert_int_equal(ring_push_wait(r, b.data, b.len, 1000000000LL, NULL), 0);
     /* The consumer still drains what was there. */
     const char *span;
-    size_t n = ring_peek(r, &span, 1000000000LL, NULL);
+    uint64_t nrec;
+    size_t n = ring_peek(r, &span, 1000000000LL, &nrec);
     assert_int_equal(n, b.len);
+    assert_int_equal(nrec, 2);
     assert_int_equal(rec_check((const struct ring_rec *)span, 3, 0), 0);
-    ring_release(r, n, 1);
+    ring_release(r, n, nrec);
+    assert_int_equal(ring_held(r), 0);
     assert_true(ring_closed_empty(r));
     /* Closed and empty: peek returns 0 at once instead of waiting out its timeout. */
     int64_t t0 = time_mono_ns();
